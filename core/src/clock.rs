@@ -1,0 +1,123 @@
+//! The inspector's clock: a coarse "now" that a poll can read for about a
+//! nanosecond.
+//!
+//! Reading `Instant::now()` costs ~30 ns on the machines we measure, and a poll
+//! reads the clock twice; that alone would cost more than the whole poll
+//! budget (see DESIGN.md, "Hot path"). Instead a plain OS thread,
+//! `async-inspect-clock`, publishes the time since [`start`] in one atomic
+//! every [`TICK`], and the hot path reads that atomic with a relaxed load.
+//!
+//! The price is resolution: a time stamp is at most about one tick late.
+//! Durations summed over many polls (busy time) stay unbiased, because a poll
+//! that straddles a tick is charged the whole tick as often as a poll of the
+//! same length that does not is charged nothing. Anything shown to a person
+//! (blocked for 3.2 s, a poll that blocked for 150 ms) is far coarser than a
+//! tick. Precise per-poll durations are the business of the recorder.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How often the clock thread publishes the time.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// Nanoseconds since [`start`], as last published by the clock thread.
+static NOW_NS: AtomicU64 = AtomicU64::new(0);
+
+struct Anchor {
+    instant: Instant,
+    unix: Duration,
+}
+
+static ANCHOR: OnceLock<Anchor> = OnceLock::new();
+
+fn anchor() -> &'static Anchor {
+    ANCHOR.get_or_init(|| {
+        let anchor = Anchor {
+            instant: Instant::now(),
+            unix: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        };
+        // The thread only reads the anchor, which is set before it starts.
+        let started = std::thread::Builder::new()
+            .name("async-inspect-clock".into())
+            .spawn(tick_forever);
+        if started.is_err() {
+            // Without the thread every reading stays at zero; `precise_now`
+            // still works, and the report says nothing wrong, only coarser.
+            NOW_NS.store(1, Ordering::Relaxed);
+        }
+        anchor
+    })
+}
+
+fn tick_forever() {
+    let start = anchor().instant;
+    loop {
+        let elapsed = start.elapsed().as_nanos() as u64;
+        NOW_NS.store(elapsed.max(1), Ordering::Relaxed);
+        std::thread::sleep(TICK);
+    }
+}
+
+/// Starts the clock thread if it is not running. Idempotent and cheap after
+/// the first call.
+pub fn start() {
+    let _ = anchor();
+    // Publish a first reading so that callers right after start see a sane
+    // time even before the thread has been scheduled.
+    let precise = precise_now();
+    NOW_NS.fetch_max(precise, Ordering::Relaxed);
+}
+
+/// The coarse time in nanoseconds since the inspector started: one relaxed
+/// load. Call [`start`] once before relying on it.
+#[inline]
+pub fn now() -> u64 {
+    NOW_NS.load(Ordering::Relaxed)
+}
+
+/// The precise time in nanoseconds since the inspector started (one
+/// `Instant::now()`); for snapshots and cold paths, never per poll.
+pub fn precise_now() -> u64 {
+    anchor().instant.elapsed().as_nanos() as u64
+}
+
+/// The wall-clock time at which the inspector started, as a duration since
+/// the Unix epoch.
+pub fn started_at_unix() -> Duration {
+    anchor().unix
+}
+
+/// Converts a clock reading to a [`Duration`].
+#[inline]
+pub fn to_duration(ns: u64) -> Duration {
+    Duration::from_nanos(ns)
+}
+
+/// Converts a [`Duration`] to clock nanoseconds, saturating.
+#[inline]
+pub fn from_duration(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coarse_clock_follows_the_precise_one() {
+        start();
+        let first = now();
+        assert!(first > 0, "start publishes a first reading");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while now() < first + 5 * TICK.as_nanos() as u64 {
+            assert!(Instant::now() < deadline, "the clock thread never ticked");
+            std::thread::sleep(TICK);
+        }
+        let coarse = now();
+        let precise = precise_now();
+        assert!(coarse <= precise, "coarse {coarse} ahead of precise {precise}");
+    }
+}

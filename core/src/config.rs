@@ -1,0 +1,216 @@
+//! Settings of the inspector: whether it records, how long finished tasks are
+//! kept, and when a poll counts as blocking its executor thread.
+//!
+//! All settings live in atomics so that the hot path reads them with one
+//! relaxed load. They start from their defaults, are overridden once from the
+//! environment when the inspector first starts (`ASYNC_INSPECT`,
+//! `ASYNC_INSPECT_BLOCKING_POLL`), and can be changed at any time with
+//! [`Config::apply`].
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::clock;
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+static RETAIN_FINISHED: AtomicUsize = AtomicUsize::new(Config::DEFAULT_RETAIN_FINISHED);
+static RETAIN_FOR_NS: AtomicU64 = AtomicU64::new(Config::DEFAULT_RETAIN_FOR.as_nanos() as u64);
+static BLOCKING_POLL_NS: AtomicU64 =
+    AtomicU64::new(Config::DEFAULT_BLOCKING_POLL.as_nanos() as u64);
+static INIT: Once = Once::new();
+
+/// Settings of the inspector, applied process-wide with [`Config::apply`].
+///
+/// ```
+/// use std::time::Duration;
+/// use async_inspect_core::Config;
+///
+/// Config::default()
+///     .retain_finished(100, Duration::from_secs(30))
+///     .blocking_poll_threshold(Duration::from_millis(50))
+///     .apply();
+/// assert_eq!(Config::current().blocking_poll, Duration::from_millis(50));
+/// # Config::default().apply();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    /// Whether tasks spawned from now on are inspected (`ASYNC_INSPECT=0`
+    /// turns this off).
+    pub enabled: bool,
+    /// How many finished tasks the registry keeps for the report.
+    pub retain_finished: usize,
+    /// How long a finished task is kept at most.
+    pub retain_for: Duration,
+    /// A single poll at least this long is reported as blocking its executor
+    /// thread (`ASYNC_INSPECT_BLOCKING_POLL`).
+    pub blocking_poll: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            retain_finished: Self::DEFAULT_RETAIN_FINISHED,
+            retain_for: Self::DEFAULT_RETAIN_FOR,
+            blocking_poll: Self::DEFAULT_BLOCKING_POLL,
+        }
+    }
+}
+
+impl Config {
+    /// Finished tasks kept by default.
+    pub const DEFAULT_RETAIN_FINISHED: usize = 1024;
+    /// How long finished tasks are kept by default.
+    pub const DEFAULT_RETAIN_FOR: Duration = Duration::from_secs(300);
+    /// The default blocking-poll threshold.
+    pub const DEFAULT_BLOCKING_POLL: Duration = Duration::from_millis(10);
+
+    /// The settings in force now.
+    pub fn current() -> Self {
+        init();
+        Self {
+            enabled: ENABLED.load(Ordering::Relaxed),
+            retain_finished: RETAIN_FINISHED.load(Ordering::Relaxed),
+            retain_for: Duration::from_nanos(RETAIN_FOR_NS.load(Ordering::Relaxed)),
+            blocking_poll: Duration::from_nanos(BLOCKING_POLL_NS.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Sets whether new tasks are inspected.
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Keeps at most `count` finished tasks, each for at most `age`.
+    pub fn retain_finished(mut self, count: usize, age: Duration) -> Self {
+        self.retain_finished = count;
+        self.retain_for = age;
+        self
+    }
+
+    /// Sets the blocking-poll threshold.
+    pub fn blocking_poll_threshold(mut self, threshold: Duration) -> Self {
+        self.blocking_poll = threshold;
+        self
+    }
+
+    /// Makes these settings the process-wide ones.
+    pub fn apply(self) {
+        init();
+        ENABLED.store(self.enabled, Ordering::Relaxed);
+        RETAIN_FINISHED.store(self.retain_finished, Ordering::Relaxed);
+        RETAIN_FOR_NS.store(clock::from_duration(self.retain_for), Ordering::Relaxed);
+        BLOCKING_POLL_NS.store(clock::from_duration(self.blocking_poll), Ordering::Relaxed);
+    }
+}
+
+/// Starts the inspector's clock and reads the environment, once.
+pub fn init() {
+    INIT.call_once(|| {
+        clock::start();
+        apply_env(|name| std::env::var(name).ok());
+    });
+}
+
+/// Whether recording is on: one relaxed load.
+#[inline]
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+#[inline]
+pub(crate) fn blocking_poll_ns() -> u64 {
+    BLOCKING_POLL_NS.load(Ordering::Relaxed)
+}
+
+pub(crate) fn retention() -> (usize, u64) {
+    (
+        RETAIN_FINISHED.load(Ordering::Relaxed),
+        RETAIN_FOR_NS.load(Ordering::Relaxed),
+    )
+}
+
+fn apply_env(var: impl Fn(&str) -> Option<String>) {
+    if let Some(value) = var("ASYNC_INSPECT") {
+        match parse_switch(&value) {
+            Some(on) => ENABLED.store(on, Ordering::Relaxed),
+            None => warn_env("ASYNC_INSPECT", &value, "expected 0/1, on/off, true/false"),
+        }
+    }
+    if let Some(value) = var("ASYNC_INSPECT_BLOCKING_POLL") {
+        match parse_duration(&value) {
+            Some(d) => BLOCKING_POLL_NS.store(clock::from_duration(d), Ordering::Relaxed),
+            None => warn_env(
+                "ASYNC_INSPECT_BLOCKING_POLL",
+                &value,
+                "expected a duration such as 10ms or 1s",
+            ),
+        }
+    }
+}
+
+fn warn_env(name: &str, value: &str, expected: &str) {
+    eprintln!("async-inspect: ignoring {name}={value:?}: {expected}; using the default");
+}
+
+fn parse_switch(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "on" | "true" | "yes" => Some(true),
+        "0" | "off" | "false" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parses a duration such as `10ms`, `1.5s`, `2m`, `250us` or `30` (seconds).
+///
+/// ```
+/// use std::time::Duration;
+/// use async_inspect_core::config::parse_duration;
+///
+/// assert_eq!(parse_duration("10ms"), Some(Duration::from_millis(10)));
+/// assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("soon"), None);
+/// ```
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let seconds_per_unit = match unit.trim() {
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "" | "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return None,
+    };
+    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
+        assert_eq!(parse_duration(""), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1.2.3s"), None);
+    }
+
+    #[test]
+    fn switches_parse() {
+        assert_eq!(parse_switch("0"), Some(false));
+        assert_eq!(parse_switch(" On "), Some(true));
+        assert_eq!(parse_switch("maybe"), None);
+    }
+}

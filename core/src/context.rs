@@ -1,0 +1,72 @@
+//! Which task and which traced frame the current thread is polling.
+//!
+//! `Inspected` and `Traced` set this around each poll of the future they wrap
+//! and restore the previous value afterwards, so that locks, frames, waits and
+//! inspect points know whom they belong to, also on a work-stealing runtime
+//! where a task resumes on another worker thread, and also when one executor
+//! is driven inside the poll of another (`block_on` inside a task).
+
+use std::cell::Cell;
+use std::ptr;
+
+use crate::task::{FrameId, TaskCell};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Current {
+    /// The task being polled on this thread, or null. Valid while that poll
+    /// runs: the wrapper that set it holds an `Arc` to the cell.
+    pub(crate) task: *const TaskCell,
+    /// The innermost traced frame being polled, if any.
+    pub(crate) frame: Option<FrameId>,
+}
+
+impl Current {
+    const NONE: Self = Self {
+        task: ptr::null(),
+        frame: None,
+    };
+}
+
+thread_local! {
+    static CURRENT: Cell<Current> = const { Cell::new(Current::NONE) };
+}
+
+#[inline]
+pub(crate) fn get() -> Current {
+    CURRENT.with(Cell::get)
+}
+
+/// Sets the current task and frame, returning what was current before.
+#[inline]
+pub(crate) fn replace(current: Current) -> Current {
+    CURRENT.with(|c| c.replace(current))
+}
+
+/// Runs `f` with the task currently polled on this thread, if any.
+#[inline]
+pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<FrameId>) -> R) -> Option<R> {
+    let current = get();
+    if current.task.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null `task` was set by `Inspected::poll` or `Traced::poll`
+    // from an `Arc<TaskCell>` they hold for the whole poll, and it is reset
+    // before that poll returns (also on unwind), so the cell is alive here.
+    let task = unsafe { &*current.task };
+    Some(f(task, current.frame))
+}
+
+/// Restores the previous current task and frame when dropped, also when the
+/// poll unwinds.
+pub(crate) struct Restore(pub(crate) Current);
+
+impl Drop for Restore {
+    #[inline]
+    fn drop(&mut self) {
+        replace(self.0);
+    }
+}
+
+pub(crate) fn enter(task: *const TaskCell, frame: Option<FrameId>) -> Restore {
+    Restore(replace(Current { task, frame }))
+}

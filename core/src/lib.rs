@@ -1,0 +1,54 @@
+//! The runtime-agnostic core of async-inspect.
+//!
+//! Runtime adapters wrap every spawned future in an [`Inspected`]; the
+//! `#[trace]` macro wraps traced fn bodies in [`trace::Traced`] and their
+//! awaits in [`trace::AwaitPoint`]; helpers report waits through
+//! [`wait::WaitSlot`] and [`wait::TimeoutSlot`]. All of it lands in a
+//! registry of [`TaskCell`]s that [`snapshot()`] reads into a plain-data
+//! [`Snapshot`], whose `Display` is the text report.
+//!
+//! Nothing here names a runtime. The hot path (a poll) touches a few relaxed
+//! atomics, a thread-local, and a coarse clock (see [`clock`]); it never
+//! allocates and never takes a lock shared with other tasks.
+//!
+//! ```
+//! use async_inspect_core::{Inspected, TaskKind, snapshot};
+//!
+//! let task = Inspected::new(std::future::pending::<()>(), TaskKind::Spawned, Some("stuck".into()));
+//! let id = task.id().unwrap();
+//! let mut task = Box::pin(task);
+//! let waker = std::task::Waker::noop();
+//! assert!(task.as_mut().poll(&mut std::task::Context::from_waker(&waker)).is_pending());
+//! let snapshot = snapshot();
+//! assert_eq!(snapshot.task(id).unwrap().state, async_inspect_core::TaskState::Idle);
+//! # use std::future::Future;
+//! ```
+
+pub mod clock;
+pub mod config;
+mod context;
+mod inspected;
+pub mod lint;
+pub mod registry;
+pub mod snapshot;
+mod task;
+pub mod trace;
+pub mod wait;
+mod waker;
+
+pub use config::Config;
+pub use inspected::Inspected;
+pub use snapshot::{
+    AwaitStep, BlockingPlace, Counters, FrameInfo, InspectPoint, Instrumentation, Lint, Snapshot,
+    SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
+};
+pub use task::{TaskCell, TaskId, TaskKind};
+
+/// The task being polled on this thread, if it is inspected.
+///
+/// ```
+/// assert_eq!(async_inspect_core::current_task(), None);
+/// ```
+pub fn current_task() -> Option<TaskId> {
+    context::with_task(|task, _| task.id())
+}

@@ -1,0 +1,458 @@
+//! The [`Snapshot`] model: everything the inspector knows at one moment, as
+//! plain data that serialises with serde, renders as the text report
+//! ([`Display`](std::fmt::Display)), and is what every viewer reads.
+//!
+//! Times are durations since the inspector started (the same time base as
+//! [`Snapshot::taken_at`]), so a snapshot read from a file later still says
+//! how long each task had been blocked when it was taken.
+
+mod capture;
+mod report;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use capture::snapshot;
+pub use report::format_duration;
+
+use crate::task::{TaskId, TaskKind};
+
+/// The version of the snapshot format; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Whether the program that took a snapshot was recording.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instrumentation {
+    /// Instrumentation compiled in and recording.
+    Enabled,
+    /// Compiled in, but switched off (`ASYNC_INSPECT=0`).
+    DisabledAtRuntime,
+    /// Built without the `inspect` feature: there is nothing to record.
+    CompiledOut,
+}
+
+/// Everything the inspector knew at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub(crate) format_version: u32,
+    pub(crate) instrumentation: Instrumentation,
+    pub(crate) taken_at: Duration,
+    pub(crate) started_at_unix: Duration,
+    pub(crate) pid: u32,
+    pub(crate) tasks: Vec<TaskInfo>,
+    pub(crate) lints: Vec<Lint>,
+    pub(crate) counters: Counters,
+}
+
+impl Snapshot {
+    /// The empty snapshot of a program built without instrumentation; its
+    /// report says so.
+    ///
+    /// ```
+    /// use async_inspect_core::{Instrumentation, Snapshot};
+    ///
+    /// let snapshot = Snapshot::compiled_out();
+    /// assert!(snapshot.tasks().is_empty());
+    /// assert_eq!(snapshot.instrumentation(), Instrumentation::CompiledOut);
+    /// assert!(snapshot.to_string().contains("compiled out"));
+    /// ```
+    pub fn compiled_out() -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            instrumentation: Instrumentation::CompiledOut,
+            taken_at: Duration::ZERO,
+            started_at_unix: Duration::ZERO,
+            pid: std::process::id(),
+            tasks: Vec::new(),
+            lints: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The format version this snapshot was written with.
+    pub fn format_version(&self) -> u32 {
+        self.format_version
+    }
+
+    /// Whether the program was recording.
+    pub fn instrumentation(&self) -> Instrumentation {
+        self.instrumentation
+    }
+
+    /// When the snapshot was taken, as time since the inspector started.
+    pub fn taken_at(&self) -> Duration {
+        self.taken_at
+    }
+
+    /// When the inspector started, as time since the Unix epoch.
+    pub fn started_at_unix(&self) -> Duration {
+        self.started_at_unix
+    }
+
+    /// The process the snapshot was taken in.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Every live task and the retained finished ones, by id.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+
+    /// The task with this id, if it was live or retained.
+    pub fn task(&self, id: TaskId) -> Option<&TaskInfo> {
+        self.tasks
+            .binary_search_by_key(&id, |t| t.id)
+            .ok()
+            .map(|i| &self.tasks[i])
+    }
+
+    /// The tasks whose name is `name`.
+    pub fn tasks_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a TaskInfo> + 'a {
+        self.tasks.iter().filter(move |t| t.name == name)
+    }
+
+    /// Lints found so far, oldest first.
+    pub fn lints(&self) -> &[Lint] {
+        &self.lints
+    }
+
+    /// Counters over the life of the process.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+/// Counters over the life of the process.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Counters {
+    /// Tasks ever inspected.
+    pub tasks_spawned: u64,
+    /// Tasks that finished.
+    pub tasks_finished: u64,
+    /// Finished tasks no longer kept (see retention in `Config`).
+    pub finished_evicted: u64,
+    /// Lints dropped because the list was full.
+    pub lints_dropped: u64,
+}
+
+/// A place in the user's source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// The file, as the compiler names it (relative to the package).
+    pub file: Cow<'static, str>,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl SourceLocation {
+    /// A location in a `'static` file name.
+    pub const fn new(file: &'static str, line: u32, column: u32) -> Self {
+        Self {
+            file: Cow::Borrowed(file),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The state of a task when the snapshot was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Inside a poll.
+    Running,
+    /// Waiting at a known wait: a traced `.await`, an inspected sleep, join
+    /// or lock.
+    Blocked,
+    /// Waiting to be woken, at no wait the inspector knows of (or not
+    /// polled yet).
+    Idle,
+    /// Completed.
+    Done,
+    /// A poll panicked.
+    Panicked,
+    /// Dropped before completing: aborted or cancelled.
+    Aborted,
+}
+
+impl TaskState {
+    /// Whether the task has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Panicked | Self::Aborted)
+    }
+
+    /// The state as the report writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Blocked => "BLOCKED",
+            Self::Idle => "IDLE",
+            Self::Done => "DONE",
+            Self::Panicked => "PANICKED",
+            Self::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// One task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TaskInfo {
+    /// Never reused.
+    pub id: TaskId,
+    /// The name given at spawn, else its root traced fn, else where it was
+    /// spawned.
+    pub name: String,
+    /// How it came to be inspected.
+    pub kind: TaskKind,
+    /// Where it was spawned.
+    pub location: SourceLocation,
+    /// The task that spawned it.
+    pub parent: Option<TaskId>,
+    /// Its state.
+    pub state: TaskState,
+    /// Since when it has been in that state (time since the inspector
+    /// started); see [`TaskInfo::in_state_for`].
+    pub state_since: Duration,
+    /// When it was spawned (time since the inspector started).
+    pub spawned_at: Duration,
+    /// How long it lived, up to the snapshot or to its end.
+    pub age: Duration,
+    /// Time spent inside polls.
+    pub busy: Duration,
+    /// Time spent between polls.
+    pub idle: Duration,
+    /// Completed polls.
+    pub polls: u64,
+    /// Times it was woken.
+    pub wakes: u64,
+    /// The task that woke it last, when a task did.
+    pub woken_by: Option<TaskId>,
+    /// When its latest poll ended (time since the inspector started).
+    pub last_poll_at: Option<Duration>,
+    /// Its active traced calls (its logical stack; a tree when it joins
+    /// several traced futures), outermost first.
+    pub frames: Vec<FrameInfo>,
+    /// The waits it is parked on (inspected sleeps, joins), each tied to the
+    /// frame whose await it belongs to.
+    pub waits: Vec<WaitInfo>,
+    /// Its latest inspect points, oldest first.
+    pub points: Vec<InspectPoint>,
+    /// The panic message, for a task that panicked.
+    pub panic: Option<String>,
+}
+
+impl TaskInfo {
+    /// How long it had been in its state when the snapshot was taken.
+    pub fn in_state_for(&self, snapshot: &Snapshot) -> Duration {
+        snapshot.taken_at.saturating_sub(self.state_since)
+    }
+
+    /// The frames from the root to the innermost one on the first blocked
+    /// path (what a person calls "the stack").
+    pub fn stack(&self) -> Vec<&FrameInfo> {
+        let mut stack = Vec::new();
+        let mut parent = None;
+        while let Some(frame) = self.frames.iter().find(|f| f.parent == parent) {
+            stack.push(frame);
+            parent = Some(frame.id);
+        }
+        stack
+    }
+
+    /// The innermost await the task is parked on, with its frame.
+    pub fn blocked_at(&self) -> Option<(&FrameInfo, &AwaitStep)> {
+        let frame = *self.stack().last()?;
+        Some((frame, frame.current_await()?))
+    }
+
+    /// The mean time between the task's polls.
+    pub fn mean_time_between_polls(&self) -> Option<Duration> {
+        (self.polls > 1).then(|| self.age / u32::try_from(self.polls).unwrap_or(u32::MAX))
+    }
+}
+
+/// One active traced call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FrameInfo {
+    /// Identifies the frame within its task.
+    pub id: u32,
+    /// The frame it was called from, `None` at the task's root.
+    pub parent: Option<u32>,
+    /// The function's name.
+    pub function: Cow<'static, str>,
+    /// The function's module.
+    pub module_path: Cow<'static, str>,
+    /// Its arguments as `name=value` Debug text, unless skipped.
+    pub args: Option<String>,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// When the call began (time since the inspector started).
+    pub entered_at: Duration,
+    /// Every `.await` of the function, in source order, with its progress.
+    pub awaits: Vec<AwaitStep>,
+    /// The nearest enclosing inspected timeout's deadline (time since the
+    /// inspector started), if any.
+    pub timeout_at: Option<Duration>,
+}
+
+impl FrameInfo {
+    /// The await in progress, if any.
+    pub fn current_await(&self) -> Option<&AwaitStep> {
+        self.awaits
+            .iter()
+            .find(|a| matches!(a.status, StepStatus::InProgress { .. }))
+    }
+
+    /// `name(args)`, as the report writes a call.
+    pub fn call(&self) -> String {
+        format!("{}({})", self.function, self.args.as_deref().unwrap_or(""))
+    }
+}
+
+/// One `.await` of a traced fn and how far the call got with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AwaitStep {
+    /// 1-based position among the fn's awaits ("step 2/4").
+    pub step: u16,
+    /// How many awaits the fn has.
+    pub of: u16,
+    /// The awaited expression.
+    pub expr: Cow<'static, str>,
+    /// Where the `.await` is.
+    pub location: SourceLocation,
+    /// Progress.
+    pub status: StepStatus,
+}
+
+/// Progress of one await within a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not reached yet in this call.
+    NotStarted,
+    /// Parked here since this time (since the inspector started).
+    InProgress {
+        /// When the await began.
+        since: Duration,
+    },
+    /// Completed `times` times (more than once in a loop).
+    Completed {
+        /// How many times it completed in this call.
+        times: u32,
+        /// How long the latest took.
+        last: Duration,
+        /// How long all of them took.
+        total: Duration,
+    },
+}
+
+/// A wait a task is parked on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct WaitInfo {
+    /// The frame whose await waits, `None` if no traced frame encloses it.
+    pub frame: Option<u32>,
+    /// What it waits for.
+    pub reason: WaitReason,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
+    /// The nearest enclosing inspected timeout's deadline, if any.
+    pub timeout_at: Option<Duration>,
+}
+
+/// Why a task waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// An inspected sleep, until this time (since the inspector started).
+    Sleep {
+        /// When it wakes.
+        until: Duration,
+    },
+    /// The completion of another task, through its inspected join handle.
+    Join {
+        /// The awaited task.
+        task: TaskId,
+    },
+    /// Something else, in words.
+    Other(String),
+}
+
+/// A labelled point from `inspect_point!`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InspectPoint {
+    /// The label.
+    pub label: String,
+    /// The value's Debug text, if one was given.
+    pub value: Option<String>,
+    /// Where the point is in the source.
+    pub location: SourceLocation,
+    /// The traced function it was recorded in, if any.
+    pub function: Option<Cow<'static, str>>,
+    /// When (time since the inspector started).
+    pub at: Duration,
+}
+
+/// Something worth a person's attention that is not a failure yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum Lint {
+    /// A single poll held its executor thread for at least the blocking-poll
+    /// threshold: no other task could run on that thread meanwhile.
+    BlockingPoll {
+        /// The task.
+        task: TaskId,
+        /// The traced call whose own code blocked, as `name(args)`.
+        function: Option<String>,
+        /// How long.
+        duration: Duration,
+        /// Where the blocking stretch began.
+        from: BlockingPlace,
+        /// Where it ended.
+        to: BlockingPlace,
+        /// When it was found (time since the inspector started).
+        at: Duration,
+    },
+}
+
+/// One end of a blocking stretch of code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "at")]
+pub enum BlockingPlace {
+    /// The start of the traced fn.
+    Start {
+        /// The fn's location.
+        location: SourceLocation,
+    },
+    /// An `.await` of the traced fn.
+    Await {
+        /// The awaited expression.
+        expr: Cow<'static, str>,
+        /// Where the `.await` is.
+        location: SourceLocation,
+    },
+    /// The end of the traced fn.
+    End,
+    /// Not known: the code is not traced.
+    Unknown,
+}

@@ -1,0 +1,386 @@
+//! The text report: `Display` for [`Snapshot`], [`Lint`] and friends.
+//!
+//! Blocked tasks come first, longest blocked first, each with its logical
+//! stack, the `.await` it is parked on (expression and file:line), why, the
+//! time left on any timeout, and how far each traced call got.
+
+use std::collections::HashMap;
+use std::fmt::{self, Display, Formatter};
+use std::time::Duration;
+
+use super::{
+    BlockingPlace, FrameInfo, Instrumentation, Lint, Snapshot, StepStatus, TaskInfo, TaskState,
+    WaitInfo, WaitReason,
+};
+
+/// How many finished tasks the report lists (the most recent).
+const FINISHED_LISTED: usize = 20;
+
+/// Formats a duration the way the report does: `850µs`, `12ms`, `3.2s`,
+/// `2m05s`, `1h02m`.
+///
+/// ```
+/// use std::time::Duration;
+/// use async_inspect_core::snapshot::format_duration;
+///
+/// assert_eq!(format_duration(Duration::from_millis(3200)).to_string(), "3.2s");
+/// assert_eq!(format_duration(Duration::from_millis(12)).to_string(), "12ms");
+/// assert_eq!(format_duration(Duration::from_secs(125)).to_string(), "2m05s");
+/// ```
+pub fn format_duration(duration: Duration) -> impl Display {
+    Human(duration)
+}
+
+struct Human(Duration);
+
+impl Display for Human {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let secs = d.as_secs();
+        if secs >= 3600 {
+            write!(f, "{}h{:02}m", secs / 3600, (secs % 3600) / 60)
+        } else if secs >= 60 {
+            write!(f, "{}m{:02}s", secs / 60, secs % 60)
+        } else if secs >= 10 {
+            write!(f, "{secs}s")
+        } else if d >= Duration::from_secs(1) {
+            write!(f, "{:.1}s", d.as_secs_f64())
+        } else if d >= Duration::from_millis(1) {
+            write!(f, "{}ms", d.as_millis())
+        } else {
+            write!(f, "{}µs", d.as_micros())
+        }
+    }
+}
+
+impl Display for Snapshot {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.instrumentation == Instrumentation::CompiledOut {
+            return writeln!(
+                f,
+                "async-inspect: instrumentation is compiled out (built without the `inspect` feature); nothing was recorded"
+            );
+        }
+        self.write_summary(f)?;
+        let mut order: Vec<&TaskInfo> = self.tasks.iter().collect();
+        order.sort_by_key(|t| (rank(t.state), t.state_since, t.id));
+        let (live, finished): (Vec<&TaskInfo>, Vec<&TaskInfo>) =
+            order.into_iter().partition(|t| !t.state.is_finished());
+        for task in live {
+            writeln!(f)?;
+            self.write_task(f, task)?;
+        }
+        if !finished.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Finished (most recent first):")?;
+            let mut finished = finished;
+            finished.sort_by_key(|t| std::cmp::Reverse((t.state_since, t.id)));
+            for task in finished.iter().take(FINISHED_LISTED) {
+                self.write_finished(f, task)?;
+            }
+            if finished.len() > FINISHED_LISTED {
+                writeln!(
+                    f,
+                    "  … and {} more finished tasks",
+                    finished.len() - FINISHED_LISTED
+                )?;
+            }
+        }
+        if !self.lints.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Lints:")?;
+            for lint in &self.lints {
+                writeln!(f, "  ⚠ {lint}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rank(state: TaskState) -> u8 {
+    match state {
+        TaskState::Blocked => 0,
+        TaskState::Running => 1,
+        TaskState::Idle => 2,
+        _ => 3,
+    }
+}
+
+impl Snapshot {
+    fn write_summary(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let count = |state| self.tasks.iter().filter(|t| t.state == state).count();
+        let live = self.tasks.iter().filter(|t| !t.state.is_finished()).count();
+        write!(
+            f,
+            "async-inspect report · pid {} · {} tasks: {} running, {} blocked, {} idle · {} finished",
+            self.pid,
+            live,
+            count(TaskState::Running),
+            count(TaskState::Blocked),
+            count(TaskState::Idle),
+            self.tasks.len() - live,
+        )?;
+        write!(f, " · uptime {}", Human(self.taken_at))?;
+        if self.instrumentation == Instrumentation::DisabledAtRuntime {
+            write!(f, " · recording is OFF (ASYNC_INSPECT=0)")?;
+        }
+        writeln!(f)
+    }
+
+    fn since(&self, at: Duration) -> Human {
+        Human(self.taken_at.saturating_sub(at))
+    }
+
+    fn until(&self, at: Duration) -> String {
+        match at.checked_sub(self.taken_at) {
+            Some(left) => format!("in {}", Human(left)),
+            None => format!("{} overdue", self.since(at)),
+        }
+    }
+
+    fn write_task(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        write!(f, "Task {} {}", task.id, task.name)?;
+        write!(
+            f,
+            " · {} for {}",
+            task.state.label(),
+            self.since(task.state_since)
+        )?;
+        if task.kind == crate::TaskKind::Adopted {
+            write!(f, " · adopted: runs in a task spawned elsewhere")?;
+        }
+        writeln!(f)?;
+        write!(
+            f,
+            "│ spawned at {} · age {} · polls {}",
+            task.location,
+            Human(task.age),
+            task.polls
+        )?;
+        if let Some(mean) = task.mean_time_between_polls() {
+            write!(f, " (every {} on average)", Human(mean))?;
+        }
+        write!(f, " · wakes {} · busy {}", task.wakes, Human(task.busy))?;
+        if let Some(parent) = task.parent {
+            write!(f, " · parent {parent}")?;
+        }
+        writeln!(f)?;
+
+        let mut children: HashMap<Option<u32>, Vec<&FrameInfo>> = HashMap::new();
+        for frame in &task.frames {
+            children.entry(frame.parent).or_default().push(frame);
+        }
+        for root in children.get(&None).into_iter().flatten() {
+            self.write_frame(f, task, &children, root, "│ ", true)?;
+        }
+        let loose: Vec<&WaitInfo> = task
+            .waits
+            .iter()
+            .filter(|w| w.frame.is_none() || !task.frames.iter().any(|fr| Some(fr.id) == w.frame))
+            .collect();
+        if !loose.is_empty() {
+            self.write_waits(f, "│ ", &loose, task.state == TaskState::Blocked)?;
+        }
+        if let Some(point) = task.points.last() {
+            write!(f, "│ last inspect point: \"{}\"", point.label)?;
+            if let Some(value) = &point.value {
+                write!(f, " = {value}")?;
+            }
+            write!(f, " · {} ago · {}", self.since(point.at), point.location)?;
+            if let Some(function) = &point.function {
+                write!(f, " in {function}()")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    fn write_frame(
+        &self,
+        f: &mut Formatter<'_>,
+        task: &TaskInfo,
+        children: &HashMap<Option<u32>, Vec<&FrameInfo>>,
+        frame: &FrameInfo,
+        indent: &str,
+        root: bool,
+    ) -> fmt::Result {
+        let connector = if root { "" } else { "└─> " };
+        writeln!(
+            f,
+            "{indent}{connector}{}   {}:{}",
+            frame.call(),
+            frame.location.file,
+            frame.location.line
+        )?;
+        let inner = if root {
+            indent.to_owned()
+        } else {
+            format!("{indent}    ")
+        };
+        if !frame.awaits.is_empty() {
+            write!(f, "{inner}   steps:")?;
+            for (i, step) in frame.awaits.iter().enumerate() {
+                let separator = if i == 0 { " " } else { " · " };
+                let (mark, took) = match &step.status {
+                    StepStatus::NotStarted => ("○", String::new()),
+                    StepStatus::InProgress { since } => ("▶", format!(" {}", self.since(*since))),
+                    StepStatus::Completed { times: 1, last, .. } => ("✓", format!(" {}", Human(*last))),
+                    StepStatus::Completed { times, total, .. } => {
+                        ("✓", format!(" {times}× {}", Human(*total)))
+                    }
+                };
+                write!(f, "{separator}{mark} {}/{} {}{took}", step.step, step.of, step.expr)?;
+            }
+            writeln!(f)?;
+        }
+        let kids = children.get(&Some(frame.id));
+        for child in kids.into_iter().flatten() {
+            self.write_frame(f, task, children, child, &inner, false)?;
+        }
+        if kids.is_none()
+            && let Some(step) = frame.current_await()
+        {
+            let StepStatus::InProgress { since } = step.status else {
+                return Ok(());
+            };
+            writeln!(
+                f,
+                "{inner}└─> {}.await ◄─── BLOCKED ({})   {}   step {}/{}",
+                step.expr,
+                self.since(since),
+                step.location,
+                step.step,
+                step.of
+            )?;
+            let waits: Vec<&WaitInfo> = task
+                .waits
+                .iter()
+                .filter(|w| w.frame == Some(frame.id))
+                .collect();
+            let deeper = format!("{inner}    ");
+            if waits.is_empty() {
+                writeln!(
+                    f,
+                    "{deeper}├─ Waiting for: `{}` (not an inspected wait)",
+                    step.expr
+                )?;
+                self.write_timeout(f, &deeper, frame.timeout_at)?;
+            } else {
+                self.write_waits(f, &deeper, &waits, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_waits(
+        &self,
+        f: &mut Formatter<'_>,
+        indent: &str,
+        waits: &[&WaitInfo],
+        with_timeout: bool,
+    ) -> fmt::Result {
+        for wait in waits {
+            writeln!(
+                f,
+                "{indent}├─ Waiting for: {} (for {})",
+                self.reason(&wait.reason),
+                self.since(wait.since)
+            )?;
+        }
+        if with_timeout {
+            let nearest = waits.iter().filter_map(|w| w.timeout_at).min();
+            self.write_timeout(f, indent, nearest)?;
+        }
+        Ok(())
+    }
+
+    fn write_timeout(
+        &self,
+        f: &mut Formatter<'_>,
+        indent: &str,
+        timeout_at: Option<Duration>,
+    ) -> fmt::Result {
+        match timeout_at {
+            Some(at) => writeln!(f, "{indent}└─ Timeout: {}", self.until(at)),
+            None => writeln!(f, "{indent}└─ Timeout: None (will wait forever!)"),
+        }
+    }
+
+    fn reason(&self, reason: &WaitReason) -> String {
+        match reason {
+            WaitReason::Sleep { until } => format!("sleep, wakes {}", self.until(*until)),
+            WaitReason::Join { task } => match self.task(*task) {
+                Some(target) => format!(
+                    "task {} {} ({}) to finish",
+                    task,
+                    target.name,
+                    target.state.label()
+                ),
+                None => format!("task {task} to finish"),
+            },
+            WaitReason::Other(text) => text.clone(),
+        }
+    }
+
+    fn write_finished(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        let mark = match task.state {
+            TaskState::Done => "✓",
+            TaskState::Panicked => "✗",
+            _ => "■",
+        };
+        write!(
+            f,
+            "  {mark} Task {} {} · {} {} ago · lived {} · polls {}",
+            task.id,
+            task.name,
+            task.state.label(),
+            self.since(task.state_since),
+            Human(task.age),
+            task.polls
+        )?;
+        if let Some(message) = &task.panic {
+            write!(f, " · panicked: {message}")?;
+        }
+        writeln!(f)
+    }
+}
+
+impl Display for Lint {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Lint::BlockingPoll {
+                task,
+                function,
+                duration,
+                from,
+                to,
+                ..
+            } => {
+                match function {
+                    Some(call) => write!(f, "{call} (task {task})")?,
+                    None => write!(f, "task {task}")?,
+                }
+                write!(
+                    f,
+                    " blocked its executor thread for {}",
+                    Human(*duration)
+                )?;
+                match (from, to) {
+                    (BlockingPlace::Await { location: a, .. }, BlockingPlace::Await { location: b, .. }) => {
+                        write!(f, " between the `.await` at {a} and the one at {b}")
+                    }
+                    (BlockingPlace::Start { location }, BlockingPlace::Await { location: b, .. }) => {
+                        write!(f, " between its start at {location} and the `.await` at {b}")
+                    }
+                    (BlockingPlace::Await { location: a, .. }, BlockingPlace::End) => {
+                        write!(f, " between the `.await` at {a} and its end")
+                    }
+                    (BlockingPlace::Start { location }, BlockingPlace::End) => {
+                        write!(f, " in a call with no `.await` in between ({location})")
+                    }
+                    _ => write!(f, " in a single poll (untraced code: add #[trace] to see where)"),
+                }
+            }
+        }
+    }
+}

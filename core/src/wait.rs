@@ -1,0 +1,166 @@
+//! What runtime adapters and helpers report about the waits they know:
+//! sleeps, joins, timeouts, inspect points.
+//!
+//! Each slot belongs to one wrapper future (an inspected `Sleep`, a join
+//! handle, a `Timeout`). It registers the wait with the task polled on this
+//! thread the first time the wrapped future is pending, and removes it when
+//! the future completes or the wrapper is dropped, so a cancelled wait leaves
+//! nothing behind.
+
+use std::borrow::Cow;
+use std::fmt::Debug;
+use std::panic::Location;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::task::{TaskCell, TaskId, WaitKind};
+use crate::{clock, config, context};
+
+/// The task polled on this thread, as a strong reference.
+fn current_cell() -> Option<Arc<TaskCell>> {
+    let current = context::get();
+    if current.task.is_null() {
+        return None;
+    }
+    // SAFETY: see `context`: a non-null current task is kept alive by the
+    // wrapper polling it, so taking one more strong count is sound.
+    Some(unsafe {
+        Arc::increment_strong_count(current.task);
+        Arc::from_raw(current.task)
+    })
+}
+
+/// What a task waits for, as a wrapper future knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Wait {
+    /// A timer that fires after this long.
+    Sleep(Duration),
+    /// The completion of another task.
+    Join(TaskId),
+    /// Anything else, described in words.
+    Other(Cow<'static, str>),
+}
+
+/// Registers one wait of the current task while the wrapped future is pending.
+///
+/// ```
+/// use std::time::Duration;
+/// use async_inspect_core::wait::{Wait, WaitSlot};
+///
+/// let mut slot = WaitSlot::new();
+/// // Outside an inspected task there is nobody to record the wait for.
+/// slot.pending(|| Wait::Sleep(Duration::from_secs(1)));
+/// assert!(!slot.is_registered());
+/// ```
+#[derive(Debug, Default)]
+pub struct WaitSlot {
+    registered: Option<(Arc<TaskCell>, u32)>,
+}
+
+impl WaitSlot {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        Self { registered: None }
+    }
+
+    /// Called when the wrapped future returned `Pending`: registers the wait
+    /// once, with the current task and traced frame.
+    #[inline]
+    pub fn pending(&mut self, wait: impl FnOnce() -> Wait) {
+        if self.registered.is_some() || !config::enabled() {
+            return;
+        }
+        let frame = context::get().frame;
+        if let Some(cell) = current_cell() {
+            let kind = match wait() {
+                Wait::Sleep(d) => WaitKind::Sleep {
+                    until: clock::now().saturating_add(clock::from_duration(d)),
+                },
+                Wait::Join(task) => WaitKind::Join { task },
+                Wait::Other(text) => WaitKind::Other(text),
+            };
+            let id = cell.begin_wait(frame, kind);
+            self.registered = Some((cell, id));
+        }
+    }
+
+    /// Whether a wait is registered now.
+    pub fn is_registered(&self) -> bool {
+        self.registered.is_some()
+    }
+
+    /// Removes the wait: the future completed, or will be re-registered with
+    /// a new deadline.
+    #[inline]
+    pub fn clear(&mut self) {
+        if let Some((cell, id)) = self.registered.take() {
+            cell.end_wait(id);
+        }
+    }
+}
+
+impl Drop for WaitSlot {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Registers the deadline of an inspected timeout around the awaits polled
+/// inside it, so that a blocked await can say "timeout in 27.7s" rather than
+/// "will wait forever".
+#[derive(Debug, Default)]
+pub struct TimeoutSlot {
+    registered: Option<(Arc<TaskCell>, u32)>,
+}
+
+impl TimeoutSlot {
+    /// An empty slot.
+    pub const fn new() -> Self {
+        Self { registered: None }
+    }
+
+    /// Called on each poll of the timeout before its inner future; registers
+    /// once, with the time left.
+    #[inline]
+    pub fn enter(&mut self, remaining: impl FnOnce() -> Duration) {
+        if self.registered.is_some() || !config::enabled() {
+            return;
+        }
+        let frame = context::get().frame;
+        if let Some(cell) = current_cell() {
+            let deadline = clock::now().saturating_add(clock::from_duration(remaining()));
+            let id = cell.begin_timeout(frame, deadline);
+            self.registered = Some((cell, id));
+        }
+    }
+
+    /// Removes the deadline: the timeout completed or elapsed.
+    pub fn clear(&mut self) {
+        if let Some((cell, id)) = self.registered.take() {
+            cell.end_timeout(id);
+        }
+    }
+}
+
+impl Drop for TimeoutSlot {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Records a labelled point, with an optional value's Debug text, on the
+/// current task; the report shows the latest ones. What `inspect_point!`
+/// expands to. Does nothing outside an inspected task.
+#[track_caller]
+pub fn inspect_point(label: impl Into<Cow<'static, str>>, value: Option<&dyn Debug>) {
+    if !config::enabled() {
+        return;
+    }
+    let location = Location::caller();
+    context::with_task(|task, frame| {
+        let value = value.map(|v| crate::trace::format_args_list(&[("", v)]));
+        let value = value.map(|v| v.strip_prefix('=').unwrap_or(&v).into());
+        task.push_point(frame, label.into(), value, location);
+    });
+}

@@ -1,0 +1,158 @@
+//! `#[main]` and `#[test]`: build a tokio runtime as `#[tokio::main]` and
+//! `#[tokio::test]` do, and run the body as the inspected root task.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, ItemFn, Lit, MetaNameValue, Token};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Main,
+    Test,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavor {
+    CurrentThread,
+    MultiThread,
+}
+
+struct Options {
+    flavor: Flavor,
+    worker_threads: Option<usize>,
+    start_paused: bool,
+}
+
+fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
+    let pairs = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut flavor = None;
+    let mut worker_threads = None;
+    let mut start_paused = false;
+    for pair in pairs {
+        let key = pair
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let literal = match &pair.value {
+            Expr::Lit(ExprLit { lit, .. }) => lit.clone(),
+            other => return Err(syn::Error::new_spanned(other, "expected a literal")),
+        };
+        match (key.as_str(), &literal) {
+            ("flavor", Lit::Str(s)) => {
+                flavor = Some(match s.value().as_str() {
+                    "current_thread" => Flavor::CurrentThread,
+                    "multi_thread" => Flavor::MultiThread,
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            s,
+                            format!(
+                                "unknown flavor `{other}`; expected `current_thread` or `multi_thread`"
+                            ),
+                        ));
+                    }
+                });
+            }
+            ("worker_threads", Lit::Int(n)) => {
+                let n: usize = n.base10_parse()?;
+                if n == 0 {
+                    return Err(syn::Error::new_spanned(literal, "`worker_threads` may not be 0"));
+                }
+                worker_threads = Some(n);
+            }
+            ("start_paused", Lit::Bool(b)) => start_paused = b.value,
+            ("flavor" | "worker_threads" | "start_paused", _) => {
+                return Err(syn::Error::new_spanned(
+                    literal,
+                    format!("wrong kind of value for `{key}`"),
+                ));
+            }
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &pair.path,
+                    "unknown option; expected `flavor`, `worker_threads` or `start_paused`",
+                ));
+            }
+        }
+    }
+    let flavor = flavor.unwrap_or(match (kind, worker_threads) {
+        (_, Some(_)) | (Kind::Main, None) => Flavor::MultiThread,
+        (Kind::Test, None) => Flavor::CurrentThread,
+    });
+    if flavor == Flavor::CurrentThread && worker_threads.is_some() {
+        return Err(syn::Error::new(
+            proc_macro2::Span::call_site(),
+            "`worker_threads` needs `flavor = \"multi_thread\"`",
+        ));
+    }
+    Ok(Options {
+        flavor,
+        worker_threads,
+        start_paused,
+    })
+}
+
+pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
+    let function = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(function) => function,
+        Err(_) => return item,
+    };
+    let options = match parse_options(attr, kind) {
+        Ok(options) => options,
+        Err(error) => return with_error(item, error),
+    };
+    if function.sig.asyncness.is_none() {
+        let error = syn::Error::new(
+            function.sig.fn_token.span,
+            "the `async` keyword is missing from the function declaration",
+        );
+        return with_error(item, error);
+    }
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        block,
+    } = function;
+    sig.asyncness = None;
+    let name = sig.ident.to_string();
+    let builder = match options.flavor {
+        Flavor::CurrentThread => quote!(new_current_thread()),
+        Flavor::MultiThread => quote!(new_multi_thread()),
+    };
+    let workers = options
+        .worker_threads
+        .map(|n| quote!(.worker_threads(#n)));
+    let paused = options.start_paused.then(|| quote!(.start_paused(true)));
+    let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
+    let return_hint = crate::expand::return_hint(&sig.output);
+    let stmts = &block.stmts;
+    quote! {
+        #test_attr
+        #(#attrs)*
+        #vis #sig {
+            let __async_inspect_body = async move {
+                #return_hint
+                #(#stmts)*
+            };
+            #[allow(clippy::expect_used, clippy::diverging_sub_expression)]
+            {
+                return ::async_inspect::__private::tokio::runtime::Builder::#builder
+                    #workers
+                    .enable_all()
+                    #paused
+                    .build()
+                    .expect("Failed building the Runtime")
+                    .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body));
+            }
+        }
+    }
+}
+
+fn with_error(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut out = item;
+    out.extend(error.to_compile_error());
+    out
+}

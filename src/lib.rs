@@ -1,0 +1,199 @@
+//! X-ray vision for async Rust: every task, the `.await` it is stuck on, why,
+//! and for how long.
+//!
+//! Swap `tokio::spawn` for [`async_inspect::spawn`](spawn), `#[tokio::main]`
+//! for [`#[async_inspect::main]`](main), put [`#[async_inspect::trace]`](trace)
+//! on the async fns you care about, and [`snapshot()`] (or
+//! [`print_report()`]) shows each task's logical async stack, the exact
+//! `.await` it is parked on with file:line, why, since when, and how far each
+//! traced call got.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! #[async_inspect::trace]
+//! async fn fetch_user(id: u64) -> u64 {
+//!     let (_tx, rx) = tokio::sync::oneshot::channel::<u64>();
+//!     rx.await.unwrap_or(id) // never answered
+//! }
+//!
+//! #[async_inspect::main(flavor = "current_thread")]
+//! async fn main() {
+//!     let handle = async_inspect::spawn(fetch_user(12345));
+//!     async_inspect::time::sleep(Duration::from_millis(20)).await;
+//!
+//!     let snapshot = async_inspect::snapshot();
+//!     let task = snapshot.tasks_named("fetch_user").next().unwrap();
+//!     let (frame, step) = task.blocked_at().unwrap();
+//!     assert_eq!(frame.call(), "fetch_user(id=12345)");
+//!     assert_eq!(&*step.expr, "rx");
+//!     println!("{snapshot}");
+//!     handle.abort();
+//! }
+//! ```
+//!
+//! # Cargo features
+//!
+//! - `inspect` (default): instrumentation compiled in. Off, [`spawn`] *is*
+//!   `tokio::spawn`, `#[trace]` emits the function unchanged,
+//!   [`inspect_point!`] emits nothing, and [`snapshot()`] returns an empty
+//!   snapshot that says instrumentation is compiled out.
+//! - `tokio` (default): the tokio adapter.
+//! - `smol`, `async-std`: reserved for their adapters.
+//!
+//! At run time, `ASYNC_INSPECT=0` switches recording off (a poll then costs
+//! one relaxed atomic load more than tokio's own).
+
+pub use async_inspect_core::snapshot::format_duration;
+pub use async_inspect_core::{
+    AwaitStep, BlockingPlace, Config, Counters, FrameInfo, InspectPoint, Instrumentation, Lint,
+    Snapshot, SourceLocation, StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo,
+    WaitReason,
+};
+
+/// Records a frame per active call of an `async fn`: the function, its
+/// arguments as `Debug` text, and for each of its own `.await`s (not those in
+/// nested closures or async blocks) the expression, file:line:col, and its
+/// progress ("step 2/4"). The signature is unchanged.
+///
+/// Arguments: `skip(a, b)` leaves those arguments out, `skip_all` all of them
+/// (an argument that is not `Debug` must be skipped; the compile error says
+/// so), `name = "label"` renames the frame. `self` is never recorded.
+///
+/// ```
+/// #[async_inspect::trace(skip(secret))]
+/// async fn login(user: &str, secret: String) -> Result<u32, String> {
+///     let id = lookup(user).await?;
+///     Ok(id)
+/// }
+///
+/// #[async_inspect::trace]
+/// async fn lookup(user: &str) -> Result<u32, String> {
+///     if user.is_empty() {
+///         return Err("no user".into());
+///     }
+///     Ok(7)
+/// }
+///
+/// # #[async_inspect::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(login("ada", "hunter2".into()).await, Ok(7));
+/// # }
+/// ```
+#[cfg(feature = "inspect")]
+pub use async_inspect_macros::trace;
+#[cfg(not(feature = "inspect"))]
+pub use async_inspect_macros::trace_disabled as trace;
+
+/// Runs `async fn main` on a tokio runtime, its body the inspected root task
+/// `main`. Takes `#[tokio::main]`'s options: `flavor = "current_thread" |
+/// "multi_thread"`, `worker_threads = N`, `start_paused = true` (that one
+/// needs tokio's `test-util` feature, as with tokio).
+#[cfg(feature = "tokio")]
+pub use async_inspect_macros::main;
+
+/// Runs an `async fn` test on a tokio runtime (current-thread by default),
+/// its body the inspected root task named after the test. Takes
+/// `#[tokio::test]`'s options.
+///
+/// ```
+/// #[async_inspect::test]
+/// async fn adds() {
+///     assert_eq!(async_inspect::spawn(async { 1 + 1 }).await.unwrap(), 2);
+/// }
+/// ```
+#[cfg(feature = "tokio")]
+pub use async_inspect_macros::test;
+
+#[cfg(feature = "tokio")]
+pub use async_inspect_tokio::{JoinHandle, spawn, spawn_blocking, spawn_local, task, time};
+
+/// Records a labelled point on the current task, optionally with a value's
+/// `Debug` text; the report shows the latest ones.
+///
+/// ```
+/// # #[async_inspect::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let order_id = 42;
+/// async_inspect::inspect_point!("order received");
+/// async_inspect::inspect_point!("order id", order_id);
+/// # }
+/// ```
+///
+/// With the `inspect` feature off it emits nothing: the value is not
+/// evaluated.
+#[cfg(feature = "inspect")]
+#[macro_export]
+macro_rules! inspect_point {
+    ($label:expr $(,)?) => {
+        $crate::__private::inspect_point($label, ::core::option::Option::None)
+    };
+    ($label:expr, $value:expr $(,)?) => {
+        $crate::__private::inspect_point(
+            $label,
+            ::core::option::Option::Some(&$value as &dyn ::core::fmt::Debug),
+        )
+    };
+}
+
+/// Records a labelled point on the current task (compiled out: emits
+/// nothing).
+#[cfg(not(feature = "inspect"))]
+#[macro_export]
+macro_rules! inspect_point {
+    ($($tokens:tt)*) => {};
+}
+
+/// A snapshot of every task: what the report, the CLI and every view read.
+///
+/// With the `inspect` feature off, an empty snapshot whose report says
+/// instrumentation is compiled out.
+pub fn snapshot() -> Snapshot {
+    #[cfg(feature = "inspect")]
+    {
+        async_inspect_core::snapshot()
+    }
+    #[cfg(not(feature = "inspect"))]
+    {
+        Snapshot::compiled_out()
+    }
+}
+
+/// Writes the report of a fresh [`snapshot()`] to stderr.
+pub fn print_report() {
+    eprint!("{}", snapshot());
+}
+
+/// The inspector's id of the task being polled on this thread, if any.
+pub fn current_task() -> Option<TaskId> {
+    #[cfg(feature = "inspect")]
+    {
+        async_inspect_core::current_task()
+    }
+    #[cfg(not(feature = "inspect"))]
+    {
+        None
+    }
+}
+
+/// The items most programs use.
+pub mod prelude {
+    pub use crate::{Snapshot, TaskState, inspect_point, trace};
+}
+
+/// What the macros expand to. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "inspect")]
+    pub use async_inspect_core::config::enabled;
+    #[cfg(feature = "inspect")]
+    pub use async_inspect_core::trace::{
+        AwaitInfo, FnInfo, Traced, await_point, format_args_list,
+    };
+    #[cfg(feature = "inspect")]
+    pub use async_inspect_core::wait::inspect_point;
+    #[cfg(feature = "tokio")]
+    pub use async_inspect_tokio::root_task;
+    #[cfg(feature = "tokio")]
+    pub use tokio;
+}

@@ -1,0 +1,217 @@
+use std::future::Future;
+use std::io;
+use std::panic::Location;
+
+use async_inspect_core::{Inspected, TaskKind};
+use tokio::runtime::Handle;
+
+use super::join::JoinHandle;
+
+/// Spawns an inspected task: `tokio::spawn` with the task recorded (name
+/// from its root traced fn, else where it was spawned).
+///
+/// # Panics
+///
+/// As `tokio::spawn`: when called outside a tokio runtime.
+#[track_caller]
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let task = Inspected::new(future, TaskKind::Spawned, None);
+    let id = task.id();
+    JoinHandle::new(tokio::spawn(task), id)
+}
+
+/// Spawns an inspected `!Send` task on the current `LocalSet`, as
+/// `tokio::task::spawn_local`.
+///
+/// # Panics
+///
+/// As tokio's: when called outside a `LocalSet`.
+#[track_caller]
+pub fn spawn_local<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    let task = Inspected::new(future, TaskKind::Spawned, None);
+    let id = task.id();
+    JoinHandle::new(tokio::task::spawn_local(task), id)
+}
+
+/// Runs a blocking closure on tokio's blocking pool, recorded as a task of
+/// kind `Blocking` that is running until the closure returns.
+///
+/// # Panics
+///
+/// As `tokio::task::spawn_blocking`: when called outside a tokio runtime.
+#[track_caller]
+pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    spawn_blocking_named(f, None, Location::caller(), None)
+}
+
+fn spawn_blocking_named<F, R>(
+    f: F,
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+    handle: Option<&Handle>,
+) -> JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    // The closure runs as a one-poll future, so the task is Running exactly
+    // while the closure runs, and a panic is recorded as for any task.
+    let mut f = Some(f);
+    let task = Inspected::at(
+        std::future::poll_fn(move |_| std::task::Poll::Ready(f.take().map(|f| f()))),
+        TaskKind::Blocking,
+        name,
+        location,
+    );
+    let id = task.id();
+    let run = move || {
+        run_ready(task).expect("a blocking task runs its closure once")
+    };
+    let inner = match handle {
+        Some(handle) => handle.spawn_blocking(run),
+        None => tokio::task::spawn_blocking(run),
+    };
+    JoinHandle::new(inner, id)
+}
+
+/// Polls a future that is ready on its first poll.
+fn run_ready<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => unreachable!("a blocking closure's future is ready at once"),
+    }
+}
+
+/// The root task of `block_on`, `#[main]` or `#[test]`: `future` inspected
+/// as a task named `name`.
+#[track_caller]
+pub fn root_task<F: Future>(name: &str, future: F) -> impl Future<Output = F::Output> {
+    Inspected::new(future, TaskKind::Root, Some(name.into()))
+}
+
+/// Builds a task with a name, as `tokio::task::Builder` (which needs
+/// `tokio_unstable`; this one does not).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// use async_inspect_tokio::task::Builder;
+///
+/// let handle = Builder::new().name("worker").spawn(async { 7 })?;
+/// assert_eq!(handle.await.unwrap(), 7);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Builder<'a> {
+    name: Option<&'a str>,
+}
+
+impl<'a> Builder<'a> {
+    /// A builder with no name.
+    pub fn new() -> Self {
+        Self { name: None }
+    }
+
+    /// Names the task; the report and every view show it.
+    pub fn name(self, name: &'a str) -> Self {
+        Self { name: Some(name) }
+    }
+
+    fn name_box(&self) -> Option<Box<str>> {
+        self.name.map(Into::into)
+    }
+
+    /// Spawns the task on the current runtime.
+    ///
+    /// # Errors
+    ///
+    /// Never, today; the `io::Result` mirrors `tokio::task::Builder`.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    #[track_caller]
+    pub fn spawn<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
+        let id = task.id();
+        Ok(JoinHandle::new(tokio::spawn(task), id))
+    }
+
+    /// Spawns the task on the runtime of `handle`.
+    ///
+    /// # Errors
+    ///
+    /// Never, today; the `io::Result` mirrors `tokio::task::Builder`.
+    #[track_caller]
+    pub fn spawn_on<F>(self, future: F, handle: &Handle) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
+        let id = task.id();
+        Ok(JoinHandle::new(handle.spawn(task), id))
+    }
+
+    /// Spawns a `!Send` task on the current `LocalSet`.
+    ///
+    /// # Errors
+    ///
+    /// Never, today; the `io::Result` mirrors `tokio::task::Builder`.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a `LocalSet`.
+    #[track_caller]
+    pub fn spawn_local<F>(self, future: F) -> io::Result<JoinHandle<F::Output>>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
+        let id = task.id();
+        Ok(JoinHandle::new(tokio::task::spawn_local(task), id))
+    }
+
+    /// Runs a blocking closure on the blocking pool, as a named task.
+    ///
+    /// # Errors
+    ///
+    /// Never, today; the `io::Result` mirrors `tokio::task::Builder`.
+    ///
+    /// # Panics
+    ///
+    /// When called outside a tokio runtime.
+    #[track_caller]
+    pub fn spawn_blocking<F, R>(self, f: F) -> io::Result<JoinHandle<R>>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        Ok(spawn_blocking_named(
+            f,
+            self.name_box(),
+            Location::caller(),
+            None,
+        ))
+    }
+}
