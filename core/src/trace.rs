@@ -66,16 +66,31 @@ pub const MAX_ARGS_TEXT: usize = 256;
 /// assert_eq!(&*text, r#"user_id=12345, name="ada""#);
 /// ```
 pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Box<str> {
+    bounded(|out| {
+        for (i, (name, value)) in args.iter().enumerate() {
+            let separator = if i == 0 { "" } else { ", " };
+            write!(out, "{separator}{name}={value:?}")?;
+        }
+        Ok(())
+    })
+}
+
+/// Formats one value's Debug text, cut as [`format_args_list`] cuts.
+///
+/// ```
+/// assert_eq!(&*async_inspect_core::trace::format_value(&"hi"), r#""hi""#);
+/// ```
+pub fn format_value(value: &dyn Debug) -> Box<str> {
+    bounded(|out| write!(out, "{value:?}"))
+}
+
+fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Box<str> {
     let mut out = Bounded {
         text: String::new(),
         truncated: false,
     };
-    for (i, (name, value)) in args.iter().enumerate() {
-        let separator = if i == 0 { "" } else { ", " };
-        if write!(out, "{separator}{name}={value:?}").is_err() {
-            break;
-        }
-    }
+    // An error only means the text was cut.
+    let _ = write(&mut out);
     if out.truncated {
         out.text.push('…');
     }

@@ -159,8 +159,7 @@ pub fn inspect_point(label: impl Into<Cow<'static, str>>, value: Option<&dyn Deb
     }
     let location = Location::caller();
     context::with_task(|task, frame| {
-        let value = value.map(|v| crate::trace::format_args_list(&[("", v)]));
-        let value = value.map(|v| v.strip_prefix('=').unwrap_or(&v).into());
+        let value = value.map(crate::trace::format_value);
         task.push_point(frame, label.into(), value, location);
     });
 }

@@ -27,6 +27,8 @@ fn write_stream(out: &mut String, tokens: TokenStream) {
     let mut last = Last::Start;
     // Open `::<` generic argument lists, written without inner spaces.
     let mut turbofish = 0usize;
+    // Inside a closure's `|args|`.
+    let mut closure_args = false;
     for token in tokens {
         match token {
             TokenTree::Ident(ident) => {
@@ -65,6 +67,21 @@ fn write_stream(out: &mut String, tokens: TokenStream) {
                 let joint = punct.spacing() == Spacing::Joint;
                 if c == '<' && out.ends_with("::") {
                     turbofish += 1;
+                    out.push(c);
+                    last = Last::Tight;
+                    continue;
+                }
+                if c == '|' && closure_args {
+                    closure_args = false;
+                    out.push(c);
+                    last = Last::Spaced;
+                    continue;
+                }
+                if c == '|' && matches!(last, Last::Start | Last::Spaced) {
+                    if last == Last::Spaced {
+                        out.push(' ');
+                    }
+                    closure_args = true;
                     out.push(c);
                     last = Last::Tight;
                     continue;
@@ -114,5 +131,7 @@ mod tests {
         assert_eq!(tidy(quote!(*x)), "*x");
         assert_eq!(tidy(quote!(send(format!("{k}")))), "send(format!(\"{k}\"))");
         assert_eq!(tidy(quote!(f(a != b, !c))), "f(a != b, !c)");
+        assert_eq!(tidy(quote!(rx.wait_for(|v| *v > 1))), "rx.wait_for(|v| *v > 1)");
+        assert_eq!(tidy(quote!(run(move || go(), a | b))), "run(move || go(), a | b)");
     }
 }

@@ -90,10 +90,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                 point.location.line(),
                 point.location.column(),
             ),
-            function: point
-                .frame
-                .and_then(|f| detail.frame(f))
-                .map(|f| Cow::Borrowed(f.info.name)),
+            function: point.function.map(Cow::Borrowed),
             at: to_duration(point.at),
         })
         .collect();

@@ -279,13 +279,14 @@ impl TaskCell {
         value: Option<Box<str>>,
         location: &'static Location<'static>,
     ) {
-        self.detail().push_point(PointRecord {
+        let point = PointRecord {
             label,
             value,
             location,
-            frame,
+            function: None,
             at: clock::now(),
-        });
+        };
+        self.detail().push_point(frame, point);
     }
 
     fn report_stretch(&self, stretch: BlockingStretch, now: u64) {

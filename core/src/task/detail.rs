@@ -87,7 +87,9 @@ pub(crate) struct PointRecord {
     pub(crate) label: Cow<'static, str>,
     pub(crate) value: Option<Box<str>>,
     pub(crate) location: &'static Location<'static>,
-    pub(crate) frame: Option<FrameId>,
+    /// The traced fn it was recorded in; kept by name, as the frame may end
+    /// long before the point is read.
+    pub(crate) function: Option<&'static str>,
     pub(crate) at: u64,
 }
 
@@ -239,7 +241,8 @@ impl Detail {
         }
     }
 
-    pub(crate) fn push_point(&mut self, point: PointRecord) {
+    pub(crate) fn push_point(&mut self, frame: Option<FrameId>, mut point: PointRecord) {
+        point.function = frame.and_then(|f| self.frame(f)).map(|f| f.info.name);
         if self.points.len() == POINTS_KEPT {
             self.points.pop_front();
         }

@@ -1,0 +1,70 @@
+//! Helpers shared by the behaviour tests.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use async_inspect::{Snapshot, TaskId, TaskInfo};
+
+/// The safety net: no test waits longer than this for an event.
+pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// Takes snapshots, yielding to the runtime in between, until `ready` holds.
+/// Panics (naming `what`) if it does not within [`PATIENCE`].
+pub async fn eventually(what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let start = Instant::now();
+    loop {
+        let snapshot = async_inspect::snapshot();
+        if ready(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "timed out waiting for {what}; last snapshot:\n{snapshot}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+/// [`eventually`] for a test thread outside any runtime.
+pub fn eventually_blocking(what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
+    let start = Instant::now();
+    loop {
+        let snapshot = async_inspect::snapshot();
+        if ready(&snapshot) {
+            return snapshot;
+        }
+        assert!(
+            start.elapsed() < PATIENCE,
+            "timed out waiting for {what}; last snapshot:\n{snapshot}"
+        );
+        std::thread::yield_now();
+    }
+}
+
+/// The task `id` in `snapshot`, which must be there.
+pub fn task(snapshot: &Snapshot, id: TaskId) -> &TaskInfo {
+    snapshot
+        .task(id)
+        .unwrap_or_else(|| panic!("task {id} missing from the snapshot:\n{snapshot}"))
+}
+
+/// The task `id` is parked at a traced await.
+pub fn blocked_in(snapshot: &Snapshot, id: TaskId, function: &str) -> bool {
+    snapshot
+        .task(id)
+        .and_then(|t| t.blocked_at())
+        .is_some_and(|(frame, _)| frame.function == function)
+}
+
+/// The functions of the task's stack, outermost first.
+pub fn stack_names(task: &TaskInfo) -> Vec<String> {
+    task.stack().iter().map(|f| f.function.to_string()).collect()
+}
+
+/// The task `id` is parked at the traced await of `expr`.
+pub fn parked_at(snapshot: &Snapshot, id: TaskId, expr: &str) -> bool {
+    snapshot
+        .task(id)
+        .and_then(|t| t.blocked_at())
+        .is_some_and(|(_, step)| step.expr == expr)
+}

@@ -1,0 +1,146 @@
+//! Inspected sleeps, timeouts and joins say what a task waits for and
+//! whether anything will end the wait.
+
+mod common;
+
+use std::time::Duration;
+
+use async_inspect::WaitReason;
+use common::{eventually, task};
+use tokio::sync::oneshot;
+
+#[async_inspect::trace]
+async fn nap() {
+    async_inspect::time::sleep(Duration::from_secs(60)).await;
+}
+
+#[async_inspect::test]
+async fn a_sleeping_task_says_when_it_wakes() {
+    let handle = async_inspect::spawn(nap());
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("nap to sleep", |s| {
+        s.task(id).is_some_and(|t| !t.waits.is_empty())
+    })
+    .await;
+    let info = task(&snapshot, id);
+    let wait = &info.waits[0];
+    let WaitReason::Sleep { until } = wait.reason else {
+        panic!("expected a sleep, got {:?}", wait.reason);
+    };
+    let left = until.saturating_sub(snapshot.taken_at());
+    assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(60), "{left:?}");
+    assert_eq!(wait.frame, Some(info.frames[0].id), "the wait belongs to nap's await");
+    let report = snapshot.to_string();
+    assert!(report.contains("Waiting for: sleep, wakes in 5"), "{report}");
+    handle.abort();
+}
+
+#[async_inspect::trace]
+async fn patient(rx: oneshot::Receiver<()>) {
+    let _ = async_inspect::time::timeout(Duration::from_secs(30), inner_wait(rx)).await;
+}
+
+#[async_inspect::trace]
+async fn inner_wait(rx: oneshot::Receiver<()>) {
+    rx.await.ok();
+}
+
+#[async_inspect::trace]
+async fn forever(rx: oneshot::Receiver<()>) {
+    inner_wait(rx).await;
+}
+
+#[async_inspect::test]
+async fn an_await_under_a_timeout_shows_its_deadline_and_one_without_waits_forever() {
+    let (tx_a, rx_a) = oneshot::channel();
+    let (tx_b, rx_b) = oneshot::channel();
+    let with = async_inspect::spawn(patient(rx_a));
+    let without = async_inspect::spawn(forever(rx_b));
+    let (with_id, without_id) = (with.inspect_id().unwrap(), without.inspect_id().unwrap());
+    let snapshot = eventually("both to park", |s| {
+        common::parked_at(s, with_id, "rx") && common::parked_at(s, without_id, "rx")
+    })
+    .await;
+
+    let (frame, _) = task(&snapshot, with_id).blocked_at().unwrap();
+    let deadline = frame.timeout_at.expect("inner_wait runs under patient's timeout");
+    let left = deadline.saturating_sub(snapshot.taken_at());
+    assert!(left > Duration::from_secs(25) && left <= Duration::from_secs(30), "{left:?}");
+
+    let (frame, _) = task(&snapshot, without_id).blocked_at().unwrap();
+    assert_eq!(frame.timeout_at, None);
+
+    let report = snapshot.to_string();
+    let section = |id: async_inspect::TaskId| {
+        let start = report.find(&format!("Task {id} ")).unwrap();
+        let end = report[start..].find("\n\n").map_or(report.len(), |e| start + e);
+        report[start..end].to_owned()
+    };
+    assert!(section(with_id).contains("Timeout: in 2"), "{report}");
+    assert!(
+        section(without_id).contains("Timeout: None (will wait forever!)"),
+        "{report}"
+    );
+
+    tx_a.send(()).unwrap();
+    tx_b.send(()).unwrap();
+    with.await.unwrap();
+    without.await.unwrap();
+    let snapshot = async_inspect::snapshot();
+    assert!(task(&snapshot, with_id).frames.is_empty());
+}
+
+#[async_inspect::test]
+async fn awaiting_a_join_handle_waits_for_that_task() {
+    let (tx, rx) = oneshot::channel::<()>();
+    let child = async_inspect::spawn(async move {
+        rx.await.ok();
+    });
+    let child_id = child.inspect_id().unwrap();
+    let parent = async_inspect::spawn(async move { child.await.unwrap() });
+    let parent_id = parent.inspect_id().unwrap();
+
+    let snapshot = eventually("the parent to wait on the child", |s| {
+        s.task(parent_id).is_some_and(|t| !t.waits.is_empty())
+    })
+    .await;
+    let info = task(&snapshot, parent_id);
+    assert_eq!(info.state, async_inspect::TaskState::Blocked);
+    assert_eq!(info.waits[0].reason, WaitReason::Join { task: child_id });
+    assert_eq!(info.waits[0].frame, None, "the parent is not traced");
+    let report = snapshot.to_string();
+    assert!(
+        report.contains(&format!("Waiting for: task {child_id} ")),
+        "{report}"
+    );
+
+    tx.send(()).unwrap();
+    parent.await.unwrap();
+    let snapshot = async_inspect::snapshot();
+    assert!(task(&snapshot, parent_id).waits.is_empty(), "the wait ended");
+}
+
+#[async_inspect::test]
+async fn a_cancelled_sleep_leaves_no_wait_behind() {
+    let (tx, rx) = oneshot::channel::<()>();
+    let handle = async_inspect::spawn(async move {
+        tokio::select! {
+            _ = async_inspect::time::sleep(Duration::from_secs(60)) => {}
+            _ = rx => {}
+        }
+        std::future::pending::<()>().await;
+    });
+    let id = handle.inspect_id().unwrap();
+    eventually("the sleep to register", |s| {
+        s.task(id).is_some_and(|t| t.waits.len() == 1)
+    })
+    .await;
+    tx.send(()).unwrap();
+    let snapshot = eventually("the select to finish", |s| {
+        s.task(id).is_some_and(|t| t.polls >= 2)
+    })
+    .await;
+    assert!(task(&snapshot, id).waits.is_empty());
+    assert_eq!(task(&snapshot, id).state, async_inspect::TaskState::Idle);
+    handle.abort();
+}
