@@ -48,7 +48,9 @@ async fn call_backend(
         .await
         .map_err(|_| "backend gone".to_string())?;
     async_inspect::inspect_point!("query sent", service);
-    reply_rx.await.map_err(|_| "backend dropped the query".to_string())
+    reply_rx
+        .await
+        .map_err(|_| "backend dropped the query".to_string())
 }
 
 #[async_inspect::trace(skip(backend))]

@@ -187,9 +187,7 @@ pub mod __private {
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::config::enabled;
     #[cfg(feature = "inspect")]
-    pub use async_inspect_core::trace::{
-        AwaitInfo, FnInfo, Traced, await_point, format_args_list,
-    };
+    pub use async_inspect_core::trace::{AwaitInfo, FnInfo, Traced, await_point, format_args_list};
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::wait::inspect_point;
     #[cfg(feature = "tokio")]

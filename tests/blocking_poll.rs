@@ -59,12 +59,15 @@ async fn a_long_stretch_between_awaits_is_named_with_both_awaits() {
     };
     assert_eq!((a.line, b.line), (FIRST_AWAIT, FIRST_AWAIT + 2));
     let text = lints[0].to_string();
+    assert!(text.starts_with("crunch(rounds=2) (task "), "{text}");
+    assert!(text.contains("blocked its executor thread for"), "{text}");
     assert!(
-        text.starts_with("crunch(rounds=2) (task "),
+        text.contains(&format!(
+            "between the `.await` at {}:{FIRST_AWAIT}:",
+            file!()
+        )),
         "{text}"
     );
-    assert!(text.contains("blocked its executor thread for"), "{text}");
-    assert!(text.contains(&format!("between the `.await` at {}:{FIRST_AWAIT}:", file!())), "{text}");
 }
 
 #[async_inspect::test]
@@ -76,7 +79,14 @@ async fn untraced_blocking_is_reported_for_the_task() {
     handle.await.unwrap();
     let lints = lints_of(id);
     assert_eq!(lints.len(), 1);
-    assert!(matches!(&lints[0], Lint::BlockingPoll { function: None, from: BlockingPlace::Unknown, .. }));
+    assert!(matches!(
+        &lints[0],
+        Lint::BlockingPoll {
+            function: None,
+            from: BlockingPlace::Unknown,
+            ..
+        }
+    ));
     assert!(lints[0].to_string().contains("add #[trace] to see where"));
 }
 

@@ -24,16 +24,29 @@ async fn ten_thousand_parked_tasks_are_all_in_the_snapshot() {
     let ids: Vec<_> = handles.iter().map(|h| h.inspect_id().unwrap()).collect();
 
     let snapshot = common::eventually("every task to park", |s| {
-        ids.iter().all(|id| common::parked_at(s, *id, "go.wait_for(|go| *go)"))
+        ids.iter()
+            .all(|id| common::parked_at(s, *id, "go.wait_for(|go| *go)"))
     })
     .await;
     for (i, id) in ids.iter().enumerate() {
         let task = common::task(&snapshot, *id);
         assert_eq!(task.state, TaskState::Blocked);
-        assert!(task.frames[0].args.as_deref().unwrap().starts_with(&format!("index={i}, go=")));
+        assert!(
+            task.frames[0]
+                .args
+                .as_deref()
+                .unwrap()
+                .starts_with(&format!("index={i}, go="))
+        );
     }
     let report = snapshot.to_string();
-    assert!(report.lines().filter(|l| l.contains("◄─── BLOCKED")).count() >= TASKS);
+    assert!(
+        report
+            .lines()
+            .filter(|l| l.contains("◄─── BLOCKED"))
+            .count()
+            >= TASKS
+    );
 
     go_tx.send(true).unwrap();
     for (i, handle) in handles.into_iter().enumerate() {
@@ -60,7 +73,11 @@ fn finished_tasks_are_kept_only_up_to_the_retention_bound() {
         }
     });
     let snapshot = async_inspect::snapshot();
-    let finished = snapshot.tasks().iter().filter(|t| t.state.is_finished()).count();
+    let finished = snapshot
+        .tasks()
+        .iter()
+        .filter(|t| t.state.is_finished())
+        .count();
     assert!(finished <= 64, "kept {finished} finished tasks");
     assert!(finished > 0, "the most recent are kept");
     let counters = snapshot.counters();

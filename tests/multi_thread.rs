@@ -27,7 +27,11 @@ async fn hop(threads: Arc<Mutex<HashSet<ThreadId>>>, rx: oneshot::Receiver<()>) 
 #[async_inspect::trace]
 async fn hop_once(me: async_inspect::TaskId) {
     tokio::task::yield_now().await;
-    assert_eq!(async_inspect::current_task(), Some(me), "the task is still itself");
+    assert_eq!(
+        async_inspect::current_task(),
+        Some(me),
+        "the task is still itself"
+    );
 }
 
 #[async_inspect::trace]
@@ -95,5 +99,8 @@ async fn checked(i: u64) {
         snapshot.task(me).unwrap().frames.clone()
     };
     assert_eq!(snapshot_frames.len(), 1);
-    assert_eq!(snapshot_frames[0].args.as_deref(), Some(format!("i={i}").as_str()));
+    assert_eq!(
+        snapshot_frames[0].args.as_deref(),
+        Some(format!("i={i}").as_str())
+    );
 }

@@ -40,23 +40,45 @@ async fn the_report_leads_with_the_stuck_task_and_its_await() {
     assert!(first.starts_with("async-inspect report · pid "), "{first}");
     assert!(first.contains(" blocked, "), "{first}");
 
-    let stuck_at = report.find(&format!("Task {stuck_id} fetch_user_data · BLOCKED for ")).expect(&report);
-    let idle_at = report.find(&format!("Task {idle_id} idler · IDLE for ")).expect(&report);
+    let stuck_at = report
+        .find(&format!("Task {stuck_id} fetch_user_data · BLOCKED for "))
+        .expect(&report);
+    let idle_at = report
+        .find(&format!("Task {idle_id} idler · IDLE for "))
+        .expect(&report);
     assert!(stuck_at < idle_at, "blocked tasks come first:\n{report}");
 
     let section = &report[stuck_at..idle_at];
-    assert!(section.contains("fetch_user_data(user_id=12345, rx="), "{section}");
+    assert!(
+        section.contains("fetch_user_data(user_id=12345, rx="),
+        "{section}"
+    );
     assert!(section.contains("└─> fetch_posts(user=12345)"), "{section}");
-    assert!(section.contains("steps: ✓ 1/2 async_inspect::time::sleep(Duration::from_millis(1))"), "{section}");
-    assert!(section.contains("▶ 2/2 fetch_posts(user_id, rx)"), "{section}");
+    assert!(
+        section.contains("steps: ✓ 1/2 async_inspect::time::sleep(Duration::from_millis(1))"),
+        "{section}"
+    );
+    assert!(
+        section.contains("▶ 2/2 fetch_posts(user_id, rx)"),
+        "{section}"
+    );
     let blocked_line = section
         .lines()
         .find(|l| l.contains("◄─── BLOCKED"))
         .expect(section);
-    assert!(blocked_line.contains("rx.await ◄─── BLOCKED ("), "{blocked_line}");
-    assert!(blocked_line.contains(&format!("{}:19:8", file!())), "{blocked_line}");
+    assert!(
+        blocked_line.contains("rx.await ◄─── BLOCKED ("),
+        "{blocked_line}"
+    );
+    assert!(
+        blocked_line.contains(&format!("{}:19:8", file!())),
+        "{blocked_line}"
+    );
     assert!(blocked_line.ends_with("step 1/1"), "{blocked_line}");
-    assert!(section.contains("Timeout: None (will wait forever!)"), "{section}");
+    assert!(
+        section.contains("Timeout: None (will wait forever!)"),
+        "{section}"
+    );
 
     tx.send(()).unwrap();
     idle_tx.send(()).unwrap();
@@ -69,13 +91,18 @@ async fn longest_blocked_comes_first() {
     let (_a_tx, a_rx) = oneshot::channel::<()>();
     let older = async_inspect::spawn(fetch_posts(1, a_rx));
     let older_id = older.inspect_id().unwrap();
-    eventually("the older task to park", |s| common::parked_at(s, older_id, "rx")).await;
+    eventually("the older task to park", |s| {
+        common::parked_at(s, older_id, "rx")
+    })
+    .await;
     async_inspect::time::sleep(Duration::from_millis(20)).await;
     let (_b_tx, b_rx) = oneshot::channel::<()>();
     let newer = async_inspect::spawn(fetch_posts(2, b_rx));
     let newer_id = newer.inspect_id().unwrap();
-    let snapshot =
-        eventually("the newer task to park", |s| common::parked_at(s, newer_id, "rx")).await;
+    let snapshot = eventually("the newer task to park", |s| {
+        common::parked_at(s, newer_id, "rx")
+    })
+    .await;
     let report = snapshot.to_string();
     let older_at = report.find(&format!("Task {older_id} ")).unwrap();
     let newer_at = report.find(&format!("Task {newer_id} ")).unwrap();

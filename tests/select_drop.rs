@@ -14,7 +14,11 @@ async fn slow_branch(rx: oneshot::Receiver<u32>) -> u32 {
 }
 
 #[async_inspect::trace]
-async fn racer(slow: oneshot::Receiver<u32>, fast: oneshot::Receiver<u32>, after: oneshot::Receiver<()>) -> u32 {
+async fn racer(
+    slow: oneshot::Receiver<u32>,
+    fast: oneshot::Receiver<u32>,
+    after: oneshot::Receiver<()>,
+) -> u32 {
     let winner = tokio::select! {
         v = slow_branch(slow) => v,
         v = fast => v.unwrap_or(0),
@@ -38,7 +42,11 @@ async fn the_losing_select_branch_leaves_no_frame() {
     let snapshot = eventually("racer to move on", |s| common::parked_at(s, id, "after")).await;
     let info = task(&snapshot, id);
     assert_eq!(stack_names(info), ["racer"]);
-    assert_eq!(info.frames.len(), 1, "slow_branch was dropped with its frame");
+    assert_eq!(
+        info.frames.len(),
+        1,
+        "slow_branch was dropped with its frame"
+    );
 
     after_tx.send(()).unwrap();
     assert_eq!(handle.await.unwrap(), 9);
@@ -61,7 +69,10 @@ async fn an_elapsed_timeout_drops_the_frame_and_its_deadline() {
     let (done_tx, done_rx) = oneshot::channel();
     let handle = async_inspect::spawn(gives_up(rx, done_rx));
     let id = handle.inspect_id().unwrap();
-    let snapshot = eventually("gives_up to wait on done", |s| common::parked_at(s, id, "done")).await;
+    let snapshot = eventually("gives_up to wait on done", |s| {
+        common::parked_at(s, id, "done")
+    })
+    .await;
     let info = task(&snapshot, id);
     assert_eq!(stack_names(info), ["gives_up"]);
     assert_eq!(info.frames[0].timeout_at, None, "the timeout ended");

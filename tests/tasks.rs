@@ -21,7 +21,8 @@ async fn a_named_task_is_recorded_from_spawn_to_done() {
     let id = handle.inspect_id().expect("inspection is on");
 
     let snapshot = eventually("the worker to park", |s| {
-        s.task(id).is_some_and(|t| t.polls == 1 && t.state == TaskState::Idle)
+        s.task(id)
+            .is_some_and(|t| t.polls == 1 && t.state == TaskState::Idle)
     })
     .await;
     let info = task(&snapshot, id);
@@ -95,7 +96,11 @@ async fn a_panicking_task_is_panicked_with_its_message() {
     let info = task(&snapshot, id);
     assert_eq!(info.state, TaskState::Panicked);
     assert_eq!(info.panic.as_deref(), Some("the answer was not 42"));
-    assert!(snapshot.to_string().contains("panicked: the answer was not 42"));
+    assert!(
+        snapshot
+            .to_string()
+            .contains("panicked: the answer was not 42")
+    );
 }
 
 #[async_inspect::test]

@@ -50,7 +50,13 @@ async fn a_blocked_task_shows_its_logical_stack_and_the_exact_await() {
         ["fetch_user_data", "fetch_posts", "wait_for_reply"]
     );
     let stack = info.stack();
-    assert!(stack[0].args.as_deref().unwrap().starts_with("user_id=12345, rx=Receiver"));
+    assert!(
+        stack[0]
+            .args
+            .as_deref()
+            .unwrap()
+            .starts_with("user_id=12345, rx=Receiver")
+    );
     assert_eq!(stack[1].call(), "fetch_posts(user=12345)");
     assert_eq!(stack[2].call(), "wait_for_reply()");
     assert_eq!(stack[1].parent, Some(stack[0].id));
@@ -62,21 +68,36 @@ async fn a_blocked_task_shows_its_logical_stack_and_the_exact_await() {
     assert_eq!((step.step, step.of), (2, 2));
     assert_eq!(step.location.file, file!());
     assert_eq!(step.location.line, REPLY_AWAIT_LINE);
-    assert_eq!(step.location.column, 8, "the column of `await` in `    rx.await`");
-    assert!(matches!(frame.awaits[0].status, StepStatus::Completed { times: 1, .. }));
+    assert_eq!(
+        step.location.column, 8,
+        "the column of `await` in `    rx.await`"
+    );
+    assert!(matches!(
+        frame.awaits[0].status,
+        StepStatus::Completed { times: 1, .. }
+    ));
 
     let outer = stack[0];
     assert_eq!(outer.awaits.len(), 2);
     assert_eq!(outer.awaits[0].expr, "load_profile(user_id)");
-    assert!(matches!(outer.awaits[0].status, StepStatus::Completed { .. }));
+    assert!(matches!(
+        outer.awaits[0].status,
+        StepStatus::Completed { .. }
+    ));
     assert_eq!(outer.awaits[1].expr, "fetch_posts(user_id, rx)");
-    assert!(matches!(outer.awaits[1].status, StepStatus::InProgress { .. }));
+    assert!(matches!(
+        outer.awaits[1].status,
+        StepStatus::InProgress { .. }
+    ));
     assert_eq!(outer.location.file, file!());
 
     tx.send(40).unwrap();
     assert_eq!(handle.await.unwrap(), 45);
     let snapshot = async_inspect::snapshot();
-    assert!(task(&snapshot, id).frames.is_empty(), "frames end with the calls");
+    assert!(
+        task(&snapshot, id).frames.is_empty(),
+        "frames end with the calls"
+    );
 }
 
 #[async_inspect::trace]
@@ -158,7 +179,13 @@ async fn methods_generics_and_impl_trait_arguments_are_traced() {
     .await;
     let (frame, step) = task(&snapshot, id).blocked_at().unwrap();
     assert_eq!(frame.function, "get");
-    assert!(frame.args.as_deref().unwrap().starts_with("index=1, gate=Notify"));
+    assert!(
+        frame
+            .args
+            .as_deref()
+            .unwrap()
+            .starts_with("index=1, gate=Notify")
+    );
     assert_eq!(step.expr, "gate.notified()");
     gate.notify_one();
     assert_eq!(handle.await.unwrap(), Some("b"));
@@ -184,10 +211,7 @@ async fn only_the_fns_own_awaits_are_counted() {
     let (tx, rx) = oneshot::channel();
     let handle = async_inspect::spawn(awaits_in_closures_and_blocks_are_not_steps(rx));
     let id = handle.inspect_id().unwrap();
-    let snapshot = eventually("the fn to wait on rx", |s| {
-        common::parked_at(s, id, "rx")
-    })
-    .await;
+    let snapshot = eventually("the fn to wait on rx", |s| common::parked_at(s, id, "rx")).await;
     let (frame, step) = task(&snapshot, id).blocked_at().unwrap();
     let exprs: Vec<&str> = frame.awaits.iter().map(|a| &*a.expr).collect();
     assert_eq!(exprs, ["nested", "make()", "rx"]);
@@ -269,12 +293,20 @@ fn a_traced_future_outside_inspected_tasks_is_an_adopted_task() {
             })
             .map(|t| t.id)
     };
-    let snapshot = common::eventually_blocking("the adopted task to park", |s| adopted(s).is_some());
+    let snapshot =
+        common::eventually_blocking("the adopted task to park", |s| adopted(s).is_some());
     let id = adopted(&snapshot).unwrap();
     let info = task(&snapshot, id);
-    assert!(info.name.starts_with("traced_outside_any_inspected_task(rx="));
+    assert!(
+        info.name
+            .starts_with("traced_outside_any_inspected_task(rx=")
+    );
     assert_eq!(info.polls, 1);
-    assert!(snapshot.to_string().contains("adopted: runs in a task spawned elsewhere"));
+    assert!(
+        snapshot
+            .to_string()
+            .contains("adopted: runs in a task spawned elsewhere")
+    );
 
     tx.send(()).unwrap();
     runtime.block_on(handle).unwrap();

@@ -28,10 +28,20 @@ async fn a_sleeping_task_says_when_it_wakes() {
         panic!("expected a sleep, got {:?}", wait.reason);
     };
     let left = until.saturating_sub(snapshot.taken_at());
-    assert!(left > Duration::from_secs(50) && left <= Duration::from_secs(60), "{left:?}");
-    assert_eq!(wait.frame, Some(info.frames[0].id), "the wait belongs to nap's await");
+    assert!(
+        left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+        "{left:?}"
+    );
+    assert_eq!(
+        wait.frame,
+        Some(info.frames[0].id),
+        "the wait belongs to nap's await"
+    );
     let report = snapshot.to_string();
-    assert!(report.contains("Waiting for: sleep, wakes in 5"), "{report}");
+    assert!(
+        report.contains("Waiting for: sleep, wakes in 5"),
+        "{report}"
+    );
     handle.abort();
 }
 
@@ -63,9 +73,14 @@ async fn an_await_under_a_timeout_shows_its_deadline_and_one_without_waits_forev
     .await;
 
     let (frame, _) = task(&snapshot, with_id).blocked_at().unwrap();
-    let deadline = frame.timeout_at.expect("inner_wait runs under patient's timeout");
+    let deadline = frame
+        .timeout_at
+        .expect("inner_wait runs under patient's timeout");
     let left = deadline.saturating_sub(snapshot.taken_at());
-    assert!(left > Duration::from_secs(25) && left <= Duration::from_secs(30), "{left:?}");
+    assert!(
+        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
 
     let (frame, _) = task(&snapshot, without_id).blocked_at().unwrap();
     assert_eq!(frame.timeout_at, None);
@@ -73,7 +88,9 @@ async fn an_await_under_a_timeout_shows_its_deadline_and_one_without_waits_forev
     let report = snapshot.to_string();
     let section = |id: async_inspect::TaskId| {
         let start = report.find(&format!("Task {id} ")).unwrap();
-        let end = report[start..].find("\n\n").map_or(report.len(), |e| start + e);
+        let end = report[start..]
+            .find("\n\n")
+            .map_or(report.len(), |e| start + e);
         report[start..end].to_owned()
     };
     assert!(section(with_id).contains("Timeout: in 2"), "{report}");
@@ -117,7 +134,10 @@ async fn awaiting_a_join_handle_waits_for_that_task() {
     tx.send(()).unwrap();
     parent.await.unwrap();
     let snapshot = async_inspect::snapshot();
-    assert!(task(&snapshot, parent_id).waits.is_empty(), "the wait ended");
+    assert!(
+        task(&snapshot, parent_id).waits.is_empty(),
+        "the wait ended"
+    );
 }
 
 #[async_inspect::test]

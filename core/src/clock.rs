@@ -118,6 +118,9 @@ mod tests {
         }
         let coarse = now();
         let precise = precise_now();
-        assert!(coarse <= precise, "coarse {coarse} ahead of precise {precise}");
+        assert!(
+            coarse <= precise,
+            "coarse {coarse} ahead of precise {precise}"
+        );
     }
 }

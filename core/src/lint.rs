@@ -28,7 +28,10 @@ fn push(lint: Lint) {
 
 pub(crate) fn all() -> (Vec<Lint>, u64) {
     let lints = LINTS.lock().unwrap_or_else(|e| e.into_inner());
-    (lints.iter().cloned().collect(), DROPPED.load(Ordering::Relaxed))
+    (
+        lints.iter().cloned().collect(),
+        DROPPED.load(Ordering::Relaxed),
+    )
 }
 
 /// Forgets every lint recorded so far (for tests and long-running tools that

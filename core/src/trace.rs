@@ -120,8 +120,14 @@ impl Write for Bounded {
 }
 
 enum FrameState {
-    NotEntered { args: Option<Box<str>> },
-    Entered { cell: Arc<TaskCell>, frame: FrameId, adopted: bool },
+    NotEntered {
+        args: Option<Box<str>>,
+    },
+    Entered {
+        cell: Arc<TaskCell>,
+        frame: FrameId,
+        adopted: bool,
+    },
     Untracked,
 }
 

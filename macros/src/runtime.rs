@@ -58,7 +58,10 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             ("worker_threads", Lit::Int(n)) => {
                 let n: usize = n.base10_parse()?;
                 if n == 0 {
-                    return Err(syn::Error::new_spanned(literal, "`worker_threads` may not be 0"));
+                    return Err(syn::Error::new_spanned(
+                        literal,
+                        "`worker_threads` may not be 0",
+                    ));
                 }
                 worker_threads = Some(n);
             }
@@ -101,7 +104,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
     };
     let options = match parse_options(attr, kind) {
         Ok(options) => options,
-        Err(error) => return with_error(item, error),
+        Err(error) => return without_body(function, error),
     };
     if function.sig.asyncness.is_none() {
         let error = syn::Error::new(
@@ -122,9 +125,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
         Flavor::CurrentThread => quote!(new_current_thread()),
         Flavor::MultiThread => quote!(new_multi_thread()),
     };
-    let workers = options
-        .worker_threads
-        .map(|n| quote!(.worker_threads(#n)));
+    let workers = options.worker_threads.map(|n| quote!(.worker_threads(#n)));
     let paused = options.start_paused.then(|| quote!(.start_paused(true)));
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     let return_hint = crate::expand::return_hint(&sig.output);
@@ -148,6 +149,25 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
                     .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body));
             }
         }
+    }
+}
+
+/// The function, no longer `async` and with a body that type-checks, next to
+/// `error`: the user sees our error alone rather than also "`main` function
+/// is not allowed to be `async`".
+fn without_body(function: ItemFn, error: syn::Error) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        mut sig,
+        ..
+    } = function;
+    sig.asyncness = None;
+    let error = error.to_compile_error();
+    quote! {
+        #(#attrs)*
+        #vis #sig { ::core::panic!("async-inspect: invalid options") }
+        #error
     }
 }
 

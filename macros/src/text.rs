@@ -52,8 +52,10 @@ fn write_stream(out: &mut String, tokens: TokenStream) {
                     Delimiter::Brace => ("{ ", " }"),
                     Delimiter::None => ("", ""),
                 };
-                let call_like = matches!(group.delimiter(), Delimiter::Parenthesis | Delimiter::Bracket)
-                    && matches!(last, Last::Word | Last::Group | Last::Tight);
+                let call_like = matches!(
+                    group.delimiter(),
+                    Delimiter::Parenthesis | Delimiter::Bracket
+                ) && matches!(last, Last::Word | Last::Group | Last::Tight);
                 if !call_like && matches!(last, Last::Word | Last::Group | Last::Spaced) {
                     out.push(' ');
                 }
@@ -99,9 +101,8 @@ fn write_stream(out: &mut String, tokens: TokenStream) {
                     out.push(' ');
                 }
                 out.push(c);
-                last = if joint || matches!(c, '.' | '&' | '!' | '*' | '#' | '\'') {
-                    Last::Tight
-                } else if c == ':' && out.ends_with("::") {
+                let path = c == ':' && out.ends_with("::");
+                last = if joint || path || matches!(c, '.' | '&' | '!' | '*' | '#' | '\'') {
                     Last::Tight
                 } else {
                     Last::Spaced
@@ -123,7 +124,10 @@ mod tests {
             tidy(quote!(tokio::time::sleep(Duration::from_secs(5)))),
             "tokio::time::sleep(Duration::from_secs(5))"
         );
-        assert_eq!(tidy(quote!(client.get(&url).send())), "client.get(&url).send()");
+        assert_eq!(
+            tidy(quote!(client.get(&url).send())),
+            "client.get(&url).send()"
+        );
         assert_eq!(tidy(quote!(rx)), "rx");
         assert_eq!(tidy(quote!(a(x, y + 1)[0])), "a(x, y + 1)[0]");
         assert_eq!(tidy(quote!(Box::pin(f::<u8>()))), "Box::pin(f::<u8>())");
@@ -131,7 +135,13 @@ mod tests {
         assert_eq!(tidy(quote!(*x)), "*x");
         assert_eq!(tidy(quote!(send(format!("{k}")))), "send(format!(\"{k}\"))");
         assert_eq!(tidy(quote!(f(a != b, !c))), "f(a != b, !c)");
-        assert_eq!(tidy(quote!(rx.wait_for(|v| *v > 1))), "rx.wait_for(|v| *v > 1)");
-        assert_eq!(tidy(quote!(run(move || go(), a | b))), "run(move || go(), a | b)");
+        assert_eq!(
+            tidy(quote!(rx.wait_for(|v| *v > 1))),
+            "rx.wait_for(|v| *v > 1)"
+        );
+        assert_eq!(
+            tidy(quote!(run(move || go(), a | b))),
+            "run(move || go(), a | b)"
+        );
     }
 }

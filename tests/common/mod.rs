@@ -58,7 +58,10 @@ pub fn blocked_in(snapshot: &Snapshot, id: TaskId, function: &str) -> bool {
 
 /// The functions of the task's stack, outermost first.
 pub fn stack_names(task: &TaskInfo) -> Vec<String> {
-    task.stack().iter().map(|f| f.function.to_string()).collect()
+    task.stack()
+        .iter()
+        .map(|f| f.function.to_string())
+        .collect()
 }
 
 /// The task `id` is parked at the traced await of `expr`.

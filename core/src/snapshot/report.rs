@@ -224,12 +224,18 @@ impl Snapshot {
                 let (mark, took) = match &step.status {
                     StepStatus::NotStarted => ("○", String::new()),
                     StepStatus::InProgress { since } => ("▶", format!(" {}", self.since(*since))),
-                    StepStatus::Completed { times: 1, last, .. } => ("✓", format!(" {}", Human(*last))),
+                    StepStatus::Completed { times: 1, last, .. } => {
+                        ("✓", format!(" {}", Human(*last)))
+                    }
                     StepStatus::Completed { times, total, .. } => {
                         ("✓", format!(" {times}× {}", Human(*total)))
                     }
                 };
-                write!(f, "{separator}{mark} {}/{} {}{took}", step.step, step.of, step.expr)?;
+                write!(
+                    f,
+                    "{separator}{mark} {}/{} {}{took}",
+                    step.step, step.of, step.expr
+                )?;
             }
             writeln!(f)?;
         }
@@ -360,17 +366,22 @@ impl Display for Lint {
                     Some(call) => write!(f, "{call} (task {task})")?,
                     None => write!(f, "task {task}")?,
                 }
-                write!(
-                    f,
-                    " blocked its executor thread for {}",
-                    Human(*duration)
-                )?;
+                write!(f, " blocked its executor thread for {}", Human(*duration))?;
                 match (from, to) {
-                    (BlockingPlace::Await { location: a, .. }, BlockingPlace::Await { location: b, .. }) => {
+                    (
+                        BlockingPlace::Await { location: a, .. },
+                        BlockingPlace::Await { location: b, .. },
+                    ) => {
                         write!(f, " between the `.await` at {a} and the one at {b}")
                     }
-                    (BlockingPlace::Start { location }, BlockingPlace::Await { location: b, .. }) => {
-                        write!(f, " between its start at {location} and the `.await` at {b}")
+                    (
+                        BlockingPlace::Start { location },
+                        BlockingPlace::Await { location: b, .. },
+                    ) => {
+                        write!(
+                            f,
+                            " between its start at {location} and the `.await` at {b}"
+                        )
                     }
                     (BlockingPlace::Await { location: a, .. }, BlockingPlace::End) => {
                         write!(f, " between the `.await` at {a} and its end")
@@ -378,7 +389,10 @@ impl Display for Lint {
                     (BlockingPlace::Start { location }, BlockingPlace::End) => {
                         write!(f, " in a call with no `.await` in between ({location})")
                     }
-                    _ => write!(f, " in a single poll (untraced code: add #[trace] to see where)"),
+                    _ => write!(
+                        f,
+                        " in a single poll (untraced code: add #[trace] to see where)"
+                    ),
                 }
             }
         }

@@ -229,11 +229,9 @@ impl TaskCell {
 
     pub(crate) fn exit_frame(&self, frame: FrameId, completed: bool) {
         let now = clock::now();
-        let stretch = self.detail().exit_frame(
-            frame,
-            completed.then_some(now),
-            config::blocking_poll_ns(),
-        );
+        let stretch =
+            self.detail()
+                .exit_frame(frame, completed.then_some(now), config::blocking_poll_ns());
         if let Some(stretch) = stretch {
             self.report_stretch(stretch, now);
         }
@@ -335,8 +333,10 @@ impl<'a> PollScope<'a> {
         let took = end - self.start.min(end);
         cell.polls
             .store(cell.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        cell.busy_ns
-            .store(cell.busy_ns.load(Ordering::Relaxed) + took, Ordering::Relaxed);
+        cell.busy_ns.store(
+            cell.busy_ns.load(Ordering::Relaxed) + took,
+            Ordering::Relaxed,
+        );
         cell.last_poll_end.store(end, Ordering::Relaxed);
         if !ready {
             cell.phase.store(Phase::Pending as u8, Ordering::Relaxed);

@@ -157,7 +157,7 @@ impl Detail {
         self.timeouts.retain(|t| t.frame != Some(id));
         let now = completed_at?;
         let duration = now.saturating_sub(frame.resumed_at);
-        (duration >= threshold).then(|| BlockingStretch {
+        (duration >= threshold).then_some(BlockingStretch {
             info: frame.info,
             args: frame.args,
             from: frame.last_completed,

@@ -17,7 +17,7 @@ mod cell;
 pub(crate) mod detail;
 mod id;
 
-pub use cell::{TaskCell, TaskKind};
 pub(crate) use cell::{Phase, PollScope};
+pub use cell::{TaskCell, TaskKind};
 pub(crate) use detail::{FrameId, WaitKind};
 pub use id::TaskId;

@@ -76,9 +76,7 @@ where
         location,
     );
     let id = task.id();
-    let run = move || {
-        run_ready(task).expect("a blocking task runs its closure once")
-    };
+    let run = move || run_ready(task).expect("a blocking task runs its closure once");
     let inner = match handle {
         Some(handle) => handle.spawn_blocking(run),
         None => tokio::task::spawn_blocking(run),

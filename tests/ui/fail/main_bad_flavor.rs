@@ -1,0 +1,2 @@
+#[async_inspect::main(flavor = "single_thread")]
+async fn main() {}

@@ -1,0 +1,4 @@
+#[async_inspect::trace(level = "info")]
+async fn work() {}
+
+fn main() {}

@@ -1,0 +1,100 @@
+//! Every signature `#[trace]` must keep working.
+use std::fmt::Debug;
+
+#[derive(Debug)]
+struct Service {
+    name: String,
+}
+
+impl Service {
+    #[async_inspect::trace]
+    async fn by_ref(&self, id: u32) -> &str {
+        let _ = id;
+        &self.name
+    }
+
+    #[async_inspect::trace]
+    async fn by_mut(&mut self, name: String) {
+        self.name = name;
+    }
+
+    #[async_inspect::trace]
+    async fn by_value(self) -> String {
+        self.name
+    }
+}
+
+#[async_inspect::trace]
+async fn generic<T: Debug + Send>(value: T) -> T {
+    value
+}
+
+#[async_inspect::trace]
+async fn impl_arg(value: impl Debug) -> String {
+    format!("{value:?}")
+}
+
+#[async_inspect::trace]
+async fn fallible(fail: bool) -> Result<u32, Box<dyn std::error::Error>> {
+    let n: u32 = "7".parse()?;
+    if fail {
+        return Err("failed".into());
+    }
+    Ok(n)
+}
+
+#[async_inspect::trace]
+async fn lifetimes<'a>(text: &'a str, _unused: &str) -> &'a str {
+    text
+}
+
+#[async_inspect::trace]
+async fn patterns((a, b): (u32, u32), mut c: u32, _: u8) -> u32 {
+    c += 1;
+    a + b + c
+}
+
+#[async_inspect::trace(skip_all, name = "renamed")]
+async fn not_debug(value: std::cell::Cell<u32>) -> u32 {
+    value.get()
+}
+
+#[async_inspect::trace]
+async fn returns_impl(x: u32) -> impl Debug {
+    x
+}
+
+#[async_inspect::trace]
+async fn r#async(r#type: u32) -> u32 {
+    r#type
+}
+
+trait Fetch {
+    async fn fetch(&self, key: u32) -> u32;
+}
+
+impl Fetch for Service {
+    #[async_inspect::trace]
+    async fn fetch(&self, key: u32) -> u32 {
+        key
+    }
+}
+
+#[async_inspect::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut service = Service { name: "a".into() };
+    assert_eq!(service.by_ref(1).await, "a");
+    service.by_mut("b".into()).await;
+    assert_eq!(service.fetch(3).await, 3);
+    assert_eq!(service.by_value().await, "b");
+    assert_eq!(generic(5u8).await, 5);
+    assert_eq!(impl_arg(1).await, "1");
+    assert_eq!(fallible(false).await?, 7);
+    assert!(fallible(true).await.is_err());
+    assert_eq!(lifetimes("x", "y").await, "x");
+    assert_eq!(patterns((1, 2), 3, 0).await, 7);
+    assert_eq!(not_debug(std::cell::Cell::new(4)).await, 4);
+    let _ = returns_impl(1).await;
+    assert_eq!(r#async(2).await, 2);
+    Ok(())
+}
