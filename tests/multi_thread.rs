@@ -1,77 +1,110 @@
 //! On a multi-thread runtime a task resumes on whichever worker picks it up;
-//! its frames, steps and identity stay its own.
+//! its frames, steps and identity stay its own, and concurrent tasks never
+//! see each other's frames.
 
 mod common;
 
-use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::ThreadId;
 
-use common::{eventually, stack_names, task};
-use tokio::sync::oneshot;
+use async_inspect_core::{Inspected, TaskKind};
+use common::stack_names;
 
-#[async_inspect::trace]
-async fn hop(threads: Arc<Mutex<HashSet<ThreadId>>>, rx: oneshot::Receiver<()>) -> usize {
-    let me = async_inspect::current_task().expect("inside an inspected task");
-    let mut yields = 0;
-    while threads.lock().unwrap().len() < 2 {
-        assert!(yields < 1_000_000, "never moved to another worker");
-        hop_once(me).await;
-        threads.lock().unwrap().insert(std::thread::current().id());
-        yields += 1;
+/// Pending on its first poll, ready on the next: one step per poll.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if std::mem::replace(&mut self.0, true) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
-    rx.await.ok();
-    yields
 }
 
 #[async_inspect::trace]
-async fn hop_once(me: async_inspect::TaskId) {
-    tokio::task::yield_now().await;
+async fn relay(hops: u32, threads: Arc<Mutex<Vec<ThreadId>>>) -> u32 {
+    let me = async_inspect::current_task().expect("inside an inspected task");
+    for _ in 0..hops {
+        hop_once(me, &threads).await;
+    }
+    hops
+}
+
+#[async_inspect::trace(skip(threads))]
+async fn hop_once(me: async_inspect::TaskId, threads: &Mutex<Vec<ThreadId>>) {
+    YieldOnce(false).await;
     assert_eq!(
         async_inspect::current_task(),
         Some(me),
         "the task is still itself"
     );
+    threads.lock().unwrap().push(std::thread::current().id());
 }
 
-#[async_inspect::trace]
-async fn spin(stop: Arc<std::sync::atomic::AtomicBool>) {
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        tokio::task::yield_now().await;
-    }
-}
-
-#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_task_that_moves_between_workers_keeps_its_stack() {
-    let threads = Arc::new(Mutex::new(HashSet::new()));
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let spinners: Vec<_> = (0..2)
-        .map(|_| async_inspect::spawn(spin(stop.clone())))
-        .collect();
-    let (tx, rx) = oneshot::channel();
-    let handle = async_inspect::spawn(hop(threads.clone(), rx));
-    let id = handle.inspect_id().unwrap();
-
-    let snapshot = eventually("hop to park at rx after moving", |s| {
-        common::parked_at(s, id, "rx")
-    })
-    .await;
-    assert!(threads.lock().unwrap().len() >= 2, "ran on two workers");
-    let info = task(&snapshot, id);
-    assert_eq!(stack_names(info), ["hop"], "hop_once's frames all ended");
-    let steps = &info.frames[0].awaits;
-    assert!(matches!(
-        steps[0].status,
-        async_inspect::StepStatus::Completed { times, .. } if times >= 1
-    ));
-    assert!(info.polls >= 2);
-
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    tx.send(()).unwrap();
-    assert!(handle.await.unwrap() >= 1);
-    for spinner in spinners {
-        spinner.await.unwrap();
-    }
+#[test]
+fn a_task_resumed_on_another_thread_keeps_its_stack() {
+    // Poll the task by hand, each time on a new thread, as a work-stealing
+    // runtime may: the frames and the current task follow the task.
+    let threads = Arc::new(Mutex::new(Vec::new()));
+    let task = Inspected::new(
+        relay(3, threads.clone()),
+        TaskKind::Spawned,
+        Some("relay".into()),
+    );
+    let id = task.id().unwrap();
+    let mut task = Box::pin(task);
+    let mut polls = 0;
+    let output = loop {
+        let (returned, poll) = std::thread::spawn(move || {
+            let poll = task
+                .as_mut()
+                .poll(&mut Context::from_waker(std::task::Waker::noop()));
+            (task, poll)
+        })
+        .join()
+        .unwrap();
+        task = returned;
+        polls += 1;
+        if let Poll::Ready(output) = poll {
+            break output;
+        }
+        let snapshot = async_inspect::snapshot();
+        let info = common::task(&snapshot, id);
+        assert_eq!(
+            stack_names(info),
+            ["relay", "hop_once"],
+            "after poll {polls}"
+        );
+        let relay = info.stack()[0];
+        assert!(
+            matches!(
+                relay.awaits[0].status,
+                async_inspect::StepStatus::InProgress { .. }
+            ),
+            "relay waits on hop_once: {:?}",
+            relay.awaits[0].status
+        );
+        assert!(common::parked_at(&snapshot, id, "YieldOnce(false)"));
+        assert_eq!(info.polls, polls);
+    };
+    assert_eq!(output, 3);
+    assert_eq!(polls, 4);
+    let threads = threads.lock().unwrap();
+    assert_eq!(threads.len(), 3);
+    assert!(
+        threads.windows(2).all(|w| w[0] != w[1]),
+        "every hop ran on a new thread"
+    );
+    let snapshot = async_inspect::snapshot();
+    let info = common::task(&snapshot, id);
+    assert_eq!(info.state, async_inspect::TaskState::Done);
+    assert!(info.frames.is_empty());
 }
 
 #[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
