@@ -31,7 +31,6 @@ async fn a_named_task_is_recorded_from_spawn_to_done() {
     assert_eq!(info.location.file, file!());
     assert_eq!(info.location.line, spawn_line);
     assert_eq!(info.parent, async_inspect::current_task());
-    assert_eq!(info.wakes, 0);
 
     tx.send(()).unwrap();
     assert_eq!(handle.await.unwrap(), 5);
@@ -39,12 +38,6 @@ async fn a_named_task_is_recorded_from_spawn_to_done() {
     let info = task(&snapshot, id);
     assert_eq!(info.state, TaskState::Done);
     assert_eq!(info.polls, 2);
-    assert_eq!(info.wakes, 1);
-    assert_eq!(
-        info.woken_by,
-        async_inspect::current_task(),
-        "the test task sent the message that woke it"
-    );
 }
 
 #[async_inspect::test]

@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::clock;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
+static COUNT_WAKES: AtomicBool = AtomicBool::new(false);
 static RETAIN_FINISHED: AtomicUsize = AtomicUsize::new(Config::DEFAULT_RETAIN_FINISHED);
 static RETAIN_FOR_NS: AtomicU64 = AtomicU64::new(Config::DEFAULT_RETAIN_FOR.as_nanos() as u64);
 static BLOCKING_POLL_NS: AtomicU64 =
@@ -46,6 +47,11 @@ pub struct Config {
     /// A single poll at least this long is reported as blocking its executor
     /// thread (`ASYNC_INSPECT_BLOCKING_POLL`).
     pub blocking_poll: Duration,
+    /// Whether tasks count their wakes (`ASYNC_INSPECT_WAKES=1`). Off by
+    /// default: counting wraps each task's waker, which costs an atomic
+    /// increment and a reference count pair per wake, more than the rest of
+    /// the instrumentation on a poll-heavy program.
+    pub count_wakes: bool,
 }
 
 impl Default for Config {
@@ -55,6 +61,7 @@ impl Default for Config {
             retain_finished: Self::DEFAULT_RETAIN_FINISHED,
             retain_for: Self::DEFAULT_RETAIN_FOR,
             blocking_poll: Self::DEFAULT_BLOCKING_POLL,
+            count_wakes: false,
         }
     }
 }
@@ -75,6 +82,7 @@ impl Config {
             retain_finished: RETAIN_FINISHED.load(Ordering::Relaxed),
             retain_for: Duration::from_nanos(RETAIN_FOR_NS.load(Ordering::Relaxed)),
             blocking_poll: Duration::from_nanos(BLOCKING_POLL_NS.load(Ordering::Relaxed)),
+            count_wakes: COUNT_WAKES.load(Ordering::Relaxed),
         }
     }
 
@@ -97,6 +105,12 @@ impl Config {
         self
     }
 
+    /// Sets whether tasks count their wakes.
+    pub fn count_wakes(mut self, count: bool) -> Self {
+        self.count_wakes = count;
+        self
+    }
+
     /// Makes these settings the process-wide ones.
     pub fn apply(self) {
         init();
@@ -104,6 +118,7 @@ impl Config {
         RETAIN_FINISHED.store(self.retain_finished, Ordering::Relaxed);
         RETAIN_FOR_NS.store(clock::from_duration(self.retain_for), Ordering::Relaxed);
         BLOCKING_POLL_NS.store(clock::from_duration(self.blocking_poll), Ordering::Relaxed);
+        COUNT_WAKES.store(self.count_wakes, Ordering::Relaxed);
     }
 }
 
@@ -119,6 +134,12 @@ pub fn init() {
 #[inline]
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether wakes are counted: one relaxed load.
+#[inline]
+pub(crate) fn count_wakes() -> bool {
+    COUNT_WAKES.load(Ordering::Relaxed)
 }
 
 #[inline]
@@ -138,6 +159,16 @@ fn apply_env(var: impl Fn(&str) -> Option<String>) {
         match parse_switch(&value) {
             Some(on) => ENABLED.store(on, Ordering::Relaxed),
             None => warn_env("ASYNC_INSPECT", &value, "expected 0/1, on/off, true/false"),
+        }
+    }
+    if let Some(value) = var("ASYNC_INSPECT_WAKES") {
+        match parse_switch(&value) {
+            Some(on) => COUNT_WAKES.store(on, Ordering::Relaxed),
+            None => warn_env(
+                "ASYNC_INSPECT_WAKES",
+                &value,
+                "expected 0/1, on/off, true/false",
+            ),
         }
     }
     if let Some(value) = var("ASYNC_INSPECT_BLOCKING_POLL") {

@@ -9,21 +9,22 @@
 use std::cell::Cell;
 use std::ptr;
 
-use crate::task::{FrameId, TaskCell};
+use crate::task::{FrameCell, TaskCell};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Current {
     /// The task being polled on this thread, or null. Valid while that poll
     /// runs: the wrapper that set it holds an `Arc` to the cell.
     pub(crate) task: *const TaskCell,
-    /// The innermost traced frame being polled, if any.
-    pub(crate) frame: Option<FrameId>,
+    /// The innermost traced frame being polled, or null. Valid while that
+    /// poll runs: it lives in the pinned `Traced` future that set it.
+    pub(crate) frame: *const FrameCell,
 }
 
 impl Current {
     const NONE: Self = Self {
         task: ptr::null(),
-        frame: None,
+        frame: ptr::null(),
     };
 }
 
@@ -36,15 +37,10 @@ pub(crate) fn get() -> Current {
     CURRENT.with(Cell::get)
 }
 
-/// Sets the current task and frame, returning what was current before.
+/// Runs `f` with the task (and innermost frame) currently polled on this
+/// thread, if any.
 #[inline]
-pub(crate) fn replace(current: Current) -> Current {
-    CURRENT.with(|c| c.replace(current))
-}
-
-/// Runs `f` with the task currently polled on this thread, if any.
-#[inline]
-pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<FrameId>) -> R) -> Option<R> {
+pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<&FrameCell>) -> R) -> Option<R> {
     let current = get();
     if current.task.is_null() {
         return None;
@@ -53,20 +49,24 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<FrameId>) -> R) -> O
     // from an `Arc<TaskCell>` they hold for the whole poll, and it is reset
     // before that poll returns (also on unwind), so the cell is alive here.
     let task = unsafe { &*current.task };
-    Some(f(task, current.frame))
+    // SAFETY: a non-null `frame` points into the pinned `Traced` being polled
+    // further up this thread's stack; it is reset before that poll returns.
+    let frame = unsafe { current.frame.as_ref() };
+    Some(f(task, frame))
 }
 
 /// Restores the previous current task and frame when dropped, also when the
 /// poll unwinds.
-pub(crate) struct Restore(pub(crate) Current);
+pub(crate) struct Restore(Current);
 
 impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        replace(self.0);
+        CURRENT.with(|c| c.set(self.0));
     }
 }
 
-pub(crate) fn enter(task: *const TaskCell, frame: Option<FrameId>) -> Restore {
-    Restore(replace(Current { task, frame }))
+#[inline]
+pub(crate) fn enter(task: *const TaskCell, frame: *const FrameCell) -> Restore {
+    Restore(CURRENT.with(|c| c.replace(Current { task, frame })))
 }

@@ -35,7 +35,8 @@ pin_project! {
         #[pin]
         future: F,
         cell: Option<Arc<TaskCell>>,
-        waker: WakerSlot,
+        // Boxed: only tasks polled while wake counting is on pay for it.
+        waker: Option<Box<WakerSlot>>,
     }
 
     impl<F> PinnedDrop for Inspected<F> {
@@ -76,7 +77,7 @@ impl<F: Future> Inspected<F> {
         Self {
             future,
             cell,
-            waker: WakerSlot::default(),
+            waker: None,
         }
     }
 }
@@ -102,10 +103,17 @@ impl<F: Future> Future for Inspected<F> {
         let Some(cell) = this.cell.as_ref().filter(|_| config::enabled()) else {
             return this.future.poll(cx);
         };
-        let waker = this.waker.wrap(cell, cx.waker());
-        let mut cx = Context::from_waker(waker);
-        let scope = PollScope::begin(cell, None);
-        match catch_unwind(AssertUnwindSafe(|| this.future.poll(&mut cx))) {
+        let scope = PollScope::begin(cell, std::ptr::null());
+        let future = this.future;
+        let polled = if config::count_wakes() {
+            let waker = this.waker.get_or_insert_default().wrap(cell, cx.waker());
+            catch_unwind(AssertUnwindSafe(|| {
+                future.poll(&mut Context::from_waker(waker))
+            }))
+        } else {
+            catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
+        };
+        match polled {
             Ok(poll) => {
                 scope.end(poll.is_ready());
                 if poll.is_ready()

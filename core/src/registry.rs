@@ -7,7 +7,7 @@
 //! so memory stays flat under millions of short tasks.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use slab::Slab;
@@ -22,18 +22,21 @@ struct Shard {
     live: Slab<Arc<TaskCell>>,
     /// Finished tasks, oldest first.
     finished: VecDeque<Arc<TaskCell>>,
+    /// Tasks of this shard that ever finished; counted here rather than in
+    /// a global atomic that every worker would contend on.
+    finished_total: u64,
+    /// Finished tasks of this shard dropped from the retention list.
+    evicted_total: u64,
 }
 
 static SHARD_LIST: [Mutex<Shard>; SHARDS] = [const {
     Mutex::new(Shard {
         live: Slab::new(),
         finished: VecDeque::new(),
+        finished_total: 0,
+        evicted_total: 0,
     })
 }; SHARDS];
-
-static SPAWNED: AtomicU64 = AtomicU64::new(0);
-static FINISHED: AtomicU64 = AtomicU64::new(0);
-static EVICTED: AtomicU64 = AtomicU64::new(0);
 
 fn shard(cell: &TaskCell) -> MutexGuard<'static, Shard> {
     let index = (cell.id().as_u64() % SHARDS as u64) as usize;
@@ -43,13 +46,11 @@ fn shard(cell: &TaskCell) -> MutexGuard<'static, Shard> {
 }
 
 pub(crate) fn insert(cell: &Arc<TaskCell>) {
-    SPAWNED.fetch_add(1, Ordering::Relaxed);
     let key = shard(cell).live.insert(Arc::clone(cell));
     cell.slot.store(key, Ordering::Relaxed);
 }
 
 pub(crate) fn finish(cell: &Arc<TaskCell>) {
-    FINISHED.fetch_add(1, Ordering::Relaxed);
     let key = cell.slot.load(Ordering::Relaxed);
     let (max_count, max_age) = config::retention();
     let per_shard = max_count.div_ceil(SHARDS);
@@ -57,31 +58,28 @@ pub(crate) fn finish(cell: &Arc<TaskCell>) {
     let Some(cell) = shard.live.try_remove(key) else {
         return;
     };
-    if per_shard == 0 {
-        drop(shard);
-        EVICTED.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
+    shard.finished_total += 1;
     shard.finished.push_back(cell);
+    // Evicted cells are released after the lock.
     let evicted = shard.trim(per_shard, max_age, clock::now());
     drop(shard);
-    EVICTED.fetch_add(evicted, Ordering::Relaxed);
+    drop(evicted);
 }
 
 impl Shard {
-    /// Drops finished tasks past the count or older than `max_age`; returns
-    /// how many it dropped. The dropped cells are released with the lock
-    /// held, which is cheap: a cell has no destructor beyond its memory.
-    fn trim(&mut self, max_count: usize, max_age: u64, now: u64) -> u64 {
-        let mut evicted = 0;
+    /// Removes finished tasks past the count or older than `max_age` and
+    /// returns them, to be released once the lock is dropped.
+    fn trim(&mut self, max_count: usize, max_age: u64, now: u64) -> Option<Arc<TaskCell>> {
+        let mut evicted = None;
         while let Some(oldest) = self.finished.front() {
             let too_many = self.finished.len() > max_count;
-            let too_old = now.saturating_sub(oldest.last_poll_end()) > max_age;
+            let too_old = now.saturating_sub(oldest.phase().1) > max_age;
             if !(too_many || too_old) {
                 break;
             }
-            self.finished.pop_front();
-            evicted += 1;
+            // Usually one cell; if more, the rest are released here.
+            evicted = self.finished.pop_front();
+            self.evicted_total += 1;
         }
         evicted
     }
@@ -99,11 +97,16 @@ pub struct Totals {
 }
 
 pub(crate) fn totals() -> Totals {
-    Totals {
-        spawned: SPAWNED.load(Ordering::Relaxed),
-        finished: FINISHED.load(Ordering::Relaxed),
-        evicted: EVICTED.load(Ordering::Relaxed),
+    let mut totals = Totals {
+        spawned: crate::task::TaskId::issued(),
+        ..Totals::default()
+    };
+    for shard in &SHARD_LIST {
+        let shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        totals.finished += shard.finished_total;
+        totals.evicted += shard.evicted_total;
     }
+    totals
 }
 
 /// Calls `f` with every live and retained task, shard by shard. The shard
@@ -117,8 +120,7 @@ pub(crate) fn for_each(mut f: impl FnMut(&Arc<TaskCell>)) {
         cells.clear();
         {
             let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let evicted = shard.trim(per_shard, max_age, now);
-            EVICTED.fetch_add(evicted, Ordering::Relaxed);
+            let _evicted = shard.trim(per_shard, max_age, now);
             cells.reserve(shard.live.len() + shard.finished.len());
             cells.extend(shard.live.iter().map(|(_, cell)| Arc::clone(cell)));
             cells.extend(shard.finished.iter().cloned());

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::inspected::panic_message;
-use crate::task::{FrameId, Phase, PollScope, TaskCell, TaskKind};
+use crate::task::{FrameCell, Phase, PollScope, TaskCell, TaskKind};
 use crate::{clock, config, context};
 
 /// A traced function, as the `#[trace]` macro describes it in a `static`.
@@ -119,15 +119,9 @@ impl Write for Bounded {
     }
 }
 
-enum FrameState {
-    NotEntered {
-        args: Option<Box<str>>,
-    },
-    Entered {
-        cell: Arc<TaskCell>,
-        frame: FrameId,
-        adopted: bool,
-    },
+enum TaskLink {
+    NotEntered { args: Option<Box<str>> },
+    Entered { cell: Arc<TaskCell>, adopted: bool },
     Untracked,
 }
 
@@ -138,17 +132,19 @@ pin_project! {
     pub struct Traced<F> {
         #[pin]
         future: F,
-        info: &'static FnInfo,
-        state: FrameState,
+        #[pin]
+        frame: FrameCell,
+        task: TaskLink,
     }
 
     impl<F> PinnedDrop for Traced<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let FrameState::Entered { cell, frame, adopted } =
-                std::mem::replace(this.state, FrameState::Untracked)
+            if let TaskLink::Entered { cell, adopted } =
+                std::mem::replace(this.task, TaskLink::Untracked)
             {
-                cell.exit_frame(frame, false);
+                // Before the frame's memory goes: see `task::FrameCell`.
+                let _ = this.frame.unregister(&cell, None, u64::MAX);
                 if adopted {
                     cell.finish(Phase::Aborted);
                 }
@@ -160,7 +156,7 @@ pin_project! {
 impl<F> Debug for Traced<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Traced")
-            .field("function", &self.info.name)
+            .field("function", &self.frame.info.name)
             .finish_non_exhaustive()
     }
 }
@@ -171,8 +167,8 @@ impl<F: Future> Traced<F> {
     pub fn new(info: &'static FnInfo, args: Option<Box<str>>, future: F) -> Self {
         Self {
             future,
-            info,
-            state: FrameState::NotEntered { args },
+            frame: FrameCell::new(info),
+            task: TaskLink::NotEntered { args },
         }
     }
 }
@@ -181,28 +177,24 @@ impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if let FrameState::NotEntered { args } = this.state {
-            *this.state = enter(this.info, args.take());
+        let mut this = self.project();
+        if let TaskLink::NotEntered { args } = this.task {
+            let args = args.take();
+            *this.task = enter(this.frame.as_mut(), args);
         }
-        let FrameState::Entered {
-            cell,
-            frame,
-            adopted,
-        } = &*this.state
-        else {
+        let TaskLink::Entered { cell, adopted } = &*this.task else {
             // Not ours to record; still hide the enclosing frame so that our
             // awaits are not counted as its steps.
             let current = context::get();
-            if current.task.is_null() {
+            if current.frame.is_null() {
                 return this.future.poll(cx);
             }
-            let _restore = context::enter(current.task, None);
+            let _restore = context::enter(current.task, std::ptr::null());
             return this.future.poll(cx);
         };
-        let frame = *frame;
+        let frame: *const FrameCell = &*this.frame;
         let poll = if *adopted {
-            let scope = PollScope::begin(cell, Some(frame));
+            let scope = PollScope::begin(cell, frame);
             match catch_unwind(AssertUnwindSafe(|| this.future.poll(cx))) {
                 Ok(poll) => {
                     scope.end(poll.is_ready());
@@ -212,19 +204,24 @@ impl<F: Future> Future for Traced<F> {
                     drop(scope);
                     cell.set_panic(panic_message(payload.as_ref()));
                     cell.finish(Phase::Panicked);
-                    *this.state = FrameState::Untracked;
                     resume_unwind(payload)
                 }
             }
         } else {
-            let _restore = context::enter(Arc::as_ptr(cell), Some(frame));
+            let _restore = context::enter(Arc::as_ptr(cell), frame);
             this.future.poll(cx)
         };
         if poll.is_ready()
-            && let FrameState::Entered { cell, adopted, .. } =
-                std::mem::replace(this.state, FrameState::Untracked)
+            && let TaskLink::Entered { cell, adopted } =
+                std::mem::replace(this.task, TaskLink::Untracked)
         {
-            cell.exit_frame(frame, true);
+            let now = clock::now();
+            if let Some(stretch) =
+                this.frame
+                    .unregister(&cell, Some(now), config::blocking_poll_ns())
+            {
+                cell.report_stretch(stretch, now);
+            }
             if adopted {
                 cell.finish(Phase::Done);
             }
@@ -233,22 +230,22 @@ impl<F: Future> Future for Traced<F> {
     }
 }
 
-fn enter(info: &'static FnInfo, args: Option<Box<str>>) -> FrameState {
+fn enter(frame: Pin<&mut FrameCell>, args: Option<Box<str>>) -> TaskLink {
     if !config::enabled() {
-        return FrameState::Untracked;
+        return TaskLink::Untracked;
     }
     let current = context::get();
+    let now = clock::now();
     if current.task.is_null() {
+        let info = frame.info;
         let name = match &args {
             Some(args) => format!("{}({args})", info.name),
             None => format!("{}()", info.name),
         };
-        let location = Location::caller();
-        let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), location);
-        let frame = cell.enter_frame(None, info, args);
-        return FrameState::Entered {
+        let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
+        frame.register(&cell, None, args, now);
+        return TaskLink::Entered {
             cell,
-            frame,
             adopted: true,
         };
     }
@@ -259,10 +256,12 @@ fn enter(info: &'static FnInfo, args: Option<Box<str>>) -> FrameState {
         Arc::increment_strong_count(current.task);
         Arc::from_raw(current.task)
     };
-    let frame = cell.enter_frame(current.frame, info, args);
-    FrameState::Entered {
+    // SAFETY: a non-null current frame is the pinned frame of the traced
+    // call polling us, alive for the whole poll (see `context`).
+    let parent = unsafe { current.frame.as_ref() };
+    frame.register(&cell, parent, args, now);
+    TaskLink::Entered {
         cell,
-        frame,
         adopted: false,
     }
 }
@@ -279,13 +278,14 @@ pub fn await_point<F: IntoFuture>(index: u16, future: F) -> AwaitPoint<F::IntoFu
 #[derive(Clone, Copy, Debug)]
 enum AwaitState {
     NotPolled,
-    Pending(FrameId),
+    Pending,
     Untracked,
 }
 
 pin_project! {
     /// One `.await` of a traced fn: records when it starts, whether it
-    /// completes at once, and how long it took.
+    /// completes at once, and how long it took. No lock: it writes the
+    /// atomics of its fn's frame.
     #[derive(Debug)]
     pub struct AwaitPoint<F> {
         #[pin]
@@ -308,20 +308,32 @@ impl<F: Future> Future for AwaitPoint<F> {
                 let poll = this.future.poll(cx);
                 let index = *this.index;
                 let ready = poll.is_ready();
-                *this.state = context::with_task(|task, frame| {
+                let tracked = context::with_task(|task, frame| {
                     let frame = frame?;
-                    task.await_polled_first(frame, index, started, ready);
-                    (!ready).then_some(AwaitState::Pending(frame))
+                    let threshold = config::blocking_poll_ns();
+                    if let Some(stretch) =
+                        frame.await_polled_first(index, started, ready, threshold)
+                    {
+                        task.report_stretch(stretch, started);
+                    }
+                    Some(())
                 })
-                .flatten()
-                .unwrap_or(AwaitState::Untracked);
+                .flatten();
+                *this.state = match tracked {
+                    Some(()) if !ready => AwaitState::Pending,
+                    _ => AwaitState::Untracked,
+                };
                 poll
             }
-            AwaitState::Pending(frame) => {
+            AwaitState::Pending => {
                 let poll = this.future.poll(cx);
                 if poll.is_ready() {
                     let index = *this.index;
-                    context::with_task(|task, _| task.await_completed(frame, index));
+                    context::with_task(|_, frame| {
+                        if let Some(frame) = frame {
+                            frame.await_completed(index, clock::now());
+                        }
+                    });
                     *this.state = AwaitState::Untracked;
                 }
                 poll

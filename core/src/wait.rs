@@ -71,7 +71,6 @@ impl WaitSlot {
         if self.registered.is_some() || !config::enabled() {
             return;
         }
-        let frame = context::get().frame;
         if let Some(cell) = current_cell() {
             let kind = match wait() {
                 Wait::Sleep(d) => WaitKind::Sleep {
@@ -80,6 +79,9 @@ impl WaitSlot {
                 Wait::Join(task) => WaitKind::Join { task },
                 Wait::Other(text) => WaitKind::Other(text),
             };
+            // SAFETY: see `context`: a non-null current frame is alive for
+            // the whole poll.
+            let frame = unsafe { context::get().frame.as_ref() };
             let id = cell.begin_wait(frame, kind);
             self.registered = Some((cell, id));
         }
@@ -127,8 +129,10 @@ impl TimeoutSlot {
         if self.registered.is_some() || !config::enabled() {
             return;
         }
-        let frame = context::get().frame;
         if let Some(cell) = current_cell() {
+            // SAFETY: see `context`: a non-null current frame is alive for
+            // the whole poll.
+            let frame = unsafe { context::get().frame.as_ref() };
             let deadline = clock::now().saturating_add(clock::from_duration(remaining()));
             let id = cell.begin_timeout(frame, deadline);
             self.registered = Some((cell, id));

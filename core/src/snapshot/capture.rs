@@ -3,14 +3,16 @@
 use std::borrow::Cow;
 use std::process;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::{
     AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, Snapshot,
     SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
 };
 use crate::clock::to_duration;
-use crate::task::detail::{Detail, FrameId, FrameRecord};
-use crate::task::{Phase, TaskCell, WaitKind};
+use crate::task::detail::Detail;
+use crate::task::{FrameCell, Phase, TaskCell, WaitKind};
 use crate::{clock, config, lint, registry};
 
 /// Takes a snapshot of every live task and the retained finished ones.
@@ -52,119 +54,147 @@ pub fn snapshot() -> Snapshot {
 }
 
 fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
-    let phase = cell.phase();
+    let (phase, phase_since) = cell.phase();
     let created = cell.created_at();
-    let last_start = cell.last_poll_start();
-    let last_end = cell.last_poll_end();
     let busy = cell.busy_ns();
-    let detail = cell.detail();
-    let frames: Vec<FrameInfo> = detail
-        .frames
-        .iter()
-        .map(|frame| frame_info(frame, &detail))
-        .collect();
-    let waits: Vec<WaitInfo> = detail
-        .waits
-        .iter()
-        .map(|wait| WaitInfo {
-            frame: wait.frame.map(|f| f.0),
-            reason: match &wait.kind {
-                WaitKind::Sleep { until } => WaitReason::Sleep {
-                    until: to_duration(*until),
-                },
-                WaitKind::Join { task } => WaitReason::Join { task: *task },
-                WaitKind::Other(text) => WaitReason::Other(text.to_string()),
-            },
-            since: to_duration(wait.since),
-            timeout_at: nearest_timeout(&detail, wait.frame),
-        })
-        .collect();
-    let points = detail
-        .points
-        .iter()
-        .map(|point| InspectPoint {
-            label: point.label.to_string(),
-            value: point.value.as_deref().map(str::to_owned),
-            location: SourceLocation::new(
-                point.location.file(),
-                point.location.line(),
-                point.location.column(),
-            ),
-            function: point.function.map(Cow::Borrowed),
-            at: to_duration(point.at),
-        })
-        .collect();
-    let name = match (cell.given_name(), detail.root_fn) {
-        (Some(name), _) => name.to_owned(),
-        (None, Some(info)) => info.name.to_owned(),
-        (None, None) => {
-            let l = cell.location();
-            format!("{}:{}:{}", l.file(), l.line(), l.column())
-        }
-    };
-    let panic = detail.panic.as_deref().map(str::to_owned);
-    drop(detail);
-
-    let (state, state_since) = match phase {
-        Phase::Running => (TaskState::Running, last_start),
-        Phase::New => (TaskState::Idle, created),
-        Phase::Pending => {
-            let parked = !waits.is_empty() || frames.iter().any(|f| f.current_await().is_some());
-            let state = if parked {
-                TaskState::Blocked
-            } else {
-                TaskState::Idle
-            };
-            (state, last_end)
-        }
-        Phase::Done => (TaskState::Done, last_end),
-        Phase::Panicked => (TaskState::Panicked, last_end),
-        Phase::Aborted => (TaskState::Aborted, last_end),
-    };
-    let end = if phase.is_finished() { last_end } else { now };
-    let age = end.saturating_sub(created);
+    let polls = cell.polls();
     let location = cell.location();
-    TaskInfo {
+    let mut info = TaskInfo {
         id: cell.id(),
-        name,
+        name: Cow::Borrowed(""),
         kind: cell.kind(),
         location: SourceLocation::new(location.file(), location.line(), location.column()),
         parent: cell.parent(),
-        state,
-        state_since: to_duration(state_since),
+        state: TaskState::Idle,
+        state_since: to_duration(phase_since),
         spawned_at: to_duration(created),
-        age: to_duration(age),
-        busy: to_duration(busy.min(age)),
-        idle: to_duration(age.saturating_sub(busy)),
-        polls: cell.polls(),
+        age: Duration::ZERO,
+        busy: Duration::ZERO,
+        idle: Duration::ZERO,
+        polls,
         wakes: cell.wakes(),
-        woken_by: cell.woken_by(),
-        last_poll_at: (last_end > 0).then(|| to_duration(last_end)),
-        frames,
-        waits,
-        points,
-        panic,
-    }
+        last_poll_at: None,
+        frames: Vec::new(),
+        waits: Vec::new(),
+        points: Vec::new(),
+        panic: None,
+    };
+    let mut root_fn = None;
+    let mut given_name = None;
+    cell.read_detail(|detail| {
+        let Some(detail) = detail else { return };
+        given_name = detail.name.as_deref().map(|n| Cow::Owned(n.to_owned()));
+        root_fn = detail.root_fn;
+        info.panic = detail.panic.as_deref().map(str::to_owned);
+        // SAFETY: the task's guard is held for this whole closure, and a
+        // frame is unregistered under it before its memory goes.
+        let frames: Vec<&FrameCell> = detail.frames.iter().map(|f| unsafe { f.get() }).collect();
+        let timeout_for = |frame: Option<u32>| nearest_timeout(detail, &frames, frame);
+        info.frames = frames
+            .iter()
+            .map(|f| frame_info(f, timeout_for(Some(f.id))))
+            .collect();
+        info.waits = detail
+            .waits
+            .iter()
+            .map(|wait| WaitInfo {
+                frame: wait.frame,
+                reason: match &wait.kind {
+                    WaitKind::Sleep { until } => WaitReason::Sleep {
+                        until: to_duration(*until),
+                    },
+                    WaitKind::Join { task } => WaitReason::Join { task: *task },
+                    WaitKind::Other(text) => WaitReason::Other(text.to_string()),
+                },
+                since: to_duration(wait.since),
+                timeout_at: timeout_for(wait.frame),
+            })
+            .collect();
+        info.points = detail
+            .points
+            .iter()
+            .map(|point| InspectPoint {
+                label: point.label.to_string(),
+                value: point.value.as_deref().map(str::to_owned),
+                location: SourceLocation::new(
+                    point.location.file(),
+                    point.location.line(),
+                    point.location.column(),
+                ),
+                function: point.function.map(Cow::Borrowed),
+                at: to_duration(point.at),
+            })
+            .collect();
+    });
+    info.name = match (given_name, root_fn) {
+        (Some(name), _) => name,
+        (None, Some(root)) => Cow::Borrowed(root.name),
+        (None, None) => Cow::Owned(format!(
+            "{}:{}:{}",
+            location.file(),
+            location.line(),
+            location.column()
+        )),
+    };
+    info.state = match phase {
+        Phase::Running => TaskState::Running,
+        Phase::New => TaskState::Idle,
+        Phase::Pending => {
+            let parked =
+                !info.waits.is_empty() || info.frames.iter().any(|f| f.current_await().is_some());
+            if parked {
+                TaskState::Blocked
+            } else {
+                TaskState::Idle
+            }
+        }
+        Phase::Done => TaskState::Done,
+        Phase::Panicked => TaskState::Panicked,
+        Phase::Aborted => TaskState::Aborted,
+    };
+    let end = if phase.is_finished() {
+        phase_since
+    } else {
+        now
+    };
+    let age = end.saturating_sub(created);
+    info.age = to_duration(age);
+    info.busy = to_duration(busy.min(age));
+    info.idle = to_duration(age.saturating_sub(busy));
+    info.last_poll_at = match phase {
+        Phase::Pending => Some(to_duration(phase_since)),
+        _ if polls > 0 => Some(to_duration(phase_since)),
+        _ => None,
+    };
+    info
 }
 
-fn frame_info(frame: &FrameRecord, detail: &Detail) -> FrameInfo {
+fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
     let info = frame.info;
     let of = u16::try_from(info.awaits.len()).unwrap_or(u16::MAX);
+    let current = frame.current();
     let awaits = info
         .awaits
         .iter()
         .enumerate()
         .map(|(i, a)| {
             let index = u16::try_from(i).unwrap_or(u16::MAX);
-            let status = match (frame.current, frame.steps.get(i)) {
-                (Some(current), _) if current.index == index => StepStatus::InProgress {
-                    since: to_duration(current.since),
+            let completed = frame
+                .steps
+                .get(i)
+                .map_or(0, |s| s.completed.load(Ordering::Relaxed));
+            let status = match current {
+                Some((at, since)) if at == index => StepStatus::InProgress {
+                    since: to_duration(since),
                 },
-                (_, Some(step)) if step.completed > 0 => StepStatus::Completed {
-                    times: step.completed,
-                    last: to_duration(step.last),
-                    total: to_duration(step.total),
-                },
+                _ if completed > 0 => {
+                    let step = &frame.steps[i];
+                    StepStatus::Completed {
+                        times: completed,
+                        last: to_duration(step.last.load(Ordering::Relaxed)),
+                        total: to_duration(step.total.load(Ordering::Relaxed)),
+                    }
+                }
                 _ => StepStatus::NotStarted,
             };
             AwaitStep {
@@ -177,21 +207,21 @@ fn frame_info(frame: &FrameRecord, detail: &Detail) -> FrameInfo {
         })
         .collect();
     FrameInfo {
-        id: frame.id.0,
-        parent: frame.parent.map(|p| p.0),
+        id: frame.id,
+        parent: (frame.parent != 0).then_some(frame.parent),
         function: Cow::Borrowed(info.name),
         module_path: Cow::Borrowed(info.module_path),
         args: frame.args.as_deref().map(str::to_owned),
         location: SourceLocation::new(info.file, info.line, info.column),
         entered_at: to_duration(frame.entered_at),
         awaits,
-        timeout_at: nearest_timeout(detail, Some(frame.id)),
+        timeout_at,
     }
 }
 
 /// The earliest deadline among the inspected timeouts registered in `frame`
 /// or any frame enclosing it (or at the task's root).
-fn nearest_timeout(detail: &Detail, frame: Option<FrameId>) -> Option<std::time::Duration> {
+fn nearest_timeout(detail: &Detail, frames: &[&FrameCell], frame: Option<u32>) -> Option<Duration> {
     if detail.timeouts.is_empty() {
         return None;
     }
@@ -199,7 +229,10 @@ fn nearest_timeout(detail: &Detail, frame: Option<FrameId>) -> Option<std::time:
     let mut cursor = frame;
     while let Some(id) = cursor {
         enclosing.push(Some(id));
-        cursor = detail.frame(id).and_then(|f| f.parent);
+        cursor = frames
+            .iter()
+            .find(|f| f.id == id)
+            .and_then(|f| (f.parent != 0).then_some(f.parent));
     }
     detail
         .timeouts

@@ -216,7 +216,7 @@ pub struct TaskInfo {
     pub id: TaskId,
     /// The name given at spawn, else its root traced fn, else where it was
     /// spawned.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// How it came to be inspected.
     pub kind: TaskKind,
     /// Where it was spawned.
@@ -238,10 +238,9 @@ pub struct TaskInfo {
     pub idle: Duration,
     /// Completed polls.
     pub polls: u64,
-    /// Times it was woken.
+    /// Times it was woken, counted only while wake counting is on
+    /// (`Config::count_wakes`, `ASYNC_INSPECT_WAKES=1`); 0 otherwise.
     pub wakes: u64,
-    /// The task that woke it last, when a task did.
-    pub woken_by: Option<TaskId>,
     /// When its latest poll ended (time since the inspector started).
     pub last_poll_at: Option<Duration>,
     /// Its active traced calls (its logical stack; a tree when it joins

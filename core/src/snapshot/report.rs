@@ -160,7 +160,10 @@ impl Snapshot {
         if let Some(mean) = task.mean_time_between_polls() {
             write!(f, " (every {} on average)", Human(mean))?;
         }
-        write!(f, " · wakes {} · busy {}", task.wakes, Human(task.busy))?;
+        if task.wakes > 0 {
+            write!(f, " · wakes {}", task.wakes)?;
+        }
+        write!(f, " · busy {}", Human(task.busy))?;
         if let Some(parent) = task.parent {
             write!(f, " · parent {parent}")?;
         }

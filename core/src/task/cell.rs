@@ -1,17 +1,17 @@
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::context::{self, Restore};
-use crate::lint;
 use crate::task::TaskId;
-use crate::task::detail::{BlockingStretch, Detail, FrameId, PointRecord, WaitKind};
-use crate::trace::FnInfo;
-use crate::{clock, config, registry};
+use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
+use crate::task::frame::FrameCell;
+use crate::{clock, config, lint, registry};
 
 /// How a task came to be inspected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TaskKind {
     /// Spawned through an inspected `spawn`.
@@ -44,9 +44,12 @@ pub(crate) enum Phase {
     Aborted = 5,
 }
 
+const PHASE_BITS: u32 = 3;
+const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
+
 impl Phase {
-    fn from_u8(value: u8) -> Self {
-        match value {
+    fn from_bits(value: u64) -> Self {
+        match value & PHASE_MASK {
             0 => Self::New,
             1 => Self::Running,
             2 => Self::Pending,
@@ -59,39 +62,42 @@ impl Phase {
     pub(crate) fn is_finished(self) -> bool {
         matches!(self, Self::Done | Self::Panicked | Self::Aborted)
     }
+
+    /// The phase and the clock time it began, packed in one word so a poll
+    /// sets both with one store.
+    #[inline]
+    fn at(self, time: u64) -> u64 {
+        (time << PHASE_BITS) | self as u64
+    }
 }
 
 /// The shared record of one inspected task.
 ///
 /// The counters are written only by the thread polling the task (a task is
 /// polled by one thread at a time), so they are updated with a relaxed load
-/// and store rather than a locked read-modify-write; `wakes` is the exception,
-/// as any thread may wake the task.
+/// and store rather than a locked read-modify-write. `wakes` is the
+/// exception: any thread may wake a task, and it is counted only when wake
+/// counting is on (see [`Config::count_wakes`](crate::Config::count_wakes)).
 #[derive(Debug)]
 pub struct TaskCell {
-    /// [`Phase`] as a `u8`.
-    phase: AtomicU8,
+    /// [`Phase`] in the low bits, the clock time it began in the rest.
+    state: AtomicU64,
     /// Completed polls.
     polls: AtomicU64,
     /// Clock time spent inside polls, in nanoseconds.
     busy_ns: AtomicU64,
-    /// Clock time at which the latest poll started.
-    last_poll_start: AtomicU64,
-    /// Clock time at which the latest poll ended, or the task finished.
-    last_poll_end: AtomicU64,
-    /// Times the task was woken.
+    /// Times the task was woken, while wake counting is on.
     wakes: AtomicU64,
-    /// Id of the task that last woke this one, 0 if none or not a task.
-    woken_by: AtomicU64,
     id: TaskId,
-    kind: TaskKind,
-    parent: Option<TaskId>,
-    name: Option<Box<str>>,
-    location: &'static Location<'static>,
+    /// The spawning task's id, 0 if none.
+    parent: u64,
     created_at: u64,
+    location: &'static Location<'static>,
     /// Key in the registry's shard; set once at registration.
     pub(crate) slot: AtomicUsize,
-    detail: Mutex<Detail>,
+    kind: TaskKind,
+    /// Allocated on first use: most tasks never need it.
+    detail: Mutex<Option<Box<Detail>>>,
 }
 
 impl TaskCell {
@@ -103,23 +109,21 @@ impl TaskCell {
         location: &'static Location<'static>,
     ) -> Arc<Self> {
         config::init();
-        let parent = context::with_task(|task, _| task.id);
+        let parent = context::with_task(|task, _| task.id.as_u64()).unwrap_or(0);
+        let now = clock::now();
+        let detail = name.map(|name| Box::new(Detail::named(name)));
         let cell = Arc::new(Self {
-            phase: AtomicU8::new(Phase::New as u8),
+            state: AtomicU64::new(Phase::New.at(now)),
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
-            last_poll_start: AtomicU64::new(0),
-            last_poll_end: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
-            woken_by: AtomicU64::new(0),
             id: TaskId::next(),
-            kind,
             parent,
-            name,
+            created_at: now,
             location,
-            created_at: clock::now(),
             slot: AtomicUsize::new(usize::MAX),
-            detail: Mutex::new(Detail::default()),
+            kind,
+            detail: Mutex::new(detail),
         });
         registry::insert(&cell);
         cell
@@ -137,12 +141,7 @@ impl TaskCell {
 
     /// The task that was being polled when this one was spawned.
     pub fn parent(&self) -> Option<TaskId> {
-        self.parent
-    }
-
-    /// The name given at spawn, if any.
-    pub fn given_name(&self) -> Option<&str> {
-        self.name.as_deref()
+        (self.parent != 0).then_some(TaskId::from_u64(self.parent))
     }
 
     /// Where the task was spawned.
@@ -154,8 +153,10 @@ impl TaskCell {
         self.created_at
     }
 
-    pub(crate) fn phase(&self) -> Phase {
-        Phase::from_u8(self.phase.load(Ordering::Relaxed))
+    /// The phase and since when.
+    pub(crate) fn phase(&self) -> (Phase, u64) {
+        let state = self.state.load(Ordering::Relaxed);
+        (Phase::from_bits(state), state >> PHASE_BITS)
     }
 
     pub(crate) fn polls(&self) -> u64 {
@@ -166,113 +167,88 @@ impl TaskCell {
         self.busy_ns.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn last_poll_start(&self) -> u64 {
-        self.last_poll_start.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn last_poll_end(&self) -> u64 {
-        self.last_poll_end.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn wakes(&self) -> u64 {
         self.wakes.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn woken_by(&self) -> Option<TaskId> {
-        match self.woken_by.load(Ordering::Relaxed) {
-            0 => None,
-            id => Some(TaskId::from_u64(id)),
-        }
-    }
-
-    pub(crate) fn detail(&self) -> MutexGuard<'_, Detail> {
+    fn guard(&self) -> MutexGuard<'_, Option<Box<Detail>>> {
         // A panic while the guard is held can only come from an allocation
         // failure; the records stay consistent, so a poisoned lock is used.
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts a wake, attributed to the task polled on this thread, if any.
+    /// Runs `f` on the task's detail, allocating it on first use.
+    pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
+        let mut guard = self.guard();
+        f(guard.get_or_insert_with(Box::default))
+    }
+
+    /// Runs `f` on the task's detail, if it has one, for reading.
+    pub(crate) fn read_detail<R>(&self, f: impl FnOnce(Option<&Detail>) -> R) -> R {
+        let guard = self.guard();
+        f(guard.as_deref())
+    }
+
+    /// Counts a wake.
     #[inline]
     pub(crate) fn record_wake(&self) {
         self.wakes.fetch_add(1, Ordering::Relaxed);
-        if let Some(by) = context::with_task(|task, _| task.id.as_u64()) {
-            self.woken_by.store(by, Ordering::Relaxed);
-        }
     }
 
     /// Marks the task finished with `phase` and hands it to the registry's
-    /// retention list. Only the first call counts.
+    /// retention list. Only the first call counts; the caller owns the
+    /// task's poll, so nothing else changes the phase meanwhile.
     pub(crate) fn finish(self: &Arc<Self>, phase: Phase) {
         debug_assert!(phase.is_finished());
-        let previous = self.phase.swap(phase as u8, Ordering::Relaxed);
-        if Phase::from_u8(previous).is_finished() {
-            self.phase.store(previous, Ordering::Relaxed);
+        if self.phase().0.is_finished() {
             return;
         }
-        self.last_poll_end.store(clock::now(), Ordering::Relaxed);
+        self.state.store(phase.at(clock::now()), Ordering::Relaxed);
         registry::finish(self);
     }
 
     /// Records a panic message for the report.
     pub(crate) fn set_panic(&self, message: Box<str>) {
-        self.detail().panic = Some(message);
+        self.with_detail(|detail| detail.panic = Some(message));
     }
 
-    pub(crate) fn enter_frame(
-        &self,
-        parent: Option<FrameId>,
-        info: &'static FnInfo,
-        args: Option<Box<str>>,
-    ) -> FrameId {
-        self.detail().enter_frame(parent, info, args, clock::now())
-    }
-
-    pub(crate) fn exit_frame(&self, frame: FrameId, completed: bool) {
+    pub(crate) fn begin_wait(&self, frame: Option<&FrameCell>, kind: WaitKind) -> u32 {
         let now = clock::now();
-        let stretch =
-            self.detail()
-                .exit_frame(frame, completed.then_some(now), config::blocking_poll_ns());
-        if let Some(stretch) = stretch {
-            self.report_stretch(stretch, now);
-        }
-    }
-
-    pub(crate) fn await_polled_first(&self, frame: FrameId, index: u16, started: u64, ready: bool) {
-        let stretch = self.detail().await_polled_first(
-            frame,
-            index,
-            started,
-            ready,
-            config::blocking_poll_ns(),
-        );
-        if let Some(stretch) = stretch {
-            self.report_stretch(stretch, started);
-        }
-    }
-
-    pub(crate) fn await_completed(&self, frame: FrameId, index: u16) {
-        self.detail().await_completed(frame, index, clock::now());
-    }
-
-    pub(crate) fn begin_wait(&self, frame: Option<FrameId>, kind: WaitKind) -> u32 {
-        self.detail().begin_wait(frame, kind, clock::now())
+        self.with_detail(|detail| {
+            let id = detail.next_id();
+            detail.waits.push(WaitRecord {
+                id,
+                frame: frame.map(|f| f.id),
+                kind,
+                since: now,
+            });
+            id
+        })
     }
 
     pub(crate) fn end_wait(&self, id: u32) {
-        self.detail().end_wait(id);
+        self.with_detail(|detail| detail.end_wait(id));
     }
 
-    pub(crate) fn begin_timeout(&self, frame: Option<FrameId>, deadline: u64) -> u32 {
-        self.detail().begin_timeout(frame, deadline)
+    pub(crate) fn begin_timeout(&self, frame: Option<&FrameCell>, deadline: u64) -> u32 {
+        self.with_detail(|detail| {
+            let id = detail.next_id();
+            detail.timeouts.push(crate::task::detail::TimeoutRecord {
+                id,
+                frame: frame.map(|f| f.id),
+                deadline,
+            });
+            id
+        })
     }
 
     pub(crate) fn end_timeout(&self, id: u32) {
-        self.detail().end_timeout(id);
+        self.with_detail(|detail| detail.end_timeout(id));
     }
 
     pub(crate) fn push_point(
         &self,
-        frame: Option<FrameId>,
+        frame: Option<&FrameCell>,
         label: Cow<'static, str>,
         value: Option<Box<str>>,
         location: &'static Location<'static>,
@@ -281,14 +257,16 @@ impl TaskCell {
             label,
             value,
             location,
-            function: None,
+            function: frame.map(|f| f.info.name),
             at: clock::now(),
         };
-        self.detail().push_point(frame, point);
+        self.with_detail(|detail| detail.push_point(point));
     }
 
-    fn report_stretch(&self, stretch: BlockingStretch, now: u64) {
-        self.detail().last_lint_at = now;
+    /// Reports a blocking stretch found by a traced frame.
+    #[cold]
+    pub(crate) fn report_stretch(&self, stretch: BlockingStretch, now: u64) {
+        self.with_detail(|detail| detail.last_lint_at = now);
         lint::blocking_stretch(self, stretch);
     }
 
@@ -296,10 +274,10 @@ impl TaskCell {
     /// frame has already explained.
     #[cold]
     fn long_poll(&self, start: u64, end: u64) {
-        if self.detail().last_lint_at >= start {
-            return;
+        let explained = self.read_detail(|d| d.is_some_and(|d| d.last_lint_at >= start));
+        if !explained {
+            lint::blocking_poll(self, end - start);
         }
-        lint::blocking_poll(self, end - start);
     }
 }
 
@@ -314,10 +292,10 @@ pub(crate) struct PollScope<'a> {
 
 impl<'a> PollScope<'a> {
     #[inline]
-    pub(crate) fn begin(cell: &'a Arc<TaskCell>, frame: Option<FrameId>) -> Self {
+    pub(crate) fn begin(cell: &'a Arc<TaskCell>, frame: *const FrameCell) -> Self {
         let start = clock::now();
-        cell.phase.store(Phase::Running as u8, Ordering::Relaxed);
-        cell.last_poll_start.store(start, Ordering::Relaxed);
+        cell.state
+            .store(Phase::Running.at(start), Ordering::Relaxed);
         Self {
             cell,
             start,
@@ -325,24 +303,26 @@ impl<'a> PollScope<'a> {
         }
     }
 
-    /// Ends the poll; `ready` says whether the future completed.
+    /// Ends the poll; `ready` says whether the future completed (the caller
+    /// then finishes the task).
     #[inline]
     pub(crate) fn end(self, ready: bool) {
         let cell = self.cell;
         let end = clock::now();
-        let took = end - self.start.min(end);
+        let took = end.saturating_sub(self.start);
         cell.polls
             .store(cell.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        cell.busy_ns.store(
-            cell.busy_ns.load(Ordering::Relaxed) + took,
-            Ordering::Relaxed,
-        );
-        cell.last_poll_end.store(end, Ordering::Relaxed);
-        if !ready {
-            cell.phase.store(Phase::Pending as u8, Ordering::Relaxed);
+        if took > 0 {
+            cell.busy_ns.store(
+                cell.busy_ns.load(Ordering::Relaxed) + took,
+                Ordering::Relaxed,
+            );
+            if took >= config::blocking_poll_ns() {
+                cell.long_poll(self.start, end);
+            }
         }
-        if took >= config::blocking_poll_ns() {
-            cell.long_poll(self.start, end);
+        if !ready {
+            cell.state.store(Phase::Pending.at(end), Ordering::Relaxed);
         }
     }
 }

@@ -23,6 +23,11 @@ impl TaskId {
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// How many ids were ever issued.
+    pub(crate) fn issued() -> u64 {
+        NEXT.load(Ordering::Relaxed) - 1
+    }
+
     /// The id with this number (for tools that read ids from text).
     pub const fn from_u64(id: u64) -> Self {
         Self(id)

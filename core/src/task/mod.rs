@@ -1,12 +1,18 @@
 //! Tasks as the inspector sees them.
 //!
 //! A [`TaskCell`] is the shared record of one task: the atomics its poll
-//! updates (state, polls, busy time, wakes) laid out first, the fields fixed
-//! at spawn, and a [`Mutex`](std::sync::Mutex)-guarded [`Detail`] with its
-//! logical async stack (frames), the waits it is parked on and its latest
-//! inspect points. The guard is the task's own and uncontended: it is taken
-//! when a traced call begins or ends, when an await begins or ends, when a
-//! wait begins or ends, and by a snapshot, never for a whole poll.
+//! updates (state, polls, busy time) laid out first, the fields fixed at
+//! spawn, and a lazily allocated, `Mutex`-guarded detail: the frames of its
+//! logical async stack, the waits it is parked on, its latest inspect
+//! points. The guard is the task's own and uncontended: it is taken when a
+//! traced call begins or ends, when a wait begins or ends, and by a
+//! snapshot; never by a poll or an await.
+//!
+//! A frame ([`FrameCell`]) lives inside the `Traced` future of its call,
+//! pinned; the task's detail holds a pointer to it from the call's first
+//! poll until the future is dropped. Awaits update the frame's atomics
+//! without any lock; a snapshot reads them under the task's guard, which
+//! the future's drop also takes before the frame's memory can go away.
 //!
 //! Both kinds of task are the same cell: *spawned* tasks, wrapped in
 //! [`Inspected`](crate::Inspected) by a runtime adapter, and *adopted* tasks,
@@ -15,9 +21,11 @@
 
 mod cell;
 pub(crate) mod detail;
+mod frame;
 mod id;
 
 pub(crate) use cell::{Phase, PollScope};
 pub use cell::{TaskCell, TaskKind};
-pub(crate) use detail::{FrameId, WaitKind};
+pub(crate) use detail::WaitKind;
+pub(crate) use frame::FrameCell;
 pub use id::TaskId;

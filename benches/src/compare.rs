@@ -1,0 +1,285 @@
+//! The comparison: every contender as a child process, interleaved.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::{Args, ValueEnum};
+
+use crate::workloads::Measured;
+use crate::{KitName, Workload};
+
+#[derive(Args, Debug)]
+pub struct Options {
+    /// Rounds; each runs every contender once, in a rotated order.
+    #[arg(long, default_value_t = 7)]
+    rounds: usize,
+    /// Workloads to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    workloads: Vec<Workload>,
+    /// Multiplies the workload sizes.
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+    /// Use this compiled-out build instead of building one.
+    #[arg(long)]
+    off_binary: Option<PathBuf>,
+}
+
+/// One contender: which build, which kit, which environment.
+struct Contender {
+    name: &'static str,
+    compiled_out: bool,
+    kit: KitName,
+    env: &'static [(&'static str, &'static str)],
+}
+
+const CONTENDERS: &[Contender] = &[
+    Contender {
+        name: "bare tokio",
+        compiled_out: false,
+        kit: KitName::Bare,
+        env: &[],
+    },
+    Contender {
+        name: "bare tokio (again: the noise)",
+        compiled_out: false,
+        kit: KitName::Bare,
+        env: &[],
+    },
+    Contender {
+        name: "async-inspect compiled out",
+        compiled_out: true,
+        kit: KitName::Inspect,
+        env: &[],
+    },
+    Contender {
+        name: "async-inspect ASYNC_INSPECT=0",
+        compiled_out: false,
+        kit: KitName::Inspect,
+        env: &[("ASYNC_INSPECT", "0")],
+    },
+    Contender {
+        name: "async-inspect enabled",
+        compiled_out: false,
+        kit: KitName::Inspect,
+        env: &[],
+    },
+    Contender {
+        name: "async-backtrace",
+        compiled_out: false,
+        kit: KitName::Backtrace,
+        env: &[],
+    },
+    Contender {
+        name: "tokio-metrics TaskMonitor",
+        compiled_out: false,
+        kit: KitName::Metrics,
+        env: &[],
+    },
+];
+
+pub fn compare(options: Options) -> Result<(), String> {
+    let on = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let off = match &options.off_binary {
+        Some(path) => path.clone(),
+        None => build_compiled_out()?,
+    };
+    let workloads = if options.workloads.is_empty() {
+        Workload::value_variants().to_vec()
+    } else {
+        options.workloads.clone()
+    };
+    println!("{}", machine());
+    println!(
+        "rounds: {} (contender order rotated each round), scale: {}\n",
+        options.rounds, options.scale
+    );
+    for workload in workloads {
+        let contenders: Vec<&Contender> = CONTENDERS
+            .iter()
+            .filter(|c| workload != Workload::W6 || c.name == "async-inspect enabled")
+            .collect();
+        let mut results: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
+        for round in 0..options.rounds {
+            for offset in 0..contenders.len() {
+                let index = (round + offset) % contenders.len();
+                let contender = contenders[index];
+                let binary = if contender.compiled_out { &off } else { &on };
+                let measured = run_child(binary, contender, workload, options.scale)?;
+                results.entry(index).or_default().push(measured);
+            }
+            eprint!(".");
+        }
+        eprintln!();
+        print_table(workload, &contenders, &results);
+    }
+    Ok(())
+}
+
+fn build_compiled_out() -> Result<PathBuf, String> {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .ok_or("no workspace directory")?;
+    let target = workspace.join("target").join("bench-compiled-out");
+    eprintln!(
+        "building the compiled-out contender into {} …",
+        target.display()
+    );
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "async-inspect-bench",
+            "--no-default-features",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err("building the compiled-out contender failed".into());
+    }
+    Ok(target.join("release").join("async-inspect-bench"))
+}
+
+fn run_child(
+    binary: &Path,
+    contender: &Contender,
+    workload: Workload,
+    scale: f64,
+) -> Result<Measured, String> {
+    let workload_arg = workload.to_possible_value().expect("no skipped variants");
+    let kit_arg = contender
+        .kit
+        .to_possible_value()
+        .expect("no skipped variants");
+    let output = Command::new(binary)
+        .args([
+            "run",
+            "--workload",
+            workload_arg.get_name(),
+            "--kit",
+            kit_arg.get_name(),
+        ])
+        .args(["--scale", &scale.to_string()])
+        .envs(contender.env.iter().copied())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} on {:?} failed: {}",
+            contender.name,
+            workload,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).map_err(|e| format!("bad result line {line:?}: {e}"))
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+fn print_table(
+    workload: Workload,
+    contenders: &[&Contender],
+    results: &BTreeMap<usize, Vec<Measured>>,
+) {
+    let about = match workload {
+        Workload::W1 => "W1 spawn-heavy: 200 000 tasks, one yield each",
+        Workload::W2 => "W2 poll-heavy: 1 000 tasks × 2 000 yields",
+        Workload::W3 => "W3 lock-heavy: 200 tasks × 1 000 lock/yield/unlock (tokio::sync::Mutex)",
+        Workload::W4 => "W4 traced chain: 10 000 tasks × 3 nested instrumented fns, 2 yields each",
+        Workload::W5 => "W5 memory: 100 000 live idle tasks",
+        Workload::W6 => "W6 snapshot of 100 000 tasks parked in traced fns",
+    };
+    println!("### {about}\n");
+    println!(
+        "| contender | median wall | min – max | ratio to bare | CPU time | peak RSS | extra |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    let bare = results.get(&0);
+    for (index, contender) in contenders.iter().enumerate() {
+        let Some(runs) = results.get(&index) else {
+            continue;
+        };
+        let walls: Vec<f64> = runs.iter().map(|m| m.wall_ns as f64 / 1e6).collect();
+        let min = walls.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = walls.iter().copied().fold(0.0, f64::max);
+        let ratio = match bare {
+            Some(bare) if workload != Workload::W6 => {
+                let ratios: Vec<f64> = runs
+                    .iter()
+                    .zip(bare)
+                    .map(|(m, b)| {
+                        if workload == Workload::W5 {
+                            m.max_rss_kb as f64 / b.max_rss_kb as f64
+                        } else {
+                            m.wall_ns as f64 / b.wall_ns as f64
+                        }
+                    })
+                    .collect();
+                let unit = if workload == Workload::W5 {
+                    " (RSS)"
+                } else {
+                    ""
+                };
+                format!("{:.3}×{unit}", median(ratios))
+            }
+            _ => "–".into(),
+        };
+        let cpu = median(runs.iter().map(|m| m.cpu_ns as f64 / 1e6).collect());
+        let rss = median(runs.iter().map(|m| m.max_rss_kb as f64 / 1024.0).collect());
+        let extra = match workload {
+            Workload::W5 => format!(
+                "{:.0} B/task",
+                median(runs.iter().filter_map(|m| m.bytes_per_task).collect())
+            ),
+            Workload::W6 => format!(
+                "snapshot {:.1} ms",
+                median(runs.iter().filter_map(|m| m.snapshot_ms).collect())
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "| {} | {:.1} ms | {:.1} – {:.1} | {} | {:.0} ms | {:.1} MiB | {} |",
+            contender.name,
+            median(walls.clone()),
+            min,
+            max,
+            ratio,
+            cpu,
+            rss,
+            extra
+        );
+    }
+    println!();
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "machine: {cpu}, {cores} cores available; runtime: tokio multi-thread, 2 workers; release build"
+    )
+}

@@ -1,0 +1,184 @@
+//! The contenders, as "kits": the same workload bodies spawned and
+//! instrumented the way each tool asks its users to.
+
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::Mutex;
+use tokio::task::yield_now;
+
+/// How a contender spawns tasks and instruments the workloads' functions.
+pub trait Kit: Copy + Send + Sync + 'static {
+    /// Spawns `task`; the returned future waits for it.
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static;
+
+    /// A task body that yields `n` times (W1, W2).
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static;
+
+    /// Three nested functions that each yield twice (W4).
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static;
+}
+
+/// Lock, yield, unlock, `n` times (W3); the same for every kit until the
+/// inspected `Mutex` exists.
+pub async fn lock_loop(mutex: Arc<Mutex<u64>>, n: u32) {
+    for _ in 0..n {
+        let mut guard = mutex.lock().await;
+        yield_now().await;
+        *guard += 1;
+    }
+}
+
+macro_rules! workload_fns {
+    ($($attr:meta)?) => {
+        $(#[$attr])?
+        pub async fn spin(n: u32) {
+            for _ in 0..n {
+                tokio::task::yield_now().await;
+            }
+        }
+
+        $(#[$attr])?
+        pub async fn level1() {
+            tokio::task::yield_now().await;
+            level2().await;
+            tokio::task::yield_now().await;
+        }
+
+        $(#[$attr])?
+        pub async fn level2() {
+            tokio::task::yield_now().await;
+            level3().await;
+            tokio::task::yield_now().await;
+        }
+
+        $(#[$attr])?
+        pub async fn level3() {
+            tokio::task::yield_now().await;
+            tokio::task::yield_now().await;
+        }
+    };
+}
+
+mod plain {
+    workload_fns!();
+}
+
+#[allow(
+    dead_code,
+    reason = "W1 and W2 spin untraced: they measure the task wrapper"
+)]
+mod traced {
+    workload_fns!(async_inspect::trace);
+}
+
+mod framed {
+    workload_fns!(async_backtrace::framed);
+}
+
+/// Plain `tokio::spawn`, nothing instrumented.
+#[derive(Clone, Copy, Debug)]
+pub struct Bare;
+
+impl Kit for Bare {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(task);
+        async move { handle.await.expect("task ran") }
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        plain::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        plain::level1()
+    }
+}
+
+/// `async_inspect::spawn` for every task; `#[trace]` on the chain's
+/// functions. Task bodies of W1/W2 are not traced: those workloads measure
+/// the per-task, per-poll cost.
+#[derive(Clone, Copy, Debug)]
+pub struct Inspect;
+
+impl Kit for Inspect {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = async_inspect::spawn(task);
+        async move { handle.await.expect("task ran") }
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        plain::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        traced::level1()
+    }
+}
+
+/// async-backtrace: `#[framed]` on the task body and on the chain's
+/// functions (it has no task-level hook: a framed root is how its users
+/// see a task).
+#[derive(Clone, Copy, Debug)]
+pub struct Backtrace;
+
+impl Kit for Backtrace {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(task);
+        async move { handle.await.expect("task ran") }
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        framed::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        framed::level1()
+    }
+}
+
+/// tokio-metrics: every task instrumented by one `TaskMonitor`.
+#[derive(Clone, Copy, Debug)]
+pub struct Metrics;
+
+fn monitor() -> &'static tokio_metrics::TaskMonitor {
+    static MONITOR: OnceLock<tokio_metrics::TaskMonitor> = OnceLock::new();
+    MONITOR.get_or_init(tokio_metrics::TaskMonitor::new)
+}
+
+impl Kit for Metrics {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = tokio::spawn(monitor().instrument(task));
+        async move { handle.await.expect("task ran") }
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        plain::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        plain::level1()
+    }
+}
+
+/// The traced parked body of W6: a frame with an await in progress.
+#[async_inspect::trace]
+pub async fn parked_traced(index: usize, gate: Arc<tokio::sync::Notify>) {
+    tokio::task::yield_now().await;
+    gate.notified().await;
+    let _ = index;
+}

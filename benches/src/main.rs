@@ -1,0 +1,110 @@
+//! Overhead of async-inspect against bare tokio and its peers.
+//!
+//! `cargo run --release -p async-inspect-bench -- compare` builds this crate
+//! a second time with instrumentation compiled out, then runs every
+//! contender on every workload as a child process, interleaved over several
+//! rounds, and prints per workload the median wall time, its spread, the
+//! ratio to bare tokio measured in the same round, CPU time and peak RSS.
+//! `run` is what each child does: one workload, one contender, one JSON line.
+
+mod compare;
+mod kits;
+mod workloads;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use kits::{Backtrace, Bare, Inspect, Kit, Metrics};
+use workloads::{Measured, Sizes};
+
+#[derive(Parser)]
+#[command(about = "Overhead of async-inspect against bare tokio and its peers")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every contender on every workload, interleaved, and print the table.
+    Compare(compare::Options),
+    /// Run one workload with one kit and print what it measured as JSON.
+    Run {
+        #[arg(long, value_enum)]
+        workload: Workload,
+        #[arg(long, value_enum)]
+        kit: KitName,
+        /// Multiplies the workload sizes.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+    },
+}
+
+/// The workloads of the benchmark issue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Spawn-heavy: 200 000 tasks, one yield each.
+    W1,
+    /// Poll-heavy: 1 000 tasks × 2 000 yields.
+    W2,
+    /// Lock-heavy: 200 tasks × 1 000 lock/yield/unlock on one Mutex.
+    W3,
+    /// Traced chain: 10 000 tasks through three nested instrumented fns.
+    W4,
+    /// Memory: 100 000 live idle tasks.
+    W5,
+    /// Snapshot of 100 000 tasks parked in traced fns.
+    W6,
+}
+
+/// How tasks are spawned and instrumented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KitName {
+    /// Plain `tokio::spawn`.
+    Bare,
+    /// `async_inspect::spawn` and `#[trace]`.
+    Inspect,
+    /// async-backtrace's `#[framed]`.
+    Backtrace,
+    /// tokio-metrics' `TaskMonitor`.
+    Metrics,
+}
+
+fn run<K: Kit>(kit: K, workload: Workload, sizes: Sizes) -> Measured {
+    match workload {
+        Workload::W1 => workloads::w1_spawn(kit, sizes),
+        Workload::W2 => workloads::w2_poll(kit, sizes),
+        Workload::W3 => workloads::w3_lock(kit, sizes),
+        Workload::W4 => workloads::w4_chain(kit, sizes),
+        Workload::W5 => workloads::w5_memory(kit, sizes),
+        Workload::W6 => workloads::w6_snapshot(sizes),
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Compare(options) => {
+            if let Err(error) = compare::compare(options) {
+                eprintln!("async-inspect-bench: {error}");
+                std::process::exit(1);
+            }
+        }
+        Command::Run {
+            workload,
+            kit,
+            scale,
+        } => {
+            let sizes = Sizes::scaled(scale);
+            let measured = match kit {
+                KitName::Bare => run(Bare, workload, sizes),
+                KitName::Inspect => run(Inspect, workload, sizes),
+                KitName::Backtrace => run(Backtrace, workload, sizes),
+                KitName::Metrics => run(Metrics, workload, sizes),
+            };
+            println!(
+                "{}",
+                serde_json::to_string(&measured).expect("plain numbers serialise")
+            );
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! The workloads, each run once per process on a 2-worker runtime.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::kits::{Kit, lock_loop, parked_traced};
+
+/// Sizes of the workloads (the defaults; `--scale` multiplies).
+#[derive(Clone, Copy, Debug)]
+pub struct Sizes {
+    pub spawn_tasks: usize,
+    pub poll_tasks: usize,
+    pub poll_yields: u32,
+    pub lock_tasks: usize,
+    pub lock_rounds: u32,
+    pub chain_tasks: usize,
+    pub idle_tasks: usize,
+    pub snapshot_tasks: usize,
+}
+
+impl Sizes {
+    pub fn scaled(scale: f64) -> Self {
+        let n = |base: f64| ((base * scale).round() as usize).max(1);
+        Self {
+            spawn_tasks: n(200_000.0),
+            poll_tasks: n(1_000.0),
+            poll_yields: 2_000,
+            lock_tasks: n(200.0),
+            lock_rounds: 1_000,
+            chain_tasks: n(10_000.0),
+            idle_tasks: n(100_000.0),
+            snapshot_tasks: n(100_000.0),
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Debug, Default, Serialize, serde::Deserialize, Clone)]
+pub struct Measured {
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub max_rss_kb: u64,
+    /// W5: resident bytes per live idle task.
+    pub bytes_per_task: Option<f64>,
+    /// W6: median time of one snapshot.
+    pub snapshot_ms: Option<f64>,
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Runs `body` on a fresh runtime and measures its wall and CPU time.
+fn measure<F: Future<Output = Option<f64>>>(body: impl FnOnce() -> F) -> (Measured, Option<f64>) {
+    let runtime = runtime();
+    let cpu_before = cpu_ns();
+    let start = Instant::now();
+    let extra = runtime.block_on(body());
+    let wall = start.elapsed();
+    let cpu = cpu_ns().saturating_sub(cpu_before);
+    drop(runtime);
+    (
+        Measured {
+            wall_ns: wall.as_nanos() as u64,
+            cpu_ns: cpu,
+            max_rss_kb: max_rss_kb(),
+            ..Measured::default()
+        },
+        extra,
+    )
+}
+
+pub fn w1_spawn<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure(|| async move {
+        let handles: Vec<_> = (0..sizes.spawn_tasks)
+            .map(|_| kit.spawn(kit.spin(1)))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+pub fn w2_poll<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure(|| async move {
+        let handles: Vec<_> = (0..sizes.poll_tasks)
+            .map(|_| kit.spawn(kit.spin(sizes.poll_yields)))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+pub fn w3_lock<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure(|| async move {
+        let mutex = Arc::new(tokio::sync::Mutex::new(0u64));
+        let handles: Vec<_> = (0..sizes.lock_tasks)
+            .map(|_| kit.spawn(lock_loop(mutex.clone(), sizes.lock_rounds)))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+pub fn w4_chain<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure(|| async move {
+        let handles: Vec<_> = (0..sizes.chain_tasks)
+            .map(|_| kit.spawn(kit.chain()))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+pub fn w5_memory<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    let (mut measured, bytes) = measure(|| async move {
+        let polled = Arc::new(AtomicUsize::new(0));
+        let before = rss_bytes();
+        let handles: Vec<_> = (0..sizes.idle_tasks)
+            .map(|_| {
+                let polled = polled.clone();
+                kit.spawn(async move {
+                    polled.fetch_add(1, Ordering::Relaxed);
+                    std::future::pending::<()>().await;
+                })
+            })
+            .collect();
+        while polled.load(Ordering::Relaxed) < sizes.idle_tasks {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let after = rss_bytes();
+        let per_task = (after.saturating_sub(before)) as f64 / sizes.idle_tasks as f64;
+        // The handles are dropped without awaiting: the tasks are detached
+        // and die with the runtime.
+        drop(handles);
+        Some(per_task)
+    });
+    measured.bytes_per_task = bytes;
+    measured
+}
+
+/// W6: a snapshot of many tasks, each parked in a traced fn.
+pub fn w6_snapshot(sizes: Sizes) -> Measured {
+    let (mut measured, ms) = measure(|| async move {
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let handles: Vec<_> = (0..sizes.snapshot_tasks)
+            .map(|i| async_inspect::spawn(parked_traced(i, gate.clone())))
+            .collect();
+        loop {
+            let parked = async_inspect_core::registry::live_count();
+            if parked >= sizes.snapshot_tasks {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Let every task reach its second await.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut times: Vec<f64> = (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let snapshot = async_inspect::snapshot();
+                let took = start.elapsed().as_secs_f64() * 1e3;
+                assert!(snapshot.tasks().len() >= sizes.snapshot_tasks);
+                took
+            })
+            .collect();
+        times.sort_by(f64::total_cmp);
+        for handle in handles {
+            handle.abort();
+        }
+        Some(times[times.len() / 2])
+    });
+    measured.snapshot_ms = ms;
+    measured
+}
+
+fn rusage() -> libc::rusage {
+    // SAFETY: getrusage fills the zeroed struct it is given and reads
+    // nothing else; RUSAGE_SELF is always valid.
+    unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    }
+}
+
+fn cpu_ns() -> u64 {
+    let usage = rusage();
+    let tv = |t: libc::timeval| t.tv_sec as u64 * 1_000_000_000 + t.tv_usec as u64 * 1_000;
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn max_rss_kb() -> u64 {
+    rusage().ru_maxrss as u64
+}
+
+/// Resident set size now, from `/proc/self/statm` (0 where there is none).
+fn rss_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as u64;
+    pages * page
+}

@@ -1,0 +1,206 @@
+//! One active traced call, living inside its `Traced` future.
+
+use std::marker::PhantomPinned;
+use std::pin::Pin;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::task::TaskCell;
+use crate::task::detail::BlockingStretch;
+use crate::trace::FnInfo;
+
+/// Progress of one await of a frame. Written only by the thread polling the
+/// task, read by snapshots.
+#[derive(Debug, Default)]
+pub(crate) struct StepCell {
+    pub(crate) completed: AtomicU32,
+    pub(crate) last: AtomicU64,
+    pub(crate) total: AtomicU64,
+}
+
+/// A traced call's frame.
+///
+/// Fields set at registration (`id`, `parent`, `args`, `entered_at`,
+/// `steps`) are written once, under the task's guard, before any other
+/// thread can see the frame, and never again. Everything an await changes is
+/// an atomic written by the polling thread alone. The frame is `!Unpin`: it
+/// never moves once registered, and a `&mut` to it asserts no uniqueness
+/// over the atomics that snapshots read.
+#[derive(Debug)]
+pub(crate) struct FrameCell {
+    pub(crate) info: &'static FnInfo,
+    pub(crate) id: u32,
+    /// Id of the enclosing frame, 0 at the task's root.
+    pub(crate) parent: u32,
+    pub(crate) args: Option<Box<str>>,
+    pub(crate) entered_at: u64,
+    pub(crate) steps: Box<[StepCell]>,
+    /// Index + 1 of the await in progress, 0 if none.
+    current: AtomicU32,
+    current_since: AtomicU64,
+    /// When the fn's own code last started running: entry or the end of its
+    /// latest await. The gap to the next await is synchronous code.
+    resumed_at: AtomicU64,
+    /// Index + 1 of the await that completed last, 0 if none.
+    last_completed: AtomicU32,
+    _pinned: PhantomPinned,
+}
+
+/// A frame's address, held in its task's detail while registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FramePtr(NonNull<FrameCell>);
+
+// SAFETY: the pointee is only read through `&FrameCell` (atomics and fields
+// frozen at registration), and it is alive while the pointer is in a task's
+// detail: `FrameCell::unregister` removes it under the same guard before the
+// `Traced` that holds the frame is dropped.
+unsafe impl Send for FramePtr {}
+
+impl FramePtr {
+    /// # Safety
+    ///
+    /// The caller holds the guard of the task whose detail holds this
+    /// pointer, so the frame cannot be unregistered and dropped meanwhile.
+    pub(crate) unsafe fn get<'a>(self) -> &'a FrameCell {
+        // SAFETY: see the function's contract and `FramePtr`'s Send impl.
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl FrameCell {
+    pub(crate) fn new(info: &'static FnInfo) -> Self {
+        Self {
+            info,
+            id: 0,
+            parent: 0,
+            args: None,
+            entered_at: 0,
+            steps: Box::default(),
+            current: AtomicU32::new(0),
+            current_since: AtomicU64::new(0),
+            resumed_at: AtomicU64::new(0),
+            last_completed: AtomicU32::new(0),
+            _pinned: PhantomPinned,
+        }
+    }
+
+    /// Fills the frame in and adds it to `task`'s stack.
+    pub(crate) fn register(
+        self: Pin<&mut Self>,
+        task: &TaskCell,
+        parent: Option<&FrameCell>,
+        args: Option<Box<str>>,
+        now: u64,
+    ) {
+        let steps = (0..self.info.awaits.len())
+            .map(|_| StepCell::default())
+            .collect();
+        task.with_detail(|detail| {
+            // SAFETY: the frame is written in place, never moved; no other
+            // thread can see it before it is pushed below.
+            let this = unsafe { self.get_unchecked_mut() };
+            this.id = detail.next_id();
+            this.parent = parent.map_or(0, |p| p.id);
+            this.args = args;
+            this.entered_at = now;
+            this.steps = steps;
+            this.resumed_at.store(now, Ordering::Relaxed);
+            if this.parent == 0 && detail.root_fn.is_none() {
+                detail.root_fn = Some(this.info);
+            }
+            detail.frames.push(FramePtr(NonNull::from(&*this)));
+        });
+    }
+
+    /// Removes the frame, and the waits and timeouts registered in it, from
+    /// `task`. Returns the synchronous stretch before its end if the call
+    /// completed and that stretch is at least `threshold` long.
+    pub(crate) fn unregister(
+        &self,
+        task: &TaskCell,
+        completed_at: Option<u64>,
+        threshold: u64,
+    ) -> Option<BlockingStretch> {
+        let me = FramePtr(NonNull::from(self));
+        task.with_detail(|detail| {
+            if let Some(position) = detail.frames.iter().rposition(|f| *f == me) {
+                detail.frames.remove(position);
+            }
+            detail.waits.retain(|w| w.frame != Some(self.id));
+            detail.timeouts.retain(|t| t.frame != Some(self.id));
+        });
+        let now = completed_at?;
+        let duration = now.saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        (duration >= threshold).then(|| self.stretch(None, duration))
+    }
+
+    fn stretch(&self, to: Option<u16>, duration: u64) -> BlockingStretch {
+        BlockingStretch {
+            info: self.info,
+            args: self.args.clone(),
+            from: index(self.last_completed.load(Ordering::Relaxed)),
+            to,
+            duration,
+        }
+    }
+
+    /// The await `index`, polled first at `started` (read before that
+    /// poll), is now pending (`ready == false`) or completed at once.
+    /// Returns the synchronous stretch before it if at least `threshold`.
+    #[inline]
+    pub(crate) fn await_polled_first(
+        &self,
+        index: u16,
+        started: u64,
+        ready: bool,
+        threshold: u64,
+    ) -> Option<BlockingStretch> {
+        let gap = started.saturating_sub(self.resumed_at.load(Ordering::Relaxed));
+        let stretch = if gap >= threshold {
+            Some(self.stretch(Some(index), gap))
+        } else {
+            None
+        };
+        if ready {
+            self.complete(index, started, started);
+        } else {
+            self.current_since.store(started, Ordering::Relaxed);
+            self.current.store(u32::from(index) + 1, Ordering::Release);
+        }
+        stretch
+    }
+
+    #[inline]
+    pub(crate) fn await_completed(&self, index: u16, now: u64) {
+        let since = self.current_since.load(Ordering::Relaxed);
+        self.complete(index, since, now);
+    }
+
+    fn complete(&self, index: u16, since: u64, now: u64) {
+        if let Some(step) = self.steps.get(usize::from(index)) {
+            let took = now.saturating_sub(since);
+            // Single writer: the polling thread.
+            let completed = step.completed.load(Ordering::Relaxed);
+            step.completed
+                .store(completed.saturating_add(1), Ordering::Relaxed);
+            step.last.store(took, Ordering::Relaxed);
+            let total = step.total.load(Ordering::Relaxed);
+            step.total
+                .store(total.saturating_add(took), Ordering::Relaxed);
+        }
+        self.last_completed
+            .store(u32::from(index) + 1, Ordering::Relaxed);
+        self.resumed_at.store(now, Ordering::Relaxed);
+        self.current.store(0, Ordering::Release);
+    }
+
+    /// The await in progress and since when.
+    pub(crate) fn current(&self) -> Option<(u16, u64)> {
+        let index = index(self.current.load(Ordering::Acquire))?;
+        Some((index, self.current_since.load(Ordering::Relaxed)))
+    }
+}
+
+fn index(plus_one: u32) -> Option<u16> {
+    plus_one.checked_sub(1).and_then(|i| u16::try_from(i).ok())
+}
