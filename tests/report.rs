@@ -32,7 +32,9 @@ async fn the_report_leads_with_the_stuck_task_and_its_await() {
     let idle_id = idle.inspect_id().unwrap();
 
     let snapshot = eventually("the stuck task to park", |s| {
-        common::parked_at(s, stuck_id, "rx") && s.task(idle_id).is_some_and(|t| t.polls > 0)
+        common::parked_at(s, stuck_id, "rx")
+            && s.task(idle_id)
+                .is_some_and(|t| t.polls > 0 && t.state == async_inspect::TaskState::Idle)
     })
     .await;
     let report = snapshot.to_string();

@@ -57,7 +57,8 @@ pub const MAX_ARGS_TEXT: usize = 256;
 
 /// Formats a traced call's arguments as `name=value, name=value`, cut at
 /// [`MAX_ARGS_TEXT`] bytes (the Debug impl stops early rather than
-/// formatting a huge value in full).
+/// formatting a huge value in full). One allocation: the text is built on
+/// the stack.
 ///
 /// ```
 /// use async_inspect_core::trace::format_args_list;
@@ -65,7 +66,7 @@ pub const MAX_ARGS_TEXT: usize = 256;
 /// let text = format_args_list(&[("user_id", &12345), ("name", &"ada")]);
 /// assert_eq!(&*text, r#"user_id=12345, name="ada""#);
 /// ```
-pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Box<str> {
+pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Arc<str> {
     bounded(|out| {
         for (i, (name, value)) in args.iter().enumerate() {
             let separator = if i == 0 { "" } else { ", " };
@@ -80,47 +81,57 @@ pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Box<str> {
 /// ```
 /// assert_eq!(&*async_inspect_core::trace::format_value(&"hi"), r#""hi""#);
 /// ```
-pub fn format_value(value: &dyn Debug) -> Box<str> {
+pub fn format_value(value: &dyn Debug) -> Arc<str> {
     bounded(|out| write!(out, "{value:?}"))
 }
 
-fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Box<str> {
+fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Arc<str> {
     let mut out = Bounded {
-        text: String::new(),
+        bytes: [0; MAX_ARGS_TEXT + '…'.len_utf8()],
+        len: 0,
         truncated: false,
     };
     // An error only means the text was cut.
     let _ = write(&mut out);
     if out.truncated {
-        out.text.push('…');
+        out.push('…'.encode_utf8(&mut [0; 4]));
     }
-    out.text.into_boxed_str()
+    // Only whole `str`s and char-boundary prefixes of them were copied in.
+    Arc::from(std::str::from_utf8(&out.bytes[..out.len]).unwrap_or("…"))
 }
 
 struct Bounded {
-    text: String,
+    bytes: [u8; MAX_ARGS_TEXT + 3],
+    len: usize,
     truncated: bool,
+}
+
+impl Bounded {
+    fn push(&mut self, s: &str) {
+        self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+    }
 }
 
 impl Write for Bounded {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = MAX_ARGS_TEXT.saturating_sub(self.text.len());
+        let room = MAX_ARGS_TEXT.saturating_sub(self.len);
         if s.len() <= room {
-            self.text.push_str(s);
+            self.push(s);
             return Ok(());
         }
         let mut cut = room;
         while !s.is_char_boundary(cut) {
             cut -= 1;
         }
-        self.text.push_str(&s[..cut]);
+        self.push(&s[..cut]);
         self.truncated = true;
         Err(fmt::Error)
     }
 }
 
 enum TaskLink {
-    NotEntered { args: Option<Box<str>> },
+    NotEntered { args: Option<Arc<str>> },
     Entered { cell: Arc<TaskCell>, adopted: bool },
     Untracked,
 }
@@ -164,7 +175,7 @@ impl<F> Debug for Traced<F> {
 impl<F: Future> Traced<F> {
     /// Wraps the body of the traced fn `info`, called with `args` (formatted
     /// by [`format_args_list`], or `None` when inspection is off).
-    pub fn new(info: &'static FnInfo, args: Option<Box<str>>, future: F) -> Self {
+    pub fn new(info: &'static FnInfo, args: Option<Arc<str>>, future: F) -> Self {
         Self {
             future,
             frame: FrameCell::new(info),
@@ -230,7 +241,7 @@ impl<F: Future> Future for Traced<F> {
     }
 }
 
-fn enter(frame: Pin<&mut FrameCell>, args: Option<Box<str>>) -> TaskLink {
+fn enter(frame: Pin<&mut FrameCell>, args: Option<Arc<str>>) -> TaskLink {
     if !config::enabled() {
         return TaskLink::Untracked;
     }

@@ -147,6 +147,18 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
             .unzip()
     };
 
+    // Nothing to format, nothing to allocate.
+    let args_expr = if recorded.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        quote! {
+            if ::async_inspect::__private::enabled() {
+                ::core::option::Option::Some(::async_inspect::__private::format_args_list(&[#(#recorded),*]))
+            } else {
+                ::core::option::Option::None
+            }
+        }
+    };
     let return_hint = return_hint(&sig.output);
     let stmts = &block.stmts;
     let body = quote! {
@@ -160,11 +172,7 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
                 awaits: &[#(#await_infos),*],
             };
         #(#checks)*
-        let __async_inspect_args = if ::async_inspect::__private::enabled() {
-            ::core::option::Option::Some(::async_inspect::__private::format_args_list(&[#(#recorded),*]))
-        } else {
-            ::core::option::Option::None
-        };
+        let __async_inspect_args = #args_expr;
         ::async_inspect::__private::Traced::new(
             &__ASYNC_INSPECT_FN,
             __async_inspect_args,

@@ -48,10 +48,12 @@ pub fn task(snapshot: &Snapshot, id: TaskId) -> &TaskInfo {
         .unwrap_or_else(|| panic!("task {id} missing from the snapshot:\n{snapshot}"))
 }
 
-/// The task `id` is parked at a traced await.
+/// The task `id` is parked (its poll has ended) at a traced await of
+/// `function`.
 pub fn blocked_in(snapshot: &Snapshot, id: TaskId, function: &str) -> bool {
     snapshot
         .task(id)
+        .filter(|t| t.state == async_inspect::TaskState::Blocked)
         .and_then(|t| t.blocked_at())
         .is_some_and(|(frame, _)| frame.function == function)
 }
@@ -64,10 +66,12 @@ pub fn stack_names(task: &TaskInfo) -> Vec<String> {
         .collect()
 }
 
-/// The task `id` is parked at the traced await of `expr`.
+/// The task `id` is parked (its poll has ended) at the traced await of
+/// `expr`.
 pub fn parked_at(snapshot: &Snapshot, id: TaskId, expr: &str) -> bool {
     snapshot
         .task(id)
+        .filter(|t| t.state == async_inspect::TaskState::Blocked)
         .and_then(|t| t.blocked_at())
         .is_some_and(|(_, step)| step.expr == expr)
 }

@@ -27,9 +27,12 @@ use crate::{clock, config, lint, registry};
 pub fn snapshot() -> Snapshot {
     config::init();
     let now = clock::precise_now().max(clock::now());
-    let mut tasks = Vec::with_capacity(registry::live_count());
-    registry::for_each(|cell| tasks.push(task_info(cell, now)));
-    tasks.sort_unstable_by_key(|t| t.id);
+    let mut cells = Vec::with_capacity(registry::live_count());
+    registry::for_each(|cell| cells.push((cell.id(), Arc::clone(cell))));
+    // Sort (id, pointer) pairs, not the much larger task infos.
+    cells.sort_unstable_by_key(|(id, _)| *id);
+    let tasks: Vec<TaskInfo> = cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
+    drop(cells);
     let (lints, lints_dropped) = lint::all();
     let totals = registry::totals();
     Snapshot {
@@ -86,13 +89,16 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         given_name = detail.name.as_deref().map(|n| Cow::Owned(n.to_owned()));
         root_fn = detail.root_fn;
         info.panic = detail.panic.as_deref().map(str::to_owned);
-        // SAFETY: the task's guard is held for this whole closure, and a
-        // frame is unregistered under it before its memory goes.
-        let frames: Vec<&FrameCell> = detail.frames.iter().map(|f| unsafe { f.get() }).collect();
-        let timeout_for = |frame: Option<u32>| nearest_timeout(detail, &frames, frame);
-        info.frames = frames
+        let timeout_for = |frame: Option<u32>| nearest_timeout(detail, frame);
+        info.frames = detail
+            .frames
             .iter()
-            .map(|f| frame_info(f, timeout_for(Some(f.id))))
+            .map(|f| {
+                // SAFETY: the task's guard is held for this whole closure, and
+                // a frame is unregistered under it before its memory goes.
+                let f = unsafe { f.get() };
+                frame_info(f, timeout_for(Some(f.id)))
+            })
             .collect();
         info.waits = detail
             .waits
@@ -188,10 +194,12 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
                     since: to_duration(since),
                 },
                 _ if completed > 0 => {
-                    let step = &frame.steps[i];
+                    let step = frame.steps.get(i).expect("counted above");
                     StepStatus::Completed {
                         times: completed,
-                        last: to_duration(step.last.load(Ordering::Relaxed)),
+                        last: Duration::from_micros(u64::from(
+                            step.last_us.load(Ordering::Relaxed),
+                        )),
                         total: to_duration(step.total.load(Ordering::Relaxed)),
                     }
                 }
@@ -211,7 +219,7 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
         parent: (frame.parent != 0).then_some(frame.parent),
         function: Cow::Borrowed(info.name),
         module_path: Cow::Borrowed(info.module_path),
-        args: frame.args.as_deref().map(str::to_owned),
+        args: frame.args.clone(),
         location: SourceLocation::new(info.file, info.line, info.column),
         entered_at: to_duration(frame.entered_at),
         awaits,
@@ -221,7 +229,7 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
 
 /// The earliest deadline among the inspected timeouts registered in `frame`
 /// or any frame enclosing it (or at the task's root).
-fn nearest_timeout(detail: &Detail, frames: &[&FrameCell], frame: Option<u32>) -> Option<Duration> {
+fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
     if detail.timeouts.is_empty() {
         return None;
     }
@@ -229,8 +237,11 @@ fn nearest_timeout(detail: &Detail, frames: &[&FrameCell], frame: Option<u32>) -
     let mut cursor = frame;
     while let Some(id) = cursor {
         enclosing.push(Some(id));
-        cursor = frames
+        cursor = detail
+            .frames
             .iter()
+            // SAFETY: the caller holds the task's guard (see `task_info`).
+            .map(|f| unsafe { f.get() })
             .find(|f| f.id == id)
             .and_then(|f| (f.parent != 0).then_some(f.parent));
     }

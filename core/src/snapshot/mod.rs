@@ -11,6 +11,7 @@ mod report;
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -297,8 +298,9 @@ pub struct FrameInfo {
     pub function: Cow<'static, str>,
     /// The function's module.
     pub module_path: Cow<'static, str>,
-    /// Its arguments as `name=value` Debug text, unless skipped.
-    pub args: Option<String>,
+    /// Its arguments as `name=value` Debug text, unless skipped (shared with
+    /// the live frame, so a snapshot does not copy it).
+    pub args: Option<Arc<str>>,
     /// Where the function is defined.
     pub location: SourceLocation,
     /// When the call began (time since the inspector started).

@@ -250,7 +250,7 @@ impl TaskCell {
         &self,
         frame: Option<&FrameCell>,
         label: Cow<'static, str>,
-        value: Option<Box<str>>,
+        value: Option<Arc<str>>,
         location: &'static Location<'static>,
     ) {
         let point = PointRecord {

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::panic::Location;
+use std::sync::Arc;
 
 use crate::task::TaskId;
 use crate::task::frame::FramePtr;
@@ -59,7 +60,7 @@ pub(crate) struct TimeoutRecord {
 #[derive(Debug)]
 pub(crate) struct PointRecord {
     pub(crate) label: Cow<'static, str>,
-    pub(crate) value: Option<Box<str>>,
+    pub(crate) value: Option<Arc<str>>,
     pub(crate) location: &'static Location<'static>,
     /// The traced fn it was recorded in; kept by name, as the frame may end
     /// long before the point is read.
@@ -71,7 +72,7 @@ pub(crate) struct PointRecord {
 #[derive(Debug)]
 pub(crate) struct BlockingStretch {
     pub(crate) info: &'static FnInfo,
-    pub(crate) args: Option<Box<str>>,
+    pub(crate) args: Option<Arc<str>>,
     pub(crate) from: Option<u16>,
     pub(crate) to: Option<u16>,
     pub(crate) duration: u64,

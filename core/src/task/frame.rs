@@ -3,6 +3,7 @@
 use std::marker::PhantomPinned;
 use std::pin::Pin;
 use std::ptr::NonNull;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::task::TaskCell;
@@ -14,8 +15,37 @@ use crate::trace::FnInfo;
 #[derive(Debug, Default)]
 pub(crate) struct StepCell {
     pub(crate) completed: AtomicU32,
-    pub(crate) last: AtomicU64,
+    /// How long the latest completion took, in microseconds (saturating:
+    /// the clock ticks in milliseconds anyway).
+    pub(crate) last_us: AtomicU32,
     pub(crate) total: AtomicU64,
+}
+
+/// How many awaits' progress a frame keeps inline, without allocating.
+const INLINE_STEPS: usize = 4;
+
+/// The progress of a frame's awaits: inline for the common small fn.
+#[derive(Debug)]
+pub(crate) enum Steps {
+    Inline([StepCell; INLINE_STEPS]),
+    Heap(Box<[StepCell]>),
+}
+
+impl Steps {
+    fn new(count: usize) -> Self {
+        if count <= INLINE_STEPS {
+            Self::Inline(Default::default())
+        } else {
+            Self::Heap((0..count).map(|_| StepCell::default()).collect())
+        }
+    }
+
+    pub(crate) fn get(&self, index: usize) -> Option<&StepCell> {
+        match self {
+            Self::Inline(steps) => steps.get(index),
+            Self::Heap(steps) => steps.get(index),
+        }
+    }
 }
 
 /// A traced call's frame.
@@ -32,9 +62,9 @@ pub(crate) struct FrameCell {
     pub(crate) id: u32,
     /// Id of the enclosing frame, 0 at the task's root.
     pub(crate) parent: u32,
-    pub(crate) args: Option<Box<str>>,
+    pub(crate) args: Option<Arc<str>>,
     pub(crate) entered_at: u64,
-    pub(crate) steps: Box<[StepCell]>,
+    pub(crate) steps: Steps,
     /// Index + 1 of the await in progress, 0 if none.
     current: AtomicU32,
     current_since: AtomicU64,
@@ -75,7 +105,7 @@ impl FrameCell {
             parent: 0,
             args: None,
             entered_at: 0,
-            steps: Box::default(),
+            steps: Steps::Inline(Default::default()),
             current: AtomicU32::new(0),
             current_since: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
@@ -89,12 +119,12 @@ impl FrameCell {
         self: Pin<&mut Self>,
         task: &TaskCell,
         parent: Option<&FrameCell>,
-        args: Option<Box<str>>,
+        args: Option<Arc<str>>,
         now: u64,
     ) {
-        let steps = (0..self.info.awaits.len())
-            .map(|_| StepCell::default())
-            .collect();
+        // The inline steps are already in place; only a long fn allocates.
+        let count = self.info.awaits.len();
+        let steps = (count > INLINE_STEPS).then(|| Steps::new(count));
         task.with_detail(|detail| {
             // SAFETY: the frame is written in place, never moved; no other
             // thread can see it before it is pushed below.
@@ -103,7 +133,9 @@ impl FrameCell {
             this.parent = parent.map_or(0, |p| p.id);
             this.args = args;
             this.entered_at = now;
-            this.steps = steps;
+            if let Some(steps) = steps {
+                this.steps = steps;
+            }
             this.resumed_at.store(now, Ordering::Relaxed);
             if this.parent == 0 && detail.root_fn.is_none() {
                 detail.root_fn = Some(this.info);
@@ -183,7 +215,8 @@ impl FrameCell {
             let completed = step.completed.load(Ordering::Relaxed);
             step.completed
                 .store(completed.saturating_add(1), Ordering::Relaxed);
-            step.last.store(took, Ordering::Relaxed);
+            let took_us = u32::try_from(took / 1_000).unwrap_or(u32::MAX);
+            step.last_us.store(took_us, Ordering::Relaxed);
             let total = step.total.load(Ordering::Relaxed);
             step.total
                 .store(total.saturating_add(took), Ordering::Relaxed);
