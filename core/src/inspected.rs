@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 
 use crate::config;
 use crate::task::{Phase, PollScope, TaskCell, TaskId, TaskKind};
-use crate::waker::WakerSlot;
+use crate::waker::counting_waker;
 
 pin_project! {
     /// A task's future wrapped so that every poll is recorded: its state,
@@ -35,8 +35,6 @@ pin_project! {
         #[pin]
         future: F,
         cell: Option<Arc<TaskCell>>,
-        // Boxed: only tasks polled while wake counting is on pay for it.
-        waker: Option<Box<WakerSlot>>,
     }
 
     impl<F> PinnedDrop for Inspected<F> {
@@ -74,11 +72,7 @@ impl<F: Future> Inspected<F> {
     ) -> Self {
         config::init();
         let cell = config::enabled().then(|| TaskCell::register(kind, name, location));
-        Self {
-            future,
-            cell,
-            waker: None,
-        }
+        Self { future, cell }
     }
 }
 
@@ -106,9 +100,9 @@ impl<F: Future> Future for Inspected<F> {
         let scope = PollScope::begin(cell, std::ptr::null());
         let future = this.future;
         let polled = if config::count_wakes() {
-            let waker = this.waker.get_or_insert_default().wrap(cell, cx.waker());
+            let waker = counting_waker(cell, cx.waker());
             catch_unwind(AssertUnwindSafe(|| {
-                future.poll(&mut Context::from_waker(waker))
+                future.poll(&mut Context::from_waker(&waker))
             }))
         } else {
             catch_unwind(AssertUnwindSafe(|| future.poll(cx)))

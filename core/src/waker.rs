@@ -1,22 +1,27 @@
-//! Wakers that count (and attribute) the wakes of an inspected task.
+//! Wakers that count the wakes of an inspected task (opt-in: see
+//! `Config::count_wakes`).
 //!
 //! The wrapper is built once per task and rebuilt only when the runtime hands
 //! the task a different waker, so a poll allocates nothing: it compares two
-//! pointers (`Waker::will_wake`) and borrows the wrapper.
+//! pointers (`Waker::will_wake`) and clones the wrapper.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Wake, Waker};
 
 use crate::task::TaskCell;
 
 struct CountingWaker {
-    cell: Arc<TaskCell>,
+    /// Weak: the task's detail caches this waker, so a strong reference
+    /// would keep the task alive forever.
+    cell: Weak<TaskCell>,
     inner: Waker,
 }
 
 impl Wake for CountingWaker {
     fn wake(self: Arc<Self>) {
-        self.cell.record_wake();
+        if let Some(cell) = self.cell.upgrade() {
+            cell.record_wake();
+        }
         match Arc::try_unwrap(self) {
             Ok(this) => this.inner.wake(),
             Err(this) => this.inner.wake_by_ref(),
@@ -24,12 +29,14 @@ impl Wake for CountingWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.cell.record_wake();
+        if let Some(cell) = self.cell.upgrade() {
+            cell.record_wake();
+        }
         self.inner.wake_by_ref();
     }
 }
 
-/// The wrapped waker of one task, cached across polls.
+/// The wrapped waker of one task, cached in its detail across polls.
 #[derive(Default)]
 pub(crate) struct WakerSlot {
     cached: Option<(Arc<CountingWaker>, Waker)>,
@@ -43,26 +50,27 @@ impl std::fmt::Debug for WakerSlot {
     }
 }
 
-impl WakerSlot {
-    /// The counting waker for `outer`, reused while the runtime keeps handing
-    /// the task the same waker.
-    #[inline]
-    pub(crate) fn wrap<'a>(&'a mut self, cell: &Arc<TaskCell>, outer: &'a Waker) -> &'a Waker {
-        let stale = match &self.cached {
+/// The counting waker for `outer`, rebuilt only when the runtime hands the
+/// task a different waker. Costs the task's guard and a reference count per
+/// poll: wake counting is opt-in.
+pub(crate) fn counting_waker(cell: &Arc<TaskCell>, outer: &Waker) -> Waker {
+    cell.with_detail(|detail| {
+        let slot = &mut detail.waker;
+        let stale = match &slot.cached {
             Some((counting, _)) => !counting.inner.will_wake(outer),
             None => true,
         };
         if stale {
             let counting = Arc::new(CountingWaker {
-                cell: Arc::clone(cell),
+                cell: Arc::downgrade(cell),
                 inner: outer.clone(),
             });
             let waker = Waker::from(Arc::clone(&counting));
-            self.cached = Some((counting, waker));
+            slot.cached = Some((counting, waker));
         }
-        match &self.cached {
-            Some((_, waker)) => waker,
-            None => outer,
+        match &slot.cached {
+            Some((_, waker)) => waker.clone(),
+            None => outer.clone(),
         }
-    }
+    })
 }

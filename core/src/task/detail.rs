@@ -30,6 +30,8 @@ pub(crate) struct Detail {
     /// When a traced frame last reported a blocking poll, so the task-level
     /// check does not report the same poll again.
     pub(crate) last_lint_at: u64,
+    /// The counting waker, while wake counting is on.
+    pub(crate) waker: crate::waker::WakerSlot,
 }
 
 /// What a task waits for, as the wrapper that knows it reports it.

@@ -1,4 +1,5 @@
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
@@ -14,13 +15,14 @@ use serde::{Deserialize, Serialize};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct TaskId(u64);
+pub struct TaskId(NonZeroU64);
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
 impl TaskId {
     pub(crate) fn next() -> Self {
-        Self(NEXT.fetch_add(1, Ordering::Relaxed))
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(NonZeroU64::new(id).unwrap_or(NonZeroU64::MAX))
     }
 
     /// How many ids were ever issued.
@@ -28,14 +30,18 @@ impl TaskId {
         NEXT.load(Ordering::Relaxed) - 1
     }
 
-    /// The id with this number (for tools that read ids from text).
+    /// The id with this number (for tools that read ids from text); ids
+    /// start at 1, and 0 is read as 1.
     pub const fn from_u64(id: u64) -> Self {
-        Self(id)
+        match NonZeroU64::new(id) {
+            Some(id) => Self(id),
+            None => Self(NonZeroU64::MIN),
+        }
     }
 
     /// The id's number.
     pub const fn as_u64(self) -> u64 {
-        self.0
+        self.0.get()
     }
 }
 

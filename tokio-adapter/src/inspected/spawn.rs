@@ -2,7 +2,7 @@ use std::future::Future;
 use std::io;
 use std::panic::Location;
 
-use async_inspect_core::{Inspected, TaskKind};
+use async_inspect_core::{Inspected, TaskKind, config};
 use tokio::runtime::Handle;
 
 use super::join::JoinHandle;
@@ -19,9 +19,30 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    let task = Inspected::new(future, TaskKind::Spawned, None);
+    let location = Location::caller();
+    inspect_or_not(future, None, location, tokio::spawn, tokio::spawn)
+}
+
+/// Spawns `future` wrapped in an [`Inspected`] when inspection is on, and
+/// as it is when it is off (`ASYNC_INSPECT=0`): then the task is exactly the
+/// runtime's own, not even the size of a pointer bigger.
+fn inspect_or_not<F, T>(
+    future: F,
+    name: Option<Box<str>>,
+    location: &'static Location<'static>,
+    spawn_inspected: impl FnOnce(Inspected<F>) -> tokio::task::JoinHandle<T>,
+    spawn_plain: impl FnOnce(F) -> tokio::task::JoinHandle<T>,
+) -> JoinHandle<T>
+where
+    F: Future<Output = T>,
+{
+    config::init();
+    if !config::enabled() {
+        return JoinHandle::new(spawn_plain(future), None);
+    }
+    let task = Inspected::at(future, TaskKind::Spawned, name, location);
     let id = task.id();
-    JoinHandle::new(tokio::spawn(task), id)
+    JoinHandle::new(spawn_inspected(task), id)
 }
 
 /// Spawns an inspected `!Send` task on the current `LocalSet`, as
@@ -36,9 +57,14 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let task = Inspected::new(future, TaskKind::Spawned, None);
-    let id = task.id();
-    JoinHandle::new(tokio::task::spawn_local(task), id)
+    let location = Location::caller();
+    inspect_or_not(
+        future,
+        None,
+        location,
+        tokio::task::spawn_local,
+        tokio::task::spawn_local,
+    )
 }
 
 /// Runs a blocking closure on tokio's blocking pool, recorded as a task of
@@ -149,9 +175,14 @@ impl<'a> Builder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
-        let id = task.id();
-        Ok(JoinHandle::new(tokio::spawn(task), id))
+        let location = Location::caller();
+        Ok(inspect_or_not(
+            future,
+            self.name_box(),
+            location,
+            tokio::spawn,
+            tokio::spawn,
+        ))
     }
 
     /// Spawns the task on the runtime of `handle`.
@@ -165,9 +196,14 @@ impl<'a> Builder<'a> {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
-        let id = task.id();
-        Ok(JoinHandle::new(handle.spawn(task), id))
+        let location = Location::caller();
+        Ok(inspect_or_not(
+            future,
+            self.name_box(),
+            location,
+            |task| handle.spawn(task),
+            |task| handle.spawn(task),
+        ))
     }
 
     /// Spawns a `!Send` task on the current `LocalSet`.
@@ -185,9 +221,14 @@ impl<'a> Builder<'a> {
         F: Future + 'static,
         F::Output: 'static,
     {
-        let task = Inspected::new(future, TaskKind::Spawned, self.name_box());
-        let id = task.id();
-        Ok(JoinHandle::new(tokio::task::spawn_local(task), id))
+        let location = Location::caller();
+        Ok(inspect_or_not(
+            future,
+            self.name_box(),
+            location,
+            tokio::task::spawn_local,
+            tokio::task::spawn_local,
+        ))
     }
 
     /// Runs a blocking closure on the blocking pool, as a named task.
