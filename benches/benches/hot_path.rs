@@ -48,6 +48,27 @@ async fn traced_loop() {
     }
 }
 
+async fn plain_leaf() {
+    YieldOnce(false).await;
+}
+
+#[async_inspect::trace]
+async fn traced_leaf() {
+    YieldOnce(false).await;
+}
+
+async fn plain_calls() {
+    loop {
+        plain_leaf().await;
+    }
+}
+
+async fn traced_calls() {
+    loop {
+        traced_leaf().await;
+    }
+}
+
 fn poll_n<F: Future>(future: Pin<&mut F>, cx: &mut Context<'_>) {
     let _ = black_box(future.poll(cx));
 }
@@ -83,6 +104,23 @@ fn traced_await(c: &mut Criterion) {
         })
     });
     let mut traced = Box::pin(Inspected::new(traced_loop(), TaskKind::Spawned, None));
+    group.bench_function("#[trace] fn", |b| {
+        b.iter(|| {
+            poll_n(traced.as_mut(), &mut cx);
+            poll_n(traced.as_mut(), &mut cx);
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("call with one await (two polls) in a task");
+    let mut plain = Box::pin(Inspected::new(plain_calls(), TaskKind::Spawned, None));
+    group.bench_function("untraced fn", |b| {
+        b.iter(|| {
+            poll_n(plain.as_mut(), &mut cx);
+            poll_n(plain.as_mut(), &mut cx);
+        })
+    });
+    let mut traced = Box::pin(Inspected::new(traced_calls(), TaskKind::Spawned, None));
     group.bench_function("#[trace] fn", |b| {
         b.iter(|| {
             poll_n(traced.as_mut(), &mut cx);

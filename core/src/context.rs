@@ -17,7 +17,7 @@ pub(crate) struct Current {
     /// runs: the wrapper that set it holds an `Arc` to the cell.
     pub(crate) task: *const TaskCell,
     /// The innermost traced frame being polled, or null. Valid while that
-    /// poll runs: it lives in the pinned `Traced` future that set it.
+    /// poll runs: the `Traced` future that set it owns it.
     pub(crate) frame: *const FrameCell,
 }
 
@@ -49,7 +49,7 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<&FrameCell>) -> R) -
     // from an `Arc<TaskCell>` they hold for the whole poll, and it is reset
     // before that poll returns (also on unwind), so the cell is alive here.
     let task = unsafe { &*current.task };
-    // SAFETY: a non-null `frame` points into the pinned `Traced` being polled
+    // SAFETY: a non-null `frame` is owned by the `Traced` being polled
     // further up this thread's stack; it is reset before that poll returns.
     let frame = unsafe { current.frame.as_ref() };
     Some(f(task, frame))

@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::inspected::panic_message;
-use crate::task::{FrameCell, Phase, PollScope, TaskCell, TaskKind};
+use crate::task::{FrameCell, FrameHandle, Phase, PollScope, TaskCell, TaskKind};
 use crate::{clock, config, context};
 
 /// A traced function, as the `#[trace]` macro describes it in a `static`.
@@ -130,9 +130,15 @@ impl Write for Bounded {
     }
 }
 
-enum TaskLink {
-    NotEntered { args: Option<Arc<str>> },
-    Entered { cell: Arc<TaskCell>, adopted: bool },
+enum Link {
+    NotEntered {
+        args: Option<Arc<str>>,
+    },
+    Entered {
+        cell: Arc<TaskCell>,
+        frame: FrameHandle,
+        adopted: bool,
+    },
     Untracked,
 }
 
@@ -143,19 +149,17 @@ pin_project! {
     pub struct Traced<F> {
         #[pin]
         future: F,
-        #[pin]
-        frame: FrameCell,
-        task: TaskLink,
+        info: &'static FnInfo,
+        link: Link,
     }
 
     impl<F> PinnedDrop for Traced<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let TaskLink::Entered { cell, adopted } =
-                std::mem::replace(this.task, TaskLink::Untracked)
+            if let Link::Entered { cell, frame, adopted } =
+                std::mem::replace(this.link, Link::Untracked)
             {
-                // Before the frame's memory goes: see `task::FrameCell`.
-                let _ = this.frame.unregister(&cell, None, u64::MAX);
+                let _ = frame.exit(&cell, None, u64::MAX);
                 if adopted {
                     cell.finish(Phase::Aborted);
                 }
@@ -167,7 +171,7 @@ pin_project! {
 impl<F> Debug for Traced<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Traced")
-            .field("function", &self.frame.info.name)
+            .field("function", &self.info.name)
             .finish_non_exhaustive()
     }
 }
@@ -178,8 +182,8 @@ impl<F: Future> Traced<F> {
     pub fn new(info: &'static FnInfo, args: Option<Arc<str>>, future: F) -> Self {
         Self {
             future,
-            frame: FrameCell::new(info),
-            task: TaskLink::NotEntered { args },
+            info,
+            link: Link::NotEntered { args },
         }
     }
 }
@@ -188,12 +192,17 @@ impl<F: Future> Future for Traced<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let mut this = self.project();
-        if let TaskLink::NotEntered { args } = this.task {
+        let this = self.project();
+        if let Link::NotEntered { args } = this.link {
             let args = args.take();
-            *this.task = enter(this.frame.as_mut(), args);
+            *this.link = enter(this.info, args);
         }
-        let TaskLink::Entered { cell, adopted } = &*this.task else {
+        let Link::Entered {
+            cell,
+            frame,
+            adopted,
+        } = &*this.link
+        else {
             // Not ours to record; still hide the enclosing frame so that our
             // awaits are not counted as its steps.
             let current = context::get();
@@ -203,7 +212,7 @@ impl<F: Future> Future for Traced<F> {
             let _restore = context::enter(current.task, std::ptr::null());
             return this.future.poll(cx);
         };
-        let frame: *const FrameCell = &*this.frame;
+        let frame: *const FrameCell = frame.get();
         let poll = if *adopted {
             let scope = PollScope::begin(cell, frame);
             match catch_unwind(AssertUnwindSafe(|| this.future.poll(cx))) {
@@ -223,14 +232,14 @@ impl<F: Future> Future for Traced<F> {
             this.future.poll(cx)
         };
         if poll.is_ready()
-            && let TaskLink::Entered { cell, adopted } =
-                std::mem::replace(this.task, TaskLink::Untracked)
+            && let Link::Entered {
+                cell,
+                frame,
+                adopted,
+            } = std::mem::replace(this.link, Link::Untracked)
         {
             let now = clock::now();
-            if let Some(stretch) =
-                this.frame
-                    .unregister(&cell, Some(now), config::blocking_poll_ns())
-            {
+            if let Some(stretch) = frame.exit(&cell, Some(now), config::blocking_poll_ns()) {
                 cell.report_stretch(stretch, now);
             }
             if adopted {
@@ -241,22 +250,22 @@ impl<F: Future> Future for Traced<F> {
     }
 }
 
-fn enter(frame: Pin<&mut FrameCell>, args: Option<Arc<str>>) -> TaskLink {
+fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
     if !config::enabled() {
-        return TaskLink::Untracked;
+        return Link::Untracked;
     }
     let current = context::get();
     let now = clock::now();
     if current.task.is_null() {
-        let info = frame.info;
         let name = match &args {
             Some(args) => format!("{}({args})", info.name),
             None => format!("{}()", info.name),
         };
         let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
-        frame.register(&cell, None, args, now);
-        return TaskLink::Entered {
+        let frame = FrameHandle::enter(info, &cell, None, args, now);
+        return Link::Entered {
             cell,
+            frame,
             adopted: true,
         };
     }
@@ -267,12 +276,13 @@ fn enter(frame: Pin<&mut FrameCell>, args: Option<Arc<str>>) -> TaskLink {
         Arc::increment_strong_count(current.task);
         Arc::from_raw(current.task)
     };
-    // SAFETY: a non-null current frame is the pinned frame of the traced
-    // call polling us, alive for the whole poll (see `context`).
+    // SAFETY: a non-null current frame is the frame of the traced call
+    // polling us, alive for the whole poll (see `context`).
     let parent = unsafe { current.frame.as_ref() };
-    frame.register(&cell, parent, args, now);
-    TaskLink::Entered {
+    let frame = FrameHandle::enter(info, &cell, parent, args, now);
+    Link::Entered {
         cell,
+        frame,
         adopted: false,
     }
 }

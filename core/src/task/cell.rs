@@ -111,7 +111,7 @@ impl TaskCell {
         config::init();
         let parent = context::with_task(|task, _| task.id.as_u64()).unwrap_or(0);
         let now = clock::now();
-        let detail = name.map(|name| Box::new(Detail::named(name)));
+        let detail = name.map(Detail::named);
         let cell = Arc::new(Self {
             state: AtomicU64::new(Phase::New.at(now)),
             polls: AtomicU64::new(0),
@@ -180,7 +180,7 @@ impl TaskCell {
     /// Runs `f` on the task's detail, allocating it on first use.
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
         let mut guard = self.guard();
-        f(guard.get_or_insert_with(Box::default))
+        f(guard.get_or_insert_with(Detail::take))
     }
 
     /// Runs `f` on the task's detail, if it has one, for reading.
@@ -277,6 +277,15 @@ impl TaskCell {
         let explained = self.read_detail(|d| d.is_some_and(|d| d.last_lint_at >= start));
         if !explained {
             lint::blocking_poll(self, end - start);
+        }
+    }
+}
+
+impl Drop for TaskCell {
+    fn drop(&mut self) {
+        let detail = self.detail.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(detail) = detail.take() {
+            Detail::recycle(detail);
         }
     }
 }

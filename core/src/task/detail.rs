@@ -2,6 +2,7 @@
 //! timeouts and inspect points.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::Arc;
@@ -80,13 +81,57 @@ pub(crate) struct BlockingStretch {
     pub(crate) duration: u64,
 }
 
+/// How many recycled details a thread keeps.
+const POOL_SIZE: usize = 64;
+
+/// Longer lists than this are not kept when a detail is recycled.
+const KEPT_CAPACITY: usize = 16;
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<Detail>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Detail {
-    /// The detail of a task given a name at spawn.
-    pub(crate) fn named(name: Box<str>) -> Self {
-        Self {
-            name: Some(name),
-            ..Self::default()
+    /// A cleared detail from this thread's pool, or a new one: the first
+    /// frame of every traced task needs one, and it would otherwise cost an
+    /// allocation for the detail and another for its frame list.
+    pub(crate) fn take() -> Box<Self> {
+        POOL.with(|pool| pool.borrow_mut().pop())
+            .unwrap_or_default()
+    }
+
+    /// Clears `detail` and keeps it for [`Detail::take`] on this thread.
+    pub(crate) fn recycle(mut detail: Box<Self>) {
+        detail.next_id = 0;
+        detail.name = None;
+        detail.frames.clear();
+        detail.waits.clear();
+        detail.timeouts.clear();
+        detail.points.clear();
+        detail.root_fn = None;
+        detail.panic = None;
+        detail.last_lint_at = 0;
+        detail.waker = crate::waker::WakerSlot::default();
+        if detail.frames.capacity() > KEPT_CAPACITY
+            || detail.waits.capacity() > KEPT_CAPACITY
+            || detail.timeouts.capacity() > KEPT_CAPACITY
+        {
+            return;
         }
+        // Thread-local storage may already be gone while a thread exits.
+        let _ = POOL.try_with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(detail);
+            }
+        });
+    }
+
+    /// The detail of a task given a name at spawn.
+    pub(crate) fn named(name: Box<str>) -> Box<Self> {
+        let mut detail = Self::take();
+        detail.name = Some(name);
+        detail
     }
 
     /// A fresh id for a frame, wait or timeout of this task (never 0).

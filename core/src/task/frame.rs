@@ -1,7 +1,12 @@
-//! One active traced call, living inside its `Traced` future.
+//! One active traced call's frame, kept out of line.
+//!
+//! A `Traced` future holds only a [`FrameHandle`]: the frame itself comes
+//! from a small per-thread pool of recycled allocations, so a traced call
+//! neither calls the allocator nor makes the user's future bigger by the
+//! size of a frame (which, nested three calls deep, made a task's future
+//! fourteen times bigger). Disabled, a traced call holds no frame at all.
 
-use std::marker::PhantomPinned;
-use std::pin::Pin;
+use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -50,12 +55,11 @@ impl Steps {
 
 /// A traced call's frame.
 ///
-/// Fields set at registration (`id`, `parent`, `args`, `entered_at`,
-/// `steps`) are written once, under the task's guard, before any other
-/// thread can see the frame, and never again. Everything an await changes is
-/// an atomic written by the polling thread alone. The frame is `!Unpin`: it
-/// never moves once registered, and a `&mut` to it asserts no uniqueness
-/// over the atomics that snapshots read.
+/// Fields set at registration (`info`, `id`, `parent`, `args`,
+/// `entered_at`, `steps`) are written while the frame is owned exclusively,
+/// before any other thread can see it, and not again until it is
+/// unregistered. Everything an await changes is an atomic written by the
+/// polling thread alone.
 #[derive(Debug)]
 pub(crate) struct FrameCell {
     pub(crate) info: &'static FnInfo,
@@ -73,7 +77,6 @@ pub(crate) struct FrameCell {
     resumed_at: AtomicU64,
     /// Index + 1 of the await that completed last, 0 if none.
     last_completed: AtomicU32,
-    _pinned: PhantomPinned,
 }
 
 /// A frame's address, held in its task's detail while registered.
@@ -81,24 +84,118 @@ pub(crate) struct FrameCell {
 pub(crate) struct FramePtr(NonNull<FrameCell>);
 
 // SAFETY: the pointee is only read through `&FrameCell` (atomics and fields
-// frozen at registration), and it is alive while the pointer is in a task's
-// detail: `FrameCell::unregister` removes it under the same guard before the
-// `Traced` that holds the frame is dropped.
+// frozen while registered), and it is alive while the pointer is in a
+// task's detail: `FrameHandle::exit` removes it under the same guard before
+// the frame is recycled or freed.
 unsafe impl Send for FramePtr {}
 
 impl FramePtr {
     /// # Safety
     ///
     /// The caller holds the guard of the task whose detail holds this
-    /// pointer, so the frame cannot be unregistered and dropped meanwhile.
+    /// pointer, so the frame cannot be unregistered and recycled meanwhile.
     pub(crate) unsafe fn get<'a>(self) -> &'a FrameCell {
         // SAFETY: see the function's contract and `FramePtr`'s Send impl.
         unsafe { self.0.as_ref() }
     }
 }
 
+/// How many recycled frames a thread keeps.
+const POOL_SIZE: usize = 64;
+
+thread_local! {
+    static POOL: RefCell<Vec<Box<FrameCell>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The frame of one traced call, owned by its `Traced` future from the
+/// call's first poll until it ends. Exactly one owner, which must end it
+/// with [`FrameHandle::exit`] (a handle dropped otherwise leaks its frame,
+/// and leaves it registered: never done).
+#[derive(Debug)]
+pub(crate) struct FrameHandle(NonNull<FrameCell>);
+
+// SAFETY: the handle owns its frame as a `Box` would, and `FrameCell` is
+// `Sync` (atomics and frozen fields), so the owner may move between threads.
+unsafe impl Send for FrameHandle {}
+// SAFETY: shared access only hands out `&FrameCell`, which is `Sync`.
+unsafe impl Sync for FrameHandle {}
+
+impl FrameHandle {
+    /// Takes a frame from this thread's pool (or allocates one), fills it in
+    /// for a call of `info`, and adds it to `task`'s stack.
+    pub(crate) fn enter(
+        info: &'static FnInfo,
+        task: &TaskCell,
+        parent: Option<&FrameCell>,
+        args: Option<Arc<str>>,
+        now: u64,
+    ) -> Self {
+        let recycled = POOL.with(|pool| pool.borrow_mut().pop());
+        let mut frame = match recycled {
+            Some(mut frame) => {
+                frame.reset(info);
+                frame
+            }
+            None => Box::new(FrameCell::new(info)),
+        };
+        let count = info.awaits.len();
+        if count > INLINE_STEPS {
+            frame.steps = Steps::new(count);
+        }
+        frame.args = args;
+        frame.entered_at = now;
+        *frame.resumed_at.get_mut() = now;
+        let frame = NonNull::from(Box::leak(frame));
+        task.with_detail(|detail| {
+            // SAFETY: the frame was just leaked from its box: this is the
+            // only pointer to it, and no other thread can see it before it
+            // is pushed below.
+            let this = unsafe { &mut *frame.as_ptr() };
+            this.id = detail.next_id();
+            this.parent = parent.map_or(0, |p| p.id);
+            if this.parent == 0 && detail.root_fn.is_none() {
+                detail.root_fn = Some(this.info);
+            }
+            detail.frames.push(FramePtr(frame));
+        });
+        Self(frame)
+    }
+
+    /// The frame.
+    pub(crate) fn get(&self) -> &FrameCell {
+        // SAFETY: the handle owns the frame until `exit`, which consumes it.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Removes the frame, and the waits and timeouts registered in it, from
+    /// `task`, and recycles it. Returns the synchronous stretch before its
+    /// end if the call completed and that stretch is at least `threshold`.
+    pub(crate) fn exit(
+        self,
+        task: &TaskCell,
+        completed_at: Option<u64>,
+        threshold: u64,
+    ) -> Option<BlockingStretch> {
+        let stretch = self.get().unregister(task, completed_at, threshold);
+        // SAFETY: the frame came from `Box::leak` in `enter`, and it is no
+        // longer in any task's detail, so this is its only pointer.
+        let mut frame = unsafe { Box::from_raw(self.0.as_ptr()) };
+        frame.args = None;
+        if matches!(frame.steps, Steps::Heap(_)) {
+            frame.steps = Steps::Inline(Default::default());
+        }
+        POOL.with(|pool| {
+            let mut pool = pool.borrow_mut();
+            if pool.len() < POOL_SIZE {
+                pool.push(frame);
+            }
+        });
+        stretch
+    }
+}
+
 impl FrameCell {
-    pub(crate) fn new(info: &'static FnInfo) -> Self {
+    fn new(info: &'static FnInfo) -> Self {
         Self {
             info,
             id: 0,
@@ -110,44 +207,26 @@ impl FrameCell {
             current_since: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
             last_completed: AtomicU32::new(0),
-            _pinned: PhantomPinned,
         }
     }
 
-    /// Fills the frame in and adds it to `task`'s stack.
-    pub(crate) fn register(
-        self: Pin<&mut Self>,
-        task: &TaskCell,
-        parent: Option<&FrameCell>,
-        args: Option<Arc<str>>,
-        now: u64,
-    ) {
-        // The inline steps are already in place; only a long fn allocates.
-        let count = self.info.awaits.len();
-        let steps = (count > INLINE_STEPS).then(|| Steps::new(count));
-        task.with_detail(|detail| {
-            // SAFETY: the frame is written in place, never moved; no other
-            // thread can see it before it is pushed below.
-            let this = unsafe { self.get_unchecked_mut() };
-            this.id = detail.next_id();
-            this.parent = parent.map_or(0, |p| p.id);
-            this.args = args;
-            this.entered_at = now;
-            if let Some(steps) = steps {
-                this.steps = steps;
+    /// Clears a recycled frame for a new call of `info`.
+    fn reset(&mut self, info: &'static FnInfo) {
+        self.info = info;
+        if let Steps::Inline(steps) = &mut self.steps {
+            for step in steps {
+                *step = StepCell::default();
             }
-            this.resumed_at.store(now, Ordering::Relaxed);
-            if this.parent == 0 && detail.root_fn.is_none() {
-                detail.root_fn = Some(this.info);
-            }
-            detail.frames.push(FramePtr(NonNull::from(&*this)));
-        });
+        }
+        *self.current.get_mut() = 0;
+        *self.current_since.get_mut() = 0;
+        *self.last_completed.get_mut() = 0;
     }
 
     /// Removes the frame, and the waits and timeouts registered in it, from
     /// `task`. Returns the synchronous stretch before its end if the call
     /// completed and that stretch is at least `threshold` long.
-    pub(crate) fn unregister(
+    fn unregister(
         &self,
         task: &TaskCell,
         completed_at: Option<u64>,

@@ -8,11 +8,12 @@
 //! traced call begins or ends, when a wait begins or ends, and by a
 //! snapshot; never by a poll or an await.
 //!
-//! A frame ([`FrameCell`]) lives inside the `Traced` future of its call,
-//! pinned; the task's detail holds a pointer to it from the call's first
-//! poll until the future is dropped. Awaits update the frame's atomics
-//! without any lock; a snapshot reads them under the task's guard, which
-//! the future's drop also takes before the frame's memory can go away.
+//! A frame ([`FrameCell`]) belongs to the `Traced` future of its call (it
+//! lives out of line, in a per-thread pool of recycled frames); the task's
+//! detail holds a pointer to it from the call's first poll until the call
+//! ends or its future is dropped. Awaits update the frame's atomics without
+//! any lock; a snapshot reads them under the task's guard, which the end of
+//! the call also takes before the frame can be recycled.
 //!
 //! Both kinds of task are the same cell: *spawned* tasks, wrapped in
 //! [`Inspected`](crate::Inspected) by a runtime adapter, and *adopted* tasks,
@@ -27,5 +28,5 @@ mod id;
 pub(crate) use cell::{Phase, PollScope};
 pub use cell::{TaskCell, TaskKind};
 pub(crate) use detail::WaitKind;
-pub(crate) use frame::FrameCell;
+pub(crate) use frame::{FrameCell, FrameHandle};
 pub use id::TaskId;
