@@ -88,6 +88,8 @@ const POOL_SIZE: usize = 64;
 const KEPT_CAPACITY: usize = 16;
 
 thread_local! {
+    // Boxes, not values: the point is to recycle the allocations.
+    #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<Detail>>> = const { RefCell::new(Vec::new()) };
 }
 

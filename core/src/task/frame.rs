@@ -104,6 +104,8 @@ impl FramePtr {
 const POOL_SIZE: usize = 64;
 
 thread_local! {
+    // Boxes, not values: the point is to recycle the allocations.
+    #[allow(clippy::vec_box)]
     static POOL: RefCell<Vec<Box<FrameCell>>> = const { RefCell::new(Vec::new()) };
 }
 
