@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use slab::Slab;
 
-use crate::task::TaskCell;
+use crate::task::{TaskCell, TaskId};
 use crate::{clock, config};
 
 /// Number of registry shards.
@@ -109,24 +109,26 @@ pub(crate) fn totals() -> Totals {
     totals
 }
 
-/// Calls `f` with every live and retained task, shard by shard. The shard
-/// lock is held only to copy its `Arc`s, never while `f` runs.
-pub(crate) fn for_each(mut f: impl FnMut(&Arc<TaskCell>)) {
+/// Every live and retained task, by id. Each shard's lock is held only to
+/// copy its `Arc`s.
+pub(crate) fn all() -> Vec<(TaskId, Arc<TaskCell>)> {
     let (max_count, max_age) = config::retention();
     let per_shard = max_count.div_ceil(SHARDS);
     let now = clock::now();
-    let mut cells = Vec::new();
+    let mut cells = Vec::with_capacity(live_count() + max_count);
     for shard in &SHARD_LIST {
-        cells.clear();
-        {
-            let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let _evicted = shard.trim(per_shard, max_age, now);
-            cells.reserve(shard.live.len() + shard.finished.len());
-            cells.extend(shard.live.iter().map(|(_, cell)| Arc::clone(cell)));
-            cells.extend(shard.finished.iter().cloned());
-        }
-        cells.iter().for_each(&mut f);
+        let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
+        let _evicted = shard.trim(per_shard, max_age, now);
+        // The id is read while the cell's line is in cache for the clone,
+        // so that sorting compares plain pairs.
+        let pair = |cell: &Arc<TaskCell>| (cell.id(), Arc::clone(cell));
+        cells.extend(shard.live.iter().map(|(_, cell)| pair(cell)));
+        cells.extend(shard.finished.iter().map(pair));
     }
+    // Each shard yields its tasks mostly in id order, and a stable sort
+    // merges such runs in near-linear time.
+    cells.sort_by_key(|(id, _)| *id);
+    cells
 }
 
 /// The number of live (unfinished) tasks.

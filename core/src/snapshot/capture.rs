@@ -27,10 +27,8 @@ use crate::{clock, config, lint, registry};
 pub fn snapshot() -> Snapshot {
     config::init();
     let now = clock::precise_now().max(clock::now());
-    let mut cells = Vec::with_capacity(registry::live_count());
-    registry::for_each(|cell| cells.push((cell.id(), Arc::clone(cell))));
-    // Sort (id, pointer) pairs, not the much larger task infos.
-    cells.sort_unstable_by_key(|(id, _)| *id);
+    // Sorted as pointers, not as the much larger task infos.
+    let cells = registry::all();
     let tasks: Vec<TaskInfo> = cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
     drop(cells);
     let (lints, lints_dropped) = lint::all();
