@@ -97,6 +97,7 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
         vis,
         sig,
         mut block,
+        ..
     } = function;
 
     for skipped in &args.skip {

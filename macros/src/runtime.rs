@@ -118,6 +118,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
         vis,
         mut sig,
         block,
+        ..
     } = function;
     sig.asyncness = None;
     let name = sig.ident.to_string();
