@@ -17,7 +17,7 @@ async fn outer(round: u32) {
 #[async_inspect::trace]
 async fn inner(round: u32) {
     tokio::task::yield_now().await;
-    if round % 3 == 0 {
+    if round.is_multiple_of(3) {
         let _ = tokio::time::timeout(std::time::Duration::from_micros(1), dropped_midway()).await;
     }
 }
