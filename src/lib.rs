@@ -46,9 +46,9 @@
 
 pub use async_inspect_core::snapshot::format_duration;
 pub use async_inspect_core::{
-    AwaitStep, BlockingPlace, Config, Counters, FrameInfo, InspectPoint, Instrumentation, Lint,
-    Snapshot, SourceLocation, StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo,
-    WaitReason,
+    AwaitStep, BlockingPlace, Config, Counters, Deadlock, DeadlockLink, FrameInfo, InspectPoint,
+    Instrumentation, Lint, ResourceId, ResourceKind, ResourceRef, Snapshot, SourceLocation,
+    StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo, WaitReason,
 };
 
 /// Records a frame per active call of an `async fn`: the function, its
@@ -174,6 +174,25 @@ pub fn current_task() -> Option<TaskId> {
     {
         None
     }
+}
+
+pub mod sync;
+
+/// Calls `hook` for every deadlock found from now on, once per deadlock,
+/// instead of printing its report (or what `ASYNC_INSPECT_ON_DEADLOCK`
+/// chooses: `report`, `panic`, `abort`, `ignore`). It runs on the thread of
+/// the task whose wait closed the cycle, and must not block.
+///
+/// ```
+/// async_inspect::on_deadlock(|deadlock| {
+///     eprintln!("{} tasks are stuck for good", deadlock.cycle.len());
+/// });
+/// ```
+pub fn on_deadlock(hook: impl Fn(&Deadlock) + Send + Sync + 'static) {
+    #[cfg(feature = "inspect")]
+    async_inspect_core::resource::on_deadlock(hook);
+    #[cfg(not(feature = "inspect"))]
+    let _ = hook;
 }
 
 /// The items most programs use.

@@ -130,6 +130,46 @@ fn traced_await(c: &mut Criterion) {
     group.finish();
 }
 
+fn mutex(c: &mut Criterion) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut group = c.benchmark_group("uncontended lock + unlock in a task");
+    let tokio_mutex = tokio::sync::Mutex::new(0u64);
+    let inspected = async_inspect::sync::Mutex::new(0u64);
+    let mut task = Box::pin(Inspected::new(
+        async {
+            loop {
+                *tokio_mutex.lock().await += 1;
+                YieldOnce(false).await;
+            }
+        },
+        TaskKind::Spawned,
+        None,
+    ));
+    group.bench_function("tokio::sync::Mutex", |b| {
+        b.iter(|| {
+            poll_n(task.as_mut(), &mut cx);
+            poll_n(task.as_mut(), &mut cx);
+        })
+    });
+    let mut task = Box::pin(Inspected::new(
+        async {
+            loop {
+                *inspected.lock().await += 1;
+                YieldOnce(false).await;
+            }
+        },
+        TaskKind::Spawned,
+        None,
+    ));
+    group.bench_function("async_inspect::sync::Mutex", |b| {
+        b.iter(|| {
+            poll_n(task.as_mut(), &mut cx);
+            poll_n(task.as_mut(), &mut cx);
+        })
+    });
+    group.finish();
+}
+
 fn snapshot(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     let tasks: Vec<_> = (0..100_000)
@@ -148,5 +188,5 @@ fn snapshot(c: &mut Criterion) {
     drop(tasks);
 }
 
-criterion_group!(benches, task_poll, traced_await, snapshot);
+criterion_group!(benches, task_poll, traced_await, mutex, snapshot);
 criterion_main!(benches);

@@ -30,6 +30,7 @@ mod context;
 mod inspected;
 pub mod lint;
 pub mod registry;
+pub mod resource;
 pub mod snapshot;
 mod task;
 pub mod trace;
@@ -38,9 +39,11 @@ mod waker;
 
 pub use config::Config;
 pub use inspected::Inspected;
+pub use resource::{ResourceId, ResourceKind};
 pub use snapshot::{
-    AwaitStep, BlockingPlace, Counters, FrameInfo, InspectPoint, Instrumentation, Lint, Snapshot,
-    SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
+    AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, InspectPoint,
+    Instrumentation, Lint, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState,
+    WaitInfo, WaitReason, snapshot,
 };
 pub use task::{TaskCell, TaskId, TaskKind};
 

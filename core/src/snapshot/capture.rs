@@ -7,12 +7,12 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{
-    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, Snapshot,
-    SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
+    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, ResourceRef,
+    Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
 };
 use crate::clock::to_duration;
 use crate::task::detail::Detail;
-use crate::task::{FrameCell, Phase, TaskCell, WaitKind};
+use crate::task::{FrameCell, Phase, TaskCell, TaskId, WaitKind};
 use crate::{clock, config, lint, registry};
 
 /// Takes a snapshot of every live task and the retained finished ones.
@@ -45,6 +45,7 @@ pub fn snapshot() -> Snapshot {
         pid: process::id(),
         tasks,
         lints,
+        deadlocks: crate::resource::current_deadlocks(),
         counters: Counters {
             tasks_spawned: totals.spawned,
             tasks_finished: totals.finished,
@@ -80,12 +81,9 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         points: Vec::new(),
         panic: None,
     };
-    let mut root_fn = None;
-    let mut given_name = None;
     cell.read_detail(|detail| {
+        info.name = cell.name_with(detail);
         let Some(detail) = detail else { return };
-        given_name = detail.name.as_deref().map(|n| Cow::Owned(n.to_owned()));
-        root_fn = detail.root_fn;
         info.panic = detail.panic.as_deref().map(str::to_owned);
         let timeout_for = |frame: Option<u32>| nearest_timeout(detail, frame);
         info.frames = detail
@@ -108,6 +106,21 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
+                    WaitKind::Lock { resource, .. } => {
+                        let holder = resource.holder();
+                        WaitReason::Lock {
+                            resource: ResourceRef {
+                                id: resource.id(),
+                                kind: resource.kind(),
+                                name: resource.label(),
+                            },
+                            held_by: holder.map(|(task, _, _)| TaskId::from_u64(task)),
+                            acquired_at: holder.and_then(|(_, site, _)| site).map(|site| {
+                                SourceLocation::new(site.file(), site.line(), site.column())
+                            }),
+                            held_since: holder.map(|(_, _, since)| to_duration(since)),
+                        }
+                    }
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                 },
                 since: to_duration(wait.since),
@@ -130,16 +143,6 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
             })
             .collect();
     });
-    info.name = match (given_name, root_fn) {
-        (Some(name), _) => name,
-        (None, Some(root)) => Cow::Borrowed(root.name),
-        (None, None) => Cow::Owned(format!(
-            "{}:{}:{}",
-            location.file(),
-            location.line(),
-            location.column()
-        )),
-    };
     info.state = match phase {
         Phase::Running => TaskState::Running,
         Phase::New => TaskState::Idle,

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 pub use capture::snapshot;
 pub use report::format_duration;
 
+use crate::resource::{ResourceId, ResourceKind};
 use crate::task::{TaskId, TaskKind};
 
 /// The version of the snapshot format; bumped on incompatible changes.
@@ -46,6 +47,8 @@ pub struct Snapshot {
     pub(crate) pid: u32,
     pub(crate) tasks: Vec<TaskInfo>,
     pub(crate) lints: Vec<Lint>,
+    #[serde(default)]
+    pub(crate) deadlocks: Vec<Deadlock>,
     pub(crate) counters: Counters,
 }
 
@@ -70,6 +73,7 @@ impl Snapshot {
             pid: std::process::id(),
             tasks: Vec::new(),
             lints: Vec::new(),
+            deadlocks: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -120,6 +124,12 @@ impl Snapshot {
     /// Lints found so far, oldest first.
     pub fn lints(&self) -> &[Lint] {
         &self.lints
+    }
+
+    /// The deadlocks that stand: every task of each cycle still waits for
+    /// the same lock, held by the same task.
+    pub fn deadlocks(&self) -> &[Deadlock] {
+        &self.deadlocks
     }
 
     /// Counters over the life of the process.
@@ -393,8 +403,61 @@ pub enum WaitReason {
         /// The awaited task.
         task: TaskId,
     },
+    /// An inspected lock.
+    Lock {
+        /// The lock.
+        resource: ResourceRef,
+        /// The task holding it, if a task does.
+        held_by: Option<TaskId>,
+        /// Where the holder took it.
+        acquired_at: Option<SourceLocation>,
+        /// Since when it is held (time since the inspector started).
+        held_since: Option<Duration>,
+    },
     /// Something else, in words.
     Other(String),
+}
+
+/// A resource (an inspected lock), as waits and deadlocks name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceRef {
+    /// Its id.
+    pub id: ResourceId,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its name, else where it was created.
+    pub name: String,
+}
+
+/// A cycle of tasks each waiting for a lock the next one holds: none of
+/// them can ever proceed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Deadlock {
+    /// The links of the cycle, in order: each task waits for a lock held by
+    /// the next (the last one's by the first).
+    pub cycle: Vec<DeadlockLink>,
+    /// When it closed (time since the inspector started).
+    pub detected_at: Duration,
+}
+
+/// One task of a deadlock cycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct DeadlockLink {
+    /// The waiting task.
+    pub task: TaskId,
+    /// Its name.
+    pub task_name: String,
+    /// The lock it waits for.
+    pub resource: ResourceRef,
+    /// Where it waits (the `lock()` call).
+    pub waits_at: SourceLocation,
+    /// The task holding that lock.
+    pub held_by: TaskId,
+    /// Where the holder took it.
+    pub acquired_at: Option<SourceLocation>,
 }
 
 /// A labelled point from `inspect_point!`.

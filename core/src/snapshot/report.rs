@@ -9,8 +9,8 @@ use std::fmt::{self, Display, Formatter};
 use std::time::Duration;
 
 use super::{
-    BlockingPlace, FrameInfo, Instrumentation, Lint, Snapshot, StepStatus, TaskInfo, TaskState,
-    WaitInfo, WaitReason,
+    BlockingPlace, Deadlock, FrameInfo, Instrumentation, Lint, Snapshot, StepStatus, TaskInfo,
+    TaskState, WaitInfo, WaitReason,
 };
 
 /// How many finished tasks the report lists (the most recent).
@@ -62,6 +62,10 @@ impl Display for Snapshot {
             );
         }
         self.write_summary(f)?;
+        for deadlock in &self.deadlocks {
+            writeln!(f)?;
+            write!(f, "{deadlock}")?;
+        }
         let mut order: Vec<&TaskInfo> = self.tasks.iter().collect();
         order.sort_by_key(|t| (rank(t.state), t.state_since, t.id));
         let (live, finished): (Vec<&TaskInfo>, Vec<&TaskInfo>) =
@@ -327,6 +331,25 @@ impl Snapshot {
                 ),
                 None => format!("task {task} to finish"),
             },
+            WaitReason::Lock {
+                resource,
+                held_by,
+                acquired_at,
+                held_since,
+            } => {
+                let mut text = format!("{} `{}`", resource.kind, resource.name);
+                if let Some(holder) = held_by {
+                    let name = self.task(*holder).map_or("", |t| &t.name);
+                    text.push_str(&format!(" held by task {holder} {name}"));
+                    if let Some(since) = held_since {
+                        text.push_str(&format!(" for {}", self.since(*since)));
+                    }
+                    if let Some(at) = acquired_at {
+                        text.push_str(&format!(", taken at {at}"));
+                    }
+                }
+                text
+            }
             WaitReason::Other(text) => text.clone(),
         }
     }
@@ -351,6 +374,73 @@ impl Snapshot {
             write!(f, " · panicked: {message}")?;
         }
         writeln!(f)
+    }
+}
+
+impl Display for Deadlock {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let n = self.cycle.len();
+        if n == 1 {
+            writeln!(
+                f,
+                "💀 DEADLOCK DETECTED: a task waits for a lock it holds itself"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "💀 DEADLOCK DETECTED: {n} tasks wait for each other forever"
+            )?;
+        }
+        for link in &self.cycle {
+            writeln!(
+                f,
+                "  Task {} {} waits for {} `{}` at {}",
+                link.task, link.task_name, link.resource.kind, link.resource.name, link.waits_at
+            )?;
+            write!(f, "    └─ held by Task {}", link.held_by)?;
+            if link.held_by == link.task {
+                write!(f, " itself")?;
+            }
+            match &link.acquired_at {
+                Some(at) => writeln!(f, ", taken at {at}")?,
+                None => writeln!(f)?,
+            }
+        }
+        write!(f, "  Cycle: ")?;
+        for link in &self.cycle {
+            write!(
+                f,
+                "Task {} → {} {} → ",
+                link.task, link.resource.kind, link.resource.name
+            )?;
+        }
+        writeln!(f, "Task {}", self.cycle[0].task)?;
+        writeln!(f, "  Suggestions:")?;
+        if n == 1 {
+            writeln!(
+                f,
+                "    • drop the guard you hold before locking again, or pass it down instead of relocking"
+            )?;
+        } else {
+            let order: Vec<&str> = self
+                .cycle
+                .iter()
+                .map(|l| l.resource.name.as_str())
+                .collect();
+            writeln!(
+                f,
+                "    • take these locks in one order everywhere (e.g. {})",
+                order.join(" before ")
+            )?;
+            writeln!(
+                f,
+                "    • or use try_lock, or a timeout around lock(), and back off"
+            )?;
+        }
+        writeln!(
+            f,
+            "    • keep guards' scopes short: do not hold one across an .await that takes another lock"
+        )
     }
 }
 

@@ -149,6 +149,29 @@ impl TaskCell {
         self.location
     }
 
+    /// The task's name: given at spawn, else its root traced fn, else where
+    /// it was spawned.
+    pub fn name(&self) -> Cow<'static, str> {
+        self.read_detail(|detail| self.name_with(detail))
+    }
+
+    /// [`TaskCell::name`] with the detail already in hand.
+    pub(crate) fn name_with(&self, detail: Option<&Detail>) -> Cow<'static, str> {
+        match detail {
+            Some(Detail {
+                name: Some(name), ..
+            }) => Cow::Owned(name.to_string()),
+            Some(Detail {
+                root_fn: Some(root),
+                ..
+            }) => Cow::Borrowed(root.name),
+            _ => {
+                let l = self.location;
+                Cow::Owned(format!("{}:{}:{}", l.file(), l.line(), l.column()))
+            }
+        }
+    }
+
     pub(crate) fn created_at(&self) -> u64 {
         self.created_at
     }

@@ -38,8 +38,15 @@ pub(crate) struct Detail {
 /// What a task waits for, as the wrapper that knows it reports it.
 #[derive(Clone, Debug)]
 pub(crate) enum WaitKind {
-    Sleep { until: u64 },
-    Join { task: TaskId },
+    Sleep {
+        until: u64,
+    },
+    Join {
+        task: TaskId,
+    },
+    Lock {
+        resource: Arc<crate::resource::ResourceCell>,
+    },
     Other(Cow<'static, str>),
 }
 

@@ -1,0 +1,174 @@
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use slab::Slab;
+
+use crate::{clock, context};
+
+/// Identifies a resource (a lock) for the life of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResourceId(NonZeroU64);
+
+impl ResourceId {
+    fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        Self(NonZeroU64::new(id).unwrap_or(NonZeroU64::MAX))
+    }
+
+    /// The id's number.
+    pub const fn as_u64(self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "r{}", self.0)
+    }
+}
+
+/// What kind of resource.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ResourceKind {
+    /// An inspected `Mutex`.
+    Mutex,
+}
+
+impl fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Mutex => "Mutex",
+        })
+    }
+}
+
+/// The shared record of one inspected lock.
+#[derive(Debug)]
+pub struct ResourceCell {
+    /// Id of the task holding it, 0 if none or not held by a task.
+    holder: AtomicU64,
+    /// Where the holder acquired it.
+    holder_site: AtomicPtr<Location<'static>>,
+    holder_since: AtomicU64,
+    /// Tasks waiting for it now.
+    pub(crate) waiters: AtomicU32,
+    acquisitions: AtomicU64,
+    contended: AtomicU64,
+    id: ResourceId,
+    kind: ResourceKind,
+    name: Option<Box<str>>,
+    created_at: &'static Location<'static>,
+    slot: usize,
+}
+
+static RESOURCES: Mutex<Slab<std::sync::Weak<ResourceCell>>> = Mutex::new(Slab::new());
+
+impl ResourceCell {
+    /// Registers a new resource created at `created_at`.
+    pub fn new(
+        kind: ResourceKind,
+        name: Option<Box<str>>,
+        created_at: &'static Location<'static>,
+    ) -> Arc<Self> {
+        crate::config::init();
+        let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = resources.vacant_entry();
+        let cell = Arc::new(Self {
+            holder: AtomicU64::new(0),
+            holder_site: AtomicPtr::new(std::ptr::null_mut()),
+            holder_since: AtomicU64::new(0),
+            waiters: AtomicU32::new(0),
+            acquisitions: AtomicU64::new(0),
+            contended: AtomicU64::new(0),
+            id: ResourceId::next(),
+            kind,
+            name,
+            created_at,
+            slot: entry.key(),
+        });
+        entry.insert(Arc::downgrade(&cell));
+        cell
+    }
+
+    /// The resource's id.
+    pub fn id(&self) -> ResourceId {
+        self.id
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> ResourceKind {
+        self.kind
+    }
+
+    /// Its name, else where it was created, as the report writes it.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.to_string(),
+            None => format!(
+                "{}:{}:{}",
+                self.created_at.file(),
+                self.created_at.line(),
+                self.created_at.column()
+            ),
+        }
+    }
+
+    /// The task holding it, where it took it and since when.
+    pub(crate) fn holder(&self) -> Option<(u64, Option<&'static Location<'static>>, u64)> {
+        let task = self.holder.load(Ordering::SeqCst);
+        if task == 0 {
+            return None;
+        }
+        let site = self.holder_site.load(Ordering::Relaxed);
+        // SAFETY: only `&'static Location`s are stored in `holder_site`.
+        let site = unsafe { site.as_ref() };
+        Some((task, site, self.holder_since.load(Ordering::Relaxed)))
+    }
+
+    /// Records that the current task acquired the resource exclusively at
+    /// `site`: a few atomic stores.
+    #[inline]
+    pub fn acquired(&self, site: &'static Location<'static>) {
+        let task = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
+        self.holder_site.store(
+            site as *const Location<'static> as *mut _,
+            Ordering::Relaxed,
+        );
+        self.holder_since.store(clock::now(), Ordering::Relaxed);
+        // The holder is exclusive: a load and a store count without a
+        // read-modify-write.
+        let count = self.acquisitions.load(Ordering::Relaxed);
+        self.acquisitions.store(count + 1, Ordering::Relaxed);
+        // Paired with the waiter's increment of `waiters` and read of
+        // `holder` (both SeqCst): either it sees us, or we see it.
+        self.holder.store(task, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            super::graph::holder_changed(self);
+        }
+    }
+
+    /// Records that the holder released it.
+    #[inline]
+    pub fn released(&self) {
+        self.holder.store(0, Ordering::SeqCst);
+    }
+
+    pub(crate) fn count_contended(&self) {
+        self.contended.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ResourceCell {
+    fn drop(&mut self) {
+        let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
+        resources.try_remove(self.slot);
+    }
+}

@@ -1,0 +1,302 @@
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+
+#[cfg(feature = "inspect")]
+use async_inspect_core::resource::{LockWait, ResourceCell, ResourceKind};
+use tokio::sync::TryLockError;
+
+/// An asynchronous mutex, as `tokio::sync::Mutex`, that the inspector sees:
+/// who holds it (and where they took it), who waits for it, and whether
+/// those waits form a deadlock.
+///
+/// An unnamed mutex is known by where it was created; [`Mutex::named`]
+/// gives it a name for reports.
+///
+/// ```
+/// # #[async_inspect::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use async_inspect::sync::Mutex;
+///
+/// let cache = Mutex::named("cache", vec![1, 2]);
+/// cache.lock().await.push(3);
+/// assert_eq!(*cache.lock().await, [1, 2, 3]);
+/// # }
+/// ```
+///
+/// # Cancel safety
+///
+/// As tokio's: dropping a pending `lock()` future gives up the place in the
+/// queue; the inspector forgets the wait with it.
+pub struct Mutex<T: ?Sized> {
+    #[cfg(feature = "inspect")]
+    resource: Option<Arc<ResourceCell>>,
+    /// In an `Arc` so that owned guards can be tokio's own. Only owned
+    /// guards clone it, and each also holds an `Arc` of this `Mutex`, so
+    /// whoever has `&mut self` or `self` has the only one.
+    inner: Arc<tokio::sync::Mutex<T>>,
+}
+
+impl<T> Mutex<T> {
+    /// A new unlocked mutex, known by where it is created.
+    #[track_caller]
+    pub fn new(value: T) -> Self {
+        Self::with_name(None, value, Location::caller())
+    }
+
+    /// A new unlocked mutex with a name for reports.
+    #[track_caller]
+    pub fn named(name: impl Into<String>, value: T) -> Self {
+        Self::with_name(Some(name.into()), value, Location::caller())
+    }
+
+    fn with_name(name: Option<String>, value: T, location: &'static Location<'static>) -> Self {
+        #[cfg(not(feature = "inspect"))]
+        let _ = (name, location);
+        Self {
+            #[cfg(feature = "inspect")]
+            resource: async_inspect_core::config::enabled()
+                .then(|| ResourceCell::new(ResourceKind::Mutex, name.map(Into::into), location)),
+            inner: Arc::new(tokio::sync::Mutex::new(value)),
+        }
+    }
+
+    /// The value, consuming the mutex.
+    pub fn into_inner(self) -> T {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.into_inner(),
+            Err(_) => unreachable!("only owned guards share the inner mutex, and they own `self`"),
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex, waiting until it is free; the wait is recorded (and
+    /// checked for a deadlock) only if it has to wait.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
+        let site = Location::caller();
+        async move {
+            if let Ok(guard) = self.inner.try_lock() {
+                return self.guard(guard, site);
+            }
+            #[cfg(feature = "inspect")]
+            let wait = self
+                .resource
+                .as_ref()
+                .and_then(|resource| LockWait::begin(resource, site));
+            let guard = self.inner.lock().await;
+            #[cfg(feature = "inspect")]
+            drop(wait);
+            self.guard(guard, site)
+        }
+    }
+
+    /// Locks the mutex if it is free.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it is held.
+    #[track_caller]
+    pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {
+        let site = Location::caller();
+        self.inner.try_lock().map(|guard| self.guard(guard, site))
+    }
+
+    /// Locks the mutex from synchronous code, blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's: when called inside an asynchronous execution context.
+    #[track_caller]
+    pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
+        let site = Location::caller();
+        self.guard(self.inner.blocking_lock(), site)
+    }
+
+    /// The value, through a unique borrow of the mutex (no locking).
+    pub fn get_mut(&mut self) -> &mut T {
+        Arc::get_mut(&mut self.inner)
+            .expect("only owned guards share the inner mutex, and they own `self`")
+            .get_mut()
+    }
+
+    fn guard<'a>(
+        &'a self,
+        inner: tokio::sync::MutexGuard<'a, T>,
+        site: &'static Location<'static>,
+    ) -> MutexGuard<'a, T> {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.acquired(site);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = site;
+        MutexGuard {
+            #[cfg(feature = "inspect")]
+            resource: self.resource.as_deref(),
+            inner,
+        }
+    }
+}
+
+impl<T: ?Sized> Mutex<T> {
+    /// Locks the mutex through an `Arc`, for a guard that owns it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedMutexGuard<T>> {
+        let site = Location::caller();
+        async move {
+            let inner = match Arc::clone(&self.inner).try_lock_owned() {
+                Ok(inner) => inner,
+                Err(_) => {
+                    #[cfg(feature = "inspect")]
+                    let wait = self
+                        .resource
+                        .as_ref()
+                        .and_then(|resource| LockWait::begin(resource, site));
+                    let inner = Arc::clone(&self.inner).lock_owned().await;
+                    #[cfg(feature = "inspect")]
+                    drop(wait);
+                    inner
+                }
+            };
+            self.owned_guard(inner, site)
+        }
+    }
+
+    /// Locks the mutex through an `Arc` if it is free.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it is held.
+    #[track_caller]
+    pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedMutexGuard<T>, TryLockError> {
+        let site = Location::caller();
+        let inner = Arc::clone(&self.inner).try_lock_owned()?;
+        Ok(self.owned_guard(inner, site))
+    }
+
+    fn owned_guard(
+        self: Arc<Self>,
+        inner: tokio::sync::OwnedMutexGuard<T>,
+        site: &'static Location<'static>,
+    ) -> OwnedMutexGuard<T> {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.acquired(site);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = site;
+        OwnedMutexGuard { inner, mutex: self }
+    }
+}
+
+/// A guard of a [`Mutex`]: the lock is held until it drops. Derefs to the
+/// value as `tokio::sync::MutexGuard` does.
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct MutexGuard<'a, T: ?Sized> {
+    #[cfg(feature = "inspect")]
+    resource: Option<&'a ResourceCell>,
+    inner: tokio::sync::MutexGuard<'a, T>,
+}
+
+impl<T: ?Sized> Drop for MutexGuard<'_, T> {
+    fn drop(&mut self) {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = self.resource {
+            resource.released();
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for MutexGuard<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+/// A guard that owns an `Arc` of its [`Mutex`], as
+/// `tokio::sync::OwnedMutexGuard`: it can outlive the borrow that locked it
+/// and move into another task.
+#[must_use = "if unused the Mutex will immediately unlock"]
+pub struct OwnedMutexGuard<T: ?Sized> {
+    inner: tokio::sync::OwnedMutexGuard<T>,
+    mutex: Arc<Mutex<T>>,
+}
+
+impl<T: ?Sized> OwnedMutexGuard<T> {
+    /// The mutex this guard holds.
+    pub fn mutex(&self) -> &Arc<Mutex<T>> {
+        &self.mutex
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
+    fn drop(&mut self) {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.mutex.resource {
+            resource.released();
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for OwnedMutexGuard<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: ?Sized> DerefMut for OwnedMutexGuard<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> From<T> for Mutex<T> {
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}

@@ -1,0 +1,160 @@
+//! Deadlocks through inspected Mutexes are found the moment the cycle
+//! closes, with every task, lock and line named; waits that end (a lock
+//! future cancelled, a task aborted) leave no phantom.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect::sync::Mutex;
+use async_inspect::{Snapshot, TaskId};
+use common::eventually;
+use tokio::sync::Barrier;
+
+fn deadlock_of(snapshot: &Snapshot, task: TaskId) -> Option<&async_inspect::Deadlock> {
+    snapshot
+        .deadlocks()
+        .iter()
+        .find(|d| d.cycle.iter().any(|l| l.task == task))
+}
+
+/// The line of `take_both`'s first `lock()`; the second is two lines on.
+const FIRST_LOCK: u32 = line!() + 4;
+
+#[rustfmt::skip] // The lines of the lock() calls are asserted below.
+async fn take_both(first: Arc<Mutex<u32>>, second: Arc<Mutex<u32>>, barrier: Arc<Barrier>) -> u32 {
+    let a = first.lock().await;
+    barrier.wait().await;
+    let b = second.lock().await;
+    *a + *b
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_taking_two_locks_in_opposite_orders_deadlock() {
+    let a = Arc::new(Mutex::named("A", 1));
+    let b = Arc::new(Mutex::named("B", 2));
+    let barrier = Arc::new(Barrier::new(2));
+    let t1 = async_inspect::spawn(take_both(a.clone(), b.clone(), barrier.clone()));
+    let t2 = async_inspect::spawn(take_both(b.clone(), a.clone(), barrier.clone()));
+    let (id1, id2) = (t1.inspect_id().unwrap(), t2.inspect_id().unwrap());
+
+    let snapshot = eventually("the deadlock", |s| deadlock_of(s, id1).is_some()).await;
+    let deadlock = deadlock_of(&snapshot, id1).unwrap();
+    assert_eq!(deadlock.cycle.len(), 2);
+    let link1 = deadlock.cycle.iter().find(|l| l.task == id1).unwrap();
+    let link2 = deadlock.cycle.iter().find(|l| l.task == id2).unwrap();
+    assert_eq!(link1.resource.name, "B");
+    assert_eq!(link1.held_by, id2);
+    assert_eq!(link2.resource.name, "A");
+    assert_eq!(link2.held_by, id1);
+    for link in [link1, link2] {
+        assert_eq!(link.waits_at.file, file!());
+        assert_eq!(link.waits_at.line, FIRST_LOCK + 2, "the second lock() call");
+        let taken = link.acquired_at.as_ref().expect("where the holder took it");
+        assert_eq!(taken.line, FIRST_LOCK, "the first lock() call");
+    }
+    let report = snapshot.to_string();
+    assert!(
+        report.contains("💀 DEADLOCK DETECTED: 2 tasks wait for each other forever"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("Cycle: Task {} → Mutex ", deadlock.cycle[0].task)),
+        "{report}"
+    );
+    assert!(
+        report.contains("take these locks in one order everywhere"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!("Waiting for: Mutex `B` held by task {id2}")),
+        "{report}"
+    );
+
+    t1.abort();
+    t2.abort();
+    let _ = t1.await;
+    let _ = t2.await;
+    let snapshot = async_inspect::snapshot();
+    assert!(
+        deadlock_of(&snapshot, id1).is_none(),
+        "aborted, the cycle is gone"
+    );
+}
+
+#[async_inspect::test]
+async fn relocking_a_held_mutex_is_a_deadlock_of_one() {
+    let m = Arc::new(Mutex::named("config", ()));
+    let task = {
+        let m = m.clone();
+        async_inspect::spawn(async move {
+            let _first = m.lock().await;
+            let _second = m.lock().await;
+        })
+    };
+    let id = task.inspect_id().unwrap();
+    let snapshot = eventually("the self-deadlock", |s| deadlock_of(s, id).is_some()).await;
+    let deadlock = deadlock_of(&snapshot, id).unwrap();
+    assert_eq!(deadlock.cycle.len(), 1);
+    assert_eq!(deadlock.cycle[0].held_by, id);
+    assert!(
+        deadlock
+            .to_string()
+            .contains("a task waits for a lock it holds itself")
+    );
+    task.abort();
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_lock_wait_leaves_no_phantom_edge() {
+    let a = Arc::new(Mutex::named("A", ()));
+    let b = Arc::new(Mutex::named("B", ()));
+    let (b_held_tx, b_held_rx) = tokio::sync::oneshot::channel::<()>();
+    let (t1_parked_tx, t1_parked_rx) = tokio::sync::oneshot::channel::<()>();
+    // T2 holds B, then (once T1 gave up on B) waits for A.
+    let t2 = {
+        let (a, b) = (a.clone(), b.clone());
+        async_inspect::spawn(async move {
+            let _b = b.lock().await;
+            b_held_tx.send(()).unwrap();
+            t1_parked_rx.await.unwrap();
+            let _a = a.lock().await;
+        })
+    };
+    b_held_rx.await.unwrap();
+    // T1 holds A and waits for B under a timeout that elapses, then parks
+    // still holding A. Had its wait for B stayed in the graph, T2's wait
+    // for A would close a cycle T2 → A → T1 → B → T2 that does not exist.
+    let t1 = {
+        let (a, b) = (a.clone(), b.clone());
+        async_inspect::spawn(async move {
+            let _a = a.lock().await;
+            let timed_out = async_inspect::time::timeout(Duration::from_millis(20), b.lock()).await;
+            assert!(timed_out.is_err());
+            t1_parked_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        })
+    };
+    let (t1_id, t2_id) = (t1.inspect_id().unwrap(), t2.inspect_id().unwrap());
+    let snapshot = eventually("T2 to wait for A", |s| {
+        s.task(t2_id).is_some_and(|t| {
+            t.waits
+                .iter()
+                .any(|w| matches!(&w.reason, async_inspect::WaitReason::Lock { resource, .. } if resource.name == "A"))
+        })
+    })
+    .await;
+    assert!(
+        deadlock_of(&snapshot, t1_id).is_none() && deadlock_of(&snapshot, t2_id).is_none(),
+        "{snapshot}"
+    );
+    assert!(
+        common::task(&snapshot, t1_id).waits.is_empty(),
+        "T1's cancelled wait is gone"
+    );
+
+    t1.abort();
+    let _ = t1.await;
+    t2.await.unwrap();
+}
