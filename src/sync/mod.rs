@@ -7,6 +7,11 @@
 //! to tokio's, with the same layout.
 
 mod mutex;
+mod rwlock;
+mod tracker;
 
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};
+pub use rwlock::{
+    OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
+};
 pub use tokio::sync::TryLockError;

@@ -3,9 +3,9 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
 
-#[cfg(feature = "inspect")]
-use async_inspect_core::resource::{LockWait, ResourceCell, ResourceKind};
 use tokio::sync::TryLockError;
+
+use super::tracker::{Kind, Tracker};
 
 /// An asynchronous mutex, as `tokio::sync::Mutex`, that the inspector sees:
 /// who holds it (and where they took it), who waits for it, and whether
@@ -30,8 +30,7 @@ use tokio::sync::TryLockError;
 /// As tokio's: dropping a pending `lock()` future gives up the place in the
 /// queue; the inspector forgets the wait with it.
 pub struct Mutex<T: ?Sized> {
-    #[cfg(feature = "inspect")]
-    resource: Option<Arc<ResourceCell>>,
+    tracker: Tracker,
     /// In an `Arc` so that owned guards can be tokio's own. Only owned
     /// guards clone it, and each also holds an `Arc` of this `Mutex`, so
     /// whoever has `&mut self` or `self` has the only one.
@@ -52,12 +51,8 @@ impl<T> Mutex<T> {
     }
 
     fn with_name(name: Option<String>, value: T, location: &'static Location<'static>) -> Self {
-        #[cfg(not(feature = "inspect"))]
-        let _ = (name, location);
         Self {
-            #[cfg(feature = "inspect")]
-            resource: async_inspect_core::config::enabled()
-                .then(|| ResourceCell::new(ResourceKind::Mutex, name.map(Into::into), location)),
+            tracker: Tracker::new(Kind::Mutex, name, location),
             inner: Arc::new(tokio::sync::Mutex::new(value)),
         }
     }
@@ -85,14 +80,9 @@ impl<T: ?Sized> Mutex<T> {
             if let Ok(guard) = self.inner.try_lock() {
                 return self.guard(guard, site);
             }
-            #[cfg(feature = "inspect")]
-            let wait = self
-                .resource
-                .as_ref()
-                .and_then(|resource| LockWait::begin(resource, site));
+            let waiting = self.tracker.wait(site);
             let guard = self.inner.lock().await;
-            #[cfg(feature = "inspect")]
-            drop(wait);
+            drop(waiting);
             self.guard(guard, site)
         }
     }
@@ -131,15 +121,9 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::MutexGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> MutexGuard<'a, T> {
-        #[cfg(feature = "inspect")]
-        if let Some(resource) = &self.resource {
-            resource.acquired(site);
-        }
-        #[cfg(not(feature = "inspect"))]
-        let _ = site;
+        self.tracker.acquired(site);
         MutexGuard {
-            #[cfg(feature = "inspect")]
-            resource: self.resource.as_deref(),
+            tracker: &self.tracker,
             inner,
         }
     }
@@ -158,14 +142,9 @@ impl<T: ?Sized> Mutex<T> {
             let inner = match Arc::clone(&self.inner).try_lock_owned() {
                 Ok(inner) => inner,
                 Err(_) => {
-                    #[cfg(feature = "inspect")]
-                    let wait = self
-                        .resource
-                        .as_ref()
-                        .and_then(|resource| LockWait::begin(resource, site));
+                    let waiting = self.tracker.wait(site);
                     let inner = Arc::clone(&self.inner).lock_owned().await;
-                    #[cfg(feature = "inspect")]
-                    drop(wait);
+                    drop(waiting);
                     inner
                 }
             };
@@ -190,12 +169,7 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::OwnedMutexGuard<T>,
         site: &'static Location<'static>,
     ) -> OwnedMutexGuard<T> {
-        #[cfg(feature = "inspect")]
-        if let Some(resource) = &self.resource {
-            resource.acquired(site);
-        }
-        #[cfg(not(feature = "inspect"))]
-        let _ = site;
+        self.tracker.acquired(site);
         OwnedMutexGuard { inner, mutex: self }
     }
 }
@@ -204,17 +178,13 @@ impl<T: ?Sized> Mutex<T> {
 /// value as `tokio::sync::MutexGuard` does.
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
-    #[cfg(feature = "inspect")]
-    resource: Option<&'a ResourceCell>,
+    tracker: &'a Tracker,
     inner: tokio::sync::MutexGuard<'a, T>,
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        #[cfg(feature = "inspect")]
-        if let Some(resource) = self.resource {
-            resource.released();
-        }
+        self.tracker.released();
     }
 }
 
@@ -249,10 +219,7 @@ impl<T: ?Sized> OwnedMutexGuard<T> {
 
 impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
     fn drop(&mut self) {
-        #[cfg(feature = "inspect")]
-        if let Some(resource) = &self.mutex.resource {
-            resource.released();
-        }
+        self.mutex.tracker.released();
     }
 }
 

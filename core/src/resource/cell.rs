@@ -40,17 +40,40 @@ impl fmt::Display for ResourceId {
 pub enum ResourceKind {
     /// An inspected `Mutex`.
     Mutex,
+    /// An inspected `RwLock`.
+    RwLock,
 }
 
 impl fmt::Display for ResourceKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::Mutex => "Mutex",
+            Self::RwLock => "RwLock",
         })
     }
 }
 
+/// A task holding a resource in shared mode (an `RwLock` reader).
+#[derive(Debug, Clone, Copy)]
+struct SharedHolder {
+    task: u64,
+    site: &'static Location<'static>,
+    since: u64,
+}
+
+/// Who holds a resource, as the graph and the report see it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Holding {
+    pub(crate) task: u64,
+    pub(crate) site: Option<&'static Location<'static>>,
+    pub(crate) since: u64,
+}
+
 /// The shared record of one inspected lock.
+///
+/// The exclusive holder (a `Mutex` owner, an `RwLock` writer) lives in
+/// atomics, so the uncontended path takes no lock of ours; shared holders
+/// (readers) are a short list under the resource's own guard.
 #[derive(Debug)]
 pub struct ResourceCell {
     /// Id of the task holding it, 0 if none or not held by a task.
@@ -60,6 +83,8 @@ pub struct ResourceCell {
     holder_since: AtomicU64,
     /// Tasks waiting for it now.
     pub(crate) waiters: AtomicU32,
+    /// Readers, for kinds with a shared mode.
+    shared: Mutex<Vec<SharedHolder>>,
     acquisitions: AtomicU64,
     contended: AtomicU64,
     id: ResourceId,
@@ -86,6 +111,7 @@ impl ResourceCell {
             holder_site: AtomicPtr::new(std::ptr::null_mut()),
             holder_since: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
+            shared: Mutex::new(Vec::new()),
             acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
             id: ResourceId::next(),
@@ -121,8 +147,8 @@ impl ResourceCell {
         }
     }
 
-    /// The task holding it, where it took it and since when.
-    pub(crate) fn holder(&self) -> Option<(u64, Option<&'static Location<'static>>, u64)> {
+    /// The task holding it exclusively, where it took it and since when.
+    pub(crate) fn holder(&self) -> Option<Holding> {
         let task = self.holder.load(Ordering::SeqCst);
         if task == 0 {
             return None;
@@ -130,7 +156,53 @@ impl ResourceCell {
         let site = self.holder_site.load(Ordering::Relaxed);
         // SAFETY: only `&'static Location`s are stored in `holder_site`.
         let site = unsafe { site.as_ref() };
-        Some((task, site, self.holder_since.load(Ordering::Relaxed)))
+        let since = self.holder_since.load(Ordering::Relaxed);
+        Some(Holding { task, site, since })
+    }
+
+    /// Every task holding it: the exclusive holder, or the readers.
+    pub(crate) fn holders(&self) -> Vec<Holding> {
+        let mut holders: Vec<Holding> = self.holder().into_iter().collect();
+        holders.extend(self.shared().iter().map(|h| Holding {
+            task: h.task,
+            site: Some(h.site),
+            since: h.since,
+        }));
+        holders
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, Vec<SharedHolder>> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that the current task acquired the resource in shared mode
+    /// (a read lock) at `site`. Returns a token for [`ResourceCell::released_shared`].
+    pub fn acquired_shared(&self, site: &'static Location<'static>) -> u64 {
+        let task = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
+        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+        if task != 0 {
+            self.shared().push(SharedHolder {
+                task,
+                site,
+                since: clock::now(),
+            });
+            if self.waiters.load(Ordering::SeqCst) > 0 {
+                super::graph::holder_changed(self);
+            }
+        }
+        task
+    }
+
+    /// Records that a reader released it (`task` as returned by
+    /// [`ResourceCell::acquired_shared`]).
+    pub fn released_shared(&self, task: u64) {
+        if task == 0 {
+            return;
+        }
+        let mut shared = self.shared();
+        if let Some(position) = shared.iter().rposition(|h| h.task == task) {
+            shared.swap_remove(position);
+        }
     }
 
     /// Records that the current task acquired the resource exclusively at
@@ -143,10 +215,7 @@ impl ResourceCell {
             Ordering::Relaxed,
         );
         self.holder_since.store(clock::now(), Ordering::Relaxed);
-        // The holder is exclusive: a load and a store count without a
-        // read-modify-write.
-        let count = self.acquisitions.load(Ordering::Relaxed);
-        self.acquisitions.store(count + 1, Ordering::Relaxed);
+        self.acquisitions.fetch_add(1, Ordering::Relaxed);
         // Paired with the waiter's increment of `waiters` and read of
         // `holder` (both SeqCst): either it sees us, or we see it.
         self.holder.store(task, Ordering::SeqCst);

@@ -30,31 +30,46 @@ fn graph() -> MutexGuard<'static, Option<Graph>> {
 }
 
 impl Graph {
-    /// Follows task → resource → holder → … from `start`; the links of the
-    /// cycle if the walk comes back to `start`.
+    /// Looks for a path task → resource → holder → resource → … from
+    /// `start` back to it (a depth-first walk over every holder, bounded by
+    /// the waiting tasks); the links of the cycle if there is one.
     fn cycle_from(&self, start: u64) -> Option<Vec<FoundLink>> {
-        let mut links = Vec::new();
-        let mut task = start;
-        loop {
-            let edge = self.waiting.get(&task)?;
-            let (holder, acquired_at, _) = edge.resource.holder()?;
-            links.push(FoundLink {
+        let mut path = Vec::new();
+        let mut visited = std::collections::HashSet::new();
+        self.walk(start, start, &mut path, &mut visited)
+            .then_some(path)
+    }
+
+    fn walk(
+        &self,
+        task: u64,
+        start: u64,
+        path: &mut Vec<FoundLink>,
+        visited: &mut std::collections::HashSet<u64>,
+    ) -> bool {
+        let Some(edge) = self.waiting.get(&task) else {
+            return false;
+        };
+        for holding in edge.resource.holders() {
+            // A task already on the path or explored leads nowhere new; a
+            // cycle that does not pass through `start` was found by the wait
+            // that closed it.
+            if holding.task != start && !visited.insert(holding.task) {
+                continue;
+            }
+            path.push(FoundLink {
                 task: Arc::clone(&edge.task),
                 resource: Arc::clone(&edge.resource),
                 waits_at: edge.site,
-                held_by: holder,
-                acquired_at,
+                held_by: holding.task,
+                acquired_at: holding.site,
             });
-            if holder == start {
-                return Some(links);
+            if holding.task == start || self.walk(holding.task, start, path, visited) {
+                return true;
             }
-            // A cycle that does not pass through `start` was found by the
-            // wait that closed it.
-            if links.len() > self.waiting.len() {
-                return None;
-            }
-            task = holder;
+            path.pop();
         }
+        false
     }
 }
 
@@ -175,7 +190,11 @@ pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
             d.cycle.iter().all(|link| {
                 graph.waiting.get(&link.task.as_u64()).is_some_and(|edge| {
                     edge.resource.id() == link.resource.id
-                        && edge.resource.holder().map(|h| h.0) == Some(link.held_by.as_u64())
+                        && edge
+                            .resource
+                            .holders()
+                            .iter()
+                            .any(|h| h.task == link.held_by.as_u64())
                 })
             })
         })

@@ -15,6 +15,7 @@ mod deadlock;
 mod graph;
 
 pub use cell::{ResourceCell, ResourceId, ResourceKind};
+
 pub use deadlock::{DeadlockAction, on_deadlock};
 pub use graph::LockWait;
 pub(crate) use graph::current_deadlocks;

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{
-    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, ResourceRef,
-    Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
+    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, LockHolder,
+    ResourceRef, Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
 };
 use crate::clock::to_duration;
 use crate::task::detail::Detail;
@@ -106,21 +106,24 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
-                    WaitKind::Lock { resource, .. } => {
-                        let holder = resource.holder();
-                        WaitReason::Lock {
-                            resource: ResourceRef {
-                                id: resource.id(),
-                                kind: resource.kind(),
-                                name: resource.label(),
-                            },
-                            held_by: holder.map(|(task, _, _)| TaskId::from_u64(task)),
-                            acquired_at: holder.and_then(|(_, site, _)| site).map(|site| {
-                                SourceLocation::new(site.file(), site.line(), site.column())
-                            }),
-                            held_since: holder.map(|(_, _, since)| to_duration(since)),
-                        }
-                    }
+                    WaitKind::Lock { resource } => WaitReason::Lock {
+                        resource: ResourceRef {
+                            id: resource.id(),
+                            kind: resource.kind(),
+                            name: resource.label(),
+                        },
+                        holders: resource
+                            .holders()
+                            .into_iter()
+                            .map(|h| LockHolder {
+                                task: TaskId::from_u64(h.task),
+                                acquired_at: h.site.map(|site| {
+                                    SourceLocation::new(site.file(), site.line(), site.column())
+                                }),
+                                since: to_duration(h.since),
+                            })
+                            .collect(),
+                    },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                 },
                 since: to_duration(wait.since),

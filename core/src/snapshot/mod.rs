@@ -407,15 +407,23 @@ pub enum WaitReason {
     Lock {
         /// The lock.
         resource: ResourceRef,
-        /// The task holding it, if a task does.
-        held_by: Option<TaskId>,
-        /// Where the holder took it.
-        acquired_at: Option<SourceLocation>,
-        /// Since when it is held (time since the inspector started).
-        held_since: Option<Duration>,
+        /// The tasks holding it: its owner or writer, or its readers.
+        holders: Vec<LockHolder>,
     },
     /// Something else, in words.
     Other(String),
+}
+
+/// A task holding a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LockHolder {
+    /// The holding task.
+    pub task: TaskId,
+    /// Where it took the lock.
+    pub acquired_at: Option<SourceLocation>,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
 }
 
 /// A resource (an inspected lock), as waits and deadlocks name it.

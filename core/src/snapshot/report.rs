@@ -331,22 +331,27 @@ impl Snapshot {
                 ),
                 None => format!("task {task} to finish"),
             },
-            WaitReason::Lock {
-                resource,
-                held_by,
-                acquired_at,
-                held_since,
-            } => {
+            WaitReason::Lock { resource, holders } => {
                 let mut text = format!("{} `{}`", resource.kind, resource.name);
-                if let Some(holder) = held_by {
-                    let name = self.task(*holder).map_or("", |t| &t.name);
-                    text.push_str(&format!(" held by task {holder} {name}"));
-                    if let Some(since) = held_since {
-                        text.push_str(&format!(" for {}", self.since(*since)));
-                    }
-                    if let Some(at) = acquired_at {
-                        text.push_str(&format!(", taken at {at}"));
-                    }
+                let described: Vec<String> = holders
+                    .iter()
+                    .map(|holder| {
+                        let name = self.task(holder.task).map_or("", |t| &t.name);
+                        let mut text = format!(
+                            "task {} {name} for {}",
+                            holder.task,
+                            self.since(holder.since)
+                        );
+                        if let Some(at) = &holder.acquired_at {
+                            text.push_str(&format!(", taken at {at}"));
+                        }
+                        text
+                    })
+                    .collect();
+                match described.len() {
+                    0 => {}
+                    1 => text.push_str(&format!(" held by {}", described[0])),
+                    n => text.push_str(&format!(" held by {n} tasks: {}", described.join("; "))),
                 }
                 text
             }

@@ -1,0 +1,371 @@
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::sync::Arc;
+
+use tokio::sync::TryLockError;
+
+use super::tracker::{Kind, Tracker};
+
+/// An asynchronous reader-writer lock, as `tokio::sync::RwLock`, that the
+/// inspector sees: its writer or every reader (and where they took it),
+/// who waits, and the deadlocks those waits form, such as a task that
+/// holds a read guard asking for the write guard.
+///
+/// ```
+/// # #[async_inspect::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use async_inspect::sync::RwLock;
+///
+/// let config = RwLock::named("config", 1);
+/// assert_eq!(*config.read().await, 1);
+/// *config.write().await = 2;
+/// assert_eq!(*config.read().await, 2);
+/// # }
+/// ```
+///
+/// # Cancel safety
+///
+/// As tokio's: dropping a pending `read()` or `write()` future gives up
+/// the place in the queue; the inspector forgets the wait with it.
+pub struct RwLock<T: ?Sized> {
+    tracker: Tracker,
+    /// In an `Arc` so that owned guards can be tokio's own; see `Mutex`.
+    inner: Arc<tokio::sync::RwLock<T>>,
+}
+
+impl<T> RwLock<T> {
+    /// A new unlocked lock, known by where it is created.
+    #[track_caller]
+    pub fn new(value: T) -> Self {
+        Self::with_name(None, value, Location::caller())
+    }
+
+    /// A new unlocked lock with a name for reports.
+    #[track_caller]
+    pub fn named(name: impl Into<String>, value: T) -> Self {
+        Self::with_name(Some(name.into()), value, Location::caller())
+    }
+
+    fn with_name(name: Option<String>, value: T, location: &'static Location<'static>) -> Self {
+        Self {
+            tracker: Tracker::new(Kind::RwLock, name, location),
+            inner: Arc::new(tokio::sync::RwLock::new(value)),
+        }
+    }
+
+    /// The value, consuming the lock.
+    pub fn into_inner(self) -> T {
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => inner.into_inner(),
+            Err(_) => unreachable!("only owned guards share the inner lock, and they own `self`"),
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Locks for reading, waiting while a writer holds or waits for it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
+        let site = Location::caller();
+        async move {
+            let inner = match self.inner.try_read() {
+                Ok(inner) => inner,
+                Err(_) => {
+                    let waiting = self.tracker.wait(site);
+                    let inner = self.inner.read().await;
+                    drop(waiting);
+                    inner
+                }
+            };
+            self.read_guard(inner, site)
+        }
+    }
+
+    /// Locks for writing, waiting until no one else holds it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
+        let site = Location::caller();
+        async move {
+            let inner = match self.inner.try_write() {
+                Ok(inner) => inner,
+                Err(_) => {
+                    let waiting = self.tracker.wait(site);
+                    let inner = self.inner.write().await;
+                    drop(waiting);
+                    inner
+                }
+            };
+            self.write_guard(inner, site)
+        }
+    }
+
+    /// Locks for reading if no writer holds or waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it cannot be read now.
+    #[track_caller]
+    pub fn try_read(&self) -> Result<RwLockReadGuard<'_, T>, TryLockError> {
+        let site = Location::caller();
+        Ok(self.read_guard(self.inner.try_read()?, site))
+    }
+
+    /// Locks for writing if no one holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it is held.
+    #[track_caller]
+    pub fn try_write(&self) -> Result<RwLockWriteGuard<'_, T>, TryLockError> {
+        let site = Location::caller();
+        Ok(self.write_guard(self.inner.try_write()?, site))
+    }
+
+    /// Locks for reading from synchronous code, blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's: when called inside an asynchronous execution context.
+    #[track_caller]
+    pub fn blocking_read(&self) -> RwLockReadGuard<'_, T> {
+        let site = Location::caller();
+        self.read_guard(self.inner.blocking_read(), site)
+    }
+
+    /// Locks for writing from synchronous code, blocking the thread.
+    ///
+    /// # Panics
+    ///
+    /// As tokio's: when called inside an asynchronous execution context.
+    #[track_caller]
+    pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
+        let site = Location::caller();
+        self.write_guard(self.inner.blocking_write(), site)
+    }
+
+    /// The value, through a unique borrow of the lock (no locking).
+    pub fn get_mut(&mut self) -> &mut T {
+        Arc::get_mut(&mut self.inner)
+            .expect("only owned guards share the inner lock, and they own `self`")
+            .get_mut()
+    }
+
+    /// Locks for reading through an `Arc`, for a guard that owns it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
+        let site = Location::caller();
+        async move {
+            let inner = match Arc::clone(&self.inner).try_read_owned() {
+                Ok(inner) => inner,
+                Err(_) => {
+                    let waiting = self.tracker.wait(site);
+                    let inner = Arc::clone(&self.inner).read_owned().await;
+                    drop(waiting);
+                    inner
+                }
+            };
+            let token = self.tracker.acquired_shared(site);
+            OwnedRwLockReadGuard {
+                inner,
+                token,
+                lock: self,
+            }
+        }
+    }
+
+    /// Locks for writing through an `Arc`, for a guard that owns it.
+    ///
+    /// # Cancel safety
+    ///
+    /// As tokio's: dropping the future gives up the place in the queue.
+    #[track_caller]
+    pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
+        let site = Location::caller();
+        async move {
+            let inner = match Arc::clone(&self.inner).try_write_owned() {
+                Ok(inner) => inner,
+                Err(_) => {
+                    let waiting = self.tracker.wait(site);
+                    let inner = Arc::clone(&self.inner).write_owned().await;
+                    drop(waiting);
+                    inner
+                }
+            };
+            self.tracker.acquired(site);
+            OwnedRwLockWriteGuard { inner, lock: self }
+        }
+    }
+
+    /// Locks for reading through an `Arc` if no writer holds or waits for it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it cannot be read now.
+    #[track_caller]
+    pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
+        let site = Location::caller();
+        let inner = Arc::clone(&self.inner).try_read_owned()?;
+        let token = self.tracker.acquired_shared(site);
+        Ok(OwnedRwLockReadGuard {
+            inner,
+            token,
+            lock: self,
+        })
+    }
+
+    /// Locks for writing through an `Arc` if no one holds it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if it is held.
+    #[track_caller]
+    pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
+        let site = Location::caller();
+        let inner = Arc::clone(&self.inner).try_write_owned()?;
+        self.tracker.acquired(site);
+        Ok(OwnedRwLockWriteGuard { inner, lock: self })
+    }
+
+    fn read_guard<'a>(
+        &'a self,
+        inner: tokio::sync::RwLockReadGuard<'a, T>,
+        site: &'static Location<'static>,
+    ) -> RwLockReadGuard<'a, T> {
+        let token = self.tracker.acquired_shared(site);
+        RwLockReadGuard {
+            tracker: &self.tracker,
+            token,
+            inner,
+        }
+    }
+
+    fn write_guard<'a>(
+        &'a self,
+        inner: tokio::sync::RwLockWriteGuard<'a, T>,
+        site: &'static Location<'static>,
+    ) -> RwLockWriteGuard<'a, T> {
+        self.tracker.acquired(site);
+        RwLockWriteGuard {
+            tracker: &self.tracker,
+            inner,
+        }
+    }
+}
+
+/// A read guard of a [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockReadGuard<'a, T: ?Sized> {
+    tracker: &'a Tracker,
+    token: u64,
+    inner: tokio::sync::RwLockReadGuard<'a, T>,
+}
+
+/// A write guard of a [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct RwLockWriteGuard<'a, T: ?Sized> {
+    tracker: &'a Tracker,
+    inner: tokio::sync::RwLockWriteGuard<'a, T>,
+}
+
+/// A read guard that owns an `Arc` of its [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct OwnedRwLockReadGuard<T: ?Sized> {
+    inner: tokio::sync::OwnedRwLockReadGuard<T>,
+    token: u64,
+    lock: Arc<RwLock<T>>,
+}
+
+/// A write guard that owns an `Arc` of its [`RwLock`].
+#[must_use = "if unused the RwLock will immediately unlock"]
+pub struct OwnedRwLockWriteGuard<T: ?Sized> {
+    inner: tokio::sync::OwnedRwLockWriteGuard<T>,
+    lock: Arc<RwLock<T>>,
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.tracker.released_shared(self.token);
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.tracker.released();
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedRwLockReadGuard<T> {
+    fn drop(&mut self) {
+        self.lock.tracker.released_shared(self.token);
+    }
+}
+
+impl<T: ?Sized> Drop for OwnedRwLockWriteGuard<T> {
+    fn drop(&mut self) {
+        self.lock.tracker.released();
+    }
+}
+
+macro_rules! deref_guards {
+    ($($guard:ident $(<$lt:lifetime>)?),* ; mut $($mut_guard:ident $(<$mut_lt:lifetime>)?),*) => {
+        $(
+            impl<$($lt,)? T: ?Sized> Deref for $guard<$($lt,)? T> {
+                type Target = T;
+                fn deref(&self) -> &T {
+                    &self.inner
+                }
+            }
+
+            impl<$($lt,)? T: ?Sized + fmt::Debug> fmt::Debug for $guard<$($lt,)? T> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    fmt::Debug::fmt(&**self, f)
+                }
+            }
+        )*
+        $(
+            impl<$($mut_lt,)? T: ?Sized> DerefMut for $mut_guard<$($mut_lt,)? T> {
+                fn deref_mut(&mut self) -> &mut T {
+                    &mut self.inner
+                }
+            }
+        )*
+    };
+}
+
+deref_guards!(
+    RwLockReadGuard<'a>, RwLockWriteGuard<'a>, OwnedRwLockReadGuard, OwnedRwLockWriteGuard;
+    mut RwLockWriteGuard<'a>, OwnedRwLockWriteGuard
+);
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    #[track_caller]
+    fn default() -> Self {
+        Self::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    #[track_caller]
+    fn from(value: T) -> Self {
+        Self::new(value)
+    }
+}

@@ -1,0 +1,118 @@
+//! What an inspected lock tells the core, in one place: with the `inspect`
+//! feature off it is a zero-sized type whose methods do nothing.
+
+use std::panic::Location;
+
+#[cfg(feature = "inspect")]
+use std::sync::Arc;
+
+#[cfg(feature = "inspect")]
+use async_inspect_core::resource::{LockWait, ResourceCell, ResourceKind};
+
+/// A lock's link to its resource record (none when inspection is off).
+#[derive(Debug, Clone)]
+pub(crate) struct Tracker {
+    #[cfg(feature = "inspect")]
+    resource: Option<Arc<ResourceCell>>,
+}
+
+/// Keeps a wait recorded until dropped.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    #[cfg(feature = "inspect")]
+    _wait: Option<LockWait>,
+}
+
+#[cfg(feature = "inspect")]
+pub(crate) use async_inspect_core::resource::ResourceKind as Kind;
+
+/// The kinds of lock, when the core is compiled out.
+#[cfg(not(feature = "inspect"))]
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Mutex,
+    RwLock,
+}
+
+impl Tracker {
+    pub(crate) fn new(
+        kind: Kind,
+        name: Option<String>,
+        created_at: &'static Location<'static>,
+    ) -> Self {
+        #[cfg(feature = "inspect")]
+        {
+            let enabled = async_inspect_core::config::enabled();
+            let kind: ResourceKind = kind;
+            Self {
+                resource: enabled
+                    .then(|| ResourceCell::new(kind, name.map(Into::into), created_at)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = (kind, name, created_at);
+            Self {}
+        }
+    }
+
+    /// The current task is about to wait for the lock at `site`.
+    pub(crate) fn wait(&self, site: &'static Location<'static>) -> Waiting {
+        #[cfg(feature = "inspect")]
+        {
+            Waiting {
+                _wait: self
+                    .resource
+                    .as_ref()
+                    .and_then(|resource| LockWait::begin(resource, site)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = site;
+            Waiting {}
+        }
+    }
+
+    /// The current task took the lock exclusively at `site`.
+    #[inline]
+    pub(crate) fn acquired(&self, site: &'static Location<'static>) {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.acquired(site);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = site;
+    }
+
+    /// The exclusive holder let go.
+    #[inline]
+    pub(crate) fn released(&self) {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.released();
+        }
+    }
+
+    /// The current task took the lock in shared mode at `site`; the token
+    /// goes back to [`Tracker::released_shared`].
+    #[inline]
+    pub(crate) fn acquired_shared(&self, site: &'static Location<'static>) -> u64 {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            return resource.acquired_shared(site);
+        }
+        let _ = site;
+        0
+    }
+
+    /// A shared holder let go.
+    #[inline]
+    pub(crate) fn released_shared(&self, token: u64) {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.released_shared(token);
+        }
+        let _ = token;
+    }
+}
