@@ -44,13 +44,14 @@ async fn two_tasks_taking_two_locks_in_opposite_orders_deadlock() {
     assert_eq!(deadlock.cycle.len(), 2);
     let link1 = deadlock.cycle.iter().find(|l| l.task == id1).unwrap();
     let link2 = deadlock.cycle.iter().find(|l| l.task == id2).unwrap();
-    assert_eq!(link1.resource.name, "B");
+    assert_eq!(link1.resource.as_ref().unwrap().name, "B");
     assert_eq!(link1.held_by, id2);
-    assert_eq!(link2.resource.name, "A");
+    assert_eq!(link2.resource.as_ref().unwrap().name, "A");
     assert_eq!(link2.held_by, id1);
     for link in [link1, link2] {
-        assert_eq!(link.waits_at.file, file!());
-        assert_eq!(link.waits_at.line, FIRST_LOCK + 2, "the second lock() call");
+        let waits_at = link.waits_at.as_ref().expect("where it waits");
+        assert_eq!(waits_at.file, file!());
+        assert_eq!(waits_at.line, FIRST_LOCK + 2, "the second lock() call");
         let taken = link.acquired_at.as_ref().expect("where the holder took it");
         assert_eq!(taken.line, FIRST_LOCK, "the first lock() call");
     }
@@ -157,4 +158,47 @@ async fn a_cancelled_lock_wait_leaves_no_phantom_edge() {
     t1.abort();
     let _ = t1.await;
     t2.await.unwrap();
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_holding_a_lock_while_awaiting_the_child_that_wants_it_deadlocks() {
+    let lock = Arc::new(Mutex::named("state", ()));
+    let (child_tx, child_rx) = tokio::sync::oneshot::channel();
+    let parent = {
+        let lock = lock.clone();
+        async_inspect::spawn(async move {
+            let _held = lock.lock().await;
+            let child = {
+                let lock = lock.clone();
+                async_inspect::spawn(async move {
+                    let _wanted = lock.lock().await;
+                })
+            };
+            child_tx.send(child.inspect_id().unwrap()).unwrap();
+            child.await.unwrap();
+        })
+    };
+    let parent_id = parent.inspect_id().unwrap();
+    let child_id = child_rx.await.unwrap();
+    let snapshot = eventually("the join deadlock", |s| {
+        deadlock_of(s, parent_id).is_some_and(|d| d.cycle.iter().any(|l| l.task == child_id))
+    })
+    .await;
+    let deadlock = deadlock_of(&snapshot, parent_id).unwrap();
+    let parent_link = deadlock.cycle.iter().find(|l| l.task == parent_id).unwrap();
+    assert_eq!(
+        parent_link.resource, None,
+        "the parent waits for the child to end"
+    );
+    assert_eq!(parent_link.held_by, child_id);
+    let child_link = deadlock.cycle.iter().find(|l| l.task == child_id).unwrap();
+    assert_eq!(child_link.resource.as_ref().unwrap().name, "state");
+    assert_eq!(child_link.held_by, parent_id);
+    assert!(
+        deadlock
+            .to_string()
+            .contains(&format!("waits for Task {child_id} to finish")),
+        "{deadlock}"
+    );
+    parent.abort();
 }

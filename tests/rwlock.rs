@@ -90,7 +90,10 @@ async fn asking_for_the_write_lock_while_reading_is_a_deadlock() {
         .find(|d| d.cycle.iter().any(|l| l.task == id))
         .unwrap();
     assert_eq!(deadlock.cycle.len(), 1);
-    assert_eq!(deadlock.cycle[0].resource.name, "settings");
+    assert_eq!(
+        deadlock.cycle[0].resource.as_ref().unwrap().name,
+        "settings"
+    );
     task.abort();
 }
 

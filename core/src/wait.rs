@@ -13,6 +13,7 @@ use std::panic::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::resource::graph;
 use crate::task::{TaskCell, TaskId, WaitKind};
 use crate::{clock, config, context};
 
@@ -55,7 +56,15 @@ pub enum Wait {
 /// ```
 #[derive(Debug, Default)]
 pub struct WaitSlot {
-    registered: Option<(Arc<TaskCell>, u32)>,
+    registered: Option<Registered>,
+}
+
+#[derive(Debug)]
+struct Registered {
+    cell: Arc<TaskCell>,
+    wait: u32,
+    /// The wait-for graph's edge, for a join; 0 for other waits.
+    edge: u64,
 }
 
 impl WaitSlot {
@@ -72,18 +81,22 @@ impl WaitSlot {
             return;
         }
         if let Some(cell) = current_cell() {
+            let mut edge = 0;
             let kind = match wait() {
                 Wait::Sleep(d) => WaitKind::Sleep {
                     until: clock::now().saturating_add(clock::from_duration(d)),
                 },
-                Wait::Join(task) => WaitKind::Join { task },
+                Wait::Join(task) => {
+                    edge = graph::add_join(&cell, task);
+                    WaitKind::Join { task }
+                }
                 Wait::Other(text) => WaitKind::Other(text),
             };
             // SAFETY: see `context`: a non-null current frame is alive for
             // the whole poll.
             let frame = unsafe { context::get().frame.as_ref() };
-            let id = cell.begin_wait(frame, kind);
-            self.registered = Some((cell, id));
+            let wait = cell.begin_wait(frame, kind);
+            self.registered = Some(Registered { cell, wait, edge });
         }
     }
 
@@ -96,8 +109,11 @@ impl WaitSlot {
     /// a new deadline.
     #[inline]
     pub fn clear(&mut self) {
-        if let Some((cell, id)) = self.registered.take() {
-            cell.end_wait(id);
+        if let Some(Registered { cell, wait, edge }) = self.registered.take() {
+            if edge != 0 {
+                graph::remove_edge(&cell, edge);
+            }
+            cell.end_wait(wait);
         }
     }
 }

@@ -15,8 +15,9 @@ const KEPT: usize = 64;
 /// One link of a cycle, as the walk found it.
 pub(crate) struct FoundLink {
     pub(crate) task: Arc<TaskCell>,
-    pub(crate) resource: Arc<ResourceCell>,
-    pub(crate) waits_at: &'static Location<'static>,
+    /// The lock waited for; `None` for a join (waits for `held_by` to end).
+    pub(crate) resource: Option<Arc<ResourceCell>>,
+    pub(crate) waits_at: Option<&'static Location<'static>>,
     pub(crate) held_by: u64,
     pub(crate) acquired_at: Option<&'static Location<'static>>,
 }
@@ -90,7 +91,10 @@ fn location(site: &'static Location<'static>) -> SourceLocation {
 pub(crate) fn found(links: Vec<FoundLink>, now: u64) {
     let mut key: CycleKey = links
         .iter()
-        .map(|l| (l.task.id().as_u64(), l.resource.id().as_u64()))
+        .map(|l| {
+            let resource = l.resource.as_ref().map_or(0, |r| r.id().as_u64());
+            (l.task.id().as_u64(), resource)
+        })
         .collect();
     key.sort_unstable();
     let deadlock = Deadlock {
@@ -99,12 +103,12 @@ pub(crate) fn found(links: Vec<FoundLink>, now: u64) {
             .map(|link| DeadlockLink {
                 task: link.task.id(),
                 task_name: link.task.name().into_owned(),
-                resource: ResourceRef {
-                    id: link.resource.id(),
-                    kind: link.resource.kind(),
-                    name: link.resource.label(),
-                },
-                waits_at: location(link.waits_at),
+                resource: link.resource.as_ref().map(|r| ResourceRef {
+                    id: r.id(),
+                    kind: r.kind(),
+                    name: r.label(),
+                }),
+                waits_at: link.waits_at.map(location),
                 held_by: TaskId::from_u64(link.held_by),
                 acquired_at: link.acquired_at.map(location),
             })

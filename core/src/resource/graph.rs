@@ -6,21 +6,57 @@ use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::ResourceCell;
+use super::cell::Holding;
 use super::deadlock::{self, FoundLink};
 use crate::task::{TaskCell, WaitKind};
 use crate::{clock, config, context};
 
-/// One task waiting for one resource.
+/// What a task waits for.
+enum Target {
+    /// A lock, from the `lock()` call at `site`.
+    Lock {
+        resource: Arc<ResourceCell>,
+        site: &'static Location<'static>,
+    },
+    /// Another task's end, through its join handle.
+    Join { task: u64 },
+}
+
+/// One wait of one task.
 struct Edge {
-    resource: Arc<ResourceCell>,
+    id: u64,
+    target: Target,
     task: Arc<TaskCell>,
-    site: &'static Location<'static>,
+}
+
+impl Edge {
+    /// The tasks that must move for this wait to end.
+    fn holders(&self) -> Vec<Holding> {
+        match &self.target {
+            Target::Lock { resource, .. } => resource.holders(),
+            Target::Join { task } => vec![Holding {
+                task: *task,
+                site: None,
+                since: 0,
+            }],
+        }
+    }
+
+    fn resource(&self) -> Option<&Arc<ResourceCell>> {
+        match &self.target {
+            Target::Lock { resource, .. } => Some(resource),
+            Target::Join { .. } => None,
+        }
+    }
 }
 
 #[derive(Default)]
 struct Graph {
-    /// By waiting task id.
-    waiting: HashMap<u64, Edge>,
+    /// By waiting task id. A task waits for all of its edges (`join!` of a
+    /// lock and a handle needs both), so a cycle through any one of them
+    /// is a deadlock.
+    waiting: HashMap<u64, Vec<Edge>>,
+    next_edge: u64,
 }
 
 static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
@@ -47,10 +83,23 @@ impl Graph {
         path: &mut Vec<FoundLink>,
         visited: &mut std::collections::HashSet<u64>,
     ) -> bool {
-        let Some(edge) = self.waiting.get(&task) else {
-            return false;
-        };
-        for holding in edge.resource.holders() {
+        let edges = self.waiting.get(&task).map_or(&[][..], Vec::as_slice);
+        for edge in edges {
+            if self.walk_edge(edge, start, path, visited) {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn walk_edge(
+        &self,
+        edge: &Edge,
+        start: u64,
+        path: &mut Vec<FoundLink>,
+        visited: &mut std::collections::HashSet<u64>,
+    ) -> bool {
+        for holding in edge.holders() {
             // A task already on the path or explored leads nowhere new; a
             // cycle that does not pass through `start` was found by the wait
             // that closed it.
@@ -59,8 +108,11 @@ impl Graph {
             }
             path.push(FoundLink {
                 task: Arc::clone(&edge.task),
-                resource: Arc::clone(&edge.resource),
-                waits_at: edge.site,
+                resource: edge.resource().cloned(),
+                waits_at: match &edge.target {
+                    Target::Lock { site, .. } => Some(*site),
+                    Target::Join { .. } => None,
+                },
                 held_by: holding.task,
                 acquired_at: holding.site,
             });
@@ -82,6 +134,7 @@ pub struct LockWait {
     task: Arc<TaskCell>,
     resource: Arc<ResourceCell>,
     wait_id: u32,
+    edge: u64,
 }
 
 impl LockWait {
@@ -112,31 +165,22 @@ impl LockWait {
             },
         );
         resource.count_contended();
-        let id = task.id().as_u64();
-        let found = {
-            let mut graph = graph();
-            let graph = graph.get_or_insert_with(Graph::default);
-            graph.waiting.insert(
-                id,
-                Edge {
-                    resource: Arc::clone(resource),
-                    task: Arc::clone(&task),
-                    site,
-                },
-            );
-            // Paired with `ResourceCell::acquired`: see there.
+        let target = Target::Lock {
+            resource: Arc::clone(resource),
+            site,
+        };
+        // Paired with `ResourceCell::acquired`: see there. Counted before
+        // the walk reads the holders, under the graph lock.
+        let edge = add_edge(&task, target, || {
             resource
                 .waiters
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            graph.cycle_from(id)
-        };
-        if let Some(links) = found {
-            deadlock::found(links, clock::now());
-        }
+        });
         Some(Self {
             task,
             resource: Arc::clone(resource),
             wait_id,
+            edge,
         })
     }
 }
@@ -146,11 +190,57 @@ impl Drop for LockWait {
         self.resource
             .waiters
             .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-        if let Some(graph) = graph().as_mut() {
-            graph.waiting.remove(&self.task.id().as_u64());
-        }
+        remove_edge(&self.task, self.edge);
         self.task.end_wait(self.wait_id);
     }
+}
+
+/// Adds `task`'s wait for `target` to the graph, runs `before_walk` under
+/// the graph lock, and reports a cycle the new edge closes. Returns the
+/// edge's id for [`remove_edge`].
+fn add_edge(task: &Arc<TaskCell>, target: Target, before_walk: impl FnOnce()) -> u64 {
+    let id = task.id().as_u64();
+    let (edge, found) = {
+        let mut graph = graph();
+        let graph = graph.get_or_insert_with(Graph::default);
+        graph.next_edge += 1;
+        let edge = graph.next_edge;
+        graph.waiting.entry(id).or_default().push(Edge {
+            id: edge,
+            target,
+            task: Arc::clone(task),
+        });
+        before_walk();
+        (edge, graph.cycle_from(id))
+    };
+    if let Some(links) = found {
+        deadlock::found(links, clock::now());
+    }
+    edge
+}
+
+pub(crate) fn remove_edge(task: &TaskCell, edge: u64) {
+    if let Some(graph) = graph().as_mut() {
+        let id = task.id().as_u64();
+        if let Some(edges) = graph.waiting.get_mut(&id) {
+            edges.retain(|e| e.id != edge);
+            if edges.is_empty() {
+                graph.waiting.remove(&id);
+            }
+        }
+    }
+}
+
+/// Adds `task`'s wait for `target`'s end (through an inspected join
+/// handle) to the graph; the edge's id goes back to [`remove_edge`].
+pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> u64 {
+    add_edge(
+        task,
+        Target::Join {
+            task: target.as_u64(),
+        },
+        || {},
+    )
 }
 
 /// A task acquired `resource` while others wait for it: walk from those
@@ -163,7 +253,12 @@ pub(crate) fn holder_changed(resource: &ResourceCell) {
         graph
             .waiting
             .iter()
-            .filter(|(_, edge)| std::ptr::eq(Arc::as_ptr(&edge.resource), resource))
+            .filter(|(_, edges)| {
+                edges.iter().any(|edge| {
+                    edge.resource()
+                        .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), resource))
+                })
+            })
             .filter_map(|(task, _)| graph.cycle_from(*task))
             .collect()
     };
@@ -188,10 +283,10 @@ pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
         .into_iter()
         .filter(|d| {
             d.cycle.iter().all(|link| {
-                graph.waiting.get(&link.task.as_u64()).is_some_and(|edge| {
-                    edge.resource.id() == link.resource.id
+                let edges = graph.waiting.get(&link.task.as_u64());
+                edges.into_iter().flatten().any(|edge| {
+                    edge.resource().map(|r| r.id()) == link.resource.as_ref().map(|r| r.id)
                         && edge
-                            .resource
                             .holders()
                             .iter()
                             .any(|h| h.task == link.held_by.as_u64())

@@ -12,7 +12,7 @@
 
 mod cell;
 mod deadlock;
-mod graph;
+pub(crate) mod graph;
 
 pub use cell::{ResourceCell, ResourceId, ResourceKind};
 

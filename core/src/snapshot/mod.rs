@@ -458,10 +458,11 @@ pub struct DeadlockLink {
     pub task: TaskId,
     /// Its name.
     pub task_name: String,
-    /// The lock it waits for.
-    pub resource: ResourceRef,
-    /// Where it waits (the `lock()` call).
-    pub waits_at: SourceLocation,
+    /// The lock it waits for; `None` when it waits for `held_by` to end,
+    /// through its join handle.
+    pub resource: Option<ResourceRef>,
+    /// Where it waits (the `lock()` call), when known.
+    pub waits_at: Option<SourceLocation>,
     /// The task holding that lock.
     pub held_by: TaskId,
     /// Where the holder took it.

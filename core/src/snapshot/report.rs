@@ -397,11 +397,18 @@ impl Display for Deadlock {
             )?;
         }
         for link in &self.cycle {
-            writeln!(
-                f,
-                "  Task {} {} waits for {} `{}` at {}",
-                link.task, link.task_name, link.resource.kind, link.resource.name, link.waits_at
-            )?;
+            write!(f, "  Task {} {} waits for ", link.task, link.task_name)?;
+            match &link.resource {
+                Some(resource) => write!(f, "{} `{}`", resource.kind, resource.name)?,
+                None => write!(f, "Task {} to finish", link.held_by)?,
+            }
+            match &link.waits_at {
+                Some(at) => writeln!(f, " at {at}")?,
+                None => writeln!(f)?,
+            }
+            if link.resource.is_none() {
+                continue;
+            }
             write!(f, "    └─ held by Task {}", link.held_by)?;
             if link.held_by == link.task {
                 write!(f, " itself")?;
@@ -413,11 +420,14 @@ impl Display for Deadlock {
         }
         write!(f, "  Cycle: ")?;
         for link in &self.cycle {
-            write!(
-                f,
-                "Task {} → {} {} → ",
-                link.task, link.resource.kind, link.resource.name
-            )?;
+            match &link.resource {
+                Some(resource) => write!(
+                    f,
+                    "Task {} → {} {} → ",
+                    link.task, resource.kind, resource.name
+                )?,
+                None => write!(f, "Task {} → (join) → ", link.task)?,
+            }
         }
         writeln!(f, "Task {}", self.cycle[0].task)?;
         writeln!(f, "  Suggestions:")?;
@@ -430,7 +440,7 @@ impl Display for Deadlock {
             let order: Vec<&str> = self
                 .cycle
                 .iter()
-                .map(|l| l.resource.name.as_str())
+                .filter_map(|l| l.resource.as_ref().map(|r| r.name.as_str()))
                 .collect();
             writeln!(
                 f,
