@@ -47,8 +47,9 @@
 pub use async_inspect_core::snapshot::format_duration;
 pub use async_inspect_core::{
     AwaitStep, BlockingPlace, Config, Counters, Deadlock, DeadlockLink, FrameInfo, InspectPoint,
-    Instrumentation, Lint, ResourceId, ResourceKind, ResourceRef, Snapshot, SourceLocation,
-    StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo, WaitReason,
+    Instrumentation, Lint, LockHolder, LockOrderStep, ResourceId, ResourceKind, ResourceRef,
+    Snapshot, SourceLocation, StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo,
+    WaitReason,
 };
 
 /// Records a frame per active call of an `async fn`: the function, its

@@ -55,6 +55,21 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&TaskCell, Option<&FrameCell>) -> R) -
     Some(f(task, frame))
 }
 
+/// The task polled on this thread, as a strong reference.
+pub(crate) fn current_cell() -> Option<std::sync::Arc<TaskCell>> {
+    let current = get();
+    if current.task.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null current task was set from an `Arc<TaskCell>` that
+    // the wrapper polling it holds for the whole poll, so the pointee is
+    // alive and one more strong count on it is sound.
+    Some(unsafe {
+        std::sync::Arc::increment_strong_count(current.task);
+        std::sync::Arc::from_raw(current.task)
+    })
+}
+
 /// Restores the previous current task and frame when dropped, also when the
 /// poll unwinds.
 pub(crate) struct Restore(Current);

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock;
-use crate::snapshot::{BlockingPlace, Lint, SourceLocation};
+use crate::snapshot::{BlockingPlace, Lint, LockOrderStep, SourceLocation};
 use crate::task::TaskCell;
 use crate::task::detail::BlockingStretch;
 
@@ -80,4 +80,9 @@ pub(crate) fn blocking_poll(task: &TaskCell, duration: u64) {
 
 pub(crate) fn call_text(name: &str, args: Option<&str>) -> String {
     format!("{name}({})", args.unwrap_or(""))
+}
+
+#[cold]
+pub(crate) fn lock_order_inversion(cycle: Vec<LockOrderStep>) {
+    push(Lint::LockOrderInversion { cycle });
 }

@@ -269,12 +269,8 @@ fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
             adopted: true,
         };
     }
-    // SAFETY: a non-null current task was set from an `Arc<TaskCell>` that
-    // the wrapper polling us holds for the whole poll (see `context`), so the
-    // pointee is alive and one more strong count on it is sound.
-    let cell = unsafe {
-        Arc::increment_strong_count(current.task);
-        Arc::from_raw(current.task)
+    let Some(cell) = context::current_cell() else {
+        return Link::Untracked;
     };
     // SAFETY: a non-null current frame is the frame of the traced call
     // polling us, alive for the whole poll (see `context`).

@@ -17,20 +17,6 @@ use crate::resource::graph;
 use crate::task::{TaskCell, TaskId, WaitKind};
 use crate::{clock, config, context};
 
-/// The task polled on this thread, as a strong reference.
-fn current_cell() -> Option<Arc<TaskCell>> {
-    let current = context::get();
-    if current.task.is_null() {
-        return None;
-    }
-    // SAFETY: see `context`: a non-null current task is kept alive by the
-    // wrapper polling it, so taking one more strong count is sound.
-    Some(unsafe {
-        Arc::increment_strong_count(current.task);
-        Arc::from_raw(current.task)
-    })
-}
-
 /// What a task waits for, as a wrapper future knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -80,7 +66,7 @@ impl WaitSlot {
         if self.registered.is_some() || !config::enabled() {
             return;
         }
-        if let Some(cell) = current_cell() {
+        if let Some(cell) = context::current_cell() {
             let mut edge = 0;
             let kind = match wait() {
                 Wait::Sleep(d) => WaitKind::Sleep {
@@ -145,7 +131,7 @@ impl TimeoutSlot {
         if self.registered.is_some() || !config::enabled() {
             return;
         }
-        if let Some(cell) = current_cell() {
+        if let Some(cell) = context::current_cell() {
             // SAFETY: see `context`: a non-null current frame is alive for
             // the whole poll.
             let frame = unsafe { context::get().frame.as_ref() };

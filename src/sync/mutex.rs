@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::TryLockError;
 
-use super::tracker::{Kind, Tracker};
+use super::tracker::{Hold, Kind, Tracker};
 
 /// An asynchronous mutex, as `tokio::sync::Mutex`, that the inspector sees:
 /// who holds it (and where they took it), who waits for it, and whether
@@ -121,9 +121,10 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::MutexGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> MutexGuard<'a, T> {
-        self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site);
         MutexGuard {
             tracker: &self.tracker,
+            hold,
             inner,
         }
     }
@@ -169,8 +170,12 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::OwnedMutexGuard<T>,
         site: &'static Location<'static>,
     ) -> OwnedMutexGuard<T> {
-        self.tracker.acquired(site);
-        OwnedMutexGuard { inner, mutex: self }
+        let hold = self.tracker.acquired(site);
+        OwnedMutexGuard {
+            inner,
+            hold,
+            mutex: self,
+        }
     }
 }
 
@@ -179,12 +184,13 @@ impl<T: ?Sized> Mutex<T> {
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     tracker: &'a Tracker,
+    hold: Hold,
     inner: tokio::sync::MutexGuard<'a, T>,
 }
 
 impl<T: ?Sized> Drop for MutexGuard<'_, T> {
     fn drop(&mut self) {
-        self.tracker.released();
+        self.tracker.released(&mut self.hold);
     }
 }
 
@@ -207,6 +213,7 @@ impl<T: ?Sized> DerefMut for MutexGuard<'_, T> {
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct OwnedMutexGuard<T: ?Sized> {
     inner: tokio::sync::OwnedMutexGuard<T>,
+    hold: Hold,
     mutex: Arc<Mutex<T>>,
 }
 
@@ -219,7 +226,7 @@ impl<T: ?Sized> OwnedMutexGuard<T> {
 
 impl<T: ?Sized> Drop for OwnedMutexGuard<T> {
     fn drop(&mut self) {
-        self.mutex.tracker.released();
+        self.mutex.tracker.released(&mut self.hold);
     }
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::TryLockError;
 
-use super::tracker::{Kind, Tracker};
+use super::tracker::{Hold, Kind, Tracker};
 
 /// An asynchronous reader-writer lock, as `tokio::sync::RwLock`, that the
 /// inspector sees: its writer or every reader (and where they took it),
@@ -177,10 +177,10 @@ impl<T: ?Sized> RwLock<T> {
                     inner
                 }
             };
-            let token = self.tracker.acquired_shared(site);
+            let hold = self.tracker.acquired_shared(site);
             OwnedRwLockReadGuard {
                 inner,
-                token,
+                hold,
                 lock: self,
             }
         }
@@ -204,8 +204,12 @@ impl<T: ?Sized> RwLock<T> {
                     inner
                 }
             };
-            self.tracker.acquired(site);
-            OwnedRwLockWriteGuard { inner, lock: self }
+            let hold = self.tracker.acquired(site);
+            OwnedRwLockWriteGuard {
+                inner,
+                hold,
+                lock: self,
+            }
         }
     }
 
@@ -218,10 +222,10 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
         let site = Location::caller();
         let inner = Arc::clone(&self.inner).try_read_owned()?;
-        let token = self.tracker.acquired_shared(site);
+        let hold = self.tracker.acquired_shared(site);
         Ok(OwnedRwLockReadGuard {
             inner,
-            token,
+            hold,
             lock: self,
         })
     }
@@ -235,8 +239,12 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         let site = Location::caller();
         let inner = Arc::clone(&self.inner).try_write_owned()?;
-        self.tracker.acquired(site);
-        Ok(OwnedRwLockWriteGuard { inner, lock: self })
+        let hold = self.tracker.acquired(site);
+        Ok(OwnedRwLockWriteGuard {
+            inner,
+            hold,
+            lock: self,
+        })
     }
 
     fn read_guard<'a>(
@@ -244,10 +252,10 @@ impl<T: ?Sized> RwLock<T> {
         inner: tokio::sync::RwLockReadGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'a, T> {
-        let token = self.tracker.acquired_shared(site);
+        let hold = self.tracker.acquired_shared(site);
         RwLockReadGuard {
             tracker: &self.tracker,
-            token,
+            hold,
             inner,
         }
     }
@@ -257,9 +265,10 @@ impl<T: ?Sized> RwLock<T> {
         inner: tokio::sync::RwLockWriteGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'a, T> {
-        self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site);
         RwLockWriteGuard {
             tracker: &self.tracker,
+            hold,
             inner,
         }
     }
@@ -269,7 +278,7 @@ impl<T: ?Sized> RwLock<T> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     tracker: &'a Tracker,
-    token: u64,
+    hold: Hold,
     inner: tokio::sync::RwLockReadGuard<'a, T>,
 }
 
@@ -277,6 +286,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     tracker: &'a Tracker,
+    hold: Hold,
     inner: tokio::sync::RwLockWriteGuard<'a, T>,
 }
 
@@ -284,7 +294,7 @@ pub struct RwLockWriteGuard<'a, T: ?Sized> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct OwnedRwLockReadGuard<T: ?Sized> {
     inner: tokio::sync::OwnedRwLockReadGuard<T>,
-    token: u64,
+    hold: Hold,
     lock: Arc<RwLock<T>>,
 }
 
@@ -292,30 +302,31 @@ pub struct OwnedRwLockReadGuard<T: ?Sized> {
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct OwnedRwLockWriteGuard<T: ?Sized> {
     inner: tokio::sync::OwnedRwLockWriteGuard<T>,
+    hold: Hold,
     lock: Arc<RwLock<T>>,
 }
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.tracker.released_shared(self.token);
+        self.tracker.released_shared(&mut self.hold);
     }
 }
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.tracker.released();
+        self.tracker.released(&mut self.hold);
     }
 }
 
 impl<T: ?Sized> Drop for OwnedRwLockReadGuard<T> {
     fn drop(&mut self) {
-        self.lock.tracker.released_shared(self.token);
+        self.lock.tracker.released_shared(&mut self.hold);
     }
 }
 
 impl<T: ?Sized> Drop for OwnedRwLockWriteGuard<T> {
     fn drop(&mut self) {
-        self.lock.tracker.released();
+        self.lock.tracker.released(&mut self.hold);
     }
 }
 

@@ -7,6 +7,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 #[cfg(feature = "inspect")]
+pub(crate) use async_inspect_core::resource::Hold;
+#[cfg(feature = "inspect")]
 use async_inspect_core::resource::{LockWait, ResourceCell, ResourceKind};
 
 /// A lock's link to its resource record (none when inspection is off).
@@ -25,6 +27,12 @@ pub(crate) struct Waiting {
 
 #[cfg(feature = "inspect")]
 pub(crate) use async_inspect_core::resource::ResourceKind as Kind;
+
+/// A guard's record that its task holds the lock (nothing with the
+/// `inspect` feature off).
+#[cfg(not(feature = "inspect"))]
+#[derive(Debug, Default)]
+pub(crate) struct Hold;
 
 /// The kinds of lock, when the core is compiled out.
 #[cfg(not(feature = "inspect"))]
@@ -76,43 +84,47 @@ impl Tracker {
 
     /// The current task took the lock exclusively at `site`.
     #[inline]
-    pub(crate) fn acquired(&self, site: &'static Location<'static>) {
+    pub(crate) fn acquired(&self, site: &'static Location<'static>) -> Hold {
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
-            resource.acquired(site);
+            return resource.acquired(site);
         }
-        #[cfg(not(feature = "inspect"))]
         let _ = site;
+        Hold::default()
     }
 
     /// The exclusive holder let go.
     #[inline]
-    pub(crate) fn released(&self) {
+    pub(crate) fn released(&self, hold: &mut Hold) {
+        let hold = std::mem::take(hold);
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
-            resource.released();
+            resource.released(hold);
         }
+        #[cfg(not(feature = "inspect"))]
+        let _ = hold;
     }
 
-    /// The current task took the lock in shared mode at `site`; the token
-    /// goes back to [`Tracker::released_shared`].
+    /// The current task took the lock in shared mode at `site`.
     #[inline]
-    pub(crate) fn acquired_shared(&self, site: &'static Location<'static>) -> u64 {
+    pub(crate) fn acquired_shared(&self, site: &'static Location<'static>) -> Hold {
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
             return resource.acquired_shared(site);
         }
         let _ = site;
-        0
+        Hold::default()
     }
 
     /// A shared holder let go.
     #[inline]
-    pub(crate) fn released_shared(&self, token: u64) {
+    pub(crate) fn released_shared(&self, hold: &mut Hold) {
+        let hold = std::mem::take(hold);
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
-            resource.released_shared(token);
+            resource.released_shared(hold);
         }
-        let _ = token;
+        #[cfg(not(feature = "inspect"))]
+        let _ = hold;
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use slab::Slab;
 
+use crate::task::TaskCell;
 use crate::{clock, context};
 
 /// Identifies a resource (a lock) for the life of the process.
@@ -61,6 +62,30 @@ struct SharedHolder {
     since: u64,
 }
 
+/// A lock held by a task, from acquisition to release: the guard carries
+/// it back to [`ResourceCell::released`].
+#[derive(Debug, Default)]
+pub struct Hold {
+    /// The holding task's id, 0 if not a task.
+    id: u64,
+    /// The holding task, while lock order is recorded: its list of held
+    /// locks is updated on release, even from another task.
+    ordered: Option<Arc<TaskCell>>,
+}
+
+impl Hold {
+    fn current() -> Self {
+        if crate::config::lock_order() {
+            let ordered = context::current_cell();
+            let id = ordered.as_ref().map_or(0, |t| t.id().as_u64());
+            Self { id, ordered }
+        } else {
+            let id = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
+            Self { id, ordered: None }
+        }
+    }
+}
+
 /// Who holds a resource, as the graph and the report see it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Holding {
@@ -85,6 +110,8 @@ pub struct ResourceCell {
     pub(crate) waiters: AtomicU32,
     /// Readers, for kinds with a shared mode.
     shared: Mutex<Vec<SharedHolder>>,
+    /// Locks that were held when this one was taken (see `order`).
+    taken_after: Mutex<Vec<ResourceId>>,
     acquisitions: AtomicU64,
     contended: AtomicU64,
     id: ResourceId,
@@ -112,6 +139,7 @@ impl ResourceCell {
             holder_since: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
             shared: Mutex::new(Vec::new()),
+            taken_after: Mutex::new(Vec::new()),
             acquisitions: AtomicU64::new(0),
             contended: AtomicU64::new(0),
             id: ResourceId::next(),
@@ -176,58 +204,90 @@ impl ResourceCell {
     }
 
     /// Records that the current task acquired the resource in shared mode
-    /// (a read lock) at `site`. Returns a token for [`ResourceCell::released_shared`].
-    pub fn acquired_shared(&self, site: &'static Location<'static>) -> u64 {
-        let task = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
+    /// (a read lock) at `site`. The [`Hold`] goes back to
+    /// [`ResourceCell::released_shared`].
+    pub fn acquired_shared(self: &Arc<Self>, site: &'static Location<'static>) -> Hold {
+        let hold = Hold::current();
         self.acquisitions.fetch_add(1, Ordering::Relaxed);
-        if task != 0 {
+        if hold.id != 0 {
             self.shared().push(SharedHolder {
-                task,
+                task: hold.id,
                 site,
                 since: clock::now(),
             });
             if self.waiters.load(Ordering::SeqCst) > 0 {
                 super::graph::holder_changed(self);
             }
+            if let Some(task) = &hold.ordered {
+                super::order::acquired(task, self, site);
+            }
         }
-        task
+        hold
     }
 
-    /// Records that a reader released it (`task` as returned by
-    /// [`ResourceCell::acquired_shared`]).
-    pub fn released_shared(&self, task: u64) {
-        if task == 0 {
+    /// Records that a reader released it.
+    pub fn released_shared(&self, hold: Hold) {
+        if hold.id == 0 {
             return;
         }
-        let mut shared = self.shared();
-        if let Some(position) = shared.iter().rposition(|h| h.task == task) {
-            shared.swap_remove(position);
+        {
+            let mut shared = self.shared();
+            if let Some(position) = shared.iter().rposition(|h| h.task == hold.id) {
+                shared.swap_remove(position);
+            }
+        }
+        if let Some(task) = &hold.ordered {
+            super::order::released(task, self);
         }
     }
 
     /// Records that the current task acquired the resource exclusively at
-    /// `site`: a few atomic stores.
+    /// `site`. The [`Hold`] goes back to [`ResourceCell::released`].
     #[inline]
-    pub fn acquired(&self, site: &'static Location<'static>) {
-        let task = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
+    pub fn acquired(self: &Arc<Self>, site: &'static Location<'static>) -> Hold {
+        let hold = Hold::current();
+        let id = hold.id;
         self.holder_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
         self.holder_since.store(clock::now(), Ordering::Relaxed);
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+        // The holder is exclusive, so a load and a store count without a
+        // read-modify-write; readers (shared mode) use `fetch_add`.
+        let count = self.acquisitions.load(Ordering::Relaxed);
+        self.acquisitions.store(count + 1, Ordering::Relaxed);
         // Paired with the waiter's increment of `waiters` and read of
         // `holder` (both SeqCst): either it sees us, or we see it.
-        self.holder.store(task, Ordering::SeqCst);
+        self.holder.store(id, Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) > 0 {
             super::graph::holder_changed(self);
         }
+        if let Some(task) = &hold.ordered {
+            super::order::acquired(task, self, site);
+        }
+        hold
     }
 
     /// Records that the holder released it.
     #[inline]
-    pub fn released(&self) {
-        self.holder.store(0, Ordering::SeqCst);
+    pub fn released(&self, hold: Hold) {
+        // Release, not SeqCst: only the acquiring side pairs with waiters,
+        // and the lock's own unlock right after is a locked operation.
+        self.holder.store(0, Ordering::Release);
+        if let Some(task) = &hold.ordered {
+            super::order::released(task, self);
+        }
+    }
+
+    /// Whether this lock is already known to be taken while holding `other`
+    /// (remembered so that only a new pair takes the lock-order graph's lock).
+    pub(crate) fn learn_taken_after(&self, other: ResourceId) -> bool {
+        let mut after = self.taken_after.lock().unwrap_or_else(|e| e.into_inner());
+        if after.contains(&other) {
+            return false;
+        }
+        after.push(other);
+        true
     }
 
     pub(crate) fn count_contended(&self) {

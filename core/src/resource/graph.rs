@@ -145,16 +145,8 @@ impl LockWait {
         if !config::enabled() {
             return None;
         }
+        let task = context::current_cell()?;
         let current = context::get();
-        if current.task.is_null() {
-            return None;
-        }
-        // SAFETY: see `context`: a non-null current task is kept alive by
-        // the wrapper polling it, so taking one more strong count is sound.
-        let task = unsafe {
-            Arc::increment_strong_count(current.task);
-            Arc::from_raw(current.task)
-        };
         // SAFETY: see `context`: a non-null current frame is alive for the
         // whole poll.
         let frame = unsafe { current.frame.as_ref() };

@@ -13,8 +13,9 @@
 mod cell;
 mod deadlock;
 pub(crate) mod graph;
+pub(crate) mod order;
 
-pub use cell::{ResourceCell, ResourceId, ResourceKind};
+pub use cell::{Hold, ResourceCell, ResourceId, ResourceKind};
 
 pub use deadlock::{DeadlockAction, on_deadlock};
 pub use graph::LockWait;

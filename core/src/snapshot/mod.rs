@@ -506,6 +506,29 @@ pub enum Lint {
         /// When it was found (time since the inspector started).
         at: Duration,
     },
+    /// Locks taken in orders that form a cycle: tasks running those paths
+    /// at the same moment deadlock, though this run did not (yet).
+    LockOrderInversion {
+        /// The steps of the cycle: each takes the lock the next one holds.
+        cycle: Vec<LockOrderStep>,
+    },
+}
+
+/// One step of a lock-order cycle: a task took a lock while holding
+/// another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LockOrderStep {
+    /// The task (the first that did it).
+    pub task: TaskId,
+    /// The lock it held.
+    pub held: ResourceRef,
+    /// Where it took the held lock.
+    pub held_at: SourceLocation,
+    /// The lock it took while holding the other.
+    pub took: ResourceRef,
+    /// Where it took it.
+    pub took_at: SourceLocation,
 }
 
 /// One end of a blocking stretch of code.

@@ -462,6 +462,29 @@ impl Display for Deadlock {
 impl Display for Lint {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         match self {
+            Lint::LockOrderInversion { cycle } => {
+                let locks: Vec<String> = cycle
+                    .iter()
+                    .map(|s| format!("{} `{}`", s.took.kind, s.took.name))
+                    .collect();
+                write!(
+                    f,
+                    "potential deadlock: lock order inversion between {}:",
+                    locks.join(" and ")
+                )?;
+                for (i, step) in cycle.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { ";" };
+                    write!(
+                        f,
+                        "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
+                        step.task, step.took.name, step.took_at, step.held.name, step.held_at
+                    )?;
+                }
+                write!(
+                    f,
+                    ". Tasks on these paths at the same moment deadlock: take the locks in one order"
+                )
+            }
             Lint::BlockingPoll {
                 task,
                 function,

@@ -33,6 +33,8 @@ pub(crate) struct Detail {
     pub(crate) last_lint_at: u64,
     /// The counting waker, while wake counting is on.
     pub(crate) waker: crate::waker::WakerSlot,
+    /// The inspected locks the task holds, oldest first.
+    pub(crate) held: Vec<crate::resource::order::Held>,
 }
 
 /// What a task waits for, as the wrapper that knows it reports it.
@@ -121,6 +123,7 @@ impl Detail {
         detail.panic = None;
         detail.last_lint_at = 0;
         detail.waker = crate::waker::WakerSlot::default();
+        detail.held.clear();
         if detail.frames.capacity() > KEPT_CAPACITY
             || detail.waits.capacity() > KEPT_CAPACITY
             || detail.timeouts.capacity() > KEPT_CAPACITY
