@@ -200,7 +200,9 @@ fn print_table(
     let about = match workload {
         Workload::W1 => "W1 spawn-heavy: 200 000 tasks, one yield each",
         Workload::W2 => "W2 poll-heavy: 1 000 tasks × 2 000 yields",
-        Workload::W3 => "W3 lock-heavy: 200 tasks × 1 000 lock/yield/unlock (tokio::sync::Mutex)",
+        Workload::W3 => {
+            "W3 lock-heavy: 200 tasks × 1 000 lock/yield/unlock on one Mutex (async-inspect: its own)"
+        }
         Workload::W4 => "W4 traced chain: 10 000 tasks × 3 nested instrumented fns, 2 yields each",
         Workload::W5 => "W5 memory: 100 000 live idle tasks",
         Workload::W6 => "W6 snapshot of 100 000 tasks parked in traced fns",

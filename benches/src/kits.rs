@@ -19,15 +19,27 @@ pub trait Kit: Copy + Send + Sync + 'static {
 
     /// Three nested functions that each yield twice (W4).
     fn chain(self) -> impl Future<Output = ()> + Send + 'static;
-}
 
-/// Lock, yield, unlock, `n` times (W3); the same for every kit until the
-/// inspected `Mutex` exists.
-pub async fn lock_loop(mutex: Arc<Mutex<u64>>, n: u32) {
-    for _ in 0..n {
-        let mut guard = mutex.lock().await;
-        yield_now().await;
-        *guard += 1;
+    /// `tasks` tasks that each lock, yield and unlock one shared mutex
+    /// `rounds` times (W3): tokio's mutex, or the kit's own.
+    fn lock_loops(
+        self,
+        tasks: usize,
+        rounds: u32,
+    ) -> Vec<impl Future<Output = ()> + Send + 'static> {
+        let mutex = Arc::new(Mutex::new(0u64));
+        (0..tasks)
+            .map(|_| {
+                let mutex = mutex.clone();
+                self.spawn(async move {
+                    for _ in 0..rounds {
+                        let mut guard = mutex.lock().await;
+                        yield_now().await;
+                        *guard += 1;
+                    }
+                })
+            })
+            .collect()
     }
 }
 
@@ -121,6 +133,26 @@ impl Kit for Inspect {
 
     fn chain(self) -> impl Future<Output = ()> + Send + 'static {
         traced::level1()
+    }
+
+    fn lock_loops(
+        self,
+        tasks: usize,
+        rounds: u32,
+    ) -> Vec<impl Future<Output = ()> + Send + 'static> {
+        let mutex = Arc::new(async_inspect::sync::Mutex::new(0u64));
+        (0..tasks)
+            .map(|_| {
+                let mutex = mutex.clone();
+                self.spawn(async move {
+                    for _ in 0..rounds {
+                        let mut guard = mutex.lock().await;
+                        yield_now().await;
+                        *guard += 1;
+                    }
+                })
+            })
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::kits::{Kit, lock_loop, parked_traced};
+use crate::kits::{Kit, parked_traced};
 
 /// Sizes of the workloads (the defaults; `--scale` multiplies).
 #[derive(Clone, Copy, Debug)]
@@ -106,10 +106,7 @@ pub fn w2_poll<K: Kit>(kit: K, sizes: Sizes) -> Measured {
 
 pub fn w3_lock<K: Kit>(kit: K, sizes: Sizes) -> Measured {
     measure(|| async move {
-        let mutex = Arc::new(tokio::sync::Mutex::new(0u64));
-        let handles: Vec<_> = (0..sizes.lock_tasks)
-            .map(|_| kit.spawn(lock_loop(mutex.clone(), sizes.lock_rounds)))
-            .collect();
+        let handles = kit.lock_loops(sizes.lock_tasks, sizes.lock_rounds);
         for handle in handles {
             handle.await;
         }

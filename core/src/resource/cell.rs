@@ -86,6 +86,26 @@ impl Hold {
     }
 }
 
+/// The holders of a resource: one at most for a `Mutex`, without
+/// allocating, or a list.
+#[derive(Debug)]
+pub(crate) enum Holders {
+    One(Option<Holding>),
+    Many(Vec<Holding>),
+}
+
+impl IntoIterator for Holders {
+    type Item = Holding;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Holding>, std::vec::IntoIter<Holding>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        match self {
+            Self::One(one) => one.into_iter().chain(Vec::new()),
+            Self::Many(many) => None.into_iter().chain(many),
+        }
+    }
+}
+
 /// Who holds a resource, as the graph and the report see it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Holding {
@@ -107,7 +127,7 @@ pub struct ResourceCell {
     holder_site: AtomicPtr<Location<'static>>,
     holder_since: AtomicU64,
     /// Tasks waiting for it now.
-    pub(crate) waiters: AtomicU32,
+    waiters: AtomicU32,
     /// Readers, for kinds with a shared mode.
     shared: Mutex<Vec<SharedHolder>>,
     /// Locks that were held when this one was taken (see `order`).
@@ -177,7 +197,7 @@ impl ResourceCell {
 
     /// The task holding it exclusively, where it took it and since when.
     pub(crate) fn holder(&self) -> Option<Holding> {
-        let task = self.holder.load(Ordering::SeqCst);
+        let task = self.holder.load(Ordering::Acquire);
         if task == 0 {
             return None;
         }
@@ -188,15 +208,20 @@ impl ResourceCell {
         Some(Holding { task, site, since })
     }
 
-    /// Every task holding it: the exclusive holder, or the readers.
-    pub(crate) fn holders(&self) -> Vec<Holding> {
-        let mut holders: Vec<Holding> = self.holder().into_iter().collect();
+    /// Every task holding it: the exclusive holder, or the readers. A
+    /// `Mutex` has at most one and allocates nothing.
+    pub(crate) fn holders(&self) -> Holders {
+        let exclusive = self.holder();
+        if self.kind == ResourceKind::Mutex {
+            return Holders::One(exclusive);
+        }
+        let mut holders: Vec<Holding> = exclusive.into_iter().collect();
         holders.extend(self.shared().iter().map(|h| Holding {
             task: h.task,
             site: Some(h.site),
             since: h.since,
         }));
-        holders
+        Holders::Many(holders)
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Vec<SharedHolder>> {
@@ -215,9 +240,6 @@ impl ResourceCell {
                 site,
                 since: clock::now(),
             });
-            if self.waiters.load(Ordering::SeqCst) > 0 {
-                super::graph::holder_changed(self);
-            }
             if let Some(task) = &hold.ordered {
                 super::order::acquired(task, self, site);
             }
@@ -256,12 +278,10 @@ impl ResourceCell {
         // read-modify-write; readers (shared mode) use `fetch_add`.
         let count = self.acquisitions.load(Ordering::Relaxed);
         self.acquisitions.store(count + 1, Ordering::Relaxed);
-        // Paired with the waiter's increment of `waiters` and read of
-        // `holder` (both SeqCst): either it sees us, or we see it.
-        self.holder.store(id, Ordering::SeqCst);
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            super::graph::holder_changed(self);
-        }
+        // Release suffices: a task that holds this and waits for something
+        // else records its wait under the graph lock after this store, and
+        // the wait that closes a cycle walks under the same lock.
+        self.holder.store(id, Ordering::Release);
         if let Some(task) = &hold.ordered {
             super::order::acquired(task, self, site);
         }
@@ -271,8 +291,6 @@ impl ResourceCell {
     /// Records that the holder released it.
     #[inline]
     pub fn released(&self, hold: Hold) {
-        // Release, not SeqCst: only the acquiring side pairs with waiters,
-        // and the lock's own unlock right after is a locked operation.
         self.holder.store(0, Ordering::Release);
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
@@ -290,8 +308,15 @@ impl ResourceCell {
         true
     }
 
-    pub(crate) fn count_contended(&self) {
+    /// A task starts waiting for it.
+    pub(crate) fn wait_began(&self) {
         self.contended.fetch_add(1, Ordering::Relaxed);
+        self.waiters.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A task stopped waiting for it.
+    pub(crate) fn wait_ended(&self) {
+        self.waiters.fetch_sub(1, Ordering::Relaxed);
     }
 }
 

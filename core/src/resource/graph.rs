@@ -6,7 +6,7 @@ use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::ResourceCell;
-use super::cell::Holding;
+use super::cell::{Holders, Holding};
 use super::deadlock::{self, FoundLink};
 use crate::task::{TaskCell, WaitKind};
 use crate::{clock, config, context};
@@ -31,14 +31,14 @@ struct Edge {
 
 impl Edge {
     /// The tasks that must move for this wait to end.
-    fn holders(&self) -> Vec<Holding> {
+    fn holders(&self) -> Holders {
         match &self.target {
             Target::Lock { resource, .. } => resource.holders(),
-            Target::Join { task } => vec![Holding {
+            Target::Join { task } => Holders::One(Some(Holding {
                 task: *task,
                 site: None,
                 since: 0,
-            }],
+            })),
         }
     }
 
@@ -50,12 +50,37 @@ impl Edge {
     }
 }
 
+/// A task's edges: almost always one, kept inline.
+struct TaskEdges {
+    first: Edge,
+    more: Vec<Edge>,
+}
+
+impl TaskEdges {
+    fn iter(&self) -> impl Iterator<Item = &Edge> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+
+    /// Removes the edge `id`; whether any is left.
+    fn remove(&mut self, id: u64) -> bool {
+        if self.first.id == id {
+            match self.more.pop() {
+                Some(next) => self.first = next,
+                None => return false,
+            }
+        } else {
+            self.more.retain(|e| e.id != id);
+        }
+        true
+    }
+}
+
 #[derive(Default)]
 struct Graph {
     /// By waiting task id. A task waits for all of its edges (`join!` of a
     /// lock and a handle needs both), so a cycle through any one of them
     /// is a deadlock.
-    waiting: HashMap<u64, Vec<Edge>>,
+    waiting: HashMap<u64, TaskEdges>,
     next_edge: u64,
 }
 
@@ -83,13 +108,12 @@ impl Graph {
         path: &mut Vec<FoundLink>,
         visited: &mut std::collections::HashSet<u64>,
     ) -> bool {
-        let edges = self.waiting.get(&task).map_or(&[][..], Vec::as_slice);
-        for edge in edges {
-            if self.walk_edge(edge, start, path, visited) {
-                return true;
-            }
-        }
-        false
+        let Some(edges) = self.waiting.get(&task) else {
+            return false;
+        };
+        edges
+            .iter()
+            .any(|edge| self.walk_edge(edge, start, path, visited))
     }
 
     fn walk_edge(
@@ -156,18 +180,12 @@ impl LockWait {
                 resource: Arc::clone(resource),
             },
         );
-        resource.count_contended();
+        resource.wait_began();
         let target = Target::Lock {
             resource: Arc::clone(resource),
             site,
         };
-        // Paired with `ResourceCell::acquired`: see there. Counted before
-        // the walk reads the holders, under the graph lock.
-        let edge = add_edge(&task, target, || {
-            resource
-                .waiters
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        });
+        let edge = add_edge(&task, target);
         Some(Self {
             task,
             resource: Arc::clone(resource),
@@ -179,30 +197,43 @@ impl LockWait {
 
 impl Drop for LockWait {
     fn drop(&mut self) {
-        self.resource
-            .waiters
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        self.resource.wait_ended();
         remove_edge(&self.task, self.edge);
         self.task.end_wait(self.wait_id);
     }
 }
 
-/// Adds `task`'s wait for `target` to the graph, runs `before_walk` under
-/// the graph lock, and reports a cycle the new edge closes. Returns the
-/// edge's id for [`remove_edge`].
-fn add_edge(task: &Arc<TaskCell>, target: Target, before_walk: impl FnOnce()) -> u64 {
+/// Adds `task`'s wait for `target` to the graph and reports a cycle the new
+/// edge closes. Returns the edge's id for [`remove_edge`].
+///
+/// Why one walk, from the new edge, finds every deadlock: every other task
+/// of a cycle already waits, and recorded what it holds before it took the
+/// graph lock to record that wait; the closing wait walks under the same
+/// lock, so it sees them all.
+fn add_edge(task: &Arc<TaskCell>, target: Target) -> u64 {
     let id = task.id().as_u64();
     let (edge, found) = {
         let mut graph = graph();
         let graph = graph.get_or_insert_with(Graph::default);
         graph.next_edge += 1;
         let edge = graph.next_edge;
-        graph.waiting.entry(id).or_default().push(Edge {
+        let new = Edge {
             id: edge,
             target,
             task: Arc::clone(task),
-        });
-        before_walk();
+        };
+        match graph.waiting.get_mut(&id) {
+            Some(edges) => edges.more.push(new),
+            None => {
+                graph.waiting.insert(
+                    id,
+                    TaskEdges {
+                        first: new,
+                        more: Vec::new(),
+                    },
+                );
+            }
+        }
         (edge, graph.cycle_from(id))
     };
     if let Some(links) = found {
@@ -214,11 +245,10 @@ fn add_edge(task: &Arc<TaskCell>, target: Target, before_walk: impl FnOnce()) ->
 pub(crate) fn remove_edge(task: &TaskCell, edge: u64) {
     if let Some(graph) = graph().as_mut() {
         let id = task.id().as_u64();
-        if let Some(edges) = graph.waiting.get_mut(&id) {
-            edges.retain(|e| e.id != edge);
-            if edges.is_empty() {
-                graph.waiting.remove(&id);
-            }
+        if let Some(edges) = graph.waiting.get_mut(&id)
+            && !edges.remove(edge)
+        {
+            graph.waiting.remove(&id);
         }
     }
 }
@@ -231,33 +261,7 @@ pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> u64
         Target::Join {
             task: target.as_u64(),
         },
-        || {},
     )
-}
-
-/// A task acquired `resource` while others wait for it: walk from those
-/// waiters, in case one began waiting just before this holder was recorded.
-#[cold]
-pub(crate) fn holder_changed(resource: &ResourceCell) {
-    let found: Vec<Vec<FoundLink>> = {
-        let graph = graph();
-        let Some(graph) = graph.as_ref() else { return };
-        graph
-            .waiting
-            .iter()
-            .filter(|(_, edges)| {
-                edges.iter().any(|edge| {
-                    edge.resource()
-                        .is_some_and(|r| std::ptr::eq(Arc::as_ptr(r), resource))
-                })
-            })
-            .filter_map(|(task, _)| graph.cycle_from(*task))
-            .collect()
-    };
-    let now = clock::now();
-    for links in found {
-        deadlock::found(links, now);
-    }
 }
 
 /// The deadlocks found so far whose every wait still stands, with the same
@@ -276,11 +280,11 @@ pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
         .filter(|d| {
             d.cycle.iter().all(|link| {
                 let edges = graph.waiting.get(&link.task.as_u64());
-                edges.into_iter().flatten().any(|edge| {
+                edges.into_iter().flat_map(TaskEdges::iter).any(|edge| {
                     edge.resource().map(|r| r.id()) == link.resource.as_ref().map(|r| r.id)
                         && edge
                             .holders()
-                            .iter()
+                            .into_iter()
                             .any(|h| h.task == link.held_by.as_u64())
                 })
             })
