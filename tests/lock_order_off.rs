@@ -1,16 +1,14 @@
-//! `Config::lock_order(false)` (or `ASYNC_INSPECT_LOCK_ORDER=0`) records no
-//! lock order, so even opposite orders go unreported.
+//! Lock order is not recorded by default (nor with
+//! `Config::lock_order(false)`), so even opposite orders go unreported;
+//! switched on, they are.
 
 use std::sync::Arc;
 
 use async_inspect::sync::Mutex;
 use async_inspect::{Config, Lint};
 
-#[async_inspect::test]
-async fn with_lock_order_off_inversions_are_not_recorded() {
-    Config::current().lock_order(false).apply();
-    let a = Arc::new(Mutex::named("a", ()));
-    let b = Arc::new(Mutex::named("b", ()));
+/// One task takes `a` then `b`, another `b` then `a`.
+async fn take_in_both_orders(a: &Arc<Mutex<()>>, b: &Arc<Mutex<()>>) {
     for (first, second) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
         async_inspect::spawn(async move {
             let _x = first.lock().await;
@@ -19,6 +17,14 @@ async fn with_lock_order_off_inversions_are_not_recorded() {
         .await
         .unwrap();
     }
+}
+
+#[async_inspect::test]
+async fn with_lock_order_off_inversions_are_not_recorded() {
+    assert!(!Config::current().lock_order, "off by default");
+    let a = Arc::new(Mutex::named("a", ()));
+    let b = Arc::new(Mutex::named("b", ()));
+    take_in_both_orders(&a, &b).await;
     let snapshot = async_inspect::snapshot();
     assert!(
         !snapshot
@@ -29,14 +35,7 @@ async fn with_lock_order_off_inversions_are_not_recorded() {
     );
     // Switched back on, the same two orders are reported.
     Config::current().lock_order(true).apply();
-    for (first, second) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
-        async_inspect::spawn(async move {
-            let _x = first.lock().await;
-            let _y = second.lock().await;
-        })
-        .await
-        .unwrap();
-    }
+    take_in_both_orders(&a, &b).await;
     assert!(
         async_inspect::snapshot()
             .lints()

@@ -73,6 +73,23 @@ fn poll_n<F: Future>(future: Pin<&mut F>, cx: &mut Context<'_>) {
     let _ = black_box(future.poll(cx));
 }
 
+/// Benches two polls of `future` inside an inspected task: one await that
+/// is pending once, then ready.
+fn bench_two_polls<F: Future>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    future: F,
+) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut task = Box::pin(Inspected::new(future, TaskKind::Spawned, None));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            poll_n(task.as_mut(), &mut cx);
+            poll_n(task.as_mut(), &mut cx);
+        })
+    });
+}
+
 fn task_poll(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     let mut group = c.benchmark_group("task poll");
@@ -84,9 +101,9 @@ fn task_poll(c: &mut Criterion) {
         b.iter(|| poll_n(inspected.as_mut(), &mut cx))
     });
 
-    Config::default().enabled(false).apply();
+    Config::current().enabled(false).apply();
     let mut disabled = Box::pin(Inspected::new(Forever(0), TaskKind::Spawned, None));
-    Config::default().apply();
+    Config::current().enabled(true).apply();
     group.bench_function("inspected, ASYNC_INSPECT=0", |b| {
         b.iter(|| poll_n(disabled.as_mut(), &mut cx))
     });
@@ -94,78 +111,32 @@ fn task_poll(c: &mut Criterion) {
 }
 
 fn traced_await(c: &mut Criterion) {
-    let mut cx = Context::from_waker(Waker::noop());
     let mut group = c.benchmark_group("await (two polls) in a task");
-    let mut plain = Box::pin(Inspected::new(plain_loop(), TaskKind::Spawned, None));
-    group.bench_function("untraced fn", |b| {
-        b.iter(|| {
-            poll_n(plain.as_mut(), &mut cx);
-            poll_n(plain.as_mut(), &mut cx);
-        })
-    });
-    let mut traced = Box::pin(Inspected::new(traced_loop(), TaskKind::Spawned, None));
-    group.bench_function("#[trace] fn", |b| {
-        b.iter(|| {
-            poll_n(traced.as_mut(), &mut cx);
-            poll_n(traced.as_mut(), &mut cx);
-        })
-    });
+    bench_two_polls(&mut group, "untraced fn", plain_loop());
+    bench_two_polls(&mut group, "#[trace] fn", traced_loop());
     group.finish();
 
     let mut group = c.benchmark_group("call with one await (two polls) in a task");
-    let mut plain = Box::pin(Inspected::new(plain_calls(), TaskKind::Spawned, None));
-    group.bench_function("untraced fn", |b| {
-        b.iter(|| {
-            poll_n(plain.as_mut(), &mut cx);
-            poll_n(plain.as_mut(), &mut cx);
-        })
-    });
-    let mut traced = Box::pin(Inspected::new(traced_calls(), TaskKind::Spawned, None));
-    group.bench_function("#[trace] fn", |b| {
-        b.iter(|| {
-            poll_n(traced.as_mut(), &mut cx);
-            poll_n(traced.as_mut(), &mut cx);
-        })
-    });
+    bench_two_polls(&mut group, "untraced fn", plain_calls());
+    bench_two_polls(&mut group, "#[trace] fn", traced_calls());
     group.finish();
 }
 
 fn mutex(c: &mut Criterion) {
-    let mut cx = Context::from_waker(Waker::noop());
     let mut group = c.benchmark_group("uncontended lock + unlock in a task");
     let tokio_mutex = tokio::sync::Mutex::new(0u64);
     let inspected = async_inspect::sync::Mutex::new(0u64);
-    let mut task = Box::pin(Inspected::new(
-        async {
-            loop {
-                *tokio_mutex.lock().await += 1;
-                YieldOnce(false).await;
-            }
-        },
-        TaskKind::Spawned,
-        None,
-    ));
-    group.bench_function("tokio::sync::Mutex", |b| {
-        b.iter(|| {
-            poll_n(task.as_mut(), &mut cx);
-            poll_n(task.as_mut(), &mut cx);
-        })
+    bench_two_polls(&mut group, "tokio::sync::Mutex", async {
+        loop {
+            *tokio_mutex.lock().await += 1;
+            YieldOnce(false).await;
+        }
     });
-    let mut task = Box::pin(Inspected::new(
-        async {
-            loop {
-                *inspected.lock().await += 1;
-                YieldOnce(false).await;
-            }
-        },
-        TaskKind::Spawned,
-        None,
-    ));
-    group.bench_function("async_inspect::sync::Mutex", |b| {
-        b.iter(|| {
-            poll_n(task.as_mut(), &mut cx);
-            poll_n(task.as_mut(), &mut cx);
-        })
+    bench_two_polls(&mut group, "async_inspect::sync::Mutex", async {
+        loop {
+            *inspected.lock().await += 1;
+            YieldOnce(false).await;
+        }
     });
     group.finish();
 }

@@ -4,8 +4,26 @@
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::Mutex;
 use tokio::task::yield_now;
+
+/// W3's tasks over one shared `$mutex` (anything with an async `lock`).
+macro_rules! lock_loops {
+    ($kit:expr, $mutex:expr, $tasks:expr, $rounds:expr) => {{
+        let mutex = Arc::new($mutex);
+        (0..$tasks)
+            .map(|_| {
+                let mutex = mutex.clone();
+                $kit.spawn(async move {
+                    for _ in 0..$rounds {
+                        let mut guard = mutex.lock().await;
+                        yield_now().await;
+                        *guard += 1;
+                    }
+                })
+            })
+            .collect()
+    }};
+}
 
 /// How a contender spawns tasks and instruments the workloads' functions.
 pub trait Kit: Copy + Send + Sync + 'static {
@@ -27,19 +45,7 @@ pub trait Kit: Copy + Send + Sync + 'static {
         tasks: usize,
         rounds: u32,
     ) -> Vec<impl Future<Output = ()> + Send + 'static> {
-        let mutex = Arc::new(Mutex::new(0u64));
-        (0..tasks)
-            .map(|_| {
-                let mutex = mutex.clone();
-                self.spawn(async move {
-                    for _ in 0..rounds {
-                        let mut guard = mutex.lock().await;
-                        yield_now().await;
-                        *guard += 1;
-                    }
-                })
-            })
-            .collect()
+        lock_loops!(self, tokio::sync::Mutex::new(0u64), tasks, rounds)
     }
 }
 
@@ -140,19 +146,7 @@ impl Kit for Inspect {
         tasks: usize,
         rounds: u32,
     ) -> Vec<impl Future<Output = ()> + Send + 'static> {
-        let mutex = Arc::new(async_inspect::sync::Mutex::new(0u64));
-        (0..tasks)
-            .map(|_| {
-                let mutex = mutex.clone();
-                self.spawn(async move {
-                    for _ in 0..rounds {
-                        let mut guard = mutex.lock().await;
-                        yield_now().await;
-                        *guard += 1;
-                    }
-                })
-            })
-            .collect()
+        lock_loops!(self, async_inspect::sync::Mutex::new(0u64), tasks, rounds)
     }
 }
 

@@ -77,12 +77,8 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> impl Future<Output = MutexGuard<'_, T>> + '_ {
         let site = Location::caller();
         async move {
-            if let Ok(guard) = self.inner.try_lock() {
-                return self.guard(guard, site);
-            }
-            let waiting = self.tracker.wait(site);
-            let guard = self.inner.lock().await;
-            drop(waiting);
+            let fast = self.inner.try_lock();
+            let guard = self.tracker.acquire(site, fast, || self.inner.lock()).await;
             self.guard(guard, site)
         }
     }
@@ -140,15 +136,9 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock_owned(self: Arc<Self>) -> impl Future<Output = OwnedMutexGuard<T>> {
         let site = Location::caller();
         async move {
-            let inner = match Arc::clone(&self.inner).try_lock_owned() {
-                Ok(inner) => inner,
-                Err(_) => {
-                    let waiting = self.tracker.wait(site);
-                    let inner = Arc::clone(&self.inner).lock_owned().await;
-                    drop(waiting);
-                    inner
-                }
-            };
+            let fast = Arc::clone(&self.inner).try_lock_owned();
+            let slow = || Arc::clone(&self.inner).lock_owned();
+            let inner = self.tracker.acquire(site, fast, slow).await;
             self.owned_guard(inner, site)
         }
     }

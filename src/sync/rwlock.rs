@@ -73,15 +73,8 @@ impl<T: ?Sized> RwLock<T> {
     pub fn read(&self) -> impl Future<Output = RwLockReadGuard<'_, T>> + '_ {
         let site = Location::caller();
         async move {
-            let inner = match self.inner.try_read() {
-                Ok(inner) => inner,
-                Err(_) => {
-                    let waiting = self.tracker.wait(site);
-                    let inner = self.inner.read().await;
-                    drop(waiting);
-                    inner
-                }
-            };
+            let fast = self.inner.try_read();
+            let inner = self.tracker.acquire(site, fast, || self.inner.read()).await;
             self.read_guard(inner, site)
         }
     }
@@ -95,15 +88,11 @@ impl<T: ?Sized> RwLock<T> {
     pub fn write(&self) -> impl Future<Output = RwLockWriteGuard<'_, T>> + '_ {
         let site = Location::caller();
         async move {
-            let inner = match self.inner.try_write() {
-                Ok(inner) => inner,
-                Err(_) => {
-                    let waiting = self.tracker.wait(site);
-                    let inner = self.inner.write().await;
-                    drop(waiting);
-                    inner
-                }
-            };
+            let fast = self.inner.try_write();
+            let inner = self
+                .tracker
+                .acquire(site, fast, || self.inner.write())
+                .await;
             self.write_guard(inner, site)
         }
     }
@@ -168,15 +157,9 @@ impl<T: ?Sized> RwLock<T> {
     pub fn read_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockReadGuard<T>> {
         let site = Location::caller();
         async move {
-            let inner = match Arc::clone(&self.inner).try_read_owned() {
-                Ok(inner) => inner,
-                Err(_) => {
-                    let waiting = self.tracker.wait(site);
-                    let inner = Arc::clone(&self.inner).read_owned().await;
-                    drop(waiting);
-                    inner
-                }
-            };
+            let fast = Arc::clone(&self.inner).try_read_owned();
+            let slow = || Arc::clone(&self.inner).read_owned();
+            let inner = self.tracker.acquire(site, fast, slow).await;
             let hold = self.tracker.acquired_shared(site);
             OwnedRwLockReadGuard {
                 inner,
@@ -195,15 +178,9 @@ impl<T: ?Sized> RwLock<T> {
     pub fn write_owned(self: Arc<Self>) -> impl Future<Output = OwnedRwLockWriteGuard<T>> {
         let site = Location::caller();
         async move {
-            let inner = match Arc::clone(&self.inner).try_write_owned() {
-                Ok(inner) => inner,
-                Err(_) => {
-                    let waiting = self.tracker.wait(site);
-                    let inner = Arc::clone(&self.inner).write_owned().await;
-                    drop(waiting);
-                    inner
-                }
-            };
+            let fast = Arc::clone(&self.inner).try_write_owned();
+            let slow = || Arc::clone(&self.inner).write_owned();
+            let inner = self.tracker.acquire(site, fast, slow).await;
             let hold = self.tracker.acquired(site);
             OwnedRwLockWriteGuard {
                 inner,

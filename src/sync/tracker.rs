@@ -64,8 +64,31 @@ impl Tracker {
         }
     }
 
+    /// Takes the lock with `fast` if it is free; else records the wait
+    /// (and looks for a deadlock) while `slow` waits for it. The wait is
+    /// recorded only if there is one.
+    pub(crate) async fn acquire<G, E, F>(
+        &self,
+        site: &'static Location<'static>,
+        fast: Result<G, E>,
+        slow: impl FnOnce() -> F,
+    ) -> G
+    where
+        F: Future<Output = G>,
+    {
+        match fast {
+            Ok(guard) => guard,
+            Err(_) => {
+                let waiting = self.wait(site);
+                let guard = slow().await;
+                drop(waiting);
+                guard
+            }
+        }
+    }
+
     /// The current task is about to wait for the lock at `site`.
-    pub(crate) fn wait(&self, site: &'static Location<'static>) -> Waiting {
+    fn wait(&self, site: &'static Location<'static>) -> Waiting {
         #[cfg(feature = "inspect")]
         {
             Waiting {

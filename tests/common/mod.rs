@@ -13,14 +13,9 @@ pub const PATIENCE: Duration = Duration::from_secs(20);
 pub async fn eventually(what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
     let start = Instant::now();
     loop {
-        let snapshot = async_inspect::snapshot();
-        if ready(&snapshot) {
+        if let Some(snapshot) = check(what, &ready, start) {
             return snapshot;
         }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "timed out waiting for {what}; last snapshot:\n{snapshot}"
-        );
         tokio::task::yield_now().await;
     }
 }
@@ -29,16 +24,24 @@ pub async fn eventually(what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapsh
 pub fn eventually_blocking(what: &str, ready: impl Fn(&Snapshot) -> bool) -> Snapshot {
     let start = Instant::now();
     loop {
-        let snapshot = async_inspect::snapshot();
-        if ready(&snapshot) {
+        if let Some(snapshot) = check(what, &ready, start) {
             return snapshot;
         }
-        assert!(
-            start.elapsed() < PATIENCE,
-            "timed out waiting for {what}; last snapshot:\n{snapshot}"
-        );
         std::thread::yield_now();
     }
+}
+
+/// One look: the snapshot if `ready` holds; a panic past [`PATIENCE`].
+fn check(what: &str, ready: impl Fn(&Snapshot) -> bool, start: Instant) -> Option<Snapshot> {
+    let snapshot = async_inspect::snapshot();
+    if ready(&snapshot) {
+        return Some(snapshot);
+    }
+    assert!(
+        start.elapsed() < PATIENCE,
+        "timed out waiting for {what}; last snapshot:\n{snapshot}"
+    );
+    None
 }
 
 /// The task `id` in `snapshot`, which must be there.
