@@ -6,6 +6,78 @@
 //! With the `inspect` feature off they are thin wrappers that only forward
 //! to tokio's, with the same layout.
 
+/// What every inspected lock has alike: constructors that record where
+/// (and under which name) it was created, `into_inner` and `get_mut`
+/// through the `Arc` that lets owned guards be tokio's own, and the
+/// `Debug`, `Default` and `From` impls. `$what` names it in docs.
+macro_rules! lock_common {
+    ($lock:ident, $inner:ident, $kind:ident, $what:literal) => {
+        impl<T> $lock<T> {
+            #[doc = concat!("A new unlocked ", $what, ", known by where it is created.")]
+            #[track_caller]
+            pub fn new(value: T) -> Self {
+                Self::with_name(None, value, Location::caller())
+            }
+
+            #[doc = concat!("A new unlocked ", $what, " with a name for reports.")]
+            #[track_caller]
+            pub fn named(name: impl Into<String>, value: T) -> Self {
+                Self::with_name(Some(name.into()), value, Location::caller())
+            }
+
+            fn with_name(
+                name: Option<String>,
+                value: T,
+                location: &'static Location<'static>,
+            ) -> Self {
+                Self {
+                    tracker: Tracker::new(Kind::$kind, name, location),
+                    inner: Arc::new(tokio::sync::$inner::new(value)),
+                }
+            }
+
+            #[doc = concat!("The value, consuming the ", $what, ".")]
+            pub fn into_inner(self) -> T {
+                match Arc::try_unwrap(self.inner) {
+                    Ok(inner) => inner.into_inner(),
+                    Err(_) => {
+                        unreachable!("only owned guards share the inner lock, and they own `self`")
+                    }
+                }
+            }
+        }
+
+        impl<T: ?Sized> $lock<T> {
+            #[doc = concat!("The value, through a unique borrow of the ", $what, " (no locking).")]
+            pub fn get_mut(&mut self) -> &mut T {
+                Arc::get_mut(&mut self.inner)
+                    .expect("only owned guards share the inner lock, and they own `self`")
+                    .get_mut()
+            }
+        }
+
+        impl<T: ?Sized + fmt::Debug> fmt::Debug for $lock<T> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.inner, f)
+            }
+        }
+
+        impl<T: Default> Default for $lock<T> {
+            #[track_caller]
+            fn default() -> Self {
+                Self::new(T::default())
+            }
+        }
+
+        impl<T> From<T> for $lock<T> {
+            #[track_caller]
+            fn from(value: T) -> Self {
+                Self::new(value)
+            }
+        }
+    };
+}
+
 mod mutex;
 mod rwlock;
 mod tracker;

@@ -37,34 +37,7 @@ pub struct Mutex<T: ?Sized> {
     inner: Arc<tokio::sync::Mutex<T>>,
 }
 
-impl<T> Mutex<T> {
-    /// A new unlocked mutex, known by where it is created.
-    #[track_caller]
-    pub fn new(value: T) -> Self {
-        Self::with_name(None, value, Location::caller())
-    }
-
-    /// A new unlocked mutex with a name for reports.
-    #[track_caller]
-    pub fn named(name: impl Into<String>, value: T) -> Self {
-        Self::with_name(Some(name.into()), value, Location::caller())
-    }
-
-    fn with_name(name: Option<String>, value: T, location: &'static Location<'static>) -> Self {
-        Self {
-            tracker: Tracker::new(Kind::Mutex, name, location),
-            inner: Arc::new(tokio::sync::Mutex::new(value)),
-        }
-    }
-
-    /// The value, consuming the mutex.
-    pub fn into_inner(self) -> T {
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner.into_inner(),
-            Err(_) => unreachable!("only owned guards share the inner mutex, and they own `self`"),
-        }
-    }
-}
+lock_common!(Mutex, Mutex, Mutex, "mutex");
 
 impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, waiting until it is free; the wait is recorded (and
@@ -103,13 +76,6 @@ impl<T: ?Sized> Mutex<T> {
     pub fn blocking_lock(&self) -> MutexGuard<'_, T> {
         let site = Location::caller();
         self.guard(self.inner.blocking_lock(), site)
-    }
-
-    /// The value, through a unique borrow of the mutex (no locking).
-    pub fn get_mut(&mut self) -> &mut T {
-        Arc::get_mut(&mut self.inner)
-            .expect("only owned guards share the inner mutex, and they own `self`")
-            .get_mut()
     }
 
     fn guard<'a>(
@@ -233,12 +199,6 @@ impl<T: ?Sized> DerefMut for OwnedMutexGuard<T> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
 impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
@@ -248,19 +208,5 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for OwnedMutexGuard<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
-    }
-}
-
-impl<T: Default> Default for Mutex<T> {
-    #[track_caller]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for Mutex<T> {
-    #[track_caller]
-    fn from(value: T) -> Self {
-        Self::new(value)
     }
 }

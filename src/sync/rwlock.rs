@@ -34,34 +34,7 @@ pub struct RwLock<T: ?Sized> {
     inner: Arc<tokio::sync::RwLock<T>>,
 }
 
-impl<T> RwLock<T> {
-    /// A new unlocked lock, known by where it is created.
-    #[track_caller]
-    pub fn new(value: T) -> Self {
-        Self::with_name(None, value, Location::caller())
-    }
-
-    /// A new unlocked lock with a name for reports.
-    #[track_caller]
-    pub fn named(name: impl Into<String>, value: T) -> Self {
-        Self::with_name(Some(name.into()), value, Location::caller())
-    }
-
-    fn with_name(name: Option<String>, value: T, location: &'static Location<'static>) -> Self {
-        Self {
-            tracker: Tracker::new(Kind::RwLock, name, location),
-            inner: Arc::new(tokio::sync::RwLock::new(value)),
-        }
-    }
-
-    /// The value, consuming the lock.
-    pub fn into_inner(self) -> T {
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner.into_inner(),
-            Err(_) => unreachable!("only owned guards share the inner lock, and they own `self`"),
-        }
-    }
-}
+lock_common!(RwLock, RwLock, RwLock, "lock");
 
 impl<T: ?Sized> RwLock<T> {
     /// Locks for reading, waiting while a writer holds or waits for it.
@@ -139,13 +112,6 @@ impl<T: ?Sized> RwLock<T> {
     pub fn blocking_write(&self) -> RwLockWriteGuard<'_, T> {
         let site = Location::caller();
         self.write_guard(self.inner.blocking_write(), site)
-    }
-
-    /// The value, through a unique borrow of the lock (no locking).
-    pub fn get_mut(&mut self) -> &mut T {
-        Arc::get_mut(&mut self.inner)
-            .expect("only owned guards share the inner lock, and they own `self`")
-            .get_mut()
     }
 
     /// Locks for reading through an `Arc`, for a guard that owns it.
@@ -337,23 +303,3 @@ deref_guards!(
     RwLockReadGuard<'a>, RwLockWriteGuard<'a>, OwnedRwLockReadGuard, OwnedRwLockWriteGuard;
     mut RwLockWriteGuard<'a>, OwnedRwLockWriteGuard
 );
-
-impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
-impl<T: Default> Default for RwLock<T> {
-    #[track_caller]
-    fn default() -> Self {
-        Self::new(T::default())
-    }
-}
-
-impl<T> From<T> for RwLock<T> {
-    #[track_caller]
-    fn from(value: T) -> Self {
-        Self::new(value)
-    }
-}
