@@ -41,9 +41,9 @@ pub use config::Config;
 pub use inspected::Inspected;
 pub use resource::{ResourceId, ResourceKind};
 pub use snapshot::{
-    AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, InspectPoint,
-    Instrumentation, Lint, LockHolder, LockOrderStep, ResourceRef, Snapshot, SourceLocation,
-    StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
+    AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock, InspectPoint,
+    Instrumentation, Lint, LockHolder, LockOrderStep, ResourceInfo, ResourceRef, Snapshot,
+    SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
 };
 pub use task::{TaskCell, TaskId, TaskKind};
 

@@ -320,6 +320,28 @@ impl ResourceCell {
     }
 }
 
+/// Every live resource.
+pub(crate) fn all() -> Vec<Arc<ResourceCell>> {
+    let resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
+    resources.iter().filter_map(|(_, r)| r.upgrade()).collect()
+}
+
+impl ResourceCell {
+    /// Where it was created.
+    pub(crate) fn created_at(&self) -> &'static Location<'static> {
+        self.created_at
+    }
+
+    /// Tasks waiting for it, acquisitions, and acquisitions that waited.
+    pub(crate) fn counters(&self) -> (u32, u64, u64) {
+        (
+            self.waiters.load(Ordering::Relaxed),
+            self.acquisitions.load(Ordering::Relaxed),
+            self.contended.load(Ordering::Relaxed),
+        )
+    }
+}
+
 impl Drop for ResourceCell {
     fn drop(&mut self) {
         let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());

@@ -13,6 +13,7 @@ mod deadlock;
 pub(crate) mod graph;
 pub(crate) mod order;
 
+pub(crate) use cell::all;
 pub use cell::{Hold, ResourceCell, ResourceId, ResourceKind};
 
 pub use deadlock::{DeadlockAction, on_deadlock};

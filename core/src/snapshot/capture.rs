@@ -1,16 +1,19 @@
 //! Builds a [`Snapshot`] from the live registry.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::process;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{
-    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, InspectPoint, Instrumentation, LockHolder,
-    ResourceRef, Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
+    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, HeldLock, InspectPoint, Instrumentation,
+    LockHolder, ResourceInfo, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskInfo,
+    TaskState, WaitInfo, WaitReason,
 };
 use crate::clock::to_duration;
+use crate::resource::ResourceCell;
 use crate::task::detail::Detail;
 use crate::task::{FrameCell, Phase, TaskCell, TaskId, WaitKind};
 use crate::{clock, config, lint, registry};
@@ -27,9 +30,34 @@ use crate::{clock, config, lint, registry};
 pub fn snapshot() -> Snapshot {
     config::init();
     let now = clock::precise_now().max(clock::now());
+    // Deadlocks first: a standing one never resolves by itself, so its tasks
+    // read afterwards still show its waits. Read last, a cycle that closed
+    // meanwhile would name tasks whose waits the snapshot does not have.
+    let deadlocks = crate::resource::current_deadlocks();
+    let resources: Vec<ResourceInfo> = crate::resource::all()
+        .iter()
+        .map(|r| resource_info(r))
+        .collect();
+    let mut held: HashMap<TaskId, Vec<HeldLock>> = HashMap::new();
+    for info in &resources {
+        for holder in &info.holders {
+            held.entry(holder.task).or_default().push(HeldLock {
+                resource: info.resource.clone(),
+                acquired_at: holder.acquired_at.clone(),
+                since: holder.since,
+            });
+        }
+    }
     // Sorted as pointers, not as the much larger task infos.
     let cells = registry::all();
-    let tasks: Vec<TaskInfo> = cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
+    let tasks: Vec<TaskInfo> = cells
+        .iter()
+        .map(|(id, cell)| {
+            let mut info = task_info(cell, now);
+            info.holds = held.remove(id).unwrap_or_default();
+            info
+        })
+        .collect();
     drop(cells);
     let (lints, lints_dropped) = lint::all();
     let totals = registry::totals();
@@ -45,7 +73,8 @@ pub fn snapshot() -> Snapshot {
         pid: process::id(),
         tasks,
         lints,
-        deadlocks: crate::resource::current_deadlocks(),
+        deadlocks,
+        resources,
         counters: Counters {
             tasks_spawned: totals.spawned,
             tasks_finished: totals.finished,
@@ -80,6 +109,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         waits: Vec::new(),
         points: Vec::new(),
         panic: None,
+        holds: Vec::new(),
     };
     cell.read_detail(|detail| {
         info.name = cell.name_with(detail);
@@ -107,22 +137,8 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
                     WaitKind::Lock { resource } => WaitReason::Lock {
-                        resource: ResourceRef {
-                            id: resource.id(),
-                            kind: resource.kind(),
-                            name: resource.label(),
-                        },
-                        holders: resource
-                            .holders()
-                            .into_iter()
-                            .map(|h| LockHolder {
-                                task: TaskId::from_u64(h.task),
-                                acquired_at: h.site.map(|site| {
-                                    SourceLocation::new(site.file(), site.line(), site.column())
-                                }),
-                                since: to_duration(h.since),
-                            })
-                            .collect(),
+                        resource: resource_ref(resource),
+                        holders: lock_holders(resource),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                 },
@@ -256,4 +272,39 @@ fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
         .map(|t| t.deadline)
         .min()
         .map(to_duration)
+}
+
+fn resource_ref(resource: &ResourceCell) -> ResourceRef {
+    ResourceRef {
+        id: resource.id(),
+        kind: resource.kind(),
+        name: resource.label(),
+    }
+}
+
+fn lock_holders(resource: &ResourceCell) -> Vec<LockHolder> {
+    resource
+        .holders()
+        .into_iter()
+        .map(|h| LockHolder {
+            task: TaskId::from_u64(h.task),
+            acquired_at: h
+                .site
+                .map(|site| SourceLocation::new(site.file(), site.line(), site.column())),
+            since: to_duration(h.since),
+        })
+        .collect()
+}
+
+fn resource_info(resource: &ResourceCell) -> ResourceInfo {
+    let (waiters, acquisitions, contended) = resource.counters();
+    let created = resource.created_at();
+    ResourceInfo {
+        resource: resource_ref(resource),
+        created_at: SourceLocation::new(created.file(), created.line(), created.column()),
+        holders: lock_holders(resource),
+        waiters,
+        acquisitions,
+        contended,
+    }
 }

@@ -49,6 +49,8 @@ pub struct Snapshot {
     pub(crate) lints: Vec<Lint>,
     #[serde(default)]
     pub(crate) deadlocks: Vec<Deadlock>,
+    #[serde(default)]
+    pub(crate) resources: Vec<ResourceInfo>,
     pub(crate) counters: Counters,
 }
 
@@ -74,6 +76,7 @@ impl Snapshot {
             tasks: Vec::new(),
             lints: Vec::new(),
             deadlocks: Vec::new(),
+            resources: Vec::new(),
             counters: Counters::default(),
         }
     }
@@ -130,6 +133,11 @@ impl Snapshot {
     /// the same lock, held by the same task.
     pub fn deadlocks(&self) -> &[Deadlock] {
         &self.deadlocks
+    }
+
+    /// Every inspected lock alive, with its holders and counters.
+    pub fn resources(&self) -> &[ResourceInfo] {
+        &self.resources
     }
 
     /// Counters over the life of the process.
@@ -264,6 +272,39 @@ pub struct TaskInfo {
     pub points: Vec<InspectPoint>,
     /// The panic message, for a task that panicked.
     pub panic: Option<String>,
+    /// The inspected locks it holds.
+    #[serde(default)]
+    pub holds: Vec<HeldLock>,
+}
+
+/// A lock a task holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HeldLock {
+    /// The lock.
+    pub resource: ResourceRef,
+    /// Where the task took it.
+    pub acquired_at: Option<SourceLocation>,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
+}
+
+/// An inspected lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ResourceInfo {
+    /// Its id, kind and name.
+    pub resource: ResourceRef,
+    /// Where it was created.
+    pub created_at: SourceLocation,
+    /// The tasks holding it.
+    pub holders: Vec<LockHolder>,
+    /// Tasks waiting for it now.
+    pub waiters: u32,
+    /// Times it was taken.
+    pub acquisitions: u64,
+    /// Times a task had to wait for it.
+    pub contended: u64,
 }
 
 impl TaskInfo {

@@ -188,6 +188,19 @@ impl Snapshot {
         if !loose.is_empty() {
             self.write_waits(f, "│ ", &loose, task.state == TaskState::Blocked)?;
         }
+        for held in &task.holds {
+            write!(
+                f,
+                "│ holds {} `{}` for {}",
+                held.resource.kind,
+                held.resource.name,
+                self.since(held.since)
+            )?;
+            match &held.acquired_at {
+                Some(at) => writeln!(f, " (taken at {at})")?,
+                None => writeln!(f)?,
+            }
+        }
         if let Some(point) = task.points.last() {
             write!(f, "│ last inspect point: \"{}\"", point.label)?;
             if let Some(value) = &point.value {
