@@ -31,6 +31,11 @@ async fn a_named_task_is_recorded_from_spawn_to_done() {
     assert_eq!(info.location.file, file!());
     assert_eq!(info.location.line, spawn_line);
     assert_eq!(info.parent, async_inspect::current_task());
+    assert_eq!(
+        info.last_poll_at,
+        Some(info.state_since),
+        "parked since its poll ended"
+    );
 
     tx.send(()).unwrap();
     assert_eq!(handle.await.unwrap(), 5);
@@ -48,6 +53,10 @@ async fn the_test_itself_is_the_root_task() {
     assert_eq!(root.name, "the_test_itself_is_the_root_task");
     assert_eq!(root.kind, TaskKind::Root);
     assert_eq!(root.state, TaskState::Running);
+    assert_eq!(
+        root.last_poll_at, None,
+        "inside a poll, no poll has just ended"
+    );
 }
 
 #[async_inspect::trace]

@@ -34,12 +34,6 @@ pub(crate) fn all() -> (Vec<Lint>, u64) {
     )
 }
 
-/// Forgets every lint recorded so far (for tests and long-running tools that
-/// read and clear).
-pub fn clear() {
-    LINTS.lock().unwrap_or_else(|e| e.into_inner()).clear();
-}
-
 #[cold]
 pub(crate) fn blocking_stretch(task: &TaskCell, stretch: BlockingStretch) {
     let info = stretch.info;

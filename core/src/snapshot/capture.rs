@@ -187,11 +187,10 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
     info.age = to_duration(age);
     info.busy = to_duration(busy.min(age));
     info.idle = to_duration(age.saturating_sub(busy));
-    info.last_poll_at = match phase {
-        Phase::Pending => Some(to_duration(phase_since)),
-        _ if polls > 0 => Some(to_duration(phase_since)),
-        _ => None,
-    };
+    // Between polls (and after the last), the phase began when a poll
+    // ended; inside a poll, it began when that poll started.
+    let between_polls = phase == Phase::Pending || (phase.is_finished() && polls > 0);
+    info.last_poll_at = between_polls.then(|| to_duration(phase_since));
     info
 }
 

@@ -260,7 +260,8 @@ pub struct TaskInfo {
     /// Times it was woken, counted only while wake counting is on
     /// (`Config::count_wakes`, `ASYNC_INSPECT_WAKES=1`); 0 otherwise.
     pub wakes: u64,
-    /// When its latest poll ended (time since the inspector started).
+    /// When its latest poll ended (time since the inspector started);
+    /// `None` while a poll runs or before the first.
     pub last_poll_at: Option<Duration>,
     /// Its active traced calls (its logical stack; a tree when it joins
     /// several traced futures), outermost first.
