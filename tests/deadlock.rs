@@ -146,9 +146,10 @@ async fn a_cancelled_lock_wait_leaves_no_phantom_edge() {
         })
     })
     .await;
+    let later = common::after_checks();
     assert!(
-        deadlock_of(&snapshot, t1_id).is_none() && deadlock_of(&snapshot, t2_id).is_none(),
-        "{snapshot}"
+        deadlock_of(&later, t1_id).is_none() && deadlock_of(&later, t2_id).is_none(),
+        "{later}"
     );
     assert!(
         common::task(&snapshot, t1_id).waits.is_empty(),

@@ -62,7 +62,7 @@ async fn a_writer_behind_readers_names_every_reader() {
             .to_string()
             .contains("RwLock `table` held by 5 tasks")
     );
-    assert!(!in_deadlock(&snapshot, writer_id));
+    assert!(!in_deadlock(&common::after_checks(), writer_id));
 
     release_tx.send(()).unwrap();
     for reader in readers {

@@ -42,8 +42,8 @@ pub use inspected::Inspected;
 pub use resource::{ResourceId, ResourceKind};
 pub use snapshot::{
     AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock, InspectPoint,
-    Instrumentation, Lint, LockHolder, LockOrderStep, ResourceInfo, ResourceRef, Snapshot,
-    SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
+    Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceInfo, ResourceRef,
+    Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
 };
 pub use task::{TaskCell, TaskId, TaskKind};
 

@@ -1,7 +1,7 @@
-//! Inspected locks: drop-in replacements for `tokio::sync`'s, so swapping
-//! the import is the only change. They run on any executor (tokio, smol,
-//! async-std), record who holds them and who waits, and find a deadlock the
-//! moment its cycle closes (see [`Snapshot::deadlocks`](crate::Snapshot::deadlocks)).
+//! Inspected locks and semaphores: drop-in replacements for `tokio::sync`'s,
+//! so swapping the import is the only change. They run on any executor
+//! (tokio, smol, async-std), record who holds them and who waits, and find a
+//! deadlock the moment its cycle closes (see [`Snapshot::deadlocks`](crate::Snapshot::deadlocks)).
 //!
 //! With the `inspect` feature off they are thin wrappers that only forward
 //! to tokio's, with the same layout.
@@ -80,10 +80,12 @@ macro_rules! lock_common {
 
 mod mutex;
 mod rwlock;
+mod semaphore;
 mod tracker;
 
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};
 pub use rwlock::{
     OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
-pub use tokio::sync::TryLockError;
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
+pub use tokio::sync::{AcquireError, TryAcquireError, TryLockError};

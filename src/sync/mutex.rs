@@ -83,7 +83,7 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::MutexGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> MutexGuard<'a, T> {
-        let hold = self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site, false);
         MutexGuard {
             tracker: &self.tracker,
             hold,
@@ -126,7 +126,7 @@ impl<T: ?Sized> Mutex<T> {
         inner: tokio::sync::OwnedMutexGuard<T>,
         site: &'static Location<'static>,
     ) -> OwnedMutexGuard<T> {
-        let hold = self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site, true);
         OwnedMutexGuard {
             inner,
             hold,

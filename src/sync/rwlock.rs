@@ -126,7 +126,7 @@ impl<T: ?Sized> RwLock<T> {
             let fast = Arc::clone(&self.inner).try_read_owned();
             let slow = || Arc::clone(&self.inner).read_owned();
             let inner = self.tracker.acquire(site, fast, slow).await;
-            let hold = self.tracker.acquired_shared(site);
+            let hold = self.tracker.acquired_shared(site, 1, true);
             OwnedRwLockReadGuard {
                 inner,
                 hold,
@@ -147,7 +147,7 @@ impl<T: ?Sized> RwLock<T> {
             let fast = Arc::clone(&self.inner).try_write_owned();
             let slow = || Arc::clone(&self.inner).write_owned();
             let inner = self.tracker.acquire(site, fast, slow).await;
-            let hold = self.tracker.acquired(site);
+            let hold = self.tracker.acquired(site, true);
             OwnedRwLockWriteGuard {
                 inner,
                 hold,
@@ -165,7 +165,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_read_owned(self: Arc<Self>) -> Result<OwnedRwLockReadGuard<T>, TryLockError> {
         let site = Location::caller();
         let inner = Arc::clone(&self.inner).try_read_owned()?;
-        let hold = self.tracker.acquired_shared(site);
+        let hold = self.tracker.acquired_shared(site, 1, true);
         Ok(OwnedRwLockReadGuard {
             inner,
             hold,
@@ -182,7 +182,7 @@ impl<T: ?Sized> RwLock<T> {
     pub fn try_write_owned(self: Arc<Self>) -> Result<OwnedRwLockWriteGuard<T>, TryLockError> {
         let site = Location::caller();
         let inner = Arc::clone(&self.inner).try_write_owned()?;
-        let hold = self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site, true);
         Ok(OwnedRwLockWriteGuard {
             inner,
             hold,
@@ -195,7 +195,7 @@ impl<T: ?Sized> RwLock<T> {
         inner: tokio::sync::RwLockReadGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> RwLockReadGuard<'a, T> {
-        let hold = self.tracker.acquired_shared(site);
+        let hold = self.tracker.acquired_shared(site, 1, false);
         RwLockReadGuard {
             tracker: &self.tracker,
             hold,
@@ -208,7 +208,7 @@ impl<T: ?Sized> RwLock<T> {
         inner: tokio::sync::RwLockWriteGuard<'a, T>,
         site: &'static Location<'static>,
     ) -> RwLockWriteGuard<'a, T> {
-        let hold = self.tracker.acquired(site);
+        let hold = self.tracker.acquired(site, false);
         RwLockWriteGuard {
             tracker: &self.tracker,
             hold,

@@ -40,6 +40,7 @@ pub(crate) struct Hold;
 pub(crate) enum Kind {
     Mutex,
     RwLock,
+    Semaphore,
 }
 
 impl Tracker {
@@ -78,13 +79,21 @@ impl Tracker {
     {
         match fast {
             Ok(guard) => guard,
-            Err(_) => {
-                let waiting = self.wait(site);
-                let guard = slow().await;
-                drop(waiting);
-                guard
-            }
+            Err(_) => self.wait_for(site, slow()).await,
         }
+    }
+
+    /// Records the current task's wait at `site` (and looks for a
+    /// deadlock) while `acquiring` completes.
+    pub(crate) async fn wait_for<G>(
+        &self,
+        site: &'static Location<'static>,
+        acquiring: impl Future<Output = G>,
+    ) -> G {
+        let waiting = self.wait(site);
+        let guard = acquiring.await;
+        drop(waiting);
+        guard
     }
 
     /// The current task is about to wait for the lock at `site`.
@@ -105,14 +114,15 @@ impl Tracker {
         }
     }
 
-    /// The current task took the lock exclusively at `site`.
+    /// The current task took the lock exclusively at `site`, through an
+    /// `owned` guard (one that can move to another task) or not.
     #[inline]
-    pub(crate) fn acquired(&self, site: &'static Location<'static>) -> Hold {
+    pub(crate) fn acquired(&self, site: &'static Location<'static>, owned: bool) -> Hold {
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
-            return resource.acquired(site);
+            return resource.acquired(site, owned);
         }
-        let _ = site;
+        let _ = (site, owned);
         Hold::default()
     }
 
@@ -128,14 +138,43 @@ impl Tracker {
         let _ = hold;
     }
 
-    /// The current task took the lock in shared mode at `site`.
+    /// The current task took `permits` of the lock in shared mode at
+    /// `site` (a read lock, semaphore permits), `owned` or not.
     #[inline]
-    pub(crate) fn acquired_shared(&self, site: &'static Location<'static>) -> Hold {
+    pub(crate) fn acquired_shared(
+        &self,
+        site: &'static Location<'static>,
+        permits: usize,
+        owned: bool,
+    ) -> Hold {
         #[cfg(feature = "inspect")]
         if let Some(resource) = &self.resource {
-            return resource.acquired_shared(site);
+            let permits = u32::try_from(permits).unwrap_or(u32::MAX);
+            return resource.acquired_shared(site, permits, owned);
         }
-        let _ = site;
+        let _ = (site, permits, owned);
+        Hold::default()
+    }
+
+    /// The permits of `from` joined those of `into`.
+    pub(crate) fn merged(&self, into: &Hold, from: &mut Hold) {
+        let from = std::mem::take(from);
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            resource.merge_shared(into, from);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = (into, from);
+    }
+
+    /// `permits` were split off `from` into a new holding.
+    pub(crate) fn split(&self, from: &Hold, permits: usize) -> Hold {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            let permits = u32::try_from(permits).unwrap_or(u32::MAX);
+            return resource.split_shared(from, permits);
+        }
+        let _ = (from, permits);
         Hold::default()
     }
 

@@ -44,6 +44,13 @@ fn check(what: &str, ready: impl Fn(&Snapshot) -> bool, start: Instant) -> Optio
     None
 }
 
+/// Takes a snapshot after one where a wait showed: a lock wait is checked
+/// for deadlocks before it shows, but a snapshot reads deadlocks before
+/// tasks, so only the next one surely has any deadlock the wait closed.
+pub fn after_checks() -> Snapshot {
+    async_inspect::snapshot()
+}
+
 /// The task `id` in `snapshot`, which must be there.
 pub fn task(snapshot: &Snapshot, id: TaskId) -> &TaskInfo {
     snapshot

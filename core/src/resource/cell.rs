@@ -43,6 +43,8 @@ pub enum ResourceKind {
     Mutex,
     /// An inspected `RwLock`.
     RwLock,
+    /// An inspected `Semaphore`.
+    Semaphore,
 }
 
 impl fmt::Display for ResourceKind {
@@ -50,17 +52,27 @@ impl fmt::Display for ResourceKind {
         f.write_str(match self {
             Self::Mutex => "Mutex",
             Self::RwLock => "RwLock",
+            Self::Semaphore => "Semaphore",
         })
     }
 }
 
-/// A task holding a resource in shared mode (an `RwLock` reader).
+/// A task holding a resource in shared mode (an `RwLock` reader, a
+/// `Semaphore` permit).
 #[derive(Debug, Clone, Copy)]
 struct SharedHolder {
+    /// The [`Hold::key`] of the guard or permit.
+    key: u64,
     task: u64,
     site: &'static Location<'static>,
     since: u64,
+    permits: u32,
+    moves: u64,
 }
+
+/// Marks an owned guard in a holder's `moves` word; the low bits are the
+/// acquiring task's spawn count at the time (see [`Holding::movable`]).
+const OWNED: u64 = 1 << 32;
 
 /// A lock held by a task, from acquisition to release: the guard carries
 /// it back to [`ResourceCell::released`].
@@ -68,20 +80,46 @@ struct SharedHolder {
 pub struct Hold {
     /// The holding task's id, 0 if not a task.
     id: u64,
+    /// Which shared holder this is (readers and permits), 0 if exclusive.
+    key: u64,
     /// The holding task, while lock order is recorded: its list of held
     /// locks is updated on release, even from another task.
     ordered: Option<Arc<TaskCell>>,
 }
 
 impl Hold {
-    fn current() -> Self {
+    /// The current task's hold, and its `moves` word for a guard that is
+    /// `owned` or not.
+    fn current(owned: bool) -> (Self, u64) {
+        let moves = |task: &TaskCell| {
+            if owned {
+                OWNED | u64::from(task.spawned())
+            } else {
+                0
+            }
+        };
         if crate::config::lock_order() {
             let ordered = context::current_cell();
-            let id = ordered.as_ref().map_or(0, |t| t.id().as_u64());
-            Self { id, ordered }
+            let (id, moves) = ordered
+                .as_ref()
+                .map_or((0, 0), |t| (t.id().as_u64(), moves(t)));
+            (
+                Self {
+                    id,
+                    key: 0,
+                    ordered,
+                },
+                moves,
+            )
         } else {
-            let id = context::with_task(|task, _| task.id().as_u64()).unwrap_or(0);
-            Self { id, ordered: None }
+            let (id, moves) =
+                context::with_task(|task, _| (task.id().as_u64(), moves(task))).unwrap_or((0, 0));
+            let hold = Self {
+                id,
+                key: 0,
+                ordered: None,
+            };
+            (hold, moves)
         }
     }
 }
@@ -112,6 +150,31 @@ pub(crate) struct Holding {
     pub(crate) task: u64,
     pub(crate) site: Option<&'static Location<'static>>,
     pub(crate) since: u64,
+    /// Permits held, for a semaphore; 1 otherwise.
+    pub(crate) permits: u32,
+    moves: u64,
+}
+
+impl Holding {
+    /// A holding that cannot move: the end of a joined task.
+    pub(crate) fn pinned(task: u64) -> Self {
+        Self {
+            task,
+            site: None,
+            since: 0,
+            permits: 1,
+            moves: 0,
+        }
+    }
+
+    /// For a guard taken owned (`lock_owned`, `acquire_owned`, …), which
+    /// can move to another task without the inspector seeing it: the
+    /// acquiring task's spawn count when it took it. The holding surely
+    /// still belongs to that task only while the count is unchanged and
+    /// the task does not wait for the same resource again.
+    pub(crate) fn movable(&self) -> Option<u32> {
+        (self.moves & OWNED != 0).then_some(self.moves as u32)
+    }
 }
 
 /// The shared record of one inspected lock.
@@ -126,14 +189,17 @@ pub struct ResourceCell {
     /// Where the holder acquired it.
     holder_site: AtomicPtr<Location<'static>>,
     holder_since: AtomicU64,
+    /// Whether the holder's guard is owned (see [`Holding::movable`]).
+    holder_moves: AtomicU64,
     /// Tasks waiting for it now.
     waiters: AtomicU32,
-    /// Readers, for kinds with a shared mode.
+    /// Readers or permit holders, for kinds with a shared mode.
     shared: Mutex<Vec<SharedHolder>>,
+    /// The last [`Hold::key`] given out.
+    next_key: AtomicU64,
     /// Locks that were held when this one was taken (see `order`).
     taken_after: Mutex<Vec<ResourceId>>,
-    acquisitions: AtomicU64,
-    contended: AtomicU64,
+    stats: Stats,
     id: ResourceId,
     kind: ResourceKind,
     name: Option<Box<str>>,
@@ -157,11 +223,12 @@ impl ResourceCell {
             holder: AtomicU64::new(0),
             holder_site: AtomicPtr::new(std::ptr::null_mut()),
             holder_since: AtomicU64::new(0),
+            holder_moves: AtomicU64::new(0),
             waiters: AtomicU32::new(0),
             shared: Mutex::new(Vec::new()),
+            next_key: AtomicU64::new(0),
             taken_after: Mutex::new(Vec::new()),
-            acquisitions: AtomicU64::new(0),
-            contended: AtomicU64::new(0),
+            stats: Stats::default(),
             id: ResourceId::next(),
             kind,
             name,
@@ -205,21 +272,29 @@ impl ResourceCell {
         // SAFETY: only `&'static Location`s are stored in `holder_site`.
         let site = unsafe { site.as_ref() };
         let since = self.holder_since.load(Ordering::Relaxed);
-        Some(Holding { task, site, since })
+        let moves = self.holder_moves.load(Ordering::Relaxed);
+        Some(Holding {
+            task,
+            site,
+            since,
+            permits: 1,
+            moves,
+        })
     }
 
-    /// Every task holding it: the exclusive holder, or the readers. A
-    /// `Mutex` has at most one and allocates nothing.
+    /// Every task holding it: the exclusive holder, or the readers or
+    /// permit holders. A `Mutex` has at most one and allocates nothing.
     pub(crate) fn holders(&self) -> Holders {
-        let exclusive = self.holder();
         if self.kind == ResourceKind::Mutex {
-            return Holders::One(exclusive);
+            return Holders::One(self.holder());
         }
-        let mut holders: Vec<Holding> = exclusive.into_iter().collect();
+        let mut holders: Vec<Holding> = self.holder().into_iter().collect();
         holders.extend(self.shared().iter().map(|h| Holding {
             task: h.task,
             site: Some(h.site),
             since: h.since,
+            permits: h.permits,
+            moves: h.moves,
         }));
         Holders::Many(holders)
     }
@@ -228,17 +303,27 @@ impl ResourceCell {
         self.shared.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records that the current task acquired the resource in shared mode
-    /// (a read lock) at `site`. The [`Hold`] goes back to
+    /// Records that the current task acquired `permits` of the resource in
+    /// shared mode (a read lock, semaphore permits) at `site`, through an
+    /// `owned` guard or not. The [`Hold`] goes back to
     /// [`ResourceCell::released_shared`].
-    pub fn acquired_shared(self: &Arc<Self>, site: &'static Location<'static>) -> Hold {
-        let hold = Hold::current();
-        self.acquisitions.fetch_add(1, Ordering::Relaxed);
+    pub fn acquired_shared(
+        self: &Arc<Self>,
+        site: &'static Location<'static>,
+        permits: u32,
+        owned: bool,
+    ) -> Hold {
+        let (mut hold, moves) = Hold::current(owned);
+        self.stats.acquisitions.fetch_add(1, Ordering::Relaxed);
         if hold.id != 0 {
+            hold.key = self.next_key.fetch_add(1, Ordering::Relaxed) + 1;
             self.shared().push(SharedHolder {
+                key: hold.key,
                 task: hold.id,
                 site,
                 since: clock::now(),
+                permits,
+                moves,
             });
             if let Some(task) = &hold.ordered {
                 super::order::acquired(task, self, site);
@@ -247,41 +332,96 @@ impl ResourceCell {
         hold
     }
 
-    /// Records that a reader released it.
+    /// Records that a reader or permit holder released it (or forgot its
+    /// permits, which leaves them taken by no one).
     pub fn released_shared(&self, hold: Hold) {
-        if hold.id == 0 {
+        if hold.key == 0 {
             return;
         }
-        {
+        let record = {
             let mut shared = self.shared();
-            if let Some(position) = shared.iter().rposition(|h| h.task == hold.id) {
-                shared.swap_remove(position);
-            }
+            let position = shared.iter().position(|h| h.key == hold.key);
+            position.map(|p| shared.swap_remove(p))
+        };
+        if let Some(record) = record {
+            self.stats.held(
+                clock::now().saturating_sub(record.since),
+                record.task,
+                record.site,
+            );
         }
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
         }
     }
 
+    /// Moves the permits of `from` into `into` (merged permits).
+    pub fn merge_shared(&self, into: &Hold, mut from: Hold) {
+        if into.key == 0 || from.key == 0 {
+            return self.released_shared(from);
+        }
+        {
+            let mut shared = self.shared();
+            if let Some(position) = shared.iter().position(|h| h.key == from.key) {
+                let merged = shared.swap_remove(position);
+                if let Some(into) = shared.iter_mut().find(|h| h.key == into.key) {
+                    into.permits = into.permits.saturating_add(merged.permits);
+                }
+            }
+        }
+        from.key = 0;
+        if let Some(task) = &from.ordered {
+            super::order::released(task, self);
+        }
+    }
+
+    /// Splits `permits` off the holding `from` into a new one, held by the
+    /// same task, taken at the same place and time.
+    pub fn split_shared(self: &Arc<Self>, from: &Hold, permits: u32) -> Hold {
+        let mut shared = self.shared();
+        let Some(record) = shared
+            .iter_mut()
+            .find(|h| h.key == from.key && from.key != 0)
+        else {
+            return Hold::default();
+        };
+        record.permits = record.permits.saturating_sub(permits);
+        let mut split = *record;
+        split.key = self.next_key.fetch_add(1, Ordering::Relaxed) + 1;
+        split.permits = permits;
+        shared.push(split);
+        drop(shared);
+        let ordered = from.ordered.clone();
+        if let Some(task) = &ordered {
+            super::order::acquired(task, self, split.site);
+        }
+        Hold {
+            id: from.id,
+            key: split.key,
+            ordered,
+        }
+    }
+
     /// Records that the current task acquired the resource exclusively at
-    /// `site`. The [`Hold`] goes back to [`ResourceCell::released`].
+    /// `site`, through an `owned` guard or not. The [`Hold`] goes back to
+    /// [`ResourceCell::released`].
     #[inline]
-    pub fn acquired(self: &Arc<Self>, site: &'static Location<'static>) -> Hold {
-        let hold = Hold::current();
-        let id = hold.id;
+    pub fn acquired(self: &Arc<Self>, site: &'static Location<'static>, owned: bool) -> Hold {
+        let (hold, moves) = Hold::current(owned);
         self.holder_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
         );
         self.holder_since.store(clock::now(), Ordering::Relaxed);
+        self.holder_moves.store(moves, Ordering::Relaxed);
         // The holder is exclusive, so a load and a store count without a
         // read-modify-write; readers (shared mode) use `fetch_add`.
-        let count = self.acquisitions.load(Ordering::Relaxed);
-        self.acquisitions.store(count + 1, Ordering::Relaxed);
+        let count = self.stats.acquisitions.load(Ordering::Relaxed);
+        self.stats.acquisitions.store(count + 1, Ordering::Relaxed);
         // Release suffices: a task that holds this and waits for something
         // else records its wait under the graph lock after this store, and
         // the wait that closes a cycle walks under the same lock.
-        self.holder.store(id, Ordering::Release);
+        self.holder.store(hold.id, Ordering::Release);
         if let Some(task) = &hold.ordered {
             super::order::acquired(task, self, site);
         }
@@ -291,6 +431,14 @@ impl ResourceCell {
     /// Records that the holder released it.
     #[inline]
     pub fn released(&self, hold: Hold) {
+        let held = clock::now().saturating_sub(self.holder_since.load(Ordering::Relaxed));
+        if held + 1 > self.stats.hold_max.load(Ordering::Relaxed) {
+            let site = self.holder_site.load(Ordering::Relaxed);
+            // SAFETY: only `&'static Location`s are stored in `holder_site`.
+            if let Some(site) = unsafe { site.as_ref() } {
+                self.stats.held(held, hold.id, site);
+            }
+        }
         self.holder.store(0, Ordering::Release);
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
@@ -310,14 +458,63 @@ impl ResourceCell {
 
     /// A task starts waiting for it.
     pub(crate) fn wait_began(&self) {
-        self.contended.fetch_add(1, Ordering::Relaxed);
-        self.waiters.fetch_add(1, Ordering::Relaxed);
+        self.stats.contended.fetch_add(1, Ordering::Relaxed);
+        let waiting = self.waiters.fetch_add(1, Ordering::Relaxed) + 1;
+        self.stats.queue_max.fetch_max(waiting, Ordering::Relaxed);
     }
 
-    /// A task stopped waiting for it.
-    pub(crate) fn wait_ended(&self) {
+    /// A task stopped waiting for it, after `waited` nanoseconds.
+    pub(crate) fn wait_ended(&self, waited: u64) {
         self.waiters.fetch_sub(1, Ordering::Relaxed);
+        self.stats.wait_total.fetch_add(waited, Ordering::Relaxed);
+        self.stats.wait_max.fetch_max(waited, Ordering::Relaxed);
     }
+}
+
+/// How a resource has been used.
+#[derive(Debug, Default)]
+struct Stats {
+    acquisitions: AtomicU64,
+    /// Acquisitions that had to wait.
+    contended: AtomicU64,
+    /// Nanoseconds spent waiting for it, summed, and the longest wait.
+    wait_total: AtomicU64,
+    wait_max: AtomicU64,
+    /// The most tasks waiting at once.
+    queue_max: AtomicU32,
+    /// The longest anyone held it, in nanoseconds plus one (0 until a
+    /// first release), who and from where (the three are written apart: a
+    /// racing pair can mix, which a report tolerates).
+    hold_max: AtomicU64,
+    hold_max_task: AtomicU64,
+    hold_max_site: AtomicPtr<Location<'static>>,
+}
+
+impl Stats {
+    /// A holder let go after `held` nanoseconds.
+    #[cold]
+    fn held(&self, held: u64, task: u64, site: &'static Location<'static>) {
+        if self.hold_max.fetch_max(held + 1, Ordering::Relaxed) < held + 1 {
+            self.hold_max_task.store(task, Ordering::Relaxed);
+            self.hold_max_site.store(
+                site as *const Location<'static> as *mut _,
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
+
+/// A resource's counters, as a snapshot reads them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Counters {
+    pub(crate) waiters: u32,
+    pub(crate) acquisitions: u64,
+    pub(crate) contended: u64,
+    pub(crate) wait_total: u64,
+    pub(crate) wait_max: u64,
+    pub(crate) queue_max: u32,
+    /// The longest hold so far: nanoseconds, task (0 if none), where taken.
+    pub(crate) hold_max: Option<(u64, u64, &'static Location<'static>)>,
 }
 
 /// Every live resource.
@@ -332,13 +529,24 @@ impl ResourceCell {
         self.created_at
     }
 
-    /// Tasks waiting for it, acquisitions, and acquisitions that waited.
-    pub(crate) fn counters(&self) -> (u32, u64, u64) {
-        (
-            self.waiters.load(Ordering::Relaxed),
-            self.acquisitions.load(Ordering::Relaxed),
-            self.contended.load(Ordering::Relaxed),
-        )
+    /// Its counters now.
+    pub(crate) fn counters(&self) -> Counters {
+        let stats = &self.stats;
+        let site = stats.hold_max_site.load(Ordering::Relaxed);
+        // SAFETY: only `&'static Location`s are stored in `hold_max_site`.
+        let site = unsafe { site.as_ref() };
+        Counters {
+            waiters: self.waiters.load(Ordering::Relaxed),
+            acquisitions: stats.acquisitions.load(Ordering::Relaxed),
+            contended: stats.contended.load(Ordering::Relaxed),
+            wait_total: stats.wait_total.load(Ordering::Relaxed),
+            wait_max: stats.wait_max.load(Ordering::Relaxed),
+            queue_max: stats.queue_max.load(Ordering::Relaxed),
+            hold_max: site.map(|site| {
+                let held = stats.hold_max.load(Ordering::Relaxed).saturating_sub(1);
+                (held, stats.hold_max_task.load(Ordering::Relaxed), site)
+            }),
+        }
     }
 }
 

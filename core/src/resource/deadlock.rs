@@ -13,6 +13,7 @@ use crate::task::{TaskCell, TaskId};
 const KEPT: usize = 64;
 
 /// One link of a cycle, as the walk found it.
+#[derive(Clone)]
 pub(crate) struct FoundLink {
     pub(crate) task: Arc<TaskCell>,
     /// The lock waited for; `None` for a join (waits for `held_by` to end).

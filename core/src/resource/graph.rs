@@ -1,7 +1,7 @@
 //! The wait-for graph: which task waits for which resource, and the walk
 //! that finds a cycle the moment it closes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -34,12 +34,17 @@ impl Edge {
     fn holders(&self) -> Holders {
         match &self.target {
             Target::Lock { resource, .. } => resource.holders(),
-            Target::Join { task } => Holders::One(Some(Holding {
-                task: *task,
-                site: None,
-                since: 0,
-            })),
+            Target::Join { task } => Holders::One(Some(Holding::pinned(*task))),
         }
+    }
+
+    /// Whether the wait ends only when every holder can move (a semaphore:
+    /// any holder's permits may be the ones it gets), rather than when one
+    /// that blocks it does (a mutex, the readers before a writer, a joined
+    /// task).
+    fn needs_every_holder(&self) -> bool {
+        self.resource()
+            .is_some_and(|r| r.kind() == super::ResourceKind::Semaphore)
     }
 
     fn resource(&self) -> Option<&Arc<ResourceCell>> {
@@ -96,7 +101,7 @@ impl Graph {
     /// the waiting tasks); the links of the cycle if there is one.
     fn cycle_from(&self, start: u64) -> Option<Vec<FoundLink>> {
         let mut path = Vec::new();
-        let mut visited = std::collections::HashSet::new();
+        let mut visited = HashSet::new();
         self.walk(start, start, &mut path, &mut visited)
             .then_some(path)
     }
@@ -106,7 +111,7 @@ impl Graph {
         task: u64,
         start: u64,
         path: &mut Vec<FoundLink>,
-        visited: &mut std::collections::HashSet<u64>,
+        visited: &mut HashSet<u64>,
     ) -> bool {
         let Some(edges) = self.waiting.get(&task) else {
             return false;
@@ -121,31 +126,119 @@ impl Graph {
         edge: &Edge,
         start: u64,
         path: &mut Vec<FoundLink>,
-        visited: &mut std::collections::HashSet<u64>,
+        visited: &mut HashSet<u64>,
     ) -> bool {
+        if edge.needs_every_holder() {
+            return self.walk_every_holder(edge, start, path, visited);
+        }
         for holding in edge.holders() {
             // A task already on the path or explored leads nowhere new; a
             // cycle that does not pass through `start` was found by the wait
             // that closed it.
-            if holding.task != start && !visited.insert(holding.task) {
+            if !self.surely_holds(&holding, edge)
+                || holding.task != start && !visited.insert(holding.task)
+            {
                 continue;
             }
-            path.push(FoundLink {
-                task: Arc::clone(&edge.task),
-                resource: edge.resource().cloned(),
-                waits_at: match &edge.target {
-                    Target::Lock { site, .. } => Some(*site),
-                    Target::Join { .. } => None,
-                },
-                held_by: holding.task,
-                acquired_at: holding.site,
-            });
+            path.push(link(edge, &holding));
             if holding.task == start || self.walk(holding.task, start, path, visited) {
                 return true;
             }
             path.pop();
         }
         false
+    }
+
+    /// A wait that any holder could end (a semaphore's) is part of a
+    /// deadlock only if every holder is stuck in it: each one is `start`,
+    /// already on the path, or leads back to `start` (checked on copies of
+    /// the walk). The path goes on through one that closes the cycle.
+    fn walk_every_holder(
+        &self,
+        edge: &Edge,
+        start: u64,
+        path: &mut Vec<FoundLink>,
+        visited: &mut HashSet<u64>,
+    ) -> bool {
+        /// Beyond this many holders the walk gives up rather than explore.
+        const MOST_HOLDERS: usize = 64;
+        // No holder (permits forgotten, or only ever added by hand): no
+        // task of ours can end this wait, so no cycle of ours does.
+        let holders: Vec<Holding> = edge.holders().into_iter().collect();
+        if holders.is_empty()
+            || holders.len() > MOST_HOLDERS
+            || !holders.iter().all(|h| self.surely_holds(h, edge))
+        {
+            return false;
+        }
+        // The tasks entered so far: each link's holder is the next task.
+        let on_path = |task: u64| task == start || path.iter().any(|l| l.held_by == task);
+        let mut through = None;
+        for holding in &holders {
+            if on_path(holding.task) {
+                continue;
+            }
+            if visited.contains(&holding.task) {
+                return false;
+            }
+            let mut path = path.clone();
+            path.push(link(edge, holding));
+            let mut visited = visited.clone();
+            visited.insert(holding.task);
+            if !self.walk(holding.task, start, &mut path, &mut visited) {
+                return false;
+            }
+            through.get_or_insert(holding);
+        }
+        // A ring through another task reads better than a cycle of one.
+        let through = through.or_else(|| holders.iter().find(|h| h.task == start));
+        // Every holder is stuck; name one that closes the ring at `start`
+        // (if all are further up the path, the walk from there reports it).
+        let Some(through) = through else {
+            return false;
+        };
+        path.push(link(edge, through));
+        if through.task == start {
+            return true;
+        }
+        visited.insert(through.task);
+        if self.walk(through.task, start, path, visited) {
+            return true;
+        }
+        path.pop();
+        false
+    }
+
+    /// Whether `holding` surely still belongs to the task that took it.
+    /// An owned guard can move to another task unseen: it counts only if
+    /// its task spawned nothing since it took it, and never for a task
+    /// waiting for the same resource again (the usual shape of handing
+    /// owned permits to workers, not of a deadlock).
+    fn surely_holds(&self, holding: &Holding, edge: &Edge) -> bool {
+        let Some(spawned) = holding.movable() else {
+            return true;
+        };
+        if holding.task == edge.task.id().as_u64() {
+            return false;
+        }
+        match self.waiting.get(&holding.task) {
+            Some(edges) => edges.first.task.spawned() == spawned,
+            None => true,
+        }
+    }
+}
+
+/// The link of a cycle through `edge`, held by `holding`.
+fn link(edge: &Edge, holding: &Holding) -> FoundLink {
+    FoundLink {
+        task: Arc::clone(&edge.task),
+        resource: edge.resource().cloned(),
+        waits_at: match &edge.target {
+            Target::Lock { site, .. } => Some(*site),
+            Target::Join { .. } => None,
+        },
+        held_by: holding.task,
+        acquired_at: holding.site,
     }
 }
 
@@ -159,6 +252,7 @@ pub struct LockWait {
     resource: Arc<ResourceCell>,
     wait_id: u32,
     edge: u64,
+    since: u64,
 }
 
 impl LockWait {
@@ -170,6 +264,15 @@ impl LockWait {
             return None;
         }
         let task = context::current_cell()?;
+        resource.wait_began();
+        let target = Target::Lock {
+            resource: Arc::clone(resource),
+            site,
+        };
+        // The check runs before the wait shows in a snapshot: a wait seen
+        // there has been checked (a snapshot holds back a deadlock until
+        // it can show all of its waits).
+        let edge = add_edge(&task, target);
         let current = context::get();
         // SAFETY: see `context`: a non-null current frame is alive for the
         // whole poll.
@@ -180,24 +283,20 @@ impl LockWait {
                 resource: Arc::clone(resource),
             },
         );
-        resource.wait_began();
-        let target = Target::Lock {
-            resource: Arc::clone(resource),
-            site,
-        };
-        let edge = add_edge(&task, target);
         Some(Self {
             task,
             resource: Arc::clone(resource),
             wait_id,
             edge,
+            since: clock::now(),
         })
     }
 }
 
 impl Drop for LockWait {
     fn drop(&mut self) {
-        self.resource.wait_ended();
+        let waited = clock::now().saturating_sub(self.since);
+        self.resource.wait_ended(waited);
         remove_edge(&self.task, self.edge);
         self.task.end_wait(self.wait_id);
     }

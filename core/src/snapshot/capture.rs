@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::{
-    AwaitStep, Counters, FORMAT_VERSION, FrameInfo, HeldLock, InspectPoint, Instrumentation,
-    LockHolder, ResourceInfo, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskInfo,
-    TaskState, WaitInfo, WaitReason,
+    AwaitStep, Counters, Deadlock, FORMAT_VERSION, FrameInfo, HeldLock, InspectPoint,
+    Instrumentation, LockHolder, LongestHold, ResourceInfo, ResourceRef, Snapshot, SourceLocation,
+    StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
 };
 use crate::clock::to_duration;
 use crate::resource::ResourceCell;
@@ -33,7 +33,9 @@ pub fn snapshot() -> Snapshot {
     // Deadlocks first: a standing one never resolves by itself, so its tasks
     // read afterwards still show its waits. Read last, a cycle that closed
     // meanwhile would name tasks whose waits the snapshot does not have.
-    let deadlocks = crate::resource::current_deadlocks();
+    // One found a moment before its last wait was published is held back
+    // (see `shows_every_wait`) until the next snapshot.
+    let mut deadlocks = crate::resource::current_deadlocks();
     let resources: Vec<ResourceInfo> = crate::resource::all()
         .iter()
         .map(|r| resource_info(r))
@@ -45,6 +47,7 @@ pub fn snapshot() -> Snapshot {
                 resource: info.resource.clone(),
                 acquired_at: holder.acquired_at.clone(),
                 since: holder.since,
+                permits: holder.permits,
             });
         }
     }
@@ -59,6 +62,7 @@ pub fn snapshot() -> Snapshot {
         })
         .collect();
     drop(cells);
+    deadlocks.retain(|d| shows_every_wait(d, &tasks));
     let (lints, lints_dropped) = lint::all();
     let totals = registry::totals();
     Snapshot {
@@ -273,6 +277,24 @@ fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
         .map(to_duration)
 }
 
+/// Whether every task of `deadlock` is in `tasks` (sorted by id) with the
+/// wait the cycle goes through.
+fn shows_every_wait(deadlock: &Deadlock, tasks: &[TaskInfo]) -> bool {
+    deadlock.cycle.iter().all(|link| {
+        let Ok(index) = tasks.binary_search_by_key(&link.task, |t| t.id) else {
+            return false;
+        };
+        tasks[index]
+            .waits
+            .iter()
+            .any(|wait| match (&wait.reason, &link.resource) {
+                (WaitReason::Lock { resource, .. }, Some(link)) => resource.id == link.id,
+                (WaitReason::Join { task }, None) => *task == link.held_by,
+                _ => false,
+            })
+    })
+}
+
 fn resource_ref(resource: &ResourceCell) -> ResourceRef {
     ResourceRef {
         id: resource.id(),
@@ -291,19 +313,28 @@ fn lock_holders(resource: &ResourceCell) -> Vec<LockHolder> {
                 .site
                 .map(|site| SourceLocation::new(site.file(), site.line(), site.column())),
             since: to_duration(h.since),
+            permits: h.permits,
         })
         .collect()
 }
 
 fn resource_info(resource: &ResourceCell) -> ResourceInfo {
-    let (waiters, acquisitions, contended) = resource.counters();
+    let counters = resource.counters();
     let created = resource.created_at();
     ResourceInfo {
         resource: resource_ref(resource),
         created_at: SourceLocation::new(created.file(), created.line(), created.column()),
         holders: lock_holders(resource),
-        waiters,
-        acquisitions,
-        contended,
+        waiters: counters.waiters,
+        acquisitions: counters.acquisitions,
+        contended: counters.contended,
+        total_wait: to_duration(counters.wait_total),
+        max_wait: to_duration(counters.wait_max),
+        max_waiters: counters.queue_max,
+        longest_hold: counters.hold_max.map(|(held, task, site)| LongestHold {
+            task: (task != 0).then(|| TaskId::from_u64(task)),
+            acquired_at: SourceLocation::new(site.file(), site.line(), site.column()),
+            held_for: to_duration(held),
+        }),
     }
 }

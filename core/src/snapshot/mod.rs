@@ -288,6 +288,8 @@ pub struct HeldLock {
     pub acquired_at: Option<SourceLocation>,
     /// Since when (time since the inspector started).
     pub since: Duration,
+    /// Permits held, for a semaphore; 1 otherwise.
+    pub permits: u32,
 }
 
 /// An inspected lock.
@@ -306,6 +308,26 @@ pub struct ResourceInfo {
     pub acquisitions: u64,
     /// Times a task had to wait for it.
     pub contended: u64,
+    /// Time tasks spent waiting for it, summed.
+    pub total_wait: Duration,
+    /// The longest a task waited for it.
+    pub max_wait: Duration,
+    /// The most tasks waiting for it at once.
+    pub max_waiters: u32,
+    /// The longest anyone held it so far (released holds only).
+    pub longest_hold: Option<LongestHold>,
+}
+
+/// The longest a lock was held, by whom and from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LongestHold {
+    /// The task that held it, if it was a task.
+    pub task: Option<TaskId>,
+    /// Where it took the lock.
+    pub acquired_at: SourceLocation,
+    /// For how long.
+    pub held_for: Duration,
 }
 
 impl TaskInfo {
@@ -466,6 +488,8 @@ pub struct LockHolder {
     pub acquired_at: Option<SourceLocation>,
     /// Since when (time since the inspector started).
     pub since: Duration,
+    /// Permits held, for a semaphore; 1 otherwise.
+    pub permits: u32,
 }
 
 /// A resource (an inspected lock), as waits and deadlocks name it.

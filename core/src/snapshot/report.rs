@@ -13,6 +13,8 @@ use super::{
     TaskState, WaitInfo, WaitReason,
 };
 
+use crate::resource::ResourceKind;
+
 /// How many finished tasks the report lists (the most recent).
 const FINISHED_LISTED: usize = 20;
 
@@ -189,9 +191,13 @@ impl Snapshot {
             self.write_waits(f, "│ ", &loose, task.state == TaskState::Blocked)?;
         }
         for held in &task.holds {
+            f.write_str("│ holds ")?;
+            if held.resource.kind == ResourceKind::Semaphore {
+                write!(f, "{} of ", permits(held.permits))?;
+            }
             write!(
                 f,
-                "│ holds {} `{}` for {}",
+                "{} `{}` for {}",
                 held.resource.kind,
                 held.resource.name,
                 self.since(held.since)
@@ -350,11 +356,11 @@ impl Snapshot {
                     .iter()
                     .map(|holder| {
                         let name = self.task(holder.task).map_or("", |t| &t.name);
-                        let mut text = format!(
-                            "task {} {name} for {}",
-                            holder.task,
-                            self.since(holder.since)
-                        );
+                        let mut text = format!("task {} {name}", holder.task);
+                        if resource.kind == ResourceKind::Semaphore {
+                            text.push_str(&format!(" ({})", permits(holder.permits)));
+                        }
+                        text.push_str(&format!(" for {}", self.since(holder.since)));
                         if let Some(at) = &holder.acquired_at {
                             text.push_str(&format!(", taken at {at}"));
                         }
@@ -362,6 +368,9 @@ impl Snapshot {
                     })
                     .collect();
                 match described.len() {
+                    0 if resource.kind == ResourceKind::Semaphore => {
+                        text.push_str(" (no task holds a permit)");
+                    }
                     0 => {}
                     1 => text.push_str(&format!(" held by {}", described[0])),
                     n => text.push_str(&format!(" held by {n} tasks: {}", described.join("; "))),
@@ -540,5 +549,14 @@ impl Display for Lint {
                 }
             }
         }
+    }
+}
+
+/// "1 permit", "3 permits".
+fn permits(n: u32) -> String {
+    if n == 1 {
+        "1 permit".to_owned()
+    } else {
+        format!("{n} permits")
     }
 }

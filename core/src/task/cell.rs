@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::context::{self, Restore};
@@ -96,6 +96,8 @@ pub struct TaskCell {
     /// Key in the registry's shard; set once at registration.
     pub(crate) slot: AtomicUsize,
     kind: TaskKind,
+    /// Tasks registered while this one was polled (its children).
+    spawned: AtomicU32,
     /// Allocated on first use: most tasks never need it.
     detail: Mutex<Option<Box<Detail>>>,
 }
@@ -109,7 +111,11 @@ impl TaskCell {
         location: &'static Location<'static>,
     ) -> Arc<Self> {
         config::init();
-        let parent = context::with_task(|task, _| task.id.as_u64()).unwrap_or(0);
+        let parent = context::with_task(|task, _| {
+            task.spawned.fetch_add(1, Ordering::Relaxed);
+            task.id.as_u64()
+        })
+        .unwrap_or(0);
         let now = clock::now();
         let detail = name.map(Detail::named);
         let cell = Arc::new(Self {
@@ -123,6 +129,7 @@ impl TaskCell {
             location,
             slot: AtomicUsize::new(usize::MAX),
             kind,
+            spawned: AtomicU32::new(0),
             detail: Mutex::new(detail),
         });
         registry::insert(&cell);
@@ -137,6 +144,11 @@ impl TaskCell {
     /// How the task came to be inspected.
     pub fn kind(&self) -> TaskKind {
         self.kind
+    }
+
+    /// How many tasks it spawned so far.
+    pub(crate) fn spawned(&self) -> u32 {
+        self.spawned.load(Ordering::Relaxed)
     }
 
     /// The task that was being polled when this one was spawned.
