@@ -203,3 +203,83 @@ async fn a_parent_holding_a_lock_while_awaiting_the_child_that_wants_it_deadlock
     );
     parent.abort();
 }
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_tasks_in_a_ring_deadlock() {
+    let locks: Vec<Arc<Mutex<u32>>> = ["X", "Y", "Z"]
+        .into_iter()
+        .map(|name| Arc::new(Mutex::named(name, 0)))
+        .collect();
+    let barrier = Arc::new(Barrier::new(3));
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let first = locks[i].clone();
+            let next = locks[(i + 1) % 3].clone();
+            async_inspect::spawn(take_both(first, next, barrier.clone()))
+        })
+        .collect();
+    let ids: Vec<TaskId> = tasks.iter().map(|t| t.inspect_id().unwrap()).collect();
+    let snapshot = eventually("the three-task deadlock", |s| {
+        deadlock_of(s, ids[0]).is_some()
+    })
+    .await;
+    let deadlock = deadlock_of(&snapshot, ids[0]).unwrap();
+    assert_eq!(deadlock.cycle.len(), 3, "{deadlock}");
+    for (i, id) in ids.iter().enumerate() {
+        let link = deadlock.cycle.iter().find(|l| l.task == *id).unwrap();
+        let wanted = ["Y", "Z", "X"][i];
+        assert_eq!(link.resource.as_ref().unwrap().name, wanted);
+        assert_eq!(link.held_by, ids[(i + 1) % 3]);
+    }
+    assert!(
+        deadlock
+            .to_string()
+            .contains("💀 DEADLOCK DETECTED: 3 tasks wait for each other forever"),
+        "{deadlock}"
+    );
+    for task in tasks {
+        task.abort();
+    }
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aborting_a_holder_frees_the_lock_and_its_record() {
+    let lock = Arc::new(Mutex::named("abandoned", 0));
+    let (held_tx, held_rx) = tokio::sync::oneshot::channel();
+    let holder = {
+        let lock = lock.clone();
+        async_inspect::spawn(async move {
+            let _guard = lock.lock().await;
+            held_tx.send(()).unwrap();
+            std::future::pending::<()>().await;
+        })
+    };
+    held_rx.await.unwrap();
+    let holder_id = holder.inspect_id().unwrap();
+    let waiter = {
+        let lock = lock.clone();
+        async_inspect::spawn(async move { *lock.lock().await + 1 })
+    };
+    let waiter_id = waiter.inspect_id().unwrap();
+    eventually("the waiter to wait for the holder", |s| {
+        s.task(waiter_id).is_some_and(|t| {
+            t.waits.iter().any(|w| {
+                matches!(&w.reason, async_inspect::WaitReason::Lock { holders, .. }
+                    if holders.iter().any(|h| h.task == holder_id))
+            })
+        })
+    })
+    .await;
+    holder.abort();
+    assert!(holder.await.unwrap_err().is_cancelled());
+    assert_eq!(waiter.await.unwrap(), 1);
+    let snapshot = async_inspect::snapshot();
+    let info = snapshot
+        .resources()
+        .iter()
+        .find(|r| r.resource.name == "abandoned")
+        .unwrap();
+    assert!(info.holders.is_empty(), "{info:?}");
+    assert_eq!(info.waiters, 0);
+    assert!(common::task(&snapshot, holder_id).holds.is_empty());
+}

@@ -91,6 +91,10 @@ struct Graph {
 
 static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
 
+/// How many tasks one check of a semaphore's holders looks at before it
+/// gives up (and reports nothing): it never runs away under the graph lock.
+const STUCK_BUDGET: u32 = 10_000;
+
 fn graph() -> MutexGuard<'static, Option<Graph>> {
     GRAPH.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -150,9 +154,9 @@ impl Graph {
     }
 
     /// A wait that any holder could end (a semaphore's) is part of a
-    /// deadlock only if every holder is stuck in it: each one is `start`,
-    /// already on the path, or leads back to `start` (checked on copies of
-    /// the walk). The path goes on through one that closes the cycle.
+    /// deadlock only if every holder is stuck: each one is `start`, on the
+    /// path, or waits (through holders) only on such tasks. The ring then
+    /// goes on through a holder that leads back to `start`.
     fn walk_every_holder(
         &self,
         edge: &Edge,
@@ -165,48 +169,69 @@ impl Graph {
         // No holder (permits forgotten, or only ever added by hand): no
         // task of ours can end this wait, so no cycle of ours does.
         let holders: Vec<Holding> = edge.holders().into_iter().collect();
-        if holders.is_empty()
-            || holders.len() > MOST_HOLDERS
-            || !holders.iter().all(|h| self.surely_holds(h, edge))
+        if holders.is_empty() || holders.len() > MOST_HOLDERS {
+            return false;
+        }
+        // The tasks entered so far: `start`, then each link's holder.
+        let mut entered: Vec<u64> = std::iter::once(start)
+            .chain(path.iter().map(|l| l.held_by))
+            .collect();
+        let mut budget = STUCK_BUDGET;
+        if !holders
+            .iter()
+            .all(|h| self.surely_holds(h, edge) && self.stuck(h.task, &mut entered, &mut budget))
         {
             return false;
         }
-        // The tasks entered so far: each link's holder is the next task.
-        let on_path = |task: u64| task == start || path.iter().any(|l| l.held_by == task);
-        let mut through = None;
-        for holding in &holders {
-            if on_path(holding.task) {
+        // A ring through another task reads better than a cycle of one.
+        let (others, own): (Vec<&Holding>, Vec<&Holding>) =
+            holders.iter().partition(|h| h.task != start);
+        for holding in others {
+            if entered.contains(&holding.task) || !visited.insert(holding.task) {
                 continue;
             }
-            if visited.contains(&holding.task) {
-                return false;
-            }
-            let mut path = path.clone();
             path.push(link(edge, holding));
-            let mut visited = visited.clone();
-            visited.insert(holding.task);
-            if !self.walk(holding.task, start, &mut path, &mut visited) {
-                return false;
+            if self.walk(holding.task, start, path, visited) {
+                return true;
             }
-            through.get_or_insert(holding);
+            path.pop();
         }
-        // A ring through another task reads better than a cycle of one.
-        let through = through.or_else(|| holders.iter().find(|h| h.task == start));
-        // Every holder is stuck; name one that closes the ring at `start`
-        // (if all are further up the path, the walk from there reports it).
-        let Some(through) = through else {
+        if let Some(holding) = own.first() {
+            path.push(link(edge, holding));
+            return true;
+        }
+        false
+    }
+
+    /// Whether `task` can never move, assuming the tasks in `entered` cannot
+    /// (the walk is deciding that for them): it waits, and one of its waits
+    /// is on a holder that is stuck (a semaphore's: on holders all stuck).
+    /// Gives up (not stuck) once `budget` tasks were looked at.
+    fn stuck(&self, task: u64, entered: &mut Vec<u64>, budget: &mut u32) -> bool {
+        if entered.contains(&task) {
+            return true;
+        }
+        let Some(edges) = self.waiting.get(&task) else {
             return false;
         };
-        path.push(link(edge, through));
-        if through.task == start {
-            return true;
+        if *budget == 0 {
+            return false;
         }
-        visited.insert(through.task);
-        if self.walk(through.task, start, path, visited) {
-            return true;
-        }
-        path.pop();
-        false
+        *budget -= 1;
+        entered.push(task);
+        let stuck = edges.iter().any(|edge| {
+            let mut holders = edge.holders().into_iter();
+            let mut stuck_holder =
+                |h: Holding| self.surely_holds(&h, edge) && self.stuck(h.task, entered, budget);
+            if edge.needs_every_holder() {
+                let holders: Vec<Holding> = holders.collect();
+                !holders.is_empty() && holders.into_iter().all(&mut stuck_holder)
+            } else {
+                holders.any(stuck_holder)
+            }
+        });
+        entered.pop();
+        stuck
     }
 
     /// Whether `holding` surely still belongs to the task that took it.
@@ -310,30 +335,11 @@ impl Drop for LockWait {
 /// graph lock to record that wait; the closing wait walks under the same
 /// lock, so it sees them all.
 fn add_edge(task: &Arc<TaskCell>, target: Target) -> u64 {
-    let id = task.id().as_u64();
     let (edge, found) = {
         let mut graph = graph();
         let graph = graph.get_or_insert_with(Graph::default);
-        graph.next_edge += 1;
-        let edge = graph.next_edge;
-        let new = Edge {
-            id: edge,
-            target,
-            task: Arc::clone(task),
-        };
-        match graph.waiting.get_mut(&id) {
-            Some(edges) => edges.more.push(new),
-            None => {
-                graph.waiting.insert(
-                    id,
-                    TaskEdges {
-                        first: new,
-                        more: Vec::new(),
-                    },
-                );
-            }
-        }
-        (edge, graph.cycle_from(id))
+        let edge = graph.insert(task, target);
+        (edge, graph.cycle_from(task.id().as_u64()))
     };
     if let Some(links) = found {
         deadlock::found(links, clock::now());
@@ -343,11 +349,38 @@ fn add_edge(task: &Arc<TaskCell>, target: Target) -> u64 {
 
 pub(crate) fn remove_edge(task: &TaskCell, edge: u64) {
     if let Some(graph) = graph().as_mut() {
-        let id = task.id().as_u64();
-        if let Some(edges) = graph.waiting.get_mut(&id)
+        graph.remove(task.id().as_u64(), edge);
+    }
+}
+
+impl Graph {
+    /// Records `task`'s wait for `target`; the edge's id.
+    fn insert(&mut self, task: &Arc<TaskCell>, target: Target) -> u64 {
+        self.next_edge += 1;
+        let edge = Edge {
+            id: self.next_edge,
+            target,
+            task: Arc::clone(task),
+        };
+        match self.waiting.get_mut(&task.id().as_u64()) {
+            Some(edges) => edges.more.push(edge),
+            None => {
+                let edges = TaskEdges {
+                    first: edge,
+                    more: Vec::new(),
+                };
+                self.waiting.insert(task.id().as_u64(), edges);
+            }
+        }
+        self.next_edge
+    }
+
+    /// Removes the wait `edge` of the task `id`.
+    fn remove(&mut self, id: u64, edge: u64) {
+        if let Some(edges) = self.waiting.get_mut(&id)
             && !edges.remove(edge)
         {
-            graph.waiting.remove(&id);
+            self.waiting.remove(&id);
         }
     }
 }
@@ -390,3 +423,7 @@ pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "graph_model.rs"]
+mod model;
