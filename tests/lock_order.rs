@@ -106,3 +106,74 @@ async fn one_consistent_order_is_not_reported() {
     let _c = config.write().await;
     assert!(inversions_between("config", "cache").is_empty());
 }
+
+/// The line where every account's lock is created; every ledger's is four
+/// lines on: two creation sites.
+const ACCOUNT_LINE: u32 = line!() + 3;
+
+fn account(id: u32) -> Arc<Mutex<()>> {
+    Arc::new(Mutex::named(format!("account {id}"), ()))
+}
+
+fn ledger(id: u32) -> Arc<Mutex<()>> {
+    Arc::new(Mutex::named(format!("ledger {id}"), ()))
+}
+
+fn site_inversions() -> Vec<Vec<LockOrderStep>> {
+    async_inspect::snapshot()
+        .lints()
+        .iter()
+        .filter_map(|lint| match lint {
+            Lint::LockSiteOrderInversion { cycle } => Some(cycle.clone()),
+            _ => None,
+        })
+        .filter(|cycle| {
+            cycle
+                .iter()
+                .all(|s| s.took.name.starts_with("account") || s.took.name.starts_with("ledger"))
+        })
+        .collect()
+}
+
+#[async_inspect::test]
+async fn opposite_orders_of_two_creation_sites_are_reported_on_different_instances() {
+    record_lock_order();
+    // Accounts among themselves in both orders: ordered by something the
+    // creation site cannot see (an id), so not reported.
+    let (a1, a2) = (account(1), account(2));
+    in_order(a1.clone(), a2.clone()).await;
+    in_order(a2, a1).await;
+    assert!(site_inversions().is_empty(), "{:?}", site_inversions());
+
+    let forward = async_inspect::spawn(in_order(account(3), ledger(3)));
+    let forward_id = forward.inspect_id().unwrap();
+    forward.await.unwrap();
+    assert!(site_inversions().is_empty());
+    let backward = async_inspect::spawn(in_order(ledger(4), account(4)));
+    let backward_id = backward.inspect_id().unwrap();
+    backward.await.unwrap();
+
+    let found = site_inversions();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let cycle = &found[0];
+    assert_eq!(cycle.len(), 2);
+    let tasks: Vec<_> = cycle.iter().map(|s| s.task).collect();
+    assert!(tasks.contains(&forward_id) && tasks.contains(&backward_id));
+    let sites: Vec<u32> = cycle.iter().map(|s| s.took_created_at.line).collect();
+    assert!(
+        sites.contains(&ACCOUNT_LINE) && sites.contains(&(ACCOUNT_LINE + 4)),
+        "{sites:?}"
+    );
+    assert!(
+        inversions_between("account 4", "ledger 3").is_empty(),
+        "no lock-level cycle"
+    );
+    let text = Lint::LockSiteOrderInversion {
+        cycle: cycle.clone(),
+    }
+    .to_string();
+    assert!(
+        text.starts_with("potential deadlock: Mutex created at tests/lock_order.rs:"),
+        "{text}"
+    );
+}

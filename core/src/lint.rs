@@ -80,3 +80,8 @@ pub(crate) fn call_text(name: &str, args: Option<&str>) -> String {
 pub(crate) fn lock_order_inversion(cycle: Vec<LockOrderStep>) {
     push(Lint::LockOrderInversion { cycle });
 }
+
+#[cold]
+pub(crate) fn lock_site_order_inversion(cycle: Vec<LockOrderStep>) {
+    push(Lint::LockSiteOrderInversion { cycle });
+}

@@ -578,6 +578,15 @@ pub enum Lint {
         /// The steps of the cycle: each takes the lock the next one holds.
         cycle: Vec<LockOrderStep>,
     },
+    /// Locks created at different places taken in orders that form a
+    /// cycle, each time on different instances so far (one task locks an
+    /// account then a ledger, another a ledger then an account): the day
+    /// the instances coincide, the tasks deadlock.
+    LockSiteOrderInversion {
+        /// The steps of the cycle: each takes a lock created where the
+        /// next one's held lock was.
+        cycle: Vec<LockOrderStep>,
+    },
 }
 
 /// One step of a lock-order cycle: a task took a lock while holding
@@ -591,10 +600,14 @@ pub struct LockOrderStep {
     pub held: ResourceRef,
     /// Where it took the held lock.
     pub held_at: SourceLocation,
+    /// Where the held lock was created.
+    pub held_created_at: SourceLocation,
     /// The lock it took while holding the other.
     pub took: ResourceRef,
     /// Where it took it.
     pub took_at: SourceLocation,
+    /// Where that lock was created.
+    pub took_created_at: SourceLocation,
 }
 
 /// One end of a blocking stretch of code.

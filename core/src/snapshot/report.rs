@@ -507,6 +507,30 @@ impl Display for Lint {
                     ". Tasks on these paths at the same moment deadlock: take the locks in one order"
                 )
             }
+            Lint::LockSiteOrderInversion { cycle } => {
+                let sites: Vec<String> = cycle
+                    .iter()
+                    .map(|s| format!("{} created at {}", s.took.kind, s.took_created_at))
+                    .collect();
+                write!(
+                    f,
+                    "potential deadlock: {} are taken in opposite orders:",
+                    sites.join(" and ")
+                )?;
+                for (i, step) in cycle.iter().enumerate() {
+                    let separator = if i == 0 { "" } else { ";" };
+                    write!(
+                        f,
+                        "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
+                        step.task, step.took.name, step.took_at, step.held.name, step.held_at
+                    )?;
+                }
+                write!(
+                    f,
+                    ". Different locks each time so far; when the same ones meet in both orders, \
+                     the tasks deadlock: take them in one order"
+                )
+            }
             Lint::BlockingPoll {
                 task,
                 function,
