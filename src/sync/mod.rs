@@ -1,5 +1,5 @@
-//! Inspected locks and semaphores: drop-in replacements for `tokio::sync`'s,
-//! so swapping the import is the only change. They run on any executor
+//! Inspected locks, semaphores and channels: drop-in replacements for
+//! `tokio::sync`'s, so swapping the import is the only change. They run on any executor
 //! (tokio, smol, async-std), record who holds them and who waits, and find a
 //! deadlock the moment its cycle closes (see [`Snapshot::deadlocks`](crate::Snapshot::deadlocks)).
 //!
@@ -78,7 +78,9 @@ macro_rules! lock_common {
     };
 }
 
+pub mod mpsc;
 mod mutex;
+pub mod oneshot;
 mod rwlock;
 mod semaphore;
 mod tracker;

@@ -1,5 +1,9 @@
 //! What an inspected lock tells the core, in one place: with the `inspect`
 //! feature off it is a zero-sized type whose methods do nothing.
+#![cfg_attr(
+    not(feature = "inspect"),
+    allow(clippy::default_constructed_unit_structs)
+)]
 
 use std::panic::Location;
 
@@ -9,7 +13,7 @@ use std::sync::Arc;
 #[cfg(feature = "inspect")]
 pub(crate) use async_inspect_core::resource::Hold;
 #[cfg(feature = "inspect")]
-use async_inspect_core::resource::{LockWait, ResourceCell, ResourceKind};
+use async_inspect_core::resource::{EndHold, LockWait, ResourceCell, ResourceKind};
 
 /// A lock's link to its resource record (none when inspection is off).
 #[derive(Debug, Clone)]
@@ -41,6 +45,8 @@ pub(crate) enum Kind {
     Mutex,
     RwLock,
     Semaphore,
+    ChannelSenders,
+    ChannelReceiver,
 }
 
 impl Tracker {
@@ -90,14 +96,13 @@ impl Tracker {
         site: &'static Location<'static>,
         acquiring: impl Future<Output = G>,
     ) -> G {
-        let waiting = self.wait(site);
-        let guard = acquiring.await;
-        drop(waiting);
-        guard
+        let _waiting = self.wait(site);
+        acquiring.await
     }
 
-    /// The current task is about to wait for the lock at `site`.
-    fn wait(&self, site: &'static Location<'static>) -> Waiting {
+    /// The current task is about to wait for the lock at `site`, until
+    /// the [`Waiting`] drops.
+    pub(crate) fn wait(&self, site: &'static Location<'static>) -> Waiting {
         #[cfg(feature = "inspect")]
         {
             Waiting {
@@ -188,5 +193,57 @@ impl Tracker {
         }
         #[cfg(not(feature = "inspect"))]
         let _ = hold;
+    }
+}
+
+/// One end of an inspected channel, held by the task that used it last
+/// (nothing with the `inspect` feature off).
+#[derive(Debug)]
+pub(crate) struct End {
+    #[cfg(feature = "inspect")]
+    hold: Option<EndHold>,
+}
+
+impl End {
+    /// An end of `tracker`'s resource, made at `site` by the current task.
+    pub(crate) fn new(tracker: &Tracker, site: &'static Location<'static>) -> Self {
+        #[cfg(feature = "inspect")]
+        {
+            Self {
+                hold: tracker
+                    .resource
+                    .as_ref()
+                    .map(|resource| EndHold::new(resource, site)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = (tracker, site);
+            Self {}
+        }
+    }
+
+    /// Another end of the same resource (a cloned sender).
+    pub(crate) fn another(&self, site: &'static Location<'static>) -> Self {
+        #[cfg(feature = "inspect")]
+        {
+            Self {
+                hold: self.hold.as_ref().map(|hold| hold.another(site)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = site;
+            Self {}
+        }
+    }
+
+    /// The current task uses this end.
+    #[inline]
+    pub(crate) fn used(&self) {
+        #[cfg(feature = "inspect")]
+        if let Some(hold) = &self.hold {
+            hold.used();
+        }
     }
 }

@@ -45,6 +45,18 @@ pub enum ResourceKind {
     RwLock,
     /// An inspected `Semaphore`.
     Semaphore,
+    /// The senders of an inspected channel: a receiver waits for them.
+    ChannelSenders,
+    /// The receiver of an inspected channel: a sender waits for room.
+    ChannelReceiver,
+}
+
+impl ResourceKind {
+    /// Whether it is a lock (ordered by the lock-order check), not a
+    /// channel's end.
+    pub fn is_lock(self) -> bool {
+        matches!(self, Self::Mutex | Self::RwLock | Self::Semaphore)
+    }
 }
 
 impl fmt::Display for ResourceKind {
@@ -53,6 +65,8 @@ impl fmt::Display for ResourceKind {
             Self::Mutex => "Mutex",
             Self::RwLock => "RwLock",
             Self::Semaphore => "Semaphore",
+            Self::ChannelSenders => "senders of channel",
+            Self::ChannelReceiver => "receiver of channel",
         })
     }
 }
@@ -74,6 +88,12 @@ struct SharedHolder {
 /// acquiring task's spawn count at the time (see [`Holding::movable`]).
 const OWNED: u64 = 1 << 32;
 
+/// The current task's id and the `moves` word of an owned guard it takes
+/// now, if a task is current.
+pub(crate) fn current_owner() -> Option<(u64, u64)> {
+    context::with_task(|task, _| (task.id().as_u64(), OWNED | u64::from(task.spawned())))
+}
+
 /// A lock held by a task, from acquisition to release: the guard carries
 /// it back to [`ResourceCell::released`].
 #[derive(Debug, Default)]
@@ -88,9 +108,9 @@ pub struct Hold {
 }
 
 impl Hold {
-    /// The current task's hold, and its `moves` word for a guard that is
-    /// `owned` or not.
-    fn current(owned: bool) -> (Self, u64) {
+    /// The current task's hold of a resource of `kind`, and its `moves`
+    /// word for a guard that is `owned` or not.
+    fn current(kind: ResourceKind, owned: bool) -> (Self, u64) {
         let moves = |task: &TaskCell| {
             if owned {
                 OWNED | u64::from(task.spawned())
@@ -98,19 +118,17 @@ impl Hold {
                 0
             }
         };
-        if crate::config::lock_order() {
+        if kind.is_lock() && crate::config::lock_order() {
             let ordered = context::current_cell();
             let (id, moves) = ordered
                 .as_ref()
                 .map_or((0, 0), |t| (t.id().as_u64(), moves(t)));
-            (
-                Self {
-                    id,
-                    key: 0,
-                    ordered,
-                },
-                moves,
-            )
+            let hold = Self {
+                id,
+                key: 0,
+                ordered,
+            };
+            (hold, moves)
         } else {
             let (id, moves) =
                 context::with_task(|task, _| (task.id().as_u64(), moves(task))).unwrap_or((0, 0));
@@ -313,7 +331,7 @@ impl ResourceCell {
         permits: u32,
         owned: bool,
     ) -> Hold {
-        let (mut hold, moves) = Hold::current(owned);
+        let (mut hold, moves) = Hold::current(self.kind, owned);
         self.stats.acquisitions.fetch_add(1, Ordering::Relaxed);
         if hold.id != 0 {
             hold.key = self.next_key.fetch_add(1, Ordering::Relaxed) + 1;
@@ -407,7 +425,7 @@ impl ResourceCell {
     /// [`ResourceCell::released`].
     #[inline]
     pub fn acquired(self: &Arc<Self>, site: &'static Location<'static>, owned: bool) -> Hold {
-        let (hold, moves) = Hold::current(owned);
+        let (hold, moves) = Hold::current(self.kind, owned);
         self.holder_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
@@ -443,6 +461,61 @@ impl ResourceCell {
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
         }
+    }
+
+    /// Makes `task` the exclusive holder (a channel's receiver, used by it
+    /// now), as an owned guard with `moves`, taken at `site`.
+    pub(crate) fn set_holder(&self, task: u64, moves: u64, site: &'static Location<'static>) {
+        self.holder_site.store(
+            site as *const Location<'static> as *mut _,
+            Ordering::Relaxed,
+        );
+        self.holder_since.store(clock::now(), Ordering::Relaxed);
+        self.holder_moves.store(moves, Ordering::Relaxed);
+        self.holder.store(task, Ordering::Release);
+    }
+
+    /// Makes `task` the holder of the shared record `key` (a channel's
+    /// sender, used by it now), adding the record if there is none yet;
+    /// the record's key.
+    pub(crate) fn set_shared_holder(
+        &self,
+        key: u64,
+        task: u64,
+        moves: u64,
+        site: &'static Location<'static>,
+    ) -> u64 {
+        let mut shared = self.shared();
+        if let Some(record) = shared.iter_mut().find(|h| h.key == key && key != 0) {
+            record.task = task;
+            record.moves = moves;
+            return key;
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed) + 1;
+        shared.push(SharedHolder {
+            key,
+            task,
+            site,
+            since: clock::now(),
+            permits: 1,
+            moves,
+        });
+        key
+    }
+
+    /// Removes the shared record `key`.
+    pub(crate) fn remove_shared_holder(&self, key: u64) {
+        let mut shared = self.shared();
+        if let Some(position) = shared.iter().position(|h| h.key == key) {
+            shared.swap_remove(position);
+        }
+    }
+
+    /// Clears the exclusive holder if it is still `task`.
+    pub(crate) fn clear_holder(&self, task: u64) {
+        let _ = self
+            .holder
+            .compare_exchange(task, 0, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Whether this lock is already known to be taken while holding `other`

@@ -39,12 +39,16 @@ impl Edge {
     }
 
     /// Whether the wait ends only when every holder can move (a semaphore:
-    /// any holder's permits may be the ones it gets), rather than when one
-    /// that blocks it does (a mutex, the readers before a writer, a joined
-    /// task).
+    /// any holder's permits may be the ones it gets; a channel's receiver:
+    /// any sender may send), rather than when one that blocks it does (a
+    /// mutex, the readers before a writer, a joined task).
     fn needs_every_holder(&self) -> bool {
-        self.resource()
-            .is_some_and(|r| r.kind() == super::ResourceKind::Semaphore)
+        self.resource().is_some_and(|r| {
+            matches!(
+                r.kind(),
+                super::ResourceKind::Semaphore | super::ResourceKind::ChannelSenders
+            )
+        })
     }
 
     fn resource(&self) -> Option<&Arc<ResourceCell>> {

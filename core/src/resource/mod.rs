@@ -10,6 +10,7 @@
 
 mod cell;
 mod deadlock;
+mod end;
 pub(crate) mod graph;
 pub(crate) mod order;
 
@@ -17,5 +18,6 @@ pub(crate) use cell::all;
 pub use cell::{Hold, ResourceCell, ResourceId, ResourceKind};
 
 pub use deadlock::{DeadlockAction, on_deadlock};
+pub use end::EndHold;
 pub use graph::LockWait;
 pub(crate) use graph::current_deadlocks;

@@ -191,19 +191,26 @@ impl Snapshot {
             self.write_waits(f, "│ ", &loose, task.state == TaskState::Blocked)?;
         }
         for held in &task.holds {
-            f.write_str("│ holds ")?;
-            if held.resource.kind == ResourceKind::Semaphore {
-                write!(f, "{} of ", permits(held.permits))?;
+            let (name, since) = (&held.resource.name, self.since(held.since));
+            match held.resource.kind {
+                ResourceKind::ChannelSenders => write!(f, "│ holds a sender of channel `{name}`")?,
+                ResourceKind::ChannelReceiver => {
+                    write!(f, "│ holds the receiver of channel `{name}`")?;
+                }
+                ResourceKind::Semaphore => write!(
+                    f,
+                    "│ holds {} of Semaphore `{name}` for {since}",
+                    permits(held.permits)
+                )?,
+                kind => write!(f, "│ holds {kind} `{name}` for {since}")?,
             }
-            write!(
-                f,
-                "{} `{}` for {}",
-                held.resource.kind,
-                held.resource.name,
-                self.since(held.since)
-            )?;
+            let taken = if held.resource.kind.is_lock() {
+                "taken"
+            } else {
+                "made"
+            };
             match &held.acquired_at {
-                Some(at) => writeln!(f, " (taken at {at})")?,
+                Some(at) => writeln!(f, " ({taken} at {at})")?,
                 None => writeln!(f)?,
             }
         }
@@ -351,7 +358,18 @@ impl Snapshot {
                 None => format!("task {task} to finish"),
             },
             WaitReason::Lock { resource, holders } => {
-                let mut text = format!("{} `{}`", resource.kind, resource.name);
+                let name = &resource.name;
+                let (mut text, held_by) = match resource.kind {
+                    ResourceKind::ChannelSenders => (
+                        format!("a message on channel `{name}`"),
+                        "from senders held by",
+                    ),
+                    ResourceKind::ChannelReceiver => (
+                        format!("room in channel `{name}`"),
+                        "whose receiver is held by",
+                    ),
+                    kind => (format!("{kind} `{name}`"), "held by"),
+                };
                 let described: Vec<String> = holders
                     .iter()
                     .map(|holder| {
@@ -360,9 +378,16 @@ impl Snapshot {
                         if resource.kind == ResourceKind::Semaphore {
                             text.push_str(&format!(" ({})", permits(holder.permits)));
                         }
-                        text.push_str(&format!(" for {}", self.since(holder.since)));
+                        if resource.kind.is_lock() {
+                            text.push_str(&format!(" for {}", self.since(holder.since)));
+                        }
                         if let Some(at) = &holder.acquired_at {
-                            text.push_str(&format!(", taken at {at}"));
+                            let taken = if resource.kind.is_lock() {
+                                "taken"
+                            } else {
+                                "made"
+                            };
+                            text.push_str(&format!(", {taken} at {at}"));
                         }
                         text
                     })
@@ -371,9 +396,12 @@ impl Snapshot {
                     0 if resource.kind == ResourceKind::Semaphore => {
                         text.push_str(" (no task holds a permit)");
                     }
+                    0 if resource.kind == ResourceKind::ChannelSenders => {
+                        text.push_str(" (no task holds a sender)");
+                    }
                     0 => {}
-                    1 => text.push_str(&format!(" held by {}", described[0])),
-                    n => text.push_str(&format!(" held by {n} tasks: {}", described.join("; "))),
+                    1 => text.push_str(&format!(" {held_by} {}", described[0])),
+                    n => text.push_str(&format!(" {held_by} {n} tasks: {}", described.join("; "))),
                 }
                 text
             }
@@ -453,6 +481,17 @@ impl Display for Deadlock {
         }
         writeln!(f, "Task {}", self.cycle[0].task)?;
         writeln!(f, "  Suggestions:")?;
+        let channel = self
+            .cycle
+            .iter()
+            .any(|l| l.resource.as_ref().is_some_and(|r| !r.kind.is_lock()));
+        if channel {
+            writeln!(
+                f,
+                "    • do not hold a lock (or the other end) while waiting on a channel: \
+                 send or receive first, or use try_send / try_recv"
+            )?;
+        }
         if n == 1 {
             writeln!(
                 f,

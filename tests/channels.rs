@@ -1,0 +1,231 @@
+//! Inspected channels: a receiver's wait names who holds the senders, a
+//! full channel's sender names who holds the receiver, and those waits
+//! close deadlocks with locks and with each other.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_inspect::sync::{Mutex, mpsc, oneshot};
+use async_inspect::{Deadlock, ResourceKind, Snapshot, TaskId, WaitReason};
+use common::eventually;
+use tokio::sync::Barrier;
+
+fn deadlock_of(snapshot: &Snapshot, task: TaskId) -> Option<&Deadlock> {
+    snapshot
+        .deadlocks()
+        .iter()
+        .find(|d| d.cycle.iter().any(|l| l.task == task))
+}
+
+/// The holders of the channel end `name` of `kind` the task waits for.
+fn waits_on(
+    snapshot: &Snapshot,
+    task: TaskId,
+    kind: ResourceKind,
+    name: &str,
+) -> Option<Vec<TaskId>> {
+    snapshot
+        .task(task)?
+        .waits
+        .iter()
+        .find_map(|w| match &w.reason {
+            WaitReason::Lock { resource, holders }
+                if resource.kind == kind && resource.name == name =>
+            {
+                Some(holders.iter().map(|h| h.task).collect())
+            }
+            _ => None,
+        })
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_receiver_names_the_task_holding_the_sender() {
+    let (tx, mut rx) = mpsc::named_channel("jobs", 4);
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+    let producer = async_inspect::spawn(async move {
+        tx.send(1).await.unwrap();
+        released.await.unwrap();
+    });
+    let producer_id = producer.inspect_id().unwrap();
+    assert_eq!(rx.recv().await, Some(1));
+    let me = async_inspect::current_task().unwrap();
+    let waiting = async {
+        let snapshot = eventually("the receiver to wait", |s| {
+            waits_on(s, me, ResourceKind::ChannelSenders, "jobs").is_some()
+        });
+        let (received, snapshot) = tokio::join!(rx.recv(), async {
+            let snapshot = snapshot.await;
+            release.send(()).unwrap();
+            snapshot
+        });
+        (received, snapshot)
+    };
+    let (received, snapshot) = waiting.await;
+    assert_eq!(received, None, "the producer ended, dropping the sender");
+    assert_eq!(
+        waits_on(&snapshot, me, ResourceKind::ChannelSenders, "jobs").unwrap(),
+        [producer_id],
+        "the sender is held by the task that used it"
+    );
+    let report = snapshot.to_string();
+    assert!(
+        report.contains(&format!(
+            "a message on channel `jobs` from senders held by task {producer_id}"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("holds a sender of channel `jobs`"),
+        "{report}"
+    );
+    producer.await.unwrap();
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_channel_and_a_lock_deadlock() {
+    let (tx, mut rx) = mpsc::named_channel::<u32>("results", 1);
+    let state = Arc::new(Mutex::named("state", ()));
+    let barrier = Arc::new(Barrier::new(2));
+    let consumer = {
+        let (state, barrier) = (state.clone(), barrier.clone());
+        async_inspect::spawn(async move {
+            assert!(
+                rx.try_recv().is_err(),
+                "nothing yet; now it holds the receiver"
+            );
+            barrier.wait().await;
+            let _state = state.lock().await;
+            rx.recv().await
+        })
+    };
+    let producer = async_inspect::spawn(async move {
+        let _state = state.lock().await;
+        barrier.wait().await;
+        tx.send(1).await.unwrap();
+        let _ = tx.send(2).await;
+    });
+    let (consumer_id, producer_id) = (
+        consumer.inspect_id().unwrap(),
+        producer.inspect_id().unwrap(),
+    );
+    let snapshot = eventually("the deadlock", |s| deadlock_of(s, producer_id).is_some()).await;
+    let deadlock = deadlock_of(&snapshot, producer_id).unwrap();
+    let sending = deadlock
+        .cycle
+        .iter()
+        .find(|l| l.task == producer_id)
+        .unwrap();
+    let locking = deadlock
+        .cycle
+        .iter()
+        .find(|l| l.task == consumer_id)
+        .unwrap();
+    let channel = sending.resource.as_ref().unwrap();
+    assert_eq!(
+        (channel.kind, channel.name.as_str()),
+        (ResourceKind::ChannelReceiver, "results")
+    );
+    assert_eq!(sending.held_by, consumer_id);
+    assert_eq!(locking.resource.as_ref().unwrap().name, "state");
+    assert_eq!(locking.held_by, producer_id);
+    assert!(
+        deadlock
+            .to_string()
+            .contains("do not hold a lock (or the other end) while waiting on a channel"),
+        "{deadlock}"
+    );
+    consumer.abort();
+    producer.abort();
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_each_waiting_for_the_others_message_deadlock() {
+    let (to_a, mut a_inbox) = mpsc::named_unbounded_channel::<u32>("to a");
+    let (to_b, mut b_inbox) = mpsc::named_unbounded_channel::<u32>("to b");
+    let a = async_inspect::spawn(async move {
+        to_b.send(0).unwrap();
+        let reply = a_inbox.recv().await;
+        // Waits for a second message only B could send, while B waits for
+        // one from A.
+        (reply, a_inbox.recv().await)
+    });
+    let b = async_inspect::spawn(async move {
+        let ping = b_inbox.recv().await.unwrap();
+        to_a.send(ping + 1).unwrap();
+        b_inbox.recv().await
+    });
+    let (a_id, b_id) = (a.inspect_id().unwrap(), b.inspect_id().unwrap());
+    let snapshot = eventually("the deadlock", |s| deadlock_of(s, a_id).is_some()).await;
+    let deadlock = deadlock_of(&snapshot, a_id).unwrap();
+    assert_eq!(deadlock.cycle.len(), 2, "{deadlock}");
+    let a_link = deadlock.cycle.iter().find(|l| l.task == a_id).unwrap();
+    assert_eq!(a_link.resource.as_ref().unwrap().name, "to a");
+    assert_eq!(a_link.held_by, b_id);
+    a.abort();
+    b.abort();
+}
+
+#[async_inspect::test]
+async fn a_sender_handed_to_a_worker_unused_is_not_a_deadlock() {
+    let (tx, mut rx) = mpsc::named_channel::<u32>("handed", 1);
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let worker = async_inspect::spawn(async move {
+        went.await.unwrap();
+        tx.send(7).await.unwrap();
+    });
+    let me = async_inspect::current_task().unwrap();
+    let receiving = async {
+        eventually("the receiver to wait", |s| {
+            waits_on(s, me, ResourceKind::ChannelSenders, "handed").is_some()
+        })
+        .await;
+        let later = common::after_checks();
+        go.send(()).unwrap();
+        later
+    };
+    let (received, later) = tokio::join!(rx.recv(), receiving);
+    assert_eq!(received, Some(7));
+    assert_eq!(
+        waits_on(&later, me, ResourceKind::ChannelSenders, "handed").unwrap(),
+        [me],
+        "made here, moved unseen"
+    );
+    assert!(deadlock_of(&later, me).is_none(), "{later}");
+    worker.await.unwrap();
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_oneshot_await_is_a_wait_only_while_it_lasts() {
+    let (tx, mut rx) = oneshot::named_channel::<u32>("reply");
+    let (go, went) = tokio::sync::oneshot::channel::<()>();
+    let (park, parked) = tokio::sync::oneshot::channel::<()>();
+    let waiter = async_inspect::spawn(async move {
+        tokio::select! {
+            _ = &mut rx => unreachable!("nothing is sent before the end"),
+            _ = went => {}
+        }
+        // The select! is over: its await of `rx` no longer waits, though
+        // `rx` lives on.
+        parked.await.unwrap();
+        rx.await
+    });
+    let id = waiter.inspect_id().unwrap();
+    eventually("the await of the reply", |s| {
+        waits_on(s, id, ResourceKind::ChannelSenders, "reply").is_some()
+    })
+    .await;
+    go.send(()).unwrap();
+    let snapshot = eventually("the waiter to move on", |s| {
+        s.task(id).is_some_and(|t| t.polls >= 2)
+    })
+    .await;
+    assert!(common::task(&snapshot, id).waits.is_empty(), "{snapshot}");
+    park.send(()).unwrap();
+    eventually("the await by value", |s| {
+        waits_on(s, id, ResourceKind::ChannelSenders, "reply").is_some()
+    })
+    .await;
+    tx.send(5).unwrap();
+    assert_eq!(waiter.await.unwrap(), Ok(5));
+}
