@@ -30,9 +30,7 @@ fn waits_on(
         .waits
         .iter()
         .find_map(|w| match &w.reason {
-            WaitReason::Lock { resource, holders }
-                if resource.kind == kind && resource.name == name =>
-            {
+            WaitReason::Channel { end, holders } if end.kind == kind && end.name == name => {
                 Some(holders.iter().map(|h| h.task).collect())
             }
             _ => None,

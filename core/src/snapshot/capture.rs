@@ -140,8 +140,12 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
-                    WaitKind::Lock { resource } => WaitReason::Lock {
+                    WaitKind::Lock { resource } if resource.kind().is_lock() => WaitReason::Lock {
                         resource: resource_ref(resource),
+                        holders: lock_holders(resource),
+                    },
+                    WaitKind::Lock { resource } => WaitReason::Channel {
+                        end: resource_ref(resource),
                         holders: lock_holders(resource),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
@@ -288,7 +292,10 @@ fn shows_every_wait(deadlock: &Deadlock, tasks: &[TaskInfo]) -> bool {
             .waits
             .iter()
             .any(|wait| match (&wait.reason, &link.resource) {
-                (WaitReason::Lock { resource, .. }, Some(link)) => resource.id == link.id,
+                (
+                    WaitReason::Lock { resource, .. } | WaitReason::Channel { end: resource, .. },
+                    Some(link),
+                ) => resource.id == link.id,
                 (WaitReason::Join { task }, None) => *task == link.held_by,
                 _ => false,
             })

@@ -471,7 +471,17 @@ pub enum WaitReason {
     Lock {
         /// The lock.
         resource: ResourceRef,
-        /// The tasks holding it: its owner or writer, or its readers.
+        /// The tasks holding it: its owner or writer, its readers, or its
+        /// permits' holders.
+        holders: Vec<LockHolder>,
+    },
+    /// An inspected channel: a message (from its senders) or room (from its
+    /// receiver).
+    Channel {
+        /// The end waited for: the senders (`ChannelSenders`) or the
+        /// receiver (`ChannelReceiver`).
+        end: ResourceRef,
+        /// The tasks holding that end, each the last to use its handle.
         holders: Vec<LockHolder>,
     },
     /// Something else, in words.

@@ -357,7 +357,11 @@ impl Snapshot {
                 ),
                 None => format!("task {task} to finish"),
             },
-            WaitReason::Lock { resource, holders } => {
+            WaitReason::Lock { resource, holders }
+            | WaitReason::Channel {
+                end: resource,
+                holders,
+            } => {
                 let name = &resource.name;
                 let (mut text, held_by) = match resource.kind {
                     ResourceKind::ChannelSenders => (
