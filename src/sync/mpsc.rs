@@ -29,8 +29,9 @@
 //! # }
 //! ```
 //!
-//! Not wrapped yet: `reserve_owned`, `WeakSender` and `poll_recv`'s wait
-//! (it forwards, without recording one).
+//! Not wrapped yet: `reserve_owned`, `reserve_many`, `send_timeout`,
+//! `WeakSender` and `poll_recv`'s wait (it forwards, without recording
+//! one).
 
 use std::fmt;
 use std::panic::Location;
@@ -38,15 +39,20 @@ use std::task::{Context, Poll};
 
 pub use tokio::sync::mpsc::error;
 use tokio::sync::mpsc::error::{SendError, TryRecvError, TrySendError};
-pub use tokio::sync::mpsc::{Permit, PermitIterator};
 
-use super::tracker::{End, Kind, Tracker};
+use super::tracker::{Counts, End, Kind, Tracker};
 
-/// The two resources of a channel: its senders and its receiver.
-fn ends(name: Option<String>, site: &'static Location<'static>) -> (Tracker, Tracker) {
-    let senders = Tracker::new(Kind::ChannelSenders, name.clone(), site);
-    let receiver = Tracker::new(Kind::ChannelReceiver, name, site);
-    (senders, receiver)
+/// The two resources of a channel with room for `capacity` messages: its
+/// senders and its receiver, and the counts of its traffic.
+fn ends(
+    name: Option<String>,
+    capacity: Option<usize>,
+    site: &'static Location<'static>,
+) -> (Tracker, Tracker, Counts) {
+    let counts = Counts::new(capacity);
+    let senders = Tracker::channel_end(Kind::ChannelSenders, name.clone(), site, &counts);
+    let receiver = Tracker::channel_end(Kind::ChannelReceiver, name, site, &counts);
+    (senders, receiver, counts)
 }
 
 /// A bounded channel with room for `buffer` messages, known by where it is
@@ -77,16 +83,18 @@ fn bounded<T>(
     site: &'static Location<'static>,
 ) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::channel(buffer);
-    let (senders, receiver) = ends(name, site);
+    let (senders, receiver, counts) = ends(name, Some(buffer), site);
     let sender = Sender {
         inner: tx,
         end: End::new(&senders, site),
         receiver: receiver.clone(),
+        counts: counts.clone(),
     };
     let receiver = Receiver {
         inner: rx,
         end: End::new(&receiver, site),
         senders,
+        counts,
     };
     (sender, receiver)
 }
@@ -110,15 +118,17 @@ fn unbounded<T>(
     site: &'static Location<'static>,
 ) -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (senders, receiver) = ends(name, site);
+    let (senders, receiver, counts) = ends(name, None, site);
     let sender = UnboundedSender {
         inner: tx,
         end: End::new(&senders, site),
+        counts: counts.clone(),
     };
     let receiver = UnboundedReceiver {
         inner: rx,
         end: End::new(&receiver, site),
         senders,
+        counts,
     };
     (sender, receiver)
 }
@@ -129,6 +139,7 @@ pub struct Sender<T> {
     end: End,
     /// The receiver's resource, which a send on a full channel waits for.
     receiver: Tracker,
+    counts: Counts,
 }
 
 impl<T> Sender<T> {
@@ -148,13 +159,17 @@ impl<T> Sender<T> {
         let site = Location::caller();
         async move {
             self.end.used();
-            match self.inner.try_send(value) {
+            let sent = match self.inner.try_send(value) {
                 Ok(()) => Ok(()),
                 Err(TrySendError::Closed(value)) => Err(SendError(value)),
                 Err(TrySendError::Full(value)) => {
                     self.receiver.wait_for(site, self.inner.send(value)).await
                 }
+            };
+            if sent.is_ok() {
+                self.counts.sent(1);
             }
+            sent
         }
     }
 
@@ -165,7 +180,9 @@ impl<T> Sender<T> {
     /// [`TrySendError`] with the value if the channel is full or closed.
     pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
         self.end.used();
-        self.inner.try_send(value)
+        self.inner.try_send(value)?;
+        self.counts.sent(1);
+        Ok(())
     }
 
     /// Sends from synchronous code, blocking the thread while the channel
@@ -179,7 +196,9 @@ impl<T> Sender<T> {
     ///
     /// As tokio's: when called inside an asynchronous execution context.
     pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
-        self.inner.blocking_send(value)
+        self.inner.blocking_send(value)?;
+        self.counts.sent(1);
+        Ok(())
     }
 
     /// Waits for room for one message and reserves it; the wait is recorded
@@ -193,13 +212,15 @@ impl<T> Sender<T> {
         let site = Location::caller();
         async move {
             self.end.used();
-            match self.inner.try_reserve() {
-                Ok(permit) => Ok(permit),
-                Err(TrySendError::Closed(())) => Err(SendError(())),
+            let permit = match self.inner.try_reserve() {
+                Ok(permit) => permit,
+                Err(TrySendError::Closed(())) => return Err(SendError(())),
                 Err(TrySendError::Full(())) => {
-                    self.receiver.wait_for(site, self.inner.reserve()).await
+                    let reserving = self.inner.reserve();
+                    self.receiver.wait_for(site, reserving).await?
                 }
-            }
+            };
+            Ok(self.permit(permit))
         }
     }
 
@@ -210,7 +231,15 @@ impl<T> Sender<T> {
     /// [`TrySendError`] if the channel is full or closed.
     pub fn try_reserve(&self) -> Result<Permit<'_, T>, TrySendError<()>> {
         self.end.used();
-        self.inner.try_reserve()
+        Ok(self.permit(self.inner.try_reserve()?))
+    }
+
+    fn permit<'a>(&'a self, inner: tokio::sync::mpsc::Permit<'a, T>) -> Permit<'a, T> {
+        self.counts.reserved(true);
+        Permit {
+            inner: Some(inner),
+            counts: &self.counts,
+        }
     }
 
     /// Completes when the receiver is gone.
@@ -252,7 +281,38 @@ impl<T> Clone for Sender<T> {
             inner: self.inner.clone(),
             end: self.end.another(Location::caller()),
             receiver: self.receiver.clone(),
+            counts: self.counts.clone(),
         }
+    }
+}
+
+/// Room for one message in a bounded channel, reserved by
+/// [`Sender::reserve`], as `tokio::sync::mpsc::Permit`.
+pub struct Permit<'a, T> {
+    /// Taken out when it sends.
+    inner: Option<tokio::sync::mpsc::Permit<'a, T>>,
+    counts: &'a Counts,
+}
+
+impl<T> Permit<'_, T> {
+    /// Sends `value` in the reserved room.
+    pub fn send(mut self, value: T) {
+        if let Some(inner) = self.inner.take() {
+            inner.send(value);
+            self.counts.sent(1);
+        }
+    }
+}
+
+impl<T> Drop for Permit<'_, T> {
+    fn drop(&mut self) {
+        self.counts.reserved(false);
+    }
+}
+
+impl<T> fmt::Debug for Permit<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit").finish_non_exhaustive()
     }
 }
 
@@ -267,6 +327,7 @@ impl<T> fmt::Debug for Sender<T> {
 pub struct UnboundedSender<T> {
     inner: tokio::sync::mpsc::UnboundedSender<T>,
     end: End,
+    counts: Counts,
 }
 
 impl<T> UnboundedSender<T> {
@@ -277,7 +338,9 @@ impl<T> UnboundedSender<T> {
     /// [`SendError`] with the value if the receiver is gone.
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
         self.end.used();
-        self.inner.send(value)
+        self.inner.send(value)?;
+        self.counts.sent(1);
+        Ok(())
     }
 
     /// Completes when the receiver is gone.
@@ -308,6 +371,7 @@ impl<T> Clone for UnboundedSender<T> {
         Self {
             inner: self.inner.clone(),
             end: self.end.another(Location::caller()),
+            counts: self.counts.clone(),
         }
     }
 }
@@ -327,6 +391,7 @@ macro_rules! receiver {
             end: End,
             /// The senders' resource, which a receive waits for.
             senders: Tracker,
+            counts: Counts,
         }
 
         impl<T> $receiver<T> {
@@ -343,13 +408,17 @@ macro_rules! receiver {
                 let site = Location::caller();
                 async move {
                     self.end.used();
-                    match self.inner.try_recv() {
+                    let value = match self.inner.try_recv() {
                         Ok(value) => Some(value),
                         Err(TryRecvError::Disconnected) => None,
                         Err(TryRecvError::Empty) => {
                             self.senders.wait_for(site, self.inner.recv()).await
                         }
+                    };
+                    if value.is_some() {
+                        self.counts.received(1);
                     }
+                    value
                 }
             }
 
@@ -369,11 +438,14 @@ macro_rules! receiver {
                 let site = Location::caller();
                 async move {
                     self.end.used();
-                    if !self.inner.is_empty() || limit == 0 {
-                        return self.inner.recv_many(buffer, limit).await;
-                    }
-                    let receiving = self.inner.recv_many(buffer, limit);
-                    self.senders.wait_for(site, receiving).await
+                    let received = if !self.inner.is_empty() || limit == 0 {
+                        self.inner.recv_many(buffer, limit).await
+                    } else {
+                        let receiving = self.inner.recv_many(buffer, limit);
+                        self.senders.wait_for(site, receiving).await
+                    };
+                    self.counts.received(received);
+                    received
                 }
             }
 
@@ -384,7 +456,9 @@ macro_rules! receiver {
             /// [`TryRecvError`] if the channel is empty, or closed and empty.
             pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
                 self.end.used();
-                self.inner.try_recv()
+                let value = self.inner.try_recv()?;
+                self.counts.received(1);
+                Ok(value)
             }
 
             /// Receives from synchronous code, blocking the thread.
@@ -394,14 +468,20 @@ macro_rules! receiver {
             /// As tokio's: when called inside an asynchronous execution
             /// context.
             pub fn blocking_recv(&mut self) -> Option<T> {
-                self.inner.blocking_recv()
+                let value = self.inner.blocking_recv()?;
+                self.counts.received(1);
+                Some(value)
             }
 
             /// Polls for the next message (for `Stream` implementations);
             /// forwards without recording a wait.
             pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
                 self.end.used();
-                self.inner.poll_recv(cx)
+                let polled = self.inner.poll_recv(cx);
+                if let Poll::Ready(Some(_)) = &polled {
+                    self.counts.received(1);
+                }
+                polled
             }
 
             /// Closes the channel to new messages; those sent stay to be

@@ -30,7 +30,7 @@ use std::task::{Context, Poll};
 pub use tokio::sync::oneshot::error;
 use tokio::sync::oneshot::error::{RecvError, TryRecvError};
 
-use super::tracker::{End, Kind, Tracker, Waiting};
+use super::tracker::{Counts, End, Kind, Tracker, Waiting};
 
 /// A one-shot channel, known by where it is created.
 #[track_caller]
@@ -46,10 +46,12 @@ pub fn named_channel<T>(name: impl Into<String>) -> (Sender<T>, Receiver<T>) {
 
 fn make<T>(name: Option<String>, site: &'static Location<'static>) -> (Sender<T>, Receiver<T>) {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let senders = Tracker::new(Kind::ChannelSenders, name, site);
+    let counts = Counts::new(Some(1));
+    let senders = Tracker::channel_end(Kind::ChannelSenders, name, site, &counts);
     let sender = Sender {
         inner: tx,
         end: End::new(&senders, site),
+        counts,
     };
     let receiver = Receiver {
         inner: rx,
@@ -63,6 +65,7 @@ fn make<T>(name: Option<String>, site: &'static Location<'static>) -> (Sender<T>
 pub struct Sender<T> {
     inner: tokio::sync::oneshot::Sender<T>,
     end: End,
+    counts: Counts,
 }
 
 impl<T> Sender<T> {
@@ -73,7 +76,9 @@ impl<T> Sender<T> {
     /// The value back if the receiver is gone.
     pub fn send(self, value: T) -> Result<(), T> {
         self.end.used();
-        self.inner.send(value)
+        self.inner.send(value)?;
+        self.counts.sent(1);
+        Ok(())
     }
 
     /// Completes when the receiver is gone.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 #[cfg(feature = "inspect")]
 pub(crate) use async_inspect_core::resource::Hold;
 #[cfg(feature = "inspect")]
-use async_inspect_core::resource::{EndHold, LockWait, ResourceCell, ResourceKind};
+use async_inspect_core::resource::{ChannelCounts, EndHold, LockWait, ResourceCell, ResourceKind};
 
 /// A lock's link to its resource record (none when inspection is off).
 #[derive(Debug, Clone)]
@@ -67,6 +67,31 @@ impl Tracker {
         #[cfg(not(feature = "inspect"))]
         {
             let _ = (kind, name, created_at);
+            Self {}
+        }
+    }
+
+    /// The resource of one end of a channel, `ChannelSenders` or
+    /// `ChannelReceiver`, whose traffic `counts` follows.
+    pub(crate) fn channel_end(
+        kind: Kind,
+        name: Option<String>,
+        created_at: &'static Location<'static>,
+        counts: &Counts,
+    ) -> Self {
+        #[cfg(feature = "inspect")]
+        {
+            let kind: ResourceKind = kind;
+            Self {
+                resource: counts.inner.as_ref().map(|counts| {
+                    let name = name.map(Into::into);
+                    ResourceCell::channel_end(kind, name, created_at, Arc::clone(counts))
+                }),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = (kind, name, created_at, counts);
             Self {}
         }
     }
@@ -245,5 +270,64 @@ impl End {
         if let Some(hold) = &self.hold {
             hold.used();
         }
+    }
+}
+
+/// What went through a channel (nothing with the `inspect` feature off, or
+/// with inspection off at run time).
+#[derive(Debug, Clone)]
+pub(crate) struct Counts {
+    #[cfg(feature = "inspect")]
+    inner: Option<Arc<ChannelCounts>>,
+}
+
+impl Counts {
+    /// The counts of a new channel with room for `capacity` messages.
+    pub(crate) fn new(capacity: Option<usize>) -> Self {
+        #[cfg(feature = "inspect")]
+        {
+            let enabled = async_inspect_core::config::enabled();
+            Self {
+                inner: enabled.then(|| ChannelCounts::new(capacity)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = capacity;
+            Self {}
+        }
+    }
+
+    /// `n` messages went in.
+    #[inline]
+    pub(crate) fn sent(&self, n: usize) {
+        #[cfg(feature = "inspect")]
+        if let Some(counts) = &self.inner {
+            counts.sent(n as u64);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = n;
+    }
+
+    /// `n` messages came out.
+    #[inline]
+    pub(crate) fn received(&self, n: usize) {
+        #[cfg(feature = "inspect")]
+        if let Some(counts) = &self.inner {
+            counts.received(n as u64);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = n;
+    }
+
+    /// Room was reserved (`true`) or a reservation ended (`false`).
+    #[inline]
+    pub(crate) fn reserved(&self, taken: bool) {
+        #[cfg(feature = "inspect")]
+        if let Some(counts) = &self.inner {
+            counts.reserved(taken);
+        }
+        #[cfg(not(feature = "inspect"))]
+        let _ = taken;
     }
 }

@@ -218,6 +218,8 @@ pub struct ResourceCell {
     /// Locks that were held when this one was taken (see `order`).
     taken_after: Mutex<Vec<ResourceId>>,
     stats: Stats,
+    /// For a channel's end: what went through the channel.
+    counts: Option<Arc<super::ChannelCounts>>,
     id: ResourceId,
     kind: ResourceKind,
     name: Option<Box<str>>,
@@ -234,6 +236,26 @@ impl ResourceCell {
         name: Option<Box<str>>,
         created_at: &'static Location<'static>,
     ) -> Arc<Self> {
+        Self::with_counts(kind, name, created_at, None)
+    }
+
+    /// Registers one end of a channel (`ChannelSenders`, `ChannelReceiver`)
+    /// whose traffic `counts` follows.
+    pub fn channel_end(
+        kind: ResourceKind,
+        name: Option<Box<str>>,
+        created_at: &'static Location<'static>,
+        counts: Arc<super::ChannelCounts>,
+    ) -> Arc<Self> {
+        Self::with_counts(kind, name, created_at, Some(counts))
+    }
+
+    fn with_counts(
+        kind: ResourceKind,
+        name: Option<Box<str>>,
+        created_at: &'static Location<'static>,
+        counts: Option<Arc<super::ChannelCounts>>,
+    ) -> Arc<Self> {
         crate::config::init();
         let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
         let entry = resources.vacant_entry();
@@ -247,6 +269,7 @@ impl ResourceCell {
             next_key: AtomicU64::new(0),
             taken_after: Mutex::new(Vec::new()),
             stats: Stats::default(),
+            counts,
             id: ResourceId::next(),
             kind,
             name,
@@ -255,6 +278,18 @@ impl ResourceCell {
         });
         entry.insert(Arc::downgrade(&cell));
         cell
+    }
+
+    /// Whether a wait for it would end now without any holder moving: a
+    /// channel that has a message for a receiver, or room for a sender,
+    /// whose waiting task was woken but not polled yet. Such a wait is in no
+    /// deadlock.
+    pub(crate) fn satisfied_now(&self) -> bool {
+        match (&self.counts, self.kind) {
+            (Some(counts), ResourceKind::ChannelSenders) => counts.has_message(),
+            (Some(counts), ResourceKind::ChannelReceiver) => counts.has_room(),
+            _ => false,
+        }
     }
 
     /// The resource's id.
@@ -463,18 +498,6 @@ impl ResourceCell {
         }
     }
 
-    /// Makes `task` the exclusive holder (a channel's receiver, used by it
-    /// now), as an owned guard with `moves`, taken at `site`.
-    pub(crate) fn set_holder(&self, task: u64, moves: u64, site: &'static Location<'static>) {
-        self.holder_site.store(
-            site as *const Location<'static> as *mut _,
-            Ordering::Relaxed,
-        );
-        self.holder_since.store(clock::now(), Ordering::Relaxed);
-        self.holder_moves.store(moves, Ordering::Relaxed);
-        self.holder.store(task, Ordering::Release);
-    }
-
     /// Makes `task` the holder of the shared record `key` (a channel's
     /// sender, used by it now), adding the record if there is none yet;
     /// the record's key.
@@ -509,13 +532,6 @@ impl ResourceCell {
         if let Some(position) = shared.iter().position(|h| h.key == key) {
             shared.swap_remove(position);
         }
-    }
-
-    /// Clears the exclusive holder if it is still `task`.
-    pub(crate) fn clear_holder(&self, task: u64) {
-        let _ = self
-            .holder
-            .compare_exchange(task, 0, Ordering::AcqRel, Ordering::Relaxed);
     }
 
     /// Whether this lock is already known to be taken while holding `other`

@@ -39,16 +39,24 @@ impl Edge {
     }
 
     /// Whether the wait ends only when every holder can move (a semaphore:
-    /// any holder's permits may be the ones it gets; a channel's receiver:
-    /// any sender may send), rather than when one that blocks it does (a
+    /// any holder's permits may be the ones it gets; a channel: any holder
+    /// of the other end may send or receive), rather than when one that blocks it does (a
     /// mutex, the readers before a writer, a joined task).
     fn needs_every_holder(&self) -> bool {
         self.resource().is_some_and(|r| {
             matches!(
                 r.kind(),
-                super::ResourceKind::Semaphore | super::ResourceKind::ChannelSenders
+                super::ResourceKind::Semaphore
+                    | super::ResourceKind::ChannelSenders
+                    | super::ResourceKind::ChannelReceiver
             )
         })
+    }
+
+    /// Whether the wait would end now without anyone moving (see
+    /// [`ResourceCell::satisfied_now`]): then it is in no deadlock.
+    fn satisfied(&self) -> bool {
+        self.resource().is_some_and(|r| r.satisfied_now())
     }
 
     fn resource(&self) -> Option<&Arc<ResourceCell>> {
@@ -136,6 +144,9 @@ impl Graph {
         path: &mut Vec<FoundLink>,
         visited: &mut HashSet<u64>,
     ) -> bool {
+        if edge.satisfied() {
+            return false;
+        }
         if edge.needs_every_holder() {
             return self.walk_every_holder(edge, start, path, visited);
         }
@@ -223,7 +234,7 @@ impl Graph {
         }
         *budget -= 1;
         entered.push(task);
-        let stuck = edges.iter().any(|edge| {
+        let stuck = edges.iter().filter(|edge| !edge.satisfied()).any(|edge| {
             let mut holders = edge.holders().into_iter();
             let mut stuck_holder =
                 |h: Holding| self.surely_holds(&h, edge) && self.stuck(h.task, entered, budget);
@@ -417,7 +428,8 @@ pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
             d.cycle.iter().all(|link| {
                 let edges = graph.waiting.get(&link.task.as_u64());
                 edges.into_iter().flat_map(TaskEdges::iter).any(|edge| {
-                    edge.resource().map(|r| r.id()) == link.resource.as_ref().map(|r| r.id)
+                    !edge.satisfied()
+                        && edge.resource().map(|r| r.id()) == link.resource.as_ref().map(|r| r.id)
                         && edge
                             .holders()
                             .into_iter()

@@ -18,6 +18,6 @@ pub(crate) use cell::all;
 pub use cell::{Hold, ResourceCell, ResourceId, ResourceKind};
 
 pub use deadlock::{DeadlockAction, on_deadlock};
-pub use end::EndHold;
+pub use end::{ChannelCounts, EndHold};
 pub use graph::LockWait;
 pub(crate) use graph::current_deadlocks;
