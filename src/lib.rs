@@ -90,7 +90,7 @@ pub use async_inspect_macros::trace_disabled as trace;
 /// `main`. Takes `#[tokio::main]`'s options: `flavor = "current_thread" |
 /// "multi_thread"`, `worker_threads = N`, `start_paused = true` (that one
 /// needs tokio's `test-util` feature, as with tokio).
-#[cfg(feature = "tokio")]
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 pub use async_inspect_macros::main;
 
 /// Runs an `async fn` test on a tokio runtime (current-thread by default),
@@ -103,11 +103,42 @@ pub use async_inspect_macros::main;
 ///     assert_eq!(async_inspect::spawn(async { 1 + 1 }).await.unwrap(), 2);
 /// }
 /// ```
-#[cfg(feature = "tokio")]
+#[cfg(any(feature = "tokio", feature = "smol", feature = "async-std"))]
 pub use async_inspect_macros::test;
 
 #[cfg(feature = "tokio")]
-pub use async_inspect_tokio::{JoinHandle, spawn, spawn_blocking, spawn_local, task, time};
+pub use async_inspect_tokio::{JoinHandle, spawn, spawn_blocking, spawn_local, task};
+
+/// Timers whose deadlines the report shows: `sleep`, `sleep_until`,
+/// `timeout`, `timeout_at`, with tokio's signatures. Inside a tokio runtime
+/// they run on tokio's clock; with the `smol` or `async-std` feature, on
+/// async-io's anywhere else.
+#[cfg(all(feature = "tokio", not(any(feature = "smol", feature = "async-std"))))]
+pub use async_inspect_tokio::time;
+
+/// Timers whose deadlines the report shows: `sleep`, `sleep_until`,
+/// `timeout`, `timeout_at`, with tokio's signatures. Inside a tokio runtime
+/// they run on tokio's clock; with the `smol` or `async-std` feature, on
+/// async-io's anywhere else.
+#[cfg(any(feature = "smol", feature = "async-std"))]
+pub use async_inspect_adapters::time;
+
+/// The smol adapter: `spawn` and `block_on` as smol's, a [`Task`](smol::Task)
+/// with smol's semantics, and inspected `Executor` / `LocalExecutor`.
+///
+/// ```
+/// # #[cfg(feature = "smol")]
+/// # {
+/// let answer = async_inspect::smol::block_on(async {
+///     async_inspect::smol::spawn(async { 6 * 7 }).await
+/// });
+/// assert_eq!(answer, 42);
+/// # }
+/// ```
+#[cfg(feature = "smol")]
+pub mod smol {
+    pub use async_inspect_smol::{Executor, LocalExecutor, Task, block_on, block_on_named, spawn};
+}
 
 /// Records a labelled point on the current task, optionally with a value's
 /// `Debug` text; the report shows the latest ones.

@@ -9,6 +9,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+#[cfg(any(feature = "tokio-timer", feature = "io-timer"))]
+pub mod time;
+
 /// What async-inspect needs from an async runtime.
 pub trait Runtime {
     /// What a join handle resolves to when the task panicked or was aborted.

@@ -1,5 +1,6 @@
 //! `#[main]` and `#[test]`: build a tokio runtime as `#[tokio::main]` and
-//! `#[tokio::test]` do, and run the body as the inspected root task.
+//! `#[tokio::test]` do (or block on smol or async-std with `runtime = …`),
+//! and run the body as the inspected root task.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -19,7 +20,15 @@ enum Flavor {
     MultiThread,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Runtime {
+    Tokio,
+    Smol,
+    AsyncStd,
+}
+
 struct Options {
+    runtime: Runtime,
     flavor: Flavor,
     worker_threads: Option<usize>,
     start_paused: bool,
@@ -27,6 +36,8 @@ struct Options {
 
 fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
     let pairs = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut runtime = Runtime::Tokio;
+    let mut tokio_option = None;
     let mut flavor = None;
     let mut worker_threads = None;
     let mut start_paused = false;
@@ -40,7 +51,25 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             Expr::Lit(ExprLit { lit, .. }) => lit.clone(),
             other => return Err(syn::Error::new_spanned(other, "expected a literal")),
         };
+        if key != "runtime" {
+            tokio_option.get_or_insert_with(|| pair.path.clone());
+        }
         match (key.as_str(), &literal) {
+            ("runtime", Lit::Str(s)) => {
+                runtime = match s.value().as_str() {
+                    "tokio" => Runtime::Tokio,
+                    "smol" => Runtime::Smol,
+                    "async-std" | "async_std" => Runtime::AsyncStd,
+                    other => {
+                        return Err(syn::Error::new_spanned(
+                            s,
+                            format!(
+                                "unknown runtime `{other}`; expected `tokio`, `smol` or `async-std`"
+                            ),
+                        ));
+                    }
+                };
+            }
             ("flavor", Lit::Str(s)) => {
                 flavor = Some(match s.value().as_str() {
                     "current_thread" => Flavor::CurrentThread,
@@ -66,7 +95,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
                 worker_threads = Some(n);
             }
             ("start_paused", Lit::Bool(b)) => start_paused = b.value,
-            ("flavor" | "worker_threads" | "start_paused", _) => {
+            ("runtime" | "flavor" | "worker_threads" | "start_paused", _) => {
                 return Err(syn::Error::new_spanned(
                     literal,
                     format!("wrong kind of value for `{key}`"),
@@ -75,10 +104,16 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             _ => {
                 return Err(syn::Error::new_spanned(
                     &pair.path,
-                    "unknown option; expected `flavor`, `worker_threads` or `start_paused`",
+                    "unknown option; expected `runtime`, `flavor`, `worker_threads` or `start_paused`",
                 ));
             }
         }
+    }
+    if let (Runtime::Smol | Runtime::AsyncStd, Some(option)) = (runtime, tokio_option) {
+        return Err(syn::Error::new_spanned(
+            option,
+            "this option is tokio's; smol and async-std take only `runtime`",
+        ));
     }
     let flavor = flavor.unwrap_or(match (kind, worker_threads) {
         (_, Some(_)) | (Kind::Main, None) => Flavor::MultiThread,
@@ -91,6 +126,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
         ));
     }
     Ok(Options {
+        runtime,
         flavor,
         worker_threads,
         start_paused,
@@ -122,15 +158,34 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
     } = function;
     sig.asyncness = None;
     let name = sig.ident.to_string();
-    let builder = match options.flavor {
-        Flavor::CurrentThread => quote!(new_current_thread()),
-        Flavor::MultiThread => quote!(new_multi_thread()),
-    };
-    let workers = options.worker_threads.map(|n| quote!(.worker_threads(#n)));
-    let paused = options.start_paused.then(|| quote!(.start_paused(true)));
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     let return_hint = crate::expand::return_hint(&sig.output);
     let stmts = &block.stmts;
+    let run = match options.runtime {
+        Runtime::Tokio => {
+            let builder = match options.flavor {
+                Flavor::CurrentThread => quote!(new_current_thread()),
+                Flavor::MultiThread => quote!(new_multi_thread()),
+            };
+            let workers = options.worker_threads.map(|n| quote!(.worker_threads(#n)));
+            let paused = options.start_paused.then(|| quote!(.start_paused(true)));
+            quote! {
+                ::async_inspect::__private::tokio::runtime::Builder::#builder
+                    #workers
+                    .enable_all()
+                    #paused
+                    .build()
+                    .expect("Failed building the Runtime")
+                    .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body))
+            }
+        }
+        Runtime::Smol => quote! {
+            ::async_inspect::smol::block_on_named(#name, __async_inspect_body)
+        },
+        Runtime::AsyncStd => quote! {
+            ::async_inspect::async_std::block_on_named(#name, __async_inspect_body)
+        },
+    };
     quote! {
         #test_attr
         #(#attrs)*
@@ -141,13 +196,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
             };
             #[allow(clippy::expect_used, clippy::diverging_sub_expression)]
             {
-                return ::async_inspect::__private::tokio::runtime::Builder::#builder
-                    #workers
-                    .enable_all()
-                    #paused
-                    .build()
-                    .expect("Failed building the Runtime")
-                    .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body));
+                return #run;
             }
         }
     }

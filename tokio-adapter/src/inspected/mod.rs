@@ -1,6 +1,8 @@
 mod join;
 mod spawn;
-pub mod time;
+/// Inspected timers: `sleep` and `timeout` with tokio's signatures, whose
+/// deadlines the report shows.
+pub use async_inspect_adapters::time;
 
 pub use join::JoinHandle;
 pub use spawn::{root_task, spawn, spawn_blocking, spawn_local};
