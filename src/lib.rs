@@ -140,6 +140,27 @@ pub mod smol {
     pub use async_inspect_smol::{Executor, LocalExecutor, Task, block_on, block_on_named, spawn};
 }
 
+/// The async-std adapter: `spawn`, `spawn_blocking`, `block_on` and
+/// `task::Builder` as `async_std::task`'s, with a
+/// [`JoinHandle`](async_std::JoinHandle) that awaits to the output. (async-std
+/// is discontinued upstream in favour of smol; this is for existing code.)
+///
+/// ```
+/// # #[cfg(feature = "async-std")]
+/// # {
+/// let answer = async_inspect::async_std::block_on(async {
+///     async_inspect::async_std::spawn(async { 6 * 7 }).await
+/// });
+/// assert_eq!(answer, 42);
+/// # }
+/// ```
+#[cfg(feature = "async-std")]
+pub mod async_std {
+    pub use async_inspect_async_std::{
+        JoinHandle, block_on, block_on_named, spawn, spawn_blocking, task,
+    };
+}
+
 /// Records a labelled point on the current task, optionally with a value's
 /// `Debug` text; the report shows the latest ones.
 ///

@@ -34,3 +34,39 @@ pub trait Runtime {
     /// An inspected sleep.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static;
 }
+
+/// A blocking closure as an inspected task of kind `Blocking`, for an
+/// adapter's `spawn_blocking`: the task's id, and what the runtime's
+/// blocking pool runs instead of `f`. The task is `Running` exactly while
+/// `f` runs, and a panic in it is recorded as any task's.
+pub fn blocking_task<F, R>(
+    f: F,
+    name: Option<Box<str>>,
+    location: &'static std::panic::Location<'static>,
+) -> (
+    Option<async_inspect_core::TaskId>,
+    impl FnOnce() -> R + Send + 'static,
+)
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    // The closure runs as a one-poll future.
+    let mut f = Some(f);
+    let task = async_inspect_core::Inspected::at(
+        std::future::poll_fn(move |_| std::task::Poll::Ready(f.take().map(|f| f()))),
+        async_inspect_core::TaskKind::Blocking,
+        name,
+        location,
+    );
+    let id = task.id();
+    let run = move || {
+        let mut task = std::pin::pin!(task);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match task.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(Some(output)) => output,
+            _ => unreachable!("a blocking closure's future is ready at once, with its output"),
+        }
+    };
+    (id, run)
+}

@@ -92,32 +92,12 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    // The closure runs as a one-poll future, so the task is Running exactly
-    // while the closure runs, and a panic is recorded as for any task.
-    let mut f = Some(f);
-    let task = Inspected::at(
-        std::future::poll_fn(move |_| std::task::Poll::Ready(f.take().map(|f| f()))),
-        TaskKind::Blocking,
-        name,
-        location,
-    );
-    let id = task.id();
-    let run = move || run_ready(task).expect("a blocking task runs its closure once");
+    let (id, run) = async_inspect_adapters::blocking_task(f, name, location);
     let inner = match handle {
         Some(handle) => handle.spawn_blocking(run),
         None => tokio::task::spawn_blocking(run),
     };
     JoinHandle::new(inner, id)
-}
-
-/// Polls a future that is ready on its first poll.
-fn run_ready<F: Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(output) => output,
-        std::task::Poll::Pending => unreachable!("a blocking closure's future is ready at once"),
-    }
 }
 
 /// The root task of `block_on`, `#[main]` or `#[test]`: `future` inspected

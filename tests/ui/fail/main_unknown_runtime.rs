@@ -1,0 +1,2 @@
+#[async_inspect::main(runtime = "rocket")]
+async fn main() {}
