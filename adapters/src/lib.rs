@@ -28,6 +28,18 @@ pub trait Runtime {
         F: Future + Send + 'static,
         F::Output: Send + 'static;
 
+    /// Spawns `future` as an inspected task named `name`, waits for
+    /// `started`, then cancels the task the runtime's way (tokio: abort;
+    /// smol: drop the task; async-std: cancel) and waits until it is gone.
+    fn spawn_and_cancel<F>(
+        &self,
+        name: &str,
+        future: F,
+        started: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static;
+
     /// Runs `future` to completion as the inspected root task `name`.
     fn block_on<F: Future>(&self, name: &str, future: F) -> F::Output;
 

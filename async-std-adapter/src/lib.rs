@@ -230,6 +230,22 @@ impl Runtime for AsyncStd {
         async move { Ok(handle.await) }
     }
 
+    fn spawn_and_cancel<F>(
+        &self,
+        name: &str,
+        future: F,
+        started: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = spawn_named(future, Some(name.to_owned()), Location::caller());
+        async move {
+            started.await;
+            handle.cancel().await;
+        }
+    }
+
     fn block_on<F: Future>(&self, name: &str, future: F) -> F::Output {
         block_on_named(name, future)
     }

@@ -43,6 +43,8 @@ macro_rules! conformance_suite {
             a_semaphore_and_a_channel_show_their_holders,
             a_blocking_poll_is_a_lint,
             the_report_renders,
+            a_cancelled_task_is_aborted,
+            a_lock_order_inversion_is_a_lint,
         );
     };
     (@tests $runtime:expr; $($check:ident,)*) => {
@@ -395,6 +397,62 @@ pub fn the_report_renders<R: Runtime>(rt: &R) {
         assert!(report.contains("conformance reported"), "{report}");
         release.send(()).unwrap();
         child.await.unwrap();
+    });
+}
+
+/// A task cancelled the runtime's way shows `Aborted`, and its lock is free.
+pub fn a_cancelled_task_is_aborted<R: Runtime>(rt: &R) {
+    rt.block_on("conformance cancel", async {
+        let lock = std::sync::Arc::new(Mutex::named("conformance cancelled lock", ()));
+        let (id_tx, id_rx) = oneshot::channel();
+        let held = lock.clone();
+        let task = async move {
+            let _guard = held.lock().await;
+            id_tx.send(me()).unwrap();
+            std::future::pending::<()>().await;
+        };
+        let (started_tx, started_rx) = oneshot::channel::<TaskId>();
+        let started = async move {
+            let id = id_rx.await.unwrap();
+            started_tx.send(id).unwrap();
+        };
+        rt.spawn_and_cancel("conformance cancelled", task, started)
+            .await;
+        let id = started_rx.await.unwrap();
+        eventually(rt, "the task to be aborted", |s| {
+            state(s, id) == Some(TaskState::Aborted)
+        })
+        .await;
+        assert!(lock.try_lock().is_ok(), "the guard went with the task");
+    });
+}
+
+/// Two tasks taking two locks in opposite orders, one after the other,
+/// are a lock-order lint while lock order is recorded.
+pub fn a_lock_order_inversion_is_a_lint<R: Runtime>(rt: &R) {
+    async_inspect::Config::current().lock_order(true).apply();
+    rt.block_on("conformance lock order", async {
+        let a = std::sync::Arc::new(Mutex::named("conformance order A", ()));
+        let b = std::sync::Arc::new(Mutex::named("conformance order B", ()));
+        let take = |first: std::sync::Arc<Mutex<()>>, second: std::sync::Arc<Mutex<()>>| async move {
+            let _first = first.lock().await;
+            let _second = second.lock().await;
+        };
+        rt.spawn_named("conformance AB order", take(a.clone(), b.clone()))
+            .await
+            .unwrap();
+        rt.spawn_named("conformance BA order", take(b, a))
+            .await
+            .unwrap();
+        eventually(rt, "the inversion", |s| {
+            s.lints().iter().any(|l| match l {
+                Lint::LockOrderInversion { cycle } => cycle
+                    .iter()
+                    .any(|step| step.took.name == "conformance order A"),
+                _ => false,
+            })
+        })
+        .await;
     });
 }
 

@@ -279,6 +279,30 @@ impl Runtime for Smol {
         async move { Ok(task.await) }
     }
 
+    fn spawn_and_cancel<F>(
+        &self,
+        name: &str,
+        future: F,
+        started: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let location = Location::caller();
+        let task = spawn_with(
+            future,
+            Some(name.into()),
+            location,
+            smol::spawn,
+            smol::spawn,
+        );
+        async move {
+            started.await;
+            // Dropping a smol task cancels it; `cancel` waits until it is gone.
+            task.cancel().await;
+        }
+    }
+
     fn block_on<F: Future>(&self, name: &str, future: F) -> F::Output {
         block_on_named(name, future)
     }

@@ -52,6 +52,26 @@ impl Runtime for Tokio {
             .expect("spawning on a tokio runtime does not fail")
     }
 
+    fn spawn_and_cancel<F>(
+        &self,
+        name: &str,
+        future: F,
+        started: impl Future<Output = ()>,
+    ) -> impl Future<Output = ()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let handle = crate::task::Builder::new()
+            .name(name)
+            .spawn_on(future, self.runtime.handle())
+            .expect("spawning on a tokio runtime does not fail");
+        async move {
+            started.await;
+            handle.abort();
+            let _ = handle.await;
+        }
+    }
+
     fn block_on<F: Future>(&self, name: &str, future: F) -> F::Output {
         self.runtime.block_on(crate::root_task(name, future))
     }
