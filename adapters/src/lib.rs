@@ -82,3 +82,40 @@ where
     };
     (id, run)
 }
+
+/// What an adapter's join handle adds to its runtime's: the task's
+/// inspector id, and the join wait ("waiting for task #N") recorded on the
+/// awaiting task while an await of the handle is pending.
+#[derive(Debug)]
+pub struct JoinWait {
+    id: Option<async_inspect_core::TaskId>,
+    wait: async_inspect_core::wait::WaitSlot,
+}
+
+impl JoinWait {
+    /// For the task `id`, `None` when inspection was off at spawn.
+    pub fn new(id: Option<async_inspect_core::TaskId>) -> Self {
+        Self {
+            id,
+            wait: async_inspect_core::wait::WaitSlot::new(),
+        }
+    }
+
+    /// The inspector's id of the task.
+    pub fn id(&self) -> Option<async_inspect_core::TaskId> {
+        self.id
+    }
+
+    /// Records or ends the wait after the runtime's handle was polled to
+    /// `poll`, which it returns.
+    pub fn polled<T>(&mut self, poll: std::task::Poll<T>) -> std::task::Poll<T> {
+        match (&poll, self.id) {
+            (std::task::Poll::Pending, Some(task)) => self
+                .wait
+                .pending(|| async_inspect_core::wait::Wait::Join(task)),
+            (std::task::Poll::Ready(_), _) => self.wait.clear(),
+            _ => {}
+        }
+        poll
+    }
+}

@@ -23,9 +23,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_inspect_adapters::Runtime;
 pub use async_inspect_adapters::time;
-use async_inspect_core::wait::{Wait, WaitSlot};
+use async_inspect_adapters::{JoinWait, Runtime};
 use async_inspect_core::{Inspected, TaskId, TaskKind, config};
 
 /// Whether tasks are wrapped: compiled in and on at run time.
@@ -112,16 +111,14 @@ pub fn block_on_named<T>(name: &str, future: impl Future<Output = T>) -> T {
 #[derive(Debug)]
 pub struct JoinHandle<T> {
     inner: async_std::task::JoinHandle<T>,
-    id: Option<TaskId>,
-    wait: WaitSlot,
+    join: JoinWait,
 }
 
 impl<T> JoinHandle<T> {
     fn new(inner: async_std::task::JoinHandle<T>, id: Option<TaskId>) -> Self {
         Self {
             inner,
-            id,
-            wait: WaitSlot::new(),
+            join: JoinWait::new(id),
         }
     }
 
@@ -139,7 +136,7 @@ impl<T> JoinHandle<T> {
     /// The inspector's id of the task, `None` when inspection was off at
     /// spawn.
     pub fn inspect_id(&self) -> Option<TaskId> {
-        self.id
+        self.join.id()
     }
 }
 
@@ -148,13 +145,7 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = &mut *self;
-        let poll = Pin::new(&mut this.inner).poll(cx);
-        match (&poll, this.id) {
-            (Poll::Pending, Some(task)) => this.wait.pending(|| Wait::Join(task)),
-            (Poll::Ready(_), _) => this.wait.clear(),
-            _ => {}
-        }
-        poll
+        this.join.polled(Pin::new(&mut this.inner).poll(cx))
     }
 }
 

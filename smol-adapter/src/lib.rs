@@ -25,9 +25,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use async_inspect_adapters::Runtime;
 pub use async_inspect_adapters::time;
-use async_inspect_core::wait::{Wait, WaitSlot};
+use async_inspect_adapters::{JoinWait, Runtime};
 use async_inspect_core::{Inspected, TaskId, TaskKind, config};
 
 /// Whether tasks are wrapped: compiled in and on at run time.
@@ -95,16 +94,14 @@ pub fn block_on_named<T>(name: &str, future: impl Future<Output = T>) -> T {
 #[derive(Debug)]
 pub struct Task<T> {
     inner: smol::Task<T>,
-    id: Option<TaskId>,
-    wait: WaitSlot,
+    join: JoinWait,
 }
 
 impl<T> Task<T> {
     fn new(inner: smol::Task<T>, id: Option<TaskId>) -> Self {
         Self {
             inner,
-            id,
-            wait: WaitSlot::new(),
+            join: JoinWait::new(id),
         }
     }
 
@@ -127,7 +124,7 @@ impl<T> Task<T> {
     /// The inspector's id of the task, `None` when inspection was off at
     /// spawn.
     pub fn inspect_id(&self) -> Option<TaskId> {
-        self.id
+        self.join.id()
     }
 }
 
@@ -136,122 +133,82 @@ impl<T> Future for Task<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         let this = &mut *self;
-        let poll = Pin::new(&mut this.inner).poll(cx);
-        match (&poll, this.id) {
-            (Poll::Pending, Some(task)) => this.wait.pending(|| Wait::Join(task)),
-            (Poll::Ready(_), _) => this.wait.clear(),
-            _ => {}
+        this.join.polled(Pin::new(&mut this.inner).poll(cx))
+    }
+}
+
+/// What both executors have alike; `$send` bounds what they spawn.
+macro_rules! executor {
+    ($(#[$doc:meta])* $executor:ident, $($send:ident)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Default)]
+        pub struct $executor<'a> {
+            inner: smol::$executor<'a>,
         }
-        poll
-    }
-}
 
-/// An executor whose tasks are inspected, with the API of `smol::Executor`.
-///
-/// ```
-/// use async_inspect_smol::Executor;
-///
-/// let executor = Executor::new();
-/// let task = executor.spawn(async { 1 + 1 });
-/// assert_eq!(async_inspect_smol::block_on(executor.run(task)), 2);
-/// ```
-#[derive(Debug, Default)]
-pub struct Executor<'a> {
-    inner: smol::Executor<'a>,
-}
+        impl<'a> $executor<'a> {
+            /// An empty executor.
+            pub fn new() -> Self {
+                Self {
+                    inner: smol::$executor::new(),
+                }
+            }
 
-impl<'a> Executor<'a> {
-    /// An empty executor.
-    pub fn new() -> Self {
-        Self {
-            inner: smol::Executor::new(),
+            /// Spawns an inspected task on this executor.
+            #[track_caller]
+            pub fn spawn<T: $($send +)? 'a>(
+                &self,
+                future: impl Future<Output = T> $(+ $send)? + 'a,
+            ) -> Task<T> {
+                let spawn_inspected = |task| self.inner.spawn(task);
+                let spawn_plain = |future| self.inner.spawn(future);
+                let location = Location::caller();
+                spawn_with(future, None, location, spawn_inspected, spawn_plain)
+            }
+
+            /// Runs tasks until `future` completes; its output.
+            pub async fn run<T>(&self, future: impl Future<Output = T>) -> T {
+                self.inner.run(future).await
+            }
+
+            /// Runs one scheduled task, waiting for one if none is.
+            pub async fn tick(&self) {
+                self.inner.tick().await;
+            }
+
+            /// Runs one scheduled task if there is one; whether it did.
+            pub fn try_tick(&self) -> bool {
+                self.inner.try_tick()
+            }
+
+            /// Whether it has no unfinished task.
+            pub fn is_empty(&self) -> bool {
+                self.inner.is_empty()
+            }
         }
-    }
-
-    /// Spawns an inspected task on this executor.
-    #[track_caller]
-    pub fn spawn<T: Send + 'a>(&self, future: impl Future<Output = T> + Send + 'a) -> Task<T> {
-        let spawn_inspected = |task| self.inner.spawn(task);
-        let spawn_plain = |future| self.inner.spawn(future);
-        spawn_with(
-            future,
-            None,
-            Location::caller(),
-            spawn_inspected,
-            spawn_plain,
-        )
-    }
-
-    /// Runs tasks until `future` completes; its output.
-    pub async fn run<T>(&self, future: impl Future<Output = T>) -> T {
-        self.inner.run(future).await
-    }
-
-    /// Runs one scheduled task, waiting for one if none is.
-    pub async fn tick(&self) {
-        self.inner.tick().await;
-    }
-
-    /// Runs one scheduled task if there is one; whether it did.
-    pub fn try_tick(&self) -> bool {
-        self.inner.try_tick()
-    }
-
-    /// Whether it has no unfinished task.
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
+    };
 }
 
-/// A single-thread executor whose tasks are inspected, with the API of
-/// `smol::LocalExecutor`: its tasks need not be `Send`.
-#[derive(Debug, Default)]
-pub struct LocalExecutor<'a> {
-    inner: smol::LocalExecutor<'a>,
-}
+executor!(
+    /// An executor whose tasks are inspected, with the API of
+    /// `smol::Executor`.
+    ///
+    /// ```
+    /// use async_inspect_smol::Executor;
+    ///
+    /// let executor = Executor::new();
+    /// let task = executor.spawn(async { 1 + 1 });
+    /// assert_eq!(async_inspect_smol::block_on(executor.run(task)), 2);
+    /// ```
+    Executor,
+    Send
+);
 
-impl<'a> LocalExecutor<'a> {
-    /// An empty executor.
-    pub fn new() -> Self {
-        Self {
-            inner: smol::LocalExecutor::new(),
-        }
-    }
-
-    /// Spawns an inspected task on this executor.
-    #[track_caller]
-    pub fn spawn<T: 'a>(&self, future: impl Future<Output = T> + 'a) -> Task<T> {
-        let spawn_inspected = |task| self.inner.spawn(task);
-        let spawn_plain = |future| self.inner.spawn(future);
-        spawn_with(
-            future,
-            None,
-            Location::caller(),
-            spawn_inspected,
-            spawn_plain,
-        )
-    }
-
-    /// Runs tasks until `future` completes; its output.
-    pub async fn run<T>(&self, future: impl Future<Output = T>) -> T {
-        self.inner.run(future).await
-    }
-
-    /// Runs one scheduled task, waiting for one if none is.
-    pub async fn tick(&self) {
-        self.inner.tick().await;
-    }
-
-    /// Runs one scheduled task if there is one; whether it did.
-    pub fn try_tick(&self) -> bool {
-        self.inner.try_tick()
-    }
-
-    /// Whether it has no unfinished task.
-    pub fn is_empty(&self) -> bool {
-        self.inner.is_empty()
-    }
-}
+executor!(
+    /// A single-thread executor whose tasks are inspected, with the API of
+    /// `smol::LocalExecutor`: its tasks need not be `Send`.
+    LocalExecutor,
+);
 
 /// smol as an async-inspect [`Runtime`]: its global executor.
 #[derive(Debug, Default, Clone, Copy)]

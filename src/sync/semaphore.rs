@@ -321,6 +321,69 @@ impl fmt::Debug for Semaphore {
     }
 }
 
+/// What both permits have alike: `forget`, `merge`, `split`,
+/// `num_permits`, giving the permits back on drop, and `Debug`. `$copy`
+/// makes the split-off permit's link to its semaphore from the original's.
+macro_rules! permit_common {
+    ($permit:ident $(<$lt:lifetime>)?, $copy:expr) => {
+        impl $(<$lt>)? $permit $(<$lt>)? {
+            /// Keeps the permits taken for good: the semaphore has that many
+            /// fewer.
+            pub fn forget(mut self) {
+                // Tokio's permit gives its permits to a part that is
+                // forgotten, and drops empty with `self`.
+                if let Some(all) = self.inner.split(self.inner.num_permits()) {
+                    all.forget();
+                }
+                self.semaphore.tracker.released_shared(&mut self.hold);
+            }
+
+            /// Adds `other`'s permits to these.
+            ///
+            /// # Panics
+            ///
+            /// As tokio's: if the two come from different semaphores.
+            pub fn merge(&mut self, mut other: Self) {
+                if let Some(all) = other.inner.split(other.inner.num_permits()) {
+                    self.inner.merge(all);
+                }
+                self.semaphore.tracker.merged(&self.hold, &mut other.hold);
+            }
+
+            /// Splits `n` of these permits off into a new permit; `None` if
+            /// it has fewer.
+            pub fn split(&mut self, n: usize) -> Option<Self> {
+                let inner = self.inner.split(n)?;
+                let hold = self.semaphore.tracker.split(&self.hold, n);
+                Some(Self {
+                    semaphore: $copy(&self.semaphore),
+                    hold,
+                    inner,
+                })
+            }
+
+            /// How many permits it holds.
+            pub fn num_permits(&self) -> usize {
+                self.inner.num_permits()
+            }
+        }
+
+        impl $(<$lt>)? Drop for $permit $(<$lt>)? {
+            fn drop(&mut self) {
+                self.semaphore.tracker.released_shared(&mut self.hold);
+            }
+        }
+
+        impl $(<$lt>)? fmt::Debug for $permit $(<$lt>)? {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($permit))
+                    .field("permits", &self.num_permits())
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 /// Permits of a [`Semaphore`], given back when dropped, as
 /// `tokio::sync::SemaphorePermit`.
 #[must_use]
@@ -330,63 +393,12 @@ pub struct SemaphorePermit<'a> {
     inner: tokio::sync::SemaphorePermit<'a>,
 }
 
+permit_common!(SemaphorePermit<'a>, |semaphore: &&'a Semaphore| *semaphore);
+
 impl<'a> SemaphorePermit<'a> {
-    /// Keeps the permits taken for good: the semaphore has that many fewer.
-    pub fn forget(mut self) {
-        // Tokio's permit gives its permits to a part that is forgotten, and
-        // drops empty with `self`.
-        if let Some(all) = self.inner.split(self.inner.num_permits()) {
-            all.forget();
-        }
-        self.semaphore.tracker.released_shared(&mut self.hold);
-    }
-
-    /// Adds `other`'s permits to these.
-    ///
-    /// # Panics
-    ///
-    /// As tokio's: if the two come from different semaphores.
-    pub fn merge(&mut self, mut other: Self) {
-        if let Some(all) = other.inner.split(other.inner.num_permits()) {
-            self.inner.merge(all);
-        }
-        self.semaphore.tracker.merged(&self.hold, &mut other.hold);
-    }
-
-    /// Splits `n` of these permits off into a new permit; `None` if it has
-    /// fewer.
-    pub fn split(&mut self, n: usize) -> Option<Self> {
-        let inner = self.inner.split(n)?;
-        let hold = self.semaphore.tracker.split(&self.hold, n);
-        Some(Self {
-            semaphore: self.semaphore,
-            hold,
-            inner,
-        })
-    }
-
     /// The semaphore the permits come from.
     pub fn semaphore(&self) -> &'a Semaphore {
         self.semaphore
-    }
-
-    /// How many permits it holds.
-    pub fn num_permits(&self) -> usize {
-        self.inner.num_permits()
-    }
-}
-
-impl Drop for SemaphorePermit<'_> {
-    fn drop(&mut self) {
-        self.semaphore.tracker.released_shared(&mut self.hold);
-    }
-}
-
-impl fmt::Debug for SemaphorePermit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SemaphorePermit")
-            .field("permits", &self.num_permits())
-            .finish_non_exhaustive()
     }
 }
 
@@ -394,65 +406,16 @@ impl fmt::Debug for SemaphorePermit<'_> {
 /// `tokio::sync::OwnedSemaphorePermit`: they can move into another task.
 #[must_use]
 pub struct OwnedSemaphorePermit {
-    inner: tokio::sync::OwnedSemaphorePermit,
-    hold: Hold,
     semaphore: Arc<Semaphore>,
+    hold: Hold,
+    inner: tokio::sync::OwnedSemaphorePermit,
 }
 
+permit_common!(OwnedSemaphorePermit, Arc::clone);
+
 impl OwnedSemaphorePermit {
-    /// Keeps the permits taken for good: the semaphore has that many fewer.
-    pub fn forget(mut self) {
-        if let Some(all) = self.inner.split(self.inner.num_permits()) {
-            all.forget();
-        }
-        self.semaphore.tracker.released_shared(&mut self.hold);
-    }
-
-    /// Adds `other`'s permits to these.
-    ///
-    /// # Panics
-    ///
-    /// As tokio's: if the two come from different semaphores.
-    pub fn merge(&mut self, mut other: Self) {
-        if let Some(all) = other.inner.split(other.inner.num_permits()) {
-            self.inner.merge(all);
-        }
-        self.semaphore.tracker.merged(&self.hold, &mut other.hold);
-    }
-
-    /// Splits `n` of these permits off into a new permit; `None` if it has
-    /// fewer.
-    pub fn split(&mut self, n: usize) -> Option<Self> {
-        let inner = self.inner.split(n)?;
-        let hold = self.semaphore.tracker.split(&self.hold, n);
-        Some(Self {
-            inner,
-            hold,
-            semaphore: Arc::clone(&self.semaphore),
-        })
-    }
-
     /// The semaphore the permits come from.
     pub fn semaphore(&self) -> &Arc<Semaphore> {
         &self.semaphore
-    }
-
-    /// How many permits it holds.
-    pub fn num_permits(&self) -> usize {
-        self.inner.num_permits()
-    }
-}
-
-impl Drop for OwnedSemaphorePermit {
-    fn drop(&mut self) {
-        self.semaphore.tracker.released_shared(&mut self.hold);
-    }
-}
-
-impl fmt::Debug for OwnedSemaphorePermit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OwnedSemaphorePermit")
-            .field("permits", &self.num_permits())
-            .finish_non_exhaustive()
     }
 }

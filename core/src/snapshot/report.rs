@@ -537,14 +537,7 @@ impl Display for Lint {
                     "potential deadlock: lock order inversion between {}:",
                     locks.join(" and ")
                 )?;
-                for (i, step) in cycle.iter().enumerate() {
-                    let separator = if i == 0 { "" } else { ";" };
-                    write!(
-                        f,
-                        "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
-                        step.task, step.took.name, step.took_at, step.held.name, step.held_at
-                    )?;
-                }
+                write_steps(f, cycle)?;
                 write!(
                     f,
                     ". Tasks on these paths at the same moment deadlock: take the locks in one order"
@@ -560,14 +553,7 @@ impl Display for Lint {
                     "potential deadlock: {} are taken in opposite orders:",
                     sites.join(" and ")
                 )?;
-                for (i, step) in cycle.iter().enumerate() {
-                    let separator = if i == 0 { "" } else { ";" };
-                    write!(
-                        f,
-                        "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
-                        step.task, step.took.name, step.took_at, step.held.name, step.held_at
-                    )?;
-                }
+                write_steps(f, cycle)?;
                 write!(
                     f,
                     ". Different locks each time so far; when the same ones meet in both orders, \
@@ -617,6 +603,20 @@ impl Display for Lint {
             }
         }
     }
+}
+
+/// The steps of a lock-order cycle: "task #2 took `b` at … while holding
+/// `a` (taken at …); …".
+fn write_steps(f: &mut Formatter<'_>, cycle: &[super::LockOrderStep]) -> fmt::Result {
+    for (i, step) in cycle.iter().enumerate() {
+        let separator = if i == 0 { "" } else { ";" };
+        write!(
+            f,
+            "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
+            step.task, step.took.name, step.took_at, step.held.name, step.held_at
+        )?;
+    }
+    Ok(())
 }
 
 /// "1 permit", "3 permits".

@@ -2,8 +2,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use async_inspect_adapters::JoinWait;
 use async_inspect_core::TaskId;
-use async_inspect_core::wait::{Wait, WaitSlot};
 use tokio::task::{AbortHandle, Id, JoinError};
 
 /// An owned permission to join an inspected task: `tokio::task::JoinHandle`
@@ -20,16 +20,14 @@ use tokio::task::{AbortHandle, Id, JoinError};
 #[derive(Debug)]
 pub struct JoinHandle<T> {
     inner: tokio::task::JoinHandle<T>,
-    task: Option<TaskId>,
-    wait: WaitSlot,
+    join: JoinWait,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(inner: tokio::task::JoinHandle<T>, task: Option<TaskId>) -> Self {
         Self {
             inner,
-            task,
-            wait: WaitSlot::new(),
+            join: JoinWait::new(task),
         }
     }
 
@@ -57,7 +55,7 @@ impl<T> JoinHandle<T> {
     /// The inspector's id of the task, `None` when inspection was off at
     /// spawn.
     pub fn inspect_id(&self) -> Option<TaskId> {
-        self.task
+        self.join.id()
     }
 }
 
@@ -66,12 +64,6 @@ impl<T> Future for JoinHandle<T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let poll = Pin::new(&mut this.inner).poll(cx);
-        match (&poll, this.task) {
-            (Poll::Pending, Some(task)) => this.wait.pending(|| Wait::Join(task)),
-            (Poll::Ready(_), _) => this.wait.clear(),
-            _ => {}
-        }
-        poll
+        this.join.polled(Pin::new(&mut this.inner).poll(cx))
     }
 }
