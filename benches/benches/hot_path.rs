@@ -159,5 +159,26 @@ fn snapshot(c: &mut Criterion) {
     drop(tasks);
 }
 
-criterion_group!(benches, task_poll, traced_await, mutex, snapshot);
+fn channel(c: &mut Criterion) {
+    let mut group = c.benchmark_group("bounded channel send + recv in a task");
+    let (tokio_tx, mut tokio_rx) = tokio::sync::mpsc::channel::<u64>(16);
+    let (tx, mut rx) = async_inspect::sync::mpsc::channel::<u64>(16);
+    bench_two_polls(&mut group, "tokio::sync::mpsc", async move {
+        loop {
+            tokio_tx.send(1).await.unwrap();
+            std::hint::black_box(tokio_rx.recv().await);
+            YieldOnce(false).await;
+        }
+    });
+    bench_two_polls(&mut group, "async_inspect::sync::mpsc", async move {
+        loop {
+            tx.send(1).await.unwrap();
+            std::hint::black_box(rx.recv().await);
+            YieldOnce(false).await;
+        }
+    });
+    group.finish();
+}
+
+criterion_group!(benches, task_poll, traced_await, mutex, channel, snapshot);
 criterion_main!(benches);
