@@ -262,6 +262,7 @@ pub mod __private {
     pub use async_inspect_core::trace::{AwaitInfo, FnInfo, Traced, await_point, format_args_list};
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::wait::inspect_point;
+    pub use async_inspect_core::watchdog::{stuck_is_failure, watch_test};
     #[cfg(feature = "tokio")]
     pub use async_inspect_tokio::root_task;
     #[cfg(feature = "tokio")]

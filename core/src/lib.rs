@@ -36,6 +36,7 @@ mod task;
 pub mod trace;
 pub mod wait;
 mod waker;
+pub mod watchdog;
 
 pub use config::Config;
 pub use inspected::Inspected;

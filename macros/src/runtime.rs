@@ -29,6 +29,8 @@ enum Runtime {
 
 struct Options {
     runtime: Runtime,
+    /// `timeout = "30s"`, for tests.
+    timeout: Option<syn::LitStr>,
     flavor: Flavor,
     worker_threads: Option<usize>,
     start_paused: bool,
@@ -37,6 +39,7 @@ struct Options {
 fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
     let pairs = Punctuated::<MetaNameValue, Token![,]>::parse_terminated.parse2(attr)?;
     let mut runtime = Runtime::Tokio;
+    let mut timeout = None;
     let mut tokio_option = None;
     let mut flavor = None;
     let mut worker_threads = None;
@@ -51,10 +54,17 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             Expr::Lit(ExprLit { lit, .. }) => lit.clone(),
             other => return Err(syn::Error::new_spanned(other, "expected a literal")),
         };
-        if key != "runtime" {
+        if key != "runtime" && key != "timeout" {
             tokio_option.get_or_insert_with(|| pair.path.clone());
         }
         match (key.as_str(), &literal) {
+            ("timeout", Lit::Str(s)) if kind == Kind::Test => timeout = Some(s.clone()),
+            ("timeout", _) if kind == Kind::Main => {
+                return Err(syn::Error::new_spanned(
+                    &pair.path,
+                    "`timeout` is for `#[async_inspect::test]`",
+                ));
+            }
             ("runtime", Lit::Str(s)) => {
                 runtime = match s.value().as_str() {
                     "tokio" => Runtime::Tokio,
@@ -95,7 +105,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
                 worker_threads = Some(n);
             }
             ("start_paused", Lit::Bool(b)) => start_paused = b.value,
-            ("runtime" | "flavor" | "worker_threads" | "start_paused", _) => {
+            ("runtime" | "timeout" | "flavor" | "worker_threads" | "start_paused", _) => {
                 return Err(syn::Error::new_spanned(
                     literal,
                     format!("wrong kind of value for `{key}`"),
@@ -104,7 +114,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             _ => {
                 return Err(syn::Error::new_spanned(
                     &pair.path,
-                    "unknown option; expected `runtime`, `flavor`, `worker_threads` or `start_paused`",
+                    "unknown option; expected `runtime`, `timeout`, `flavor`, `worker_threads` or `start_paused`",
                 ));
             }
         }
@@ -127,6 +137,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
     }
     Ok(Options {
         runtime,
+        timeout,
         flavor,
         worker_threads,
         start_paused,
@@ -161,6 +172,21 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
     let test_attr = (kind == Kind::Test).then(|| quote!(#[::core::prelude::v1::test]));
     let return_hint = crate::expand::return_hint(&sig.output);
     let stmts = &block.stmts;
+    // A test runs under the watchdog (a no-op without a timeout), and fails
+    // with the report of where it is stuck when it does not end in time.
+    let watched = (kind == Kind::Test).then(|| {
+        let timeout = match &options.timeout {
+            Some(text) => quote!(::core::option::Option::Some(#text)),
+            None => quote!(::core::option::Option::None),
+        };
+        quote! {
+            let __async_inspect_body = ::async_inspect::__private::watch_test(
+                #name,
+                #timeout,
+                __async_inspect_body,
+            );
+        }
+    });
     let run = match options.runtime {
         Runtime::Tokio => {
             let builder = match options.flavor {
@@ -186,6 +212,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
             ::async_inspect::async_std::block_on_named(#name, __async_inspect_body)
         },
     };
+    let finish = match kind {
+        Kind::Test => quote!(::async_inspect::__private::stuck_is_failure(#run)),
+        Kind::Main => run,
+    };
     quote! {
         #test_attr
         #(#attrs)*
@@ -194,9 +224,10 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
                 #return_hint
                 #(#stmts)*
             };
+            #watched
             #[allow(clippy::expect_used, clippy::diverging_sub_expression)]
             {
-                return #run;
+                return #finish;
             }
         }
     }

@@ -55,6 +55,35 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Keeps only the task `root`, the tasks it spawned (and theirs), and
+    /// the deadlocks and lints that involve them: one test's part of a
+    /// process that runs many.
+    pub fn retain_tree(&mut self, root: TaskId) {
+        let parents: std::collections::HashMap<TaskId, Option<TaskId>> =
+            self.tasks.iter().map(|t| (t.id, t.parent)).collect();
+        let in_tree = |mut id: TaskId| {
+            for _ in 0..parents.len() + 1 {
+                if id == root {
+                    return true;
+                }
+                match parents.get(&id).copied().flatten() {
+                    Some(parent) => id = parent,
+                    None => return false,
+                }
+            }
+            false
+        };
+        self.tasks.retain(|t| in_tree(t.id));
+        self.deadlocks
+            .retain(|d| d.cycle.iter().any(|link| in_tree(link.task)));
+        self.lints.retain(|lint| match lint {
+            Lint::BlockingPoll { task, .. } => in_tree(*task),
+            Lint::LockOrderInversion { cycle } | Lint::LockSiteOrderInversion { cycle } => {
+                cycle.iter().any(|step| in_tree(step.task))
+            }
+        });
+    }
+
     /// The empty snapshot of a program built without instrumentation; its
     /// report says so.
     ///

@@ -1,0 +1,2 @@
+#[async_inspect::main(timeout = "30s")]
+async fn main() {}
