@@ -8,7 +8,7 @@
 //! second the program prints the report: the stuck `.await` with its
 //! file:line and step, why it waits, and that nothing will ever end it.
 //!
-//! Run it with `cargo run --example stuck_request`.
+//! Run it with `cargo run --example stuck_request` (`-- --stay`: stay stuck).
 
 use std::time::Duration;
 
@@ -101,6 +101,11 @@ async fn main() {
 
     sleep(Duration::from_secs(1)).await;
     async_inspect::print_report();
+    if std::env::args().any(|arg| arg == "--stay") {
+        // Stay stuck, for `async-inspect attach --pid …` from another
+        // terminal (run with ASYNC_INSPECT_AGENT=1).
+        std::future::pending::<()>().await;
+    }
 
     stuck.abort();
     patient.abort();

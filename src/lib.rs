@@ -248,6 +248,19 @@ pub fn on_deadlock(hook: impl Fn(&Deadlock) + Send + Sync + 'static) {
     let _ = hook;
 }
 
+/// The agent: a thread that lets `async-inspect attach --pid` and `ps` look
+/// inside this program from another terminal (see the README).
+///
+/// ```no_run
+/// let socket = async_inspect::agent::start().expect("the agent starts");
+/// eprintln!("attach with: async-inspect attach --pid {}", std::process::id());
+/// # let _ = socket;
+/// ```
+#[cfg(unix)]
+pub mod agent {
+    pub use async_inspect_core::agent::{socket, socket_dir, socket_for, start};
+}
+
 /// The items most programs use.
 pub mod prelude {
     pub use crate::{Snapshot, TaskState, inspect_point, trace};

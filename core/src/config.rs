@@ -137,12 +137,22 @@ impl Config {
     }
 }
 
-/// Starts the inspector's clock and reads the environment, once.
+/// Whether `ASYNC_INSPECT_AGENT` asked for the agent, until it starts.
+static AGENT_WANTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts the inspector's clock and reads the environment, once; then
+/// starts the agent if the environment asks for it.
 pub fn init() {
     INIT.call_once(|| {
         clock::start();
         apply_env(|name| std::env::var(name).ok());
     });
+    if AGENT_WANTED.load(Ordering::Relaxed) && AGENT_WANTED.swap(false, Ordering::AcqRel) {
+        #[cfg(unix)]
+        if let Err(error) = crate::agent::start() {
+            eprintln!("async-inspect: the agent did not start: {error}");
+        }
+    }
 }
 
 /// Whether recording is on: one relaxed load.
@@ -197,6 +207,16 @@ fn apply_env(var: impl Fn(&str) -> Option<String>) {
             Some(on) => LOCK_ORDER.store(on, Ordering::Relaxed),
             None => warn_env(
                 "ASYNC_INSPECT_LOCK_ORDER",
+                &value,
+                "expected 0/1, on/off, true/false",
+            ),
+        }
+    }
+    if let Some(value) = var("ASYNC_INSPECT_AGENT") {
+        match parse_switch(&value) {
+            Some(on) => AGENT_WANTED.store(on, Ordering::Relaxed),
+            None => warn_env(
+                "ASYNC_INSPECT_AGENT",
                 &value,
                 "expected 0/1, on/off, true/false",
             ),

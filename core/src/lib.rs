@@ -24,6 +24,8 @@
 //! # use std::future::Future;
 //! ```
 
+#[cfg(unix)]
+pub mod agent;
 pub mod clock;
 pub mod config;
 mod context;

@@ -1,0 +1,138 @@
+//! A client of an agent: connect, shake hands, ask for snapshots.
+
+use std::io;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use async_inspect_core::Snapshot;
+use async_inspect_core::agent::wire::{
+    PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame,
+};
+use async_inspect_core::agent::{socket_dir, socket_for};
+
+/// How long the handshake and one snapshot may take.
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A connection to one program's agent.
+pub struct Client {
+    stream: UnixStream,
+    pub welcome: Welcome,
+}
+
+/// Whether process `pid` exists: `Ok(true)`, `Ok(false)`, or an error when
+/// it is another user's.
+pub fn alive(pid: u32) -> anyhow::Result<bool> {
+    let Ok(raw) = libc::pid_t::try_from(pid) else {
+        return Ok(false);
+    };
+    // SAFETY: signal 0 only checks that the process exists and may be
+    // signalled; nothing is sent.
+    if unsafe { libc::kill(raw, 0) } == 0 {
+        return Ok(true);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EPERM) => {
+            bail!("process {pid} belongs to another user: only its user can attach")
+        }
+        _ => Ok(false),
+    }
+}
+
+impl Client {
+    /// Connects to the agent of process `pid`, with errors that say what to
+    /// do about them.
+    pub fn connect_pid(pid: u32) -> anyhow::Result<Self> {
+        if !alive(pid)? {
+            bail!("no process {pid}");
+        }
+        let path = socket_for(pid);
+        if !path.exists() {
+            bail!(
+                "process {pid} is not inspectable: no agent socket at {} (build it with the \
+                 `inspect` feature, and start the agent: run it under `async-inspect run`, or \
+                 with ASYNC_INSPECT_AGENT=1)",
+                path.display()
+            );
+        }
+        Self::connect(&path).with_context(|| format!("process {pid}"))
+    }
+
+    /// Connects to the agent listening on `path` and shakes hands.
+    pub fn connect(path: &Path) -> anyhow::Result<Self> {
+        let mut stream = UnixStream::connect(path).map_err(|e| match e.kind() {
+            io::ErrorKind::PermissionDenied => {
+                anyhow::anyhow!("permission denied on {}", path.display())
+            }
+            _ => anyhow::anyhow!("cannot connect to {}: {e}", path.display()),
+        })?;
+        stream.set_read_timeout(Some(PATIENCE))?;
+        stream.set_write_timeout(Some(PATIENCE))?;
+        let hello = Request::Hello {
+            protocol: PROTOCOL,
+            client: format!("async-inspect {}", env!("CARGO_PKG_VERSION")),
+        };
+        write_frame(&mut stream, &hello).map_err(wire_error)?;
+        match read_frame::<_, Reply>(&mut stream).map_err(wire_error)? {
+            Reply::Welcome(welcome) => Ok(Self { stream, welcome }),
+            Reply::Refused { reason } => {
+                bail!("the agent refused this CLI (protocol {PROTOCOL}): {reason}")
+            }
+            other => bail!("the agent answered the handshake with {other:?}"),
+        }
+    }
+
+    /// One snapshot.
+    pub fn snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        write_frame(&mut self.stream, &Request::Snapshot).map_err(wire_error)?;
+        self.next_snapshot()
+    }
+
+    /// Asks for a snapshot every `interval`; read them with
+    /// [`Client::next_snapshot`].
+    pub fn stream(&mut self, interval: Duration) -> anyhow::Result<()> {
+        let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+        // A stream may pause longer than a request.
+        self.stream.set_read_timeout(Some(interval + PATIENCE))?;
+        write_frame(&mut self.stream, &Request::Stream { interval_ms }).map_err(wire_error)
+    }
+
+    /// The next snapshot the agent sends.
+    pub fn next_snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        match read_frame::<_, Reply>(&mut self.stream).map_err(wire_error)? {
+            Reply::Snapshot(snapshot) => Ok(*snapshot),
+            Reply::Error { message } => bail!("the agent could not answer: {message}"),
+            other => bail!("the agent answered with {other:?}"),
+        }
+    }
+}
+
+fn wire_error(error: WireError) -> anyhow::Error {
+    match error {
+        WireError::Closed => anyhow::anyhow!("the program closed the connection (did it exit?)"),
+        other => anyhow::anyhow!("{other}"),
+    }
+}
+
+/// The agent sockets of this user's processes, by pid.
+pub fn sockets() -> Vec<(u32, std::path::PathBuf)> {
+    let Ok(entries) = std::fs::read_dir(socket_dir()) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u32, std::path::PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let path = entry.path();
+            let pid = path
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".sock")?
+                .parse()
+                .ok()?;
+            Some((pid, path))
+        })
+        .collect();
+    found.sort();
+    found
+}

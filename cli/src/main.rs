@@ -1,0 +1,312 @@
+//! `async-inspect`: look inside a running async Rust program from another
+//! terminal.
+//!
+//! ```text
+//! async-inspect ps                        # the inspectable processes of this user
+//! async-inspect attach --pid 12345 --dump # one report of a running process
+//! async-inspect run --report -- ./my-app  # run with the agent on, report at the end
+//! ```
+//!
+//! Errors are one line on stderr and exit status 1; never a panic or a hang.
+
+mod client;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::process::{Command as Process, ExitStatus};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_inspect_core::config::parse_duration;
+use async_inspect_core::{Snapshot, TaskState};
+use clap::{Parser, Subcommand};
+
+use client::{Client, alive, sockets};
+
+/// Look inside a running async Rust program: every task, the `.await` it is
+/// stuck on, why, and who holds what it waits for.
+#[derive(Parser, Debug)]
+#[command(name = "async-inspect", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List this user's inspectable processes: pid, program, tasks, blocked
+    /// tasks, deadlocks.
+    Ps,
+    /// Look inside a running process whose agent is on.
+    Attach {
+        /// The process id.
+        #[arg(long)]
+        pid: u32,
+        /// Print one report and exit, instead of a live view.
+        #[arg(long)]
+        dump: bool,
+        /// With --dump: the snapshot as JSON instead of the report.
+        #[arg(long, requires = "dump")]
+        json: bool,
+        /// How often the live view refreshes.
+        #[arg(long, default_value = "1s", value_parser = duration)]
+        interval: Duration,
+    },
+    /// Run a program with its agent on, and show what its tasks do.
+    Run {
+        /// Print the report as of the program's end, without a live view.
+        #[arg(long)]
+        report: bool,
+        /// How often the live view refreshes.
+        #[arg(long, default_value = "1s", value_parser = duration)]
+        interval: Duration,
+        /// The program and its arguments (after `--`).
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        program: Vec<OsString>,
+    },
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("`{text}` is not a duration such as 500ms or 2s"))
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        // The reader of our output went away (`| head`): nothing to say.
+        Err(error)
+            if error
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            std::process::exit(0)
+        }
+        Err(error) => {
+            eprintln!("async-inspect: {error:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Ps => ps().map(|()| 0),
+        Command::Attach {
+            pid,
+            dump,
+            json,
+            interval,
+        } => attach(pid, dump, json, interval).map(|()| 0),
+        Command::Run {
+            report,
+            interval,
+            program,
+        } => run_program(&program, report, interval),
+    }
+}
+
+fn ps() -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:>8}  {:<24} {:>7} {:>8} {:>9}",
+        "PID", "PROGRAM", "TASKS", "BLOCKED", "DEADLOCKS"
+    )?;
+    for (pid, path) in sockets() {
+        if !alive(pid).unwrap_or(true) {
+            // Left by a process that was killed: nobody will answer.
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let row = Client::connect(&path).and_then(|mut client| {
+            let snapshot = client.snapshot()?;
+            Ok((client.welcome.program.clone(), snapshot))
+        });
+        match row {
+            Ok((program, snapshot)) => {
+                let (live, blocked) = counts(&snapshot);
+                let deadlocks = snapshot.deadlocks().len();
+                writeln!(
+                    out,
+                    "{pid:>8}  {program:<24} {live:>7} {blocked:>8} {deadlocks:>9}"
+                )?;
+            }
+            Err(error) => writeln!(out, "{pid:>8}  ? ({error:#})")?,
+        }
+    }
+    Ok(())
+}
+
+/// Tasks not finished, and those blocked.
+fn counts(snapshot: &Snapshot) -> (usize, usize) {
+    let live = snapshot
+        .tasks()
+        .iter()
+        .filter(|t| {
+            !matches!(
+                t.state,
+                TaskState::Done | TaskState::Panicked | TaskState::Aborted
+            )
+        })
+        .count();
+    let blocked = snapshot
+        .tasks()
+        .iter()
+        .filter(|t| t.state == TaskState::Blocked)
+        .count();
+    (live, blocked)
+}
+
+fn attach(pid: u32, dump: bool, json: bool, interval: Duration) -> anyhow::Result<()> {
+    let mut client = Client::connect_pid(pid)?;
+    if dump {
+        let snapshot = client.snapshot()?;
+        let mut out = std::io::stdout().lock();
+        if json {
+            serde_json::to_writer_pretty(&mut out, &snapshot)?;
+            writeln!(out)?;
+        } else {
+            write!(out, "{snapshot}")?;
+        }
+        return Ok(());
+    }
+    client.stream(interval)?;
+    loop {
+        match client.next_snapshot() {
+            Ok(snapshot) => show_live(&snapshot)?,
+            Err(_) if !alive(pid).unwrap_or(false) => {
+                writeln!(std::io::stdout(), "async-inspect: process {pid} ended")?;
+                return Ok(());
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Redraws the terminal with the report (the live view until the terminal
+/// UI lands).
+fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    write!(out, "\x1b[2J\x1b[H{snapshot}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs `program` with its agent on; its exit code.
+fn run_program(program: &[OsString], report: bool, interval: Duration) -> anyhow::Result<i32> {
+    let (name, args) = program.split_first().context("no program to run")?;
+    let mut child = Process::new(name)
+        .args(args)
+        .env("ASYNC_INSPECT_AGENT", "1")
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .spawn()
+        .with_context(|| format!("cannot run {}", name.to_string_lossy()))?;
+    let pid = child.id();
+    let path = async_inspect_core::agent::socket_for(pid);
+    // The report is as of the last snapshot before the program ended.
+    let every = if report {
+        Duration::from_millis(100)
+    } else {
+        interval
+    };
+    let mut last = None;
+    let started = Instant::now();
+    let mut client = None;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        match &mut client {
+            None => {
+                if path.exists()
+                    && let Ok(mut connected) = Client::connect(&path)
+                {
+                    connected.stream(every)?;
+                    client = Some(connected);
+                } else {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            Some(connected) => match connected.next_snapshot() {
+                Ok(snapshot) => {
+                    if !report {
+                        show_live(&snapshot)?;
+                    }
+                    last = Some(snapshot);
+                }
+                Err(_) => {
+                    // The program is ending: wait for it.
+                    break child.wait()?;
+                }
+            },
+        }
+        if client.is_none() && started.elapsed() > Duration::from_secs(30) {
+            eprintln!(
+                "async-inspect: {} has no agent after 30s (built without the `inspect` feature?); \
+                 waiting for it to end",
+                name.to_string_lossy()
+            );
+            break child.wait()?;
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match (&last, report) {
+        (Some(snapshot), true) => write!(out, "{snapshot}")?,
+        (None, _) => eprintln!(
+            "async-inspect: {} ended before its agent answered (built without the `inspect` \
+             feature?)",
+            name.to_string_lossy()
+        ),
+        (Some(_), false) => writeln!(out, "async-inspect: the program ended: {status}")?,
+    }
+    Ok(exit_code(status))
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => code,
+        (None, Some(signal)) => 128 + signal,
+        (None, None) => 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arguments_parse_as_documented() {
+        let cli =
+            Cli::try_parse_from(["async-inspect", "attach", "--pid", "42", "--dump", "--json"])
+                .unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Attach {
+                pid: 42,
+                dump: true,
+                json: true,
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["async-inspect", "run", "--report", "--", "app", "--flag"])
+            .unwrap();
+        let Command::Run {
+            program, report, ..
+        } = cli.command
+        else {
+            panic!("run");
+        };
+        assert!(report);
+        assert_eq!(program, ["app", "--flag"]);
+        assert!(Cli::try_parse_from(["async-inspect", "attach", "--json", "--pid", "1"]).is_err());
+        assert!(Cli::try_parse_from(["async-inspect", "attach", "--pid", "x"]).is_err());
+        assert!(
+            Cli::try_parse_from(["async-inspect", "attach", "--pid", "1", "--interval", "0s"])
+                .is_err()
+        );
+    }
+}

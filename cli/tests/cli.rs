@@ -1,0 +1,215 @@
+//! The `async-inspect` command end to end, against the `stuck_request`
+//! example (built once by a nested cargo): `attach --dump` finds the stuck
+//! await, `--json` is the snapshot, `ps` lists the process, `run --report`
+//! prints the report and passes the exit code on, a live attach ends when
+//! the program does, and bad input is one line and a non-zero exit.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
+
+/// The example, built once for every test of this file.
+fn stuck_request() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--example", "stuck_request", "-p", "async-inspect"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the example builds");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("debug/examples/stuck_request")
+    })
+}
+
+/// The example, stuck for good, with its agent on; killed when dropped.
+struct App(Child);
+
+impl App {
+    fn start() -> Self {
+        let child = Command::new(stuck_request())
+            .arg("--stay")
+            .env("ASYNC_INSPECT_AGENT", "1")
+            .env_remove("ASYNC_INSPECT_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the example starts");
+        let app = Self(child);
+        let socket = async_inspect_core::agent::socket_for(app.pid());
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        app
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(CLI).args(args).output().expect("the CLI runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Takes dumps until the report shows the request stuck (it is, a second
+/// after start).
+fn dump_once_stuck(pid: u32) -> String {
+    let start = Instant::now();
+    loop {
+        let out = cli(&["attach", "--pid", &pid.to_string(), "--dump"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report = text(&out.stdout);
+        if report.contains("reply_rx.await ◄─── BLOCKED") {
+            return report;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{report}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn attach_dump_finds_the_stuck_await_and_its_line() {
+    let app = App::start();
+    let report = dump_once_stuck(app.pid());
+    // The `.await` of `reply_rx`: the line after the one that names it.
+    let source = include_str!("../../examples/stuck_request.rs");
+    let named = source.lines().position(|l| l.trim() == "reply_rx").unwrap() + 1;
+    let at = format!("examples/stuck_request.rs:{}:10   step 2/2", named + 1);
+    assert!(report.contains(&at), "{at} in {report}");
+    assert!(
+        report.contains("Timeout: None (will wait forever!)"),
+        "{report}"
+    );
+}
+
+#[test]
+fn attach_dump_json_is_the_snapshot() {
+    let app = App::start();
+    dump_once_stuck(app.pid());
+    let out = cli(&[
+        "attach",
+        "--pid",
+        &app.pid().to_string(),
+        "--dump",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(json["pid"], app.pid());
+    let names: Vec<&str> = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"handle_request"), "{names:?}");
+}
+
+#[test]
+fn ps_lists_the_process() {
+    let app = App::start();
+    let out = cli(&["ps"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&out.stdout);
+    let row = listing
+        .lines()
+        .find(|line| line.trim_start().starts_with(&app.pid().to_string()))
+        .unwrap_or_else(|| panic!("{listing}"));
+    assert!(row.contains("stuck_request"), "{row}");
+}
+
+#[test]
+fn run_report_prints_the_report_and_passes_the_exit_code_on() {
+    let out = Command::new(CLI)
+        .args(["run", "--report", "--"])
+        .arg(stuck_request())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("reply_rx.await ◄─── BLOCKED"), "{report}");
+
+    let out = cli(&["run", "--report", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        text(&out.stderr).contains("ended before its agent answered"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn a_live_attach_ends_when_the_program_does() {
+    let mut app = App::start();
+    let mut attach = Command::new(CLI)
+        .args([
+            "attach",
+            "--pid",
+            &app.pid().to_string(),
+            "--interval",
+            "50ms",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    app.0.kill().unwrap();
+    app.0.wait().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = attach.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "attach hangs");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = attach.wait_with_output().unwrap();
+    assert!(status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ended"), "{}", text(&out.stdout));
+}
+
+#[test]
+fn bad_input_is_one_line_and_a_failure() {
+    let out = cli(&["attach", "--pid", "4194304", "--dump"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stderr), "async-inspect: no process 4194304\n");
+
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let out = cli(&["attach", "--pid", &sleeper.id().to_string(), "--dump"]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let message = text(&out.stderr);
+    assert!(message.contains("is not inspectable"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+
+    let out = cli(&["attach", "--pid", "twelve"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+
+    let out = cli(&["run", "--", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).starts_with("async-inspect: cannot run /no/such/program"));
+}

@@ -1,0 +1,236 @@
+//! The agent: a plain thread inside the inspected program that serves the
+//! inspector protocol ([`wire`]) on a Unix socket, so that `async-inspect
+//! attach --pid N` and `ps` can look inside from another terminal. It never
+//! runs on the inspected runtime: a deadlocked runtime is still inspectable.
+//!
+//! It starts with [`start`], when `ASYNC_INSPECT_AGENT=1` is set, or when
+//! the program runs under `async-inspect run`. The socket is
+//! `<dir>/<pid>.sock` in a per-user directory ([`socket_dir`], mode 0700;
+//! the socket 0600), or `ASYNC_INSPECT_SOCKET`; it is removed when the
+//! program exits normally, and `ps` cleans up after one that was killed.
+//! Each client is served on a thread of its own, at most [`MAX_CLIENTS`] at
+//! once, with write timeouts: a slow or vanished client never holds up the
+//! program.
+
+pub mod wire;
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use wire::{PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame};
+
+/// The most clients served at once; more are refused.
+pub const MAX_CLIENTS: usize = 16;
+
+/// How long a client may take to say hello, and a write may block.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+static SOCKET: OnceLock<PathBuf> = OnceLock::new();
+static CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The directory of this user's agent sockets: `$XDG_RUNTIME_DIR/async-inspect`,
+/// else `async-inspect-<uid>` in the temp directory.
+pub fn socket_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("async-inspect"),
+        None => std::env::temp_dir().join(format!("async-inspect-{}", uid())),
+    }
+}
+
+/// The socket the agent of process `pid` listens on, by default.
+pub fn socket_for(pid: u32) -> PathBuf {
+    socket_dir().join(format!("{pid}.sock"))
+}
+
+/// The socket this process's agent listens on, once started.
+pub fn socket() -> Option<&'static Path> {
+    SOCKET.get().map(PathBuf::as_path)
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+/// Starts the agent (once; later calls return the same socket).
+///
+/// # Errors
+///
+/// When the socket directory cannot be made private to this user, or the
+/// socket cannot be bound.
+pub fn start() -> io::Result<&'static Path> {
+    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+    crate::config::init();
+    let started = STARTED.get_or_init(|| bind_and_serve().map_err(|e| e.to_string()));
+    match (started, socket()) {
+        (Ok(()), Some(path)) => Ok(path),
+        (Err(message), _) => Err(io::Error::other(message.clone())),
+        (Ok(()), None) => Err(io::Error::other("the agent has no socket")),
+    }
+}
+
+fn bind_and_serve() -> io::Result<()> {
+    let path = match std::env::var_os("ASYNC_INSPECT_SOCKET").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let dir = socket_dir();
+            private_dir(&dir)?;
+            dir.join(format!("{}.sock", std::process::id()))
+        }
+    };
+    // A socket left by a killed process with this pid.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", path.display()),
+        )
+    })?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let _ = SOCKET.set(path);
+    // SAFETY: `remove_socket` is an `extern "C" fn()` that does not unwind.
+    unsafe {
+        libc::atexit(remove_socket);
+    }
+    std::thread::Builder::new()
+        .name("async-inspect-agent".into())
+        .spawn(move || serve(listener))?;
+    Ok(())
+}
+
+/// Makes `dir` (mode 0700), or checks that it is this user's alone.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot make {}: {e}", dir.display()),
+            ));
+        }
+    }
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != uid() || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not private to this user (owner {}, mode {:o}): not listening there",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+extern "C" fn remove_socket() {
+    if let Some(path) = SOCKET.get() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn serve(listener: UnixListener) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if CLIENTS.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+            CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            refuse(
+                stream,
+                format!("the agent serves {MAX_CLIENTS} clients at most"),
+            );
+            continue;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("async-inspect-client".into())
+            .spawn(move || {
+                let _ = serve_client(stream);
+                CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            CLIENTS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn refuse(mut stream: UnixStream, reason: String) {
+    let _ = stream.set_write_timeout(Some(PATIENCE));
+    let _ = write_frame(&mut stream, &Reply::Refused { reason });
+}
+
+fn serve_client(mut stream: UnixStream) -> Result<(), WireError> {
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.set_write_timeout(Some(PATIENCE))?;
+    let first = match read_frame::<_, Request>(&mut stream) {
+        Ok(first) => first,
+        Err(error) => {
+            let reason = format!("no hello: {error}");
+            let _ = write_frame(&mut stream, &Reply::Refused { reason });
+            return Err(error);
+        }
+    };
+    match first {
+        Request::Hello { protocol, .. } if protocol == PROTOCOL => {}
+        Request::Hello { protocol, client } => {
+            eprintln!(
+                "async-inspect agent: refused {client}: it speaks protocol {protocol}, this program {PROTOCOL}"
+            );
+            let reason = format!("this program speaks protocol {PROTOCOL}, not {protocol}");
+            return write_frame(&mut stream, &Reply::Refused { reason });
+        }
+        _ => {
+            let reason = "the first message must be a hello".to_owned();
+            return write_frame(&mut stream, &Reply::Refused { reason });
+        }
+    }
+    write_frame(&mut stream, &Reply::Welcome(welcome()))?;
+    // Requests may come at any pace from now on.
+    stream.set_read_timeout(None)?;
+    loop {
+        match read_frame::<_, Request>(&mut stream) {
+            Ok(Request::Snapshot) => {
+                write_frame(&mut stream, &Reply::Snapshot(Box::new(crate::snapshot())))?;
+            }
+            Ok(Request::Stream { interval_ms }) => {
+                let interval = Duration::from_millis(interval_ms.max(10));
+                loop {
+                    write_frame(&mut stream, &Reply::Snapshot(Box::new(crate::snapshot())))?;
+                    std::thread::sleep(interval);
+                }
+            }
+            Ok(_) => {
+                let message = "a hello after the handshake".to_owned();
+                write_frame(&mut stream, &Reply::Error { message })?;
+            }
+            Err(WireError::Closed) => return Ok(()),
+            Err(error) => {
+                let message = error.to_string();
+                let _ = write_frame(&mut stream, &Reply::Error { message });
+                return Err(error);
+            }
+        }
+    }
+}
+
+fn welcome() -> Welcome {
+    Welcome {
+        protocol: PROTOCOL,
+        pid: std::process::id(),
+        program: program_name(),
+        started_at_unix: crate::clock::started_at_unix(),
+    }
+}
+
+/// This program's name: its executable's file name.
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "?".to_owned())
+}
