@@ -108,9 +108,22 @@ impl Client {
     }
 }
 
+/// The program closed the connection: it ended (or stopped its agent).
+#[derive(Debug)]
+pub struct Ended;
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the program closed the connection (did it exit?)")
+    }
+}
+
+impl std::error::Error for Ended {}
+
 fn wire_error(error: WireError) -> anyhow::Error {
     match error {
-        WireError::Closed => anyhow::anyhow!("the program closed the connection (did it exit?)"),
+        WireError::Closed => Ended.into(),
+        WireError::Io(e) if e.kind() == io::ErrorKind::ConnectionReset => Ended.into(),
         other => anyhow::anyhow!("{other}"),
     }
 }

@@ -5,6 +5,9 @@
 //! async-inspect ps                        # the inspectable processes of this user
 //! async-inspect attach --pid 12345 --dump # one report of a running process
 //! async-inspect run --report -- ./my-app  # run with the agent on, report at the end
+//! async-inspect record --pid 12345 -o app.trace --duration 10s
+//! async-inspect replay app.trace --at 2.5s # the report as of that moment
+//! async-inspect export app.trace --format json -o app.json
 //! ```
 //!
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
@@ -12,12 +15,15 @@
 mod client;
 
 use std::ffi::OsString;
+use std::fs::File;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitStatus};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use async_inspect_core::config::parse_duration;
+use async_inspect_core::trace_file::{Trace, TraceWriter, read_trace};
 use async_inspect_core::{Snapshot, TaskState};
 use clap::{Parser, Subcommand};
 
@@ -57,6 +63,9 @@ enum Command {
         /// Print the report as of the program's end, without a live view.
         #[arg(long)]
         report: bool,
+        /// Also record the run to this trace file.
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
         /// How often the live view refreshes.
         #[arg(long, default_value = "1s", value_parser = duration)]
         interval: Duration,
@@ -64,6 +73,52 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         program: Vec<OsString>,
     },
+    /// Record a running process to a trace file (snapshots at an interval)
+    /// until it ends, `--duration` passes, or the recorder is stopped.
+    Record {
+        /// The process id.
+        #[arg(long)]
+        pid: u32,
+        /// The trace file to write.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// How long to record.
+        #[arg(long, value_parser = duration)]
+        duration: Option<Duration>,
+        /// How often to take a snapshot.
+        #[arg(long, default_value = "100ms", value_parser = duration)]
+        interval: Duration,
+    },
+    /// Print the report as of a moment of a recording.
+    Replay {
+        /// The trace file.
+        file: PathBuf,
+        /// The moment, since the recording's start (default: its end).
+        #[arg(long, value_parser = moment)]
+        at: Option<Duration>,
+    },
+    /// Convert a recording.
+    Export {
+        /// The trace file.
+        file: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// Where to write it.
+        #[arg(short, long, value_name = "OUT")]
+        output: PathBuf,
+    },
+}
+
+/// What `export` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ExportFormat {
+    /// The program and every snapshot, as JSON.
+    Json,
+}
+
+fn moment(text: &str) -> Result<Duration, String> {
+    parse_duration(text).ok_or_else(|| format!("`{text}` is not a moment such as 12.5s"))
 }
 
 fn duration(text: &str) -> Result<Duration, String> {
@@ -102,10 +157,121 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         } => attach(pid, dump, json, interval).map(|()| 0),
         Command::Run {
             report,
+            record,
             interval,
             program,
-        } => run_program(&program, report, interval),
+        } => run_program(&program, report, record.as_deref(), interval),
+        Command::Record {
+            pid,
+            output,
+            duration,
+            interval,
+        } => record(pid, &output, duration, interval).map(|()| 0),
+        Command::Replay { file, at } => replay(&file, at).map(|()| 0),
+        Command::Export {
+            file,
+            format,
+            output,
+        } => export(&file, format, &output).map(|()| 0),
     }
+}
+
+/// A trace file being written.
+type Recorder = TraceWriter<std::io::BufWriter<File>>;
+
+fn recorder(path: &Path, client: &Client) -> anyhow::Result<Recorder> {
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let welcome = &client.welcome;
+    Ok(TraceWriter::new(
+        std::io::BufWriter::new(file),
+        welcome.pid,
+        &welcome.program,
+        welcome.started_at_unix,
+    )?)
+}
+
+fn record(
+    pid: u32,
+    output: &Path,
+    duration: Option<Duration>,
+    interval: Duration,
+) -> anyhow::Result<()> {
+    let mut client = Client::connect_pid(pid)?;
+    let mut writer = recorder(output, &client)?;
+    client.stream(interval)?;
+    let started = Instant::now();
+    let mut count = 0usize;
+    while duration.is_none_or(|d| started.elapsed() < d) {
+        match client.next_snapshot() {
+            Ok(snapshot) => {
+                writer.snapshot(&snapshot)?;
+                count += 1;
+            }
+            Err(error) if error.is::<client::Ended>() || !alive(pid).unwrap_or(false) => break,
+            Err(error) => return Err(error),
+        }
+    }
+    eprintln!(
+        "async-inspect: recorded {count} snapshots of process {pid} over {} ({} bytes) to {}",
+        async_inspect_core::snapshot::format_duration(started.elapsed()),
+        writer.written(),
+        output.display()
+    );
+    Ok(())
+}
+
+fn open_trace(path: &Path) -> anyhow::Result<Trace> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let trace = read_trace(std::io::BufReader::new(file))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if trace.truncated {
+        eprintln!(
+            "async-inspect: {} is cut short (its recorder stopped mid-record): showing its {} whole snapshots",
+            path.display(),
+            trace.snapshots.len()
+        );
+    }
+    Ok(trace)
+}
+
+fn replay(path: &Path, at: Option<Duration>) -> anyhow::Result<()> {
+    let trace = open_trace(path)?;
+    let at = at.unwrap_or_else(|| trace.span());
+    let Some(snapshot) = trace.at(at) else {
+        bail!("{} has no snapshot", path.display());
+    };
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "replay of {} (pid {}) at {} of {}\n",
+        trace.program,
+        trace.pid,
+        async_inspect_core::snapshot::format_duration(at.min(trace.span())),
+        async_inspect_core::snapshot::format_duration(trace.span()),
+    )?;
+    write!(out, "{snapshot}")?;
+    Ok(())
+}
+
+fn export(path: &Path, format: ExportFormat, output: &Path) -> anyhow::Result<()> {
+    let trace = open_trace(path)?;
+    let file =
+        File::create(output).with_context(|| format!("cannot write {}", output.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    match format {
+        ExportFormat::Json => {
+            let json = serde_json::json!({
+                "pid": trace.pid,
+                "program": trace.program,
+                "started_at_unix": trace.started_at_unix,
+                "truncated": trace.truncated,
+                "snapshots": trace.snapshots,
+            });
+            serde_json::to_writer(&mut out, &json)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
 }
 
 fn ps() -> anyhow::Result<()> {
@@ -177,7 +343,7 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration) -> anyhow::Resul
     loop {
         match client.next_snapshot() {
             Ok(snapshot) => show_live(&snapshot)?,
-            Err(_) if !alive(pid).unwrap_or(false) => {
+            Err(error) if error.is::<client::Ended>() || !alive(pid).unwrap_or(false) => {
                 writeln!(std::io::stdout(), "async-inspect: process {pid} ended")?;
                 return Ok(());
             }
@@ -195,8 +361,14 @@ fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `program` with its agent on; its exit code.
-fn run_program(program: &[OsString], report: bool, interval: Duration) -> anyhow::Result<i32> {
+/// Runs `program` with its agent on (recording it to `record`); its exit
+/// code.
+fn run_program(
+    program: &[OsString],
+    report: bool,
+    record: Option<&Path>,
+    interval: Duration,
+) -> anyhow::Result<i32> {
     let (name, args) = program.split_first().context("no program to run")?;
     let mut child = Process::new(name)
         .args(args)
@@ -215,6 +387,7 @@ fn run_program(program: &[OsString], report: bool, interval: Duration) -> anyhow
     let mut last = None;
     let started = Instant::now();
     let mut client = None;
+    let mut writer = None;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
@@ -224,6 +397,9 @@ fn run_program(program: &[OsString], report: bool, interval: Duration) -> anyhow
                 if path.exists()
                     && let Ok(mut connected) = Client::connect(&path)
                 {
+                    if let Some(record) = record {
+                        writer = Some(recorder(record, &connected)?);
+                    }
                     connected.stream(every)?;
                     client = Some(connected);
                 } else {
@@ -234,6 +410,9 @@ fn run_program(program: &[OsString], report: bool, interval: Duration) -> anyhow
                 Ok(snapshot) => {
                     if !report {
                         show_live(&snapshot)?;
+                    }
+                    if let Some(writer) = &mut writer {
+                        writer.snapshot(&snapshot)?;
                     }
                     last = Some(snapshot);
                 }

@@ -213,3 +213,76 @@ fn bad_input_is_one_line_and_a_failure() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("async-inspect: cannot run /no/such/program"));
 }
+
+#[test]
+fn record_then_replay_and_export() {
+    let app = App::start();
+    dump_once_stuck(app.pid());
+    let dir = std::env::temp_dir().join(format!("async-inspect-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = dir.join("stuck.trace");
+    let trace_arg = trace.to_str().unwrap();
+    let out = cli(&[
+        "record",
+        "--pid",
+        &app.pid().to_string(),
+        "-o",
+        trace_arg,
+        "--duration",
+        "400ms",
+        "--interval",
+        "50ms",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("recorded"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = cli(&["replay", trace_arg, "--at", "0s"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(
+        report.starts_with("replay of stuck_request (pid "),
+        "{report}"
+    );
+    assert!(report.contains("reply_rx.await ◄─── BLOCKED"), "{report}");
+
+    let json_path = dir.join("stuck.json");
+    let out = cli(&[
+        "export",
+        trace_arg,
+        "--format",
+        "json",
+        "-o",
+        json_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    assert_eq!(json["pid"], app.pid());
+    assert!(json["snapshots"].as_array().unwrap().len() >= 2, "{json}");
+
+    // Cut short, as by a kill mid-write: what came before still replays.
+    let bytes = std::fs::read(&trace).unwrap();
+    let cut = dir.join("cut.trace");
+    std::fs::write(&cut, &bytes[..bytes.len() - 7]).unwrap();
+    let out = cli(&["replay", cut.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is cut short"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Not a trace at all: one line, a failure.
+    let junk = dir.join("junk.trace");
+    std::fs::write(&junk, b"{\"not\": \"a trace\"}").unwrap();
+    let out = cli(&["replay", junk.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let message = text(&out.stderr);
+    assert!(message.contains("not an async-inspect trace"), "{message}");
+    assert_eq!(message.lines().count(), 1, "{message}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

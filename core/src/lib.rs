@@ -36,6 +36,7 @@ pub mod resource;
 pub mod snapshot;
 mod task;
 pub mod trace;
+pub mod trace_file;
 pub mod wait;
 mod waker;
 pub mod watchdog;

@@ -79,6 +79,7 @@ pub fn block_on<T>(future: impl Future<Output = T>) -> T {
 
 /// Runs `future` on this thread as the inspected root task `name` (what
 /// `#[async_inspect::main(runtime = "smol")]` calls).
+#[track_caller]
 pub fn block_on_named<T>(name: &str, future: impl Future<Output = T>) -> T {
     if !inspecting() {
         return smol::block_on(future);
