@@ -13,6 +13,7 @@
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
 
 mod client;
+mod test;
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -72,6 +73,26 @@ enum Command {
         /// The program and its arguments (after `--`).
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         program: Vec<OsString>,
+    },
+    /// Run `cargo test` with every `#[async_inspect::test]` under a timeout:
+    /// a hanging test fails with where it is stuck, and the summary lists
+    /// the tests that hung, the deadlocks and the lock-order inversions.
+    Test {
+        /// The timeout of each test.
+        #[arg(long, default_value = "60s", value_parser = duration)]
+        timeout: Duration,
+        /// Exit non-zero when a test hung.
+        #[arg(long)]
+        fail_on_hang: bool,
+        /// Exit non-zero when a deadlock was found.
+        #[arg(long)]
+        fail_on_deadlock: bool,
+        /// Record lock order, and exit non-zero on an inversion.
+        #[arg(long)]
+        fail_on_lock_order: bool,
+        /// Arguments for `cargo test` (after `--`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        cargo_args: Vec<OsString>,
     },
     /// Record a running process to a trace file (snapshots at an interval)
     /// until it ends, `--duration` passes, or the recorder is stopped.
@@ -161,6 +182,20 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             interval,
             program,
         } => run_program(&program, report, record.as_deref(), interval),
+        Command::Test {
+            timeout,
+            fail_on_hang,
+            fail_on_deadlock,
+            fail_on_lock_order,
+            cargo_args,
+        } => {
+            let fail_on = test::FailOn {
+                hang: fail_on_hang,
+                deadlock: fail_on_deadlock,
+                lock_order: fail_on_lock_order,
+            };
+            test::run(timeout, fail_on, &cargo_args)
+        }
         Command::Record {
             pid,
             output,

@@ -286,3 +286,85 @@ fn record_then_replay_and_export() {
     assert_eq!(message.lines().count(), 1, "{message}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A crate of its own whose tests hang, deadlock, invert a lock order or
+/// pass, made in a temp dir against this workspace (its lock file and
+/// target dir, so nothing is downloaded or built twice).
+fn fixture_crate() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("async-inspect-fixture-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("tests")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"async-inspect-fixture\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [dev-dependencies]\nasync-inspect = {{ path = {:?} }}\ntokio = {{ version = \"1\", features = [\"sync\"] }}\n\n[workspace]\n",
+        root.to_str().unwrap()
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    std::fs::write(
+        dir.join("tests/fixture.rs"),
+        include_str!("fixture_tests.rs.txt"),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
+    let dir = fixture_crate();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let manifest = dir.join("Cargo.toml");
+    let run = |args: &[&str]| {
+        Command::new(CLI)
+            .arg("test")
+            .args(args)
+            .args(["--", "--manifest-path", manifest.to_str().unwrap()])
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "--timeout",
+        "1s",
+        "--fail-on-hang",
+        "--fail-on-deadlock",
+        "--fail-on-lock-order",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    let summary = stderr
+        .lines()
+        .find(|l| l.starts_with("async-inspect test:"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        summary.starts_with(
+            "async-inspect test: 2 hung, 1 deadlock(s), 1 lock-order inversion(s) (timeout 1.0s: "
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("`waits_forever`") && summary.contains("`deadlocks`"),
+        "{summary}"
+    );
+    let output = text(&out.stdout) + &stderr;
+    assert!(
+        output.contains("test `waits_forever` did not finish within 1.0s. Found it stuck at:"),
+        "the report is passed through: {output}"
+    );
+
+    let passing = Command::new(CLI)
+        .args(["test", "--fail-on-hang", "--", "--manifest-path"])
+        .arg(&manifest)
+        .arg("finishes")
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    assert_eq!(passing.status.code(), Some(0), "{}", text(&passing.stderr));
+    assert!(text(&passing.stderr).contains("async-inspect test: 0 hung, 0 deadlock(s)"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

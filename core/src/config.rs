@@ -137,6 +137,15 @@ impl Config {
     }
 }
 
+/// Whether lock-order lints are printed to stderr as they are found
+/// (`ASYNC_INSPECT_PRINT_LINTS`, which `async-inspect test` sets).
+static PRINT_LINTS: AtomicBool = AtomicBool::new(false);
+
+/// Whether lints are printed as they are found.
+pub(crate) fn print_lints() -> bool {
+    PRINT_LINTS.load(Ordering::Relaxed)
+}
+
 /// Whether `ASYNC_INSPECT_AGENT` asked for the agent, until it starts.
 static AGENT_WANTED: AtomicBool = AtomicBool::new(false);
 
@@ -207,6 +216,16 @@ fn apply_env(var: impl Fn(&str) -> Option<String>) {
             Some(on) => LOCK_ORDER.store(on, Ordering::Relaxed),
             None => warn_env(
                 "ASYNC_INSPECT_LOCK_ORDER",
+                &value,
+                "expected 0/1, on/off, true/false",
+            ),
+        }
+    }
+    if let Some(value) = var("ASYNC_INSPECT_PRINT_LINTS") {
+        match parse_switch(&value) {
+            Some(on) => PRINT_LINTS.store(on, Ordering::Relaxed),
+            None => warn_env(
+                "ASYNC_INSPECT_PRINT_LINTS",
                 &value,
                 "expected 0/1, on/off, true/false",
             ),

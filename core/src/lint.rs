@@ -78,10 +78,22 @@ pub(crate) fn call_text(name: &str, args: Option<&str>) -> String {
 
 #[cold]
 pub(crate) fn lock_order_inversion(cycle: Vec<LockOrderStep>) {
-    push(Lint::LockOrderInversion { cycle });
+    push_and_print(Lint::LockOrderInversion { cycle });
+}
+
+/// Keeps a lock-order lint, and prints it when asked to (for `async-inspect
+/// test --fail-on-lock-order`, which reads them from the test's output).
+fn push_and_print(lint: Lint) {
+    if crate::config::print_lints() {
+        // Straight to the stream, past a test harness's capture of
+        // `eprintln!`: a passing test's inversion must be seen too.
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "async-inspect: ⚠ {lint}");
+    }
+    push(lint);
 }
 
 #[cold]
 pub(crate) fn lock_site_order_inversion(cycle: Vec<LockOrderStep>) {
-    push(Lint::LockSiteOrderInversion { cycle });
+    push_and_print(Lint::LockSiteOrderInversion { cycle });
 }

@@ -1,0 +1,154 @@
+//! `async-inspect test`: `cargo test` with every `#[async_inspect::test]`
+//! under a timeout, its output passed through and read for what hung,
+//! deadlocked or took locks in opposite orders.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use async_inspect_core::snapshot::format_duration;
+
+/// Which findings make the run fail.
+#[derive(Debug, Clone, Copy)]
+pub struct FailOn {
+    pub hang: bool,
+    pub deadlock: bool,
+    pub lock_order: bool,
+}
+
+/// What the tests' output told.
+#[derive(Debug, Default)]
+struct Findings {
+    /// Tests that did not finish in time, by name.
+    hung: Vec<String>,
+    /// Each deadlock's cycle line: a deadlock is printed when found and
+    /// again in the report of the test it hangs.
+    deadlocks: Vec<String>,
+    lock_order: usize,
+}
+
+impl Findings {
+    fn read(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("async-inspect: test `")
+            && let Some((name, tail)) = rest.split_once('`')
+            && (tail.starts_with(" did not finish within") || tail.starts_with(" is blocked"))
+            && !self.hung.iter().any(|n| n == name)
+        {
+            self.hung.push(name.to_owned());
+        }
+        if let Some(cycle) = line.trim_start().strip_prefix("Cycle: ")
+            && !self.deadlocks.iter().any(|c| c == cycle)
+        {
+            self.deadlocks.push(cycle.to_owned());
+        }
+        if line.starts_with("async-inspect: ⚠ potential deadlock") {
+            self.lock_order += 1;
+        }
+    }
+}
+
+/// Runs `cargo test cargo_args…`; the exit code.
+pub fn run(timeout: Duration, fail_on: FailOn, cargo_args: &[OsString]) -> anyhow::Result<i32> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(&cargo);
+    command
+        .arg("test")
+        .args(cargo_args)
+        .env(
+            "ASYNC_INSPECT_TEST_TIMEOUT",
+            format!("{}ms", timeout.as_millis()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if fail_on.lock_order {
+        command
+            .env("ASYNC_INSPECT_LOCK_ORDER", "1")
+            .env("ASYNC_INSPECT_PRINT_LINTS", "1");
+    }
+    let mut child = command.spawn().context("cannot run cargo test")?;
+    let findings = Arc::new(Mutex::new(Findings::default()));
+    let stdout = child.stdout.take().context("cargo's output")?;
+    let stderr = child.stderr.take().context("cargo's errors")?;
+    let readers = [
+        pass_through(stdout, std::io::stdout, &findings),
+        pass_through(stderr, std::io::stderr, &findings),
+    ];
+    let status = child.wait()?;
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let findings = findings.lock().unwrap_or_else(|e| e.into_inner());
+    let mut summary = format!(
+        "async-inspect test: {} hung, {} deadlock(s), {} lock-order inversion(s)",
+        findings.hung.len(),
+        findings.deadlocks.len(),
+        findings.lock_order
+    );
+    if !findings.hung.is_empty() {
+        let names: Vec<String> = findings.hung.iter().map(|n| format!("`{n}`")).collect();
+        summary.push_str(&format!(
+            " (timeout {}: {})",
+            format_duration(timeout),
+            names.join(", ")
+        ));
+    }
+    eprintln!("{summary}");
+    let failed = (fail_on.hang && !findings.hung.is_empty())
+        || (fail_on.deadlock && !findings.deadlocks.is_empty())
+        || (fail_on.lock_order && findings.lock_order > 0);
+    let code = status.code().unwrap_or(1);
+    Ok(if failed { code.max(1) } else { code })
+}
+
+/// Copies `input` to `output` line by line, reading each for findings.
+fn pass_through<R: Read + Send + 'static, W: Write + 'static>(
+    input: R,
+    output: fn() -> W,
+    findings: &Arc<Mutex<Findings>>,
+) -> std::thread::JoinHandle<()> {
+    let findings = Arc::clone(findings);
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(input);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match lines.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let _ = output().write_all(&line);
+            let text = String::from_utf8_lossy(&line);
+            findings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .read(text.trim_end());
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn findings_are_read_from_the_output() {
+        let mut findings = Findings::default();
+        for line in [
+            "async-inspect: test `waits_forever` did not finish within 1.0s. Found it stuck at:",
+            "async-inspect: test `waits_forever` did not finish within 1.0s. Found it stuck at:",
+            "async-inspect: test `spins` is blocked outside any .await (its thread never polled it again); exiting",
+            "💀 DEADLOCK DETECTED: 2 tasks wait for each other forever",
+            "  Cycle: Task #2 → Mutex a → Task #3 → Mutex b → Task #2",
+            "│ Cycle: Task #2 → Mutex a → Task #3 → Mutex b → Task #2",
+            "async-inspect: ⚠ potential deadlock: lock order inversion between Mutex `a` and Mutex `b`: …",
+            "test ordinary ... ok",
+        ] {
+            findings.read(line);
+        }
+        assert_eq!(findings.hung, ["waits_forever", "spins"]);
+        assert_eq!((findings.deadlocks.len(), findings.lock_order), (1, 1));
+    }
+}
