@@ -12,6 +12,7 @@
 //!
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
 
+mod chrome;
 mod client;
 mod test;
 
@@ -136,6 +137,9 @@ enum Command {
 enum ExportFormat {
     /// The program and every snapshot, as JSON.
     Json,
+    /// The Chrome trace event format, for Perfetto or chrome://tracing:
+    /// one track per task, its traced calls and awaits as nested slices.
+    Chrome,
 }
 
 fn moment(text: &str) -> Result<Duration, String> {
@@ -304,6 +308,7 @@ fn export(path: &Path, format: ExportFormat, output: &Path) -> anyhow::Result<()
             });
             serde_json::to_writer(&mut out, &json)?;
         }
+        ExportFormat::Chrome => serde_json::to_writer(&mut out, &chrome::chrome_trace(&trace))?,
     }
     out.flush()?;
     Ok(())

@@ -264,6 +264,50 @@ fn record_then_replay_and_export() {
     assert_eq!(json["pid"], app.pid());
     assert!(json["snapshots"].as_array().unwrap().len() >= 2, "{json}");
 
+    // The Chrome trace: a named track per task, the traced calls nested.
+    let chrome_path = dir.join("stuck.chrome.json");
+    let out = cli(&[
+        "export",
+        trace_arg,
+        "--format",
+        "chrome",
+        "-o",
+        chrome_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let chrome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&chrome_path).unwrap()).unwrap();
+    let events = chrome["traceEvents"].as_array().unwrap();
+    let track_of = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["ph"] == "M" && e["args"]["name"].as_str().unwrap().ends_with(name))
+            .map(|e| e["tid"].clone())
+            .unwrap_or_else(|| panic!("a track for {name}"))
+    };
+    let tid = track_of(" handle_request");
+    let slice = |name: &str| {
+        events
+            .iter()
+            .find(|e| {
+                e["ph"] == "X" && e["tid"] == tid && e["name"].as_str().unwrap().starts_with(name)
+            })
+            .unwrap_or_else(|| panic!("a slice {name} on {tid}"))
+    };
+    let outer = slice("handle_request(");
+    let inner = slice("call_backend(");
+    let span = |e: &serde_json::Value| {
+        let ts = e["ts"].as_f64().unwrap();
+        (ts, ts + e["dur"].as_f64().unwrap())
+    };
+    let (outer_start, outer_end) = span(outer);
+    let (inner_start, inner_end) = span(inner);
+    assert!(
+        outer_start <= inner_start && inner_end <= outer_end && outer_end > outer_start,
+        "nested: {outer} around {inner}"
+    );
+    slice("reply_rx.await");
+
     // Cut short, as by a kill mid-write: what came before still replays.
     let bytes = std::fs::read(&trace).unwrap();
     let cut = dir.join("cut.trace");

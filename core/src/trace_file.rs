@@ -284,8 +284,13 @@ mod tests {
 
     #[test]
     fn a_trace_cut_mid_record_keeps_what_came_before() {
-        let whole = trace_of(3);
-        let two = trace_of(2).len();
+        let mut writer = TraceWriter::new(Vec::new(), 7, "app", Duration::ZERO).unwrap();
+        let snapshot = crate::snapshot();
+        writer.snapshot(&snapshot).unwrap();
+        writer.snapshot(&snapshot).unwrap();
+        let two = usize::try_from(writer.written()).unwrap();
+        writer.snapshot(&snapshot).unwrap();
+        let whole = writer.out;
         let cut = &whole[..two + 10];
         let trace = read_trace(cut).unwrap();
         assert_eq!(trace.snapshots.len(), 2);
