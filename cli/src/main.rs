@@ -18,7 +18,7 @@ mod test;
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, ExitStatus};
 use std::time::{Duration, Instant};
@@ -27,6 +27,7 @@ use anyhow::{Context, bail};
 use async_inspect_core::config::parse_duration;
 use async_inspect_core::trace_file::{Trace, TraceWriter, read_trace};
 use async_inspect_core::{Snapshot, TaskState};
+use async_inspect_tui::Update;
 use clap::{Parser, Subcommand};
 
 use client::{Client, alive, sockets};
@@ -59,6 +60,10 @@ enum Command {
         /// How often the live view refreshes.
         #[arg(long, default_value = "1s", value_parser = duration)]
         interval: Duration,
+        /// A refreshing text report instead of the terminal UI (as when
+        /// the output is not a terminal).
+        #[arg(long)]
+        no_tui: bool,
     },
     /// Run a program with its agent on, and show what its tasks do.
     Run {
@@ -71,6 +76,10 @@ enum Command {
         /// How often the live view refreshes.
         #[arg(long, default_value = "1s", value_parser = duration)]
         interval: Duration,
+        /// A refreshing text report instead of the terminal UI (as when
+        /// the output is not a terminal).
+        #[arg(long)]
+        no_tui: bool,
         /// The program and its arguments (after `--`).
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         program: Vec<OsString>,
@@ -179,13 +188,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             dump,
             json,
             interval,
-        } => attach(pid, dump, json, interval).map(|()| 0),
+            no_tui,
+        } => attach(pid, dump, json, interval, use_tui(no_tui)).map(|()| 0),
         Command::Run {
             report,
             record,
             interval,
+            no_tui,
             program,
-        } => run_program(&program, report, record.as_deref(), interval),
+        } => {
+            let tui = !report && use_tui(no_tui);
+            run_program(&program, report, record.as_deref(), interval, tui)
+        }
         Command::Test {
             timeout,
             fail_on_hang,
@@ -366,7 +380,41 @@ fn counts(snapshot: &Snapshot) -> (usize, usize) {
     (live, blocked)
 }
 
-fn attach(pid: u32, dump: bool, json: bool, interval: Duration) -> anyhow::Result<()> {
+/// Whether the live view is the terminal UI: unless refused, when the
+/// output is a terminal.
+fn use_tui(no_tui: bool) -> bool {
+    !no_tui && std::io::stdout().is_terminal()
+}
+
+/// Feeds the terminal UI from `client`'s stream (recording each snapshot
+/// to `writer`) until the program ends or the UI goes.
+fn feed(
+    mut client: Client,
+    mut writer: Option<Recorder>,
+    updates: &std::sync::mpsc::Sender<Update>,
+) {
+    loop {
+        match client.next_snapshot() {
+            Ok(snapshot) => {
+                if let Some(recording) = &mut writer
+                    && let Err(error) = recording.snapshot(&snapshot)
+                {
+                    let _ = updates.send(Update::Ended(format!("recording stopped: {error}")));
+                    writer = None;
+                }
+                if updates.send(Update::Snapshot(Box::new(snapshot))).is_err() {
+                    return;
+                }
+            }
+            Err(_) => {
+                let _ = updates.send(Update::Ended("it ended".into()));
+                return;
+            }
+        }
+    }
+}
+
+fn attach(pid: u32, dump: bool, json: bool, interval: Duration, tui: bool) -> anyhow::Result<()> {
     let mut client = Client::connect_pid(pid)?;
     if dump {
         let snapshot = client.snapshot()?;
@@ -380,6 +428,13 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration) -> anyhow::Resul
         return Ok(());
     }
     client.stream(interval)?;
+    if tui {
+        let title = format!("{} (pid {pid})", client.welcome.program);
+        let (updates, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || feed(client, None, &updates));
+        async_inspect_tui::run(&title, &receiver)?;
+        return Ok(());
+    }
     loop {
         match client.next_snapshot() {
             Ok(snapshot) => show_live(&snapshot)?,
@@ -401,13 +456,14 @@ fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs `program` with its agent on (recording it to `record`); its exit
-/// code.
+/// Runs `program` with its agent on (recording it to `record`), with the
+/// terminal UI if `tui`; its exit code.
 fn run_program(
     program: &[OsString],
     report: bool,
     record: Option<&Path>,
     interval: Duration,
+    tui: bool,
 ) -> anyhow::Result<i32> {
     let (name, args) = program.split_first().context("no program to run")?;
     let mut child = Process::new(name)
@@ -418,6 +474,43 @@ fn run_program(
         .with_context(|| format!("cannot run {}", name.to_string_lossy()))?;
     let pid = child.id();
     let path = async_inspect_core::agent::socket_for(pid);
+    if tui {
+        let title = format!("{} (pid {pid})", name.to_string_lossy());
+        let (updates, receiver) = std::sync::mpsc::channel();
+        let record = record.map(Path::to_path_buf);
+        std::thread::spawn(move || {
+            let started = Instant::now();
+            let client = loop {
+                if let Ok(client) = Client::connect(&path) {
+                    break client;
+                }
+                if started.elapsed() > Duration::from_secs(30) {
+                    let _ = updates.send(Update::Ended("no agent answered".into()));
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            let writer = match record.as_deref().map(|r| recorder(r, &client)).transpose() {
+                Ok(writer) => writer,
+                Err(error) => {
+                    let _ = updates.send(Update::Ended(format!("cannot record: {error:#}")));
+                    None
+                }
+            };
+            let mut client = client;
+            if client.stream(interval).is_ok() {
+                feed(client, writer, &updates);
+            }
+        });
+        async_inspect_tui::run(&title, &receiver)?;
+        if child.try_wait()?.is_none() {
+            eprintln!(
+                "async-inspect: waiting for {} to end (Ctrl-C stops it)",
+                name.to_string_lossy()
+            );
+        }
+        return Ok(exit_code(child.wait()?));
+    }
     // The report is as of the last snapshot before the program ended.
     let every = if report {
         Duration::from_millis(100)

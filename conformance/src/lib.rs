@@ -122,8 +122,11 @@ pub fn a_parked_task_shows_its_traced_stack_and_await<R: Runtime>(rt: &R) {
             conformance_outer(rx).await
         });
         let id = id_rx.await.unwrap();
+        // Parked: its poll has ended (an await can show pending a moment
+        // before the poll that reached it returns).
         let snapshot = eventually(rt, "the task to park in conformance_inner", |s| {
             s.task(id)
+                .filter(|t| t.state == TaskState::Blocked)
                 .and_then(|t| t.blocked_at())
                 .is_some_and(|(frame, _)| frame.function == "conformance_inner")
         })

@@ -84,6 +84,12 @@ impl Snapshot {
         });
     }
 
+    /// Keeps only the tasks for which `keep` holds (the deadlocks, lints
+    /// and resources stay).
+    pub fn retain_tasks(&mut self, keep: impl FnMut(&TaskInfo) -> bool) {
+        self.tasks.retain(keep);
+    }
+
     /// The empty snapshot of a program built without instrumentation; its
     /// report says so.
     ///
