@@ -9,7 +9,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap};
 
-use crate::view::{Tab, View, ordered};
+use crate::view::{Tab, View, listed};
 
 /// Draws the whole screen: `title` names the program (or the recording).
 pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View) {
@@ -30,7 +30,7 @@ pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View
         Tab::Resources => resources(frame, body, snapshot, view),
         Tab::Deadlocks => deadlocks(frame, body, snapshot),
     }
-    let keys = "←/→ tabs · ↑/↓ select · Enter details · Esc back · d deadlocks · ? help · q quit";
+    let keys = "Enter detail · / search · f filter · s sort · d deadlocks · ? keys · q quit";
     frame.render_widget(
         Paragraph::new(keys).style(Style::new().fg(Color::DarkGray)),
         footer,
@@ -79,7 +79,7 @@ fn state_style(state: TaskState) -> Style {
 }
 
 fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
-    let rows = ordered(snapshot).into_iter().map(|task| {
+    let rows = listed(snapshot, view).into_iter().map(|task| {
         let at = match task.blocked_at() {
             Some((_, step)) => format!("{}.await  {}", step.expr, step.location),
             None => task
@@ -113,13 +113,27 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
             .style(Style::new().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .block(Block::new().borders(Borders::TOP));
+    .block(Block::new().borders(Borders::TOP).title(tasks_title(view)));
     let mut state = TableState::default().with_selected(Some(view.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// "showing blocked, sorted by polls, matching `fetch`".
+fn tasks_title(view: &View) -> String {
+    let mut title = format!(
+        " showing {} · sorted by {} ",
+        view.filter.label(),
+        view.sort.label()
+    );
+    if view.searching || !view.search.is_empty() {
+        let cursor = if view.searching { "▏" } else { "" };
+        title.push_str(&format!("· /{}{cursor} ", view.search));
+    }
+    title
+}
+
 fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
-    let Some(task) = ordered(snapshot).get(view.selected).map(|t| t.id) else {
+    let Some(task) = listed(snapshot, view).get(view.selected).map(|t| t.id) else {
         return;
     };
     let mut only = snapshot.clone();
@@ -202,11 +216,13 @@ fn help(frame: &mut Frame<'_>, area: Rect) {
 ↑/↓, j/k     select a row; PgUp/PgDn ten rows
 Enter        the selected task: its stack, the await it is parked on, its waits and locks
 Esc          back
+/            search tasks by name or by the await they are parked on
+f, s         filter by state; sort by state, name, polls, age
 d            the deadlocks
 ?            this help
 q, Ctrl-C    quit";
     let width = area.width.min(90);
-    let height = area.height.min(10);
+    let height = area.height.min(12);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_inspect_core::Snapshot;
 pub use draw::draw;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
-pub use view::{Action, Tab, View, action_for, ordered};
+pub use view::{Action, Filter, Sort, Tab, View, action_for, listed};
 
 /// What the caller sends the UI.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ fn run_on(
         if event::poll(Duration::from_millis(100))?
             && let Event::Key(key) = event::read()?
             && key.kind == KeyEventKind::Press
-            && let Some(action) = action_for(key)
+            && let Some(action) = action_for(key, view.searching)
         {
             let keep_going = match &snapshot {
                 Some(snapshot) => view.apply(action, snapshot),

@@ -3,9 +3,10 @@
 //! walked on the view state without drawing.
 
 use async_inspect_core::Snapshot;
-use async_inspect_tui::{Action, Tab, View, draw, ordered};
+use async_inspect_tui::{Action, Filter, Sort, Tab, View, action_for, draw, listed};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 fn fixture(name: &str) -> Snapshot {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -53,7 +54,7 @@ fn the_task_table_lists_blocked_tasks_first_with_where_they_are_parked() {
 fn the_detail_shows_the_stack_down_to_the_stuck_await() {
     let snapshot = fixture("stuck_request");
     let mut view = View::default();
-    let row = ordered(&snapshot)
+    let row = listed(&snapshot, &view)
         .iter()
         .position(|t| t.name == "handle_request")
         .unwrap();
@@ -152,4 +153,62 @@ fn the_screen_fits_80_by_24() {
     assert_eq!(screen.lines().count(), 24);
     assert!(screen.lines().all(|l| l.chars().count() <= 80));
     assert!(screen.contains("q quit"), "{screen}");
+}
+
+#[test]
+fn search_filter_and_sort_narrow_and_order_the_table() {
+    let snapshot = fixture("stuck_request");
+    let mut view = View::default();
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    // `/` then typing: the keys are the search's characters.
+    let slash = action_for(key(KeyCode::Char('/')), view.searching).unwrap();
+    view.apply(slash, &snapshot);
+    assert!(view.searching);
+    for c in "REPLY".chars() {
+        let typed = action_for(key(KeyCode::Char(c)), view.searching).unwrap();
+        assert_eq!(
+            typed,
+            Action::Type(c),
+            "q and f are letters while searching"
+        );
+        view.apply(typed, &snapshot);
+    }
+    let names: Vec<&str> = listed(&snapshot, &view)
+        .iter()
+        .map(|t| t.name.as_ref())
+        .collect();
+    assert_eq!(
+        names,
+        ["handle_request", "handle_with_deadline"],
+        "by the await they are parked on"
+    );
+    let screen = render(&snapshot, &view, 120, 20);
+    assert!(screen.contains("/REPLY"), "{screen}");
+    view.apply(Action::EndSearch, &snapshot);
+    for _ in 0..5 {
+        view.apply(Action::Erase, &snapshot);
+    }
+    assert_eq!(listed(&snapshot, &view).len(), snapshot.tasks().len());
+
+    view.apply(Action::Filter, &snapshot);
+    assert_eq!(view.filter, Filter::Blocked);
+    assert!(
+        listed(&snapshot, &view)
+            .iter()
+            .all(|t| t.state == async_inspect_core::TaskState::Blocked)
+    );
+    view.filter = Filter::All;
+
+    view.apply(Action::Sort, &snapshot);
+    assert_eq!(view.sort, Sort::Name);
+    let names: Vec<String> = listed(&snapshot, &view)
+        .iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    view.apply(Action::Sort, &snapshot);
+    let polls: Vec<u64> = listed(&snapshot, &view).iter().map(|t| t.polls).collect();
+    assert!(polls.windows(2).all(|w| w[0] >= w[1]), "{polls:?}");
 }
