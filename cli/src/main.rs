@@ -127,6 +127,10 @@ enum Command {
         /// The moment, since the recording's start (default: its end).
         #[arg(long, value_parser = moment)]
         at: Option<Duration>,
+        /// The report as text instead of the terminal UI (as when the
+        /// output is not a terminal).
+        #[arg(long)]
+        no_tui: bool,
     },
     /// Convert a recording.
     Export {
@@ -220,7 +224,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             duration,
             interval,
         } => record(pid, &output, duration, interval).map(|()| 0),
-        Command::Replay { file, at } => replay(&file, at).map(|()| 0),
+        Command::Replay { file, at, no_tui } => replay(&file, at, use_tui(no_tui)).map(|()| 0),
         Command::Export {
             file,
             format,
@@ -287,12 +291,22 @@ fn open_trace(path: &Path) -> anyhow::Result<Trace> {
     Ok(trace)
 }
 
-fn replay(path: &Path, at: Option<Duration>) -> anyhow::Result<()> {
+fn replay(path: &Path, at: Option<Duration>, tui: bool) -> anyhow::Result<()> {
     let trace = open_trace(path)?;
     let at = at.unwrap_or_else(|| trace.span());
     let Some(snapshot) = trace.at(at) else {
         bail!("{} has no snapshot", path.display());
     };
+    if tui {
+        let start = trace
+            .snapshots
+            .iter()
+            .position(|s| std::ptr::eq(s, snapshot))
+            .unwrap_or(0);
+        let title = format!("replay of {} (pid {})", trace.program, trace.pid);
+        async_inspect_tui::replay(&title, &trace.snapshots, start)?;
+        return Ok(());
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

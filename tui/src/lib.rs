@@ -6,7 +6,7 @@
 //! data, [`View`] the view state, [`action_for`] maps keys to [`Action`]s
 //! that [`View::apply`] carries out, and [`draw`] renders both. The UI does
 //! no I/O of its own besides the terminal: [`run`] takes its snapshots from
-//! a channel the caller feeds.
+//! a channel the caller feeds, [`replay`] from a recording's.
 
 mod draw;
 mod view;
@@ -80,4 +80,70 @@ fn run_on(
             }
         }
     }
+}
+
+/// Runs the UI over a recording's `snapshots` from the one at `start`, with
+/// a time cursor: `,` and `.` step one snapshot back and forth, `<` and `>`
+/// ten. Returns when `q` is pressed.
+///
+/// # Errors
+///
+/// When the terminal cannot be set up or drawn on.
+pub fn replay(title: &str, snapshots: &[Snapshot], start: usize) -> io::Result<()> {
+    if snapshots.is_empty() {
+        return Ok(());
+    }
+    let mut terminal = ratatui::init();
+    let result = replay_on(&mut terminal, title, snapshots, start);
+    ratatui::restore();
+    result
+}
+
+fn replay_on(
+    terminal: &mut ratatui::DefaultTerminal,
+    title: &str,
+    snapshots: &[Snapshot],
+    start: usize,
+) -> io::Result<()> {
+    let last = snapshots.len() - 1;
+    let origin = snapshots[0].taken_at();
+    let span = snapshots[last].taken_at().saturating_sub(origin);
+    let mut at = start.min(last);
+    let mut view = View::default();
+    loop {
+        let snapshot = &snapshots[at];
+        let heading = cursor_heading(
+            title,
+            snapshot.taken_at().saturating_sub(origin),
+            span,
+            at,
+            last,
+        );
+        terminal.draw(|frame| draw(frame, &heading, snapshot, &view))?;
+        if let Event::Key(key) = event::read()?
+            && key.kind == KeyEventKind::Press
+            && let Some(action) = action_for(key, view.searching)
+        {
+            match action {
+                Action::Step(by) => {
+                    let moved = i64::try_from(at).unwrap_or(0) + i64::from(by);
+                    at = usize::try_from(moved.max(0)).unwrap_or(0).min(last);
+                }
+                _ if !view.apply(action, snapshot) => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// "app · at 2.5s of 1m00s (26/600) · , . step".
+fn cursor_heading(title: &str, at: Duration, span: Duration, index: usize, last: usize) -> String {
+    use async_inspect_core::snapshot::format_duration;
+    format!(
+        "{title} · at {} of {} ({}/{}) · , . step",
+        format_duration(at),
+        format_duration(span),
+        index + 1,
+        last + 1
+    )
 }

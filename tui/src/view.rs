@@ -151,6 +151,8 @@ pub enum Action {
     Filter,
     /// The next sort order.
     Sort,
+    /// In a replay, move the time cursor by this many snapshots.
+    Step(i32),
 }
 
 /// The action of `key`, if it has one; `searching` while a search is
@@ -183,6 +185,10 @@ pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Char('/') => Action::Search,
         KeyCode::Char('f') => Action::Filter,
         KeyCode::Char('s') => Action::Sort,
+        KeyCode::Char(',') => Action::Step(-1),
+        KeyCode::Char('.') => Action::Step(1),
+        KeyCode::Char('<') => Action::Step(-10),
+        KeyCode::Char('>') => Action::Step(10),
         _ => return None,
     };
     Some(action)
@@ -267,6 +273,8 @@ impl View {
                 self.selected = 0;
             }
             Action::Sort => self.sort = self.sort.next(),
+            // The replay moves its cursor; the view stays.
+            Action::Step(_) => {}
         }
         true
     }

@@ -212,3 +212,31 @@ fn search_filter_and_sort_narrow_and_order_the_table() {
     let polls: Vec<u64> = listed(&snapshot, &view).iter().map(|t| t.polls).collect();
     assert!(polls.windows(2).all(|w| w[0] >= w[1]), "{polls:?}");
 }
+
+#[test]
+fn replay_keys_step_the_time_cursor_and_leave_the_view_alone() {
+    let snapshot = fixture("stuck_request");
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let steps: Vec<Option<Action>> = [',', '.', '<', '>']
+        .into_iter()
+        .map(|c| action_for(key(c), false))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            Some(Action::Step(-1)),
+            Some(Action::Step(1)),
+            Some(Action::Step(-10)),
+            Some(Action::Step(10))
+        ]
+    );
+    let mut view = View::default();
+    let before = view.clone();
+    assert!(view.apply(Action::Step(1), &snapshot));
+    assert_eq!(view, before);
+    assert_eq!(
+        action_for(key(','), true),
+        Some(Action::Type(',')),
+        "typed while searching"
+    );
+}
