@@ -65,6 +65,12 @@ const CONTENDERS: &[Contender] = &[
         env: &[],
     },
     Contender {
+        name: "async-inspect recording (snapshots / 100 ms)",
+        compiled_out: false,
+        kit: KitName::Inspect,
+        env: &[("ASYNC_INSPECT_BENCH_RECORD", "1")],
+    },
+    Contender {
         name: "async-backtrace",
         compiled_out: false,
         kit: KitName::Backtrace,

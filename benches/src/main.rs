@@ -9,6 +9,7 @@
 
 mod compare;
 mod kits;
+mod recorder;
 mod workloads;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -95,6 +96,7 @@ fn main() {
             scale,
         } => {
             let sizes = Sizes::scaled(scale);
+            recorder::start_if_asked();
             let measured = match kit {
                 KitName::Bare => run(Bare, workload, sizes),
                 KitName::Inspect => run(Inspect, workload, sizes),

@@ -1,0 +1,51 @@
+//! The "recording" contender: the program's agent streams a snapshot every
+//! 100 ms to a recorder that writes them to a trace file, as
+//! `async-inspect record` does from another process. Here the recorder is a
+//! thread of the benchmark's own process, so its work counts too.
+
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use async_inspect_core::agent::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_core::trace_file::TraceWriter;
+
+/// How often the recorder asks for a snapshot.
+pub const INTERVAL: Duration = Duration::from_millis(100);
+
+/// Starts the agent and a recorder writing to a temp file, when
+/// `ASYNC_INSPECT_BENCH_RECORD` is set.
+pub fn start_if_asked() {
+    if std::env::var_os("ASYNC_INSPECT_BENCH_RECORD").is_none() {
+        return;
+    }
+    let socket = async_inspect_core::agent::start().expect("the agent starts");
+    let mut stream = UnixStream::connect(socket).expect("the agent accepts");
+    let hello = Request::Hello {
+        protocol: PROTOCOL,
+        client: "async-inspect-bench".into(),
+    };
+    write_frame(&mut stream, &hello).expect("hello");
+    let Ok(Reply::Welcome(welcome)) = read_frame(&mut stream) else {
+        panic!("the agent welcomes the recorder");
+    };
+    let interval_ms = u64::try_from(INTERVAL.as_millis()).unwrap_or(100);
+    write_frame(&mut stream, &Request::Stream { interval_ms }).expect("stream");
+    let path =
+        std::env::temp_dir().join(format!("async-inspect-bench-{}.trace", std::process::id()));
+    let file = std::fs::File::create(&path).expect("a temp trace file");
+    let mut writer = TraceWriter::new(
+        std::io::BufWriter::new(file),
+        welcome.pid,
+        &welcome.program,
+        welcome.started_at_unix,
+    )
+    .expect("the trace starts");
+    std::thread::spawn(move || {
+        while let Ok(Reply::Snapshot(snapshot)) = read_frame(&mut stream) {
+            if writer.snapshot(&snapshot).is_err() {
+                break;
+            }
+        }
+        let _ = std::fs::remove_file(path);
+    });
+}
