@@ -20,6 +20,7 @@ pub struct Sizes {
     pub chain_tasks: usize,
     pub idle_tasks: usize,
     pub snapshot_tasks: usize,
+    pub graph_edges: usize,
 }
 
 impl Sizes {
@@ -34,6 +35,7 @@ impl Sizes {
             chain_tasks: n(10_000.0),
             idle_tasks: n(100_000.0),
             snapshot_tasks: n(100_000.0),
+            graph_edges: n(10_000.0),
         }
     }
 }
@@ -48,6 +50,9 @@ pub struct Measured {
     pub bytes_per_task: Option<f64>,
     /// W6: median time of one snapshot.
     pub snapshot_ms: Option<f64>,
+    /// W6: the deadlock check of one new wait on a wait-for graph of
+    /// `graph_edges` edges, in microseconds.
+    pub deadlock_check_us: Option<f64>,
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -183,7 +188,79 @@ pub fn w6_snapshot(sizes: Sizes) -> Measured {
         Some(times[times.len() / 2])
     });
     measured.snapshot_ms = ms;
+    measured.deadlock_check_us = deadlock_check(sizes.graph_edges);
     measured
+}
+
+/// The deadlock check of a new wait that walks `edges` edges: a chain of
+/// tasks, each holding one lock and waiting for the next one's, ends at a
+/// lock this function holds; a new wait for the chain's first lock walks
+/// all of it and finds no cycle. The median of 50 waits, each polled once
+/// and given up.
+fn deadlock_check(edges: usize) -> Option<f64> {
+    use async_inspect::sync::Mutex;
+    let runtime = runtime();
+    runtime.block_on(async {
+        let locks: Vec<Arc<Mutex<()>>> = (0..=edges).map(|_| Arc::new(Mutex::new(()))).collect();
+        let _end = locks[edges].clone().lock_owned().await;
+        // Every task takes its own lock before any asks for the next.
+        let all_hold = Arc::new(tokio::sync::Barrier::new(edges + 1));
+        let chain: Vec<_> = (0..edges)
+            .map(|i| {
+                let (mine, next) = (locks[i].clone(), locks[i + 1].clone());
+                let all_hold = all_hold.clone();
+                async_inspect::spawn(async move {
+                    let _mine = mine.lock().await;
+                    all_hold.wait().await;
+                    let _next = next.lock().await;
+                    std::future::pending::<()>().await;
+                })
+            })
+            .collect();
+        all_hold.wait().await;
+        // Until every task waits for its next lock (never, if inspection
+        // is off: then there is nothing to measure).
+        let patience = Instant::now();
+        loop {
+            if patience.elapsed() > Duration::from_secs(60) {
+                return None;
+            }
+            let waiting: u32 = async_inspect::snapshot()
+                .resources()
+                .iter()
+                .map(|r| r.waiters)
+                .sum();
+            if waiting as usize >= edges {
+                break;
+            }
+
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let first = locks[0].clone();
+        let mut times: Vec<f64> = Vec::new();
+        for _ in 0..50 {
+            let first = first.clone();
+            let took = async_inspect::spawn(async move {
+                // Polled once: the wait begins (and is checked), then it
+                // is given up.
+                let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+                let start = Instant::now();
+                let mut waiting = std::pin::pin!(first.lock());
+                let polled = waiting.as_mut().poll(&mut cx);
+                let took = start.elapsed().as_secs_f64() * 1e6;
+                assert!(polled.is_pending(), "the first lock is held");
+                took
+            })
+            .await
+            .expect("the waiter ends");
+            times.push(took);
+        }
+        for task in chain {
+            task.abort();
+        }
+        times.sort_by(f64::total_cmp);
+        Some(times[times.len() / 2])
+    })
 }
 
 fn rusage() -> libc::rusage {

@@ -107,6 +107,12 @@ static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
 /// gives up (and reports nothing): it never runs away under the graph lock.
 const STUCK_BUDGET: u32 = 10_000;
 
+/// The longest chain of waits a walk follows. The walk recurses once per
+/// task on the chain: a chain of ten thousand tasks each awaiting the next
+/// would overflow the thread's stack. A cycle longer than this is not
+/// reported.
+const MOST_DEPTH: usize = 512;
+
 fn graph() -> MutexGuard<'static, Option<Graph>> {
     GRAPH.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -129,6 +135,9 @@ impl Graph {
         path: &mut Vec<FoundLink>,
         visited: &mut HashSet<u64>,
     ) -> bool {
+        if path.len() >= MOST_DEPTH {
+            return false;
+        }
         let Some(edges) = self.waiting.get(&task) else {
             return false;
         };
@@ -225,6 +234,9 @@ impl Graph {
     fn stuck(&self, task: u64, entered: &mut Vec<u64>, budget: &mut u32) -> bool {
         if entered.contains(&task) {
             return true;
+        }
+        if entered.len() >= MOST_DEPTH {
+            return false;
         }
         let Some(edges) = self.waiting.get(&task) else {
             return false;

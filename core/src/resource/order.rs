@@ -105,7 +105,8 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
         visited: &mut HashSet<K>,
         path: &mut Vec<&'a Edge>,
     ) -> bool {
-        if !visited.insert(at) {
+        // Recursion per lock on the path: bounded, like the wait-for walk.
+        if path.len() >= 512 || !visited.insert(at) {
             return false;
         }
         for edge in self.after.get(&at).into_iter().flatten() {
