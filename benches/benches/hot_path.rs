@@ -159,6 +159,25 @@ fn snapshot(c: &mut Criterion) {
     drop(tasks);
 }
 
+fn semaphore(c: &mut Criterion) {
+    let mut group = c.benchmark_group("uncontended acquire + release of a permit in a task");
+    let tokio_semaphore = tokio::sync::Semaphore::new(4);
+    let inspected = async_inspect::sync::Semaphore::new(4);
+    bench_two_polls(&mut group, "tokio::sync::Semaphore", async {
+        loop {
+            drop(tokio_semaphore.acquire().await);
+            YieldOnce(false).await;
+        }
+    });
+    bench_two_polls(&mut group, "async_inspect::sync::Semaphore", async {
+        loop {
+            drop(inspected.acquire().await);
+            YieldOnce(false).await;
+        }
+    });
+    group.finish();
+}
+
 fn channel(c: &mut Criterion) {
     let mut group = c.benchmark_group("bounded channel send + recv in a task");
     let (tokio_tx, mut tokio_rx) = tokio::sync::mpsc::channel::<u64>(16);
@@ -180,5 +199,13 @@ fn channel(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, task_poll, traced_await, mutex, channel, snapshot);
+criterion_group!(
+    benches,
+    task_poll,
+    traced_await,
+    mutex,
+    semaphore,
+    channel,
+    snapshot
+);
 criterion_main!(benches);

@@ -465,7 +465,12 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration, tui: bool) -> an
 /// UI lands).
 fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
-    write!(out, "\x1b[2J\x1b[H{snapshot}")?;
+    if out.is_terminal() {
+        write!(out, "\x1b[2J\x1b[H{snapshot}")?;
+    } else {
+        // A log, not a screen: one report after another.
+        writeln!(out, "{snapshot}")?;
+    }
     out.flush()?;
     Ok(())
 }

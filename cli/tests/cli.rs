@@ -175,7 +175,30 @@ fn a_live_attach_ends_when_the_program_does() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Kill the program once the live view has shown it (its first report
+    // is on the attach's output), read by a thread since reads block.
+    let mut stdout = attach.stdout.take().unwrap();
+    let (shown_tx, shown_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut seen = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let mut told = false;
+        while let Ok(n) = stdout.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&chunk[..n]);
+            if !told && text(&seen).contains("async-inspect report") {
+                told = shown_tx.send(()).is_ok();
+            }
+        }
+        text(&seen)
+    });
+    shown_rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the live view shows a report");
+    let pid = app.pid();
     app.0.kill().unwrap();
     app.0.wait().unwrap();
     let start = Instant::now();
@@ -186,9 +209,15 @@ fn a_live_attach_ends_when_the_program_does() {
         assert!(start.elapsed() < Duration::from_secs(30), "attach hangs");
         std::thread::sleep(Duration::from_millis(20));
     };
-    let out = attach.wait_with_output().unwrap();
-    assert!(status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("ended"), "{}", text(&out.stdout));
+    let output = reader.join().unwrap();
+    assert!(
+        status.success(),
+        "{}",
+        text(&attach.wait_with_output().unwrap().stderr)
+    );
+    let ended = format!("async-inspect: process {pid} ended");
+    assert!(output.contains(&ended), "{output}");
+    assert!(!output.contains('\x1b'), "no terminal codes into a pipe");
 }
 
 #[test]

@@ -103,10 +103,10 @@ pub enum WireError {
 pub fn write_frame<W: Write, T: Serialize>(out: &mut W, message: &T) -> Result<(), WireError> {
     let bytes =
         rmp_serde::to_vec_named(message).map_err(|e| WireError::Malformed(e.to_string()))?;
-    let len = u32::try_from(bytes.len())
-        .ok()
-        .filter(|&len| len <= MAX_FRAME)
-        .ok_or(WireError::TooLarge(u32::MAX))?;
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    if len > MAX_FRAME {
+        return Err(WireError::TooLarge(len));
+    }
     out.write_all(&len.to_be_bytes())?;
     out.write_all(&bytes)?;
     out.flush()?;

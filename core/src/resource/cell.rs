@@ -397,11 +397,10 @@ impl ResourceCell {
             position.map(|p| shared.swap_remove(p))
         };
         if let Some(record) = record {
-            self.stats.held(
-                clock::now().saturating_sub(record.since),
-                record.task,
-                record.site,
-            );
+            let held = clock::now().saturating_sub(record.since);
+            if self.stats.longest(held) {
+                self.stats.held(held, record.task, record.site);
+            }
         }
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
@@ -485,7 +484,7 @@ impl ResourceCell {
     #[inline]
     pub fn released(&self, hold: Hold) {
         let held = clock::now().saturating_sub(self.holder_since.load(Ordering::Relaxed));
-        if held + 1 > self.stats.hold_max.load(Ordering::Relaxed) {
+        if self.stats.longest(held) {
             let site = self.holder_site.load(Ordering::Relaxed);
             // SAFETY: only `&'static Location`s are stored in `holder_site`.
             if let Some(site) = unsafe { site.as_ref() } {
@@ -580,6 +579,13 @@ struct Stats {
 }
 
 impl Stats {
+    /// Whether a hold of `held` nanoseconds is the longest so far: one
+    /// load, so that a release takes [`Stats::held`]'s writes only then.
+    #[inline]
+    fn longest(&self, held: u64) -> bool {
+        held + 1 > self.hold_max.load(Ordering::Relaxed)
+    }
+
     /// A holder let go after `held` nanoseconds.
     #[cold]
     fn held(&self, held: u64, task: u64, site: &'static Location<'static>) {
