@@ -261,6 +261,11 @@ pub mod agent {
     pub use async_inspect_core::agent::{socket, socket_dir, socket_for, start};
 }
 
+/// Recording every poll, traced call, await, lock event and inspect point
+/// with precise times, while a [`Recorder`](record::Recorder) lives: what
+/// `async-inspect record` streams into a trace file and `profile` sums up.
+pub use async_inspect_core::record;
+
 /// The items most programs use.
 pub mod prelude {
     pub use crate::{Snapshot, TaskState, inspect_point, trace};

@@ -5,15 +5,18 @@
 //! its state (running, idle, blocked), its waits (a lock, a sleep, a task)
 //! and the locks it holds, which need not nest within its calls.
 //!
-//! A recording holds snapshots at an interval, so a slice starts and ends
-//! at the snapshots that first and last saw it: its edges are as sharp as
-//! the interval.
+//! A recording with events (`record` asks for them) gives exact slices:
+//! the calls and awaits on the task's track, each poll on its `polls`
+//! track, lock waits and holds beside. One with snapshots only (recorded by
+//! an older agent) gives slices that start and end at the snapshots that
+//! first and last saw them: their edges are as sharp as the interval.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
+use async_inspect_core::record::Event;
 use async_inspect_core::trace_file::Trace;
-use async_inspect_core::{Snapshot, TaskInfo, WaitReason};
+use async_inspect_core::{Snapshot, StepStatus, TaskInfo, WaitReason};
 use serde_json::{Value, json};
 
 /// A slice open on a task's track: its name, category and start.
@@ -33,6 +36,235 @@ fn track(task: u64, lane: usize) -> u64 {
 
 /// The Chrome trace of `trace`.
 pub fn chrome_trace(trace: &Trace) -> Value {
+    if trace.events.is_empty() {
+        from_snapshots(trace)
+    } else {
+        from_events(trace)
+    }
+}
+
+/// The tracks of a task in a recording with events.
+const EVENT_LANES: [&str; 4] = ["", " · polls", " · waits", " · holds"];
+
+/// A slice begun and not yet ended, by what ends it.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Key {
+    Frame(u64, u32),
+    Await(u64, u32, u16),
+    Wait(u64, u64),
+    Hold(u64, u64),
+}
+
+fn from_events(trace: &Trace) -> Value {
+    let pid = trace.pid;
+    let first_event = trace.events.first().map_or(u64::MAX, |e| e.start());
+    let first_snapshot = trace
+        .snapshots
+        .first()
+        .map_or(u64::MAX, |s| s.taken_at().as_nanos() as u64);
+    let origin = first_event.min(first_snapshot);
+    let micros = |at: u64| at.saturating_sub(origin) as f64 / 1e3;
+    let end = trace.events.iter().map(Event::at).max().unwrap_or(origin);
+    // Names: as spawned, else as the snapshots knew the task.
+    let mut names: BTreeMap<u64, String> = BTreeMap::new();
+    for snapshot in &trace.snapshots {
+        for task in snapshot.tasks() {
+            names
+                .entry(task.id.as_u64())
+                .or_insert_with(|| task.name.to_string());
+        }
+    }
+    for event in &trace.events {
+        if let Event::Spawn { task, name, .. } = event {
+            names.insert(*task, name.clone());
+        }
+    }
+    let mut out = Vec::new();
+    let mut named = HashSet::new();
+    type Open = BTreeMap<Key, Vec<(u64, String, &'static str)>>;
+    let mut open = Open::new();
+    // The traced fn of each frame, for its awaits' names.
+    let mut sites: HashMap<(u64, u32), u32> = HashMap::new();
+    seed_from_snapshot(trace, first_event, &mut open);
+    let resource = |id: u64| match trace.resource(id) {
+        Some(r) => format!("{} `{}`", r.kind, r.label),
+        None => format!("resource #{id}"),
+    };
+    for event in &trace.events {
+        let task = event.task();
+        if task != 0 && named.insert(task) {
+            let name = names.get(&task).map_or("", String::as_str);
+            for (lane, suffix) in EVENT_LANES.iter().enumerate() {
+                out.push(json!({
+                    "ph": "M", "name": "thread_name", "pid": pid, "tid": track(task, lane),
+                    "args": { "name": format!("#{task} {name}{suffix}") },
+                }));
+            }
+        }
+        let begin = |open: &mut Open, key: Key, at: u64, name: String, category| {
+            open.entry(key).or_default().push((at, name, category));
+        };
+        let finish = |open: &mut Open, out: &mut Vec<Value>, key: Key, lane: usize, at: u64| {
+            if let Some((start, name, category)) = open.get_mut(&key).and_then(Vec::pop) {
+                out.push(json!({
+                    "ph": "X", "name": name, "cat": category, "pid": pid,
+                    "tid": track(task, lane), "ts": micros(start),
+                    "dur": micros(at) - micros(start),
+                }));
+            }
+        };
+        match event {
+            Event::Poll { start, end, .. } => out.push(json!({
+                "ph": "X", "name": "poll", "cat": "poll", "pid": pid, "tid": track(task, 1),
+                "ts": micros(*start), "dur": micros(*end) - micros(*start),
+            })),
+            Event::Enter {
+                frame,
+                site,
+                args,
+                at,
+                ..
+            } => {
+                sites.insert((task, *frame), *site);
+                let function = trace.site(*site).map_or("?", |s| s.function.as_str());
+                let call = format!("{function}({})", args.as_deref().unwrap_or(""));
+                begin(
+                    &mut open,
+                    Key::Frame(task, *frame),
+                    *at,
+                    call,
+                    "traced call",
+                );
+            }
+            Event::Exit { frame, at, .. } => {
+                finish(&mut open, &mut out, Key::Frame(task, *frame), 0, *at);
+            }
+            Event::AwaitStart {
+                frame, index, at, ..
+            } => {
+                // A call begun before the recording has no site here.
+                let name = sites
+                    .get(&(task, *frame))
+                    .and_then(|site| trace.site(*site))
+                    .and_then(|site| site.awaits.get(usize::from(*index)))
+                    .map_or_else(|| "await".to_owned(), |(expr, _)| format!("{expr}.await"));
+                begin(
+                    &mut open,
+                    Key::Await(task, *frame, *index),
+                    *at,
+                    name,
+                    "await",
+                );
+            }
+            Event::AwaitEnd {
+                frame, index, at, ..
+            } => finish(
+                &mut open,
+                &mut out,
+                Key::Await(task, *frame, *index),
+                0,
+                *at,
+            ),
+            Event::Wait {
+                resource: r, at, ..
+            } => {
+                let name = format!("wait for {}", resource(*r));
+                begin(&mut open, Key::Wait(task, *r), *at, name, "wait");
+            }
+            Event::WaitEnd {
+                resource: r, at, ..
+            } => {
+                finish(&mut open, &mut out, Key::Wait(task, *r), 2, *at);
+            }
+            Event::Acquire {
+                resource: r, at, ..
+            } if task != 0 => {
+                let name = format!("holds {}", resource(*r));
+                begin(&mut open, Key::Hold(task, *r), *at, name, "hold");
+            }
+            Event::Release {
+                resource: r, at, ..
+            } => {
+                finish(&mut open, &mut out, Key::Hold(task, *r), 3, *at);
+            }
+            Event::Point {
+                label, value, at, ..
+            } => out.push(json!({
+                "ph": "i", "s": "t", "name": label, "cat": "inspect point",
+                "pid": pid, "tid": track(task, 0), "ts": micros(*at),
+                "args": { "value": value },
+            })),
+            _ => {}
+        }
+    }
+    // Still going when the recording ended.
+    for (key, spans) in open {
+        let (task, lane) = match key {
+            Key::Frame(t, _) | Key::Await(t, _, _) => (t, 0),
+            Key::Wait(t, _) => (t, 2),
+            Key::Hold(t, _) => (t, 3),
+        };
+        for (start, name, category) in spans {
+            out.push(json!({
+                "ph": "X", "name": name, "cat": category, "pid": pid,
+                "tid": track(task, lane), "ts": micros(start),
+                "dur": micros(end) - micros(start), "args": { "unfinished": true },
+            }));
+        }
+    }
+    json!({
+        "traceEvents": out,
+        "displayTimeUnit": "ms",
+        "otherData": {
+            "program": trace.program, "pid": trace.pid, "events_dropped": trace.events_dropped,
+        },
+    })
+}
+
+/// Opens the calls (and their awaits) that the first snapshot shows begun
+/// before the first event: the recording has no `Enter` for them, and they
+/// are often what it was made for (a task stuck since before).
+fn seed_from_snapshot(
+    trace: &Trace,
+    first_event: u64,
+    open: &mut BTreeMap<Key, Vec<(u64, String, &'static str)>>,
+) {
+    let Some(first) = trace.snapshots.first() else {
+        return;
+    };
+    let entered: HashSet<(u64, u32)> = trace
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Enter { task, frame, .. } => Some((*task, *frame)),
+            _ => None,
+        })
+        .collect();
+    let nanos = |d: Duration| d.as_nanos() as u64;
+    for task in first.tasks().iter().filter(|t| !t.state.is_finished()) {
+        let id = task.id.as_u64();
+        for frame in &task.frames {
+            if entered.contains(&(id, frame.id)) || nanos(frame.entered_at) >= first_event {
+                continue;
+            }
+            let key = Key::Frame(id, frame.id);
+            let call = (nanos(frame.entered_at), frame.call(), "traced call");
+            open.entry(key).or_default().push(call);
+            if let Some(step) = frame.current_await()
+                && let StepStatus::InProgress { since } = step.status
+                && nanos(since) < first_event
+            {
+                let key = Key::Await(id, frame.id, step.step - 1);
+                let name = format!("{}.await", step.expr);
+                open.entry(key)
+                    .or_default()
+                    .push((nanos(since), name, "await"));
+            }
+        }
+    }
+}
+
+fn from_snapshots(trace: &Trace) -> Value {
     let mut events = Vec::new();
     // By task: the slices open on its track, by key.
     let mut open: BTreeMap<u64, BTreeMap<String, Open>> = BTreeMap::new();
@@ -159,7 +391,7 @@ fn slices_of(task: &TaskInfo) -> Vec<(usize, String, String, &'static str)> {
     for wait in &task.waits {
         let what = match &wait.reason {
             WaitReason::Sleep { .. } => "sleep".to_owned(),
-            WaitReason::Join { task } => format!("join task #{task}"),
+            WaitReason::Join { task } => format!("join task {task}"),
             WaitReason::Lock { resource, .. } => {
                 format!("wait for {} `{}`", resource.kind, resource.name)
             }

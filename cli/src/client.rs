@@ -11,6 +11,7 @@ use async_inspect_core::agent::wire::{
     PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame,
 };
 use async_inspect_core::agent::{socket_dir, socket_for};
+use async_inspect_core::record::Batch;
 
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -98,14 +99,42 @@ impl Client {
         write_frame(&mut self.stream, &Request::Stream { interval_ms }).map_err(wire_error)
     }
 
-    /// The next snapshot the agent sends.
-    pub fn next_snapshot(&mut self) -> anyhow::Result<Snapshot> {
-        match read_frame::<_, Reply>(&mut self.stream).map_err(wire_error)? {
-            Reply::Snapshot(snapshot) => Ok(*snapshot),
-            Reply::Error { message } => bail!("the agent could not answer: {message}"),
-            other => bail!("the agent answered with {other:?}"),
+    /// Asks for every event from now on, sent as the agent collects them;
+    /// read them with [`Client::next`].
+    pub fn start_recording(&mut self) -> anyhow::Result<()> {
+        write_frame(&mut self.stream, &Request::StartRecording).map_err(wire_error)
+    }
+
+    /// The next snapshot or batch of events the agent sends.
+    pub fn next(&mut self) -> anyhow::Result<Message> {
+        loop {
+            match read_frame::<_, Reply>(&mut self.stream).map_err(wire_error)? {
+                Reply::Snapshot(snapshot) => return Ok(Message::Snapshot(snapshot)),
+                Reply::Events(batch) => return Ok(Message::Events(batch)),
+                Reply::Recording { .. } => {}
+                Reply::Error { message } => bail!("the agent could not answer: {message}"),
+                other => bail!("the agent answered with {other:?}"),
+            }
         }
     }
+
+    /// The next snapshot the agent sends (events are skipped).
+    pub fn next_snapshot(&mut self) -> anyhow::Result<Snapshot> {
+        loop {
+            if let Message::Snapshot(snapshot) = self.next()? {
+                return Ok(*snapshot);
+            }
+        }
+    }
+}
+
+/// What a stream brings.
+#[derive(Debug)]
+pub enum Message {
+    /// A snapshot.
+    Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch.
+    Events(Box<Batch>),
 }
 
 /// The program closed the connection: it ended (or stopped its agent).

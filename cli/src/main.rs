@@ -30,7 +30,7 @@ use async_inspect_core::{Snapshot, TaskState};
 use async_inspect_tui::Update;
 use clap::{Parser, Subcommand};
 
-use client::{Client, alive, sockets};
+use client::{Client, Message, alive, sockets};
 
 /// Look inside a running async Rust program: every task, the `.await` it is
 /// stuck on, why, and who holds what it waits for.
@@ -233,18 +233,63 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// A trace file being written.
-type Recorder = TraceWriter<std::io::BufWriter<File>>;
+/// A trace file being written, from a client that records.
+struct Recorder {
+    writer: TraceWriter<std::io::BufWriter<File>>,
+    snapshots: usize,
+    events: usize,
+    dropped: u64,
+}
 
-fn recorder(path: &Path, client: &Client) -> anyhow::Result<Recorder> {
-    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let welcome = &client.welcome;
-    Ok(TraceWriter::new(
-        std::io::BufWriter::new(file),
-        welcome.pid,
-        &welcome.program,
-        welcome.started_at_unix,
-    )?)
+impl Recorder {
+    /// Starts the trace at `path` and asks `client` for events.
+    fn start(path: &Path, client: &mut Client) -> anyhow::Result<Self> {
+        let file =
+            File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+        let welcome = &client.welcome;
+        let writer = TraceWriter::new(
+            std::io::BufWriter::new(file),
+            welcome.pid,
+            &welcome.program,
+            welcome.started_at_unix,
+        )?;
+        client.start_recording()?;
+        Ok(Self {
+            writer,
+            snapshots: 0,
+            events: 0,
+            dropped: 0,
+        })
+    }
+
+    fn keep(&mut self, message: &Message) -> std::io::Result<()> {
+        match message {
+            Message::Snapshot(snapshot) => {
+                self.snapshots += 1;
+                self.writer.snapshot(snapshot)
+            }
+            Message::Events(batch) => {
+                self.events += batch.events.len();
+                self.dropped += batch.dropped;
+                self.writer.events(batch)
+            }
+        }
+    }
+
+    /// What was recorded, in words.
+    fn summary(&self) -> String {
+        let dropped = if self.dropped > 0 {
+            format!(", {} events dropped", self.dropped)
+        } else {
+            String::new()
+        };
+        format!(
+            "{} snapshots and {} events ({} bytes{dropped})",
+            self.snapshots,
+            self.events,
+            self.writer.written()
+        )
+    }
 }
 
 fn record(
@@ -254,24 +299,20 @@ fn record(
     interval: Duration,
 ) -> anyhow::Result<()> {
     let mut client = Client::connect_pid(pid)?;
-    let mut writer = recorder(output, &client)?;
+    let mut recorder = Recorder::start(output, &mut client)?;
     client.stream(interval)?;
     let started = Instant::now();
-    let mut count = 0usize;
     while duration.is_none_or(|d| started.elapsed() < d) {
-        match client.next_snapshot() {
-            Ok(snapshot) => {
-                writer.snapshot(&snapshot)?;
-                count += 1;
-            }
+        match client.next() {
+            Ok(message) => recorder.keep(&message)?,
             Err(error) if error.is::<client::Ended>() || !alive(pid).unwrap_or(false) => break,
             Err(error) => return Err(error),
         }
     }
     eprintln!(
-        "async-inspect: recorded {count} snapshots of process {pid} over {} ({} bytes) to {}",
+        "async-inspect: recorded {} of process {pid} over {} to {}",
+        recorder.summary(),
         async_inspect_core::snapshot::format_duration(started.elapsed()),
-        writer.written(),
         output.display()
     );
     Ok(())
@@ -408,15 +449,17 @@ fn feed(
     updates: &std::sync::mpsc::Sender<Update>,
 ) {
     loop {
-        match client.next_snapshot() {
-            Ok(snapshot) => {
+        match client.next() {
+            Ok(message) => {
                 if let Some(recording) = &mut writer
-                    && let Err(error) = recording.snapshot(&snapshot)
+                    && let Err(error) = recording.keep(&message)
                 {
                     let _ = updates.send(Update::Ended(format!("recording stopped: {error}")));
                     writer = None;
                 }
-                if updates.send(Update::Snapshot(Box::new(snapshot))).is_err() {
+                if let Message::Snapshot(snapshot) = message
+                    && updates.send(Update::Snapshot(snapshot)).is_err()
+                {
                     return;
                 }
             }
@@ -509,14 +552,18 @@ fn run_program(
                 }
                 std::thread::sleep(Duration::from_millis(20));
             };
-            let writer = match record.as_deref().map(|r| recorder(r, &client)).transpose() {
+            let mut client = client;
+            let writer = match record
+                .as_deref()
+                .map(|r| Recorder::start(r, &mut client))
+                .transpose()
+            {
                 Ok(writer) => writer,
                 Err(error) => {
                     let _ = updates.send(Update::Ended(format!("cannot record: {error:#}")));
                     None
                 }
             };
-            let mut client = client;
             if client.stream(interval).is_ok() {
                 feed(client, writer, &updates);
             }
@@ -550,7 +597,7 @@ fn run_program(
                     && let Ok(mut connected) = Client::connect(&path)
                 {
                     if let Some(record) = record {
-                        writer = Some(recorder(record, &connected)?);
+                        writer = Some(Recorder::start(record, &mut connected)?);
                     }
                     connected.stream(every)?;
                     client = Some(connected);
@@ -558,15 +605,17 @@ fn run_program(
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            Some(connected) => match connected.next_snapshot() {
-                Ok(snapshot) => {
-                    if !report {
-                        show_live(&snapshot)?;
-                    }
+            Some(connected) => match connected.next() {
+                Ok(message) => {
                     if let Some(writer) = &mut writer {
-                        writer.snapshot(&snapshot)?;
+                        writer.keep(&message)?;
                     }
-                    last = Some(snapshot);
+                    if let Message::Snapshot(snapshot) = message {
+                        if !report {
+                            show_live(&snapshot)?;
+                        }
+                        last = Some(snapshot);
+                    }
                 }
                 Err(_) => {
                     // The program is ending: wait for it.
@@ -583,6 +632,13 @@ fn run_program(
             break child.wait()?;
         }
     };
+    if let (Some(writer), Some(path)) = (&writer, record) {
+        eprintln!(
+            "async-inspect: recorded {} to {}",
+            writer.summary(),
+            path.display()
+        );
+    }
     let mut out = std::io::stdout().lock();
     match (&last, report) {
         (Some(snapshot), true) => write!(out, "{snapshot}")?,

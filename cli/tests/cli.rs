@@ -11,23 +11,42 @@ use std::time::{Duration, Instant};
 
 const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
 
-/// The example, built once for every test of this file.
-fn stuck_request() -> &'static PathBuf {
+/// The examples' directory, built once for every test of this file.
+fn examples() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--example", "stuck_request", "-p", "async-inspect"])
+            .args(["build", "-p", "async-inspect"])
+            .args(["--example", "stuck_request", "--example", "slow_service"])
             .current_dir(&root)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the example builds");
+        assert!(status.success(), "the examples build");
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root.join("target"));
-        target.join("debug/examples/stuck_request")
+        target.join("debug/examples")
     })
+}
+
+fn stuck_request() -> PathBuf {
+    examples().join("stuck_request")
+}
+
+fn slow_service() -> PathBuf {
+    examples().join("slow_service")
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "async-inspect-cli-test-{}-{name}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// The example, stuck for good, with its agent on; killed when dropped.
@@ -244,11 +263,104 @@ fn bad_input_is_one_line_and_a_failure() {
 }
 
 #[test]
+fn run_record_keeps_every_poll_call_await_and_lock() {
+    let dir = scratch("events");
+    let trace = dir.join("service.trace");
+    let out = Command::new(CLI)
+        .args(["run", "--report", "--record", trace.to_str().unwrap(), "--"])
+        .arg(slow_service())
+        .args(["--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(said.contains("snapshots and "), "{said}");
+    assert!(!said.contains(" 0 events"), "{said}");
+
+    let chrome_path = dir.join("service.json");
+    let out = cli(&[
+        "export",
+        trace.to_str().unwrap(),
+        "--format",
+        "chrome",
+        "-o",
+        chrome_path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let chrome: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&chrome_path).unwrap()).unwrap();
+    let events = chrome["traceEvents"].as_array().unwrap();
+    let slices = |category: &str| {
+        events
+            .iter()
+            .filter(|e| e["ph"] == "X" && e["cat"] == category && e["args"]["unfinished"].is_null())
+            .collect::<Vec<_>>()
+    };
+    let span = |e: &serde_json::Value| {
+        let ts = e["ts"].as_f64().unwrap();
+        (
+            e["tid"].as_u64().unwrap(),
+            ts,
+            ts + e["dur"].as_f64().unwrap(),
+        )
+    };
+    // A request's call, with a call to `query_db` inside on the same track.
+    let calls = slices("traced call");
+    let inside = |outer: &serde_json::Value, name: &str| {
+        let (tid, start, end) = span(outer);
+        calls.iter().any(|c| {
+            let (t, s, e) = span(c);
+            t == tid && s >= start && e <= end && c["name"].as_str().unwrap().starts_with(name)
+        })
+    };
+    let request = calls
+        .iter()
+        .find(|c| {
+            c["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("handle_request(id=")
+                && inside(c, "query_db(id=")
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "a request with its query: {:?}",
+                &calls[..calls.len().min(5)]
+            )
+        });
+    let (tid, ..) = span(request);
+    // The slow query's sleep: an await slice of 100 ms or so.
+    let slow = slices("await").into_iter().any(|a| {
+        a["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("sleep(Duration::from_millis(took))")
+            && a["dur"].as_f64().unwrap() >= 90_000.0
+    });
+    assert!(slow, "a slow query's await");
+    // Polls on the request's polls track (its tid + 1), and lock traffic.
+    assert!(slices("poll").iter().any(|p| span(p).0 == tid + 1));
+    assert!(
+        slices("wait")
+            .iter()
+            .any(|w| w["name"] == "wait for Mutex `cache`")
+    );
+    assert!(
+        slices("hold")
+            .iter()
+            .any(|h| h["name"] == "holds Mutex `cache`")
+    );
+
+    let out = cli(&["replay", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("replay of slow_service"));
+}
+
+#[test]
 fn record_then_replay_and_export() {
     let app = App::start();
     dump_once_stuck(app.pid());
-    let dir = std::env::temp_dir().join(format!("async-inspect-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("record");
     let trace = dir.join("stuck.trace");
     let trace_arg = trace.to_str().unwrap();
     let out = cli(&[

@@ -31,6 +31,7 @@ pub mod config;
 mod context;
 mod inspected;
 pub mod lint;
+pub mod record;
 pub mod registry;
 pub mod resource;
 pub mod snapshot;

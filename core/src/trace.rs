@@ -22,7 +22,7 @@ use pin_project_lite::pin_project;
 
 use crate::inspected::panic_message;
 use crate::task::{FrameCell, FrameHandle, Phase, PollScope, TaskCell, TaskKind};
-use crate::{clock, config, context};
+use crate::{clock, config, context, record};
 
 /// A traced function, as the `#[trace]` macro describes it in a `static`.
 #[derive(Debug)]
@@ -159,6 +159,7 @@ pin_project! {
             if let Link::Entered { cell, frame, adopted } =
                 std::mem::replace(this.link, Link::Untracked)
             {
+                record_exit(&cell, &frame);
                 let _ = frame.exit(&cell, None, u64::MAX);
                 if adopted {
                     cell.finish(Phase::Aborted);
@@ -239,6 +240,7 @@ impl<F: Future> Future for Traced<F> {
             } = std::mem::replace(this.link, Link::Untracked)
         {
             let now = clock::now();
+            record_exit(&cell, &frame);
             if let Some(stretch) = frame.exit(&cell, Some(now), config::blocking_poll_ns()) {
                 cell.report_stretch(stretch, now);
             }
@@ -263,6 +265,7 @@ fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
         };
         let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
         let frame = FrameHandle::enter(info, &cell, None, args, now);
+        record_enter(&cell, &frame);
         return Link::Entered {
             cell,
             frame,
@@ -276,10 +279,35 @@ fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
     // polling us, alive for the whole poll (see `context`).
     let parent = unsafe { current.frame.as_ref() };
     let frame = FrameHandle::enter(info, &cell, parent, args, now);
+    record_enter(&cell, &frame);
     Link::Entered {
         cell,
         frame,
         adopted: false,
+    }
+}
+
+fn record_enter(cell: &TaskCell, frame: &FrameHandle) {
+    if record::on() {
+        let frame = frame.get();
+        record::emit(record::Raw::Enter {
+            task: cell.id().as_u64(),
+            frame: frame.id,
+            parent: frame.parent,
+            info: frame.info,
+            args: frame.args.clone(),
+            at: record::now(),
+        });
+    }
+}
+
+fn record_exit(cell: &TaskCell, frame: &FrameHandle) {
+    if record::on() {
+        record::emit(record::Raw::Exit {
+            task: cell.id().as_u64(),
+            frame: frame.get().id,
+            at: record::now(),
+        });
     }
 }
 
@@ -327,6 +355,14 @@ impl<F: Future> Future for AwaitPoint<F> {
                 let ready = poll.is_ready();
                 let tracked = context::with_task(|task, frame| {
                     let frame = frame?;
+                    if !ready && record::on() {
+                        record::emit(record::Raw::AwaitStart {
+                            task: task.id().as_u64(),
+                            frame: frame.id,
+                            index,
+                            at: record::now(),
+                        });
+                    }
                     let threshold = config::blocking_poll_ns();
                     if let Some(stretch) =
                         frame.await_polled_first(index, started, ready, threshold)
@@ -346,9 +382,17 @@ impl<F: Future> Future for AwaitPoint<F> {
                 let poll = this.future.poll(cx);
                 if poll.is_ready() {
                     let index = *this.index;
-                    context::with_task(|_, frame| {
+                    context::with_task(|task, frame| {
                         if let Some(frame) = frame {
                             frame.await_completed(index, clock::now());
+                            if record::on() {
+                                record::emit(record::Raw::AwaitEnd {
+                                    task: task.id().as_u64(),
+                                    frame: frame.id,
+                                    index,
+                                    at: record::now(),
+                                });
+                            }
                         }
                     });
                     *this.state = AwaitState::Untracked;

@@ -4,10 +4,14 @@
 //! A file is the 8 bytes `AIQTRACE`, a format version (4 bytes, big-endian),
 //! then records, each framed as on the wire ([`agent::wire`](crate::agent)):
 //! a 4-byte big-endian length and MessagePack with field names. The first
-//! record says which program was recorded; then come snapshots, each
-//! flushed as it is written, so a program or recorder killed mid-way leaves
-//! a file readable up to its last whole record. Memory while recording is
-//! one snapshot.
+//! record says which program was recorded; then come snapshots and batches
+//! of recorded events ([`record`](crate::record)), each flushed as it is
+//! written, so a program or recorder killed mid-way leaves a file readable
+//! up to its last whole record. Memory while recording is one snapshot or
+//! one batch.
+//!
+//! Format 1 held snapshots only; this build reads it as a trace without
+//! events.
 //!
 //! The reader never panics: a file that is not a trace, one written by a
 //! newer format, a record cut short or bytes that are not a record are
@@ -19,12 +23,13 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::Snapshot;
+use crate::record::{Batch, Event, FnSite, ResourceSite};
 
 /// The first bytes of every trace file.
 pub const MAGIC: &[u8; 8] = b"AIQTRACE";
 
 /// The format version this build writes, and the newest it reads.
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
 
 /// The longest record a reader accepts: 64 MiB.
 const MAX_RECORD: u32 = 64 << 20;
@@ -44,6 +49,8 @@ pub enum Record {
     },
     /// What the program looked like at one moment.
     Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch.
+    Events(Box<Batch>),
 }
 
 /// Why a trace file could not be read.
@@ -108,14 +115,28 @@ impl<W: Write> TraceWriter<W> {
         self.write(&Record::Snapshot(Box::new(snapshot.clone())))
     }
 
+    /// Appends a batch of recorded events and flushes it.
+    ///
+    /// # Errors
+    ///
+    /// When writing fails.
+    pub fn events(&mut self, batch: &Batch) -> io::Result<()> {
+        let bytes = rmp_serde::to_vec_named(&RecordRef::Events(batch)).map_err(io::Error::other)?;
+        self.write_bytes(&bytes)
+    }
+
     fn write(&mut self, record: &Record) -> io::Result<()> {
         let bytes = rmp_serde::to_vec_named(record).map_err(io::Error::other)?;
+        self.write_bytes(&bytes)
+    }
+
+    fn write_bytes(&mut self, bytes: &[u8]) -> io::Result<()> {
         let len = u32::try_from(bytes.len())
             .ok()
             .filter(|&len| len <= MAX_RECORD)
-            .ok_or_else(|| io::Error::other("a snapshot over 64 MiB"))?;
+            .ok_or_else(|| io::Error::other("a record over 64 MiB"))?;
         self.out.write_all(&len.to_be_bytes())?;
-        self.out.write_all(&bytes)?;
+        self.out.write_all(bytes)?;
         self.out.flush()?;
         self.written += 4 + u64::from(len);
         Ok(())
@@ -125,6 +146,12 @@ impl<W: Write> TraceWriter<W> {
     pub fn written(&self) -> u64 {
         self.written
     }
+}
+
+/// [`Record::Events`] by reference, so that writing a batch copies nothing.
+#[derive(Serialize)]
+enum RecordRef<'a> {
+    Events(&'a Batch),
 }
 
 /// A whole trace, as read.
@@ -139,6 +166,15 @@ pub struct Trace {
     pub started_at_unix: Duration,
     /// Its snapshots, in order.
     pub snapshots: Vec<Snapshot>,
+    /// Its recorded events, in the order they began (none if it was
+    /// recorded without events).
+    pub events: Vec<Event>,
+    /// The traced fns the events name, by [`FnSite::id`].
+    pub sites: Vec<FnSite>,
+    /// The resources the events name.
+    pub resources: Vec<ResourceSite>,
+    /// Events lost while recording.
+    pub events_dropped: u64,
     /// Set when the file ends mid-record (the program or recorder was
     /// killed): everything before is here.
     pub truncated: bool,
@@ -154,6 +190,19 @@ impl Trace {
             .take_while(|s| s.taken_at().saturating_sub(first) <= at)
             .last()
             .or(self.snapshots.first())
+    }
+
+    /// The traced fn an event's `site` names.
+    pub fn site(&self, id: u32) -> Option<&FnSite> {
+        self.sites
+            .get(id as usize)
+            .filter(|s| s.id == id)
+            .or_else(|| self.sites.iter().find(|s| s.id == id))
+    }
+
+    /// The resource an event's `resource` names.
+    pub fn resource(&self, id: u64) -> Option<&ResourceSite> {
+        self.resources.iter().find(|r| r.id == id)
     }
 
     /// How long the recording spans, first snapshot to last.
@@ -210,23 +259,39 @@ fn assemble(records: Vec<Record>, truncated: bool) -> Result<Trace, TraceError> 
             reason: "the first record does not name the program".into(),
         });
     };
-    let snapshots = records
-        .enumerate()
-        .map(|(i, record)| match record {
-            Record::Snapshot(snapshot) => Ok(*snapshot),
-            Record::Started { .. } => Err(TraceError::Corrupt {
-                index: i + 1,
-                reason: "a second start".into(),
-            }),
-        })
-        .collect::<Result<_, _>>()?;
-    Ok(Trace {
+    let mut trace = Trace {
         pid,
         program,
         started_at_unix,
-        snapshots,
+        snapshots: Vec::new(),
+        events: Vec::new(),
+        sites: Vec::new(),
+        resources: Vec::new(),
+        events_dropped: 0,
         truncated,
-    })
+    };
+    for (i, record) in records.enumerate() {
+        match record {
+            Record::Snapshot(snapshot) => trace.snapshots.push(*snapshot),
+            Record::Events(batch) => {
+                let batch = *batch;
+                trace.sites.extend(batch.sites);
+                trace.resources.extend(batch.resources);
+                trace.events.extend(batch.events);
+                trace.events_dropped += batch.dropped;
+            }
+            Record::Started { .. } => {
+                return Err(TraceError::Corrupt {
+                    index: i + 1,
+                    reason: "a second start".into(),
+                });
+            }
+        }
+    }
+    // Batches are each in order; a poll that began before the previous
+    // batch was collected can end up after it.
+    trace.events.sort_by_key(Event::start);
+    Ok(trace)
 }
 
 /// The next record: `None` at a clean end of file.
@@ -280,6 +345,43 @@ mod tests {
         assert_eq!(trace.snapshots.len(), 3);
         assert!(!trace.truncated);
         assert!(trace.at(Duration::ZERO).is_some());
+    }
+
+    #[test]
+    fn events_read_back_in_order_with_their_sites() {
+        use crate::record::{Batch, Event};
+        let mut writer = TraceWriter::new(Vec::new(), 7, "app", Duration::ZERO).unwrap();
+        writer.snapshot(&crate::snapshot()).unwrap();
+        let poll = |task, start| Event::Poll {
+            task,
+            start,
+            end: start + 5,
+        };
+        let first = Batch {
+            sites: vec![crate::record::FnSite {
+                id: 0,
+                function: "load".into(),
+                module_path: "app".into(),
+                file: "src/main.rs".into(),
+                line: 3,
+                awaits: vec![("fetch()".into(), 4)],
+            }],
+            events: vec![poll(1, 10), poll(1, 30)],
+            ..Batch::default()
+        };
+        let second = Batch {
+            events: vec![poll(2, 20)],
+            dropped: 4,
+            ..Batch::default()
+        };
+        writer.events(&first).unwrap();
+        writer.events(&second).unwrap();
+        let trace = read_trace(writer.out.as_slice()).unwrap();
+        let starts: Vec<u64> = trace.events.iter().map(Event::start).collect();
+        assert_eq!(starts, [10, 20, 30]);
+        assert_eq!(trace.events_dropped, 4);
+        assert_eq!(trace.site(0).unwrap().function, "load");
+        assert_eq!(trace.snapshots.len(), 1);
     }
 
     #[test]

@@ -20,8 +20,10 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::time::{Duration, Instant};
 
+use crate::record::Recorder;
 use wire::{PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame};
 
 /// The most clients served at once; more are refused.
@@ -190,31 +192,117 @@ fn serve_client(mut stream: UnixStream) -> Result<(), WireError> {
         }
     }
     write_frame(&mut stream, &Reply::Welcome(welcome()))?;
-    // Requests may come at any pace from now on.
+    // Requests may come at any pace from now on, also while streaming: a
+    // thread of its own reads them.
     stream.set_read_timeout(None)?;
-    loop {
-        match read_frame::<_, Request>(&mut stream) {
-            Ok(Request::Snapshot) => {
-                write_frame(&mut stream, &Reply::Snapshot(Box::new(crate::snapshot())))?;
-            }
-            Ok(Request::Stream { interval_ms }) => {
-                let interval = Duration::from_millis(interval_ms.max(10));
-                loop {
-                    write_frame(&mut stream, &Reply::Snapshot(Box::new(crate::snapshot())))?;
-                    std::thread::sleep(interval);
+    let requests = read_requests(stream.try_clone()?);
+    let served = Session::default().serve(&mut stream, &requests);
+    // Wakes the reader, blocked on the socket.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    served
+}
+
+/// How often a recording client gets its events.
+const EVENTS_EVERY: Duration = Duration::from_millis(50);
+
+/// Reads requests on a thread of their own until the client goes.
+fn read_requests(mut stream: UnixStream) -> Receiver<Result<Request, WireError>> {
+    let (tx, rx) = sync_channel(4);
+    let spawned = std::thread::Builder::new()
+        .name("async-inspect-client-reader".into())
+        .spawn(move || {
+            loop {
+                let request = read_frame::<_, Request>(&mut stream);
+                let last = request.is_err();
+                if tx.send(request).is_err() || last {
+                    return;
                 }
             }
-            Ok(_) => {
-                let message = "a hello after the handshake".to_owned();
-                write_frame(&mut stream, &Reply::Error { message })?;
+        });
+    if let Err(error) = spawned {
+        let (tx, rx) = sync_channel(1);
+        let _ = tx.send(Err(WireError::Io(error)));
+        return rx;
+    }
+    rx
+}
+
+/// What one client has asked for.
+#[derive(Default)]
+struct Session {
+    /// Snapshot interval and when the next is due, while streaming.
+    stream: Option<(Duration, Instant)>,
+    recorder: Option<Recorder>,
+}
+
+impl Session {
+    fn serve(
+        mut self,
+        out: &mut UnixStream,
+        requests: &Receiver<Result<Request, WireError>>,
+    ) -> Result<(), WireError> {
+        loop {
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(3600);
+            if let Some((_, due)) = self.stream {
+                wait = wait.min(due.saturating_duration_since(now));
             }
-            Err(WireError::Closed) => return Ok(()),
-            Err(error) => {
-                let message = error.to_string();
-                let _ = write_frame(&mut stream, &Reply::Error { message });
-                return Err(error);
+            if self.recorder.is_some() {
+                wait = wait.min(EVENTS_EVERY);
+            }
+            match requests.recv_timeout(wait) {
+                Ok(Ok(request)) => self.answer(out, request)?,
+                Ok(Err(WireError::Closed)) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Err(error)) => {
+                    let message = error.to_string();
+                    let _ = write_frame(out, &Reply::Error { message });
+                    return Err(error);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.send_events(out)?;
+            if let Some((interval, due)) = &mut self.stream
+                && Instant::now() >= *due
+            {
+                write_frame(out, &Reply::Snapshot(Box::new(crate::snapshot())))?;
+                *due = Instant::now() + *interval;
             }
         }
+    }
+
+    fn answer(&mut self, out: &mut UnixStream, request: Request) -> Result<(), WireError> {
+        match request {
+            Request::Snapshot => write_frame(out, &Reply::Snapshot(Box::new(crate::snapshot()))),
+            Request::Stream { interval_ms } => {
+                let interval = Duration::from_millis(interval_ms.max(10));
+                self.stream = Some((interval, Instant::now()));
+                Ok(())
+            }
+            Request::StartRecording => {
+                self.recorder.get_or_insert_with(Recorder::start);
+                write_frame(out, &Reply::Recording { on: true })
+            }
+            Request::StopRecording => {
+                self.send_events(out)?;
+                self.recorder = None;
+                write_frame(out, &Reply::Recording { on: false })
+            }
+            Request::Hello { .. } => {
+                let message = "a hello after the handshake".to_owned();
+                write_frame(out, &Reply::Error { message })
+            }
+        }
+    }
+
+    /// Sends the events collected for this client so far.
+    fn send_events(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
+        while let Some(batch) = recorder.recv_timeout(Duration::ZERO) {
+            write_frame(out, &Reply::Events(Box::new(batch)))?;
+        }
+        Ok(())
     }
 }
 

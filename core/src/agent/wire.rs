@@ -15,9 +15,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::Snapshot;
+use crate::record::Batch;
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 1;
+pub const PROTOCOL: u32 = 2;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).
@@ -37,10 +38,17 @@ pub enum Request {
     /// One snapshot.
     Snapshot,
     /// A snapshot now and then every `interval_ms`, until the client goes.
+    /// Other requests may follow while it streams.
     Stream {
         /// Milliseconds between snapshots (at least 10).
         interval_ms: u64,
     },
+    /// Record events from now on and send them as they are collected
+    /// ([`Reply::Events`]), until [`Request::StopRecording`] or the client
+    /// goes.
+    StartRecording,
+    /// Stop recording; the events collected until now are sent first.
+    StopRecording,
 }
 
 /// What the agent answers.
@@ -56,6 +64,13 @@ pub enum Reply {
     },
     /// A snapshot, asked for or streamed.
     Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch.
+    Events(Box<Batch>),
+    /// Recording started or stopped, as asked.
+    Recording {
+        /// Whether this client's recording is on now.
+        on: bool,
+    },
     /// The request could not be served.
     Error {
         /// Why.

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use slab::Slab;
 
 use crate::task::TaskCell;
-use crate::{clock, context};
+use crate::{clock, context, record};
 
 /// Identifies a resource (a lock) for the life of the process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -368,6 +368,9 @@ impl ResourceCell {
     ) -> Hold {
         let (mut hold, moves) = Hold::current(self.kind, owned);
         self.stats.acquisitions.fetch_add(1, Ordering::Relaxed);
+        if record::on() {
+            self.record_acquire(hold.id);
+        }
         if hold.id != 0 {
             hold.key = self.next_key.fetch_add(1, Ordering::Relaxed) + 1;
             self.shared().push(SharedHolder {
@@ -390,6 +393,9 @@ impl ResourceCell {
     pub fn released_shared(&self, hold: Hold) {
         if hold.key == 0 {
             return;
+        }
+        if record::on() {
+            self.record_release(hold.id);
         }
         let record = {
             let mut shared = self.shared();
@@ -477,6 +483,9 @@ impl ResourceCell {
         if let Some(task) = &hold.ordered {
             super::order::acquired(task, self, site);
         }
+        if record::on() {
+            self.record_acquire(hold.id);
+        }
         hold
     }
 
@@ -495,6 +504,27 @@ impl ResourceCell {
         if let Some(task) = &hold.ordered {
             super::order::released(task, self);
         }
+        if record::on() {
+            self.record_release(hold.id);
+        }
+    }
+
+    #[cold]
+    fn record_acquire(self: &Arc<Self>, task: u64) {
+        record::emit(record::Raw::Acquire {
+            task,
+            resource: Arc::clone(self),
+            at: record::now(),
+        });
+    }
+
+    #[cold]
+    fn record_release(&self, task: u64) {
+        record::emit(record::Raw::Release {
+            task,
+            resource: self.id.as_u64(),
+            at: record::now(),
+        });
     }
 
     /// Makes `task` the holder of the shared record `key` (a channel's

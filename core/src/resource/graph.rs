@@ -9,7 +9,7 @@ use super::ResourceCell;
 use super::cell::{Holders, Holding};
 use super::deadlock::{self, FoundLink};
 use crate::task::{TaskCell, WaitKind};
-use crate::{clock, config, context};
+use crate::{clock, config, context, record};
 
 /// What a task waits for.
 enum Target {
@@ -317,6 +317,13 @@ impl LockWait {
         }
         let task = context::current_cell()?;
         resource.wait_began();
+        if record::on() {
+            record::emit(record::Raw::Wait {
+                task: task.id().as_u64(),
+                resource: Arc::clone(resource),
+                at: record::now(),
+            });
+        }
         let target = Target::Lock {
             resource: Arc::clone(resource),
             site,
@@ -349,6 +356,13 @@ impl Drop for LockWait {
     fn drop(&mut self) {
         let waited = clock::now().saturating_sub(self.since);
         self.resource.wait_ended(waited);
+        if record::on() {
+            record::emit(record::Raw::WaitEnd {
+                task: self.task.id().as_u64(),
+                resource: self.resource.id().as_u64(),
+                at: record::now(),
+            });
+        }
         remove_edge(&self.task, self.edge);
         self.task.end_wait(self.wait_id);
     }

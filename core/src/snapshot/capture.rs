@@ -84,6 +84,7 @@ pub fn snapshot() -> Snapshot {
             tasks_finished: totals.finished,
             finished_evicted: totals.evicted,
             lints_dropped,
+            events_dropped: crate::record::events_dropped(),
         },
     }
 }

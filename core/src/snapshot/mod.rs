@@ -193,6 +193,10 @@ pub struct Counters {
     pub finished_evicted: u64,
     /// Lints dropped because the list was full.
     pub lints_dropped: u64,
+    /// Recorded events lost: a thread's buffer was full, or a recorder did
+    /// not keep up (see [`record`](crate::record)).
+    #[serde(default)]
+    pub events_dropped: u64,
 }
 
 /// A place in the user's source.

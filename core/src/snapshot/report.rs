@@ -130,6 +130,9 @@ impl Snapshot {
         if self.instrumentation == Instrumentation::DisabledAtRuntime {
             write!(f, " · recording is OFF (ASYNC_INSPECT=0)")?;
         }
+        if self.counters.events_dropped > 0 {
+            write!(f, " · {} events dropped", self.counters.events_dropped)?;
+        }
         writeln!(f)
     }
 

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::context::{self, Restore};
+use crate::record::{self, EndHow};
 use crate::task::TaskId;
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
@@ -133,6 +134,12 @@ impl TaskCell {
             detail: Mutex::new(detail),
         });
         registry::insert(&cell);
+        if record::on() {
+            record::emit(record::Raw::Spawn {
+                cell: Arc::clone(&cell),
+                at: record::now(),
+            });
+        }
         cell
     }
 
@@ -239,6 +246,18 @@ impl TaskCell {
             return;
         }
         self.state.store(phase.at(clock::now()), Ordering::Relaxed);
+        if record::on() {
+            let how = match phase {
+                Phase::Done => EndHow::Done,
+                Phase::Panicked => EndHow::Panicked,
+                _ => EndHow::Aborted,
+            };
+            record::emit(record::Raw::End {
+                task: self.id.as_u64(),
+                how,
+                at: record::now(),
+            });
+        }
         registry::finish(self);
     }
 
@@ -288,6 +307,14 @@ impl TaskCell {
         value: Option<Arc<str>>,
         location: &'static Location<'static>,
     ) {
+        if record::on() {
+            record::emit(record::Raw::Point {
+                task: self.id.as_u64(),
+                label: label.clone(),
+                value: value.clone(),
+                at: record::now(),
+            });
+        }
         let point = PointRecord {
             label,
             value,
@@ -331,6 +358,8 @@ impl Drop for TaskCell {
 pub(crate) struct PollScope<'a> {
     cell: &'a TaskCell,
     start: u64,
+    /// The precise start while recording, else 0.
+    recorded: u64,
     _restore: Restore,
 }
 
@@ -340,9 +369,11 @@ impl<'a> PollScope<'a> {
         let start = clock::now();
         cell.state
             .store(Phase::Running.at(start), Ordering::Relaxed);
+        let recorded = if record::on() { record::now() } else { 0 };
         Self {
             cell,
             start,
+            recorded,
             _restore: context::enter(Arc::as_ptr(cell), frame),
         }
     }
@@ -367,6 +398,13 @@ impl<'a> PollScope<'a> {
         }
         if !ready {
             cell.state.store(Phase::Pending.at(end), Ordering::Relaxed);
+        }
+        if self.recorded != 0 {
+            record::emit(record::Raw::Poll {
+                task: cell.id.as_u64(),
+                start: self.recorded,
+                end: record::now(),
+            });
         }
     }
 }

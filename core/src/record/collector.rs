@@ -1,0 +1,265 @@
+//! The collector: drains every thread's ring on a plain OS thread
+//! (`async-inspect-collector`), names what the events point at, and hands
+//! each [`Recorder`](super::Recorder) its batch over a bounded channel. A
+//! recorder that does not keep up loses batches, counted in the next one it
+//! gets; the program is never held up.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use super::event::{Batch, Event, FnSite, ResourceSite};
+use super::ring::{self, NEW_RINGS, RING_DROPPED, Raw};
+use crate::resource::ResourceCell;
+use crate::trace::FnInfo;
+
+/// How often the collector drains the rings.
+pub(crate) const INTERVAL: Duration = Duration::from_millis(10);
+
+/// Every event lost so far, in rings or at recorders.
+pub(crate) static EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
+
+pub(crate) struct Subscriber {
+    pub(crate) id: u64,
+    pub(crate) tx: SyncSender<Batch>,
+    /// Sites and resources it has been given: a prefix of the collector's.
+    known_sites: usize,
+    known_resources: usize,
+    /// Events it lost since its last batch.
+    dropped: u64,
+}
+
+impl Subscriber {
+    pub(crate) fn new(id: u64, tx: SyncSender<Batch>) -> Self {
+        Self {
+            id,
+            tx,
+            known_sites: 0,
+            known_resources: 0,
+            dropped: 0,
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Collector {
+    rings: Vec<Receiver<Raw>>,
+    sites: Vec<FnSite>,
+    site_ids: HashMap<usize, u32>,
+    resources: Vec<ResourceSite>,
+    resource_ids: HashMap<u64, usize>,
+    pub(crate) subscribers: Vec<Subscriber>,
+    ring_dropped_seen: u64,
+}
+
+static COLLECTOR: Mutex<Option<Collector>> = Mutex::new(None);
+
+pub(crate) fn lock() -> MutexGuard<'static, Option<Collector>> {
+    COLLECTOR.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Starts the collector thread, once.
+pub(crate) fn start() {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        // Without the thread, recorders still get batches from `flush`.
+        let _ = std::thread::Builder::new()
+            .name("async-inspect-collector".into())
+            .spawn(|| {
+                loop {
+                    std::thread::sleep(INTERVAL);
+                    collect();
+                }
+            });
+    });
+}
+
+/// Drains the rings and hands the events out (or drops them when nobody
+/// records any more).
+pub(crate) fn collect() {
+    let mut guard = lock();
+    let collector = guard.get_or_insert_with(Collector::default);
+    collector.collect_once();
+    if collector.subscribers.is_empty() {
+        ring::set(false);
+    }
+}
+
+impl Collector {
+    pub(crate) fn ring_dropped_seen(&self) -> u64 {
+        self.ring_dropped_seen
+    }
+
+    pub(crate) fn collect_once(&mut self) {
+        self.rings
+            .append(&mut NEW_RINGS.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut raw = Vec::new();
+        self.rings.retain(|ring| {
+            loop {
+                match ring.try_recv() {
+                    Ok(event) => raw.push(event),
+                    Err(TryRecvError::Empty) => return true,
+                    Err(TryRecvError::Disconnected) => return false,
+                }
+            }
+        });
+        let ring_dropped = RING_DROPPED.load(Ordering::Relaxed);
+        let lost = ring_dropped - self.ring_dropped_seen;
+        self.ring_dropped_seen = ring_dropped;
+        EVENTS_DROPPED.fetch_add(lost, Ordering::Relaxed);
+        if self.subscribers.is_empty() {
+            return;
+        }
+        let mut events: Vec<Event> = raw.into_iter().map(|raw| self.name(raw)).collect();
+        events.sort_by_key(Event::start);
+        let count = self.subscribers.len();
+        for i in 0..count {
+            let subscriber = &mut self.subscribers[i];
+            subscriber.dropped += lost;
+            let events = if i + 1 == count {
+                std::mem::take(&mut events)
+            } else {
+                events.clone()
+            };
+            let batch = Batch {
+                sites: self.sites[subscriber.known_sites..].to_vec(),
+                resources: self.resources[subscriber.known_resources..].to_vec(),
+                dropped: subscriber.dropped,
+                events,
+            };
+            if batch.is_empty() {
+                continue;
+            }
+            let sent = batch.events.len() as u64;
+            match subscriber.tx.try_send(batch) {
+                Ok(()) => {
+                    subscriber.known_sites = self.sites.len();
+                    subscriber.known_resources = self.resources.len();
+                    subscriber.dropped = 0;
+                }
+                Err(TrySendError::Full(_)) => {
+                    subscriber.dropped += sent;
+                    EVENTS_DROPPED.fetch_add(sent, Ordering::Relaxed);
+                }
+                Err(TrySendError::Disconnected(_)) => subscriber.id = 0,
+            }
+        }
+        self.subscribers.retain(|s| s.id != 0);
+    }
+
+    /// Turns a raw event into one that names things by id, naming each
+    /// site and resource the first time it is seen.
+    fn name(&mut self, raw: Raw) -> Event {
+        match raw {
+            Raw::Spawn { cell, at } => Event::Spawn {
+                task: cell.id().as_u64(),
+                parent: cell.parent().map_or(0, |p| p.as_u64()),
+                kind: cell.kind(),
+                name: cell.name().into_owned(),
+                at,
+            },
+            Raw::End { task, how, at } => Event::End { task, how, at },
+            Raw::Poll { task, start, end } => Event::Poll { task, start, end },
+            Raw::Enter {
+                task,
+                frame,
+                parent,
+                info,
+                args,
+                at,
+            } => Event::Enter {
+                task,
+                frame,
+                parent,
+                site: self.site(info),
+                args: args.map(|a| a.to_string()),
+                at,
+            },
+            Raw::Exit { task, frame, at } => Event::Exit { task, frame, at },
+            Raw::AwaitStart {
+                task,
+                frame,
+                index,
+                at,
+            } => Event::AwaitStart {
+                task,
+                frame,
+                index,
+                at,
+            },
+            Raw::AwaitEnd {
+                task,
+                frame,
+                index,
+                at,
+            } => Event::AwaitEnd {
+                task,
+                frame,
+                index,
+                at,
+            },
+            Raw::Wait { task, resource, at } => Event::Wait {
+                task,
+                resource: self.resource(&resource),
+                at,
+            },
+            Raw::WaitEnd { task, resource, at } => Event::WaitEnd { task, resource, at },
+            Raw::Acquire { task, resource, at } => Event::Acquire {
+                task,
+                resource: self.resource(&resource),
+                at,
+            },
+            Raw::Release { task, resource, at } => Event::Release { task, resource, at },
+            Raw::Point {
+                task,
+                label,
+                value,
+                at,
+            } => Event::Point {
+                task,
+                label: label.into_owned(),
+                value: value.map(|v| v.to_string()),
+                at,
+            },
+        }
+    }
+
+    fn site(&mut self, info: &'static FnInfo) -> u32 {
+        let key = info as *const FnInfo as usize;
+        if let Some(&id) = self.site_ids.get(&key) {
+            return id;
+        }
+        let id = self.sites.len() as u32;
+        self.sites.push(FnSite {
+            id,
+            function: info.name.to_owned(),
+            module_path: info.module_path.to_owned(),
+            file: info.file.to_owned(),
+            line: info.line,
+            awaits: info
+                .awaits
+                .iter()
+                .map(|a| (a.expr.to_owned(), a.line))
+                .collect(),
+        });
+        self.site_ids.insert(key, id);
+        id
+    }
+
+    fn resource(&mut self, cell: &ResourceCell) -> u64 {
+        let id = cell.id().as_u64();
+        if !self.resource_ids.contains_key(&id) {
+            let at = cell.created_at();
+            self.resource_ids.insert(id, self.resources.len());
+            self.resources.push(ResourceSite {
+                id,
+                kind: cell.kind(),
+                label: cell.label(),
+                created_at: format!("{}:{}:{}", at.file(), at.line(), at.column()),
+            });
+        }
+        id
+    }
+}

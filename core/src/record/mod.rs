@@ -1,0 +1,186 @@
+//! Recording: every poll, traced call, await, lock event and inspect point,
+//! with precise times, while someone listens.
+//!
+//! Nothing is produced while nobody records: the hot path pays one relaxed
+//! load. A [`Recorder`] switches recording on for as long as it lives. The
+//! instrumented code then pushes [`Event`]s into a bounded ring of the
+//! producing thread (never blocking, never allocating; full means dropped
+//! and counted), a collector thread drains the rings every
+//! [`INTERVAL`](collector::INTERVAL) and hands each recorder a [`Batch`]
+//! over a bounded channel (a recorder that falls behind loses batches, and
+//! is told how many events in the next one it gets). The agent streams
+//! batches to `async-inspect record`; trace files store them.
+//!
+//! ```
+//! use async_inspect_core::record::{Event, Recorder};
+//! use async_inspect_core::{Inspected, TaskKind};
+//!
+//! let recorder = Recorder::start();
+//! let task = Inspected::new(async { 7 }, TaskKind::Spawned, Some("seven".into()));
+//! let id = task.id().unwrap().as_u64();
+//! futures::executor::block_on(task);
+//! let events: Vec<Event> = recorder.flush().into_iter().flat_map(|b| b.events).collect();
+//! assert!(events.iter().any(|e| matches!(e, Event::Poll { task, .. } if *task == id)));
+//! ```
+
+mod collector;
+mod event;
+pub(crate) mod ring;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, sync_channel};
+use std::time::Duration;
+
+pub use event::{Batch, EndHow, Event, FnSite, ResourceSite};
+pub(crate) use ring::{Raw, emit, now, on};
+
+/// Batches a recorder can have waiting before newer ones are dropped: a
+/// few seconds' worth at the collector's pace.
+pub const QUEUE: usize = 256;
+
+/// Every event lost so far, in full thread rings or at recorders that did
+/// not keep up.
+pub fn events_dropped() -> u64 {
+    collector::EVENTS_DROPPED.load(Ordering::Relaxed) + ring_dropped_unseen()
+}
+
+fn ring_dropped_unseen() -> u64 {
+    // Drops the collector has not folded in yet.
+    let seen = collector::lock()
+        .as_ref()
+        .map_or(0, |c| c.ring_dropped_seen());
+    ring::RING_DROPPED
+        .load(Ordering::Relaxed)
+        .saturating_sub(seen)
+}
+
+/// Receives the program's events for as long as it lives. Recording is on
+/// while at least one recorder lives.
+#[derive(Debug)]
+pub struct Recorder {
+    id: u64,
+    rx: Receiver<Batch>,
+}
+
+impl Recorder {
+    /// Starts recording: the recorder gets what happens from now on.
+    pub fn start() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        crate::config::init();
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = sync_channel(QUEUE);
+        {
+            let mut guard = collector::lock();
+            let collector = guard.get_or_insert_with(Default::default);
+            // What was produced before goes to the recorders of before.
+            collector.collect_once();
+            collector
+                .subscribers
+                .push(collector::Subscriber::new(id, tx));
+            ring::set(true);
+        }
+        collector::start();
+        Self { id, rx }
+    }
+
+    /// The next batch, waiting at most `timeout`; `None` if none came.
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Batch> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+
+    /// Collects what every thread has produced so far, and returns every
+    /// batch waiting for this recorder: what happened up to this call.
+    pub fn flush(&self) -> Vec<Batch> {
+        collector::collect();
+        self.rx.try_iter().collect()
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        let mut guard = collector::lock();
+        if let Some(collector) = guard.as_mut() {
+            collector.subscribers.retain(|s| s.id != self.id);
+            if collector.subscribers.is_empty() {
+                ring::set(false);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poll_event(task: u64) -> Raw {
+        Raw::Poll {
+            task,
+            start: 1,
+            end: 2,
+        }
+    }
+
+    fn polls_of(batches: &[Batch], task: u64) -> usize {
+        batches
+            .iter()
+            .flat_map(|b| &b.events)
+            .filter(|e| e.task() == task)
+            .count()
+    }
+
+    #[test]
+    fn a_full_ring_drops_and_counts_never_blocks() {
+        let recorder = Recorder::start();
+        let extra = 100;
+        {
+            // The collector cannot drain while this is held.
+            let _held = collector::lock();
+            for _ in 0..ring::RING + extra {
+                emit(poll_event(u64::MAX - 1));
+            }
+        }
+        let batches = recorder.flush();
+        assert_eq!(polls_of(&batches, u64::MAX - 1), ring::RING);
+        let dropped: u64 = batches.iter().map(|b| b.dropped).sum();
+        // Other tests' events may have been dropped in the same window.
+        assert!(dropped >= extra as u64, "{dropped}");
+        assert!(events_dropped() >= extra as u64);
+    }
+
+    #[test]
+    fn a_recorder_that_falls_behind_loses_batches_and_is_told() {
+        let slow = Recorder::start();
+        let fast = Recorder::start();
+        let task = u64::MAX - 2;
+        let rounds = QUEUE + 10;
+        for _ in 0..rounds {
+            emit(poll_event(task));
+            assert_eq!(polls_of(&fast.flush(), task), 1);
+        }
+        let kept: Vec<Batch> = slow.rx.try_iter().collect();
+        assert!(kept.len() <= QUEUE);
+        let got = polls_of(&kept, task);
+        assert!(got < rounds, "{got}");
+        emit(poll_event(task));
+        let next = slow.flush();
+        let told: u64 = next.iter().map(|b| b.dropped).sum();
+        assert!(
+            told >= (rounds - got) as u64,
+            "told {told}, lost {}",
+            rounds - got
+        );
+        assert_eq!(polls_of(&next, task), 1);
+    }
+
+    #[test]
+    fn recording_is_on_while_a_recorder_lives() {
+        let recorder = Recorder::start();
+        assert!(on());
+        drop(recorder);
+        // Other tests may record at the same time; with none, it is off.
+        // Both change under the collector's lock.
+        let guard = collector::lock();
+        let others = guard.as_ref().is_some_and(|c| !c.subscribers.is_empty());
+        assert_eq!(on(), others);
+    }
+}

@@ -1,0 +1,199 @@
+//! While a `Recorder` lives, every poll, traced call, await, lock event and
+//! inspect point is recorded with precise times, in order, naming the fns
+//! and locks once.
+
+use async_inspect::record::{Batch, Event, Recorder};
+use async_inspect::sync::Mutex;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[async_inspect::trace]
+async fn load(user: u32, lock: Arc<Mutex<u32>>) -> u32 {
+    let mut guard = lock.lock().await;
+    *guard += user;
+    async_inspect::inspect_point!("loaded", user);
+    let value = *guard;
+    drop(guard);
+    tokio::task::yield_now().await;
+    value
+}
+
+/// Everything recorded until `done` holds of it (or a generous timeout).
+fn collect(recorder: &Recorder, done: impl Fn(&[Batch]) -> bool) -> Vec<Batch> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut batches = Vec::new();
+    while !done(&batches) {
+        assert!(Instant::now() < deadline, "the recording never had it");
+        batches.extend(recorder.recv_timeout(Duration::from_millis(50)));
+    }
+    batches
+}
+
+fn events(batches: &[Batch]) -> impl Iterator<Item = &Event> {
+    batches.iter().flat_map(|b| b.events.iter())
+}
+
+#[test]
+fn a_recording_has_polls_frames_awaits_locks_and_points() {
+    let recorder = Recorder::start();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let lock = Arc::new(Mutex::named("total", 0));
+    let holder = Arc::clone(&lock);
+    let (task, value) = runtime.block_on(async move {
+        // Held while the loader starts, so that it has to wait.
+        let guard = holder.lock().await;
+        let handle = async_inspect::spawn(load(5, Arc::clone(&holder)));
+        let task = handle.inspect_id().unwrap().as_u64();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        drop(guard);
+        (task, handle.await.unwrap())
+    });
+    assert_eq!(value, 5);
+    let batches = collect(&recorder, |batches| {
+        events(batches).any(|e| matches!(e, Event::End { task: t, .. } if *t == task))
+    });
+    let mine: Vec<&Event> = events(&batches).filter(|e| e.task() == task).collect();
+    let kinds: Vec<&str> = mine.iter().map(|e| kind(e)).collect();
+    let position = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| *x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(position("spawn") < position("enter"));
+    assert!(position("enter") < position("wait"));
+    assert!(position("wait") < position("wait_end"));
+    assert!(position("wait_end") <= position("acquire"));
+    assert!(position("acquire") < position("point"));
+    assert!(position("point") < position("release"));
+    assert!(position("exit") < position("end"));
+    assert!(
+        kinds.iter().filter(|k| **k == "poll").count() >= 3,
+        "{kinds:?}"
+    );
+    // The yield pends once: an await span of the second await.
+    assert!(
+        mine.iter()
+            .any(|e| matches!(e, Event::AwaitStart { index: 1, .. }))
+    );
+    assert!(
+        mine.iter()
+            .any(|e| matches!(e, Event::AwaitEnd { index: 1, .. }))
+    );
+
+    let site = batches
+        .iter()
+        .flat_map(|b| &b.sites)
+        .find(|s| s.function == "load")
+        .unwrap();
+    assert_eq!(site.file, file!());
+    assert_eq!(site.awaits.len(), 2);
+    assert!(
+        site.awaits[0].0.contains("lock.lock()"),
+        "{:?}",
+        site.awaits
+    );
+    let enter = mine.iter().find_map(|e| match e {
+        Event::Enter { site, args, .. } => Some((*site, args.clone())),
+        _ => None,
+    });
+    let (site_id, args) = enter.unwrap();
+    assert_eq!(site_id, site.id);
+    assert!(args.unwrap().starts_with("user=5"));
+    let resource = batches
+        .iter()
+        .flat_map(|b| &b.resources)
+        .find(|r| r.label.contains("total"))
+        .expect("the lock is named");
+    assert!(
+        mine.iter()
+            .any(|e| matches!(e, Event::Wait { resource: r, .. } if *r == resource.id))
+    );
+    let point = mine.iter().find_map(|e| match e {
+        Event::Point { label, value, .. } => Some((label.as_str(), value.as_deref())),
+        _ => None,
+    });
+    assert_eq!(point, Some(("loaded", Some("5"))));
+
+    // Waiting 30 ms for the lock shows in the times.
+    let at = |k: &str| mine[position(k)].at();
+    assert!(at("wait_end") - at("wait") >= 25_000_000, "{mine:?}");
+    // Polls are spans, in order.
+    for event in &mine {
+        if let Event::Poll { start, end, .. } = event {
+            assert!(start <= end);
+        }
+    }
+    let starts: Vec<u64> = events(&batches).map(Event::start).collect();
+    for batch in &batches {
+        let starts: Vec<u64> = batch.events.iter().map(Event::start).collect();
+        assert!(starts.is_sorted(), "a batch is in order");
+    }
+    assert!(!starts.is_empty());
+}
+
+#[test]
+fn nothing_is_recorded_without_a_recorder_and_each_fn_is_named_once() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let lock = Arc::new(Mutex::new(0));
+    // Before any recorder of this test: nothing of this task may show up.
+    let before = runtime.block_on(async {
+        let handle = async_inspect::spawn(load(1, Arc::clone(&lock)));
+        let id = handle.inspect_id().unwrap().as_u64();
+        assert_eq!(handle.await.unwrap(), 1);
+        id
+    });
+    let recorder = Recorder::start();
+    let tasks: Vec<u64> = runtime.block_on(async {
+        let mut ids = Vec::new();
+        for user in 0..3 {
+            let handle = async_inspect::spawn(load(user, Arc::clone(&lock)));
+            ids.push(handle.inspect_id().unwrap().as_u64());
+            handle.await.unwrap();
+        }
+        ids
+    });
+    let batches = collect(&recorder, |batches| {
+        tasks
+            .iter()
+            .all(|t| events(batches).any(|e| matches!(e, Event::End { task, .. } if task == t)))
+    });
+    let sites: Vec<&str> = batches
+        .iter()
+        .flat_map(|b| &b.sites)
+        .map(|s| s.function.as_str())
+        .filter(|f| *f == "load")
+        .collect();
+    assert_eq!(sites, ["load"], "a fn is named once per recorder");
+    let recorded: std::collections::HashSet<u64> = events(&batches).map(Event::task).collect();
+    for task in &tasks {
+        assert!(recorded.contains(task));
+    }
+    assert!(!recorded.contains(&before), "recorded before the recorder");
+    assert_eq!(recorder.flush().iter().map(|b| b.dropped).sum::<u64>(), 0);
+}
+
+fn kind(event: &Event) -> &'static str {
+    match event {
+        Event::Spawn { .. } => "spawn",
+        Event::End { .. } => "end",
+        Event::Poll { .. } => "poll",
+        Event::Enter { .. } => "enter",
+        Event::Exit { .. } => "exit",
+        Event::AwaitStart { .. } => "await_start",
+        Event::AwaitEnd { .. } => "await_end",
+        Event::Wait { .. } => "wait",
+        Event::WaitEnd { .. } => "wait_end",
+        Event::Acquire { .. } => "acquire",
+        Event::Release { .. } => "release",
+        Event::Point { .. } => "point",
+        _ => "other",
+    }
+}
