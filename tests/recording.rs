@@ -2,10 +2,13 @@
 //! inspect point is recorded with precise times, in order, naming the fns
 //! and locks once.
 
-use async_inspect::record::{Batch, Event, Recorder};
+mod common;
+
+use async_inspect::record::{Event, Polls, Recorder};
 use async_inspect::sync::Mutex;
+use common::{events, recorded_until as collect};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[async_inspect::trace]
 async fn load(user: u32, lock: Arc<Mutex<u32>>) -> u32 {
@@ -18,24 +21,9 @@ async fn load(user: u32, lock: Arc<Mutex<u32>>) -> u32 {
     value
 }
 
-/// Everything recorded until `done` holds of it (or a generous timeout).
-fn collect(recorder: &Recorder, done: impl Fn(&[Batch]) -> bool) -> Vec<Batch> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut batches = Vec::new();
-    while !done(&batches) {
-        assert!(Instant::now() < deadline, "the recording never had it");
-        batches.extend(recorder.recv_timeout(Duration::from_millis(50)));
-    }
-    batches
-}
-
-fn events(batches: &[Batch]) -> impl Iterator<Item = &Event> {
-    batches.iter().flat_map(|b| b.events.iter())
-}
-
 #[test]
 fn a_recording_has_polls_frames_awaits_locks_and_points() {
-    let recorder = Recorder::start();
+    let recorder = Recorder::start_with(Polls::All);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -65,10 +65,19 @@ const CONTENDERS: &[Contender] = &[
         env: &[],
     },
     Contender {
-        name: "async-inspect recording (snapshots / 100 ms)",
+        name: "async-inspect recording (events, long polls)",
         compiled_out: false,
         kit: KitName::Inspect,
         env: &[("ASYNC_INSPECT_BENCH_RECORD", "1")],
+    },
+    Contender {
+        name: "async-inspect recording every poll",
+        compiled_out: false,
+        kit: KitName::Inspect,
+        env: &[
+            ("ASYNC_INSPECT_BENCH_RECORD", "1"),
+            ("ASYNC_INSPECT_BENCH_RECORD_ALL", "1"),
+        ],
     },
     Contender {
         name: "async-backtrace",

@@ -1,12 +1,14 @@
-//! The "recording" contender: the program's agent streams a snapshot every
-//! 100 ms to a recorder that writes them to a trace file, as
-//! `async-inspect record` does from another process. Here the recorder is a
+//! The "recording" contender: the program's agent streams every event (each
+//! poll, traced call, await, lock event) and a snapshot every 100 ms to a
+//! recorder that writes them to a trace file, as `async-inspect record`
+//! does from another process. Here the recorder is a
 //! thread of the benchmark's own process, so its work counts too.
 
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use async_inspect_core::agent::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_core::record::Polls;
 use async_inspect_core::trace_file::TraceWriter;
 
 /// How often the recorder asks for a snapshot.
@@ -29,6 +31,12 @@ pub fn start_if_asked() {
         panic!("the agent welcomes the recorder");
     };
     let interval_ms = u64::try_from(INTERVAL.as_millis()).unwrap_or(100);
+    let polls = if std::env::var_os("ASYNC_INSPECT_BENCH_RECORD_ALL").is_some() {
+        Polls::All
+    } else {
+        Polls::Long
+    };
+    write_frame(&mut stream, &Request::StartRecording { polls }).expect("record");
     write_frame(&mut stream, &Request::Stream { interval_ms }).expect("stream");
     let path =
         std::env::temp_dir().join(format!("async-inspect-bench-{}.trace", std::process::id()));
@@ -41,8 +49,14 @@ pub fn start_if_asked() {
     )
     .expect("the trace starts");
     std::thread::spawn(move || {
-        while let Ok(Reply::Snapshot(snapshot)) = read_frame(&mut stream) {
-            if writer.snapshot(&snapshot).is_err() {
+        loop {
+            let written = match read_frame(&mut stream) {
+                Ok(Reply::Snapshot(snapshot)) => writer.snapshot(&snapshot),
+                Ok(Reply::Events(batch)) => writer.events(&batch),
+                Ok(Reply::Recording { .. }) => Ok(()),
+                _ => break,
+            };
+            if written.is_err() {
                 break;
             }
         }

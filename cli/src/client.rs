@@ -11,7 +11,7 @@ use async_inspect_core::agent::wire::{
     PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame,
 };
 use async_inspect_core::agent::{socket_dir, socket_for};
-use async_inspect_core::record::Batch;
+use async_inspect_core::record::{Batch, Polls};
 
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -101,8 +101,8 @@ impl Client {
 
     /// Asks for every event from now on, sent as the agent collects them;
     /// read them with [`Client::next`].
-    pub fn start_recording(&mut self) -> anyhow::Result<()> {
-        write_frame(&mut self.stream, &Request::StartRecording).map_err(wire_error)
+    pub fn start_recording(&mut self, polls: Polls) -> anyhow::Result<()> {
+        write_frame(&mut self.stream, &Request::StartRecording { polls }).map_err(wire_error)
     }
 
     /// The next snapshot or batch of events the agent sends.

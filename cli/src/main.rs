@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use async_inspect_core::config::parse_duration;
+use async_inspect_core::record::Polls;
 use async_inspect_core::trace_file::{Trace, TraceWriter, read_trace};
 use async_inspect_core::{Snapshot, TaskState};
 use async_inspect_tui::Update;
@@ -73,6 +74,10 @@ enum Command {
         /// Also record the run to this trace file.
         #[arg(long, value_name = "FILE")]
         record: Option<PathBuf>,
+        /// Record every poll with precise times, not only the long ones
+        /// (costs more: see BENCHMARKS.md).
+        #[arg(long, requires = "record")]
+        all_polls: bool,
         /// How often the live view refreshes.
         #[arg(long, default_value = "1s", value_parser = duration)]
         interval: Duration,
@@ -104,8 +109,10 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<OsString>,
     },
-    /// Record a running process to a trace file (snapshots at an interval)
-    /// until it ends, `--duration` passes, or the recorder is stopped.
+    /// Record a running process to a trace file (its events: polls, traced
+    /// calls, awaits, lock waits and holds, inspect points; and snapshots
+    /// at an interval) until it ends, `--duration` passes, or the recorder
+    /// is stopped.
     Record {
         /// The process id.
         #[arg(long)]
@@ -119,6 +126,10 @@ enum Command {
         /// How often to take a snapshot.
         #[arg(long, default_value = "100ms", value_parser = duration)]
         interval: Duration,
+        /// Record every poll with precise times, not only those that last
+        /// a clock tick (1 ms) or more (costs more: see BENCHMARKS.md).
+        #[arg(long)]
+        all_polls: bool,
     },
     /// Print the report as of a moment of a recording.
     Replay {
@@ -197,12 +208,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run {
             report,
             record,
+            all_polls,
             interval,
             no_tui,
             program,
         } => {
             let tui = !report && use_tui(no_tui);
-            run_program(&program, report, record.as_deref(), interval, tui)
+            let record = record.map(|path| (path, polls(all_polls)));
+            run_program(&program, report, record, interval, tui)
         }
         Command::Test {
             timeout,
@@ -223,7 +236,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             output,
             duration,
             interval,
-        } => record(pid, &output, duration, interval).map(|()| 0),
+            all_polls,
+        } => record(pid, (output, polls(all_polls)), duration, interval).map(|()| 0),
         Command::Replay { file, at, no_tui } => replay(&file, at, use_tui(no_tui)).map(|()| 0),
         Command::Export {
             file,
@@ -232,6 +246,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         } => export(&file, format, &output).map(|()| 0),
     }
 }
+
+fn polls(all: bool) -> Polls {
+    if all { Polls::All } else { Polls::Long }
+}
+
+/// Where to record, and which polls.
+type RecordTo = (PathBuf, Polls);
 
 /// A trace file being written, from a client that records.
 struct Recorder {
@@ -243,7 +264,7 @@ struct Recorder {
 
 impl Recorder {
     /// Starts the trace at `path` and asks `client` for events.
-    fn start(path: &Path, client: &mut Client) -> anyhow::Result<Self> {
+    fn start((path, polls): &RecordTo, client: &mut Client) -> anyhow::Result<Self> {
         let file =
             File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
         let welcome = &client.welcome;
@@ -253,7 +274,7 @@ impl Recorder {
             &welcome.program,
             welcome.started_at_unix,
         )?;
-        client.start_recording()?;
+        client.start_recording(*polls)?;
         Ok(Self {
             writer,
             snapshots: 0,
@@ -294,12 +315,13 @@ impl Recorder {
 
 fn record(
     pid: u32,
-    output: &Path,
+    to: RecordTo,
     duration: Option<Duration>,
     interval: Duration,
 ) -> anyhow::Result<()> {
     let mut client = Client::connect_pid(pid)?;
-    let mut recorder = Recorder::start(output, &mut client)?;
+    let mut recorder = Recorder::start(&to, &mut client)?;
+    let output = &to.0;
     client.stream(interval)?;
     let started = Instant::now();
     while duration.is_none_or(|d| started.elapsed() < d) {
@@ -523,7 +545,7 @@ fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
 fn run_program(
     program: &[OsString],
     report: bool,
-    record: Option<&Path>,
+    record: Option<RecordTo>,
     interval: Duration,
     tui: bool,
 ) -> anyhow::Result<i32> {
@@ -539,7 +561,7 @@ fn run_program(
     if tui {
         let title = format!("{} (pid {pid})", name.to_string_lossy());
         let (updates, receiver) = std::sync::mpsc::channel();
-        let record = record.map(Path::to_path_buf);
+        let record = record.clone();
         std::thread::spawn(move || {
             let started = Instant::now();
             let client = loop {
@@ -554,7 +576,7 @@ fn run_program(
             };
             let mut client = client;
             let writer = match record
-                .as_deref()
+                .as_ref()
                 .map(|r| Recorder::start(r, &mut client))
                 .transpose()
             {
@@ -596,7 +618,7 @@ fn run_program(
                 if path.exists()
                     && let Ok(mut connected) = Client::connect(&path)
                 {
-                    if let Some(record) = record {
+                    if let Some(record) = &record {
                         writer = Some(Recorder::start(record, &mut connected)?);
                     }
                     connected.stream(every)?;
@@ -632,7 +654,7 @@ fn run_program(
             break child.wait()?;
         }
     };
-    if let (Some(writer), Some(path)) = (&writer, record) {
+    if let (Some(writer), Some((path, _))) = (&writer, &record) {
         eprintln!(
             "async-inspect: recorded {} to {}",
             writer.summary(),

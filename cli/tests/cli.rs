@@ -267,7 +267,14 @@ fn run_record_keeps_every_poll_call_await_and_lock() {
     let dir = scratch("events");
     let trace = dir.join("service.trace");
     let out = Command::new(CLI)
-        .args(["run", "--report", "--record", trace.to_str().unwrap(), "--"])
+        .args([
+            "run",
+            "--report",
+            "--all-polls",
+            "--record",
+            trace.to_str().unwrap(),
+        ])
+        .arg("--")
         .arg(slow_service())
         .args(["--seconds", "1"])
         .output()

@@ -85,3 +85,25 @@ pub fn parked_at(snapshot: &Snapshot, id: TaskId, expr: &str) -> bool {
         .and_then(|t| t.blocked_at())
         .is_some_and(|(_, step)| step.expr == expr)
 }
+
+/// Everything `recorder` gets until `done` holds of it; panics past
+/// [`PATIENCE`].
+pub fn recorded_until(
+    recorder: &async_inspect::record::Recorder,
+    done: impl Fn(&[async_inspect::record::Batch]) -> bool,
+) -> Vec<async_inspect::record::Batch> {
+    let start = Instant::now();
+    let mut batches = Vec::new();
+    while !done(&batches) {
+        assert!(start.elapsed() < PATIENCE, "the recording never had it");
+        batches.extend(recorder.recv_timeout(Duration::from_millis(50)));
+    }
+    batches
+}
+
+/// The events of `batches`, in order.
+pub fn events(
+    batches: &[async_inspect::record::Batch],
+) -> impl Iterator<Item = &async_inspect::record::Event> {
+    batches.iter().flat_map(|b| b.events.iter())
+}

@@ -278,8 +278,12 @@ impl Session {
                 self.stream = Some((interval, Instant::now()));
                 Ok(())
             }
-            Request::StartRecording => {
-                self.recorder.get_or_insert_with(Recorder::start);
+            Request::StartRecording { polls } => {
+                // Asked again with other polls: the new recorder starts
+                // before the old one stops, so nothing is lost between.
+                let recorder = Recorder::start_with(polls);
+                self.send_events(out)?;
+                self.recorder = Some(recorder);
                 write_frame(out, &Reply::Recording { on: true })
             }
             Request::StopRecording => {

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::Snapshot;
-use crate::record::Batch;
+use crate::record::{Batch, Polls};
 
 /// The protocol version this build speaks.
 pub const PROTOCOL: u32 = 2;
@@ -46,7 +46,10 @@ pub enum Request {
     /// Record events from now on and send them as they are collected
     /// ([`Reply::Events`]), until [`Request::StopRecording`] or the client
     /// goes.
-    StartRecording,
+    StartRecording {
+        /// Which polls to keep.
+        polls: Polls,
+    },
     /// Stop recording; the events collected until now are sent first.
     StopRecording,
 }

@@ -6,10 +6,11 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use super::Polls;
 use super::event::{Batch, Event, FnSite, ResourceSite};
 use super::ring::{self, NEW_RINGS, RING_DROPPED, Raw};
 use crate::resource::ResourceCell;
@@ -24,6 +25,7 @@ pub(crate) static EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
     pub(crate) tx: SyncSender<Batch>,
+    pub(crate) polls: Polls,
     /// Sites and resources it has been given: a prefix of the collector's.
     known_sites: usize,
     known_resources: usize,
@@ -32,10 +34,11 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
-    pub(crate) fn new(id: u64, tx: SyncSender<Batch>) -> Self {
+    pub(crate) fn new(id: u64, tx: SyncSender<Batch>, polls: Polls) -> Self {
         Self {
             id,
             tx,
+            polls,
             known_sites: 0,
             known_resources: 0,
             dropped: 0,
@@ -45,7 +48,7 @@ impl Subscriber {
 
 #[derive(Default)]
 pub(crate) struct Collector {
-    rings: Vec<Receiver<Raw>>,
+    rings: Vec<rtrb::Consumer<Raw>>,
     sites: Vec<FnSite>,
     site_ids: HashMap<usize, u32>,
     resources: Vec<ResourceSite>,
@@ -82,12 +85,19 @@ pub(crate) fn collect() {
     let mut guard = lock();
     let collector = guard.get_or_insert_with(Collector::default);
     collector.collect_once();
-    if collector.subscribers.is_empty() {
-        ring::set(false);
-    }
+    collector.set_level();
 }
 
 impl Collector {
+    /// Records as much as the most demanding recorder asks, or nothing.
+    pub(crate) fn set_level(&self) {
+        let level = self.subscribers.iter().map(|s| match s.polls {
+            Polls::Long => ring::LONG_POLLS,
+            Polls::All => ring::ALL_POLLS,
+        });
+        ring::set(level.max().unwrap_or(ring::OFF));
+    }
+
     pub(crate) fn ring_dropped_seen(&self) -> u64 {
         self.ring_dropped_seen
     }
@@ -96,14 +106,13 @@ impl Collector {
         self.rings
             .append(&mut NEW_RINGS.lock().unwrap_or_else(|e| e.into_inner()));
         let mut raw = Vec::new();
-        self.rings.retain(|ring| {
-            loop {
-                match ring.try_recv() {
-                    Ok(event) => raw.push(event),
-                    Err(TryRecvError::Empty) => return true,
-                    Err(TryRecvError::Disconnected) => return false,
-                }
+        self.rings.retain_mut(|ring| {
+            // Read before draining: a thread that ended has pushed its last.
+            let abandoned = ring.is_abandoned();
+            while let Ok(event) = ring.pop() {
+                raw.push(event);
             }
+            !abandoned
         });
         let ring_dropped = RING_DROPPED.load(Ordering::Relaxed);
         let lost = ring_dropped - self.ring_dropped_seen;

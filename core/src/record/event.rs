@@ -245,7 +245,10 @@ pub struct Batch {
     pub sites: Vec<FnSite>,
     /// Resources named for the first time.
     pub resources: Vec<ResourceSite>,
-    /// The events, in the order they began.
+    /// The events, in the order they began. In a binary format (the wire,
+    /// trace files) they are one blob of postcard (varints, no field
+    /// names): a busy program records millions.
+    #[serde(with = "compact")]
     pub events: Vec<Event>,
     /// Events lost since the previous batch: a thread's buffer was full, or
     /// the receiver did not keep up.
@@ -259,5 +262,55 @@ impl Batch {
             && self.resources.is_empty()
             && self.events.is_empty()
             && self.dropped == 0
+    }
+}
+
+/// Events as one postcard blob in binary formats, as a plain list in
+/// human-readable ones (JSON).
+mod compact {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{self, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use super::Event;
+
+    pub(super) fn serialize<S: Serializer>(events: &[Event], out: S) -> Result<S::Ok, S::Error> {
+        if out.is_human_readable() {
+            return events.serialize(out);
+        }
+        let bytes = postcard::to_allocvec(events).map_err(ser::Error::custom)?;
+        out.serialize_bytes(&bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<Event>, D::Error> {
+        if input.is_human_readable() {
+            return Vec::deserialize(input);
+        }
+        input.deserialize_bytes(Blob)
+    }
+
+    struct Blob;
+
+    impl<'de> Visitor<'de> for Blob {
+        type Value = Vec<Event>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a blob of postcard-encoded events")
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+            postcard::from_bytes(bytes).map_err(E::custom)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // A binary format without a bytes type hands the blob as a list.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                bytes.push(byte);
+            }
+            self.visit_bytes(&bytes)
+        }
     }
 }

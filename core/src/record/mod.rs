@@ -32,7 +32,7 @@ use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Duration;
 
 pub use event::{Batch, EndHow, Event, FnSite, ResourceSite};
-pub(crate) use ring::{Raw, emit, now, on};
+pub(crate) use ring::{ALL_POLLS, Raw, emit, level, now, on};
 
 /// Batches a recorder can have waiting before newer ones are dropped: a
 /// few seconds' worth at the collector's pace.
@@ -54,6 +54,21 @@ fn ring_dropped_unseen() -> u64 {
         .saturating_sub(seen)
 }
 
+/// Which polls a recording keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polls {
+    /// Polls that last about a clock tick ([`clock::TICK`](crate::clock::TICK))
+    /// or more, with that precision: the ones that hold up an executor
+    /// thread. Shorter polls are only counted (in each task's poll count
+    /// and busy time). A poll then costs next to nothing more.
+    #[default]
+    Long,
+    /// Every poll, with precise start and end: two reads of the
+    /// time-stamp counter and a push per poll (measured in BENCHMARKS.md).
+    All,
+}
+
 /// Receives the program's events for as long as it lives. Recording is on
 /// while at least one recorder lives.
 #[derive(Debug)]
@@ -63,8 +78,14 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    /// Starts recording: the recorder gets what happens from now on.
+    /// Starts recording, with the long polls only ([`Polls::Long`]): the
+    /// recorder gets what happens from now on.
     pub fn start() -> Self {
+        Self::start_with(Polls::Long)
+    }
+
+    /// Starts recording the `polls` asked for, and every other event.
+    pub fn start_with(polls: Polls) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         crate::config::init();
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -76,8 +97,8 @@ impl Recorder {
             collector.collect_once();
             collector
                 .subscribers
-                .push(collector::Subscriber::new(id, tx));
-            ring::set(true);
+                .push(collector::Subscriber::new(id, tx, polls));
+            collector.set_level();
         }
         collector::start();
         Self { id, rx }
@@ -101,9 +122,7 @@ impl Drop for Recorder {
         let mut guard = collector::lock();
         if let Some(collector) = guard.as_mut() {
             collector.subscribers.retain(|s| s.id != self.id);
-            if collector.subscribers.is_empty() {
-                ring::set(false);
-            }
+            collector.set_level();
         }
     }
 }

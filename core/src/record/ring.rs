@@ -1,10 +1,11 @@
 //! The hot side of recording: events as the instrumented code produces
 //! them, pushed into a bounded buffer of the producing thread.
 //!
-//! Each thread that produces an event while recording gets a ring (a
-//! bounded `sync_channel`, [`RING`] events) of its own the first time, and
-//! hands its receiving end to the collector. A push never blocks and never
-//! allocates: a full ring drops the event and counts it. The collector
+//! Each thread that produces an event while recording gets a ring of its
+//! own the first time (a wait-free single-producer single-consumer ring of
+//! [`RING`] events, `rtrb`), and hands its reading end to the collector. A
+//! push is a few plain writes and one release store; it never blocks and
+//! never allocates: a full ring drops the event and counts it. The collector
 //! drains every ring on its own schedule, so the last events of a worker
 //! that parks right after them (the ones that explain a stall) are
 //! collected too; batching per thread and handing the batch over would keep
@@ -12,9 +13,8 @@
 //! and let go.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::event::EndHow;
@@ -25,27 +25,41 @@ use crate::trace::FnInfo;
 /// Events one thread can have waiting for the collector before it drops.
 pub(crate) const RING: usize = 4096;
 
-/// Whether anyone records: the one load the hot path pays when not.
-static RECORDING: AtomicBool = AtomicBool::new(false);
+/// Whether anyone records ([`OFF`], [`LONG_POLLS`] or [`ALL_POLLS`]): the
+/// one load the hot path pays when nobody does.
+static RECORDING: AtomicU8 = AtomicU8::new(OFF);
+
+/// Nobody records.
+pub(crate) const OFF: u8 = 0;
+/// Recording, polls only when they last a clock tick or more.
+pub(crate) const LONG_POLLS: u8 = 1;
+/// Recording every poll with precise times.
+pub(crate) const ALL_POLLS: u8 = 2;
 
 /// Events dropped because a thread's ring was full.
 pub(crate) static RING_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Rings made since the collector last looked.
-pub(crate) static NEW_RINGS: Mutex<Vec<Receiver<Raw>>> = Mutex::new(Vec::new());
+pub(crate) static NEW_RINGS: Mutex<Vec<rtrb::Consumer<Raw>>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static OWN: OnceCell<SyncSender<Raw>> = const { OnceCell::new() };
+    static OWN: RefCell<Option<rtrb::Producer<Raw>>> = const { RefCell::new(None) };
 }
 
 /// Whether events are being recorded.
 #[inline]
 pub(crate) fn on() -> bool {
+    level() != OFF
+}
+
+/// What is recorded: [`OFF`], [`LONG_POLLS`] or [`ALL_POLLS`].
+#[inline]
+pub(crate) fn level() -> u8 {
     RECORDING.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set(recording: bool) {
-    RECORDING.store(recording, Ordering::Relaxed);
+pub(crate) fn set(level: u8) {
+    RECORDING.store(level, Ordering::Relaxed);
 }
 
 /// The precise time for an event's stamp.
@@ -129,15 +143,19 @@ pub(crate) enum Raw {
 #[cold]
 pub(crate) fn emit(event: Raw) {
     let pushed = OWN.try_with(|own| {
-        let ring = own.get_or_init(|| {
-            let (tx, rx) = sync_channel(RING);
-            NEW_RINGS.lock().unwrap_or_else(|e| e.into_inner()).push(rx);
-            tx
+        // Never re-entered: nothing below produces events.
+        let Ok(mut own) = own.try_borrow_mut() else {
+            return false;
+        };
+        let ring = own.get_or_insert_with(|| {
+            let (producer, consumer) = rtrb::RingBuffer::new(RING);
+            NEW_RINGS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(consumer);
+            producer
         });
-        match ring.try_send(event) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
-        }
+        ring.push(event).is_ok()
     });
     if !matches!(pushed, Ok(true)) {
         RING_DROPPED.fetch_add(1, Ordering::Relaxed);

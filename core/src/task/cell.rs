@@ -358,7 +358,7 @@ impl Drop for TaskCell {
 pub(crate) struct PollScope<'a> {
     cell: &'a TaskCell,
     start: u64,
-    /// The precise start while recording, else 0.
+    /// The precise start while recording every poll, else 0.
     recorded: u64,
     _restore: Restore,
 }
@@ -369,7 +369,11 @@ impl<'a> PollScope<'a> {
         let start = clock::now();
         cell.state
             .store(Phase::Running.at(start), Ordering::Relaxed);
-        let recorded = if record::on() { record::now() } else { 0 };
+        let recorded = if record::level() == record::ALL_POLLS {
+            record::now()
+        } else {
+            0
+        };
         Self {
             cell,
             start,
@@ -404,6 +408,15 @@ impl<'a> PollScope<'a> {
                 task: cell.id.as_u64(),
                 start: self.recorded,
                 end: record::now(),
+            });
+        } else if took > 0 && record::on() {
+            // Long enough to see on the coarse clock: recorded with its
+            // precision.
+            let end = record::now();
+            record::emit(record::Raw::Poll {
+                task: cell.id.as_u64(),
+                start: end.saturating_sub(took),
+                end,
             });
         }
     }
