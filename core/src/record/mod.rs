@@ -12,10 +12,10 @@
 //! batches to `async-inspect record`; trace files store them.
 //!
 //! ```
-//! use async_inspect_core::record::{Event, Recorder};
+//! use async_inspect_core::record::{Event, Polls, Recorder};
 //! use async_inspect_core::{Inspected, TaskKind};
 //!
-//! let recorder = Recorder::start();
+//! let recorder = Recorder::start_with(Polls::All);
 //! let task = Inspected::new(async { 7 }, TaskKind::Spawned, Some("seven".into()));
 //! let id = task.id().unwrap().as_u64();
 //! futures::executor::block_on(task);
