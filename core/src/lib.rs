@@ -29,6 +29,8 @@ pub mod agent;
 pub mod clock;
 pub mod config;
 mod context;
+#[cfg(all(test, unix))]
+mod fuzz;
 mod inspected;
 pub mod lint;
 pub mod record;

@@ -146,6 +146,11 @@ impl<W: Write> TraceWriter<W> {
     pub fn written(&self) -> u64 {
         self.written
     }
+
+    /// The output, once the trace is written.
+    pub fn into_inner(self) -> W {
+        self.out
+    }
 }
 
 /// [`Record::Events`] by reference, so that writing a batch copies nothing.

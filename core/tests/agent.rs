@@ -1,11 +1,17 @@
 //! The agent as a client meets it: the handshake, a version mismatch
-//! refused on both sides, snapshots on request and streamed, a client that
-//! vanishes mid-stream, and a socket only this user can reach.
+//! refused on both sides, snapshots on request and streamed, recording on
+//! request (events while streaming; stopped on request or when the client
+//! goes), a client that vanishes mid-stream, and a socket only this user
+//! can reach.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 
+use std::time::{Duration, Instant};
+
 use async_inspect_core::agent::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_core::record::{Event, Polls, recording};
+use async_inspect_core::{Inspected, TaskKind};
 
 fn connect() -> UnixStream {
     let path = async_inspect_core::agent::start().expect("the agent starts");
@@ -71,6 +77,88 @@ fn a_client_vanishing_mid_stream_leaves_the_agent_serving() {
     }
     let mut stream = connect();
     assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
+}
+
+/// The next reply that is not a streamed snapshot.
+fn next_not_snapshot(stream: &mut UnixStream) -> Reply {
+    loop {
+        match read_frame(stream).unwrap() {
+            Reply::Snapshot(_) => {}
+            other => return other,
+        }
+    }
+}
+
+#[test]
+fn a_recording_client_gets_events_while_streaming_and_can_stop() {
+    let mut stream = connect();
+    assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
+    write_frame(&mut stream, &Request::Stream { interval_ms: 20 }).unwrap();
+    write_frame(&mut stream, &Request::StartRecording { polls: Polls::All }).unwrap();
+    assert_eq!(
+        next_not_snapshot(&mut stream),
+        Reply::Recording { on: true }
+    );
+    let task = Inspected::new(async { 1 }, TaskKind::Spawned, Some("recorded".into()));
+    let id = task.id().unwrap().as_u64();
+    futures::executor::block_on(task);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e| matches!(e, Event::End { task, .. } if *task == id))
+    {
+        assert!(Instant::now() < deadline, "no events of the task: {seen:?}");
+        if let Reply::Events(batch) = next_not_snapshot(&mut stream) {
+            seen.extend(batch.events);
+        }
+    }
+    assert!(seen.iter().any(
+        |e| matches!(e, Event::Spawn { task, name, .. } if *task == id && name == "recorded")
+    ));
+    assert!(
+        seen.iter()
+            .any(|e| matches!(e, Event::Poll { task, .. } if *task == id))
+    );
+    write_frame(&mut stream, &Request::StopRecording).unwrap();
+    loop {
+        match next_not_snapshot(&mut stream) {
+            Reply::Events(_) => {}
+            reply => {
+                assert_eq!(reply, Reply::Recording { on: false });
+                break;
+            }
+        }
+    }
+    // Still streaming snapshots.
+    assert!(matches!(
+        read_frame(&mut stream).unwrap(),
+        Reply::Snapshot(_)
+    ));
+}
+
+#[test]
+fn a_recording_client_that_vanishes_stops_the_recording() {
+    let mut stream = connect();
+    assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
+    write_frame(&mut stream, &Request::StartRecording { polls: Polls::Long }).unwrap();
+    assert_eq!(
+        next_not_snapshot(&mut stream),
+        Reply::Recording { on: true }
+    );
+    assert!(recording());
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // The other recording test may record meanwhile; it ends by itself.
+    while recording() {
+        assert!(
+            Instant::now() < deadline,
+            "the recording outlived its client"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut again = connect();
+    assert!(matches!(hello(&mut again, PROTOCOL), Reply::Welcome(_)));
 }
 
 #[test]

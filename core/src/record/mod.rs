@@ -38,6 +38,19 @@ pub(crate) use ring::{ALL_POLLS, Raw, emit, level, now, on};
 /// few seconds' worth at the collector's pace.
 pub const QUEUE: usize = 256;
 
+/// Whether anything is being recorded: some [`Recorder`] lives.
+///
+/// ```
+/// use async_inspect_core::record::{Recorder, recording};
+///
+/// let recorder = Recorder::start();
+/// assert!(recording());
+/// # drop(recorder);
+/// ```
+pub fn recording() -> bool {
+    on()
+}
+
 /// Every event lost so far, in full thread rings or at recorders that did
 /// not keep up.
 pub fn events_dropped() -> u64 {
