@@ -266,6 +266,11 @@ pub mod agent {
 /// `async-inspect record` streams into a trace file and `profile` sums up.
 pub use async_inspect_core::record;
 
+/// The performance profile of a recording (what `async-inspect profile`
+/// prints): slowest functions and awaits, lock contention, hot paths, and
+/// folded stacks for a flamegraph.
+pub use async_inspect_core::profile;
+
 /// The items most programs use.
 pub mod prelude {
     pub use crate::{Snapshot, TaskState, inspect_point, trace};

@@ -14,6 +14,7 @@
 
 mod chrome;
 mod client;
+mod profile;
 mod test;
 
 use std::ffi::OsString;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use async_inspect_core::config::parse_duration;
+use async_inspect_core::profile::Weight;
 use async_inspect_core::record::Polls;
 use async_inspect_core::trace_file::{Trace, TraceWriter, read_trace};
 use async_inspect_core::{Snapshot, TaskState};
@@ -131,6 +133,34 @@ enum Command {
         #[arg(long)]
         all_polls: bool,
     },
+    /// Run a program recording every poll, then print where the time went:
+    /// the slowest traced functions and awaits (count, mean, p50, p99, max),
+    /// lock contention, hot call paths and suggestions.
+    Profile {
+        /// Rows per table.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Also write a flamegraph (SVG) of time per logical async stack.
+        #[arg(long, value_name = "OUT.svg")]
+        flamegraph: Option<PathBuf>,
+        /// The flamegraph weighs time parked on awaits, not time in polls.
+        #[arg(long, requires = "flamegraph")]
+        wait: bool,
+        /// Keep the recording in this trace file.
+        #[arg(long, value_name = "FILE", conflicts_with = "from")]
+        record: Option<PathBuf>,
+        /// Profile this recording instead of running a program.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// The program and its arguments (after `--`).
+        #[arg(
+            required_unless_present = "from",
+            conflicts_with = "from",
+            trailing_var_arg = true,
+            allow_hyphen_values = true
+        )]
+        program: Vec<OsString>,
+    },
     /// Print the report as of a moment of a recording.
     Replay {
         /// The trace file.
@@ -164,6 +194,11 @@ enum ExportFormat {
     /// The Chrome trace event format, for Perfetto or chrome://tracing:
     /// one track per task, its traced calls and awaits as nested slices.
     Chrome,
+    /// Folded stacks (`outer;inner count` lines) of time in polls per
+    /// logical async stack, for any flamegraph tool.
+    Folded,
+    /// A flamegraph (SVG) of time in polls per logical async stack.
+    Flamegraph,
 }
 
 fn moment(text: &str) -> Result<Duration, String> {
@@ -215,7 +250,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         } => {
             let tui = !report && use_tui(no_tui);
             let record = record.map(|path| (path, polls(all_polls)));
-            run_program(&program, report, record, interval, tui)
+            let show = if report { Show::Report } else { Show::Live };
+            run_program(&program, show, record, interval, tui)
         }
         Command::Test {
             timeout,
@@ -238,6 +274,23 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             interval,
             all_polls,
         } => record(pid, (output, polls(all_polls)), duration, interval).map(|()| 0),
+        Command::Profile {
+            top,
+            flamegraph,
+            wait,
+            record,
+            from,
+            program,
+        } => {
+            let options = profile::Options {
+                top,
+                flamegraph,
+                wait,
+                record,
+                from,
+            };
+            profile::run(&program, &options)
+        }
         Command::Replay { file, at, no_tui } => replay(&file, at, use_tui(no_tui)).map(|()| 0),
         Command::Export {
             file,
@@ -396,10 +449,23 @@ fn export(path: &Path, format: ExportFormat, output: &Path) -> anyhow::Result<()
                 "started_at_unix": trace.started_at_unix,
                 "truncated": trace.truncated,
                 "snapshots": trace.snapshots,
+                "sites": trace.sites,
+                "resources": trace.resources,
+                "events": trace.events,
+                "events_dropped": trace.events_dropped,
             });
             serde_json::to_writer(&mut out, &json)?;
         }
         ExportFormat::Chrome => serde_json::to_writer(&mut out, &chrome::chrome_trace(&trace))?,
+        ExportFormat::Folded => {
+            let profile = async_inspect_core::profile::Profile::from_trace(&trace);
+            out.write_all(profile.folded(Weight::Cpu).as_bytes())?;
+        }
+        ExportFormat::Flamegraph => {
+            drop(out);
+            let profile = async_inspect_core::profile::Profile::from_trace(&trace);
+            return profile::flamegraph(&profile, Weight::Cpu, output);
+        }
     }
     out.flush()?;
     Ok(())
@@ -544,7 +610,7 @@ fn show_live(snapshot: &Snapshot) -> anyhow::Result<()> {
 /// terminal UI if `tui`; its exit code.
 fn run_program(
     program: &[OsString],
-    report: bool,
+    show: Show,
     record: Option<RecordTo>,
     interval: Duration,
     tui: bool,
@@ -600,10 +666,10 @@ fn run_program(
         return Ok(exit_code(child.wait()?));
     }
     // The report is as of the last snapshot before the program ended.
-    let every = if report {
-        Duration::from_millis(100)
-    } else {
+    let every = if show == Show::Live {
         interval
+    } else {
+        Duration::from_millis(100)
     };
     let mut last = None;
     let started = Instant::now();
@@ -633,7 +699,7 @@ fn run_program(
                         writer.keep(&message)?;
                     }
                     if let Message::Snapshot(snapshot) = message {
-                        if !report {
+                        if show == Show::Live {
                             show_live(&snapshot)?;
                         }
                         last = Some(snapshot);
@@ -654,7 +720,9 @@ fn run_program(
             break child.wait()?;
         }
     };
-    if let (Some(writer), Some((path, _))) = (&writer, &record) {
+    if let (Some(writer), Some((path, _))) = (&writer, &record)
+        && show != Show::Nothing
+    {
         eprintln!(
             "async-inspect: recorded {} to {}",
             writer.summary(),
@@ -662,16 +730,28 @@ fn run_program(
         );
     }
     let mut out = std::io::stdout().lock();
-    match (&last, report) {
-        (Some(snapshot), true) => write!(out, "{snapshot}")?,
+    match (&last, show) {
+        (Some(snapshot), Show::Report) => write!(out, "{snapshot}")?,
         (None, _) => eprintln!(
             "async-inspect: {} ended before its agent answered (built without the `inspect` \
              feature?)",
             name.to_string_lossy()
         ),
-        (Some(_), false) => writeln!(out, "async-inspect: the program ended: {status}")?,
+        (Some(_), Show::Live) => writeln!(out, "async-inspect: the program ended: {status}")?,
+        (Some(_), Show::Nothing) => {}
     }
     Ok(exit_code(status))
+}
+
+/// What `run_program` shows while the program runs, without the terminal UI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Show {
+    /// A refreshing report.
+    Live,
+    /// The report as of the end.
+    Report,
+    /// Nothing (the caller shows what it made of the recording).
+    Nothing,
 }
 
 fn exit_code(status: ExitStatus) -> i32 {

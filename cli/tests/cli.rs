@@ -364,6 +364,99 @@ fn run_record_keeps_every_poll_call_await_and_lock() {
 }
 
 #[test]
+fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
+    let dir = scratch("profile");
+    let svg = dir.join("service.svg");
+    let trace = dir.join("service.trace");
+    let out = Command::new(CLI)
+        .args([
+            "profile",
+            "--top",
+            "3",
+            "--flamegraph",
+            svg.to_str().unwrap(),
+        ])
+        .args(["--record", trace.to_str().unwrap(), "--"])
+        .arg(slow_service())
+        .args(["--seconds", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let section = |title: &str| {
+        let start = report
+            .find(title)
+            .unwrap_or_else(|| panic!("no {title}: {report}"));
+        let rest = &report[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_owned()
+    };
+    // The root call first; within it, the slow query dominates.
+    let functions = section("Slowest operations");
+    let rows: Vec<&str> = functions.lines().skip(2).collect();
+    assert!(
+        rows[0].trim_start().starts_with("handle_request()"),
+        "{functions}"
+    );
+    assert!(
+        rows[1].trim_start().contains("% in query_db(id).await"),
+        "{functions}"
+    );
+    // query_db's p99 (a 100 ms query every tenth call) far above its p50.
+    let query = rows
+        .iter()
+        .find(|r| r.trim_start().starts_with("query_db()"))
+        .unwrap();
+    let columns: Vec<&str> = query.split_whitespace().collect();
+    assert!(
+        columns[3].ends_with("ms") && columns[4].ends_with("ms"),
+        "{query}"
+    );
+    let p50: f64 = columns[3].trim_end_matches("ms").parse().unwrap();
+    let p99: f64 = columns[4].trim_end_matches("ms").parse().unwrap();
+    assert!(p50 < 20.0 && p99 >= 90.0, "{query}");
+    let locks = section("Lock contention");
+    assert!(
+        locks.lines().nth(1).unwrap().contains("Mutex `cache`"),
+        "{locks}"
+    );
+    assert!(
+        locks.contains("waited at update_cache → cache.lock().await"),
+        "{locks}"
+    );
+    let suggestions = section("Suggestions");
+    assert!(suggestions.contains("query_db()"), "{suggestions}");
+    assert!(suggestions.contains("Mutex `cache`"), "{suggestions}");
+
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.starts_with("<?xml") && svg.trim_end().ends_with("</svg>"));
+    for name in ["handle_request", "query_db", "update_cache"] {
+        assert!(svg.contains(name), "{name} in the flamegraph");
+    }
+
+    // The same report from the recording, and its folded stacks.
+    let out = cli(&["profile", "--top", "3", "--from", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Mutex `cache`"));
+    let folded = dir.join("service.folded");
+    let out = cli(&[
+        "export",
+        trace.to_str().unwrap(),
+        "--format",
+        "folded",
+        "-o",
+        folded.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let folded = std::fs::read_to_string(folded).unwrap();
+    let line = folded
+        .lines()
+        .find(|l| l.starts_with("handle_request;render "))
+        .expect("render's CPU under handle_request");
+    let nanos: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(nanos > 0);
+}
+
+#[test]
 fn record_then_replay_and_export() {
     let app = App::start();
     dump_once_stuck(app.pid());

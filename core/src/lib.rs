@@ -33,6 +33,7 @@ mod context;
 mod fuzz;
 mod inspected;
 pub mod lint;
+pub mod profile;
 pub mod record;
 pub mod registry;
 pub mod resource;

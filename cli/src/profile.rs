@@ -1,0 +1,92 @@
+//! `async-inspect profile`: run a program recording every poll, then print
+//! where the time went (the Performance Report) and optionally a
+//! flamegraph of time per logical async stack.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use async_inspect_core::profile::{Profile, Weight};
+use async_inspect_core::record::Polls;
+
+use crate::{Show, open_trace, run_program};
+
+/// What `profile` was asked for.
+pub struct Options {
+    pub top: usize,
+    pub flamegraph: Option<PathBuf>,
+    pub wait: bool,
+    pub record: Option<PathBuf>,
+    pub from: Option<PathBuf>,
+}
+
+/// Runs `program` (or reads `--from`), prints the report; the program's
+/// exit code.
+pub fn run(program: &[OsString], options: &Options) -> anyhow::Result<i32> {
+    let (trace_path, code, temporary) = match &options.from {
+        Some(path) => (path.clone(), 0, false),
+        None => {
+            let path = options.record.clone().unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "async-inspect-profile-{}.trace",
+                    std::process::id()
+                ))
+            });
+            let interval = std::time::Duration::from_secs(1);
+            let record = Some((path.clone(), Polls::All));
+            let code = run_program(program, Show::Nothing, record, interval, false)?;
+            (path, code, options.record.is_none())
+        }
+    };
+    let trace = open_trace(&trace_path);
+    if temporary {
+        let _ = std::fs::remove_file(&trace_path);
+    }
+    let trace = trace?;
+    if let Some(path) = &options.record {
+        eprintln!(
+            "async-inspect: recorded {} events to {}",
+            trace.events.len(),
+            path.display()
+        );
+    }
+    if trace.events.is_empty() {
+        anyhow::bail!(
+            "{} holds no events to profile (recorded by an older async-inspect, or the \
+             program ended before its agent answered)",
+            trace_path.display()
+        );
+    }
+    let profile = Profile::from_trace(&trace);
+    write!(std::io::stdout().lock(), "{}", profile.report(options.top))?;
+    if let Some(svg) = &options.flamegraph {
+        let weight = if options.wait {
+            Weight::Wait
+        } else {
+            Weight::Cpu
+        };
+        flamegraph(&profile, weight, svg)?;
+        eprintln!("async-inspect: flamegraph written to {}", svg.display());
+    }
+    Ok(code)
+}
+
+/// Writes the flamegraph of `profile`'s `weight` to `path` as SVG.
+pub fn flamegraph(profile: &Profile, weight: Weight, path: &Path) -> anyhow::Result<()> {
+    let folded = profile.folded(weight);
+    let file = File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = match weight {
+        Weight::Cpu => format!("{}: time in polls per logical async stack", profile.program),
+        Weight::Wait => format!("{}: time parked per logical async stack", profile.program),
+    };
+    options.count_name = "ns".to_owned();
+    if folded.trim().is_empty() {
+        anyhow::bail!("nothing to draw: the recording has no time on traced stacks");
+    }
+    inferno::flamegraph::from_lines(&mut options, folded.lines(), std::io::BufWriter::new(file))
+        .with_context(|| format!("cannot draw the flamegraph to {}", path.display()))?;
+    Ok(())
+}
