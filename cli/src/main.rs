@@ -107,6 +107,10 @@ enum Command {
         /// Record lock order, and exit non-zero on an inversion.
         #[arg(long)]
         fail_on_lock_order: bool,
+        /// Where each hung test's trace goes (`<test>.trace`: its events and
+        /// where it was stuck).
+        #[arg(long, value_name = "DIR", default_value = "target/async-inspect")]
+        trace_out: PathBuf,
         /// Arguments for `cargo test` (after `--`).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         cargo_args: Vec<OsString>,
@@ -258,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             fail_on_hang,
             fail_on_deadlock,
             fail_on_lock_order,
+            trace_out,
             cargo_args,
         } => {
             let fail_on = test::FailOn {
@@ -265,7 +270,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 deadlock: fail_on_deadlock,
                 lock_order: fail_on_lock_order,
             };
-            test::run(timeout, fail_on, &cargo_args)
+            test::run(timeout, fail_on, &trace_out, &cargo_args)
         }
         Command::Record {
             pid,

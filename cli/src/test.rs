@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -28,6 +29,8 @@ struct Findings {
     /// again in the report of the test it hangs.
     deadlocks: Vec<String>,
     lock_order: usize,
+    /// Trace files the hung tests left.
+    traces: Vec<String>,
 }
 
 impl Findings {
@@ -47,13 +50,27 @@ impl Findings {
         if line.starts_with("async-inspect: ⚠ potential deadlock") {
             self.lock_order += 1;
         }
+        if line.starts_with("async-inspect: the trace of `")
+            && let Some((_, path)) = line.rsplit_once(" is in ")
+            && !self.traces.iter().any(|p| p == path)
+        {
+            self.traces.push(path.to_owned());
+        }
     }
 }
 
 /// Runs `cargo test cargo_args…`; the exit code.
-pub fn run(timeout: Duration, fail_on: FailOn, cargo_args: &[OsString]) -> anyhow::Result<i32> {
+pub fn run(
+    timeout: Duration,
+    fail_on: FailOn,
+    trace_out: &Path,
+    cargo_args: &[OsString],
+) -> anyhow::Result<i32> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
+    // Relative to where this was run, not to each test's package.
+    let trace_out = std::path::absolute(trace_out)
+        .with_context(|| format!("no such place: {}", trace_out.display()))?;
     command
         .arg("test")
         .args(cargo_args)
@@ -61,6 +78,7 @@ pub fn run(timeout: Duration, fail_on: FailOn, cargo_args: &[OsString]) -> anyho
             "ASYNC_INSPECT_TEST_TIMEOUT",
             format!("{}ms", timeout.as_millis()),
         )
+        .env("ASYNC_INSPECT_TRACE_OUT", &trace_out)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if fail_on.lock_order {
@@ -96,6 +114,9 @@ pub fn run(timeout: Duration, fail_on: FailOn, cargo_args: &[OsString]) -> anyho
         ));
     }
     eprintln!("{summary}");
+    for trace in &findings.traces {
+        eprintln!("async-inspect test: trace written to {trace}");
+    }
     let failed = (fail_on.hang && !findings.hung.is_empty())
         || (fail_on.deadlock && !findings.deadlocks.is_empty())
         || (fail_on.lock_order && findings.lock_order > 0);
@@ -144,11 +165,16 @@ mod tests {
             "  Cycle: Task #2 → Mutex a → Task #3 → Mutex b → Task #2",
             "│ Cycle: Task #2 → Mutex a → Task #3 → Mutex b → Task #2",
             "async-inspect: ⚠ potential deadlock: lock order inversion between Mutex `a` and Mutex `b`: …",
+            "async-inspect: the trace of `waits_forever` (12 events) is in target/async-inspect/waits_forever.trace",
             "test ordinary ... ok",
         ] {
             findings.read(line);
         }
         assert_eq!(findings.hung, ["waits_forever", "spins"]);
         assert_eq!((findings.deadlocks.len(), findings.lock_order), (1, 1));
+        assert_eq!(
+            findings.traces,
+            ["target/async-inspect/waits_forever.trace"]
+        );
     }
 }

@@ -604,9 +604,11 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
     let manifest = dir.join("Cargo.toml");
+    let traces = dir.join("traces");
     let run = |args: &[&str]| {
         Command::new(CLI)
             .arg("test")
+            .args(["--trace-out", traces.to_str().unwrap()])
             .args(args)
             .args(["--", "--manifest-path", manifest.to_str().unwrap()])
             .env("CARGO_TARGET_DIR", &target)
@@ -640,6 +642,19 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
     assert!(
         output.contains("test `waits_forever` did not finish within 1.0s. Found it stuck at:"),
         "the report is passed through: {output}"
+    );
+    // Each hung test left its trace, and the summary says where.
+    let trace = traces.join("waits_forever.trace");
+    assert!(
+        stderr.contains(&format!("trace written to {}", trace.display())),
+        "{stderr}"
+    );
+    let out = cli(&["replay", trace.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let replayed = text(&out.stdout);
+    assert!(
+        replayed.starts_with("replay of waits_forever") && replayed.contains("1 tasks"),
+        "only the hung test's task: {replayed}"
     );
 
     let passing = Command::new(CLI)

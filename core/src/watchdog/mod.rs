@@ -23,8 +23,14 @@ use pin_project_lite::pin_project;
 
 use crate::config::parse_duration;
 
+mod trace_out;
+
 /// How long a test past its deadline gets to end before the process exits.
 const GRACE: Duration = Duration::from_secs(5);
+
+/// How often the watchdog moves recorded events into its window, while
+/// `ASYNC_INSPECT_TRACE_OUT` asks for them.
+const DRAIN_EVERY: Duration = Duration::from_millis(100);
 
 /// Why a watched test failed: the report of where it was stuck.
 pub struct Stuck(String);
@@ -134,6 +140,7 @@ pub fn watch_test<F: Future>(name: &str, timeout: Option<&str>, body: F) -> Watc
         None => env_timeout(),
     };
     let watch = timeout.map(|timeout| {
+        trace_out::start();
         let watch = Arc::new(Watch {
             name: name.into(),
             timeout,
@@ -211,6 +218,7 @@ impl Queue {
     fn run(&self) {
         loop {
             let due = self.next_due();
+            trace_out::drain();
             for (watch, phase) in due {
                 match phase {
                     Phase::Deadline => fire(self, &watch),
@@ -233,7 +241,18 @@ impl Queue {
             if !due.is_empty() {
                 return due.into_iter().map(|(_, w, p)| (w, p)).collect();
             }
-            let next = entries.iter().map(|(at, _, _)| *at).min();
+            if trace_out::recording() && !entries.is_empty() {
+                // Drained by `run` between waits; a full wait would let the
+                // recorder's queue fill up.
+                drop(entries);
+                trace_out::drain();
+                entries = self.entries();
+            }
+            let mut next = entries.iter().map(|(at, _, _)| *at).min();
+            if trace_out::recording() {
+                let drain_at = now + DRAIN_EVERY;
+                next = Some(next.map_or(drain_at, |at| at.min(drain_at)));
+            }
             entries = match next {
                 Some(at) => {
                     let wait = at.saturating_duration_since(now);
@@ -260,8 +279,9 @@ fn fire(queue: &Queue, watch: &Arc<Watch>) {
     if let Some(root) = root {
         snapshot.retain_tree(root);
     }
+    let written = trace_out::write(&watch.name, &snapshot);
     let report = format!(
-        "async-inspect: test `{}` did not finish within {}. Found it stuck at:\n\n{snapshot}",
+        "async-inspect: test `{}` did not finish within {}. Found it stuck at:\n\n{snapshot}\n{written}",
         watch.name,
         crate::snapshot::format_duration(watch.timeout),
     );
