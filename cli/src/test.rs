@@ -31,6 +31,8 @@ struct Findings {
     lock_order: usize,
     /// Trace files the hung tests left.
     traces: Vec<String>,
+    /// Test binaries in which no inspected task progressed.
+    stalls: Vec<String>,
 }
 
 impl Findings {
@@ -49,6 +51,12 @@ impl Findings {
         }
         if line.starts_with("async-inspect: ⚠ potential deadlock") {
             self.lock_order += 1;
+        }
+        if let Some(rest) = line.strip_prefix("async-inspect: no inspected task made progress for ")
+            && let Some((_, tail)) = rest.split_once(" in ")
+            && let Some((program, _)) = tail.split_once(':')
+        {
+            self.stalls.push(program.to_owned());
         }
         if line.starts_with("async-inspect: the trace of `")
             && let Some((_, path)) = line.rsplit_once(" is in ")
@@ -72,13 +80,17 @@ pub fn run(
     let trace_out = std::path::absolute(trace_out)
         .with_context(|| format!("no such place: {}", trace_out.display()))?;
     command
-        .arg("test")
+        .args(["test", "--no-fail-fast"])
         .args(cargo_args)
         .env(
             "ASYNC_INSPECT_TEST_TIMEOUT",
             format!("{}ms", timeout.as_millis()),
         )
         .env("ASYNC_INSPECT_TRACE_OUT", &trace_out)
+        .env(
+            "ASYNC_INSPECT_STALL_TIMEOUT",
+            format!("{}ms", timeout.as_millis()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if fail_on.lock_order {
@@ -105,6 +117,18 @@ pub fn run(
         findings.deadlocks.len(),
         findings.lock_order
     );
+    if !findings.stalls.is_empty() {
+        summary.push_str(&format!(
+            ", {} stalled test binar{} ({})",
+            findings.stalls.len(),
+            if findings.stalls.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            },
+            findings.stalls.join(", ")
+        ));
+    }
     if !findings.hung.is_empty() {
         let names: Vec<String> = findings.hung.iter().map(|n| format!("`{n}`")).collect();
         summary.push_str(&format!(
@@ -117,7 +141,7 @@ pub fn run(
     for trace in &findings.traces {
         eprintln!("async-inspect test: trace written to {trace}");
     }
-    let failed = (fail_on.hang && !findings.hung.is_empty())
+    let failed = (fail_on.hang && !(findings.hung.is_empty() && findings.stalls.is_empty()))
         || (fail_on.deadlock && !findings.deadlocks.is_empty())
         || (fail_on.lock_order && findings.lock_order > 0);
     let code = status.code().unwrap_or(1);
@@ -166,6 +190,7 @@ mod tests {
             "│ Cycle: Task #2 → Mutex a → Task #3 → Mutex b → Task #2",
             "async-inspect: ⚠ potential deadlock: lock order inversion between Mutex `a` and Mutex `b`: …",
             "async-inspect: the trace of `waits_forever` (12 events) is in target/async-inspect/waits_forever.trace",
+            "async-inspect: no inspected task made progress for 1.0s in stall-0a1b: the process is stalled. Where each task is stuck:",
             "test ordinary ... ok",
         ] {
             findings.read(line);

@@ -584,7 +584,7 @@ fn fixture_crate() -> PathBuf {
     std::fs::create_dir_all(dir.join("tests")).unwrap();
     let manifest = format!(
         "[package]\nname = \"async-inspect-fixture\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [dev-dependencies]\nasync-inspect = {{ path = {:?} }}\ntokio = {{ version = \"1\", features = [\"sync\"] }}\n\n[workspace]\n",
+         [dev-dependencies]\nasync-inspect = {{ path = {:?} }}\ntokio = {{ version = \"1\", features = [\"sync\", \"rt\"] }}\n\n[workspace]\n",
         root.to_str().unwrap()
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
@@ -592,6 +592,12 @@ fn fixture_crate() -> PathBuf {
     std::fs::write(
         dir.join("tests/fixture.rs"),
         include_str!("fixture_tests.rs.txt"),
+    )
+    .unwrap();
+    // No watched test here: only the stall watcher can see this one hang.
+    std::fs::write(
+        dir.join("tests/stall.rs"),
+        "#[test]\nfn hangs_unwatched() {\n    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();\n    runtime.block_on(async { async_inspect::spawn(std::future::pending::<()>()).await.unwrap() });\n}\n",
     )
     .unwrap();
     dir
@@ -630,10 +636,11 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(
         summary.starts_with(
-            "async-inspect test: 2 hung, 1 deadlock(s), 1 lock-order inversion(s) (timeout 1.0s: "
+            "async-inspect test: 2 hung, 1 deadlock(s), 1 lock-order inversion(s), 1 stalled test binary (stall-"
         ),
         "{summary}"
     );
+    assert!(summary.contains("(timeout 1.0s: "), "{summary}");
     assert!(
         summary.contains("`waits_forever`") && summary.contains("`deadlocks`"),
         "{summary}"
@@ -657,10 +664,15 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
         "only the hung test's task: {replayed}"
     );
 
+    assert!(
+        output.contains("no inspected task made progress for 1.0s in stall-"),
+        "{output}"
+    );
+
     let passing = Command::new(CLI)
         .args(["test", "--fail-on-hang", "--", "--manifest-path"])
         .arg(&manifest)
-        .arg("finishes")
+        .args(["--test", "fixture", "finishes"])
         .env("CARGO_TARGET_DIR", &target)
         .output()
         .unwrap();

@@ -155,6 +155,7 @@ pub fn init() {
     INIT.call_once(|| {
         clock::start();
         apply_env(|name| std::env::var(name).ok());
+        crate::watchdog::stall::start_if_asked();
     });
     if AGENT_WANTED.load(Ordering::Relaxed) && AGENT_WANTED.swap(false, Ordering::AcqRel) {
         #[cfg(unix)]

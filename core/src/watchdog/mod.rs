@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll, Waker};
@@ -23,6 +24,7 @@ use pin_project_lite::pin_project;
 
 use crate::config::parse_duration;
 
+pub(crate) mod stall;
 mod trace_out;
 
 /// How long a test past its deadline gets to end before the process exits.
@@ -193,8 +195,23 @@ struct Queue {
     changed: Condvar,
 }
 
+/// Watched tests not finished yet.
+fn pending_tests() -> usize {
+    static_queue().map_or(0, |q| {
+        q.entries()
+            .iter()
+            .filter(|(_, watch, _)| !watch.state().finished)
+            .count()
+    })
+}
+
+static QUEUE: OnceLock<&'static Queue> = OnceLock::new();
+
+fn static_queue() -> Option<&'static Queue> {
+    QUEUE.get().copied()
+}
+
 fn queue() -> &'static Queue {
-    static QUEUE: OnceLock<&'static Queue> = OnceLock::new();
     QUEUE.get_or_init(|| {
         let queue: &'static Queue = Box::leak(Box::default());
         std::thread::Builder::new()
@@ -300,7 +317,10 @@ fn fire(queue: &Queue, watch: &Arc<Watch>) {
 /// outside any `.await`. Print the report and exit rather than hang.
 fn give_up(watch: &Watch) {
     let report = watch.state().stuck.take();
-    eprintln!(
+    // Straight to stderr: a test harness capturing this thread's output
+    // would lose it at the exit.
+    let _ = writeln!(
+        std::io::stderr(),
         "{}\nasync-inspect: test `{}` is blocked outside any .await (its thread never \
          polled it again); exiting",
         report.unwrap_or_default(),
