@@ -37,7 +37,14 @@ pub fn start_if_asked() {
         Polls::Long
     };
     write_frame(&mut stream, &Request::StartRecording { polls }).expect("record");
-    write_frame(&mut stream, &Request::Stream { interval_ms }).expect("stream");
+    write_frame(
+        &mut stream,
+        &Request::Stream {
+            interval_ms,
+            finished: Some(16),
+        },
+    )
+    .expect("stream");
     let path =
         std::env::temp_dir().join(format!("async-inspect-bench-{}.trace", std::process::id()));
     let file = std::fs::File::create(&path).expect("a temp trace file");

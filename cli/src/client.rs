@@ -20,7 +20,13 @@ const PATIENCE: Duration = Duration::from_secs(10);
 pub struct Client {
     stream: UnixStream,
     pub welcome: Welcome,
+    /// Whether it asked for events (then streamed snapshots carry only the
+    /// latest finished tasks: the events have them all).
+    recording: bool,
 }
+
+/// Finished tasks kept in each snapshot of a recording.
+const FINISHED_IN_RECORDINGS: u32 = 16;
 
 /// Whether process `pid` exists: `Ok(true)`, `Ok(false)`, or an error when
 /// it is another user's.
@@ -76,7 +82,11 @@ impl Client {
         };
         write_frame(&mut stream, &hello).map_err(wire_error)?;
         match read_frame::<_, Reply>(&mut stream).map_err(wire_error)? {
-            Reply::Welcome(welcome) => Ok(Self { stream, welcome }),
+            Reply::Welcome(welcome) => Ok(Self {
+                stream,
+                welcome,
+                recording: false,
+            }),
             Reply::Refused { reason } => {
                 bail!("the agent refused this CLI (protocol {PROTOCOL}): {reason}")
             }
@@ -96,12 +106,18 @@ impl Client {
         let interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
         // A stream may pause longer than a request.
         self.stream.set_read_timeout(Some(interval + PATIENCE))?;
-        write_frame(&mut self.stream, &Request::Stream { interval_ms }).map_err(wire_error)
+        let finished = self.recording.then_some(FINISHED_IN_RECORDINGS);
+        let request = Request::Stream {
+            interval_ms,
+            finished,
+        };
+        write_frame(&mut self.stream, &request).map_err(wire_error)
     }
 
     /// Asks for every event from now on, sent as the agent collects them;
     /// read them with [`Client::next`].
     pub fn start_recording(&mut self, polls: Polls) -> anyhow::Result<()> {
+        self.recording = true;
         write_frame(&mut self.stream, &Request::StartRecording { polls }).map_err(wire_error)
     }
 

@@ -132,7 +132,10 @@ fn seeds() -> Vec<Vec<u8>> {
             client: "fuzz".into(),
         },
         Request::Snapshot,
-        Request::Stream { interval_ms: 100 },
+        Request::Stream {
+            interval_ms: 100,
+            finished: Some(3),
+        },
         Request::StartRecording { polls: Polls::All },
         Request::StopRecording,
     ];

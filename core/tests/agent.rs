@@ -68,7 +68,14 @@ fn a_client_vanishing_mid_stream_leaves_the_agent_serving() {
     for _ in 0..3 {
         let mut stream = connect();
         assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
-        write_frame(&mut stream, &Request::Stream { interval_ms: 10 }).unwrap();
+        write_frame(
+            &mut stream,
+            &Request::Stream {
+                interval_ms: 10,
+                finished: None,
+            },
+        )
+        .unwrap();
         for _ in 0..2 {
             let reply: Reply = read_frame(&mut stream).unwrap();
             assert!(matches!(reply, Reply::Snapshot(_)));
@@ -93,7 +100,14 @@ fn next_not_snapshot(stream: &mut UnixStream) -> Reply {
 fn a_recording_client_gets_events_while_streaming_and_can_stop() {
     let mut stream = connect();
     assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
-    write_frame(&mut stream, &Request::Stream { interval_ms: 20 }).unwrap();
+    write_frame(
+        &mut stream,
+        &Request::Stream {
+            interval_ms: 20,
+            finished: Some(0),
+        },
+    )
+    .unwrap();
     write_frame(&mut stream, &Request::StartRecording { polls: Polls::All }).unwrap();
     assert_eq!(
         next_not_snapshot(&mut stream),
@@ -135,6 +149,14 @@ fn a_recording_client_gets_events_while_streaming_and_can_stop() {
         read_frame(&mut stream).unwrap(),
         Reply::Snapshot(_)
     ));
+}
+
+/// Whether a full snapshot still lists the finished task `id`.
+fn crate_snapshot_has_finished(id: u64) -> bool {
+    async_inspect_core::snapshot()
+        .tasks()
+        .iter()
+        .any(|t| t.id.as_u64() == id && t.state.is_finished())
 }
 
 #[test]

@@ -232,6 +232,8 @@ fn read_requests(mut stream: UnixStream) -> Receiver<Result<Request, WireError>>
 struct Session {
     /// Snapshot interval and when the next is due, while streaming.
     stream: Option<(Duration, Instant)>,
+    /// Finished tasks kept in streamed snapshots.
+    finished: Option<u32>,
     recorder: Option<Recorder>,
 }
 
@@ -264,7 +266,11 @@ impl Session {
             if let Some((interval, due)) = &mut self.stream
                 && Instant::now() >= *due
             {
-                write_frame(out, &Reply::Snapshot(Box::new(crate::snapshot())))?;
+                let mut snapshot = crate::snapshot();
+                if let Some(n) = self.finished {
+                    snapshot.keep_recent_finished(n as usize);
+                }
+                write_frame(out, &Reply::Snapshot(Box::new(snapshot)))?;
                 *due = Instant::now() + *interval;
             }
         }
@@ -273,9 +279,13 @@ impl Session {
     fn answer(&mut self, out: &mut UnixStream, request: Request) -> Result<(), WireError> {
         match request {
             Request::Snapshot => write_frame(out, &Reply::Snapshot(Box::new(crate::snapshot()))),
-            Request::Stream { interval_ms } => {
+            Request::Stream {
+                interval_ms,
+                finished,
+            } => {
                 let interval = Duration::from_millis(interval_ms.max(10));
                 self.stream = Some((interval, Instant::now()));
+                self.finished = finished;
                 Ok(())
             }
             Request::StartRecording { polls } => {

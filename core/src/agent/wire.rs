@@ -42,6 +42,11 @@ pub enum Request {
     Stream {
         /// Milliseconds between snapshots (at least 10).
         interval_ms: u64,
+        /// Keep only this many of the most recently finished tasks in each
+        /// snapshot (a recording has their ends in its events); all if
+        /// `None`.
+        #[serde(default)]
+        finished: Option<u32>,
     },
     /// Record events from now on and send them as they are collected
     /// ([`Reply::Events`]), until [`Request::StopRecording`] or the client

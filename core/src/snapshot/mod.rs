@@ -90,6 +90,31 @@ impl Snapshot {
         self.tasks.retain(keep);
     }
 
+    /// Keeps the `n` most recently finished tasks and every live one: what
+    /// a recording streams (the finished are in its events already).
+    pub fn keep_recent_finished(&mut self, n: usize) {
+        let mut ends: Vec<Duration> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state.is_finished())
+            .map(|t| t.state_since)
+            .collect();
+        if ends.len() <= n {
+            return;
+        }
+        ends.sort_unstable_by(|a, b| b.cmp(a));
+        let oldest_kept = if n == 0 { None } else { Some(ends[n - 1]) };
+        let mut kept = 0;
+        self.tasks.retain(|t| {
+            if !t.state.is_finished() {
+                return true;
+            }
+            let keep = oldest_kept.is_some_and(|at| t.state_since >= at) && kept < n;
+            kept += usize::from(keep);
+            keep
+        });
+    }
+
     /// The empty snapshot of a program built without instrumentation; its
     /// report says so.
     ///
@@ -679,4 +704,35 @@ pub enum BlockingPlace {
     End,
     /// Not known: the code is not traced.
     Unknown,
+}
+
+#[cfg(test)]
+mod keep_tests {
+    use std::future::Future;
+
+    use crate::{Inspected, TaskKind};
+
+    #[test]
+    fn keep_recent_finished_keeps_exactly_that_many_and_every_live_task() {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for _ in 0..5 {
+            let task = Inspected::new(async {}, TaskKind::Spawned, None);
+            futures::executor::block_on(task);
+        }
+        let mut live = Box::pin(Inspected::new(
+            std::future::pending::<()>(),
+            TaskKind::Spawned,
+            None,
+        ));
+        let live_id = live.id().unwrap();
+        assert!(live.as_mut().poll(&mut cx).is_pending());
+        let mut snapshot = crate::snapshot();
+        snapshot.keep_recent_finished(2);
+        let finished = snapshot.tasks().iter().filter(|t| t.state.is_finished());
+        assert_eq!(finished.count(), 2);
+        assert!(snapshot.task(live_id).is_some());
+        snapshot.keep_recent_finished(0);
+        assert!(snapshot.tasks().iter().all(|t| !t.state.is_finished()));
+    }
 }
