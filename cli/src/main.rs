@@ -40,8 +40,19 @@ use client::{Client, Message, alive, sockets};
 #[derive(Parser, Debug)]
 #[command(name = "async-inspect", version)]
 struct Cli {
+    /// Draw the terminal UI with ASCII only (no box drawing, arrows or
+    /// emoji), for terminals and fonts without them.
+    #[arg(long, global = true)]
+    ascii: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Set once from `--ascii`.
+static ASCII: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn ascii() -> bool {
+    ASCII.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +246,7 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    ASCII.store(cli.ascii, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Ps => ps().map(|()| 0),
         Command::Attach {
@@ -425,7 +437,7 @@ fn replay(path: &Path, at: Option<Duration>, tui: bool) -> anyhow::Result<()> {
             .position(|s| std::ptr::eq(s, snapshot))
             .unwrap_or(0);
         let title = format!("replay of {} (pid {})", trace.program, trace.pid);
-        async_inspect_tui::replay(&title, &trace.snapshots, start)?;
+        async_inspect_tui::replay(&title, &trace.snapshots, start, ascii())?;
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
@@ -582,7 +594,7 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration, tui: bool) -> an
         let title = format!("{} (pid {pid})", client.welcome.program);
         let (updates, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || feed(client, None, &updates));
-        async_inspect_tui::run(&title, &receiver)?;
+        async_inspect_tui::run(&title, &receiver, ascii())?;
         return Ok(());
     }
     loop {
@@ -661,7 +673,7 @@ fn run_program(
                 feed(client, writer, &updates);
             }
         });
-        async_inspect_tui::run(&title, &receiver)?;
+        async_inspect_tui::run(&title, &receiver, ascii())?;
         if child.try_wait()?.is_none() {
             eprintln!(
                 "async-inspect: waiting for {} to end (Ctrl-C stops it)",

@@ -6,10 +6,11 @@ use async_inspect_core::{Snapshot, TaskState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::symbols;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap};
 
-use crate::view::{Tab, View, listed};
+use crate::view::{Sort, Tab, View, listed};
 
 /// Draws the whole screen: `title` names the program (or the recording).
 pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View) {
@@ -20,27 +21,86 @@ pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(header_line(title, snapshot), header);
+    frame.render_widget(header_line(title, snapshot, view.ascii), header);
     let selected = Tab::ALL.iter().position(|t| *t == view.tab).unwrap_or(0);
     let titles = Tab::ALL.iter().map(|t| t.title());
-    frame.render_widget(Tabs::new(titles).select(selected), tabs);
+    let divider = if view.ascii { "|" } else { "│" };
+    frame.render_widget(Tabs::new(titles).select(selected).divider(divider), tabs);
     match view.tab {
         Tab::Tasks if view.detail => task_detail(frame, body, snapshot, view),
         Tab::Tasks => tasks(frame, body, snapshot, view),
         Tab::Resources => resources(frame, body, snapshot, view),
-        Tab::Deadlocks => deadlocks(frame, body, snapshot),
+        Tab::Graph => graph(frame, body, snapshot, view),
+        Tab::Deadlocks => deadlocks(frame, body, snapshot, view),
     }
-    let keys = "Enter detail · / search · f filter · s sort · d deadlocks · ? keys · q quit";
+    let keys = "Enter detail · g graph · / search · f filter · s sort · ? keys · q quit";
+    let keys = if view.ascii {
+        to_ascii(keys)
+    } else {
+        keys.to_owned()
+    };
     frame.render_widget(
         Paragraph::new(keys).style(Style::new().fg(Color::DarkGray)),
         footer,
     );
     if view.help {
-        help(frame, body);
+        help(frame, body, view);
     }
 }
 
-fn header_line<'a>(title: &'a str, snapshot: &Snapshot) -> Line<'a> {
+/// A top border drawn with `-` in ASCII mode.
+fn top_block(view: &View) -> Block<'static> {
+    let block = Block::new().borders(Borders::TOP);
+    if view.ascii {
+        block.border_set(ASCII_BORDER)
+    } else {
+        block
+    }
+}
+
+const ASCII_BORDER: symbols::border::Set = symbols::border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+/// `text` with its box drawing, arrows, marks and emoji in ASCII.
+pub(crate) fn to_ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '│' | '┃' => out.push('|'),
+            '└' | '├' | '┌' | '┐' | '┘' | '┤' | '┬' | '┴' | '┼' => out.push('+'),
+            '─' | '━' => out.push('-'),
+            '◄' => out.push('<'),
+            '►' | '▶' => out.push('>'),
+            '✓' => out.push('v'),
+            '○' => out.push('o'),
+            '↺' => out.push('@'),
+            '▼' => out.push('v'),
+            '→' => out.push_str("->"),
+            '←' => out.push_str("<-"),
+            '↑' => out.push('^'),
+            '·' => out.push('-'),
+            '…' => out.push_str("..."),
+            '⚠' => out.push('!'),
+            '💀' => out.push_str("XX"),
+            '▏' => out.push('_'),
+            'µ' => out.push('u'),
+            '×' => out.push('x'),
+            c if c.is_ascii() => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+fn header_line<'a>(title: &'a str, snapshot: &Snapshot, ascii: bool) -> Line<'a> {
     let count = |state| snapshot.tasks().iter().filter(|t| t.state == state).count();
     let mut spans = vec![
         Span::styled("async-inspect", Style::new().add_modifier(Modifier::BOLD)),
@@ -54,8 +114,9 @@ fn header_line<'a>(title: &'a str, snapshot: &Snapshot) -> Line<'a> {
     ];
     let deadlocks = snapshot.deadlocks().len();
     if deadlocks > 0 {
+        let skull = if ascii { "XX" } else { "💀" };
         spans.push(Span::styled(
-            format!(" · 💀 {deadlocks} deadlock(s) (d)"),
+            format!(" · {skull} {deadlocks} deadlock(s) (d)"),
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
     }
@@ -65,6 +126,11 @@ fn header_line<'a>(title: &'a str, snapshot: &Snapshot) -> Line<'a> {
             format!(" · ⚠ {lints} lint(s)"),
             Style::new().fg(Color::Yellow),
         ));
+    }
+    if ascii {
+        for span in &mut spans {
+            span.content = to_ascii(&span.content).into();
+        }
     }
     Line::from(spans)
 }
@@ -79,7 +145,14 @@ fn state_style(state: TaskState) -> Style {
 }
 
 fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
-    let rows = listed(snapshot, view).into_iter().map(|task| {
+    let listed = listed(snapshot, view);
+    // Only the rows on screen are built: a table of 100 000 tasks draws as
+    // fast as one of forty. The border and the header take two lines.
+    let height = usize::from(area.height.saturating_sub(2)).max(1);
+    let selected = view.selected.min(listed.len().saturating_sub(1));
+    let first = window_start(selected, height, listed.len());
+    let end = listed.len().min(first + height);
+    let rows = listed[first..end].iter().map(|task| {
         let at = match task.blocked_at() {
             Some((_, step)) => format!("{}.await  {}", step.expr, step.location),
             None => task
@@ -87,39 +160,64 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
                 .first()
                 .map_or_else(String::new, |_| "waiting".to_owned()),
         };
-        Row::new([
+        let cells = [
             task.id.to_string(),
             task.state.label().to_owned(),
             task.name.to_string(),
             at,
             format_duration(task.in_state_for(snapshot)).to_string(),
             task.polls.to_string(),
-        ])
-        .style(state_style(task.state))
+        ];
+        let cells = cells.map(|c| if view.ascii { to_ascii(&c) } else { c });
+        Row::new(cells).style(state_style(task.state))
     });
+    let marker = if view.ascii { " v" } else { " ▼" };
+    let sorted_column = match view.sort {
+        Sort::State => 1,
+        Sort::Id => 0,
+        Sort::Name => 2,
+        Sort::ParkedAt => 3,
+        Sort::For => 4,
+        Sort::Polls => 5,
+        Sort::Age => usize::MAX,
+    };
+    let header = ["ID", "STATE", "NAME", "PARKED AT", "FOR", "POLLS"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            if i == sorted_column {
+                format!("{name}{marker}")
+            } else {
+                (*name).to_owned()
+            }
+        });
     let table = Table::new(
         rows,
         [
-            Constraint::Length(6),
+            Constraint::Length(7),
             Constraint::Length(9),
             Constraint::Percentage(25),
             Constraint::Fill(1),
             Constraint::Length(9),
-            Constraint::Length(7),
+            Constraint::Length(8),
         ],
     )
-    .header(
-        Row::new(["ID", "STATE", "NAME", "PARKED AT", "FOR", "POLLS"])
-            .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
+    .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .block(Block::new().borders(Borders::TOP).title(tasks_title(view)));
-    let mut state = TableState::default().with_selected(Some(view.selected));
+    .block(top_block(view).title(tasks_title(view, first, end, listed.len())));
+    let mut state = TableState::default().with_selected(Some(selected - first));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
+/// The first row shown so that `selected` is on screen: whole screens at a
+/// time, so the table does not shift under the cursor as it moves.
+fn window_start(selected: usize, height: usize, rows: usize) -> usize {
+    let first = selected - selected % height;
+    first.min(rows.saturating_sub(height))
+}
+
 /// "showing blocked, sorted by polls, matching `fetch`".
-fn tasks_title(view: &View) -> String {
+fn tasks_title(view: &View, first: usize, end: usize, rows: usize) -> String {
     let mut title = format!(
         " showing {} · sorted by {} ",
         view.filter.label(),
@@ -129,7 +227,10 @@ fn tasks_title(view: &View) -> String {
         let cursor = if view.searching { "▏" } else { "" };
         title.push_str(&format!("· /{}{cursor} ", view.search));
     }
-    title
+    if rows > 0 {
+        title.push_str(&format!("· {}–{end} of {rows} ", first + 1));
+    }
+    if view.ascii { to_ascii(&title) } else { title }
 }
 
 fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
@@ -142,9 +243,14 @@ fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &Vi
     // The report's section of this task, without its header line.
     let text = only.to_string();
     let section: String = text.lines().skip(2).collect::<Vec<_>>().join("\n");
-    let title = format!(" task #{task} (Esc: back) ");
+    let title = format!(" task {task} (Esc: back · g: its graph) ");
+    let section = if view.ascii {
+        to_ascii(&section)
+    } else {
+        section
+    };
     let detail = Paragraph::new(section)
-        .block(Block::new().borders(Borders::TOP).title(title))
+        .block(top_block(view).title(title))
         .wrap(Wrap { trim: false });
     frame.render_widget(detail, area);
 }
@@ -187,12 +293,30 @@ fn resources(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View
         .style(Style::new().add_modifier(Modifier::BOLD)),
     )
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .block(Block::new().borders(Borders::TOP));
+    .block(top_block(view));
     let mut state = TableState::default().with_selected(Some(view.selected));
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot) {
+fn graph(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
+    let text = match listed(snapshot, view).get(view.selected) {
+        Some(task) => crate::graph::lines(snapshot, task.id).join("\n"),
+        None => "No task selected: pick one in the Tasks tab.".to_owned(),
+    };
+    let text = if view.ascii { to_ascii(&text) } else { text };
+    let title = " ↑/↓ another task · Enter its detail ";
+    let title = if view.ascii {
+        to_ascii(title)
+    } else {
+        title.to_owned()
+    };
+    let paragraph = Paragraph::new(text)
+        .block(top_block(view).title(title))
+        .wrap(Wrap { trim: false });
+    frame.render_widget(paragraph, area);
+}
+
+fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
     let text = if snapshot.deadlocks().is_empty() {
         "No deadlock.".to_owned()
     } else {
@@ -203,26 +327,35 @@ fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot) {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    let text = if view.ascii { to_ascii(&text) } else { text };
     let paragraph = Paragraph::new(text)
         .style(Style::new().fg(Color::Red))
-        .block(Block::new().borders(Borders::TOP))
+        .block(top_block(view))
         .wrap(Wrap { trim: false });
     frame.render_widget(paragraph, area);
 }
 
-fn help(frame: &mut Frame<'_>, area: Rect) {
+fn help(frame: &mut Frame<'_>, area: Rect, view: &View) {
     let text = "\
-←/→, Tab     switch tabs (Tasks, Resources, Deadlocks)
+←/→, Tab     switch tabs (Tasks, Resources, Graph, Deadlocks)
 ↑/↓, j/k     select a row; PgUp/PgDn ten rows
 Enter        the selected task: its stack, the await it is parked on, its waits and locks
+g            the wait-for graph from the selected task, and its task tree
 Esc          back
 /            search tasks by name or by the await they are parked on
-f, s         filter by state; sort by state, name, polls, age
+f            filter by state: all, blocked, running, idle, finished
+s            sort by the next column: state, id, name, parked at, time in state, polls, age
 d            the deadlocks
+, . < >      in a replay: one snapshot back or on; ten
 ?            this help
 q, Ctrl-C    quit";
-    let width = area.width.min(90);
-    let height = area.height.min(12);
+    let text = if view.ascii {
+        to_ascii(text)
+    } else {
+        text.to_owned()
+    };
+    let width = area.width.min(96);
+    let height = area.height.min(15);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,
@@ -231,5 +364,10 @@ q, Ctrl-C    quit";
     };
     frame.render_widget(Clear, popup);
     let block = Block::new().borders(Borders::ALL).title(" keys ");
+    let block = if view.ascii {
+        block.border_set(ASCII_BORDER)
+    } else {
+        block
+    };
     frame.render_widget(Paragraph::new(text).block(block), popup);
 }

@@ -1,6 +1,9 @@
 //! The terminal UI of async-inspect: the tasks (blocked first, where each
-//! is parked), a task's detail (its stack, the await it is on, its waits
-//! and locks), the resources and the deadlocks, redrawn as snapshots come.
+//! is parked; sorted by any column, filtered, searched; only the rows on
+//! screen are drawn, so 100 000 tasks scroll as fast as forty), a task's
+//! detail (its stack, the await it is on, its waits and locks), the
+//! resources, the wait-for graph around a task with its task tree, and the
+//! deadlocks, redrawn as snapshots come; ASCII only on request.
 //!
 //! Data, view state, keys and drawing are apart: the [`Snapshot`] is the
 //! data, [`View`] the view state, [`action_for`] maps keys to [`Action`]s
@@ -9,6 +12,7 @@
 //! a channel the caller feeds, [`replay`] from a recording's.
 
 mod draw;
+mod graph;
 mod view;
 
 use std::io;
@@ -31,14 +35,15 @@ pub enum Update {
 }
 
 /// Runs the UI on this terminal until the person quits: `title` names the
-/// program, `updates` brings its snapshots. Returns when `q` is pressed.
+/// program, `updates` brings its snapshots; `ascii` draws with ASCII only.
+/// Returns when `q` is pressed.
 ///
 /// # Errors
 ///
 /// When the terminal cannot be set up or drawn on.
-pub fn run(title: &str, updates: &Receiver<Update>) -> io::Result<()> {
+pub fn run(title: &str, updates: &Receiver<Update>, ascii: bool) -> io::Result<()> {
     let mut terminal = ratatui::init();
-    let result = run_on(&mut terminal, title, updates);
+    let result = run_on(&mut terminal, title, updates, ascii);
     ratatui::restore();
     result
 }
@@ -47,10 +52,14 @@ fn run_on(
     terminal: &mut ratatui::DefaultTerminal,
     title: &str,
     updates: &Receiver<Update>,
+    ascii: bool,
 ) -> io::Result<()> {
     let mut title = title.to_owned();
     let mut snapshot: Option<Snapshot> = None;
-    let mut view = View::default();
+    let mut view = View {
+        ascii,
+        ..View::default()
+    };
     loop {
         loop {
             match updates.try_recv() {
@@ -84,17 +93,17 @@ fn run_on(
 
 /// Runs the UI over a recording's `snapshots` from the one at `start`, with
 /// a time cursor: `,` and `.` step one snapshot back and forth, `<` and `>`
-/// ten. Returns when `q` is pressed.
+/// ten; `ascii` draws with ASCII only. Returns when `q` is pressed.
 ///
 /// # Errors
 ///
 /// When the terminal cannot be set up or drawn on.
-pub fn replay(title: &str, snapshots: &[Snapshot], start: usize) -> io::Result<()> {
+pub fn replay(title: &str, snapshots: &[Snapshot], start: usize, ascii: bool) -> io::Result<()> {
     if snapshots.is_empty() {
         return Ok(());
     }
     let mut terminal = ratatui::init();
-    let result = replay_on(&mut terminal, title, snapshots, start);
+    let result = replay_on(&mut terminal, title, snapshots, start, ascii);
     ratatui::restore();
     result
 }
@@ -104,12 +113,16 @@ fn replay_on(
     title: &str,
     snapshots: &[Snapshot],
     start: usize,
+    ascii: bool,
 ) -> io::Result<()> {
     let last = snapshots.len() - 1;
     let origin = snapshots[0].taken_at();
     let span = snapshots[last].taken_at().saturating_sub(origin);
     let mut at = start.min(last);
-    let mut view = View::default();
+    let mut view = View {
+        ascii,
+        ..View::default()
+    };
     loop {
         let snapshot = &snapshots[at];
         let heading = cursor_heading(

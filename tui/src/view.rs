@@ -11,19 +11,22 @@ pub enum Tab {
     Tasks,
     /// Every inspected lock, semaphore and channel end.
     Resources,
+    /// The wait-for graph around the selected task, and the task tree.
+    Graph,
     /// The deadlocks that stand.
     Deadlocks,
 }
 
 impl Tab {
     /// All tabs, in order.
-    pub const ALL: [Tab; 3] = [Tab::Tasks, Tab::Resources, Tab::Deadlocks];
+    pub const ALL: [Tab; 4] = [Tab::Tasks, Tab::Resources, Tab::Graph, Tab::Deadlocks];
 
     /// Its title.
     pub fn title(self) -> &'static str {
         match self {
             Tab::Tasks => "Tasks",
             Tab::Resources => "Resources",
+            Tab::Graph => "Graph",
             Tab::Deadlocks => "Deadlocks",
         }
     }
@@ -78,15 +81,21 @@ impl Filter {
     }
 }
 
-/// The order of the table.
+/// The order of the table: by one of its columns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Sort {
     /// Blocked first, then idle, running, finished; longest in its state
     /// first.
     #[default]
     State,
+    /// By id (oldest first: ids are never reused).
+    Id,
     /// By name.
     Name,
+    /// By the await parked on (its expression), tasks parked nowhere last.
+    ParkedAt,
+    /// Longest in its state first.
+    For,
     /// Most polled first.
     Polls,
     /// Oldest first.
@@ -94,20 +103,30 @@ pub enum Sort {
 }
 
 impl Sort {
+    /// Every order, as `s` cycles through them.
+    pub const ALL: [Sort; 7] = [
+        Sort::State,
+        Sort::Id,
+        Sort::Name,
+        Sort::ParkedAt,
+        Sort::For,
+        Sort::Polls,
+        Sort::Age,
+    ];
+
     fn next(self) -> Self {
-        match self {
-            Sort::State => Sort::Name,
-            Sort::Name => Sort::Polls,
-            Sort::Polls => Sort::Age,
-            Sort::Age => Sort::State,
-        }
+        let at = Self::ALL.iter().position(|s| *s == self).unwrap_or(0);
+        Self::ALL[(at + 1) % Self::ALL.len()]
     }
 
     /// Its name in the table's title.
     pub fn label(self) -> &'static str {
         match self {
             Sort::State => "state",
+            Sort::Id => "id",
             Sort::Name => "name",
+            Sort::ParkedAt => "parked at",
+            Sort::For => "time in state",
             Sort::Polls => "polls",
             Sort::Age => "age",
         }
@@ -139,6 +158,8 @@ pub enum Action {
     Help,
     /// Go to the deadlocks.
     Deadlocks,
+    /// Go to the wait-for graph around the selected task.
+    Graph,
     /// Start typing a search (`/`).
     Search,
     /// A character of the search.
@@ -182,6 +203,7 @@ pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Left | KeyCode::BackTab => Action::PrevTab,
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('d') => Action::Deadlocks,
+        KeyCode::Char('g') => Action::Graph,
         KeyCode::Char('/') => Action::Search,
         KeyCode::Char('f') => Action::Filter,
         KeyCode::Char('s') => Action::Sort,
@@ -213,6 +235,8 @@ pub struct View {
     pub filter: Filter,
     /// Their order.
     pub sort: Sort,
+    /// Draw with ASCII only (`--ascii`): no box drawing, arrows or emoji.
+    pub ascii: bool,
 }
 
 impl Default for View {
@@ -226,6 +250,7 @@ impl Default for View {
             searching: false,
             filter: Filter::All,
             sort: Sort::State,
+            ascii: false,
         }
     }
 }
@@ -237,11 +262,22 @@ impl View {
         let rows = self.rows(snapshot);
         match action {
             Action::Quit => return false,
-            Action::Up => self.selected = self.selected.saturating_sub(1),
-            Action::Down => self.selected = (self.selected + 1).min(rows.saturating_sub(1)),
-            Action::PageUp => self.selected = self.selected.saturating_sub(10),
-            Action::PageDown => self.selected = (self.selected + 10).min(rows.saturating_sub(1)),
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown
+                if self.tab == Tab::Graph =>
+            {
+                // Walk the tasks from the graph.
+                let tasks = listed(snapshot, self).len();
+                self.selected = step(self.selected, action, tasks);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
+                self.selected = step(self.selected, action, rows);
+            }
             Action::Open => self.detail = self.tab == Tab::Tasks && rows > 0,
+            Action::Graph => {
+                // Keeps the selected task: the graph is drawn around it.
+                self.tab = Tab::Graph;
+                self.detail = false;
+            }
             Action::Back if self.help => self.help = false,
             Action::Back => self.detail = false,
             Action::NextTab | Action::PrevTab => {
@@ -280,8 +316,15 @@ impl View {
     }
 
     fn switch(&mut self, tab: Tab) {
+        // Between the tasks and their graph the selected task stays.
+        let keep = matches!(
+            (self.tab, tab),
+            (Tab::Tasks, Tab::Graph) | (Tab::Graph, Tab::Tasks)
+        );
         self.tab = tab;
-        self.selected = 0;
+        if !keep {
+            self.selected = 0;
+        }
         self.detail = false;
     }
 
@@ -290,6 +333,8 @@ impl View {
         match self.tab {
             Tab::Tasks => listed(snapshot, self).len(),
             Tab::Resources => snapshot.resources().len(),
+            // The graph follows the task selected in the table.
+            Tab::Graph => 0,
             Tab::Deadlocks => snapshot.deadlocks().len(),
         }
     }
@@ -318,16 +363,38 @@ pub fn listed<'a>(snapshot: &'a Snapshot, view: &View) -> Vec<&'a TaskInfo> {
         .iter()
         .filter(|t| view.filter.keeps(t.state) && matches(t))
         .collect();
+    let parked = |t: &TaskInfo| t.blocked_at().map(|(_, step)| step.expr.to_string());
     tasks.sort_by(|a, b| {
         let order = match view.sort {
             Sort::State => rank(a.state)
                 .cmp(&rank(b.state))
                 .then(a.state_since.cmp(&b.state_since)),
+            Sort::Id => a.id.cmp(&b.id),
             Sort::Name => a.name.cmp(&b.name),
+            Sort::ParkedAt => match (parked(a), parked(b)) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            },
+            // Since longest ago: longest in its state.
+            Sort::For => a.state_since.cmp(&b.state_since),
             Sort::Polls => b.polls.cmp(&a.polls),
             Sort::Age => b.age.cmp(&a.age),
         };
         order.then(a.id.cmp(&b.id))
     });
     tasks
+}
+
+/// The row `action` moves to from `selected`, within `rows`.
+fn step(selected: usize, action: Action, rows: usize) -> usize {
+    let last = rows.saturating_sub(1);
+    match action {
+        Action::Up => selected.saturating_sub(1),
+        Action::Down => (selected + 1).min(last),
+        Action::PageUp => selected.saturating_sub(10),
+        Action::PageDown => (selected + 10).min(last),
+        _ => selected,
+    }
 }

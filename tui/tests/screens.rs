@@ -199,18 +199,106 @@ fn search_filter_and_sort_narrow_and_order_the_table() {
     );
     view.filter = Filter::All;
 
+    // `s` walks every column; each orders the table by it.
+    for expected in &Sort::ALL[1..] {
+        view.apply(Action::Sort, &snapshot);
+        assert_eq!(view.sort, *expected);
+        let tasks = listed(&snapshot, &view);
+        let ordered = tasks.windows(2).all(|w| {
+            let (a, b) = (w[0], w[1]);
+            match view.sort {
+                Sort::Id => a.id < b.id,
+                Sort::Name => a.name <= b.name,
+                Sort::ParkedAt => match (a.blocked_at(), b.blocked_at()) {
+                    (Some((_, x)), Some((_, y))) => x.expr <= y.expr,
+                    (a, b) => a.is_some() || b.is_none(),
+                },
+                Sort::For => a.state_since <= b.state_since,
+                Sort::Polls => a.polls >= b.polls,
+                Sort::Age => a.age >= b.age,
+                Sort::State => true,
+            }
+        });
+        assert!(ordered, "sorted by {}", view.sort.label());
+        // The sorted column is marked in the header.
+        let screen = render(&snapshot, &view, 120, 20);
+        assert!(screen.contains("▼") || view.sort == Sort::Age, "{screen}");
+    }
     view.apply(Action::Sort, &snapshot);
-    assert_eq!(view.sort, Sort::Name);
-    let names: Vec<String> = listed(&snapshot, &view)
+    assert_eq!(view.sort, Sort::State, "and back to the start");
+}
+
+#[test]
+fn a_long_table_draws_only_its_window_and_follows_the_selection() {
+    let snapshot = fixture("stuck_request");
+    let mut view = View::default();
+    // Six tasks on a screen with room for two rows.
+    let screen = render(&snapshot, &view, 100, 7);
+    assert!(screen.contains("1–2 of 6"), "{screen}");
+    for _ in 0..3 {
+        view.apply(Action::Down, &snapshot);
+    }
+    let screen = render(&snapshot, &view, 100, 7);
+    assert!(screen.contains("3–4 of 6"), "{screen}");
+    let selected = listed(&snapshot, &view)[3].name.to_string();
+    assert!(screen.contains(&selected), "{screen}");
+}
+
+#[test]
+fn ascii_mode_draws_nothing_but_ascii() {
+    let snapshot = fixture("deadlock");
+    let mut view = View {
+        ascii: true,
+        ..View::default()
+    };
+    for tab in [Action::Deadlocks, Action::Graph] {
+        view.apply(tab, &snapshot);
+        let screen = render(&snapshot, &view, 100, 30);
+        assert!(screen.is_ascii(), "{screen}");
+        view.apply(Action::Help, &snapshot);
+        assert!(render(&snapshot, &view, 100, 30).is_ascii());
+        view.apply(Action::Help, &snapshot);
+    }
+    view.apply(Action::NextTab, &snapshot);
+    view.apply(Action::Open, &snapshot);
+    assert!(render(&snapshot, &view, 100, 30).is_ascii());
+}
+
+#[test]
+fn the_graph_walks_from_the_selected_task_to_the_deadlock() {
+    let snapshot = fixture("deadlock");
+    let mut view = View::default();
+    // A task of the deadlock, selected in the table.
+    let in_cycle = snapshot.deadlocks()[0].cycle[0].task;
+    view.selected = listed(&snapshot, &view)
         .iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    assert_eq!(names, sorted);
-    view.apply(Action::Sort, &snapshot);
-    let polls: Vec<u64> = listed(&snapshot, &view).iter().map(|t| t.polls).collect();
-    assert!(polls.windows(2).all(|w| w[0] >= w[1]), "{polls:?}");
+        .position(|t| t.id == in_cycle)
+        .unwrap();
+    let key = KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE);
+    assert_eq!(action_for(key, false), Some(Action::Graph));
+    view.apply(Action::Graph, &snapshot);
+    assert_eq!(view.tab, Tab::Graph);
+    let screen = render(&snapshot, &view, 110, 30);
+    assert!(screen.contains("Wait-for graph from task #"), "{screen}");
+    assert!(screen.contains("└─ waits for Mutex `"), "{screen}");
+    assert!(screen.contains("DEADLOCK"), "{screen}");
+    assert!(screen.contains("Task tree"), "{screen}");
+    assert!(screen.contains("◄ selected"), "{screen}");
+    assert!(
+        screen.contains(&format!("from task {in_cycle}")),
+        "{screen}"
+    );
+    // ↑/↓ move to another task, and the graph follows it.
+    let action = if view.selected == 0 {
+        Action::Down
+    } else {
+        Action::Up
+    };
+    view.apply(action, &snapshot);
+    let other = listed(&snapshot, &view)[view.selected].id;
+    assert_ne!(other, in_cycle);
+    let screen = render(&snapshot, &view, 110, 30);
+    assert!(screen.contains(&format!("from task {other}")), "{screen}");
 }
 
 #[test]
