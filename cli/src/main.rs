@@ -437,7 +437,7 @@ fn replay(path: &Path, at: Option<Duration>, tui: bool) -> anyhow::Result<()> {
             .position(|s| std::ptr::eq(s, snapshot))
             .unwrap_or(0);
         let title = format!("replay of {} (pid {})", trace.program, trace.pid);
-        async_inspect_tui::replay(&title, &trace.snapshots, start, ascii())?;
+        async_inspect_tui::replay(&title, trace, start, ascii())?;
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
@@ -562,9 +562,11 @@ fn feed(
                     let _ = updates.send(Update::Ended(format!("recording stopped: {error}")));
                     writer = None;
                 }
-                if let Message::Snapshot(snapshot) = message
-                    && updates.send(Update::Snapshot(snapshot)).is_err()
-                {
+                let update = match message {
+                    Message::Snapshot(snapshot) => Update::Snapshot(snapshot),
+                    Message::Events(batch) => Update::Events(batch),
+                };
+                if updates.send(update).is_err() {
                     return;
                 }
             }
@@ -588,6 +590,10 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration, tui: bool) -> an
             write!(out, "{snapshot}")?;
         }
         return Ok(());
+    }
+    if tui {
+        // Events for the Timeline and Profile tabs (long polls: cheap).
+        client.start_recording(Polls::Long)?;
     }
     client.stream(interval)?;
     if tui {
@@ -669,6 +675,11 @@ fn run_program(
                     None
                 }
             };
+            // Events for the Timeline and Profile tabs, if not recorded
+            // to a file already.
+            if writer.is_none() && client.start_recording(Polls::Long).is_err() {
+                return;
+            }
             if client.stream(interval).is_ok() {
                 feed(client, writer, &updates);
             }

@@ -186,6 +186,30 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// An empty trace of the program `pid`, `program`, to fill as a live
+    /// connection brings snapshots and events.
+    pub fn new(pid: u32, program: &str, started_at_unix: Duration) -> Self {
+        Self {
+            pid,
+            program: program.to_owned(),
+            started_at_unix,
+            snapshots: Vec::new(),
+            events: Vec::new(),
+            sites: Vec::new(),
+            resources: Vec::new(),
+            events_dropped: 0,
+            truncated: false,
+        }
+    }
+
+    /// Adds a batch of events: its sites, resources and drops too.
+    pub fn add_events(&mut self, batch: Batch) {
+        self.sites.extend(batch.sites);
+        self.resources.extend(batch.resources);
+        self.events.extend(batch.events);
+        self.events_dropped += batch.dropped;
+    }
+
     /// The snapshot as of `at` since the first one: the last taken at or
     /// before it (the first if `at` is before it).
     pub fn at(&self, at: Duration) -> Option<&Snapshot> {
@@ -264,27 +288,12 @@ fn assemble(records: Vec<Record>, truncated: bool) -> Result<Trace, TraceError> 
             reason: "the first record does not name the program".into(),
         });
     };
-    let mut trace = Trace {
-        pid,
-        program,
-        started_at_unix,
-        snapshots: Vec::new(),
-        events: Vec::new(),
-        sites: Vec::new(),
-        resources: Vec::new(),
-        events_dropped: 0,
-        truncated,
-    };
+    let mut trace = Trace::new(pid, &program, started_at_unix);
+    trace.truncated = truncated;
     for (i, record) in records.enumerate() {
         match record {
             Record::Snapshot(snapshot) => trace.snapshots.push(*snapshot),
-            Record::Events(batch) => {
-                let batch = *batch;
-                trace.sites.extend(batch.sites);
-                trace.resources.extend(batch.resources);
-                trace.events.extend(batch.events);
-                trace.events_dropped += batch.dropped;
-            }
+            Record::Events(batch) => trace.add_events(*batch),
             Record::Started { .. } => {
                 return Err(TraceError::Corrupt {
                     index: i + 1,

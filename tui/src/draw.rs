@@ -10,10 +10,27 @@ use ratatui::symbols;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap};
 
+use async_inspect_core::trace_file::Trace;
+
+use crate::recorded::Recorded;
+use crate::timeline::ZOOMS;
 use crate::view::{Sort, Tab, View, listed};
 
 /// Draws the whole screen: `title` names the program (or the recording).
+/// Without recorded events the Timeline and Profile tabs say how to get
+/// them; see [`draw_with`].
 pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View) {
+    draw_with(frame, title, snapshot, None, view);
+}
+
+/// [`draw`], with the recorded events the Timeline and Profile tabs draw.
+pub fn draw_with(
+    frame: &mut Frame<'_>,
+    title: &str,
+    snapshot: &Snapshot,
+    recorded: Option<&Recorded>,
+    view: &View,
+) {
     let [header, tabs, body, footer] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
@@ -31,6 +48,8 @@ pub fn draw(frame: &mut Frame<'_>, title: &str, snapshot: &Snapshot, view: &View
         Tab::Tasks => tasks(frame, body, snapshot, view),
         Tab::Resources => resources(frame, body, snapshot, view),
         Tab::Graph => graph(frame, body, snapshot, view),
+        Tab::Timeline => timeline(frame, body, snapshot, recorded, view),
+        Tab::Profile => profile(frame, body, recorded, view),
         Tab::Deadlocks => deadlocks(frame, body, snapshot, view),
     }
     let keys = "Enter detail · g graph · / search · f filter · s sort · ? keys · q quit";
@@ -244,6 +263,7 @@ fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &Vi
     let text = only.to_string();
     let section: String = text.lines().skip(2).collect::<Vec<_>>().join("\n");
     let title = format!(" task {task} (Esc: back · g: its graph) ");
+    let title = if view.ascii { to_ascii(&title) } else { title };
     let section = if view.ascii {
         to_ascii(&section)
     } else {
@@ -316,6 +336,54 @@ fn graph(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
     frame.render_widget(paragraph, area);
 }
 
+fn timeline(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    snapshot: &Snapshot,
+    recorded: Option<&Recorded>,
+    view: &View,
+) {
+    let listed = listed(snapshot, view);
+    let lanes = usize::from(area.height.saturating_sub(3));
+    let from = view.selected.min(listed.len().saturating_sub(1));
+    let tasks = &listed[from.min(listed.len())..listed.len().min(from + lanes)];
+    let empty = Trace::new(0, "", std::time::Duration::ZERO);
+    let trace = recorded.map_or(&empty, Recorded::trace);
+    let window = ZOOMS[view.zoom.min(ZOOMS.len() - 1)];
+    let text = crate::timeline::lines(
+        trace,
+        snapshot,
+        tasks,
+        window,
+        usize::from(area.width),
+        view.ascii,
+    )
+    .join("\n");
+    let text = if view.ascii { to_ascii(&text) } else { text };
+    frame.render_widget(Paragraph::new(text).block(top_block(view)), area);
+}
+
+fn profile(frame: &mut Frame<'_>, area: Rect, recorded: Option<&Recorded>, view: &View) {
+    let text = match recorded.and_then(Recorded::profile) {
+        Some(profile) if profile.events > 0 => profile.report(20).to_string(),
+        _ => "No events recorded yet: the profile needs a recording with events \
+              (async-inspect record, run --record) or a live view."
+            .to_owned(),
+    };
+    let text = if view.ascii { to_ascii(&text) } else { text };
+    let scroll = u16::try_from(view.scroll).unwrap_or(u16::MAX);
+    let title = " the whole recording · ↑/↓ scroll ";
+    let title = if view.ascii {
+        to_ascii(title)
+    } else {
+        title.to_owned()
+    };
+    let paragraph = Paragraph::new(text)
+        .block(top_block(view).title(title))
+        .scroll((scroll, 0));
+    frame.render_widget(paragraph, area);
+}
+
 fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
     let text = if snapshot.deadlocks().is_empty() {
         "No deadlock.".to_owned()
@@ -337,10 +405,11 @@ fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View
 
 fn help(frame: &mut Frame<'_>, area: Rect, view: &View) {
     let text = "\
-←/→, Tab     switch tabs (Tasks, Resources, Graph, Deadlocks)
+←/→, Tab     switch tabs (Tasks, Timeline, Graph, Profile, Resources, Deadlocks)
 ↑/↓, j/k     select a row; PgUp/PgDn ten rows
 Enter        the selected task: its stack, the await it is parked on, its waits and locks
 g            the wait-for graph from the selected task, and its task tree
++ -          on the timeline: a narrower or wider time window
 Esc          back
 /            search tasks by name or by the await they are parked on
 f            filter by state: all, blocked, running, idle, finished
@@ -355,7 +424,7 @@ q, Ctrl-C    quit";
         text.to_owned()
     };
     let width = area.width.min(96);
-    let height = area.height.min(15);
+    let height = area.height.min(16);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

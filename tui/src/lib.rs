@@ -13,6 +13,8 @@
 
 mod draw;
 mod graph;
+mod recorded;
+mod timeline;
 mod view;
 
 use std::io;
@@ -20,8 +22,12 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Duration;
 
 use async_inspect_core::Snapshot;
-pub use draw::draw;
+use async_inspect_core::record::Batch;
+use async_inspect_core::trace_file::Trace;
+pub use draw::{draw, draw_with};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
+pub use recorded::Recorded;
+pub use timeline::ZOOMS;
 pub use view::{Action, Filter, Sort, Tab, View, action_for, listed};
 
 /// What the caller sends the UI.
@@ -29,6 +35,9 @@ pub use view::{Action, Filter, Sort, Tab, View, action_for, listed};
 pub enum Update {
     /// A new snapshot.
     Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch (for the Timeline and
+    /// Profile tabs).
+    Events(Box<Batch>),
     /// The source ended (the program exited): the UI stays until `q`, with
     /// this said in its title.
     Ended(String),
@@ -56,6 +65,7 @@ fn run_on(
 ) -> io::Result<()> {
     let mut title = title.to_owned();
     let mut snapshot: Option<Snapshot> = None;
+    let mut recorded: Option<Recorded> = None;
     let mut view = View {
         ascii,
         ..View::default()
@@ -64,12 +74,20 @@ fn run_on(
         loop {
             match updates.try_recv() {
                 Ok(Update::Snapshot(next)) => snapshot = Some(*next),
+                Ok(Update::Events(batch)) => recorded
+                    .get_or_insert_with(|| Recorded::live(0, &title))
+                    .add(*batch),
                 Ok(Update::Ended(why)) => title = format!("{title} ({why})"),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        if view.tab == Tab::Profile
+            && let Some(recorded) = &mut recorded
+        {
+            recorded.refresh_profile();
+        }
         terminal.draw(|frame| match &snapshot {
-            Some(snapshot) => draw(frame, &title, snapshot, &view),
+            Some(snapshot) => draw_with(frame, &title, snapshot, recorded.as_ref(), &view),
             None => {
                 let waiting = format!("{title}: waiting for the first snapshot… (q quits)");
                 frame.render_widget(ratatui::widgets::Paragraph::new(waiting), frame.area());
@@ -91,19 +109,21 @@ fn run_on(
     }
 }
 
-/// Runs the UI over a recording's `snapshots` from the one at `start`, with
-/// a time cursor: `,` and `.` step one snapshot back and forth, `<` and `>`
-/// ten; `ascii` draws with ASCII only. Returns when `q` is pressed.
+/// Runs the UI over a recording from its snapshot at `start`, with a time
+/// cursor: `,` and `.` step one snapshot back and forth, `<` and `>` ten;
+/// the timeline ends at the cursor. `ascii` draws with ASCII only.
+/// Returns when `q` is pressed.
 ///
 /// # Errors
 ///
 /// When the terminal cannot be set up or drawn on.
-pub fn replay(title: &str, snapshots: &[Snapshot], start: usize, ascii: bool) -> io::Result<()> {
-    if snapshots.is_empty() {
+pub fn replay(title: &str, trace: Trace, start: usize, ascii: bool) -> io::Result<()> {
+    if trace.snapshots.is_empty() {
         return Ok(());
     }
+    let mut recorded = Recorded::of(trace);
     let mut terminal = ratatui::init();
-    let result = replay_on(&mut terminal, title, snapshots, start, ascii);
+    let result = replay_on(&mut terminal, title, &mut recorded, start, ascii);
     ratatui::restore();
     result
 }
@@ -111,10 +131,12 @@ pub fn replay(title: &str, snapshots: &[Snapshot], start: usize, ascii: bool) ->
 fn replay_on(
     terminal: &mut ratatui::DefaultTerminal,
     title: &str,
-    snapshots: &[Snapshot],
+    recorded: &mut Recorded,
     start: usize,
     ascii: bool,
 ) -> io::Result<()> {
+    recorded.refresh_profile();
+    let snapshots = &recorded.trace().snapshots;
     let last = snapshots.len() - 1;
     let origin = snapshots[0].taken_at();
     let span = snapshots[last].taken_at().saturating_sub(origin);
@@ -132,7 +154,7 @@ fn replay_on(
             at,
             last,
         );
-        terminal.draw(|frame| draw(frame, &heading, snapshot, &view))?;
+        terminal.draw(|frame| draw_with(frame, &heading, snapshot, Some(recorded), &view))?;
         if let Event::Key(key) = event::read()?
             && key.kind == KeyEventKind::Press
             && let Some(action) = action_for(key, view.searching)

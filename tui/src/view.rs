@@ -9,24 +9,43 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 pub enum Tab {
     /// Every task, blocked ones first.
     Tasks,
-    /// Every inspected lock, semaphore and channel end.
-    Resources,
+    /// Lanes of polls, lock waits and parked awaits over time.
+    Timeline,
     /// The wait-for graph around the selected task, and the task tree.
     Graph,
+    /// The slowest functions and awaits, lock contention, hot paths.
+    Profile,
+    /// Every inspected lock, semaphore and channel end.
+    Resources,
     /// The deadlocks that stand.
     Deadlocks,
 }
 
 impl Tab {
     /// All tabs, in order.
-    pub const ALL: [Tab; 4] = [Tab::Tasks, Tab::Resources, Tab::Graph, Tab::Deadlocks];
+    pub const ALL: [Tab; 6] = [
+        Tab::Tasks,
+        Tab::Timeline,
+        Tab::Graph,
+        Tab::Profile,
+        Tab::Resources,
+        Tab::Deadlocks,
+    ];
+
+    /// Whether ↑/↓ walk the tasks of the table on this tab (the tab is
+    /// drawn around the selected task).
+    fn follows_tasks(self) -> bool {
+        matches!(self, Tab::Tasks | Tab::Timeline | Tab::Graph)
+    }
 
     /// Its title.
     pub fn title(self) -> &'static str {
         match self {
             Tab::Tasks => "Tasks",
-            Tab::Resources => "Resources",
+            Tab::Timeline => "Timeline",
             Tab::Graph => "Graph",
+            Tab::Profile => "Profile",
+            Tab::Resources => "Resources",
             Tab::Deadlocks => "Deadlocks",
         }
     }
@@ -160,6 +179,10 @@ pub enum Action {
     Deadlocks,
     /// Go to the wait-for graph around the selected task.
     Graph,
+    /// A narrower time window on the timeline.
+    ZoomIn,
+    /// A wider time window on the timeline.
+    ZoomOut,
     /// Start typing a search (`/`).
     Search,
     /// A character of the search.
@@ -204,6 +227,8 @@ pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('d') => Action::Deadlocks,
         KeyCode::Char('g') => Action::Graph,
+        KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
+        KeyCode::Char('-') => Action::ZoomOut,
         KeyCode::Char('/') => Action::Search,
         KeyCode::Char('f') => Action::Filter,
         KeyCode::Char('s') => Action::Sort,
@@ -237,6 +262,10 @@ pub struct View {
     pub sort: Sort,
     /// Draw with ASCII only (`--ascii`): no box drawing, arrows or emoji.
     pub ascii: bool,
+    /// The timeline's window, an index into [`ZOOMS`](crate::timeline::ZOOMS).
+    pub zoom: usize,
+    /// The first line of the profile shown.
+    pub scroll: usize,
 }
 
 impl Default for View {
@@ -251,6 +280,8 @@ impl Default for View {
             filter: Filter::All,
             sort: Sort::State,
             ascii: false,
+            zoom: 2,
+            scroll: 0,
         }
     }
 }
@@ -263,9 +294,14 @@ impl View {
         match action {
             Action::Quit => return false,
             Action::Up | Action::Down | Action::PageUp | Action::PageDown
-                if self.tab == Tab::Graph =>
+                if self.tab == Tab::Profile =>
             {
-                // Walk the tasks from the graph.
+                self.scroll = step(self.scroll, action, 10_000);
+            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown
+                if self.tab.follows_tasks() =>
+            {
+                // Walk the tasks from the graph or the timeline.
                 let tasks = listed(snapshot, self).len();
                 self.selected = step(self.selected, action, tasks);
             }
@@ -273,11 +309,9 @@ impl View {
                 self.selected = step(self.selected, action, rows);
             }
             Action::Open => self.detail = self.tab == Tab::Tasks && rows > 0,
-            Action::Graph => {
-                // Keeps the selected task: the graph is drawn around it.
-                self.tab = Tab::Graph;
-                self.detail = false;
-            }
+            Action::Graph => self.switch(Tab::Graph),
+            Action::ZoomIn => self.zoom = self.zoom.saturating_sub(1),
+            Action::ZoomOut => self.zoom = (self.zoom + 1).min(crate::timeline::ZOOMS.len() - 1),
             Action::Back if self.help => self.help = false,
             Action::Back => self.detail = false,
             Action::NextTab | Action::PrevTab => {
@@ -316,11 +350,8 @@ impl View {
     }
 
     fn switch(&mut self, tab: Tab) {
-        // Between the tasks and their graph the selected task stays.
-        let keep = matches!(
-            (self.tab, tab),
-            (Tab::Tasks, Tab::Graph) | (Tab::Graph, Tab::Tasks)
-        );
+        // Between the tabs drawn around the selected task, it stays.
+        let keep = self.tab.follows_tasks() && tab.follows_tasks();
         self.tab = tab;
         if !keep {
             self.selected = 0;
@@ -333,8 +364,9 @@ impl View {
         match self.tab {
             Tab::Tasks => listed(snapshot, self).len(),
             Tab::Resources => snapshot.resources().len(),
-            // The graph follows the task selected in the table.
-            Tab::Graph => 0,
+            // These follow the task selected in the table.
+            Tab::Graph | Tab::Timeline => listed(snapshot, self).len(),
+            Tab::Profile => 0,
             Tab::Deadlocks => snapshot.deadlocks().len(),
         }
     }

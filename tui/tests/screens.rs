@@ -3,7 +3,9 @@
 //! walked on the view state without drawing.
 
 use async_inspect_core::Snapshot;
-use async_inspect_tui::{Action, Filter, Sort, Tab, View, action_for, draw, listed};
+use async_inspect_tui::{
+    Action, Filter, Recorded, Sort, Tab, View, action_for, draw, draw_with, listed,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -132,10 +134,20 @@ fn keys_walk_the_view_within_bounds() {
         snapshot.tasks().len() - 1,
         "not below the last"
     );
+    let last = view.selected;
     view.apply(Action::NextTab, &snapshot);
+    assert_eq!(
+        (view.tab, view.selected),
+        (Tab::Timeline, last),
+        "the timeline follows the selected task"
+    );
+    for _ in 0..3 {
+        view.apply(Action::NextTab, &snapshot);
+    }
     assert_eq!((view.tab, view.selected), (Tab::Resources, 0));
-    view.apply(Action::PrevTab, &snapshot);
-    view.apply(Action::PrevTab, &snapshot);
+    for _ in 0..5 {
+        view.apply(Action::PrevTab, &snapshot);
+    }
     assert_eq!(view.tab, Tab::Deadlocks, "wraps around");
     view.apply(Action::Help, &snapshot);
     assert!(view.help);
@@ -259,8 +271,9 @@ fn ascii_mode_draws_nothing_but_ascii() {
         assert!(render(&snapshot, &view, 100, 30).is_ascii());
         view.apply(Action::Help, &snapshot);
     }
-    view.apply(Action::NextTab, &snapshot);
+    view.tab = Tab::Tasks;
     view.apply(Action::Open, &snapshot);
+    assert!(view.detail);
     assert!(render(&snapshot, &view, 100, 30).is_ascii());
 }
 
@@ -327,4 +340,122 @@ fn replay_keys_step_the_time_cursor_and_leave_the_view_alone() {
         Some(Action::Type(',')),
         "typed while searching"
     );
+}
+
+/// The `stuck_request` fixture with events for its `handle_request` task:
+/// a call of `load` that polls, waits 250 ms for a lock, then parks on an
+/// await until the snapshot.
+fn recorded(snapshot: &Snapshot) -> (Recorded, async_inspect_core::TaskId) {
+    let task = snapshot
+        .tasks()
+        .iter()
+        .find(|t| t.name == "handle_request")
+        .unwrap()
+        .id;
+    let id = task.as_u64();
+    let end = snapshot.taken_at().as_nanos() as u64;
+    let t = |ms_before: u64| end - ms_before * 1_000_000;
+    let batch = serde_json::json!({
+        "sites": [{"id": 0, "function": "load", "module_path": "app", "file": "src/app.rs",
+                   "line": 3, "awaits": [["cache.lock()", 4], ["fetch()", 5]]}],
+        "resources": [{"id": 9, "kind": "mutex", "label": "cache", "created_at": "src/app.rs:1:1"}],
+        "events": [
+            {"poll": {"task": id, "start": t(1200), "end": t(1150)}},
+            {"enter": {"task": id, "frame": 1, "parent": 0, "site": 0, "args": "id=7", "at": t(1180)}},
+            {"wait": {"task": id, "resource": 9, "at": t(1150)}},
+            {"await_start": {"task": id, "frame": 1, "index": 0, "at": t(1150)}},
+            {"wait_end": {"task": id, "resource": 9, "at": t(900)}},
+            {"await_end": {"task": id, "frame": 1, "index": 0, "at": t(900)}},
+            {"poll": {"task": id, "start": t(900), "end": t(850)}},
+            {"await_start": {"task": id, "frame": 1, "index": 1, "at": t(850)}},
+        ],
+        "dropped": 0,
+    });
+    let batch: async_inspect_core::record::Batch = serde_json::from_value(batch).unwrap();
+    let mut trace = async_inspect_core::trace_file::Trace::new(1, "fixture", Default::default());
+    trace.add_events(batch);
+    (Recorded::of(trace), task)
+}
+
+fn render_with(
+    snapshot: &Snapshot,
+    recorded: &Recorded,
+    view: &View,
+    width: u16,
+    height: u16,
+) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal
+        .draw(|frame| draw_with(frame, "fixture", snapshot, Some(recorded), view))
+        .unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_timeline_draws_polls_lock_waits_and_parked_awaits_in_lanes() {
+    let snapshot = fixture("stuck_request");
+    let (recorded, task) = recorded(&snapshot);
+    let mut view = View::default();
+    view.selected = listed(&snapshot, &view)
+        .iter()
+        .position(|t| t.id == task)
+        .unwrap();
+    view.apply(Action::NextTab, &snapshot);
+    assert_eq!(view.tab, Tab::Timeline);
+    let screen = render_with(&snapshot, &recorded, &view, 120, 20);
+    assert!(
+        screen.contains("the last 5.0s up to this snapshot"),
+        "{screen}"
+    );
+    let lane = screen
+        .lines()
+        .find(|l| l.starts_with(&format!("{task} handle_request")))
+        .unwrap_or_else(|| panic!("a lane for the task: {screen}"));
+    // Polled, then waiting for the lock, polled, then parked to the end.
+    let marks: String = lane[27..].chars().filter(|c| *c != ' ').collect();
+    let order: Vec<char> = marks.chars().fold(Vec::new(), |mut seen, c| {
+        if seen.last() != Some(&c) {
+            seen.push(c);
+        }
+        seen
+    });
+    assert_eq!(order, ['█', '▒', '█', '─'], "{lane}");
+    assert!(lane.ends_with('─'), "parked until now: {lane}");
+    // The selected task's lane comes first.
+    let first_lane = screen.lines().nth(5).unwrap();
+    assert!(first_lane.starts_with(&task.to_string()), "{screen}");
+    view.apply(Action::ZoomIn, &snapshot);
+    let screen = render_with(&snapshot, &recorded, &view, 120, 20);
+    assert!(screen.contains("the last 1.0s"), "{screen}");
+    // Without events the tab says how to get them.
+    let screen = render(&snapshot, &view, 120, 20);
+    assert!(screen.contains("No events recorded"), "{screen}");
+}
+
+#[test]
+fn the_profile_tab_shows_the_profile_of_the_events() {
+    let snapshot = fixture("stuck_request");
+    let (mut recorded, _) = recorded(&snapshot);
+    recorded.refresh_profile();
+    let mut view = View {
+        tab: Tab::Profile,
+        ..View::default()
+    };
+    let screen = render_with(&snapshot, &recorded, &view, 120, 30);
+    assert!(screen.contains("Slowest await points"), "{screen}");
+    assert!(screen.contains("load → cache.lock().await"), "{screen}");
+    assert!(screen.contains("Lock contention"), "{screen}");
+    view.apply(Action::Down, &snapshot);
+    let scrolled = render_with(&snapshot, &recorded, &view, 120, 30);
+    assert_ne!(screen, scrolled, "↓ scrolls");
 }

@@ -1,0 +1,76 @@
+//! The data the Timeline and Profile tabs draw from: a recording's events
+//! (a trace file's, or those a live connection streams), bounded, and the
+//! profile computed from them, refreshed at most once a second.
+
+use std::time::{Duration, Instant};
+
+use async_inspect_core::profile::Profile;
+use async_inspect_core::record::Batch;
+use async_inspect_core::trace_file::Trace;
+
+/// Events kept from a live connection; older ones go.
+pub const KEPT: usize = 200_000;
+
+/// How often a live profile is computed again.
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Recorded events and their profile.
+#[derive(Debug)]
+pub struct Recorded {
+    trace: Trace,
+    profile: Option<Profile>,
+    /// Events in the trace when the profile was computed, and when.
+    profiled: Option<(usize, Instant)>,
+}
+
+impl Recorded {
+    /// Events to come from a live connection to `program` (pid `pid`).
+    pub fn live(pid: u32, program: &str) -> Self {
+        Self::of(Trace::new(pid, program, Duration::ZERO))
+    }
+
+    /// The events of a recording.
+    pub fn of(trace: Trace) -> Self {
+        Self {
+            trace,
+            profile: None,
+            profiled: None,
+        }
+    }
+
+    /// Adds a live batch, letting the oldest events go past [`KEPT`].
+    pub fn add(&mut self, batch: Batch) {
+        self.trace.add_events(batch);
+        let over = self.trace.events.len().saturating_sub(KEPT);
+        if over > 0 {
+            // Half of what is kept at once, so this is rare.
+            let drop = over.max(KEPT / 2);
+            self.trace.events.drain(..drop);
+            self.trace.events_dropped += drop as u64;
+        }
+    }
+
+    /// The events, as a trace.
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    /// Computes the profile again if events came since, at most once per
+    /// [`REFRESH`].
+    pub fn refresh_profile(&mut self) {
+        let events = self.trace.events.len();
+        let stale = match self.profiled {
+            None => true,
+            Some((seen, at)) => seen != events && at.elapsed() >= REFRESH,
+        };
+        if stale {
+            self.profile = Some(Profile::from_trace(&self.trace));
+            self.profiled = Some((events, Instant::now()));
+        }
+    }
+
+    /// The latest profile, once computed.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+}

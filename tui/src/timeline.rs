@@ -1,0 +1,158 @@
+//! The Timeline tab: a lane per task (the selected one and those below it
+//! in the table), time running left to right up to the snapshot's moment,
+//! each column marking whether the task was polled, waiting for a lock or
+//! parked at an await then.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use async_inspect_core::record::Event;
+use async_inspect_core::snapshot::format_duration;
+use async_inspect_core::trace_file::Trace;
+use async_inspect_core::{Snapshot, TaskInfo};
+
+/// The widths of the window, as `+` and `-` step through them.
+pub const ZOOMS: [Duration; 6] = [
+    Duration::from_millis(100),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+];
+
+/// What a task did during a column, most telling first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Mark {
+    Nothing,
+    Parked,
+    Waiting,
+    Polled,
+}
+
+impl Mark {
+    fn symbol(self, ascii: bool) -> char {
+        match (self, ascii) {
+            (Mark::Nothing, _) => ' ',
+            (Mark::Parked, false) => '─',
+            (Mark::Parked, true) => '-',
+            (Mark::Waiting, false) => '▒',
+            (Mark::Waiting, true) => '=',
+            (Mark::Polled, false) => '█',
+            (Mark::Polled, true) => '#',
+        }
+    }
+}
+
+/// The lines of the timeline: a heading, the legend, then one lane per
+/// task of `tasks`, `width` columns wide, ending at `snapshot`'s moment.
+pub(crate) fn lines(
+    trace: &Trace,
+    snapshot: &Snapshot,
+    tasks: &[&TaskInfo],
+    window: Duration,
+    width: usize,
+    ascii: bool,
+) -> Vec<String> {
+    const LABEL: usize = 26;
+    let columns = width.saturating_sub(LABEL + 1).max(10);
+    let end = snapshot.taken_at().as_nanos() as u64;
+    let span = (window.as_nanos() as u64).max(columns as u64);
+    let start = end.saturating_sub(span);
+    let per_column = span / columns as u64;
+    let wanted: HashSet<u64> = tasks.iter().map(|t| t.id.as_u64()).collect();
+    let mut lanes: HashMap<u64, Vec<Mark>> = wanted
+        .iter()
+        .map(|&t| (t, vec![Mark::Nothing; columns]))
+        .collect();
+    let mut paint = |task: u64, from: u64, to: u64, mark: Mark| {
+        let Some(lane) = lanes.get_mut(&task) else {
+            return;
+        };
+        if to < start || from > end {
+            return;
+        }
+        let first = (from.max(start) - start) / per_column;
+        let last = (to.min(end) - start) / per_column;
+        for column in first..=last.min(columns as u64 - 1) {
+            let cell = &mut lane[column as usize];
+            *cell = (*cell).max(mark);
+        }
+    };
+    let mut open: HashMap<(u64, u64, u8), u64> = HashMap::new();
+    for event in &trace.events {
+        let task = event.task();
+        if !wanted.contains(&task) || event.start() > end {
+            continue;
+        }
+        match *event {
+            Event::Poll { start, end, .. } => paint(task, start, end, Mark::Polled),
+            Event::AwaitStart {
+                frame, index, at, ..
+            } => {
+                open.insert((task, (u64::from(frame) << 16) | u64::from(index), 0), at);
+            }
+            Event::AwaitEnd {
+                frame, index, at, ..
+            } => {
+                if let Some(since) =
+                    open.remove(&(task, (u64::from(frame) << 16) | u64::from(index), 0))
+                {
+                    paint(task, since, at, Mark::Parked);
+                }
+            }
+            Event::Wait { resource, at, .. } => {
+                open.insert((task, resource, 1), at);
+            }
+            Event::WaitEnd { resource, at, .. } => {
+                if let Some(since) = open.remove(&(task, resource, 1)) {
+                    paint(task, since, at, Mark::Waiting);
+                }
+            }
+            _ => {}
+        }
+    }
+    // Still parked or waiting at the window's end.
+    for ((task, _, kind), since) in open {
+        let mark = if kind == 1 {
+            Mark::Waiting
+        } else {
+            Mark::Parked
+        };
+        paint(task, since, end, mark);
+    }
+    let (polled, waiting, parked) = (
+        Mark::Polled.symbol(ascii),
+        Mark::Waiting.symbol(ascii),
+        Mark::Parked.symbol(ascii),
+    );
+    let mut out = vec![
+        format!(
+            "the last {} up to this snapshot · {} per column · + - zoom · ↑/↓ tasks",
+            format_duration(Duration::from_nanos(span)),
+            format_duration(Duration::from_nanos(per_column))
+        ),
+        format!("{polled} polled   {waiting} waiting for a lock   {parked} parked at an await"),
+    ];
+    if trace.events.is_empty() {
+        out.push(String::new());
+        out.push(
+            "No events recorded: the timeline needs a recording with events (async-inspect \
+             record, run --record) or a live view."
+                .to_owned(),
+        );
+        return out;
+    }
+    for task in tasks {
+        let lane: String = lanes[&task.id.as_u64()]
+            .iter()
+            .map(|m| m.symbol(ascii))
+            .collect();
+        let label: String = format!("{} {}", task.id, task.name)
+            .chars()
+            .take(LABEL)
+            .collect();
+        out.push(format!("{label:<LABEL$} {lane}"));
+    }
+    out
+}
