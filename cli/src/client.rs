@@ -194,3 +194,40 @@ pub fn sockets() -> Vec<(u32, std::path::PathBuf)> {
     found.sort();
     found
 }
+
+/// The agent socket of `root` or, when it has none, of a process it
+/// started (`async-inspect run -- cargo run --example x` inspects the
+/// example, a grandchild): the first socket whose process descends from
+/// `root`.
+pub fn socket_of_tree(root: u32) -> Option<std::path::PathBuf> {
+    let own = socket_for(root);
+    if own.exists() {
+        return Some(own);
+    }
+    sockets()
+        .into_iter()
+        .find(|(pid, _)| descends_from(*pid, root))
+        .map(|(_, path)| path)
+}
+
+/// Whether `pid`'s parent chain reaches `root` (through /proc; false where
+/// there is none).
+fn descends_from(mut pid: u32, root: u32) -> bool {
+    for _ in 0..64 {
+        if pid == root {
+            return true;
+        }
+        match parent_of(pid) {
+            Some(parent) if parent > 1 => pid = parent,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}

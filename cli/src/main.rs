@@ -639,14 +639,22 @@ fn run_program(
     tui: bool,
 ) -> anyhow::Result<i32> {
     let (name, args) = program.split_first().context("no program to run")?;
-    let mut child = Process::new(name)
+    let mut command = Process::new(name);
+    command
         .args(args)
         .env("ASYNC_INSPECT_AGENT", "1")
-        .env_remove("ASYNC_INSPECT_SOCKET")
+        .env_remove("ASYNC_INSPECT_SOCKET");
+    // Under the terminal UI the program's output would scribble over it:
+    // it goes to a log, named when the UI closes.
+    let log = std::env::temp_dir().join(format!("async-inspect-run-{}.log", std::process::id()));
+    if tui {
+        let file = File::create(&log).with_context(|| format!("cannot write {}", log.display()))?;
+        command.stdout(file.try_clone()?).stderr(file);
+    }
+    let mut child = command
         .spawn()
         .with_context(|| format!("cannot run {}", name.to_string_lossy()))?;
     let pid = child.id();
-    let path = async_inspect_core::agent::socket_for(pid);
     if tui {
         let title = format!("{} (pid {pid})", name.to_string_lossy());
         let (updates, receiver) = std::sync::mpsc::channel();
@@ -654,7 +662,9 @@ fn run_program(
         std::thread::spawn(move || {
             let started = Instant::now();
             let client = loop {
-                if let Ok(client) = Client::connect(&path) {
+                if let Some(path) = client::socket_of_tree(pid)
+                    && let Ok(client) = Client::connect(&path)
+                {
                     break client;
                 }
                 if started.elapsed() > Duration::from_secs(30) {
@@ -685,6 +695,11 @@ fn run_program(
             }
         });
         async_inspect_tui::run(&title, &receiver, ascii())?;
+        eprintln!(
+            "async-inspect: the output of {} is in {}",
+            name.to_string_lossy(),
+            log.display()
+        );
         if child.try_wait()?.is_none() {
             eprintln!(
                 "async-inspect: waiting for {} to end (Ctrl-C stops it)",
@@ -709,7 +724,7 @@ fn run_program(
         }
         match &mut client {
             None => {
-                if path.exists()
+                if let Some(path) = client::socket_of_tree(pid)
                     && let Ok(mut connected) = Client::connect(&path)
                 {
                     if let Some(record) = &record {

@@ -14,7 +14,7 @@ use async_inspect_core::trace_file::Trace;
 
 use crate::recorded::Recorded;
 use crate::timeline::ZOOMS;
-use crate::view::{Sort, Tab, View, listed};
+use crate::view::{Sort, Tab, View, deadlocked, listed};
 
 /// Draws the whole screen: `title` names the program (or the recording).
 /// Without recorded events the Timeline and Profile tabs say how to get
@@ -385,22 +385,70 @@ fn profile(frame: &mut Frame<'_>, area: Rect, recorded: Option<&Recorded>, view:
 }
 
 fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
-    let text = if snapshot.deadlocks().is_empty() {
-        "No deadlock.".to_owned()
-    } else {
-        snapshot
-            .deadlocks()
+    if snapshot.deadlocks().is_empty() {
+        let paragraph = Paragraph::new("No deadlock.").block(top_block(view));
+        frame.render_widget(paragraph, area);
+        return;
+    }
+    // The tasks of each cycle, to pick one and open it; the reports below.
+    let rows = deadlocked(snapshot);
+    let [table_area, text_area] = Layout::vertical([
+        Constraint::Length(u16::try_from(rows.len() + 1).unwrap_or(u16::MAX)),
+        Constraint::Min(1),
+    ])
+    .areas(area);
+    let table_rows = rows.iter().map(|&(task, cycle)| {
+        let link = snapshot.deadlocks()[cycle]
+            .cycle
             .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
+            .find(|l| l.task == task);
+        let waits = link.map_or_else(String::new, |l| {
+            let what = l.resource.as_ref().map_or_else(
+                || "a task".to_owned(),
+                |r| format!("{} `{}`", r.kind, r.name),
+            );
+            let at = l
+                .waits_at
+                .as_ref()
+                .map_or_else(String::new, |w| format!(" at {w}"));
+            format!("waits for {what}{at}, held by {}", l.held_by)
+        });
+        let name = link.map_or_else(String::new, |l| l.task_name.clone());
+        let cells = [
+            format!("cycle {}", cycle + 1),
+            task.to_string(),
+            name,
+            waits,
+        ];
+        Row::new(cells.map(|c| if view.ascii { to_ascii(&c) } else { c }))
+    });
+    let title = " Enter: the selected task's stack and locks ";
+    let table = Table::new(
+        table_rows,
+        [
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(20),
+            Constraint::Fill(1),
+        ],
+    )
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    .style(Style::new().fg(Color::Red))
+    .block(top_block(view).title(title));
+    let mut state = TableState::default().with_selected(Some(view.selected));
+    frame.render_stateful_widget(table, table_area, &mut state);
+    let text = snapshot
+        .deadlocks()
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n");
     let text = if view.ascii { to_ascii(&text) } else { text };
     let paragraph = Paragraph::new(text)
         .style(Style::new().fg(Color::Red))
         .block(top_block(view))
         .wrap(Wrap { trim: false });
-    frame.render_widget(paragraph, area);
+    frame.render_widget(paragraph, text_area);
 }
 
 fn help(frame: &mut Frame<'_>, area: Rect, view: &View) {
@@ -414,7 +462,7 @@ Esc          back
 /            search tasks by name or by the await they are parked on
 f            filter by state: all, blocked, running, idle, finished
 s            sort by the next column: state, id, name, parked at, time in state, polls, age
-d            the deadlocks
+d            the deadlocks: ↑/↓ a task of a cycle, Enter its stack and locks
 , . < >      in a replay: one snapshot back or on; ten
 ?            this help
 q, Ctrl-C    quit";

@@ -28,7 +28,7 @@ pub use draw::{draw, draw_with};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 pub use recorded::Recorded;
 pub use timeline::ZOOMS;
-pub use view::{Action, Filter, Sort, Tab, View, action_for, listed};
+pub use view::{Action, Filter, Sort, Tab, View, action_for, deadlocked, listed};
 
 /// What the caller sends the UI.
 #[derive(Debug)]

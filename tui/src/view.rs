@@ -308,6 +308,7 @@ impl View {
             Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
                 self.selected = step(self.selected, action, rows);
             }
+            Action::Open if self.tab == Tab::Deadlocks => self.open_deadlocked(snapshot),
             Action::Open => self.detail = self.tab == Tab::Tasks && rows > 0,
             Action::Graph => self.switch(Tab::Graph),
             Action::ZoomIn => self.zoom = self.zoom.saturating_sub(1),
@@ -349,6 +350,21 @@ impl View {
         true
     }
 
+    /// From the Deadlocks tab: the selected task of a cycle, its detail.
+    fn open_deadlocked(&mut self, snapshot: &Snapshot) {
+        let Some(&(task, _)) = deadlocked(snapshot).get(self.selected) else {
+            return;
+        };
+        // It must be listed to be shown.
+        self.filter = Filter::All;
+        self.search.clear();
+        self.tab = Tab::Tasks;
+        if let Some(row) = listed(snapshot, self).iter().position(|t| t.id == task) {
+            self.selected = row;
+            self.detail = true;
+        }
+    }
+
     fn switch(&mut self, tab: Tab) {
         // Between the tabs drawn around the selected task, it stays.
         let keep = self.tab.follows_tasks() && tab.follows_tasks();
@@ -367,7 +383,7 @@ impl View {
             // These follow the task selected in the table.
             Tab::Graph | Tab::Timeline => listed(snapshot, self).len(),
             Tab::Profile => 0,
-            Tab::Deadlocks => snapshot.deadlocks().len(),
+            Tab::Deadlocks => deadlocked(snapshot).len(),
         }
     }
 }
@@ -417,6 +433,17 @@ pub fn listed<'a>(snapshot: &'a Snapshot, view: &View) -> Vec<&'a TaskInfo> {
         order.then(a.id.cmp(&b.id))
     });
     tasks
+}
+
+/// The tasks of the standing deadlocks, cycle by cycle: the Deadlocks
+/// tab's rows, with the index of their deadlock.
+pub fn deadlocked(snapshot: &Snapshot) -> Vec<(async_inspect_core::TaskId, usize)> {
+    snapshot
+        .deadlocks()
+        .iter()
+        .enumerate()
+        .flat_map(|(i, d)| d.cycle.iter().map(move |link| (link.task, i)))
+        .collect()
 }
 
 /// The row `action` moves to from `selected`, within `rows`.

@@ -103,6 +103,35 @@ fn a_deadlock_is_flagged_and_d_goes_to_it() {
     );
     assert!(screen.contains("Cycle: Task"), "{screen}");
     insta::assert_snapshot!("deadlocks", screen);
+
+    // From the flag to each task of the cycle, its stack and its locks.
+    let cycle: Vec<_> = snapshot.deadlocks()[0]
+        .cycle
+        .iter()
+        .map(|l| l.task)
+        .collect();
+    assert_eq!(cycle.len(), 2);
+    for (row, task) in cycle.iter().enumerate() {
+        view.apply(Action::Deadlocks, &snapshot);
+        for _ in 0..row {
+            view.apply(Action::Down, &snapshot);
+        }
+        view.apply(Action::Open, &snapshot);
+        assert_eq!(view.tab, Tab::Tasks);
+        assert!(view.detail);
+        assert_eq!(listed(&snapshot, &view)[view.selected].id, *task);
+        let detail = render(&snapshot, &view, 110, 30);
+        assert!(detail.contains("transfer("), "its stack: {detail}");
+        assert!(detail.contains("to.lock().await ◄─── BLOCKED"), "{detail}");
+        assert!(
+            detail.contains("held by Task #"),
+            "who holds the lock: {detail}"
+        );
+        assert!(
+            detail.contains("holds Mutex `"),
+            "the lock it holds: {detail}"
+        );
+    }
 }
 
 #[test]

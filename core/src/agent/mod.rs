@@ -205,6 +205,9 @@ fn serve_client(mut stream: UnixStream) -> Result<(), WireError> {
 /// How often a recording client gets its events.
 const EVENTS_EVERY: Duration = Duration::from_millis(50);
 
+/// How soon a streaming client gets a snapshot once a deadlock is found.
+const DEADLOCK_NOTICE: Duration = Duration::from_millis(50);
+
 /// Reads requests on a thread of their own until the client goes.
 fn read_requests(mut stream: UnixStream) -> Receiver<Result<Request, WireError>> {
     let (tx, rx) = sync_channel(4);
@@ -234,6 +237,8 @@ struct Session {
     stream: Option<(Duration, Instant)>,
     /// Finished tasks kept in streamed snapshots.
     finished: Option<u32>,
+    /// Deadlocks found when the last snapshot was streamed.
+    deadlocks_seen: u64,
     recorder: Option<Recorder>,
 }
 
@@ -247,7 +252,9 @@ impl Session {
             let now = Instant::now();
             let mut wait = Duration::from_secs(3600);
             if let Some((_, due)) = self.stream {
-                wait = wait.min(due.saturating_duration_since(now));
+                wait = wait
+                    .min(due.saturating_duration_since(now))
+                    .min(DEADLOCK_NOTICE);
             }
             if self.recorder.is_some() {
                 wait = wait.min(EVENTS_EVERY);
@@ -263,6 +270,14 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.send_events(out)?;
+            // A new deadlock is news now, not at the next interval.
+            let deadlocks = crate::resource::deadlock::found_count();
+            if let Some((_, due)) = &mut self.stream
+                && deadlocks != self.deadlocks_seen
+            {
+                self.deadlocks_seen = deadlocks;
+                *due = Instant::now();
+            }
             if let Some((interval, due)) = &mut self.stream
                 && Instant::now() >= *due
             {

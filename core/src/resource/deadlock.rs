@@ -88,6 +88,15 @@ fn location(site: &'static Location<'static>) -> SourceLocation {
     SourceLocation::new(site.file(), site.line(), site.column())
 }
 
+/// Distinct deadlocks found so far: live streams send a snapshot at once
+/// when it changes.
+static FOUND_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many distinct deadlocks were found so far.
+pub(crate) fn found_count() -> u64 {
+    FOUND_COUNT.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Records a cycle found by the graph, and acts on it if it is new.
 pub(crate) fn found(links: Vec<FoundLink>, now: u64) {
     let mut key: CycleKey = links
@@ -126,6 +135,7 @@ pub(crate) fn found(links: Vec<FoundLink>, now: u64) {
         }
         found.push((key, deadlock.clone()));
     }
+    FOUND_COUNT.fetch_add(1, std::sync::atomic::Ordering::Release);
     let hook = HOOK.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(hook) = hook {
         hook(&deadlock);

@@ -9,7 +9,7 @@
 //! its last edge closes it.
 
 mod cell;
-mod deadlock;
+pub(crate) mod deadlock;
 mod end;
 pub(crate) mod graph;
 pub(crate) mod order;
