@@ -170,6 +170,14 @@ fn run_report_prints_the_report_and_passes_the_exit_code_on() {
     let report = text(&out.stdout);
     assert!(report.contains("reply_rx.await ◄─── BLOCKED"), "{report}");
 
+    // A program started by the one run (as `cargo run` starts an example)
+    // is found by its process tree.
+    let nested = format!("{} && true", stuck_request().display());
+    let out = cli(&["run", "--report", "--", "sh", "-c", &nested]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(report.contains("reply_rx.await ◄─── BLOCKED"), "{report}");
+
     let out = cli(&["run", "--report", "--", "sh", "-c", "exit 3"]);
     assert_eq!(out.status.code(), Some(3));
     assert!(
