@@ -38,13 +38,20 @@ pub fn draw_with(
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    frame.render_widget(header_line(title, snapshot, view.ascii), header);
+    let activity = match recorded {
+        Some(recorded) if view.replay_at.is_some() => {
+            recorded.activity_until(view.replay_at.unwrap_or(0))
+        }
+        Some(recorded) => recorded.activity().to_vec(),
+        None => Vec::new(),
+    };
+    frame.render_widget(header_line(title, snapshot, &activity, view.ascii), header);
     let selected = Tab::ALL.iter().position(|t| *t == view.tab).unwrap_or(0);
     let titles = Tab::ALL.iter().map(|t| t.title());
     let divider = if view.ascii { "|" } else { "│" };
     frame.render_widget(Tabs::new(titles).select(selected).divider(divider), tabs);
     match view.tab {
-        Tab::Tasks if view.detail => task_detail(frame, body, snapshot, view),
+        Tab::Tasks if view.detail => task_detail(frame, body, snapshot, recorded, view),
         Tab::Tasks => tasks(frame, body, snapshot, view),
         Tab::Resources => resources(frame, body, snapshot, view),
         Tab::Graph => graph(frame, body, snapshot, view),
@@ -119,18 +126,30 @@ pub(crate) fn to_ascii(text: &str) -> String {
     out
 }
 
-fn header_line<'a>(title: &'a str, snapshot: &Snapshot, ascii: bool) -> Line<'a> {
+/// `values` as a sparkline, one character each, scaled to the largest.
+pub(crate) fn sparkline(values: &[u64], ascii: bool) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    const ASCII_BARS: [char; 8] = ['_', '.', '.', '-', '-', '=', '=', '#'];
+    let bars = if ascii { ASCII_BARS } else { BARS };
+    let top = values.iter().copied().max().unwrap_or(0).max(1);
+    values
+        .iter()
+        .map(|&v| bars[(v * 7).div_ceil(top).min(7) as usize])
+        .collect()
+}
+
+fn header_line<'a>(title: &'a str, snapshot: &Snapshot, activity: &[u64], ascii: bool) -> Line<'a> {
     let count = |state| snapshot.tasks().iter().filter(|t| t.state == state).count();
-    let mut spans = vec![
-        Span::styled("async-inspect", Style::new().add_modifier(Modifier::BOLD)),
-        Span::raw(format!(
-            " · {title} · pid {} · {} running, {} blocked, {} idle",
-            snapshot.pid(),
-            count(TaskState::Running),
-            count(TaskState::Blocked),
-            count(TaskState::Idle),
-        )),
-    ];
+    let live = snapshot
+        .tasks()
+        .iter()
+        .filter(|t| !t.state.is_finished())
+        .count();
+    // What must be seen comes first: a narrow terminal cuts the rest.
+    let mut spans = vec![Span::styled(
+        "async-inspect",
+        Style::new().add_modifier(Modifier::BOLD),
+    )];
     let deadlocks = snapshot.deadlocks().len();
     if deadlocks > 0 {
         let skull = if ascii { "XX" } else { "💀" };
@@ -139,6 +158,12 @@ fn header_line<'a>(title: &'a str, snapshot: &Snapshot, ascii: bool) -> Line<'a>
             Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         ));
     }
+    spans.push(Span::raw(format!(
+        " · {live} tasks: {} running, {} blocked, {} idle",
+        count(TaskState::Running),
+        count(TaskState::Blocked),
+        count(TaskState::Idle),
+    )));
     let lints = snapshot.lints().len();
     if lints > 0 {
         spans.push(Span::styled(
@@ -146,6 +171,24 @@ fn header_line<'a>(title: &'a str, snapshot: &Snapshot, ascii: bool) -> Line<'a>
             Style::new().fg(Color::Yellow),
         ));
     }
+    let dropped = snapshot.counters().events_dropped;
+    if dropped > 0 {
+        spans.push(Span::styled(
+            format!(" · {dropped} events dropped"),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    if activity.len() > 1 {
+        spans.push(Span::styled(
+            format!(" {}", sparkline(activity, ascii)),
+            Style::new().fg(Color::Cyan),
+        ));
+    }
+    spans.push(Span::raw(format!(
+        " · {title} · pid {} · up {}",
+        snapshot.pid(),
+        format_duration(snapshot.taken_at()),
+    )));
     if ascii {
         for span in &mut spans {
             span.content = to_ascii(&span.content).into();
@@ -252,7 +295,13 @@ fn tasks_title(view: &View, first: usize, end: usize, rows: usize) -> String {
     if view.ascii { to_ascii(&title) } else { title }
 }
 
-fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
+fn task_detail(
+    frame: &mut Frame<'_>,
+    area: Rect,
+    snapshot: &Snapshot,
+    recorded: Option<&Recorded>,
+    view: &View,
+) {
     let Some(task) = listed(snapshot, view).get(view.selected).map(|t| t.id) else {
         return;
     };
@@ -261,8 +310,13 @@ fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &Vi
     only.retain_tasks(|t| t.id == task);
     // The report's section of this task, without its header line.
     let text = only.to_string();
-    let section: String = text.lines().skip(2).collect::<Vec<_>>().join("\n");
-    let title = format!(" task {task} (Esc: back · g: its graph) ");
+    let mut section: String = text.lines().skip(2).collect::<Vec<_>>().join("\n");
+    section.push_str(&family(snapshot, task));
+    if let Some(recorded) = recorded {
+        section.push_str(&poll_histogram(recorded, task));
+    }
+    let title =
+        format!(" task {task} (Esc: back · g: its graph · h: the holder of what it waits for) ");
     let title = if view.ascii { to_ascii(&title) } else { title };
     let section = if view.ascii {
         to_ascii(&section)
@@ -273,6 +327,67 @@ fn task_detail(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &Vi
         .block(top_block(view).title(title))
         .wrap(Wrap { trim: false });
     frame.render_widget(detail, area);
+}
+
+/// "parent #1 main · children #4 handle_request, #5 …".
+fn family(snapshot: &Snapshot, task: async_inspect_core::TaskId) -> String {
+    let name = |id| {
+        snapshot
+            .task(id)
+            .map_or_else(|| id.to_string(), |t| format!("{id} {}", t.name))
+    };
+    let parent = snapshot
+        .task(task)
+        .and_then(|t| t.parent)
+        .map_or_else(|| "none".to_owned(), name);
+    let children: Vec<String> = snapshot
+        .tasks()
+        .iter()
+        .filter(|t| t.parent == Some(task))
+        .map(|t| name(t.id))
+        .collect();
+    let children = if children.is_empty() {
+        "none".to_owned()
+    } else {
+        children.join(", ")
+    };
+    format!("\n\nparent: {parent} · children: {children}")
+}
+
+/// The recorded polls of `task` by duration, as counts per bucket.
+fn poll_histogram(recorded: &Recorded, task: async_inspect_core::TaskId) -> String {
+    const BUCKETS: [(u64, &str); 5] = [
+        (10_000, "<10µs"),
+        (100_000, "<100µs"),
+        (1_000_000, "<1ms"),
+        (10_000_000, "<10ms"),
+        (u64::MAX, "≥10ms"),
+    ];
+    let id = task.as_u64();
+    let mut counts = [0u64; BUCKETS.len()];
+    let mut polls = 0;
+    for event in &recorded.trace().events {
+        if let async_inspect_core::record::Event::Poll { task, start, end } = event
+            && *task == id
+        {
+            let took = end.saturating_sub(*start);
+            let bucket = BUCKETS
+                .iter()
+                .position(|(below, _)| took < *below)
+                .unwrap_or(4);
+            counts[bucket] += 1;
+            polls += 1;
+        }
+    }
+    if polls == 0 {
+        return "\nrecorded polls: none (short polls are recorded with --all-polls)".to_owned();
+    }
+    let cells: Vec<String> = BUCKETS
+        .iter()
+        .zip(counts)
+        .map(|((_, label), n)| format!("{label} {n}"))
+        .collect();
+    format!("\nrecorded polls by duration: {}", cells.join(" · "))
 }
 
 fn resources(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
@@ -457,6 +572,7 @@ fn help(frame: &mut Frame<'_>, area: Rect, view: &View) {
 ↑/↓, j/k     select a row; PgUp/PgDn ten rows
 Enter        the selected task: its stack, the await it is parked on, its waits and locks
 g            the wait-for graph from the selected task, and its task tree
+h            in a task's detail: the task holding what it waits for
 + -          on the timeline: a narrower or wider time window
 Esc          back
 /            search tasks by name or by the await they are parked on
@@ -472,7 +588,7 @@ q, Ctrl-C    quit";
         text.to_owned()
     };
     let width = area.width.min(96);
-    let height = area.height.min(16);
+    let height = area.height.min(17);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

@@ -73,7 +73,12 @@ fn run_on(
     loop {
         loop {
             match updates.try_recv() {
-                Ok(Update::Snapshot(next)) => snapshot = Some(*next),
+                Ok(Update::Snapshot(next)) => {
+                    recorded
+                        .get_or_insert_with(|| Recorded::live(0, &title))
+                        .note(&next);
+                    snapshot = Some(*next);
+                }
                 Ok(Update::Events(batch)) => recorded
                     .get_or_insert_with(|| Recorded::live(0, &title))
                     .add(*batch),
@@ -147,6 +152,7 @@ fn replay_on(
     };
     loop {
         let snapshot = &snapshots[at];
+        view.replay_at = Some(at);
         let heading = cursor_heading(
             title,
             snapshot.taken_at().saturating_sub(origin),

@@ -14,13 +14,19 @@ pub const KEPT: usize = 200_000;
 /// How often a live profile is computed again.
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// Recorded events and their profile.
+/// Snapshots' worth of activity the header's sparkline shows.
+pub const ACTIVITY: usize = 24;
+
+/// Recorded events and their profile, and the activity seen so far.
 #[derive(Debug)]
 pub struct Recorded {
     trace: Trace,
     profile: Option<Profile>,
     /// Events in the trace when the profile was computed, and when.
     profiled: Option<(usize, Instant)>,
+    /// Polls between consecutive snapshots, the latest last.
+    activity: Vec<u64>,
+    last_polls: Option<u64>,
 }
 
 impl Recorded {
@@ -35,7 +41,36 @@ impl Recorded {
             trace,
             profile: None,
             profiled: None,
+            activity: Vec::new(),
+            last_polls: None,
         }
+    }
+
+    /// Notes a new snapshot's polls for the activity sparkline.
+    pub fn note(&mut self, snapshot: &async_inspect_core::Snapshot) {
+        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
+        if let Some(last) = self.last_polls {
+            self.activity.push(polls.saturating_sub(last));
+            if self.activity.len() > ACTIVITY {
+                self.activity.remove(0);
+            }
+        }
+        self.last_polls = Some(polls);
+    }
+
+    /// Polls between the latest snapshots, oldest first.
+    pub fn activity(&self) -> &[u64] {
+        &self.activity
+    }
+
+    /// The activity up to the recording's snapshot `at` (for a replay).
+    pub fn activity_until(&self, at: usize) -> Vec<u64> {
+        let snapshots = &self.trace.snapshots;
+        let from = at.saturating_sub(ACTIVITY);
+        let polls = |i: usize| snapshots[i].tasks().iter().map(|t| t.polls).sum::<u64>();
+        (from + 1..=at.min(snapshots.len().saturating_sub(1)))
+            .map(|i| polls(i).saturating_sub(polls(i - 1)))
+            .collect()
     }
 
     /// Adds a live batch, letting the oldest events go past [`KEPT`].

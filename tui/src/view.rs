@@ -1,7 +1,7 @@
 //! What the person is looking at (the view state), the actions keys map to,
 //! and how an action changes the view. Nothing here draws.
 
-use async_inspect_core::{Snapshot, TaskInfo, TaskState};
+use async_inspect_core::{Snapshot, TaskInfo, TaskState, WaitReason};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 /// The tabs, in order.
@@ -179,6 +179,8 @@ pub enum Action {
     Deadlocks,
     /// Go to the wait-for graph around the selected task.
     Graph,
+    /// From a task's detail, the task holding what it waits for.
+    Holder,
     /// A narrower time window on the timeline.
     ZoomIn,
     /// A wider time window on the timeline.
@@ -227,6 +229,7 @@ pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Char('?') => Action::Help,
         KeyCode::Char('d') => Action::Deadlocks,
         KeyCode::Char('g') => Action::Graph,
+        KeyCode::Char('h') => Action::Holder,
         KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
         KeyCode::Char('-') => Action::ZoomOut,
         KeyCode::Char('/') => Action::Search,
@@ -266,6 +269,8 @@ pub struct View {
     pub zoom: usize,
     /// The first line of the profile shown.
     pub scroll: usize,
+    /// In a replay, the snapshot the cursor is on.
+    pub replay_at: Option<usize>,
 }
 
 impl Default for View {
@@ -282,6 +287,7 @@ impl Default for View {
             ascii: false,
             zoom: 2,
             scroll: 0,
+            replay_at: None,
         }
     }
 }
@@ -311,6 +317,7 @@ impl View {
             Action::Open if self.tab == Tab::Deadlocks => self.open_deadlocked(snapshot),
             Action::Open => self.detail = self.tab == Tab::Tasks && rows > 0,
             Action::Graph => self.switch(Tab::Graph),
+            Action::Holder => self.go_to_holder(snapshot),
             Action::ZoomIn => self.zoom = self.zoom.saturating_sub(1),
             Action::ZoomOut => self.zoom = (self.zoom + 1).min(crate::timeline::ZOOMS.len() - 1),
             Action::Back if self.help => self.help = false,
@@ -348,6 +355,32 @@ impl View {
             Action::Step(_) => {}
         }
         true
+    }
+
+    /// From a task's detail: the detail of the task holding what it waits
+    /// for (the first lock or channel holder, or the joined task).
+    fn go_to_holder(&mut self, snapshot: &Snapshot) {
+        if !(self.tab == Tab::Tasks && self.detail) {
+            return;
+        }
+        let Some(task) = listed(snapshot, self).get(self.selected).copied() else {
+            return;
+        };
+        let holder = task.waits.iter().find_map(|wait| match &wait.reason {
+            WaitReason::Lock { holders, .. } | WaitReason::Channel { holders, .. } => {
+                holders.first().map(|h| h.task)
+            }
+            WaitReason::Join { task } => Some(*task),
+            _ => None,
+        });
+        let Some(holder) = holder else {
+            return;
+        };
+        self.filter = Filter::All;
+        self.search.clear();
+        if let Some(row) = listed(snapshot, self).iter().position(|t| t.id == holder) {
+            self.selected = row;
+        }
     }
 
     /// From the Deadlocks tab: the selected task of a cycle, its detail.

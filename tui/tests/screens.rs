@@ -488,3 +488,110 @@ fn the_profile_tab_shows_the_profile_of_the_events() {
     let scrolled = render_with(&snapshot, &recorded, &view, 120, 30);
     assert_ne!(screen, scrolled, "↓ scrolls");
 }
+
+#[test]
+fn h_walks_from_a_waiting_task_to_the_one_holding_its_lock() {
+    let snapshot = fixture("deadlock");
+    let link = &snapshot.deadlocks()[0].cycle[0];
+    let mut view = View::default();
+    view.selected = listed(&snapshot, &view)
+        .iter()
+        .position(|t| t.id == link.task)
+        .unwrap();
+    view.apply(Action::Open, &snapshot);
+    let key = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
+    assert_eq!(action_for(key, false), Some(Action::Holder));
+    view.apply(Action::Holder, &snapshot);
+    assert!(view.detail);
+    assert_eq!(listed(&snapshot, &view)[view.selected].id, link.held_by);
+    let screen = render(&snapshot, &view, 110, 30);
+    assert!(
+        screen.contains(&format!("task {}", link.held_by)),
+        "{screen}"
+    );
+    assert!(screen.contains("parent: #1 main"), "{screen}");
+}
+
+#[test]
+fn the_detail_counts_the_recorded_polls_by_duration() {
+    let snapshot = fixture("stuck_request");
+    let (recorded, task) = recorded(&snapshot);
+    let mut view = View::default();
+    view.selected = listed(&snapshot, &view)
+        .iter()
+        .position(|t| t.id == task)
+        .unwrap();
+    view.apply(Action::Open, &snapshot);
+    let screen = render_with(&snapshot, &recorded, &view, 120, 40);
+    // Two recorded polls of 50 ms.
+    assert!(
+        screen.contains(
+            "recorded polls by duration: <10µs 0 · <100µs 0 · <1ms 0 · <10ms 0 · ≥10ms 2"
+        ),
+        "{screen}"
+    );
+}
+
+#[test]
+fn the_header_draws_activity_between_snapshots() {
+    let quiet = fixture("deadlock");
+    let busy = fixture("stuck_request");
+    let mut recorded = Recorded::live(1, "fixture");
+    for snapshot in [&quiet, &busy, &quiet, &busy] {
+        recorded.note(snapshot);
+    }
+    let polls = |s: &Snapshot| s.tasks().iter().map(|t| t.polls).sum::<u64>();
+    assert_eq!(
+        recorded.activity(),
+        [
+            polls(&busy).saturating_sub(polls(&quiet)),
+            0,
+            polls(&busy).saturating_sub(polls(&quiet))
+        ]
+    );
+    let screen = render_with(&busy, &recorded, &View::default(), 160, 10);
+    let header = screen.lines().next().unwrap();
+    assert!(header.contains("█▁█"), "{header}");
+}
+
+#[test]
+fn ten_thousand_tasks_scroll_to_the_last() {
+    let mut json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(format!(
+            "{}/tests/fixtures/stuck_request.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let tasks = json["tasks"].as_array().unwrap().clone();
+    let many: Vec<serde_json::Value> = (0..10_000u64)
+        .map(|i| {
+            let mut task = tasks[i as usize % tasks.len()].clone();
+            task["id"] = (i + 1).into();
+            task["parent"] = serde_json::Value::Null;
+            task
+        })
+        .collect();
+    json["tasks"] = many.into();
+    let snapshot: Snapshot = serde_json::from_value(json).unwrap();
+    let mut view = View {
+        sort: Sort::Id,
+        ..View::default()
+    };
+    let screen = render(&snapshot, &view, 100, 24);
+    assert!(screen.contains("1–19 of 10000"), "{screen}");
+    view.apply(Action::PageDown, &snapshot);
+    assert_eq!(view.selected, 10);
+    view.selected = 9_990;
+    for _ in 0..20 {
+        view.apply(Action::Down, &snapshot);
+    }
+    assert_eq!(view.selected, 9_999, "not past the last");
+    let screen = render(&snapshot, &view, 100, 24);
+    assert!(screen.contains("9982–10000 of 10000"), "{screen}");
+    assert!(
+        screen.contains("#10000 "),
+        "the last task is drawn: {screen}"
+    );
+}
