@@ -58,7 +58,9 @@ pub(crate) fn lines(
     let columns = width.saturating_sub(LABEL + 1).max(10);
     let end = snapshot.taken_at().as_nanos() as u64;
     let span = (window.as_nanos() as u64).max(columns as u64);
-    let start = end.saturating_sub(span);
+    // The window ends at the snapshot, at the right edge, even when the
+    // program is younger than the window (its start is then before 0).
+    let start = i128::from(end) - i128::from(span);
     let per_column = span / columns as u64;
     let wanted: HashSet<u64> = tasks.iter().map(|t| t.id.as_u64()).collect();
     let mut lanes: HashMap<u64, Vec<Mark>> = wanted
@@ -69,11 +71,12 @@ pub(crate) fn lines(
         let Some(lane) = lanes.get_mut(&task) else {
             return;
         };
-        if to < start || from > end {
+        if i128::from(to) < start || from > end {
             return;
         }
-        let first = (from.max(start) - start) / per_column;
-        let last = (to.min(end) - start) / per_column;
+        let column = |t: u64| ((i128::from(t) - start).max(0) as u64) / per_column;
+        let first = column(from);
+        let last = column(to.min(end));
         for column in first..=last.min(columns as u64 - 1) {
             let cell = &mut lane[column as usize];
             *cell = (*cell).max(mark);

@@ -315,6 +315,11 @@ impl View {
                 self.selected = step(self.selected, action, rows);
             }
             Action::Open if self.tab == Tab::Deadlocks => self.open_deadlocked(snapshot),
+            Action::Open if matches!(self.tab, Tab::Graph | Tab::Timeline) => {
+                // The selected task's detail, from the tabs drawn around it.
+                self.switch(Tab::Tasks);
+                self.detail = listed(snapshot, self).len() > self.selected;
+            }
             Action::Open => self.detail = self.tab == Tab::Tasks && rows > 0,
             Action::Graph => self.switch(Tab::Graph),
             Action::Holder => self.go_to_holder(snapshot),

@@ -330,6 +330,7 @@ fn the_graph_walks_from_the_selected_task_to_the_deadlock() {
         screen.contains(&format!("from task {in_cycle}")),
         "{screen}"
     );
+    insta::assert_snapshot!("graph", screen);
     // ↑/↓ move to another task, and the graph follows it.
     let action = if view.selected == 0 {
         Action::Down
@@ -341,6 +342,10 @@ fn the_graph_walks_from_the_selected_task_to_the_deadlock() {
     assert_ne!(other, in_cycle);
     let screen = render(&snapshot, &view, 110, 30);
     assert!(screen.contains(&format!("from task {other}")), "{screen}");
+    // Enter: that task's detail.
+    view.apply(Action::Open, &snapshot);
+    assert_eq!((view.tab, view.detail), (Tab::Tasks, true));
+    assert_eq!(listed(&snapshot, &view)[view.selected].id, other);
 }
 
 #[test]
@@ -460,6 +465,7 @@ fn the_timeline_draws_polls_lock_waits_and_parked_awaits_in_lanes() {
     });
     assert_eq!(order, ['█', '▒', '█', '─'], "{lane}");
     assert!(lane.ends_with('─'), "parked until now: {lane}");
+    insta::assert_snapshot!("timeline", screen);
     // The selected task's lane comes first.
     let first_lane = screen.lines().nth(5).unwrap();
     assert!(first_lane.starts_with(&task.to_string()), "{screen}");
@@ -484,6 +490,7 @@ fn the_profile_tab_shows_the_profile_of_the_events() {
     assert!(screen.contains("Slowest await points"), "{screen}");
     assert!(screen.contains("load → cache.lock().await"), "{screen}");
     assert!(screen.contains("Lock contention"), "{screen}");
+    insta::assert_snapshot!("profile", screen);
     view.apply(Action::Down, &snapshot);
     let scrolled = render_with(&snapshot, &recorded, &view, 120, 30);
     assert_ne!(screen, scrolled, "↓ scrolls");
