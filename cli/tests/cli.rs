@@ -88,6 +88,25 @@ fn cli(args: &[&str]) -> Output {
     Command::new(CLI).args(args).output().expect("the CLI runs")
 }
 
+/// `async-inspect export TRACE --format FORMAT -o OUT`, which must succeed.
+fn export(trace: &std::path::Path, format: &str, out: &std::path::Path) {
+    let done = cli(&[
+        "export",
+        trace.to_str().unwrap(),
+        "--format",
+        format,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+}
+
+/// `async-inspect export TRACE --format chrome`, parsed.
+fn chrome_of(trace: &std::path::Path, out: &std::path::Path) -> serde_json::Value {
+    export(trace, "chrome", out);
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -292,18 +311,7 @@ fn run_record_keeps_every_poll_call_await_and_lock() {
     assert!(said.contains("snapshots and "), "{said}");
     assert!(!said.contains(" 0 events"), "{said}");
 
-    let chrome_path = dir.join("service.json");
-    let out = cli(&[
-        "export",
-        trace.to_str().unwrap(),
-        "--format",
-        "chrome",
-        "-o",
-        chrome_path.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let chrome: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&chrome_path).unwrap()).unwrap();
+    let chrome = chrome_of(&trace, &dir.join("service.json"));
     let events = chrome["traceEvents"].as_array().unwrap();
     let slices = |category: &str| {
         events
@@ -446,15 +454,7 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Mutex `cache`"));
     let folded = dir.join("service.folded");
-    let out = cli(&[
-        "export",
-        trace.to_str().unwrap(),
-        "--format",
-        "folded",
-        "-o",
-        folded.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    export(&trace, "folded", &folded);
     let folded = std::fs::read_to_string(folded).unwrap();
     let line = folded
         .lines()
@@ -515,17 +515,7 @@ fn record_then_replay_and_export() {
 
     // The Chrome trace: a named track per task, the traced calls nested.
     let chrome_path = dir.join("stuck.chrome.json");
-    let out = cli(&[
-        "export",
-        trace_arg,
-        "--format",
-        "chrome",
-        "-o",
-        chrome_path.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let chrome: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&chrome_path).unwrap()).unwrap();
+    let chrome = chrome_of(&trace, &chrome_path);
     let events = chrome["traceEvents"].as_array().unwrap();
     let track_of = |name: &str| {
         events

@@ -60,11 +60,7 @@ pub fn draw_with(
         Tab::Deadlocks => deadlocks(frame, body, snapshot, view),
     }
     let keys = "Enter detail · g graph · / search · f filter · s sort · ? keys · q quit";
-    let keys = if view.ascii {
-        to_ascii(keys)
-    } else {
-        keys.to_owned()
-    };
+    let keys = shown(view, keys);
     frame.render_widget(
         Paragraph::new(keys).style(Style::new().fg(Color::DarkGray)),
         footer,
@@ -94,6 +90,12 @@ const ASCII_BORDER: symbols::border::Set = symbols::border::Set {
     horizontal_top: "-",
     horizontal_bottom: "-",
 };
+
+/// `text` as the view draws it: as is, or in ASCII with `--ascii`.
+fn shown(view: &View, text: impl Into<String>) -> String {
+    let text = text.into();
+    if view.ascii { to_ascii(&text) } else { text }
+}
 
 /// `text` with its box drawing, arrows, marks and emoji in ASCII.
 pub(crate) fn to_ascii(text: &str) -> String {
@@ -317,12 +319,8 @@ fn task_detail(
     }
     let title =
         format!(" task {task} (Esc: back · g: its graph · h: the holder of what it waits for) ");
-    let title = if view.ascii { to_ascii(&title) } else { title };
-    let section = if view.ascii {
-        to_ascii(&section)
-    } else {
-        section
-    };
+    let title = shown(view, title);
+    let section = shown(view, section);
     let detail = Paragraph::new(section)
         .block(top_block(view).title(title))
         .wrap(Wrap { trim: false });
@@ -438,15 +436,8 @@ fn graph(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         Some(task) => crate::graph::lines(snapshot, task.id).join("\n"),
         None => "No task selected: pick one in the Tasks tab.".to_owned(),
     };
-    let text = if view.ascii { to_ascii(&text) } else { text };
-    let title = " ↑/↓ another task · Enter its detail ";
-    let title = if view.ascii {
-        to_ascii(title)
-    } else {
-        title.to_owned()
-    };
-    let paragraph = Paragraph::new(text)
-        .block(top_block(view).title(title))
+    let paragraph = Paragraph::new(shown(view, text))
+        .block(top_block(view).title(shown(view, " ↑/↓ another task · Enter its detail ")))
         .wrap(Wrap { trim: false });
     frame.render_widget(paragraph, area);
 }
@@ -474,8 +465,10 @@ fn timeline(
         view.ascii,
     )
     .join("\n");
-    let text = if view.ascii { to_ascii(&text) } else { text };
-    frame.render_widget(Paragraph::new(text).block(top_block(view)), area);
+    frame.render_widget(
+        Paragraph::new(shown(view, text)).block(top_block(view)),
+        area,
+    );
 }
 
 fn profile(frame: &mut Frame<'_>, area: Rect, recorded: Option<&Recorded>, view: &View) {
@@ -485,16 +478,9 @@ fn profile(frame: &mut Frame<'_>, area: Rect, recorded: Option<&Recorded>, view:
               (async-inspect record, run --record) or a live view."
             .to_owned(),
     };
-    let text = if view.ascii { to_ascii(&text) } else { text };
     let scroll = u16::try_from(view.scroll).unwrap_or(u16::MAX);
-    let title = " the whole recording · ↑/↓ scroll ";
-    let title = if view.ascii {
-        to_ascii(title)
-    } else {
-        title.to_owned()
-    };
-    let paragraph = Paragraph::new(text)
-        .block(top_block(view).title(title))
+    let paragraph = Paragraph::new(shown(view, text))
+        .block(top_block(view).title(shown(view, " the whole recording · ↑/↓ scroll ")))
         .scroll((scroll, 0));
     frame.render_widget(paragraph, area);
 }
@@ -558,7 +544,7 @@ fn deadlocks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join("\n");
-    let text = if view.ascii { to_ascii(&text) } else { text };
+    let text = shown(view, text);
     let paragraph = Paragraph::new(text)
         .style(Style::new().fg(Color::Red))
         .block(top_block(view))
@@ -582,11 +568,7 @@ d            the deadlocks: ↑/↓ a task of a cycle, Enter its stack and locks
 , . < >      in a replay: one snapshot back or on; ten
 ?            this help
 q, Ctrl-C    quit";
-    let text = if view.ascii {
-        to_ascii(text)
-    } else {
-        text.to_owned()
-    };
+    let text = shown(view, text);
     let width = area.width.min(96);
     let height = area.height.min(17);
     let popup = Rect {

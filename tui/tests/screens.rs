@@ -17,9 +17,33 @@ fn fixture(name: &str) -> Snapshot {
 
 /// The screen's text, row by row.
 fn render(snapshot: &Snapshot, view: &View, width: u16, height: u16) -> String {
+    screen_of(snapshot, None, view, width, height)
+}
+
+/// [`render`] with recorded events.
+fn render_with(
+    snapshot: &Snapshot,
+    recorded: &Recorded,
+    view: &View,
+    width: u16,
+    height: u16,
+) -> String {
+    screen_of(snapshot, Some(recorded), view, width, height)
+}
+
+fn screen_of(
+    snapshot: &Snapshot,
+    recorded: Option<&Recorded>,
+    view: &View,
+    width: u16,
+    height: u16,
+) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal
-        .draw(|frame| draw(frame, "fixture", snapshot, view))
+        .draw(|frame| match recorded {
+            Some(recorded) => draw_with(frame, "fixture", snapshot, Some(recorded), view),
+            None => draw(frame, "fixture", snapshot, view),
+        })
         .unwrap();
     let buffer = terminal.backend().buffer();
     (0..height)
@@ -409,30 +433,6 @@ fn recorded(snapshot: &Snapshot) -> (Recorded, async_inspect_core::TaskId) {
     let mut trace = async_inspect_core::trace_file::Trace::new(1, "fixture", Default::default());
     trace.add_events(batch);
     (Recorded::of(trace), task)
-}
-
-fn render_with(
-    snapshot: &Snapshot,
-    recorded: &Recorded,
-    view: &View,
-    width: u16,
-    height: u16,
-) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal
-        .draw(|frame| draw_with(frame, "fixture", snapshot, Some(recorded), view))
-        .unwrap();
-    let buffer = terminal.backend().buffer();
-    (0..height)
-        .map(|y| {
-            (0..width)
-                .map(|x| buffer[(x, y)].symbol())
-                .collect::<String>()
-                .trim_end()
-                .to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[test]
