@@ -108,6 +108,8 @@ pub(crate) fn to_ascii(text: &str) -> String {
             '◄' => out.push('<'),
             '►' | '▶' => out.push('>'),
             '✓' => out.push('v'),
+            '■' => out.push('#'),
+            '✗' => out.push('x'),
             '○' => out.push('o'),
             '↺' => out.push('@'),
             '▼' => out.push('v'),
@@ -199,6 +201,18 @@ fn header_line<'a>(title: &'a str, snapshot: &Snapshot, activity: &[u64], ascii:
     Line::from(spans)
 }
 
+/// A mark per state, so that state reads without colour too.
+fn state_icon(state: TaskState) -> char {
+    match state {
+        TaskState::Running => '▶',
+        TaskState::Blocked => '■',
+        TaskState::Idle => '○',
+        TaskState::Done => '✓',
+        TaskState::Panicked => '✗',
+        _ => '·',
+    }
+}
+
 fn state_style(state: TaskState) -> Style {
     match state {
         TaskState::Blocked => Style::new().fg(Color::Red),
@@ -217,20 +231,25 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
     let first = window_start(selected, height, listed.len());
     let end = listed.len().min(first + height);
     let rows = listed[first..end].iter().map(|task| {
+        // Where it is parked, else where it was spawned.
         let at = match task.blocked_at() {
             Some((_, step)) => format!("{}.await  {}", step.expr, step.location),
-            None => task
-                .waits
-                .first()
-                .map_or_else(String::new, |_| "waiting".to_owned()),
+            None if !task.waits.is_empty() => "waiting".to_owned(),
+            None => format!("spawned at {}", task.location),
+        };
+        let busy = if task.age.is_zero() {
+            0.0
+        } else {
+            100.0 * task.busy.as_secs_f64() / task.age.as_secs_f64()
         };
         let cells = [
             task.id.to_string(),
-            task.state.label().to_owned(),
+            format!("{} {}", state_icon(task.state), task.state.label()),
             task.name.to_string(),
             at,
             format_duration(task.in_state_for(snapshot)).to_string(),
             task.polls.to_string(),
+            format!("{busy:.0}%"),
         ];
         let cells = cells.map(|c| if view.ascii { to_ascii(&c) } else { c });
         Row::new(cells).style(state_style(task.state))
@@ -245,7 +264,7 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         Sort::Polls => 5,
         Sort::Age => usize::MAX,
     };
-    let header = ["ID", "STATE", "NAME", "PARKED AT", "FOR", "POLLS"]
+    let header = ["ID", "STATE", "NAME", "PARKED AT", "FOR", "POLLS", "BUSY"]
         .iter()
         .enumerate()
         .map(|(i, name)| {
@@ -259,11 +278,12 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         rows,
         [
             Constraint::Length(7),
-            Constraint::Length(9),
-            Constraint::Percentage(25),
+            Constraint::Length(11),
+            Constraint::Percentage(22),
             Constraint::Fill(1),
-            Constraint::Length(9),
+            Constraint::Length(7),
             Constraint::Length(8),
+            Constraint::Length(5),
         ],
     )
     .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
