@@ -280,9 +280,34 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     #[cfg(feature = "inspect")]
-    pub use async_inspect_core::config::enabled;
-    #[cfg(feature = "inspect")]
     pub use async_inspect_core::trace::{AwaitInfo, FnInfo, Traced, await_point, format_args_list};
+
+    #[cfg(feature = "inspect")]
+    pub use async_inspect_core::config::enabled;
+
+    /// The body of a traced call (what `#[trace]` expands to); the first
+    /// call also tells adopted tasks how to find the id of the runtime task
+    /// they run in.
+    #[cfg(feature = "inspect")]
+    #[inline]
+    pub fn traced<F: std::future::Future>(
+        info: &'static FnInfo,
+        args: Option<std::sync::Arc<str>>,
+        body: F,
+    ) -> Traced<F> {
+        #[cfg(feature = "tokio")]
+        {
+            use std::sync::atomic::{AtomicBool, Ordering};
+            static TOLD: AtomicBool = AtomicBool::new(false);
+            if !TOLD.load(Ordering::Relaxed) {
+                TOLD.store(true, Ordering::Relaxed);
+                async_inspect_core::trace::set_host_task_id(|| {
+                    tokio::task::try_id().map(|id| id.to_string())
+                });
+            }
+        }
+        Traced::new(info, args, body)
+    }
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::wait::inspect_point;
     pub use async_inspect_core::watchdog::{stuck_is_failure, watch_test};

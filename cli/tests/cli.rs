@@ -20,6 +20,7 @@ fn examples() -> &'static PathBuf {
         let status = Command::new(cargo)
             .args(["build", "-p", "async-inspect"])
             .args(["--example", "stuck_request", "--example", "slow_service"])
+            .args(["--example", "axum_deadlock"])
             .current_dir(&root)
             .status()
             .expect("cargo runs");
@@ -462,6 +463,86 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
         .expect("render's CPU under handle_request");
     let nanos: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(nanos > 0);
+}
+
+/// Sends `GET path` to `port` and, if `answer`, returns the response.
+fn http_get(port: u16, path: &str, answer: bool) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    if !answer {
+        // Kept open by the leak: the handler stays stuck.
+        std::mem::forget(stream);
+        return None;
+    }
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    Some(response)
+}
+
+#[test]
+fn attach_names_the_stuck_and_deadlocked_handlers_of_an_axum_service() {
+    use std::io::BufRead;
+    let mut child = Command::new(examples().join("axum_deadlock"))
+        .args(["--port", "0"])
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let app = App(child);
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("the address: {line}"));
+    assert!(
+        http_get(port, "/health", true)
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
+    http_get(port, "/transfer/alice/bob", false);
+    http_get(port, "/transfer/bob/alice", false);
+    http_get(port, "/report/7", false);
+    let start = Instant::now();
+    let report = loop {
+        let out = cli(&["attach", "--pid", &app.pid().to_string(), "--dump"]);
+        let report = text(&out.stdout);
+        if report.contains("DEADLOCK DETECTED") && report.contains("report(user=7) · BLOCKED") {
+            break report;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{report}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(report.contains("Task #"), "{report}");
+    assert!(
+        report.contains("transfer(from=\"alice\", to=\"bob\")")
+            && report.contains("transfer(from=\"bob\", to=\"alice\")"),
+        "{report}"
+    );
+    assert!(
+        report.contains("adopted: runs in a task spawned elsewhere (runtime task"),
+        "{report}"
+    );
+    assert!(report.contains("rx.await ◄─── BLOCKED"), "{report}");
+    assert!(report.contains("examples/axum_deadlock.rs:"), "{report}");
+    assert!(
+        http_get(port, "/health", true)
+            .unwrap()
+            .starts_with("HTTP/1.1 200")
+    );
 }
 
 #[test]

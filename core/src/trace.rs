@@ -130,6 +130,16 @@ impl Write for Bounded {
     }
 }
 
+/// How an adopted task learns the id its runtime gave the task it runs in
+/// (set by the runtime's adapter; core names no runtime).
+static HOST_TASK_ID: std::sync::OnceLock<fn() -> Option<String>> = std::sync::OnceLock::new();
+
+/// Tells adopted tasks how to find the runtime's id of the task they run
+/// in (tokio's `task::try_id()`), for the report. The first call wins.
+pub fn set_host_task_id(f: fn() -> Option<String>) {
+    let _ = HOST_TASK_ID.set(f);
+}
+
 enum Link {
     NotEntered {
         args: Option<Arc<str>>,
@@ -264,6 +274,9 @@ fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
             None => format!("{}()", info.name),
         };
         let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
+        if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
+            cell.with_detail(|detail| detail.host = Some(host.into()));
+        }
         let frame = FrameHandle::enter(info, &cell, None, args, now);
         record_enter(&cell, &frame);
         return Link::Entered {

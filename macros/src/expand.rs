@@ -174,7 +174,7 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
             };
         #(#checks)*
         let __async_inspect_args = #args_expr;
-        ::async_inspect::__private::Traced::new(
+        ::async_inspect::__private::traced(
             &__ASYNC_INSPECT_FN,
             __async_inspect_args,
             async move {

@@ -115,11 +115,19 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         points: Vec::new(),
         panic: None,
         holds: Vec::new(),
+        host_task: None,
     };
     cell.read_detail(|detail| {
         info.name = cell.name_with(detail);
         let Some(detail) = detail else { return };
         info.panic = detail.panic.as_deref().map(str::to_owned);
+        info.host_task = detail.host.as_deref().map(str::to_owned);
+        // An adopted task starts where its root traced fn is.
+        if info.kind == crate::TaskKind::Adopted
+            && let Some(root) = detail.root_fn
+        {
+            info.location = SourceLocation::new(root.file, root.line, root.column);
+        }
         let timeout_for = |frame: Option<u32>| nearest_timeout(detail, frame);
         info.frames = detail
             .frames

@@ -340,6 +340,10 @@ pub struct TaskInfo {
     /// The inspected locks it holds.
     #[serde(default)]
     pub holds: Vec<HeldLock>,
+    /// For an adopted task, the runtime's id of the task it runs in (tokio's
+    /// task id), when the runtime tells.
+    #[serde(default)]
+    pub host_task: Option<String>,
 }
 
 /// A lock a task holds.

@@ -157,11 +157,19 @@ impl Snapshot {
         )?;
         if task.kind == crate::TaskKind::Adopted {
             write!(f, " · adopted: runs in a task spawned elsewhere")?;
+            if let Some(host) = &task.host_task {
+                write!(f, " (runtime task {host})")?;
+            }
         }
         writeln!(f)?;
+        let began = if task.kind == crate::TaskKind::Adopted {
+            "adopted at"
+        } else {
+            "spawned at"
+        };
         write!(
             f,
-            "│ spawned at {} · age {} · polls {}",
+            "│ {began} {} · age {} · polls {}",
             task.location,
             Human(task.age),
             task.polls

@@ -35,6 +35,8 @@ pub(crate) struct Detail {
     pub(crate) waker: crate::waker::WakerSlot,
     /// The inspected locks the task holds, oldest first.
     pub(crate) held: Vec<crate::resource::order::Held>,
+    /// For an adopted task: the runtime's id of the task it runs in.
+    pub(crate) host: Option<Box<str>>,
 }
 
 /// What a task waits for, as the wrapper that knows it reports it.
@@ -124,6 +126,7 @@ impl Detail {
         detail.last_lint_at = 0;
         detail.waker = crate::waker::WakerSlot::default();
         detail.held.clear();
+        detail.host = None;
         if detail.frames.capacity() > KEPT_CAPACITY
             || detail.waits.capacity() > KEPT_CAPACITY
             || detail.timeouts.capacity() > KEPT_CAPACITY
