@@ -176,6 +176,24 @@ enum Command {
         )]
         program: Vec<OsString>,
     },
+    /// Serve a web dashboard of a running process or a recording.
+    Serve {
+        /// The process id of a running, inspectable program.
+        #[arg(long, conflicts_with = "trace", required_unless_present = "trace")]
+        pid: Option<u32>,
+        /// A recording to serve instead.
+        #[arg(long, value_name = "FILE")]
+        trace: Option<PathBuf>,
+        /// The port (0: any free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// The address to listen on; anything but loopback needs --token.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// A token every request must carry (printed in the URL to open).
+        #[arg(long)]
+        token: Option<String>,
+    },
     /// Print the report as of a moment of a recording.
     Replay {
         /// The trace file.
@@ -308,6 +326,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             profile::run(&program, &options)
         }
+        Command::Serve {
+            pid,
+            trace,
+            port,
+            bind,
+            token,
+        } => serve(pid, trace.as_deref(), (bind, port).into(), token).map(|()| 0),
         Command::Replay { file, at, no_tui } => replay(&file, at, use_tui(no_tui)).map(|()| 0),
         Command::Export {
             file,
@@ -784,6 +809,46 @@ fn run_program(
         (Some(_), Show::Nothing) => {}
     }
     Ok(exit_code(status))
+}
+
+/// `async-inspect serve`: the dashboard of process `pid`, or of `trace`.
+fn serve(
+    pid: Option<u32>,
+    trace: Option<&Path>,
+    bind: std::net::SocketAddr,
+    token: Option<String>,
+) -> anyhow::Result<()> {
+    let options = async_inspect_web::Options { bind, token };
+    let data = match (pid, trace) {
+        (_, Some(path)) => async_inspect_web::of_trace(open_trace(path)?),
+        (Some(pid), None) => {
+            let mut client = Client::connect_pid(pid)?;
+            client.start_recording(Polls::Long)?;
+            client.stream(Duration::from_secs(1))?;
+            let title = format!("{} (pid {pid})", client.welcome.program);
+            let (updates, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                loop {
+                    let update = match client.next() {
+                        Ok(Message::Snapshot(s)) => async_inspect_web::Update::Snapshot(s),
+                        Ok(Message::Events(b)) => async_inspect_web::Update::Events(b),
+                        Err(error) => {
+                            let _ = updates
+                                .send(async_inspect_web::Update::Ended(format!("{error:#}")));
+                            return;
+                        }
+                    };
+                    if updates.send(update).is_err() {
+                        return;
+                    }
+                }
+            });
+            async_inspect_web::live(&title, receiver)
+        }
+        (None, None) => bail!("serve what? give --pid N or --trace FILE"),
+    };
+    async_inspect_web::serve(&options, data)?;
+    Ok(())
 }
 
 /// What `run_program` shows while the program runs, without the terminal UI.

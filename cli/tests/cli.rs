@@ -759,3 +759,69 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
     assert!(text(&passing.stderr).contains("async-inspect test: 0 hung, 0 deadlock(s)"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
+    use std::io::{BufRead, Read, Write};
+    let dir = scratch("serve");
+    let trace = dir.join("empty.trace");
+    let file = std::fs::File::create(&trace).unwrap();
+    let mut writer =
+        async_inspect_core::trace_file::TraceWriter::new(file, 42, "fixture", Duration::ZERO)
+            .unwrap();
+    writer.snapshot(&async_inspect_core::snapshot()).unwrap();
+    drop(writer);
+    let mut server = Command::new(CLI)
+        .args(["serve", "--port", "0", "--trace", trace.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(server.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = App(server);
+    let address = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("the URL: {line}"))
+        .to_owned();
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(
+        response.contains("\"title\":\"fixture (pid 42, recorded)\""),
+        "{response}"
+    );
+    drop(server);
+
+    let out = cli(&[
+        "serve",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--bind",
+        "0.0.0.0",
+        "--port",
+        "0",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(said.contains("needs --token"), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+
+    let out = cli(&["serve", "--pid", "999999999"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).lines().count(),
+        1,
+        "{}",
+        text(&out.stderr)
+    );
+}

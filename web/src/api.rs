@@ -1,0 +1,553 @@
+//! The JSON API, versioned under `/api/v1/`, the live updates, and the
+//! page. Every route reads; none changes the program.
+//!
+//! | path | what |
+//! |---|---|
+//! | `/api/v1/status` | program, counts, activity, whether it ended, how fresh |
+//! | `/api/v1/snapshot?at=S` | the whole snapshot (a recording's as of `S` seconds) |
+//! | `/api/v1/tasks?state=&q=&sort=&offset=&limit=` | the task table, filtered, sorted, paged |
+//! | `/api/v1/tasks/{id}` | one task, with its report section and children |
+//! | `/api/v1/deadlocks`, `/api/v1/lints`, `/api/v1/resources` | as named |
+//! | `/api/v1/graph?task=ID` | the wait-for graph (around a task), cycles marked |
+//! | `/api/v1/timeline?window_ms=&tasks=1,2` | spans of polls, lock waits and parked awaits |
+//! | `/api/v1/profile` | the profile of the recorded events, and its report |
+//! | `/api/v1/profile/flamegraph.svg?wait=1` | its flamegraph |
+//! | `/api/v1/export/json` | the recording: snapshots and events |
+//! | `/api/v1/events` | Server-Sent Events: `update` on each change |
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect_core::profile::Weight;
+use async_inspect_core::record::Event;
+use async_inspect_core::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::data::{Data, Inner};
+use crate::page;
+
+#[derive(Clone)]
+struct App {
+    data: Arc<Data>,
+    token: Option<Arc<str>>,
+}
+
+pub(crate) fn router(data: Arc<Data>, token: Option<String>) -> Router {
+    let app = App {
+        data,
+        token: token.map(Into::into),
+    };
+    Router::new()
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/style.css", get(page::style))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/snapshot", get(snapshot))
+        .route("/api/v1/tasks", get(tasks))
+        .route("/api/v1/tasks/{id}", get(task))
+        .route("/api/v1/deadlocks", get(deadlocks))
+        .route("/api/v1/lints", get(lints))
+        .route("/api/v1/resources", get(resources))
+        .route("/api/v1/graph", get(graph))
+        .route("/api/v1/timeline", get(timeline))
+        .route("/api/v1/profile", get(profile))
+        .route("/api/v1/profile/flamegraph.svg", get(flamegraph))
+        .route("/api/v1/export/json", get(export_json))
+        .route("/api/v1/events", get(events))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
+        .layer(middleware::from_fn_with_state(app.clone(), check_token))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "error": message }))).into_response()
+}
+
+/// Every request carries the token, when there is one: `?token=` or
+/// `Authorization: Bearer`.
+async fn check_token(State(app): State<App>, request: Request, next: Next) -> Response {
+    let Some(token) = &app.token else {
+        return next.run(request).await;
+    };
+    let from_query = request
+        .uri()
+        .query()
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .filter_map(|pair| pair.strip_prefix("token="))
+        .any(|given| given == &**token);
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| given == &**token);
+    if from_query || from_header {
+        next.run(request).await
+    } else {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "a missing or wrong token: open the URL the server printed",
+        )
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct At {
+    at: Option<f64>,
+}
+
+/// Runs `f` on the snapshot shown, or answers that there is none yet.
+fn with_snapshot(
+    app: &App,
+    at: Option<f64>,
+    f: impl FnOnce(&Inner, &Snapshot) -> Response,
+) -> Response {
+    let inner = app.data.read();
+    match inner.snapshot(at) {
+        Some(snapshot) => f(&inner, snapshot),
+        None => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no snapshot yet: the program's agent has not answered",
+        ),
+    }
+}
+
+async fn status(State(app): State<App>) -> Response {
+    let inner = app.data.read();
+    let snapshot = inner.snapshot(None);
+    let count = |state: TaskState| {
+        snapshot.map_or(0, |s| s.tasks().iter().filter(|t| t.state == state).count())
+    };
+    let finished = snapshot.map_or(0, |s| {
+        s.tasks().iter().filter(|t| t.state.is_finished()).count()
+    });
+    let first = inner.trace.snapshots.first().map(Snapshot::taken_at);
+    let last = inner.trace.snapshots.last().map(Snapshot::taken_at);
+    Json(json!({
+        "title": inner.title,
+        "live": inner.live,
+        "ended": inner.ended,
+        "pid": snapshot.map(Snapshot::pid),
+        "updated_ms_ago": inner.updated.map(|t| t.elapsed().as_millis() as u64),
+        "uptime_ms": snapshot.map(|s| s.taken_at().as_millis() as u64),
+        "tasks": snapshot.map_or(0, |s| s.tasks().len()) - finished,
+        "running": count(TaskState::Running),
+        "blocked": count(TaskState::Blocked),
+        "idle": count(TaskState::Idle),
+        "finished": finished,
+        "deadlocks": snapshot.map_or(0, |s| s.deadlocks().len()),
+        "lints": snapshot.map_or(0, |s| s.lints().len()),
+        "activity": inner.activity,
+        "events": inner.trace.events.len(),
+        "events_dropped": inner.trace.events_dropped,
+        "snapshots": inner.trace.snapshots.len(),
+        "span_secs": match (first, last) {
+            (Some(first), Some(last)) => last.saturating_sub(first).as_secs_f64(),
+            _ => 0.0,
+        },
+    }))
+    .into_response()
+}
+
+async fn snapshot(State(app): State<App>, Query(at): Query<At>) -> Response {
+    with_snapshot(&app, at.at, |_, snapshot| Json(snapshot).into_response())
+}
+
+#[derive(Deserialize)]
+struct TasksQuery {
+    state: Option<String>,
+    q: Option<String>,
+    sort: Option<String>,
+    offset: Option<usize>,
+    limit: Option<usize>,
+    at: Option<f64>,
+}
+
+fn parked_at(task: &TaskInfo) -> Option<String> {
+    task.blocked_at()
+        .map(|(_, step)| format!("{}.await  {}", step.expr, step.location))
+}
+
+fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
+    let busy = if task.age.is_zero() {
+        0.0
+    } else {
+        100.0 * task.busy.as_secs_f64() / task.age.as_secs_f64()
+    };
+    json!({
+        "id": task.id.as_u64(),
+        "name": task.name,
+        "state": task.state.label(),
+        "kind": task.kind,
+        "parked_at": parked_at(task),
+        "location": task.location.to_string(),
+        "for_ms": task.in_state_for(snapshot).as_millis() as u64,
+        "polls": task.polls,
+        "busy_pct": busy,
+    })
+}
+
+async fn tasks(State(app): State<App>, Query(query): Query<TasksQuery>) -> Response {
+    with_snapshot(&app, query.at, |_, snapshot| {
+        let needle = query.q.as_deref().unwrap_or("").to_lowercase();
+        let mut listed: Vec<&TaskInfo> = snapshot
+            .tasks()
+            .iter()
+            .filter(|t| match query.state.as_deref() {
+                None | Some("" | "all") => true,
+                Some("finished") => t.state.is_finished(),
+                Some(state) => t.state.label().eq_ignore_ascii_case(state),
+            })
+            .filter(|t| {
+                needle.is_empty()
+                    || t.name.to_lowercase().contains(&needle)
+                    || parked_at(t).is_some_and(|p| p.to_lowercase().contains(&needle))
+            })
+            .collect();
+        let rank = |t: &TaskInfo| match t.state {
+            TaskState::Blocked => 0,
+            TaskState::Idle => 1,
+            TaskState::Running => 2,
+            _ => 3,
+        };
+        match query.sort.as_deref() {
+            Some("id") => listed.sort_by_key(|t| t.id),
+            Some("name") => listed.sort_by(|a, b| a.name.cmp(&b.name)),
+            Some("polls") => listed.sort_by_key(|t| std::cmp::Reverse(t.polls)),
+            Some("age") => listed.sort_by_key(|t| std::cmp::Reverse(t.age)),
+            _ => listed.sort_by_key(|t| (rank(t), t.state_since, t.id)),
+        }
+        let total = listed.len();
+        let offset = query.offset.unwrap_or(0).min(total);
+        let limit = query.limit.unwrap_or(200).min(5000);
+        let page: Vec<Value> = listed[offset..total.min(offset + limit)]
+            .iter()
+            .map(|t| row(snapshot, t))
+            .collect();
+        Json(json!({ "total": total, "offset": offset, "tasks": page })).into_response()
+    })
+}
+
+async fn task(State(app): State<App>, Path(id): Path<u64>, Query(at): Query<At>) -> Response {
+    with_snapshot(&app, at.at, |_, snapshot| {
+        let Some(info) = snapshot.tasks().iter().find(|t| t.id.as_u64() == id) else {
+            return error(
+                StatusCode::NOT_FOUND,
+                &format!("no task #{id} in this snapshot"),
+            );
+        };
+        let mut only = snapshot.clone();
+        only.retain_tasks(|t| t.id == info.id);
+        let text = only.to_string();
+        let section = text.lines().skip(2).collect::<Vec<_>>().join("\n");
+        let children: Vec<Value> = snapshot
+            .tasks()
+            .iter()
+            .filter(|t| t.parent == Some(info.id))
+            .map(|t| row(snapshot, t))
+            .collect();
+        Json(json!({
+            "task": info,
+            "row": row(snapshot, info),
+            "report": section,
+            "children": children,
+        }))
+        .into_response()
+    })
+}
+
+async fn deadlocks(State(app): State<App>, Query(at): Query<At>) -> Response {
+    with_snapshot(&app, at.at, |_, snapshot| {
+        let text: Vec<String> = snapshot
+            .deadlocks()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        Json(json!({ "deadlocks": snapshot.deadlocks(), "text": text })).into_response()
+    })
+}
+
+async fn lints(State(app): State<App>, Query(at): Query<At>) -> Response {
+    with_snapshot(&app, at.at, |_, snapshot| {
+        let text: Vec<String> = snapshot.lints().iter().map(ToString::to_string).collect();
+        Json(json!({ "lints": snapshot.lints(), "text": text })).into_response()
+    })
+}
+
+async fn resources(State(app): State<App>, Query(at): Query<At>) -> Response {
+    with_snapshot(&app, at.at, |_, snapshot| {
+        Json(json!({ "resources": snapshot.resources() })).into_response()
+    })
+}
+
+#[derive(Deserialize)]
+struct GraphQuery {
+    task: Option<u64>,
+    at: Option<f64>,
+}
+
+/// The tasks a wait of `task` waits for, with what for.
+fn waits_for(task: &TaskInfo) -> Vec<(TaskId, String)> {
+    let mut out = Vec::new();
+    for wait in &task.waits {
+        match &wait.reason {
+            WaitReason::Lock { resource, holders } => out.extend(
+                holders
+                    .iter()
+                    .map(|h| (h.task, format!("{} `{}`", resource.kind, resource.name))),
+            ),
+            WaitReason::Channel { end, holders } => out.extend(
+                holders
+                    .iter()
+                    .map(|h| (h.task, format!("channel `{}`", end.name))),
+            ),
+            WaitReason::Join { task } => out.push((*task, "join".to_owned())),
+            _ => {}
+        }
+    }
+    out
+}
+
+async fn graph(State(app): State<App>, Query(query): Query<GraphQuery>) -> Response {
+    with_snapshot(&app, query.at, |_, snapshot| {
+        let by_id: HashMap<TaskId, &TaskInfo> =
+            snapshot.tasks().iter().map(|t| (t.id, t)).collect();
+        // The tasks reachable from the one asked for, else every waiting one.
+        let mut nodes: BTreeSet<TaskId> = BTreeSet::new();
+        let mut todo: Vec<TaskId> = match query.task {
+            Some(id) => vec![TaskId::from_u64(id)],
+            None => snapshot
+                .tasks()
+                .iter()
+                .filter(|t| !waits_for(t).is_empty())
+                .map(|t| t.id)
+                .collect(),
+        };
+        let mut edges = Vec::new();
+        while let Some(id) = todo.pop() {
+            if !nodes.insert(id) || nodes.len() > 500 {
+                continue;
+            }
+            if let Some(task) = by_id.get(&id) {
+                for (to, label) in waits_for(task) {
+                    edges.push(json!({ "from": id.as_u64(), "to": to.as_u64(), "label": label }));
+                    todo.push(to);
+                }
+            }
+        }
+        let nodes: Vec<Value> = nodes
+            .iter()
+            .map(|id| match by_id.get(id) {
+                Some(task) => json!({
+                    "id": id.as_u64(), "name": task.name, "state": task.state.label(),
+                    "parked_at": parked_at(task),
+                }),
+                None => json!({ "id": id.as_u64(), "name": "?", "state": "gone" }),
+            })
+            .collect();
+        let cycles: Vec<Vec<u64>> = snapshot
+            .deadlocks()
+            .iter()
+            .map(|d| d.cycle.iter().map(|l| l.task.as_u64()).collect())
+            .collect();
+        Json(json!({ "nodes": nodes, "edges": edges, "cycles": cycles })).into_response()
+    })
+}
+
+#[derive(Deserialize)]
+struct TimelineQuery {
+    window_ms: Option<u64>,
+    tasks: Option<String>,
+    at: Option<f64>,
+}
+
+async fn timeline(State(app): State<App>, Query(query): Query<TimelineQuery>) -> Response {
+    with_snapshot(&app, query.at, |inner, snapshot| {
+        let end = snapshot.taken_at().as_nanos() as u64;
+        let window = query.window_ms.unwrap_or(5000).clamp(10, 3_600_000) * 1_000_000;
+        let start = end.saturating_sub(window);
+        let wanted: Vec<u64> = match &query.tasks {
+            Some(list) => list
+                .split(',')
+                .filter_map(|t| t.trim().parse().ok())
+                .collect(),
+            None => snapshot
+                .tasks()
+                .iter()
+                .filter(|t| !t.state.is_finished())
+                .take(40)
+                .map(|t| t.id.as_u64())
+                .collect(),
+        };
+        let mut lanes: HashMap<u64, Vec<(u64, u64, &'static str)>> =
+            wanted.iter().map(|&t| (t, Vec::new())).collect();
+        let mut open: HashMap<(u64, u64, u8), u64> = HashMap::new();
+        for event in &inner.trace.events {
+            let task = event.task();
+            if !lanes.contains_key(&task) || event.start() > end {
+                continue;
+            }
+            let mut span = |from: u64, to: u64, kind| {
+                if to >= start
+                    && let Some(lane) = lanes.get_mut(&task)
+                {
+                    lane.push((from.max(start), to.min(end), kind));
+                }
+            };
+            match *event {
+                Event::Poll { start, end, .. } => span(start, end, "poll"),
+                Event::AwaitStart {
+                    frame, index, at, ..
+                } => {
+                    open.insert((task, (u64::from(frame) << 16) | u64::from(index), 0), at);
+                }
+                Event::AwaitEnd {
+                    frame, index, at, ..
+                } => {
+                    let key = (task, (u64::from(frame) << 16) | u64::from(index), 0);
+                    if let Some(since) = open.remove(&key) {
+                        span(since, at, "parked");
+                    }
+                }
+                Event::Wait { resource, at, .. } => {
+                    open.insert((task, resource, 1), at);
+                }
+                Event::WaitEnd { resource, at, .. } => {
+                    if let Some(since) = open.remove(&(task, resource, 1)) {
+                        span(since, at, "lock");
+                    }
+                }
+                _ => {}
+            }
+        }
+        for ((task, _, kind), since) in open {
+            if let Some(lane) = lanes.get_mut(&task)
+                && since <= end
+            {
+                let kind = if kind == 1 { "lock" } else { "parked" };
+                lane.push((since.max(start), end, kind));
+            }
+        }
+        // Blocked since before the recording began: the snapshot says since
+        // when, and on what.
+        for task in snapshot.tasks() {
+            let Some(lane) = lanes.get_mut(&task.id.as_u64()) else {
+                continue;
+            };
+            let since = task.state_since.as_nanos() as u64;
+            if task.state == TaskState::Blocked && !lane.iter().any(|&(_, to, _)| to >= end) {
+                let on_lock = task
+                    .waits
+                    .iter()
+                    .any(|w| matches!(w.reason, WaitReason::Lock { .. }));
+                let kind = if on_lock { "lock" } else { "parked" };
+                lane.push((since.max(start), end, kind));
+            }
+        }
+        let names: HashMap<u64, &str> = snapshot
+            .tasks()
+            .iter()
+            .map(|t| (t.id.as_u64(), t.name.as_ref()))
+            .collect();
+        let lanes: Vec<Value> = wanted
+            .iter()
+            .map(|task| {
+                let spans: Vec<Value> = lanes[task]
+                    .iter()
+                    .map(|(from, to, kind)| json!([from, to, kind]))
+                    .collect();
+                json!({ "task": task, "name": names.get(task).copied().unwrap_or("?"), "spans": spans })
+            })
+            .collect();
+        Json(json!({
+            "start_ns": start, "end_ns": end, "events": inner.trace.events.len(), "lanes": lanes,
+        }))
+        .into_response()
+    })
+}
+
+async fn profile(State(app): State<App>) -> Response {
+    let profile = app.data.profile();
+    Json(json!({ "profile": &*profile, "report": profile.to_string() })).into_response()
+}
+
+#[derive(Deserialize)]
+struct FlameQuery {
+    wait: Option<u8>,
+}
+
+async fn flamegraph(State(app): State<App>, Query(query): Query<FlameQuery>) -> Response {
+    let profile = app.data.profile();
+    let weight = if query.wait == Some(1) {
+        Weight::Wait
+    } else {
+        Weight::Cpu
+    };
+    let folded = profile.folded(weight);
+    if folded.trim().is_empty() {
+        return error(
+            StatusCode::NOT_FOUND,
+            "no time on traced stacks recorded yet: nothing to draw",
+        );
+    }
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = match weight {
+        Weight::Cpu => "time in polls per logical async stack".to_owned(),
+        Weight::Wait => "time parked per logical async stack".to_owned(),
+    };
+    options.count_name = "ns".to_owned();
+    let mut svg = Vec::new();
+    match inferno::flamegraph::from_lines(&mut options, folded.lines(), &mut svg) {
+        Ok(()) => ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+async fn export_json(State(app): State<App>) -> Response {
+    let inner = app.data.read();
+    let trace = &inner.trace;
+    let body = json!({
+        "pid": trace.pid, "program": trace.program, "snapshots": trace.snapshots,
+        "sites": trace.sites, "resources": trace.resources, "events": trace.events,
+        "events_dropped": trace.events_dropped,
+    });
+    (
+        [(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"async-inspect-trace.json\"",
+        )],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// `update` each time the data changes (a new snapshot or events), and a
+/// keep-alive comment meanwhile; the browser reconnects by itself.
+async fn events(
+    State(app): State<App>,
+) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
+    let changes = app.data.changes();
+    let stream = futures::stream::unfold(changes, |mut changes| async move {
+        // Changes come in bursts (a snapshot and its events): one update
+        // per 200 ms at most.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        changes.changed().await.ok()?;
+        let version = *changes.borrow_and_update();
+        let event = SseEvent::default()
+            .event("update")
+            .data(version.to_string());
+        Some((Ok(event), changes))
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

@@ -1,0 +1,163 @@
+//! What the dashboard shows: the latest snapshot of a live process (or a
+//! recording's snapshots), the recorded events, the profile computed from
+//! them, and a version that moves with each change for the live page.
+
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use async_inspect_core::Snapshot;
+use async_inspect_core::profile::Profile;
+use async_inspect_core::trace_file::Trace;
+
+use crate::Update;
+
+/// Events kept from a live process; older ones go.
+const KEPT: usize = 200_000;
+
+/// Snapshots' worth of activity kept for the sparkline.
+const ACTIVITY: usize = 60;
+
+/// The dashboard's data, shared by the feeding thread and the handlers.
+#[derive(Debug)]
+pub struct Data {
+    inner: RwLock<Inner>,
+    version: tokio::sync::watch::Sender<u64>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    /// The program, as the page titles it.
+    pub(crate) title: String,
+    /// A live process, or a recording.
+    pub(crate) live: bool,
+    /// A recording's snapshots; a live process's latest only.
+    pub(crate) trace: Trace,
+    /// Why the live source ended, once it did.
+    pub(crate) ended: Option<String>,
+    /// When the last snapshot came.
+    pub(crate) updated: Option<Instant>,
+    /// Polls between consecutive snapshots, oldest first.
+    pub(crate) activity: Vec<u64>,
+    last_polls: Option<u64>,
+    /// The profile, and how many events it was computed from.
+    profile: Option<(usize, Arc<Profile>)>,
+}
+
+impl Data {
+    fn new(inner: Inner) -> Self {
+        Self {
+            inner: RwLock::new(inner),
+            version: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    /// The data of a recording.
+    pub fn of_trace(trace: Trace) -> Self {
+        let title = format!("{} (pid {}, recorded)", trace.program, trace.pid);
+        let mut inner = Inner {
+            title,
+            live: false,
+            trace: Trace::new(trace.pid, &trace.program, trace.started_at_unix),
+            ended: None,
+            updated: None,
+            activity: Vec::new(),
+            last_polls: None,
+            profile: None,
+        };
+        for snapshot in &trace.snapshots {
+            inner.note_activity(snapshot);
+        }
+        inner.trace = trace;
+        Self::new(inner)
+    }
+
+    /// The data of a live process, empty until updates come.
+    pub fn live(title: &str) -> Self {
+        Self::new(Inner {
+            title: title.to_owned(),
+            live: true,
+            trace: Trace::new(0, title, Duration::ZERO),
+            ended: None,
+            updated: None,
+            activity: Vec::new(),
+            last_polls: None,
+            profile: None,
+        })
+    }
+
+    /// Takes in an update from the live source.
+    pub fn apply(&self, update: Update) {
+        {
+            let mut inner = self.write();
+            match update {
+                Update::Snapshot(snapshot) => {
+                    inner.note_activity(&snapshot);
+                    inner.trace.pid = snapshot.pid();
+                    inner.trace.snapshots.clear();
+                    inner.trace.snapshots.push(*snapshot);
+                    inner.updated = Some(Instant::now());
+                }
+                Update::Events(batch) => {
+                    inner.trace.add_events(*batch);
+                    let over = inner.trace.events.len().saturating_sub(KEPT);
+                    if over > 0 {
+                        let drop = over.max(KEPT / 2);
+                        inner.trace.events.drain(..drop);
+                        inner.trace.events_dropped += drop as u64;
+                    }
+                }
+                Update::Ended(why) => inner.ended = Some(why),
+            }
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A receiver that sees each change.
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.version.subscribe()
+    }
+
+    /// The profile of the events so far, computed again only when events
+    /// came since.
+    pub(crate) fn profile(&self) -> Arc<Profile> {
+        let events = self.read().trace.events.len();
+        if let Some((seen, profile)) = &self.read().profile
+            && *seen == events
+        {
+            return Arc::clone(profile);
+        }
+        let profile = Arc::new(Profile::from_trace(&self.read().trace));
+        self.write().profile = Some((events, Arc::clone(&profile)));
+        profile
+    }
+}
+
+impl Inner {
+    fn note_activity(&mut self, snapshot: &Snapshot) {
+        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
+        if let Some(last) = self.last_polls {
+            self.activity.push(polls.saturating_sub(last));
+            if self.activity.len() > ACTIVITY {
+                self.activity.remove(0);
+            }
+        }
+        self.last_polls = Some(polls);
+    }
+
+    /// The snapshot shown: a live process's latest, or a recording's as of
+    /// `at` seconds from its start (its last if `None`).
+    pub(crate) fn snapshot(&self, at: Option<f64>) -> Option<&Snapshot> {
+        match at {
+            Some(at) if !self.live => self.trace.at(Duration::from_secs_f64(at.max(0.0))),
+            _ => self.trace.snapshots.last(),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The web dashboard of async-inspect (`async-inspect serve`): one live
+//! process, or a recording, in the browser.
+//!
+//! The server does no I/O with the inspected program: the caller (the CLI)
+//! feeds it [`Update`]s from its agent connection, or hands it a trace
+//! file's [`Trace`]. It serves a versioned JSON API under `/api/v1/`
+//! ([`api`]), live updates as Server-Sent Events, and one page (HTML, CSS
+//! and JS built into the binary: no CDN, works offline). It binds to
+//! 127.0.0.1 unless told otherwise; elsewhere it requires a token, checked
+//! on every request. It only reads.
+
+mod api;
+mod data;
+mod page;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use async_inspect_core::Snapshot;
+use async_inspect_core::record::Batch;
+use async_inspect_core::trace_file::Trace;
+
+pub use data::Data;
+
+/// What the caller sends a live dashboard.
+#[derive(Debug)]
+pub enum Update {
+    /// A new snapshot.
+    Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch.
+    Events(Box<Batch>),
+    /// The program ended (or the connection dropped): why, in words.
+    Ended(String),
+}
+
+/// Where and how to serve.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The address to listen on.
+    pub bind: SocketAddr,
+    /// The token every request must carry (`?token=` or
+    /// `Authorization: Bearer`); required when `bind` is not loopback.
+    pub token: Option<String>,
+}
+
+/// Why the dashboard could not be served.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Not loopback and no token: anyone on the network could look.
+    #[error(
+        "binding to {0} (not loopback) needs --token, so that only those given the URL can look"
+    )]
+    TokenRequired(SocketAddr),
+    /// The address is taken or not ours.
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, io::Error),
+    /// The server failed.
+    #[error("the dashboard stopped: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// The URL to open, with the token if there is one.
+pub fn url(bound: SocketAddr, token: Option<&str>) -> String {
+    match token {
+        Some(token) => format!("http://{bound}/?token={token}"),
+        None => format!("http://{bound}/"),
+    }
+}
+
+/// A dashboard bound to its address, not serving yet.
+#[derive(Debug)]
+pub struct Server {
+    listener: std::net::TcpListener,
+    token: Option<String>,
+    data: Arc<Data>,
+}
+
+impl Server {
+    /// Binds to `options.bind` for `data`.
+    ///
+    /// # Errors
+    ///
+    /// [`ServeError::TokenRequired`] for a non-loopback address without a
+    /// token; [`ServeError::Bind`] when the address cannot be had.
+    pub fn bind(options: &Options, data: Arc<Data>) -> Result<Self, ServeError> {
+        if !options.bind.ip().is_loopback() && options.token.is_none() {
+            return Err(ServeError::TokenRequired(options.bind));
+        }
+        let listener = std::net::TcpListener::bind(options.bind)
+            .map_err(|e| ServeError::Bind(options.bind, e))?;
+        listener.set_nonblocking(true)?;
+        Ok(Self {
+            listener,
+            token: options.token.clone(),
+            data,
+        })
+    }
+
+    /// The address it listens on (the port chosen, if 0 was asked).
+    ///
+    /// # Errors
+    ///
+    /// When the socket cannot say.
+    pub fn address(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until the process ends, on a runtime of its own.
+    ///
+    /// # Errors
+    ///
+    /// When the runtime cannot start or the server fails.
+    pub fn run(self) -> Result<(), ServeError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("async-inspect-web")
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(self.listener)?;
+            let app = api::router(self.data, self.token);
+            axum::serve(listener, app).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Serves `data` with `options` until the process ends, saying where on
+/// stderr.
+///
+/// # Errors
+///
+/// See [`Server::bind`] and [`Server::run`].
+pub fn serve(options: &Options, data: Arc<Data>) -> Result<(), ServeError> {
+    let server = Server::bind(options, data)?;
+    let address = server.address()?;
+    eprintln!(
+        "async-inspect: the dashboard is at {} (Ctrl-C stops it)",
+        url(address, options.token.as_deref())
+    );
+    server.run()
+}
+
+/// The data of a recording, to serve.
+pub fn of_trace(trace: Trace) -> Arc<Data> {
+    Arc::new(Data::of_trace(trace))
+}
+
+/// The data of a live process, fed by `updates` on a thread of its own.
+pub fn live(title: &str, updates: std::sync::mpsc::Receiver<Update>) -> Arc<Data> {
+    let data = Arc::new(Data::live(title));
+    let feeding = Arc::clone(&data);
+    std::thread::Builder::new()
+        .name("async-inspect-web-feed".into())
+        .spawn(move || {
+            for update in updates {
+                feeding.apply(update);
+            }
+            feeding.apply(Update::Ended("the connection closed".into()));
+        })
+        .expect("the feeding thread starts");
+    data
+}

@@ -1,0 +1,201 @@
+//! Every endpoint of the JSON API against a fixture process (the
+//! `deadlock` example's snapshot, with recorded events) and a recording;
+//! the token's checks; live updates.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect_core::record::Batch;
+use async_inspect_core::trace_file::Trace;
+use async_inspect_web::{Data, Options, ServeError, Server, Update};
+use common::{fixture, get, json, live_fixture, serve};
+
+fn events_for(task: u64, end: u64) -> Batch {
+    let t = |before: u64| end - before * 1_000_000;
+    serde_json::from_value(serde_json::json!({
+        "sites": [{"id": 0, "function": "transfer", "module_path": "deadlock", "file": "examples/deadlock.rs",
+                   "line": 13, "awaits": [["from.lock()", 14], ["sleep(d)", 16], ["to.lock()", 17]]}],
+        "resources": [{"id": 9, "kind": "mutex", "label": "bob", "created_at": "examples/deadlock.rs:25:15"}],
+        "events": [
+            {"poll": {"task": task, "start": t(250), "end": t(249)}},
+            {"enter": {"task": task, "frame": 1, "parent": 0, "site": 0, "args": null, "at": t(250)}},
+            {"await_start": {"task": task, "frame": 1, "index": 1, "at": t(249)}},
+            {"await_end": {"task": task, "frame": 1, "index": 1, "at": t(199)}},
+            {"poll": {"task": task, "start": t(199), "end": t(198)}},
+            {"wait": {"task": task, "resource": 9, "at": t(198)}},
+        ],
+        "dropped": 0,
+    }))
+    .unwrap()
+}
+
+#[test]
+fn every_endpoint_answers_from_a_live_process() {
+    let (data, address) = live_fixture(None);
+    let snapshot = fixture();
+    let link = &snapshot.deadlocks()[0].cycle[0];
+    let task = link.task.as_u64();
+    data.apply(Update::Events(Box::new(events_for(
+        task,
+        snapshot.taken_at().as_nanos() as u64,
+    ))));
+
+    let status = json(address, "/api/v1/status");
+    assert_eq!(status["deadlocks"], 1);
+    assert_eq!(status["blocked"], 3);
+    assert_eq!(status["live"], true);
+    assert_eq!(status["events"], 6);
+
+    let tasks = json(address, "/api/v1/tasks?state=blocked&sort=id");
+    assert_eq!(tasks["total"], 3);
+    let ids: Vec<u64> = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_u64().unwrap())
+        .collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let searched = json(address, "/api/v1/tasks?q=to.lock");
+    assert_eq!(
+        searched["total"], 2,
+        "the two transfers parked at to.lock()"
+    );
+    let paged = json(address, "/api/v1/tasks?offset=1&limit=1");
+    assert_eq!(paged["tasks"].as_array().unwrap().len(), 1);
+
+    let one = json(address, &format!("/api/v1/tasks/{task}"));
+    assert_eq!(one["row"]["name"], "transfer");
+    let report = one["report"].as_str().unwrap();
+    assert!(report.contains("to.lock().await ◄─── BLOCKED"), "{report}");
+    assert!(report.contains("examples/deadlock.rs:17:"), "{report}");
+    let (status, body) = get(address, "/api/v1/tasks/999999", &[]);
+    assert_eq!(status, 404, "{body}");
+
+    let deadlocks = json(address, "/api/v1/deadlocks");
+    assert!(
+        deadlocks["text"][0]
+            .as_str()
+            .unwrap()
+            .contains("DEADLOCK DETECTED")
+    );
+    let graph = json(address, &format!("/api/v1/graph?task={task}"));
+    assert_eq!(graph["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(graph["edges"].as_array().unwrap().len(), 2);
+    assert_eq!(graph["cycles"][0].as_array().unwrap().len(), 2);
+    assert!(
+        json(address, "/api/v1/resources")["resources"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 2
+    );
+    assert!(json(address, "/api/v1/lints")["lints"].is_array());
+
+    let timeline = json(
+        address,
+        &format!("/api/v1/timeline?window_ms=1000&tasks={task}"),
+    );
+    let spans = timeline["lanes"][0]["spans"].as_array().unwrap();
+    let kinds: Vec<&str> = spans.iter().map(|s| s[2].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"poll") && kinds.contains(&"parked") && kinds.contains(&"lock"),
+        "{kinds:?}"
+    );
+
+    let profile = json(address, "/api/v1/profile");
+    assert!(
+        profile["report"]
+            .as_str()
+            .unwrap()
+            .contains("sleep(d).await")
+    );
+    let (status, svg) = get(address, "/api/v1/profile/flamegraph.svg?wait=1", &[]);
+    assert_eq!(status, 200);
+    assert!(svg.contains("<svg") && svg.contains("transfer"), "{svg}");
+
+    let export = json(address, "/api/v1/export/json");
+    assert_eq!(export["events"].as_array().unwrap().len(), 6);
+    let (status, page) = get(address, "/", &[]);
+    assert_eq!(status, 200);
+    assert!(page.contains("<script src=\"app.js\">"));
+    let (status, _) = get(address, "/app.js", &[]);
+    assert_eq!(status, 200);
+    let (status, body) = get(address, "/api/v1/nope", &[]);
+    assert_eq!(status, 404);
+    assert!(body.contains("no such page"));
+}
+
+#[test]
+fn a_recording_is_served_as_of_a_moment() {
+    let mut trace = Trace::new(7, "app", Duration::ZERO);
+    trace.snapshots.push(fixture());
+    let address = serve(async_inspect_web::of_trace(trace), None);
+    let status = json(address, "/api/v1/status");
+    assert_eq!(status["live"], false);
+    assert_eq!(status["snapshots"], 1);
+    let snapshot = json(address, "/api/v1/snapshot?at=0");
+    assert_eq!(snapshot["deadlocks"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn no_snapshot_yet_is_said_not_blank() {
+    let address = serve(Arc::new(Data::live("starting")), None);
+    let (status, body) = get(address, "/api/v1/tasks", &[]);
+    assert_eq!(status, 503);
+    assert!(body.contains("no snapshot yet"), "{body}");
+}
+
+#[test]
+fn a_token_is_checked_on_every_request() {
+    let (_, address) = live_fixture(Some("s3cret"));
+    assert_eq!(get(address, "/api/v1/status", &[]).0, 401);
+    assert_eq!(get(address, "/", &[]).0, 401);
+    assert_eq!(get(address, "/api/v1/status?token=wrong", &[]).0, 401);
+    assert_eq!(get(address, "/api/v1/status?token=s3cret", &[]).0, 200);
+    let bearer = [("Authorization", "Bearer s3cret")];
+    assert_eq!(get(address, "/api/v1/status", &bearer).0, 200);
+    // Loopback without a token is open.
+    let (_, open) = live_fixture(None);
+    assert_eq!(get(open, "/api/v1/status", &[]).0, 200);
+    // Anything else without a token is refused before binding.
+    let options = Options {
+        bind: "0.0.0.0:0".parse().unwrap(),
+        token: None,
+    };
+    let refused = Server::bind(&options, Arc::new(Data::live("x")));
+    assert!(matches!(refused, Err(ServeError::TokenRequired(_))));
+    assert_eq!(
+        async_inspect_web::url("127.0.0.1:8080".parse().unwrap(), Some("t")),
+        "http://127.0.0.1:8080/?token=t"
+    );
+}
+
+#[test]
+fn a_change_is_pushed_to_the_page() {
+    let (data, address) = live_fixture(None);
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.1\r\nHost: localhost\r\n\r\n"
+    )
+    .unwrap();
+    let mut lines = BufReader::new(stream);
+    let mut line = String::new();
+    lines.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    data.apply(Update::Snapshot(Box::new(fixture())));
+    loop {
+        line.clear();
+        assert!(lines.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if line.contains("event: update") {
+            break;
+        }
+    }
+}

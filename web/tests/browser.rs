@@ -1,0 +1,139 @@
+//! The page in a real headless Chromium (Debian's `chromium`, which
+//! `.ci/run` installs): the overview of a process with a deadlock shows the
+//! banner, a stuck task shows its blocked await with file:line, the
+//! timeline and the graph draw, and no script error is logged. A
+//! screenshot of each view is left in the target directory to look at.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::{fixture, live_fixture};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Loads `route` (a `#/…` view) once, without live updates; its DOM after
+/// the scripts ran, and what the browser logged.
+fn visit(address: SocketAddr, route: &str, shot: &str) -> (String, String) {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium ({CHROMIUM}): .ci/run installs it \
+         (apt-get install chromium chromium-driver)"
+    );
+    let scratch = tempdir(shot);
+    let url = format!("http://{address}/?live=0#/{route}");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--virtual-time-budget=5000",
+        "--window-size=1200,800",
+        "--enable-logging=stderr",
+        "--v=0",
+    ];
+    let profile = format!("--user-data-dir={}", scratch.join("profile").display());
+    let dom = Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&profile)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let profile = format!("--user-data-dir={}", scratch.join("profile2").display());
+    let png = shots.join(format!("{shot}.png"));
+    let screenshot = Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&profile)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        screenshot.status.success() && png.exists(),
+        "no screenshot of {route}"
+    );
+    let log = String::from_utf8_lossy(&dom.stderr).into_owned();
+    (String::from_utf8_lossy(&dom.stdout).into_owned(), log)
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "async-inspect-browser-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Script errors: the page marks each on `<body data-errors=…>` and shows
+/// it; Chromium's own log of the console, where it has one.
+fn script_errors<'a>(dom: &'a str, log: &'a str) -> Vec<&'a str> {
+    let mut errors: Vec<&str> = dom.lines().filter(|l| l.contains("data-errors=")).collect();
+    errors.extend(
+        log.lines()
+            .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error"))),
+    );
+    errors
+}
+
+#[test]
+fn a_script_error_is_caught() {
+    let (_, address) = live_fixture(None);
+    let (dom, log) = visit(address, "__selftest", "self-test");
+    let errors = script_errors(&dom, &log);
+    assert!(
+        errors.iter().any(|e| e.contains("self-test")),
+        "an uncaught error marks the page: {dom}"
+    );
+}
+
+#[test]
+fn a_person_finds_the_deadlock_and_the_stuck_await_in_the_browser() {
+    let (_, address) = live_fixture(None);
+    let snapshot = fixture();
+    let task = snapshot.deadlocks()[0].cycle[0].task.as_u64();
+
+    let (overview, log) = visit(address, "", "overview");
+    assert!(script_errors(&overview, &log).is_empty(), "{overview}");
+    assert!(
+        overview.contains("deadlock(s): tasks wait for each other forever"),
+        "{overview}"
+    );
+    assert!(overview.contains("DEADLOCK DETECTED"), "{overview}");
+    assert!(
+        overview.contains(&format!("href=\"#/task/{task}\"")),
+        "{overview}"
+    );
+
+    let (detail, log) = visit(address, &format!("task/{task}"), "task");
+    assert!(script_errors(&detail, &log).is_empty(), "{detail}");
+    assert!(detail.contains("to.lock().await ◄─── BLOCKED"), "{detail}");
+    assert!(detail.contains("examples/deadlock.rs:17:"), "{detail}");
+    assert!(detail.contains("its wait-for graph"), "{detail}");
+
+    let (timeline, log) = visit(address, "timeline", "timeline");
+    assert!(script_errors(&timeline, &log).is_empty(), "{timeline}");
+    assert!(timeline.contains("<svg class=\"timeline\""), "{timeline}");
+    assert!(
+        timeline.contains("class=\"lock\""),
+        "a lane waiting for a lock: {timeline}"
+    );
+
+    let (graph, log) = visit(address, "graph", "graph");
+    assert!(script_errors(&graph, &log).is_empty(), "{graph}");
+    assert!(graph.contains("<svg class=\"graph\""), "{graph}");
+    assert!(
+        graph.contains("class=\"cycle\""),
+        "the cycle in red: {graph}"
+    );
+}

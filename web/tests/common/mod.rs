@@ -1,0 +1,87 @@
+//! A dashboard served on a free port from a fixture, and a tiny HTTP client.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect_core::Snapshot;
+use async_inspect_web::{Data, Options, Server, Update};
+
+/// The `deadlock` example's snapshot: two transfers in a cycle.
+pub fn fixture() -> Snapshot {
+    let path = format!(
+        "{}/tests/fixtures/deadlock.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Serves `data` on 127.0.0.1 (any port) with `token`; its address.
+pub fn serve(data: Arc<Data>, token: Option<&str>) -> SocketAddr {
+    let options = Options {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: token.map(str::to_owned),
+    };
+    let server = Server::bind(&options, data).unwrap();
+    let address = server.address().unwrap();
+    std::thread::spawn(move || server.run());
+    address
+}
+
+/// A live dashboard showing the fixture.
+pub fn live_fixture(token: Option<&str>) -> (Arc<Data>, SocketAddr) {
+    let data = Arc::new(Data::live("fixture"));
+    data.apply(Update::Snapshot(Box::new(fixture())));
+    let address = serve(Arc::clone(&data), token);
+    (data, address)
+}
+
+/// GET `path` (with `headers`): the status code and the body.
+pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response[9..12].parse().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+/// GET `path` as JSON, which must answer 200.
+pub fn json(address: SocketAddr, path: &str) -> serde_json::Value {
+    let (status, body) = get(address, path, &[]);
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
