@@ -12,7 +12,6 @@
 //!
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
 
-mod chrome;
 mod client;
 mod profile;
 mod test;
@@ -498,7 +497,9 @@ fn export(path: &Path, format: ExportFormat, output: &Path) -> anyhow::Result<()
             });
             serde_json::to_writer(&mut out, &json)?;
         }
-        ExportFormat::Chrome => serde_json::to_writer(&mut out, &chrome::chrome_trace(&trace))?,
+        ExportFormat::Chrome => {
+            serde_json::to_writer(&mut out, &async_inspect_web::chrome::chrome_trace(&trace))?;
+        }
         ExportFormat::Folded => {
             let profile = async_inspect_core::profile::Profile::from_trace(&trace);
             out.write_all(profile.folded(Weight::Cpu).as_bytes())?;

@@ -13,6 +13,7 @@
 //! | `/api/v1/profile` | the profile of the recorded events, and its report |
 //! | `/api/v1/profile/flamegraph.svg?wait=1` | its flamegraph |
 //! | `/api/v1/export/json` | the recording: snapshots and events |
+//! | `/api/v1/export/chrome` | the recording as a Chrome trace (Perfetto) |
 //! | `/api/v1/events` | Server-Sent Events: `update` on each change |
 
 use std::collections::{BTreeSet, HashMap};
@@ -63,6 +64,7 @@ pub(crate) fn router(data: Arc<Data>, token: Option<String>) -> Router {
         .route("/api/v1/profile", get(profile))
         .route("/api/v1/profile/flamegraph.svg", get(flamegraph))
         .route("/api/v1/export/json", get(export_json))
+        .route("/api/v1/export/chrome", get(export_chrome))
         .route("/api/v1/events", get(events))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
         .layer(middleware::from_fn_with_state(app.clone(), check_token))
@@ -528,6 +530,18 @@ async fn export_json(State(app): State<App>) -> Response {
             "attachment; filename=\"async-inspect-trace.json\"",
         )],
         Json(body),
+    )
+        .into_response()
+}
+
+async fn export_chrome(State(app): State<App>) -> Response {
+    let chrome = crate::chrome::chrome_trace(&app.data.read().trace);
+    (
+        [(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"async-inspect.chrome.json\"",
+        )],
+        Json(chrome),
     )
         .into_response()
 }

@@ -10,6 +10,7 @@
 //! on every request. It only reads.
 
 mod api;
+pub mod chrome;
 mod data;
 mod page;
 

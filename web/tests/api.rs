@@ -119,6 +119,12 @@ fn every_endpoint_answers_from_a_live_process() {
 
     let export = json(address, "/api/v1/export/json");
     assert_eq!(export["events"].as_array().unwrap().len(), 6);
+    let chrome = json(address, "/api/v1/export/chrome");
+    let slices = chrome["traceEvents"].as_array().unwrap();
+    assert!(
+        slices.iter().any(|e| e["ph"] == "X" && e["cat"] == "poll"),
+        "{chrome}"
+    );
     let (status, page) = get(address, "/", &[]);
     assert_eq!(status, 200);
     assert!(page.contains("<script src=\"app.js\">"));

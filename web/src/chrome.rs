@@ -34,7 +34,8 @@ fn track(task: u64, lane: usize) -> u64 {
     task * LANES.len() as u64 + lane as u64
 }
 
-/// The Chrome trace of `trace`.
+/// The Chrome trace of `trace` (what `export --format chrome` writes and
+/// the dashboard's export offers).
 pub fn chrome_trace(trace: &Trace) -> Value {
     if trace.events.is_empty() {
         from_snapshots(trace)
