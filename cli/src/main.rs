@@ -175,10 +175,11 @@ enum Command {
         )]
         program: Vec<OsString>,
     },
-    /// Serve a web dashboard of a running process or a recording.
+    /// Serve a web dashboard of a running process, a recording, or (with
+    /// neither) a process chosen on the page from this user's.
     Serve {
         /// The process id of a running, inspectable program.
-        #[arg(long, conflicts_with = "trace", required_unless_present = "trace")]
+        #[arg(long, conflicts_with = "trace")]
         pid: Option<u32>,
         /// A recording to serve instead.
         #[arg(long, value_name = "FILE")]
@@ -521,17 +522,8 @@ fn ps() -> anyhow::Result<()> {
         "{:>8}  {:<24} {:>7} {:>8} {:>9}",
         "PID", "PROGRAM", "TASKS", "BLOCKED", "DEADLOCKS"
     )?;
-    for (pid, path) in sockets() {
-        if !alive(pid).unwrap_or(true) {
-            // Left by a process that was killed: nobody will answer.
-            let _ = std::fs::remove_file(&path);
-            continue;
-        }
-        let row = Client::connect(&path).and_then(|mut client| {
-            let snapshot = client.snapshot()?;
-            Ok((client.welcome.program.clone(), snapshot))
-        });
-        match row {
+    for (pid, found) in inspectable() {
+        match found {
             Ok((program, snapshot)) => {
                 let (live, blocked) = counts(&snapshot);
                 let deadlocks = snapshot.deadlocks().len();
@@ -544,6 +536,26 @@ fn ps() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// This user's inspectable processes, each with its program and a
+/// snapshot, or why it did not answer; sockets of killed processes are
+/// cleaned up.
+fn inspectable() -> Vec<(u32, anyhow::Result<(String, Snapshot)>)> {
+    let mut found = Vec::new();
+    for (pid, path) in sockets() {
+        if !alive(pid).unwrap_or(true) {
+            // Left by a process that was killed: nobody will answer.
+            let _ = std::fs::remove_file(&path);
+            continue;
+        }
+        let row = Client::connect(&path).and_then(|mut client| {
+            let snapshot = client.snapshot()?;
+            Ok((client.welcome.program.clone(), snapshot))
+        });
+        found.push((pid, row));
+    }
+    found
 }
 
 /// Tasks not finished, and those blocked.
@@ -812,7 +824,8 @@ fn run_program(
     Ok(exit_code(status))
 }
 
-/// `async-inspect serve`: the dashboard of process `pid`, or of `trace`.
+/// `async-inspect serve`: the dashboard of process `pid`, or of `trace`,
+/// or of a process chosen on the page.
 fn serve(
     pid: Option<u32>,
     trace: Option<&Path>,
@@ -820,36 +833,71 @@ fn serve(
     token: Option<String>,
 ) -> anyhow::Result<()> {
     let options = async_inspect_web::Options { bind, token };
-    let data = match (pid, trace) {
-        (_, Some(path)) => async_inspect_web::of_trace(open_trace(path)?),
+    let (data, picker) = match (pid, trace) {
+        (_, Some(path)) => (async_inspect_web::of_trace(open_trace(path)?), None),
         (Some(pid), None) => {
-            let mut client = Client::connect_pid(pid)?;
-            client.start_recording(Polls::Long)?;
-            client.stream(Duration::from_secs(1))?;
-            let title = format!("{} (pid {pid})", client.welcome.program);
-            let (updates, receiver) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                loop {
-                    let update = match client.next() {
-                        Ok(Message::Snapshot(s)) => async_inspect_web::Update::Snapshot(s),
-                        Ok(Message::Events(b)) => async_inspect_web::Update::Events(b),
-                        Err(error) => {
-                            let _ = updates
-                                .send(async_inspect_web::Update::Ended(format!("{error:#}")));
-                            return;
-                        }
-                    };
-                    if updates.send(update).is_err() {
-                        return;
-                    }
-                }
-            });
-            async_inspect_web::live(&title, receiver)
+            let (title, updates) = connect_live(pid)?;
+            (async_inspect_web::live(&title, updates), None)
         }
-        (None, None) => bail!("serve what? give --pid N or --trace FILE"),
+        (None, None) => {
+            let picker = async_inspect_web::Picker {
+                list: Box::new(|| {
+                    inspectable()
+                        .into_iter()
+                        .map(|(pid, found)| match found {
+                            Ok((program, snapshot)) => {
+                                let (live, blocked) = counts(&snapshot);
+                                async_inspect_web::Process {
+                                    pid,
+                                    program,
+                                    tasks: Some((live, blocked, snapshot.deadlocks().len())),
+                                }
+                            }
+                            Err(error) => async_inspect_web::Process {
+                                pid,
+                                program: format!("? ({error:#})"),
+                                tasks: None,
+                            },
+                        })
+                        .collect()
+                }),
+                connect: Box::new(|pid| connect_live(pid).map_err(|e| format!("{e:#}"))),
+            };
+            let waiting = async_inspect_web::Data::live("no process chosen yet");
+            (std::sync::Arc::new(waiting), Some(picker))
+        }
     };
-    async_inspect_web::serve(&options, data)?;
+    async_inspect_web::serve(&options, data, picker)?;
     Ok(())
+}
+
+/// Connects to `pid`, records its events (long polls) and streams its
+/// snapshots: a title, and the updates for the dashboard.
+fn connect_live(
+    pid: u32,
+) -> anyhow::Result<(String, std::sync::mpsc::Receiver<async_inspect_web::Update>)> {
+    let mut client = Client::connect_pid(pid)?;
+    client.start_recording(Polls::Long)?;
+    client.stream(Duration::from_secs(1))?;
+    let title = format!("{} (pid {pid})", client.welcome.program);
+    let (updates, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use async_inspect_web::Update;
+        loop {
+            let update = match client.next() {
+                Ok(Message::Snapshot(s)) => Update::Snapshot(s),
+                Ok(Message::Events(b)) => Update::Events(b),
+                Err(error) => {
+                    let _ = updates.send(Update::Ended(format!("{error:#}")));
+                    return;
+                }
+            };
+            if updates.send(update).is_err() {
+                return;
+            }
+        }
+    });
+    Ok((title, receiver))
 }
 
 /// What `run_program` shows while the program runs, without the terminal UI.

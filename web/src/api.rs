@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_inspect_core::profile::Weight;
@@ -35,18 +35,31 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::data::{Data, Inner};
-use crate::page;
+use crate::{Picker, page};
 
 #[derive(Clone)]
 struct App {
-    data: Arc<Data>,
+    /// What is shown: a process chosen on the page replaces it.
+    current: Arc<RwLock<Arc<Data>>>,
     token: Option<Arc<str>>,
+    picker: Option<Arc<Picker>>,
 }
 
-pub(crate) fn router(data: Arc<Data>, token: Option<String>) -> Router {
+impl App {
+    fn data(&self) -> Arc<Data> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+pub(crate) fn router(
+    data: Arc<Data>,
+    token: Option<String>,
+    picker: Option<Arc<Picker>>,
+) -> Router {
     let app = App {
-        data,
+        current: Arc::new(RwLock::new(data)),
         token: token.map(Into::into),
+        picker,
     };
     Router::new()
         .route("/", get(page::index))
@@ -66,6 +79,8 @@ pub(crate) fn router(data: Arc<Data>, token: Option<String>) -> Router {
         .route("/api/v1/export/json", get(export_json))
         .route("/api/v1/export/chrome", get(export_chrome))
         .route("/api/v1/events", get(events))
+        .route("/api/v1/processes", get(processes))
+        .route("/api/v1/attach", get(attach))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
         .layer(middleware::from_fn_with_state(app.clone(), check_token))
         .with_state(app)
@@ -115,7 +130,8 @@ fn with_snapshot(
     at: Option<f64>,
     f: impl FnOnce(&Inner, &Snapshot) -> Response,
 ) -> Response {
-    let inner = app.data.read();
+    let data = app.data();
+    let inner = data.read();
     match inner.snapshot(at) {
         Some(snapshot) => f(&inner, snapshot),
         None => error(
@@ -126,7 +142,8 @@ fn with_snapshot(
 }
 
 async fn status(State(app): State<App>) -> Response {
-    let inner = app.data.read();
+    let data = app.data();
+    let inner = data.read();
     let snapshot = inner.snapshot(None);
     let count = |state: TaskState| {
         snapshot.map_or(0, |s| s.tasks().iter().filter(|t| t.state == state).count())
@@ -139,6 +156,7 @@ async fn status(State(app): State<App>) -> Response {
     Json(json!({
         "title": inner.title,
         "live": inner.live,
+        "picker": app.picker.is_some(),
         "ended": inner.ended,
         "pid": snapshot.map(Snapshot::pid),
         "updated_ms_ago": inner.updated.map(|t| t.elapsed().as_millis() as u64),
@@ -480,7 +498,7 @@ async fn timeline(State(app): State<App>, Query(query): Query<TimelineQuery>) ->
 }
 
 async fn profile(State(app): State<App>) -> Response {
-    let profile = app.data.profile();
+    let profile = app.data().profile();
     Json(json!({ "profile": &*profile, "report": profile.to_string() })).into_response()
 }
 
@@ -490,7 +508,7 @@ struct FlameQuery {
 }
 
 async fn flamegraph(State(app): State<App>, Query(query): Query<FlameQuery>) -> Response {
-    let profile = app.data.profile();
+    let profile = app.data().profile();
     let weight = if query.wait == Some(1) {
         Weight::Wait
     } else {
@@ -517,7 +535,8 @@ async fn flamegraph(State(app): State<App>, Query(query): Query<FlameQuery>) -> 
 }
 
 async fn export_json(State(app): State<App>) -> Response {
-    let inner = app.data.read();
+    let data = app.data();
+    let inner = data.read();
     let trace = &inner.trace;
     let body = json!({
         "pid": trace.pid, "program": trace.program, "snapshots": trace.snapshots,
@@ -534,8 +553,43 @@ async fn export_json(State(app): State<App>) -> Response {
         .into_response()
 }
 
+async fn processes(State(app): State<App>) -> Response {
+    let Some(picker) = &app.picker else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this dashboard shows one process or recording",
+        );
+    };
+    let list = (picker.list)();
+    Json(json!({ "processes": list })).into_response()
+}
+
+#[derive(Deserialize)]
+struct AttachQuery {
+    pid: u32,
+}
+
+/// Shows process `pid` from now on (the picker's choice).
+async fn attach(State(app): State<App>, Query(query): Query<AttachQuery>) -> Response {
+    let Some(picker) = app.picker.clone() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            "this dashboard shows one process or recording",
+        );
+    };
+    let connected = tokio::task::spawn_blocking(move || (picker.connect)(query.pid)).await;
+    match connected {
+        Ok(Ok((title, updates))) => {
+            *app.current.write().unwrap_or_else(|e| e.into_inner()) = crate::live(&title, updates);
+            Json(json!({ "attached": query.pid, "title": title })).into_response()
+        }
+        Ok(Err(message)) => error(StatusCode::BAD_GATEWAY, &message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
 async fn export_chrome(State(app): State<App>) -> Response {
-    let chrome = crate::chrome::chrome_trace(&app.data.read().trace);
+    let chrome = crate::chrome::chrome_trace(&app.data().read().trace);
     (
         [(
             header::CONTENT_DISPOSITION,
@@ -551,7 +605,7 @@ async fn export_chrome(State(app): State<App>) -> Response {
 async fn events(
     State(app): State<App>,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
-    let changes = app.data.changes();
+    let changes = app.data().changes();
     let stream = futures::stream::unfold(changes, |mut changes| async move {
         // Changes come in bursts (a snapshot and its events): one update
         // per 200 ms at most.

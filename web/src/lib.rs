@@ -35,6 +35,35 @@ pub enum Update {
     Ended(String),
 }
 
+/// An inspectable process the picker offers.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Process {
+    /// Its process id.
+    pub pid: u32,
+    /// Its program.
+    pub program: String,
+    /// Live tasks, blocked tasks, deadlocks (none if it did not answer).
+    pub tasks: Option<(usize, usize, usize)>,
+}
+
+/// How `serve` with neither a process nor a recording finds processes and
+/// connects to the one chosen on the page: the caller's (the CLI's), since
+/// the dashboard does no I/O with programs itself.
+pub struct Picker {
+    /// This user's inspectable processes.
+    pub list: Box<dyn Fn() -> Vec<Process> + Send + Sync>,
+    /// Connects to `pid`: a title and the updates to feed the dashboard.
+    pub connect: Box<
+        dyn Fn(u32) -> Result<(String, std::sync::mpsc::Receiver<Update>), String> + Send + Sync,
+    >,
+}
+
+impl std::fmt::Debug for Picker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Picker")
+    }
+}
+
 /// Where and how to serve.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -76,6 +105,7 @@ pub struct Server {
     listener: std::net::TcpListener,
     token: Option<String>,
     data: Arc<Data>,
+    picker: Option<Arc<Picker>>,
 }
 
 impl Server {
@@ -96,7 +126,14 @@ impl Server {
             listener,
             token: options.token.clone(),
             data,
+            picker: None,
         })
+    }
+
+    /// Lets the page list processes and choose the one to show.
+    pub fn with_picker(mut self, picker: Picker) -> Self {
+        self.picker = Some(Arc::new(picker));
+        self
     }
 
     /// The address it listens on (the port chosen, if 0 was asked).
@@ -121,7 +158,7 @@ impl Server {
             .build()?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
-            let app = api::router(self.data, self.token);
+            let app = api::router(self.data, self.token, self.picker);
             axum::serve(listener, app).await?;
             Ok(())
         })
@@ -134,8 +171,11 @@ impl Server {
 /// # Errors
 ///
 /// See [`Server::bind`] and [`Server::run`].
-pub fn serve(options: &Options, data: Arc<Data>) -> Result<(), ServeError> {
-    let server = Server::bind(options, data)?;
+pub fn serve(options: &Options, data: Arc<Data>, picker: Option<Picker>) -> Result<(), ServeError> {
+    let mut server = Server::bind(options, data)?;
+    if let Some(picker) = picker {
+        server = server.with_picker(picker);
+    }
     let address = server.address()?;
     eprintln!(
         "async-inspect: the dashboard is at {} (Ctrl-C stops it)",

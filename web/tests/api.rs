@@ -205,3 +205,61 @@ fn a_change_is_pushed_to_the_page() {
         }
     }
 }
+
+#[test]
+fn the_page_lists_processes_and_shows_the_one_chosen() {
+    let options = Options {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        token: None,
+    };
+    let picker = async_inspect_web::Picker {
+        list: Box::new(|| {
+            vec![async_inspect_web::Process {
+                pid: 7,
+                program: "app".into(),
+                tasks: Some((3, 3, 1)),
+            }]
+        }),
+        connect: Box::new(|pid| {
+            if pid != 7 {
+                return Err(format!("process {pid} is not inspectable"));
+            }
+            let (tx, rx) = std::sync::mpsc::channel();
+            tx.send(Update::Snapshot(Box::new(fixture()))).unwrap();
+            // Kept open: the process goes on.
+            std::mem::forget(tx);
+            Ok(("app (pid 7)".into(), rx))
+        }),
+    };
+    let server = Server::bind(&options, Arc::new(Data::live("none yet")))
+        .unwrap()
+        .with_picker(picker);
+    let address = server.address().unwrap();
+    std::thread::spawn(move || server.run());
+
+    let status = json(address, "/api/v1/status");
+    assert_eq!(
+        (status["picker"].clone(), status["snapshots"].clone()),
+        (true.into(), 0.into())
+    );
+    let list = json(address, "/api/v1/processes");
+    assert_eq!(list["processes"][0]["pid"], 7);
+    let (code, body) = get(address, "/api/v1/attach?pid=8", &[]);
+    assert_eq!(code, 502);
+    assert!(body.contains("process 8 is not inspectable"), "{body}");
+    let attached = json(address, "/api/v1/attach?pid=7");
+    assert_eq!(attached["title"], "app (pid 7)");
+    let start = std::time::Instant::now();
+    loop {
+        let status = json(address, "/api/v1/status");
+        if status["deadlocks"] == 1 {
+            assert_eq!(status["title"], "app (pid 7)");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{status}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A dashboard of one process has no picker.
+    let (_, single) = live_fixture(None);
+    assert_eq!(get(single, "/api/v1/processes", &[]).0, 404);
+}

@@ -269,6 +269,34 @@ async function resources() {
     "</tbody></table>";
 }
 
+async function ps() {
+  const list = await api("api/v1/processes");
+  view().innerHTML = `<h2>Inspectable processes of this user</h2>` +
+    (list.processes.length ? `<table><thead><tr><th>pid</th><th>program</th><th>tasks</th>
+      <th>blocked</th><th>deadlocks</th><th></th></tr></thead><tbody>` +
+      list.processes.map((p) => `<tr><td>${p.pid}</td><td>${esc(p.program)}</td>
+        <td>${p.tasks ? p.tasks[0] : "?"}</td><td>${p.tasks ? p.tasks[1] : "?"}</td>
+        <td class="${p.tasks && p.tasks[2] ? "bad" : ""}">${p.tasks ? p.tasks[2] : "?"}</td>
+        <td><button data-pid="${p.pid}">look inside</button></td></tr>`).join("") + "</tbody></table>"
+      : "<p>None: start a program with ASYNC_INSPECT_AGENT=1, or under async-inspect run.</p>");
+  for (const b of view().querySelectorAll("button[data-pid]")) {
+    b.onclick = async () => {
+      try {
+        await api("api/v1/attach", { pid: b.dataset.pid });
+        listen();
+        location.hash = "#/";
+        await refresh();
+      } catch (e) {
+        pageMessage(e.message);
+      }
+    };
+  }
+}
+
+function pageMessage(message) {
+  view().insertAdjacentHTML("afterbegin", `<p class="bad">${esc(message)}</p>`);
+}
+
 async function render() {
   const parts = location.hash.replace(/^#\/?/, "").split("/");
   const name = parts[0] || "overview";
@@ -277,6 +305,8 @@ async function render() {
   }
   try {
     if (!status) return;
+    document.getElementById("nav-ps").hidden = !status.picker;
+    if (name === "ps" || (status.picker && status.snapshots === 0)) return await ps();
     switch (name) {
       case "tasks": return await tasks();
       case "task": return await task(parts[1]);
@@ -310,12 +340,19 @@ async function refresh() {
 
 window.addEventListener("hashchange", render);
 // `?live=0` loads once and stays still (for screenshots and tests).
-if (new URLSearchParams(location.search).get("live") !== "0") {
-  setInterval(freshness, 1000);
-  const live = new EventSource(url("api/v1/events"));
+let live = null;
+
+// Listens for changes (again, after a process was chosen).
+function listen() {
+  if (new URLSearchParams(location.search).get("live") === "0") return;
+  if (live) live.close();
+  live = new EventSource(url("api/v1/events"));
   live.addEventListener("update", refresh);
   live.onerror = () => {
     document.getElementById("fresh").textContent = "· reconnecting…";
   };
 }
+
+setInterval(freshness, 1000);
+listen();
 refresh();
