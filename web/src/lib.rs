@@ -46,6 +46,9 @@ pub struct Process {
     pub tasks: Option<(usize, usize, usize)>,
 }
 
+/// A live process's title and the updates that feed its dashboard.
+pub type Connection = (String, std::sync::mpsc::Receiver<Update>);
+
 /// How `serve` with neither a process nor a recording finds processes and
 /// connects to the one chosen on the page: the caller's (the CLI's), since
 /// the dashboard does no I/O with programs itself.
@@ -53,9 +56,7 @@ pub struct Picker {
     /// This user's inspectable processes.
     pub list: Box<dyn Fn() -> Vec<Process> + Send + Sync>,
     /// Connects to `pid`: a title and the updates to feed the dashboard.
-    pub connect: Box<
-        dyn Fn(u32) -> Result<(String, std::sync::mpsc::Receiver<Update>), String> + Send + Sync,
-    >,
+    pub connect: Box<dyn Fn(u32) -> Result<Connection, String> + Send + Sync>,
 }
 
 impl std::fmt::Debug for Picker {
