@@ -266,6 +266,11 @@ pub mod agent {
 /// `async-inspect record` streams into a trace file and `profile` sums up.
 pub use async_inspect_core::record;
 
+/// Breakpoints at await points: `debug::break_at("fetch#2")` stops a task
+/// at that await; `hit().await` gives it; `resume()` or `step()` moves it
+/// on. Tests use it to pin an interleaving.
+pub use async_inspect_core::debug;
+
 /// The performance profile of a recording (what `async-inspect profile`
 /// prints): slowest functions and awaits, lock contention, hot paths, and
 /// folded stacks for a flamegraph.

@@ -29,6 +29,7 @@ pub mod agent;
 pub mod clock;
 pub mod config;
 mod context;
+pub mod debug;
 #[cfg(all(test, unix))]
 mod fuzz;
 mod inspected;

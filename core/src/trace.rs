@@ -333,9 +333,13 @@ pub fn await_point<F: IntoFuture>(index: u16, future: F) -> AwaitPoint<F::IntoFu
     }
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AwaitState {
     NotPolled,
+    /// Paused at a breakpoint before its first poll (see [`debug`](crate::debug)).
+    Paused,
+    /// Let go from a breakpoint: first polled now, without stopping again.
+    Resumed,
     Pending,
     Untracked,
 }
@@ -359,9 +363,42 @@ impl<F: Future> Future for AwaitPoint<F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
+        if *this.state == AwaitState::Paused {
+            let task = context::with_task(|task, _| task.id());
+            if task.is_some_and(|task| crate::debug::still_paused(task, cx.waker())) {
+                return Poll::Pending;
+            }
+            *this.state = AwaitState::Resumed;
+        }
         match *this.state {
             AwaitState::Untracked => this.future.poll(cx),
-            AwaitState::NotPolled => {
+            // The frame has had this await in progress since it paused.
+            AwaitState::Resumed => {
+                let poll = this.future.poll(cx);
+                if poll.is_ready() {
+                    let index = *this.index;
+                    context::with_task(|_, frame| {
+                        if let Some(frame) = frame {
+                            frame.await_completed(index, clock::now());
+                        }
+                    });
+                    *this.state = AwaitState::Untracked;
+                } else {
+                    *this.state = AwaitState::Pending;
+                }
+                poll
+            }
+            AwaitState::NotPolled | AwaitState::Paused => {
+                if *this.state == AwaitState::NotPolled && crate::debug::active() {
+                    let index = *this.index;
+                    let paused = context::with_task(|task, frame| {
+                        frame.is_some_and(|f| crate::debug::check(task, f, index, cx.waker()))
+                    });
+                    if paused == Some(true) {
+                        *this.state = AwaitState::Paused;
+                        return Poll::Pending;
+                    }
+                }
                 let started = clock::now();
                 let poll = this.future.poll(cx);
                 let index = *this.index;

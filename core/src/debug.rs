@@ -1,0 +1,384 @@
+//! Breakpoints at await points: stop a task when it reaches a given
+//! `.await` of a traced fn (before it polls the awaited future), look at
+//! it, step it to its next await, let it go, while the rest of the program
+//! runs. A test uses the same to pin an interleaving: hold task A at an
+//! await until task B got somewhere.
+//!
+//! A paused task returns `Pending` from that await and shows, in every
+//! view, as waiting "paused at breakpoint N"; it is never part of a
+//! deadlock. Timers keep running while it is paused. Nothing is checked
+//! on the hot path while no breakpoint is set but one relaxed load at each
+//! traced await's first poll.
+//!
+//! ```
+//! use async_inspect_core::debug::{Spec, break_at};
+//!
+//! let spec: Spec = "fetch_user#2".parse().unwrap();
+//! assert_eq!(spec, Spec::Await { function: "fetch_user".into(), nth: 2 });
+//! let breakpoint = break_at("src/api.rs:42").unwrap();
+//! # drop(breakpoint);
+//! assert!("point:".parse::<Spec>().is_err());
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use crate::TaskId;
+use crate::task::{FrameCell, TaskCell, WaitKind};
+use crate::trace::FnInfo;
+
+/// Where a breakpoint stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Spec {
+    /// Every await of the traced fn `function`.
+    Function(String),
+    /// The `nth` await (from 1) of the traced fn `function`: `name#2`.
+    Await {
+        /// The fn.
+        function: String,
+        /// Which of its awaits, from 1.
+        nth: u16,
+    },
+    /// The await on `line` of a file whose path ends with `file`:
+    /// `src/api.rs:42`.
+    Line {
+        /// The end of the file's path.
+        file: String,
+        /// The line.
+        line: u32,
+    },
+}
+
+/// Why a spec was not understood.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("`{spec}` is not a breakpoint: {why} (try fn_name, fn_name#2 or path/file.rs:LINE)")]
+pub struct SpecError {
+    spec: String,
+    why: &'static str,
+}
+
+impl FromStr for Spec {
+    type Err = SpecError;
+
+    fn from_str(text: &str) -> Result<Self, SpecError> {
+        let error = |why| SpecError {
+            spec: text.to_owned(),
+            why,
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(error("it is empty"));
+        }
+        if text.starts_with("point:") {
+            return Err(error("breakpoints at inspect points are not supported yet"));
+        }
+        if let Some((file, line)) = text.rsplit_once(':') {
+            let line = line
+                .parse()
+                .map_err(|_| error("the line is not a number"))?;
+            if file.is_empty() {
+                return Err(error("the file is missing"));
+            }
+            return Ok(Self::Line {
+                file: file.to_owned(),
+                line,
+            });
+        }
+        if let Some((function, nth)) = text.split_once('#') {
+            let nth: u16 = nth
+                .parse()
+                .map_err(|_| error("the await number is not a number"))?;
+            if nth == 0 {
+                return Err(error("awaits are counted from 1"));
+            }
+            return Ok(Self::Await {
+                function: function.to_owned(),
+                nth,
+            });
+        }
+        if !text.chars().all(|c| c.is_alphanumeric() || c == '_') {
+            return Err(error("a fn name has letters, digits and _ only"));
+        }
+        Ok(Self::Function(text.to_owned()))
+    }
+}
+
+impl Spec {
+    fn matches(&self, info: &FnInfo, index: u16) -> bool {
+        match self {
+            Self::Function(name) => info.name == name,
+            Self::Await { function, nth } => info.name == function && index + 1 == *nth,
+            Self::Line { file, line } => {
+                info.file.ends_with(file.as_str())
+                    && info
+                        .awaits
+                        .get(usize::from(index))
+                        .is_some_and(|a| a.line == *line)
+            }
+        }
+    }
+}
+
+/// Whether any breakpoint is set or any task steps: the one load a traced
+/// await pays otherwise.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+struct Cell {
+    id: u64,
+    spec: Spec,
+    /// Tasks paused here that no `hit()` took yet.
+    arrived: VecDeque<TaskId>,
+    /// `hit()`s waiting for a task to pause here.
+    waiting: Vec<Waker>,
+}
+
+struct Paused {
+    breakpoint: u64,
+    waker: Waker,
+    released: bool,
+    wait: u32,
+    cell: Arc<TaskCell>,
+}
+
+#[derive(Default)]
+struct Registry {
+    breakpoints: Vec<Cell>,
+    paused: HashMap<TaskId, Paused>,
+    /// Tasks to pause at their next await, for the breakpoint that let
+    /// them step.
+    stepping: HashMap<TaskId, u64>,
+}
+
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+fn registry() -> MutexGuard<'static, Option<Registry>> {
+    REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn set_active(registry: &Registry) {
+    let active = !registry.breakpoints.is_empty() || !registry.stepping.is_empty();
+    ACTIVE.store(active, Ordering::Release);
+}
+
+/// Sets a breakpoint at `spec` (see [`Spec`]); it stays while the handle
+/// lives.
+///
+/// # Errors
+///
+/// When `spec` is not understood.
+pub fn break_at(spec: &str) -> Result<Breakpoint, SpecError> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let spec: Spec = spec.parse()?;
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut guard = registry();
+    let registry = guard.get_or_insert_with(Registry::default);
+    registry.breakpoints.push(Cell {
+        id,
+        spec,
+        arrived: VecDeque::new(),
+        waiting: Vec::new(),
+    });
+    set_active(registry);
+    Ok(Breakpoint { id })
+}
+
+/// A breakpoint. Dropping it removes it and lets go every task paused at
+/// it.
+#[derive(Debug)]
+pub struct Breakpoint {
+    id: u64,
+}
+
+impl Breakpoint {
+    /// Its number, as reports name it ("paused at breakpoint 2").
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The next task that pauses here (or steps to a pause after pausing
+    /// here), as soon as one does. Any executor can await it.
+    pub fn hit(&self) -> Hit<'_> {
+        Hit { breakpoint: self }
+    }
+}
+
+impl Drop for Breakpoint {
+    fn drop(&mut self) {
+        let mut guard = registry();
+        let Some(registry) = guard.as_mut() else {
+            return;
+        };
+        registry.breakpoints.retain(|b| b.id != self.id);
+        registry.stepping.retain(|_, b| *b != self.id);
+        for paused in registry.paused.values_mut() {
+            if paused.breakpoint == self.id && !paused.released {
+                paused.released = true;
+                paused.waker.wake_by_ref();
+            }
+        }
+        set_active(registry);
+    }
+}
+
+/// The future of [`Breakpoint::hit`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Hit<'a> {
+    breakpoint: &'a Breakpoint,
+}
+
+impl Future for Hit<'_> {
+    type Output = PausedTask;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PausedTask> {
+        let id = self.breakpoint.id;
+        let mut guard = registry();
+        let Some(cell) = guard
+            .as_mut()
+            .and_then(|r| r.breakpoints.iter_mut().find(|b| b.id == id))
+        else {
+            return Poll::Pending;
+        };
+        match cell.arrived.pop_front() {
+            Some(task) => Poll::Ready(PausedTask {
+                task,
+                breakpoint: id,
+            }),
+            None => {
+                cell.waiting.push(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A task paused at a breakpoint.
+#[derive(Debug)]
+#[must_use = "the task stays paused until resumed, stepped, or its breakpoint is dropped"]
+pub struct PausedTask {
+    task: TaskId,
+    breakpoint: u64,
+}
+
+impl PausedTask {
+    /// The paused task.
+    pub fn id(&self) -> TaskId {
+        self.task
+    }
+
+    /// Lets it go on (it pauses again if it reaches the breakpoint again).
+    pub fn resume(self) {
+        release(self.task);
+    }
+
+    /// Lets it go on to its next await, in any frame, and pause there; the
+    /// breakpoint's [`hit`](Breakpoint::hit) reports it again.
+    pub fn step(self) {
+        if let Some(registry) = registry().as_mut() {
+            registry.stepping.insert(self.task, self.breakpoint);
+            set_active(registry);
+        }
+        release(self.task);
+    }
+}
+
+fn release(task: TaskId) {
+    if let Some(registry) = registry().as_mut()
+        && let Some(paused) = registry.paused.get_mut(&task)
+    {
+        paused.released = true;
+        paused.waker.wake_by_ref();
+    }
+}
+
+/// Whether an await should check for breakpoints: one relaxed load.
+#[inline]
+pub(crate) fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// At the first poll of await `index` of `frame` in `task`: pauses the
+/// task there if a breakpoint (or a step) says so. `true` if it paused.
+#[cold]
+pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Waker) -> bool {
+    let mut guard = registry();
+    let Some(registry) = guard.as_mut() else {
+        return false;
+    };
+    let id = task.id();
+    let breakpoint = match registry.stepping.remove(&id) {
+        Some(breakpoint) => Some(breakpoint),
+        None => registry
+            .breakpoints
+            .iter()
+            .find(|b| b.spec.matches(frame.info, index))
+            .map(|b| b.id),
+    };
+    set_active(registry);
+    let Some(breakpoint) = breakpoint else {
+        return false;
+    };
+    let Some(cell) = registry.breakpoints.iter_mut().find(|b| b.id == breakpoint) else {
+        return false;
+    };
+    cell.arrived.push_back(id);
+    for waker in cell.waiting.drain(..) {
+        waker.wake();
+    }
+    let place = frame
+        .info
+        .awaits
+        .get(usize::from(index))
+        .map(|a| format!("{}:{}", frame.info.file, a.line))
+        .unwrap_or_default();
+    let text = format!(
+        "paused at breakpoint {breakpoint} in {}() at {place}",
+        frame.info.name
+    );
+    let Some(cell) = crate::context::current_cell() else {
+        return false;
+    };
+    // The await shows in progress, paused, from now on.
+    let _ = frame.await_polled_first(index, crate::clock::now(), false, u64::MAX);
+    let wait = task.begin_wait(Some(frame), WaitKind::Other(text.into()));
+    registry.paused.insert(
+        id,
+        Paused {
+            breakpoint,
+            waker: waker.clone(),
+            released: false,
+            wait,
+            cell,
+        },
+    );
+    true
+}
+
+/// A paused task polled again: `true` once it was let go (its pause
+/// ends), else its waker is kept.
+#[cold]
+pub(crate) fn still_paused(task: TaskId, waker: &Waker) -> bool {
+    let mut guard = registry();
+    let Some(registry) = guard.as_mut() else {
+        return false;
+    };
+    let Some(paused) = registry.paused.get_mut(&task) else {
+        return false;
+    };
+    if !paused.released {
+        if !paused.waker.will_wake(waker) {
+            paused.waker = waker.clone();
+        }
+        return true;
+    }
+    if let Some(paused) = registry.paused.remove(&task) {
+        paused.cell.end_wait(paused.wait);
+    }
+    false
+}
