@@ -231,3 +231,36 @@ fn parent_of(pid: u32) -> Option<u32> {
     let after = &stat[stat.rfind(')')? + 1..];
     after.split_whitespace().nth(1)?.parse().ok()
 }
+
+impl Client {
+    /// Sends one request (for the debugger, whose replies a reader thread
+    /// takes: see [`Client::replies`]).
+    pub fn send(&mut self, request: &Request) -> anyhow::Result<()> {
+        write_frame(&mut self.stream, request).map_err(wire_error)
+    }
+
+    /// Ends the connection for both handles (the agent then lets go what
+    /// this client held).
+    pub fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// A second handle on the connection that reads the agent's replies,
+    /// one at a time, with no time limit.
+    pub fn replies(&self) -> anyhow::Result<Replies> {
+        let stream = self.stream.try_clone()?;
+        stream.set_read_timeout(None)?;
+        Ok(Replies(stream))
+    }
+}
+
+/// The reading side of a connection.
+#[derive(Debug)]
+pub struct Replies(UnixStream);
+
+impl Replies {
+    /// The next reply.
+    pub fn next(&mut self) -> anyhow::Result<Reply> {
+        read_frame::<_, Reply>(&mut self.0).map_err(wire_error)
+    }
+}

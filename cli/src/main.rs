@@ -13,6 +13,7 @@
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
 
 mod client;
+mod debug;
 mod profile;
 mod test;
 
@@ -194,6 +195,13 @@ enum Command {
         #[arg(long)]
         token: Option<String>,
     },
+    /// Stop a running program's tasks at await points, look, step, let go:
+    /// commands on stdin (`help` lists them), one per line.
+    Debug {
+        /// The process id.
+        #[arg(long)]
+        pid: u32,
+    },
     /// Print the report as of a moment of a recording.
     Replay {
         /// The trace file.
@@ -333,6 +341,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             bind,
             token,
         } => serve(pid, trace.as_deref(), (bind, port).into(), token).map(|()| 0),
+        Command::Debug { pid } => debug::run(pid),
         Command::Replay { file, at, no_tui } => replay(&file, at, use_tui(no_tui)).map(|()| 0),
         Command::Export {
             file,

@@ -825,3 +825,140 @@ fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
         text(&out.stderr)
     );
 }
+
+/// A debugger session: its stdin, and its output lines as they come.
+struct Debugger {
+    child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Debugger {
+    fn start(pid: u32) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(CLI)
+            .args(["debug", "--pid", &pid.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The first line from now on that `matches`.
+    fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no {what}; the debugger said:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+}
+
+/// Whether the program still has a task paused at a breakpoint.
+fn anything_paused(pid: u32) -> bool {
+    let out = cli(&["attach", "--pid", &pid.to_string(), "--dump"]);
+    text(&out.stdout).contains("paused at breakpoint")
+}
+
+fn wait_until_nothing_paused(pid: u32) {
+    let start = Instant::now();
+    while anything_paused(pid) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "tasks stayed paused"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
+    let child = Command::new(slow_service())
+        .args(["--seconds", "120"])
+        .env("ASYNC_INSPECT_AGENT", "1")
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let app = App(child);
+    let socket = async_inspect_core::agent::socket_for(app.pid());
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut debugger = Debugger::start(app.pid());
+    debugger.send("break query_db#1");
+    debugger.expect("the breakpoint", |l| l == "breakpoint 1 at query_db#1");
+    let paused = debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 1"));
+    let task: u64 = paused
+        .trim_start_matches("task #")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    debugger.send(&format!("bt {task}"));
+    debugger.expect("the paused await", |l| {
+        l.contains("sleep(Duration::from_millis(took)).await ◄─── BLOCKED")
+            && l.contains("examples/slow_service.rs:")
+    });
+    debugger.expect("why", |l| {
+        l.contains("Waiting for: paused at breakpoint 1 in query_db() at examples/slow_service.rs:")
+    });
+    // To its next await: query_db returns, handle_request goes on.
+    debugger.send(&format!("step {task}"));
+    debugger.expect("the step", |l| l == format!("let go: #{task}"));
+    debugger.expect("the next pause", |l| {
+        l == format!("task #{task} paused at breakpoint 1")
+    });
+    debugger.send(&format!("bt {task}"));
+    debugger.expect("the next await", |l| {
+        l.contains("update_cache(&cache, rows).await ◄─── BLOCKED")
+    });
+    debugger.send("quit");
+    debugger.expect("the goodbye", |l| {
+        l.contains("detached; nothing is left paused")
+    });
+    assert!(debugger.child.wait().unwrap().success());
+    wait_until_nothing_paused(app.pid());
+
+    // A debugger that dies leaves nothing paused either.
+    let mut debugger = Debugger::start(app.pid());
+    debugger.send("break query_db");
+    debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 2"));
+    assert!(anything_paused(app.pid()));
+    debugger.child.kill().unwrap();
+    let _ = debugger.child.wait();
+    wait_until_nothing_paused(app.pid());
+}

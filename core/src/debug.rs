@@ -63,6 +63,16 @@ pub struct SpecError {
     why: &'static str,
 }
 
+impl std::fmt::Display for Spec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Function(name) => write!(f, "{name}"),
+            Self::Await { function, nth } => write!(f, "{function}#{nth}"),
+            Self::Line { file, line } => write!(f, "{file}:{line}"),
+        }
+    }
+}
+
 impl FromStr for Spec {
     type Err = SpecError;
 
@@ -206,6 +216,32 @@ impl Breakpoint {
     pub fn hit(&self) -> Hit<'_> {
         Hit { breakpoint: self }
     }
+
+    /// A task that paused here and was not taken yet, if any: for a
+    /// thread that is not an executor (the agent serving a debugger).
+    pub fn try_hit(&self) -> Option<PausedTask> {
+        let mut guard = registry();
+        let cell = guard
+            .as_mut()?
+            .breakpoints
+            .iter_mut()
+            .find(|b| b.id == self.id)?;
+        cell.arrived.pop_front().map(|task| PausedTask {
+            task,
+            breakpoint: self.id,
+        })
+    }
+
+    /// What it stops at.
+    pub fn spec(&self) -> Option<Spec> {
+        let guard = registry();
+        guard
+            .as_ref()?
+            .breakpoints
+            .iter()
+            .find(|b| b.id == self.id)
+            .map(|b| b.spec.clone())
+    }
 }
 
 impl Drop for Breakpoint {
@@ -270,6 +306,11 @@ impl PausedTask {
     /// The paused task.
     pub fn id(&self) -> TaskId {
         self.task
+    }
+
+    /// The breakpoint it paused at.
+    pub fn breakpoint(&self) -> u64 {
+        self.breakpoint
     }
 
     /// Lets it go on (it pauses again if it reaches the breakpoint again).

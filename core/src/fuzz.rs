@@ -138,6 +138,12 @@ fn seeds() -> Vec<Vec<u8>> {
         },
         Request::StartRecording { polls: Polls::All },
         Request::StopRecording,
+        Request::Break {
+            spec: "fetch#2".into(),
+        },
+        Request::Delete { id: 3 },
+        Request::Continue { task: None },
+        Request::Step { task: Some(4) },
     ];
     let replies = [
         Reply::Welcome(Welcome {
@@ -152,6 +158,15 @@ fn seeds() -> Vec<Vec<u8>> {
         Reply::Snapshot(Box::new(snapshot.clone())),
         Reply::Events(Box::new(batch())),
         Reply::Recording { on: true },
+        Reply::Breakpoint {
+            id: 1,
+            spec: "fetch#2".into(),
+        },
+        Reply::Paused {
+            task: 4,
+            breakpoint: 1,
+        },
+        Reply::Resumed { tasks: vec![4, 5] },
         Reply::Error {
             message: "bad".into(),
         },
@@ -240,10 +255,10 @@ fn fuzz_the_frame_and_trace_decoders() {
         .unwrap_or(0x853c_49e6_748f_ea9b);
     let seeds = seeds();
     // The seeds themselves decode.
-    for seed in &seeds[..5] {
+    for seed in &seeds[..9] {
         read_frame::<_, Request>(&mut seed.as_slice()).unwrap();
     }
-    for seed in &seeds[5..seeds.len() - 1] {
+    for seed in &seeds[9..seeds.len() - 1] {
         read_frame::<_, Reply>(&mut seed.as_slice()).unwrap();
     }
     let trace = read_trace(seeds[seeds.len() - 1].as_slice()).unwrap();

@@ -212,3 +212,47 @@ fn only_this_user_can_reach_the_socket() {
         assert_eq!(mode, 0o700, "{}", dir.display());
     }
 }
+
+#[test]
+fn a_debugger_sets_breakpoints_and_a_bad_spec_is_an_error() {
+    let mut stream = connect();
+    assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
+    write_frame(
+        &mut stream,
+        &Request::Break {
+            spec: "fetch#0".into(),
+        },
+    )
+    .unwrap();
+    let Reply::Error { message } = read_frame(&mut stream).unwrap() else {
+        panic!("an error");
+    };
+    assert!(message.contains("awaits are counted from 1"), "{message}");
+    write_frame(
+        &mut stream,
+        &Request::Break {
+            spec: "fetch_user#2".into(),
+        },
+    )
+    .unwrap();
+    let reply: Reply = read_frame(&mut stream).unwrap();
+    let Reply::Breakpoint { id, spec } = reply else {
+        panic!("a breakpoint: {reply:?}");
+    };
+    assert_eq!(spec, "fetch_user#2");
+    write_frame(&mut stream, &Request::Continue { task: Some(12345) }).unwrap();
+    assert!(matches!(
+        read_frame(&mut stream).unwrap(),
+        Reply::Error { .. }
+    ));
+    write_frame(&mut stream, &Request::Delete { id }).unwrap();
+    assert_eq!(
+        read_frame::<_, Reply>(&mut stream).unwrap(),
+        Reply::Resumed { tasks: vec![] }
+    );
+    write_frame(&mut stream, &Request::Delete { id }).unwrap();
+    assert!(matches!(
+        read_frame(&mut stream).unwrap(),
+        Reply::Error { .. }
+    ));
+}

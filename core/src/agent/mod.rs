@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
+use crate::debug::{Breakpoint, PausedTask};
 use crate::record::Recorder;
 use wire::{PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame};
 
@@ -240,6 +241,11 @@ struct Session {
     /// Deadlocks found when the last snapshot was streamed.
     deadlocks_seen: u64,
     recorder: Option<Recorder>,
+    /// This client's breakpoints: dropped (and their tasks let go) when
+    /// it goes, so a vanished debugger never leaves the program paused.
+    breakpoints: Vec<Breakpoint>,
+    /// Tasks paused at them, the latest last.
+    paused: Vec<PausedTask>,
 }
 
 impl Session {
@@ -256,7 +262,7 @@ impl Session {
                     .min(due.saturating_duration_since(now))
                     .min(DEADLOCK_NOTICE);
             }
-            if self.recorder.is_some() {
+            if self.recorder.is_some() || !self.breakpoints.is_empty() {
                 wait = wait.min(EVENTS_EVERY);
             }
             match requests.recv_timeout(wait) {
@@ -270,6 +276,7 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.send_events(out)?;
+            self.announce_pauses(out)?;
             // A new deadlock is news now, not at the next interval.
             let deadlocks = crate::resource::deadlock::found_count();
             if let Some((_, due)) = &mut self.stream
@@ -320,7 +327,81 @@ impl Session {
                 let message = "a hello after the handshake".to_owned();
                 write_frame(out, &Reply::Error { message })
             }
+            Request::Break { spec } => match crate::debug::break_at(&spec) {
+                Ok(breakpoint) => {
+                    let reply = Reply::Breakpoint {
+                        id: breakpoint.id(),
+                        spec: breakpoint.spec().map_or(spec, |s| s.to_string()),
+                    };
+                    self.breakpoints.push(breakpoint);
+                    write_frame(out, &reply)
+                }
+                Err(error) => write_frame(
+                    out,
+                    &Reply::Error {
+                        message: error.to_string(),
+                    },
+                ),
+            },
+            Request::Delete { id } => {
+                let before = self.breakpoints.len();
+                self.breakpoints.retain(|b| b.id() != id);
+                if self.breakpoints.len() == before {
+                    let message = format!("no breakpoint {id}");
+                    return write_frame(out, &Reply::Error { message });
+                }
+                let (gone, kept): (Vec<_>, Vec<_>) =
+                    self.paused.drain(..).partition(|p| p.breakpoint() == id);
+                self.paused = kept;
+                let tasks = gone.iter().map(|p| p.id().as_u64()).collect();
+                write_frame(out, &Reply::Resumed { tasks })
+            }
+            Request::Continue { task } => {
+                let (go, stay): (Vec<_>, Vec<_>) = self
+                    .paused
+                    .drain(..)
+                    .partition(|p| task.is_none_or(|t| p.id().as_u64() == t));
+                self.paused = stay;
+                if go.is_empty() {
+                    let message = "no such paused task".to_owned();
+                    return write_frame(out, &Reply::Error { message });
+                }
+                let tasks = go.iter().map(|p| p.id().as_u64()).collect();
+                for paused in go {
+                    paused.resume();
+                }
+                write_frame(out, &Reply::Resumed { tasks })
+            }
+            Request::Step { task } => {
+                let position = match task {
+                    Some(t) => self.paused.iter().position(|p| p.id().as_u64() == t),
+                    None => self.paused.len().checked_sub(1),
+                };
+                let Some(position) = position else {
+                    let message = "no such paused task".to_owned();
+                    return write_frame(out, &Reply::Error { message });
+                };
+                let paused = self.paused.remove(position);
+                let tasks = vec![paused.id().as_u64()];
+                paused.step();
+                write_frame(out, &Reply::Resumed { tasks })
+            }
         }
+    }
+
+    /// Tells the client of tasks that paused at its breakpoints.
+    fn announce_pauses(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
+        for breakpoint in &self.breakpoints {
+            while let Some(paused) = breakpoint.try_hit() {
+                let reply = Reply::Paused {
+                    task: paused.id().as_u64(),
+                    breakpoint: paused.breakpoint(),
+                };
+                self.paused.push(paused);
+                write_frame(out, &reply)?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends the events collected for this client so far.

@@ -18,7 +18,7 @@ use crate::Snapshot;
 use crate::record::{Batch, Polls};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).
@@ -57,6 +57,29 @@ pub enum Request {
     },
     /// Stop recording; the events collected until now are sent first.
     StopRecording,
+    /// Set a breakpoint (see [`debug`](crate::debug)) for as long as this
+    /// client is connected; answered [`Reply::Breakpoint`] or an error.
+    /// Tasks that pause at it are announced with [`Reply::Paused`].
+    Break {
+        /// `fn`, `fn#N` or `file.rs:LINE`.
+        spec: String,
+    },
+    /// Remove breakpoint `id`, letting go the tasks paused at it.
+    Delete {
+        /// The breakpoint.
+        id: u64,
+    },
+    /// Let paused task `task` go on (every paused task if `None`).
+    Continue {
+        /// The task.
+        task: Option<u64>,
+    },
+    /// Let paused task `task` (the one that paused last if `None`) go to
+    /// its next await and pause there.
+    Step {
+        /// The task.
+        task: Option<u64>,
+    },
 }
 
 /// What the agent answers.
@@ -74,6 +97,25 @@ pub enum Reply {
     Snapshot(Box<Snapshot>),
     /// Events recorded since the previous batch.
     Events(Box<Batch>),
+    /// A breakpoint was set.
+    Breakpoint {
+        /// Its number.
+        id: u64,
+        /// What it stops at, as understood.
+        spec: String,
+    },
+    /// A task paused at a breakpoint (or after a step).
+    Paused {
+        /// The task.
+        task: u64,
+        /// The breakpoint.
+        breakpoint: u64,
+    },
+    /// Tasks were let go.
+    Resumed {
+        /// Which.
+        tasks: Vec<u64>,
+    },
     /// Recording started or stopped, as asked.
     Recording {
         /// Whether this client's recording is on now.
