@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use async_inspect_core::record::Event;
+use async_inspect_core::record::{SpanKind, spans};
 use async_inspect_core::snapshot::format_duration;
 use async_inspect_core::trace_file::Trace;
 use async_inspect_core::{Snapshot, TaskInfo};
@@ -82,47 +82,15 @@ pub(crate) fn lines(
             *cell = (*cell).max(mark);
         }
     };
-    let mut open: HashMap<(u64, u64, u8), u64> = HashMap::new();
-    for event in &trace.events {
-        let task = event.task();
-        if !wanted.contains(&task) || event.start() > end {
-            continue;
+    for (task, spans) in spans(&trace.events, &wanted, end) {
+        for (from, to, kind) in spans {
+            let mark = match kind {
+                SpanKind::Poll => Mark::Polled,
+                SpanKind::Lock => Mark::Waiting,
+                SpanKind::Parked => Mark::Parked,
+            };
+            paint(task, from, to, mark);
         }
-        match *event {
-            Event::Poll { start, end, .. } => paint(task, start, end, Mark::Polled),
-            Event::AwaitStart {
-                frame, index, at, ..
-            } => {
-                open.insert((task, (u64::from(frame) << 16) | u64::from(index), 0), at);
-            }
-            Event::AwaitEnd {
-                frame, index, at, ..
-            } => {
-                if let Some(since) =
-                    open.remove(&(task, (u64::from(frame) << 16) | u64::from(index), 0))
-                {
-                    paint(task, since, at, Mark::Parked);
-                }
-            }
-            Event::Wait { resource, at, .. } => {
-                open.insert((task, resource, 1), at);
-            }
-            Event::WaitEnd { resource, at, .. } => {
-                if let Some(since) = open.remove(&(task, resource, 1)) {
-                    paint(task, since, at, Mark::Waiting);
-                }
-            }
-            _ => {}
-        }
-    }
-    // Still parked or waiting at the window's end.
-    for ((task, _, kind), since) in open {
-        let mark = if kind == 1 {
-            Mark::Waiting
-        } else {
-            Mark::Parked
-        };
-        paint(task, since, end, mark);
     }
     let (polled, waiting, parked) = (
         Mark::Polled.symbol(ascii),

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_inspect_core::profile::Weight;
-use async_inspect_core::record::Event;
+use async_inspect_core::record::{SpanKind, spans};
 use async_inspect_core::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
@@ -410,55 +410,24 @@ async fn timeline(State(app): State<App>, Query(query): Query<TimelineQuery>) ->
                 .map(|t| t.id.as_u64())
                 .collect(),
         };
+        let wanted_set: std::collections::HashSet<u64> = wanted.iter().copied().collect();
+        let name = |kind| match kind {
+            SpanKind::Poll => "poll",
+            SpanKind::Lock => "lock",
+            SpanKind::Parked => "parked",
+        };
         let mut lanes: HashMap<u64, Vec<(u64, u64, &'static str)>> =
-            wanted.iter().map(|&t| (t, Vec::new())).collect();
-        let mut open: HashMap<(u64, u64, u8), u64> = HashMap::new();
-        for event in &inner.trace.events {
-            let task = event.task();
-            if !lanes.contains_key(&task) || event.start() > end {
-                continue;
-            }
-            let mut span = |from: u64, to: u64, kind| {
-                if to >= start
-                    && let Some(lane) = lanes.get_mut(&task)
-                {
-                    lane.push((from.max(start), to.min(end), kind));
-                }
-            };
-            match *event {
-                Event::Poll { start, end, .. } => span(start, end, "poll"),
-                Event::AwaitStart {
-                    frame, index, at, ..
-                } => {
-                    open.insert((task, (u64::from(frame) << 16) | u64::from(index), 0), at);
-                }
-                Event::AwaitEnd {
-                    frame, index, at, ..
-                } => {
-                    let key = (task, (u64::from(frame) << 16) | u64::from(index), 0);
-                    if let Some(since) = open.remove(&key) {
-                        span(since, at, "parked");
-                    }
-                }
-                Event::Wait { resource, at, .. } => {
-                    open.insert((task, resource, 1), at);
-                }
-                Event::WaitEnd { resource, at, .. } => {
-                    if let Some(since) = open.remove(&(task, resource, 1)) {
-                        span(since, at, "lock");
-                    }
-                }
-                _ => {}
-            }
-        }
-        for ((task, _, kind), since) in open {
-            if let Some(lane) = lanes.get_mut(&task)
-                && since <= end
-            {
-                let kind = if kind == 1 { "lock" } else { "parked" };
-                lane.push((since.max(start), end, kind));
-            }
-        }
+            spans(&inner.trace.events, &wanted_set, end)
+                .into_iter()
+                .map(|(task, spans)| {
+                    let kept = spans
+                        .into_iter()
+                        .filter(|&(_, to, _)| to >= start)
+                        .map(|(from, to, kind)| (from.max(start), to.min(end), name(kind)))
+                        .collect();
+                    (task, kept)
+                })
+                .collect();
         // Blocked since before the recording began: the snapshot says since
         // when, and on what.
         for task in snapshot.tasks() {

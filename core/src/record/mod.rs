@@ -26,6 +26,7 @@
 mod collector;
 mod event;
 pub(crate) mod ring;
+mod spans;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -33,6 +34,7 @@ use std::time::Duration;
 
 pub use event::{Batch, EndHow, Event, FnSite, ResourceSite};
 pub(crate) use ring::{ALL_POLLS, Raw, emit, level, now, on};
+pub use spans::{Span, SpanKind, spans};
 
 /// Batches a recorder can have waiting before newer ones are dropped: a
 /// few seconds' worth at the collector's pace.
