@@ -45,6 +45,10 @@ pub trait Runtime {
 
     /// An inspected sleep.
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static;
+
+    /// Runs `future` with the runtime's own `block_on`, no inspected task
+    /// around it: as a library runs code the user did not spawn.
+    fn block_on_uninspected<F: Future>(&self, future: F) -> F::Output;
 }
 
 /// A blocking closure as an inspected task of kind `Blocking`, for an

@@ -245,4 +245,8 @@ impl Runtime for AsyncStd {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
         time::sleep(duration)
     }
+
+    fn block_on_uninspected<F: Future>(&self, future: F) -> F::Output {
+        async_std::task::block_on(future)
+    }
 }

@@ -45,6 +45,7 @@ macro_rules! conformance_suite {
             the_report_renders,
             a_cancelled_task_is_aborted,
             a_lock_order_inversion_is_a_lint,
+            traced_code_outside_inspected_tasks_is_adopted,
         );
     };
     (@tests $runtime:expr; $($check:ident,)*) => {
@@ -401,6 +402,63 @@ pub fn the_report_renders<R: Runtime>(rt: &R) {
         release.send(()).unwrap();
         child.await.unwrap();
     });
+}
+
+#[async_inspect::trace]
+async fn conformance_adopted_root(rounds: u32) -> TaskId {
+    conformance_adopted_step(rounds).await
+}
+
+#[async_inspect::trace]
+async fn conformance_adopted_step(rounds: u32) -> TaskId {
+    let me = me();
+    let snapshot = async_inspect::snapshot();
+    let task = snapshot.task(me).expect("the adopted task is listed");
+    assert_eq!(task.kind, async_inspect::TaskKind::Adopted);
+    assert!(
+        task.name.starts_with("conformance_adopted_root(rounds="),
+        "{}",
+        task.name
+    );
+    let stack: Vec<&str> = task.frames.iter().map(|f| f.function.as_ref()).collect();
+    assert_eq!(
+        stack,
+        ["conformance_adopted_root", "conformance_adopted_step"]
+    );
+    for _ in 0..rounds {
+        YieldOnce(false).await;
+    }
+    me
+}
+
+/// Yields to the executor once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// A traced future the runtime runs with no inspected task around it (as
+/// a library's task would) is an adopted task with its stack, polled as
+/// itself, and done when it ends.
+pub fn traced_code_outside_inspected_tasks_is_adopted<R: Runtime>(rt: &R) {
+    let id = rt.block_on_uninspected(conformance_adopted_root(3));
+    let snapshot = async_inspect::snapshot();
+    let task = snapshot.task(id).expect("kept as finished");
+    assert_eq!(task.state, TaskState::Done);
+    assert_eq!(task.polls, 4, "its own polls: the first and one per yield");
 }
 
 /// A task cancelled the runtime's way shows `Aborted`, and its lock is free.

@@ -268,4 +268,8 @@ impl Runtime for Smol {
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
         time::sleep(duration)
     }
+
+    fn block_on_uninspected<F: Future>(&self, future: F) -> F::Output {
+        smol::block_on(future)
+    }
 }

@@ -80,4 +80,8 @@ impl Runtime for Tokio {
         let _guard = self.runtime.enter();
         crate::time::sleep(duration)
     }
+
+    fn block_on_uninspected<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
 }
