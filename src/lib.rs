@@ -276,6 +276,15 @@ pub use async_inspect_core::debug;
 /// folded stacks for a flamegraph.
 pub use async_inspect_core::profile;
 
+/// Every task of a tokio runtime, also those libraries spawn with plain
+/// `tokio::spawn`: [`instrument_runtime`](tokio::instrument_runtime) adds
+/// tokio's task hooks to a runtime builder. Needs `--cfg tokio_unstable`
+/// (tokio's hooks are unstable): `RUSTFLAGS="--cfg tokio_unstable"`.
+#[cfg(all(feature = "tokio", feature = "inspect", tokio_unstable))]
+pub mod tokio {
+    pub use async_inspect_tokio::instrument_runtime;
+}
+
 /// The items most programs use.
 pub mod prelude {
     pub use crate::{Snapshot, TaskState, inspect_point, trace};

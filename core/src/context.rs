@@ -72,6 +72,7 @@ pub(crate) fn current_cell() -> Option<std::sync::Arc<TaskCell>> {
 
 /// Restores the previous current task and frame when dropped, also when the
 /// poll unwinds.
+#[derive(Debug)]
 pub(crate) struct Restore(Current);
 
 impl Drop for Restore {

@@ -54,7 +54,7 @@ pub use snapshot::{
     Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceInfo, ResourceRef,
     Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
 };
-pub use task::{TaskCell, TaskId, TaskKind};
+pub use task::{TaskCell, TaskId, TaskKind, hosted};
 
 /// The task being polled on this thread, if it is inspected.
 ///

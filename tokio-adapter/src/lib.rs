@@ -20,3 +20,23 @@ pub use plain::*;
 
 mod runtime;
 pub use runtime::Tokio;
+
+#[cfg(all(feature = "inspect", tokio_unstable))]
+mod all_tasks;
+#[cfg(all(feature = "inspect", tokio_unstable))]
+pub use all_tasks::instrument_runtime;
+
+/// Runs `spawn` marked as async-inspect's own (the all-tasks hooks skip
+/// its task); as is without `--cfg tokio_unstable`.
+#[cfg(feature = "inspect")]
+#[inline]
+pub(crate) fn ours<T>(spawn: impl FnOnce() -> T) -> T {
+    #[cfg(tokio_unstable)]
+    {
+        all_tasks::ours(spawn)
+    }
+    #[cfg(not(tokio_unstable))]
+    {
+        spawn()
+    }
+}

@@ -25,6 +25,9 @@ pub enum TaskKind {
     /// task spawned elsewhere (by a library), and lives as long as its
     /// outermost traced future.
     Adopted,
+    /// A task spawned with the runtime's own spawn (by a library, say),
+    /// seen through the runtime's task hooks.
+    Hosted,
 }
 
 /// The phase of a task, as its poll wrapper last set it.
@@ -386,9 +389,17 @@ impl<'a> PollScope<'a> {
     /// then finishes the task).
     #[inline]
     pub(crate) fn end(self, ready: bool) {
-        let cell = self.cell;
+        poll_ended(self.cell, self.start, self.recorded, ready);
+    }
+}
+
+/// A poll of `cell` that began at `start` (and, when every poll is
+/// recorded, precisely at `recorded`) ends.
+#[inline]
+fn poll_ended(cell: &TaskCell, start: u64, recorded: u64, ready: bool) {
+    {
         let end = clock::now();
-        let took = end.saturating_sub(self.start);
+        let took = end.saturating_sub(start);
         cell.polls
             .store(cell.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if took > 0 {
@@ -397,16 +408,16 @@ impl<'a> PollScope<'a> {
                 Ordering::Relaxed,
             );
             if took >= config::blocking_poll_ns() {
-                cell.long_poll(self.start, end);
+                cell.long_poll(start, end);
             }
         }
         if !ready {
             cell.state.store(Phase::Pending.at(end), Ordering::Relaxed);
         }
-        if self.recorded != 0 {
+        if recorded != 0 {
             record::emit(record::Raw::Poll {
                 task: cell.id.as_u64(),
-                start: self.recorded,
+                start: recorded,
                 end: record::now(),
             });
         } else if took > 0 && record::on() {
@@ -419,5 +430,69 @@ impl<'a> PollScope<'a> {
                 end,
             });
         }
+    }
+}
+
+/// A task its runtime spawned with its own spawn, seen through the
+/// runtime's task hooks (tokio's, with `--cfg tokio_unstable`): its cell,
+/// its polls begun in one hook and ended in another, and its end.
+pub mod hosted {
+    use std::panic::Location;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+
+    use super::{Phase, TaskCell, TaskKind, poll_ended};
+    use crate::context::{self, Restore};
+    use crate::{clock, record};
+
+    /// Registers a task the runtime spawned at `location`. Its name is its
+    /// root traced fn once it runs one, else where it was spawned.
+    pub fn register(location: &'static Location<'static>) -> Arc<TaskCell> {
+        TaskCell::register(TaskKind::Hosted, None, location)
+    }
+
+    /// One poll of a hosted task, from the runtime's before-poll hook to
+    /// its after-poll hook; the task is current on this thread meanwhile, so
+    /// traced code, locks and waits inside belong to it.
+    #[derive(Debug)]
+    #[must_use = "the poll lasts until `end`"]
+    pub struct HostedPoll {
+        cell: Arc<TaskCell>,
+        start: u64,
+        recorded: u64,
+        _restore: Restore,
+    }
+
+    impl HostedPoll {
+        /// The poll of `cell` begins.
+        pub fn begin(cell: Arc<TaskCell>) -> Self {
+            let start = clock::now();
+            cell.state
+                .store(Phase::Running.at(start), Ordering::Relaxed);
+            let recorded = if record::level() == record::ALL_POLLS {
+                record::now()
+            } else {
+                0
+            };
+            let restore = context::enter(Arc::as_ptr(&cell), std::ptr::null());
+            Self {
+                cell,
+                start,
+                recorded,
+                _restore: restore,
+            }
+        }
+
+        /// The poll ended (the hook does not say how: the task's end comes
+        /// with [`ended`], which tokio calls before its after-poll hook).
+        pub fn end(self) {
+            let done = self.cell.phase().0.is_finished();
+            poll_ended(&self.cell, self.start, self.recorded, done);
+        }
+    }
+
+    /// The task ended.
+    pub fn ended(cell: &Arc<TaskCell>) {
+        cell.finish(Phase::Done);
     }
 }

@@ -26,7 +26,7 @@ mod frame;
 mod id;
 
 pub(crate) use cell::{Phase, PollScope};
-pub use cell::{TaskCell, TaskKind};
+pub use cell::{TaskCell, TaskKind, hosted};
 pub(crate) use detail::WaitKind;
 pub(crate) use frame::{FrameCell, FrameHandle};
 pub use id::TaskId;

@@ -42,7 +42,7 @@ where
     }
     let task = Inspected::at(future, TaskKind::Spawned, name, location);
     let id = task.id();
-    JoinHandle::new(spawn_inspected(task), id)
+    JoinHandle::new(crate::ours(|| spawn_inspected(task)), id)
 }
 
 /// Spawns an inspected `!Send` task on the current `LocalSet`, as
@@ -93,10 +93,10 @@ where
     R: Send + 'static,
 {
     let (id, run) = async_inspect_adapters::blocking_task(f, name, location);
-    let inner = match handle {
+    let inner = crate::ours(|| match handle {
         Some(handle) => handle.spawn_blocking(run),
         None => tokio::task::spawn_blocking(run),
-    };
+    });
     JoinHandle::new(inner, id)
 }
 
