@@ -325,6 +325,8 @@ pub mod __private {
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::wait::inspect_point;
     pub use async_inspect_core::watchdog::{stuck_is_failure, watch_test};
+    #[cfg(all(feature = "tokio", feature = "inspect", tokio_unstable))]
+    pub use async_inspect_tokio::instrument_runtime;
     #[cfg(feature = "tokio")]
     pub use async_inspect_tokio::root_task;
     #[cfg(feature = "tokio")]

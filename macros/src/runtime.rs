@@ -34,6 +34,8 @@ struct Options {
     flavor: Flavor,
     worker_threads: Option<usize>,
     start_paused: bool,
+    /// Every task of the runtime, through tokio's unstable hooks.
+    all_tasks: bool,
 }
 
 fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
@@ -44,6 +46,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
     let mut flavor = None;
     let mut worker_threads = None;
     let mut start_paused = false;
+    let mut all_tasks = false;
     for pair in pairs {
         let key = pair
             .path
@@ -105,7 +108,11 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
                 worker_threads = Some(n);
             }
             ("start_paused", Lit::Bool(b)) => start_paused = b.value,
-            ("runtime" | "timeout" | "flavor" | "worker_threads" | "start_paused", _) => {
+            ("all_tasks", Lit::Bool(b)) => all_tasks = b.value,
+            (
+                "runtime" | "timeout" | "flavor" | "worker_threads" | "start_paused" | "all_tasks",
+                _,
+            ) => {
                 return Err(syn::Error::new_spanned(
                     literal,
                     format!("wrong kind of value for `{key}`"),
@@ -114,7 +121,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
             _ => {
                 return Err(syn::Error::new_spanned(
                     &pair.path,
-                    "unknown option; expected `runtime`, `timeout`, `flavor`, `worker_threads` or `start_paused`",
+                    "unknown option; expected `runtime`, `timeout`, `flavor`, `worker_threads`, `start_paused` or `all_tasks`",
                 ));
             }
         }
@@ -141,6 +148,7 @@ fn parse_options(attr: TokenStream, kind: Kind) -> syn::Result<Options> {
         flavor,
         worker_threads,
         start_paused,
+        all_tasks,
     })
 }
 
@@ -190,19 +198,31 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenS
     let run = match options.runtime {
         Runtime::Tokio => {
             let builder = match options.flavor {
-                Flavor::CurrentThread => quote!(new_current_thread()),
-                Flavor::MultiThread => quote!(new_multi_thread()),
+                Flavor::CurrentThread => quote!(new_current_thread),
+                Flavor::MultiThread => quote!(new_multi_thread),
             };
             let workers = options.worker_threads.map(|n| quote!(.worker_threads(#n)));
             let paused = options.start_paused.then(|| quote!(.start_paused(true)));
+            // Checked in the user's crate, which is what the flag builds.
+            let all_tasks = options.all_tasks.then(|| quote! {
+                #[cfg(tokio_unstable)]
+                ::async_inspect::__private::instrument_runtime(&mut __async_inspect_builder);
+                #[cfg(not(tokio_unstable))]
+                ::core::compile_error!(
+                    "`all_tasks` needs tokio's unstable task hooks: build with RUSTFLAGS=\"--cfg tokio_unstable\""
+                );
+            });
             quote! {
-                ::async_inspect::__private::tokio::runtime::Builder::#builder
-                    #workers
-                    .enable_all()
-                    #paused
-                    .build()
-                    .expect("Failed building the Runtime")
-                    .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body))
+                {
+                    let mut __async_inspect_builder =
+                        ::async_inspect::__private::tokio::runtime::Builder::#builder();
+                    __async_inspect_builder #workers .enable_all() #paused;
+                    #all_tasks
+                    __async_inspect_builder
+                        .build()
+                        .expect("Failed building the Runtime")
+                        .block_on(::async_inspect::__private::root_task(#name, __async_inspect_body))
+                }
             }
         }
         Runtime::Smol => quote! {

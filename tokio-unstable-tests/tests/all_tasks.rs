@@ -96,3 +96,21 @@ fn a_library_spawned_task_is_listed_and_owns_its_traced_code() {
         s.task(id).is_some_and(|t| t.state == TaskState::Done)
     });
 }
+
+/// Spawned like a library would, from inside the test's body.
+async fn plain_spawn() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async { tokio::task::yield_now().await })
+}
+
+#[async_inspect::test(all_tasks = true, flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_attribute_instruments_the_runtime() {
+    let handle = plain_spawn().await;
+    handle.await.unwrap();
+    let snapshot = async_inspect::snapshot();
+    let seen = snapshot.tasks().iter().any(|t| {
+        t.kind == TaskKind::Hosted
+            && t.location.file.ends_with("all_tasks.rs")
+            && t.state == TaskState::Done
+    });
+    assert!(seen, "the plain task was recorded:\n{snapshot}");
+}
