@@ -151,7 +151,6 @@ struct Cell {
 struct Paused {
     breakpoint: u64,
     waker: Waker,
-    released: bool,
     wait: u32,
     cell: Arc<TaskCell>,
 }
@@ -252,11 +251,14 @@ impl Drop for Breakpoint {
         };
         registry.breakpoints.retain(|b| b.id != self.id);
         registry.stepping.retain(|_, b| *b != self.id);
-        for paused in registry.paused.values_mut() {
-            if paused.breakpoint == self.id && !paused.released {
-                paused.released = true;
-                paused.waker.wake_by_ref();
-            }
+        let stopped: Vec<TaskId> = registry
+            .paused
+            .iter()
+            .filter(|(_, p)| p.breakpoint == self.id)
+            .map(|(task, _)| *task)
+            .collect();
+        for task in stopped {
+            registry.release(task);
         }
         set_active(registry);
     }
@@ -330,11 +332,19 @@ impl PausedTask {
 }
 
 fn release(task: TaskId) {
-    if let Some(registry) = registry().as_mut()
-        && let Some(paused) = registry.paused.get_mut(&task)
-    {
-        paused.released = true;
-        paused.waker.wake_by_ref();
+    if let Some(registry) = registry().as_mut() {
+        registry.release(task);
+    }
+}
+
+impl Registry {
+    /// Lets `task` go: its pause ends now (also if it is never polled
+    /// again: an aborted task leaves nothing behind) and it is woken.
+    fn release(&mut self, task: TaskId) {
+        if let Some(paused) = self.paused.remove(&task) {
+            paused.cell.end_wait(paused.wait);
+            paused.waker.wake();
+        }
     }
 }
 
@@ -393,7 +403,6 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
         Paused {
             breakpoint,
             waker: waker.clone(),
-            released: false,
             wait,
             cell,
         },
@@ -401,8 +410,8 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
     true
 }
 
-/// A paused task polled again: `true` once it was let go (its pause
-/// ends), else its waker is kept.
+/// A paused task polled again: `true` while it stays paused (its waker
+/// is kept), `false` once it was let go.
 #[cold]
 pub(crate) fn still_paused(task: TaskId, waker: &Waker) -> bool {
     let mut guard = registry();
@@ -410,16 +419,11 @@ pub(crate) fn still_paused(task: TaskId, waker: &Waker) -> bool {
         return false;
     };
     let Some(paused) = registry.paused.get_mut(&task) else {
+        // Let go.
         return false;
     };
-    if !paused.released {
-        if !paused.waker.will_wake(waker) {
-            paused.waker = waker.clone();
-        }
-        return true;
+    if !paused.waker.will_wake(waker) {
+        paused.waker = waker.clone();
     }
-    if let Some(paused) = registry.paused.remove(&task) {
-        paused.cell.end_wait(paused.wait);
-    }
-    false
+    true
 }

@@ -2,36 +2,19 @@
 //! and a step of the selection, which redraws it. The snapshot is the
 //! `stuck_request` fixture's tasks repeated with new ids.
 
-use async_inspect_core::Snapshot;
+#[path = "../tests/fixtures/many.rs"]
+mod many;
+
 use async_inspect_tui::{Action, View, draw};
 use criterion::{Criterion, criterion_group, criterion_main};
+use many::many_tasks;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
 const TASKS: u64 = 100_000;
 
-fn big_snapshot() -> Snapshot {
-    let path = format!(
-        "{}/tests/fixtures/stuck_request.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("the fixture")).expect("JSON");
-    let tasks = json["tasks"].as_array().expect("tasks").clone();
-    let many: Vec<serde_json::Value> = (0..TASKS)
-        .map(|i| {
-            let mut task = tasks[i as usize % tasks.len()].clone();
-            task["id"] = (i + 1).into();
-            task["parent"] = serde_json::Value::Null;
-            task
-        })
-        .collect();
-    json["tasks"] = many.into();
-    serde_json::from_value(json).expect("a snapshot")
-}
-
 fn frame(c: &mut Criterion) {
-    let snapshot = big_snapshot();
+    let snapshot = many_tasks(TASKS);
     assert_eq!(snapshot.tasks().len(), TASKS as usize);
     let mut terminal = Terminal::new(TestBackend::new(160, 50)).expect("a test terminal");
     let mut view = View::default();

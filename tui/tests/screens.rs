@@ -10,6 +10,19 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+#[path = "fixtures/many.rs"]
+mod many;
+
+use many::many_tasks;
+
+/// Selects task `id` in the table.
+fn select(view: &mut View, snapshot: &Snapshot, id: async_inspect_core::TaskId) {
+    view.selected = listed(snapshot, view)
+        .iter()
+        .position(|t| t.id == id)
+        .expect("the task is listed");
+}
+
 fn fixture(name: &str) -> Snapshot {
     let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
@@ -336,10 +349,7 @@ fn the_graph_walks_from_the_selected_task_to_the_deadlock() {
     let mut view = View::default();
     // A task of the deadlock, selected in the table.
     let in_cycle = snapshot.deadlocks()[0].cycle[0].task;
-    view.selected = listed(&snapshot, &view)
-        .iter()
-        .position(|t| t.id == in_cycle)
-        .unwrap();
+    select(&mut view, &snapshot, in_cycle);
     let key = KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE);
     assert_eq!(action_for(key, false), Some(Action::Graph));
     view.apply(Action::Graph, &snapshot);
@@ -440,10 +450,7 @@ fn the_timeline_draws_polls_lock_waits_and_parked_awaits_in_lanes() {
     let snapshot = fixture("stuck_request");
     let (recorded, task) = recorded(&snapshot);
     let mut view = View::default();
-    view.selected = listed(&snapshot, &view)
-        .iter()
-        .position(|t| t.id == task)
-        .unwrap();
+    select(&mut view, &snapshot, task);
     view.apply(Action::NextTab, &snapshot);
     assert_eq!(view.tab, Tab::Timeline);
     let screen = render_with(&snapshot, &recorded, &view, 120, 20);
@@ -501,10 +508,7 @@ fn h_walks_from_a_waiting_task_to_the_one_holding_its_lock() {
     let snapshot = fixture("deadlock");
     let link = &snapshot.deadlocks()[0].cycle[0];
     let mut view = View::default();
-    view.selected = listed(&snapshot, &view)
-        .iter()
-        .position(|t| t.id == link.task)
-        .unwrap();
+    select(&mut view, &snapshot, link.task);
     view.apply(Action::Open, &snapshot);
     let key = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
     assert_eq!(action_for(key, false), Some(Action::Holder));
@@ -524,10 +528,7 @@ fn the_detail_counts_the_recorded_polls_by_duration() {
     let snapshot = fixture("stuck_request");
     let (recorded, task) = recorded(&snapshot);
     let mut view = View::default();
-    view.selected = listed(&snapshot, &view)
-        .iter()
-        .position(|t| t.id == task)
-        .unwrap();
+    select(&mut view, &snapshot, task);
     view.apply(Action::Open, &snapshot);
     let screen = render_with(&snapshot, &recorded, &view, 120, 40);
     // Two recorded polls of 50 ms.
@@ -563,25 +564,7 @@ fn the_header_draws_activity_between_snapshots() {
 
 #[test]
 fn ten_thousand_tasks_scroll_to_the_last() {
-    let mut json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(format!(
-            "{}/tests/fixtures/stuck_request.json",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let tasks = json["tasks"].as_array().unwrap().clone();
-    let many: Vec<serde_json::Value> = (0..10_000u64)
-        .map(|i| {
-            let mut task = tasks[i as usize % tasks.len()].clone();
-            task["id"] = (i + 1).into();
-            task["parent"] = serde_json::Value::Null;
-            task
-        })
-        .collect();
-    json["tasks"] = many.into();
-    let snapshot: Snapshot = serde_json::from_value(json).unwrap();
+    let snapshot = many_tasks(10_000);
     let mut view = View {
         sort: Sort::Id,
         ..View::default()
