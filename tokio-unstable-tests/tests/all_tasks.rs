@@ -97,20 +97,36 @@ fn a_library_spawned_task_is_listed_and_owns_its_traced_code() {
     });
 }
 
-/// Spawned like a library would, from inside the test's body.
-async fn plain_spawn() -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async { tokio::task::yield_now().await })
+/// Spawned like a library would, from inside the test's body; with the
+/// line it was spawned on.
+async fn plain_spawn() -> (u32, tokio::task::JoinHandle<()>) {
+    #[rustfmt::skip]
+    let spawned = (line!(), tokio::spawn(async { tokio::task::yield_now().await }));
+    spawned
 }
 
 #[async_inspect::test(all_tasks = true, flavor = "multi_thread", worker_threads = 2)]
 async fn the_test_attribute_instruments_the_runtime() {
-    let handle = plain_spawn().await;
+    let (spawned_line, handle) = plain_spawn().await;
     handle.await.unwrap();
-    let snapshot = async_inspect::snapshot();
-    let seen = snapshot.tasks().iter().any(|t| {
-        t.kind == TaskKind::Hosted
-            && t.location.file.ends_with("all_tasks.rs")
-            && t.state == TaskState::Done
-    });
-    assert!(seen, "the plain task was recorded:\n{snapshot}");
+    // tokio runs the terminate hook after it wakes the join handle, so the
+    // end may land a moment after `handle.await` returns.
+    let start = Instant::now();
+    loop {
+        let snapshot = async_inspect::snapshot();
+        let seen = snapshot.tasks().iter().any(|t| {
+            t.kind == TaskKind::Hosted
+                && t.location.file.ends_with("all_tasks.rs")
+                && t.location.line == spawned_line
+                && t.state == TaskState::Done
+        });
+        if seen {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the plain task was not recorded as done:\n{snapshot}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
