@@ -12,6 +12,7 @@ use async_inspect_core::agent::wire::{
 };
 use async_inspect_core::agent::{socket_dir, socket_for};
 use async_inspect_core::record::{Batch, Polls};
+use async_inspect_tui::News;
 
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -23,6 +24,8 @@ pub struct Client {
     /// Whether it asked for events (then streamed snapshots carry only the
     /// latest finished tasks: the events have them all).
     recording: bool,
+    /// Whether debugger requests go out while it streams.
+    debugging: bool,
 }
 
 /// Finished tasks kept in each snapshot of a recording.
@@ -86,6 +89,7 @@ impl Client {
                 stream,
                 welcome,
                 recording: false,
+                debugging: false,
             }),
             Reply::Refused { reason } => {
                 bail!("the agent refused this CLI (protocol {PROTOCOL}): {reason}")
@@ -128,6 +132,18 @@ impl Client {
                 Reply::Snapshot(snapshot) => return Ok(Message::Snapshot(snapshot)),
                 Reply::Events(batch) => return Ok(Message::Events(batch)),
                 Reply::Recording { .. } => {}
+                Reply::Breakpoint { id, spec } => {
+                    return Ok(Message::News(News::Breakpoint { id, spec }));
+                }
+                Reply::Paused { task, breakpoint } => {
+                    return Ok(Message::News(News::Paused { task, breakpoint }));
+                }
+                Reply::Resumed { tasks } => return Ok(Message::News(News::Resumed { tasks })),
+                // Debugger requests are sent only while the stream runs:
+                // an error then is about one of them, and the stream goes on.
+                Reply::Error { message } if self.debugging => {
+                    return Ok(Message::News(News::Error(message)));
+                }
                 Reply::Error { message } => bail!("the agent could not answer: {message}"),
                 other => bail!("the agent answered with {other:?}"),
             }
@@ -151,6 +167,8 @@ pub enum Message {
     Snapshot(Box<Snapshot>),
     /// Events recorded since the previous batch.
     Events(Box<Batch>),
+    /// What the agent said of a debugger request.
+    News(News),
 }
 
 /// The program closed the connection: it ended (or stopped its agent).
@@ -241,6 +259,24 @@ impl Client {
 
     /// Ends the connection for both handles (the agent then lets go what
     /// this client held).
+    /// A channel whose requests are written to the agent (by a thread of
+    /// its own) while this client reads the stream: the terminal UI's
+    /// debugger. Their answers come from [`Client::next`] as
+    /// [`Message::News`].
+    pub fn requests(&mut self) -> anyhow::Result<std::sync::mpsc::Sender<Request>> {
+        let mut stream = self.stream.try_clone()?;
+        self.debugging = true;
+        let (sender, requests) = std::sync::mpsc::channel::<Request>();
+        std::thread::spawn(move || {
+            for request in requests {
+                if write_frame(&mut stream, &request).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(sender)
+    }
+
     pub fn close(self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }

@@ -1,15 +1,18 @@
 //! `async-inspect debug --pid N`: a line-oriented debugger for a running
-//! program's await points. Commands come from stdin, one per line (so it
-//! can be scripted); what the program does (a task pausing, tasks let go)
-//! is printed as it happens. Its breakpoints live as long as the
-//! connection: quitting, or the debugger dying, lets every paused task go.
+//! program's await points. Commands come from stdin, one per line: at a
+//! terminal through a prompt with line editing and history, piped as
+//! plain lines (so it can be scripted). What the program does (a task
+//! pausing, tasks let go) is printed as it happens. Its breakpoints live as
+//! long as the connection: quitting, or the debugger dying, lets every
+//! paused task go.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, StdinLock, Write};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_inspect_core::agent::wire::{Reply, Request};
+use async_inspect_core::debug::Step;
 use async_inspect_core::{Snapshot, TaskId};
 
 use crate::client::{Client, Replies};
@@ -21,14 +24,56 @@ enum Wanted {
 }
 
 const HELP: &str = "\
-break SPEC        stop tasks at an await: fn, fn#N (its Nth await) or file.rs:LINE
-delete ID         remove breakpoint ID (its tasks go on)
-info breakpoints  the breakpoints set
-tasks             the program's tasks, paused first
-bt [TASK]         a task's stack and where it waits (default: the last paused)
-continue [TASK]   let a paused task go (default: all of them)
-step [TASK]       let it go to its next await and stop there (default: the last paused)
-quit              remove every breakpoint, let everything go, and leave";
+break SPEC [if COND..]  stop tasks at an await: fn, fn#N (its Nth await), file.rs:LINE,
+                        or point:LABEL (the first await after that inspect point);
+                        COND: task=ID name=NAME args~TEXT after=N (skip N hits)
+delete ID               remove breakpoint ID (its tasks go on)
+info breakpoints        the breakpoints set
+tasks                   the program's tasks, paused first
+bt [TASK]               a task's stack and where it waits (default: the last paused)
+continue [TASK]         let a paused task go (default: all of them)
+step [TASK]             go to its next await, in any call, and stop there
+next [TASK]             go to its next await in this call or the one it returns to
+finish [TASK]           go on until this call returns, stop at the next await
+                        (step, next, finish: default the last paused; timers keep running)
+quit                    remove every breakpoint, let everything go, and leave";
+
+/// Where commands come from: a prompt with history at a terminal, plain
+/// lines otherwise.
+enum Commands {
+    Prompt(Box<rustyline::DefaultEditor>),
+    Lines(std::io::Lines<StdinLock<'static>>),
+}
+
+impl Commands {
+    fn new() -> Self {
+        if std::io::stdin().is_terminal()
+            && let Ok(editor) = rustyline::DefaultEditor::new()
+        {
+            return Self::Prompt(Box::new(editor));
+        }
+        Self::Lines(std::io::stdin().lock().lines())
+    }
+
+    /// The next command line; `None` at the end of input (or Ctrl-D).
+    fn next(&mut self) -> anyhow::Result<Option<String>> {
+        match self {
+            Self::Prompt(editor) => match editor.readline("(async-inspect) ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    Ok(Some(line))
+                }
+                // Ctrl-C clears the line, as in a shell.
+                Err(rustyline::error::ReadlineError::Interrupted) => Ok(Some(String::new())),
+                Err(rustyline::error::ReadlineError::Eof) => Ok(None),
+                Err(error) => Err(error).context("reading a command"),
+            },
+            Self::Lines(lines) => lines.next().transpose().context("reading a command"),
+        }
+    }
+}
 
 /// Runs the debugger on process `pid` until `quit` or the end of stdin.
 pub fn run(pid: u32) -> anyhow::Result<i32> {
@@ -45,24 +90,19 @@ pub fn run(pid: u32) -> anyhow::Result<i32> {
         };
         std::thread::spawn(move || print_replies(replies, &shared))
     };
-    let interactive = std::io::stdin().is_terminal();
     println!(
         "async-inspect debug: attached to {} (pid {pid}); `help` lists the commands",
         client.welcome.program
     );
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    loop {
-        if interactive {
-            print!("(async-inspect) ");
-            std::io::stdout().flush()?;
-        }
-        let Some(line) = lines.next() else { break };
-        let line = line.context("reading a command")?;
-        let mut words = line.split_whitespace();
-        let Some(command) = words.next() else {
+    let mut commands = Commands::new();
+    while let Some(line) = commands.next()? {
+        let line = line.trim();
+        let (command, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        if command.is_empty() {
             continue;
-        };
+        }
+        let rest = rest.trim();
+        let mut words = rest.split_whitespace();
         let argument = words.next();
         let task = || -> anyhow::Result<Option<u64>> {
             argument
@@ -76,8 +116,8 @@ pub fn run(pid: u32) -> anyhow::Result<i32> {
                 continue;
             }
             "break" | "b" => match argument {
-                Some(spec) => Request::Break {
-                    spec: spec.to_owned(),
+                Some(_) => Request::Break {
+                    spec: rest.to_owned(),
                 },
                 None => {
                     println!("break what? e.g. `break fetch_user#2`");
@@ -126,8 +166,15 @@ pub fn run(pid: u32) -> anyhow::Result<i32> {
                     continue;
                 }
             },
-            "step" | "s" => match task() {
-                Ok(task) => Request::Step { task },
+            "step" | "s" | "next" | "n" | "finish" | "f" => match task() {
+                Ok(task) => Request::Step {
+                    task,
+                    how: match command {
+                        "step" | "s" => Step::Into,
+                        "next" | "n" => Step::Over,
+                        _ => Step::Out,
+                    },
+                },
                 Err(error) => {
                     println!("{error}");
                     continue;
@@ -193,11 +240,7 @@ fn print_replies(mut replies: Replies, shared: &Shared) {
 
 /// Every task, one line each, paused ones first.
 fn task_list(snapshot: &Snapshot) -> String {
-    let paused = |t: &async_inspect_core::TaskInfo| {
-        t.waits
-            .iter()
-            .any(|w| matches!(&w.reason, async_inspect_core::WaitReason::Other(text) if text.starts_with("paused at breakpoint")))
-    };
+    let paused = |t: &async_inspect_core::TaskInfo| t.paused_at().is_some();
     let mut tasks: Vec<_> = snapshot
         .tasks()
         .iter()

@@ -398,6 +398,7 @@ impl Recorder {
                 self.dropped += batch.dropped;
                 self.writer.events(batch)
             }
+            Message::News(_) => Ok(()),
         }
     }
 
@@ -612,6 +613,7 @@ fn feed(
                 let update = match message {
                     Message::Snapshot(snapshot) => Update::Snapshot(snapshot),
                     Message::Events(batch) => Update::Events(batch),
+                    Message::News(news) => Update::News(news),
                 };
                 if updates.send(update).is_err() {
                     return;
@@ -645,9 +647,10 @@ fn attach(pid: u32, dump: bool, json: bool, interval: Duration, tui: bool) -> an
     client.stream(interval)?;
     if tui {
         let title = format!("{} (pid {pid})", client.welcome.program);
+        let requests = client.requests()?;
         let (updates, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || feed(client, None, &updates));
-        async_inspect_tui::run(&title, &receiver, ascii())?;
+        async_inspect_tui::run(&title, &receiver, Some(&requests), ascii())?;
         return Ok(());
     }
     loop {
@@ -705,6 +708,10 @@ fn run_program(
     if tui {
         let title = format!("{} (pid {pid})", name.to_string_lossy());
         let (updates, receiver) = std::sync::mpsc::channel();
+        // The debugger's requests, handed to the connection once there is
+        // one.
+        let (requests, to_agent) =
+            std::sync::mpsc::channel::<async_inspect_core::agent::wire::Request>();
         let record = record.clone();
         std::thread::spawn(move || {
             let started = Instant::now();
@@ -737,11 +744,20 @@ fn run_program(
             if writer.is_none() && client.start_recording(Polls::Long).is_err() {
                 return;
             }
-            if client.stream(interval).is_ok() {
-                feed(client, writer, &updates);
+            if client.stream(interval).is_err() {
+                return;
             }
+            let Ok(agent) = client.requests() else { return };
+            std::thread::spawn(move || {
+                for request in to_agent {
+                    if agent.send(request).is_err() {
+                        return;
+                    }
+                }
+            });
+            feed(client, writer, &updates);
         });
-        async_inspect_tui::run(&title, &receiver, ascii())?;
+        async_inspect_tui::run(&title, &receiver, Some(&requests), ascii())?;
         eprintln!(
             "async-inspect: the output of {} is in {}",
             name.to_string_lossy(),
@@ -896,6 +912,7 @@ fn connect_live(
             let update = match client.next() {
                 Ok(Message::Snapshot(s)) => Update::Snapshot(s),
                 Ok(Message::Events(b)) => Update::Events(b),
+                Ok(Message::News(_)) => continue,
                 Err(error) => {
                     let _ = updates.send(Update::Ended(format!("{error:#}")));
                     return;

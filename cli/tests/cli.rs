@@ -946,6 +946,52 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
     debugger.expect("the next await", |l| {
         l.contains("update_cache(&cache, rows).await ◄─── BLOCKED")
     });
+    // Into update_cache, then out of it to handle_request's next await.
+    let stops_at = |debugger: &mut Debugger, how: &str, at: &str| {
+        debugger.send(&format!("{how} {task}"));
+        debugger.expect("the next pause", |l| {
+            l == format!("task #{task} paused at breakpoint 1")
+        });
+        debugger.send(&format!("bt {task}"));
+        debugger.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
+    };
+    stops_at(&mut debugger, "step", "cache.lock().await");
+    stops_at(&mut debugger, "finish", "render(rows).await");
+    // Another request: from query_db out to update_cache, then over it.
+    debugger.send("continue");
+    let paused = debugger.expect("another paused task", |l| {
+        l.ends_with("paused at breakpoint 1") && !l.starts_with(&format!("task #{task} "))
+    });
+    let task: u64 = paused
+        .trim_start_matches("task #")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let stops_at = |debugger: &mut Debugger, how: &str, at: &str| {
+        debugger.send(&format!("{how} {task}"));
+        debugger.expect("the next pause", |l| {
+            l == format!("task #{task} paused at breakpoint 1")
+        });
+        debugger.send(&format!("bt {task}"));
+        debugger.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
+    };
+    stops_at(&mut debugger, "finish", "update_cache(&cache, rows).await");
+    stops_at(&mut debugger, "next", "render(rows).await");
+    // A breakpoint with conditions is read back as understood.
+    debugger.send("break render if after=1000000 args~rows=");
+    debugger.expect("the conditional breakpoint", |l| {
+        l == "breakpoint 2 at render if args~rows= after=1000000"
+    });
+    debugger.send("info breakpoints");
+    debugger.expect("the list", |l| {
+        l == "breakpoint 2 at render if args~rows= after=1000000"
+    });
+    debugger.send("break render if colour=red");
+    debugger.expect("a clear error", |l| {
+        l.starts_with("error: `render if colour=red` is not a breakpoint")
+    });
     debugger.send("quit");
     debugger.expect("the goodbye", |l| {
         l.contains("detached; nothing is left paused")
@@ -956,7 +1002,7 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
     // A debugger that dies leaves nothing paused either.
     let mut debugger = Debugger::start(app.pid());
     debugger.send("break query_db");
-    debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 2"));
+    debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 3"));
     assert!(anything_paused(app.pid()));
     debugger.child.kill().unwrap();
     let _ = debugger.child.wait();

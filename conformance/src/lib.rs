@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
             a_cancelled_task_is_aborted,
             a_lock_order_inversion_is_a_lint,
             traced_code_outside_inspected_tasks_is_adopted,
+            a_breakpoint_pauses_steps_and_lets_go,
         );
     };
     (@tests $runtime:expr; $($check:ident,)*) => {
@@ -429,6 +430,64 @@ async fn conformance_adopted_step(rounds: u32) -> TaskId {
         YieldOnce(false).await;
     }
     me
+}
+
+#[async_inspect::trace]
+async fn conformance_debugged(n: u32) -> u32 {
+    YieldOnce(false).await;
+    let doubled = conformance_debugged_inner(n).await;
+    YieldOnce(false).await;
+    doubled + 1
+}
+
+#[async_inspect::trace]
+async fn conformance_debugged_inner(n: u32) -> u32 {
+    YieldOnce(false).await;
+    n * 2
+}
+
+/// Where `id` is paused: its breakpoint and the fn and await number.
+fn paused_where(snapshot: &Snapshot, id: TaskId) -> Option<(u64, String, u16)> {
+    let task = snapshot.task(id)?;
+    let (frame, step) = task.blocked_at()?;
+    Some((task.paused_at()?, frame.function.to_string(), step.step))
+}
+
+/// A breakpoint stops a task at an await on this runtime, it shows paused
+/// there (and in no deadlock), steps into a call, finishes out of it, and
+/// goes on to its end when let go; a `hit()` awaited on the runtime wakes.
+pub fn a_breakpoint_pauses_steps_and_lets_go<R: Runtime>(rt: &R) {
+    rt.block_on("conformance debugger", async {
+        let breakpoint = async_inspect::debug::break_at("conformance_debugged#2 if args~n=20")
+            .expect("a good spec");
+        let task = rt.spawn_named("conformance debugged", conformance_debugged(20));
+        let paused = breakpoint.hit().await;
+        let snapshot = async_inspect::snapshot();
+        let at = paused_where(&snapshot, paused.id());
+        assert_eq!(
+            at,
+            Some((breakpoint.id(), "conformance_debugged".into(), 2)),
+            "{snapshot}"
+        );
+        assert!(snapshot.deadlocks().is_empty());
+        paused.step();
+        let paused = breakpoint.hit().await;
+        let at = paused_where(&async_inspect::snapshot(), paused.id());
+        assert_eq!(
+            at,
+            Some((breakpoint.id(), "conformance_debugged_inner".into(), 1))
+        );
+        paused.finish();
+        let paused = breakpoint.hit().await;
+        let at = paused_where(&async_inspect::snapshot(), paused.id());
+        assert_eq!(
+            at,
+            Some((breakpoint.id(), "conformance_debugged".into(), 3))
+        );
+        paused.resume();
+        assert_eq!(task.await.unwrap(), 41);
+        assert_eq!(breakpoint.hits(), 1);
+    });
 }
 
 /// Yields to the executor once.

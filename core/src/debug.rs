@@ -4,20 +4,42 @@
 //! runs. A test uses the same to pin an interleaving: hold task A at an
 //! await until task B got somewhere.
 //!
+//! A breakpoint is a place ([`Spec`]) and optional [`Conditions`]:
+//!
+//! | text | stops |
+//! |---|---|
+//! | `fetch_user` | at every await of the traced fn `fetch_user` |
+//! | `fetch_user#2` | at its second await |
+//! | `src/api.rs:42` | at the await on that line |
+//! | `point:order received` | at the first await after `inspect_point!("order received")` |
+//! | `fetch_user if task=7` | only in task 7 |
+//! | `fetch_user if name=worker` | only in tasks named `worker` |
+//! | `fetch_user if args~id=42` | only where the fn's arguments, as `Debug` text, contain `id=42` |
+//! | `fetch_user if after=3` | from its fourth hit on |
+//!
+//! Conditions combine (`fetch_user#2 if task=7 after=1`); a value with
+//! spaces is quoted (`args~"name: \"ann\""`).
+//!
 //! A paused task returns `Pending` from that await and shows, in every
 //! view, as waiting "paused at breakpoint N"; it is never part of a
-//! deadlock. Timers keep running while it is paused. Nothing is checked
-//! on the hot path while no breakpoint is set but one relaxed load at each
-//! traced await's first poll.
+//! deadlock, and a task waiting for a lock it holds says so. From a pause
+//! it goes on with [`PausedTask::resume`], or steps ([`Step`]): to its
+//! next await anywhere, in the same call or one it returns to, or after
+//! the current call returns. **Timers keep running** while a task is
+//! paused: a timeout around the paused await can elapse. Nothing is
+//! checked on the hot path while no breakpoint is set but one relaxed load
+//! at each traced await's first poll.
 //!
 //! ```
-//! use async_inspect_core::debug::{Spec, break_at};
+//! use async_inspect_core::debug::{Conditions, Spec, break_at};
 //!
 //! let spec: Spec = "fetch_user#2".parse().unwrap();
 //! assert_eq!(spec, Spec::Await { function: "fetch_user".into(), nth: 2 });
-//! let breakpoint = break_at("src/api.rs:42").unwrap();
+//! let breakpoint = break_at("src/api.rs:42 if after=2").unwrap();
+//! assert_eq!(breakpoint.conditions().unwrap().after, 2);
 //! # drop(breakpoint);
 //! assert!("point:".parse::<Spec>().is_err());
+//! assert!(break_at("fetch_user if colour=red").is_err());
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -28,8 +50,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use serde::{Deserialize, Serialize};
+
 use crate::TaskId;
-use crate::task::{FrameCell, TaskCell, WaitKind};
+use crate::task::{Detail, FrameCell, TaskCell, WaitKind};
 use crate::trace::FnInfo;
 
 /// Where a breakpoint stops.
@@ -53,11 +77,17 @@ pub enum Spec {
         /// The line.
         line: u32,
     },
+    /// The first await a task reaches after `inspect_point!(label)`:
+    /// `point:LABEL`. (An inspect point is not an await, so the task
+    /// cannot stop at the point itself.)
+    Point(String),
 }
 
-/// Why a spec was not understood.
+/// Why a breakpoint was not understood.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("`{spec}` is not a breakpoint: {why} (try fn_name, fn_name#2 or path/file.rs:LINE)")]
+#[error(
+    "`{spec}` is not a breakpoint: {why} (try fn_name, fn_name#2, path/file.rs:LINE or point:LABEL, then optionally if task=ID name=NAME args~TEXT after=N)"
+)]
 pub struct SpecError {
     spec: String,
     why: &'static str,
@@ -69,6 +99,7 @@ impl std::fmt::Display for Spec {
             Self::Function(name) => write!(f, "{name}"),
             Self::Await { function, nth } => write!(f, "{function}#{nth}"),
             Self::Line { file, line } => write!(f, "{file}:{line}"),
+            Self::Point(label) => write!(f, "point:{label}"),
         }
     }
 }
@@ -85,8 +116,11 @@ impl FromStr for Spec {
         if text.is_empty() {
             return Err(error("it is empty"));
         }
-        if text.starts_with("point:") {
-            return Err(error("breakpoints at inspect points are not supported yet"));
+        if let Some(label) = text.strip_prefix("point:") {
+            if label.is_empty() {
+                return Err(error("the point's label is missing"));
+            }
+            return Ok(Self::Point(label.to_owned()));
         }
         if let Some((file, line)) = text.rsplit_once(':') {
             let line = line
@@ -131,7 +165,221 @@ impl Spec {
                         .get(usize::from(index))
                         .is_some_and(|a| a.line == *line)
             }
+            Self::Point(_) => false,
         }
+    }
+}
+
+/// When a breakpoint whose place is reached stops the task: every
+/// condition set must hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Conditions {
+    /// Only in the task with this id: `task=7`.
+    pub task: Option<u64>,
+    /// Only in tasks with this name: `name=worker`.
+    pub name: Option<String>,
+    /// Only where the traced fn's arguments, as their `Debug` text, contain
+    /// this: `args~id=42`.
+    pub args: Option<String>,
+    /// Stop from hit `after + 1` on: `after=3` lets three hits pass. A hit
+    /// is a reach of the place where the other conditions hold.
+    pub after: u64,
+}
+
+impl Conditions {
+    /// Whether none is set.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn parse(words: &[String], text: &str) -> Result<Self, SpecError> {
+        let error = |why| SpecError {
+            spec: text.to_owned(),
+            why,
+        };
+        let mut conditions = Self::default();
+        for word in words {
+            if let Some(text) = word.strip_prefix("args~") {
+                conditions.args = Some(text.to_owned());
+                continue;
+            }
+            let Some((key, value)) = word.split_once('=') else {
+                return Err(error(
+                    "a condition is task=ID, name=NAME, args~TEXT or after=N",
+                ));
+            };
+            match key {
+                "task" => {
+                    let id = value.trim_start_matches('#');
+                    let id = id
+                        .parse()
+                        .map_err(|_| error("task=ID takes a task's number"))?;
+                    conditions.task = Some(id);
+                }
+                "name" => conditions.name = Some(value.to_owned()),
+                "after" => {
+                    conditions.after = value
+                        .parse()
+                        .map_err(|_| error("after=N takes a number of hits"))?;
+                }
+                _ => {
+                    return Err(error(
+                        "a condition is task=ID, name=NAME, args~TEXT or after=N",
+                    ));
+                }
+            }
+        }
+        Ok(conditions)
+    }
+
+    /// Whether the task and frame meet the conditions but the hit count.
+    fn admit(&self, task: &TaskCell, detail: Option<&Detail>, frame: Option<&FrameCell>) -> bool {
+        if self.task.is_some_and(|id| id != task.id().as_u64()) {
+            return false;
+        }
+        if let Some(name) = &self.name
+            && task.name_with(detail) != name.as_str()
+        {
+            return false;
+        }
+        if let Some(text) = &self.args {
+            let args = frame.and_then(|f| f.args.as_deref()).unwrap_or("");
+            if !args.contains(text.as_str()) {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl std::fmt::Display for Conditions {
+    /// ` if task=7 after=2`, or nothing when none is set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let quoted = |text: &str| {
+            if text.is_empty() || text.contains(char::is_whitespace) || text.contains('"') {
+                format!("{text:?}")
+            } else {
+                text.to_owned()
+            }
+        };
+        write!(f, " if")?;
+        if let Some(task) = self.task {
+            write!(f, " task={task}")?;
+        }
+        if let Some(name) = &self.name {
+            write!(f, " name={}", quoted(name))?;
+        }
+        if let Some(args) = &self.args {
+            write!(f, " args~{}", quoted(args))?;
+        }
+        if self.after > 0 {
+            write!(f, " after={}", self.after)?;
+        }
+        Ok(())
+    }
+}
+
+/// Splits `text` at whitespace, keeping `"…"` together (with `\"` and
+/// `\\` inside) and dropping the quotes.
+fn words(text: &str) -> Result<Vec<String>, &'static str> {
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return Ok(words);
+        }
+        let mut word = String::new();
+        while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+            if c != '"' {
+                word.push(c);
+                continue;
+            }
+            loop {
+                match chars.next() {
+                    None => return Err("a quote is not closed"),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(c) => word.push(c),
+                        None => return Err("a quote is not closed"),
+                    },
+                    Some(c) => word.push(c),
+                }
+            }
+        }
+        words.push(word);
+    }
+}
+
+/// Reads a whole breakpoint: a place, then optionally `if` and
+/// conditions.
+fn parse(text: &str) -> Result<(Spec, Conditions), SpecError> {
+    let error = |why| SpecError {
+        spec: text.to_owned(),
+        why,
+    };
+    let mut words = words(text).map_err(error)?;
+    if words.is_empty() {
+        return Err(error("it is empty"));
+    }
+    let place = words.remove(0);
+    // `point:` labels may hold spaces: the words up to `if` are the label.
+    let (place, rest) = if place.starts_with("point:") {
+        let end = words.iter().position(|w| w == "if").unwrap_or(words.len());
+        let mut label = vec![place];
+        label.extend(words.drain(..end));
+        (label.join(" "), words)
+    } else {
+        (place, words)
+    };
+    let spec: Spec = place.parse().map_err(|e: SpecError| SpecError {
+        spec: text.to_owned(),
+        why: e.why,
+    })?;
+    let rest = match rest.split_first() {
+        Some((first, rest)) if first == "if" => rest,
+        _ => &rest[..],
+    };
+    Ok((spec, Conditions::parse(rest, text)?))
+}
+
+/// How a paused task goes on to its next pause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// To its next await in any traced call, the ones it makes included
+    /// (a debugger's `step`).
+    Into,
+    /// To its next await in the same traced call or one it returns to
+    /// (`next`).
+    Over,
+    /// To its next await after the current traced call returns (`finish`).
+    Out,
+}
+
+impl Step {
+    /// Whether an await at `depth` ends a step begun at `from` (depths
+    /// count traced calls, 1 at the task's root).
+    fn stops_at(self, depth: usize, from: usize) -> bool {
+        match self {
+            Self::Into => true,
+            Self::Over => depth <= from,
+            Self::Out => depth < from,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Into => "step",
+            Self::Over => "next",
+            Self::Out => "finish",
+        })
     }
 }
 
@@ -142,10 +390,25 @@ static ACTIVE: AtomicBool = AtomicBool::new(false);
 struct Cell {
     id: u64,
     spec: Spec,
+    conditions: Conditions,
+    /// Reaches of the place where the other conditions held.
+    hits: u64,
     /// Tasks paused here that no `hit()` took yet.
     arrived: VecDeque<TaskId>,
     /// `hit()`s waiting for a task to pause here.
     waiting: Vec<Waker>,
+}
+
+impl Cell {
+    /// Counts a hit if `task` in `frame` meets the conditions; `true` if it
+    /// stops here.
+    fn hit(&mut self, task: &TaskCell, detail: Option<&Detail>, frame: Option<&FrameCell>) -> bool {
+        if !self.conditions.admit(task, detail, frame) {
+            return false;
+        }
+        self.hits += 1;
+        self.hits > self.conditions.after
+    }
 }
 
 struct Paused {
@@ -153,15 +416,22 @@ struct Paused {
     waker: Waker,
     wait: u32,
     cell: Arc<TaskCell>,
+    /// How deep in traced calls it paused (1: the task's root call).
+    depth: usize,
+}
+
+/// A task on its way to the next pause.
+struct Stepping {
+    breakpoint: u64,
+    how: Step,
+    from: usize,
 }
 
 #[derive(Default)]
 struct Registry {
     breakpoints: Vec<Cell>,
     paused: HashMap<TaskId, Paused>,
-    /// Tasks to pause at their next await, for the breakpoint that let
-    /// them step.
-    stepping: HashMap<TaskId, u64>,
+    stepping: HashMap<TaskId, Stepping>,
 }
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
@@ -175,21 +445,23 @@ fn set_active(registry: &Registry) {
     ACTIVE.store(active, Ordering::Release);
 }
 
-/// Sets a breakpoint at `spec` (see [`Spec`]); it stays while the handle
-/// lives.
+/// Sets a breakpoint (a [`Spec`], then optionally `if` and
+/// [`Conditions`]); it stays while the handle lives.
 ///
 /// # Errors
 ///
 /// When `spec` is not understood.
 pub fn break_at(spec: &str) -> Result<Breakpoint, SpecError> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    let spec: Spec = spec.parse()?;
+    let (spec, conditions) = parse(spec)?;
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut guard = registry();
     let registry = guard.get_or_insert_with(Registry::default);
     registry.breakpoints.push(Cell {
         id,
         spec,
+        conditions,
+        hits: 0,
         arrived: VecDeque::new(),
         waiting: Vec::new(),
     });
@@ -219,27 +491,44 @@ impl Breakpoint {
     /// A task that paused here and was not taken yet, if any: for a
     /// thread that is not an executor (the agent serving a debugger).
     pub fn try_hit(&self) -> Option<PausedTask> {
+        self.with(|cell| cell.arrived.pop_front())
+            .flatten()
+            .map(|task| PausedTask {
+                task,
+                breakpoint: self.id,
+            })
+    }
+
+    /// What it stops at.
+    pub fn spec(&self) -> Option<Spec> {
+        self.with(|cell| cell.spec.clone())
+    }
+
+    /// When it stops there.
+    pub fn conditions(&self) -> Option<Conditions> {
+        self.with(|cell| cell.conditions.clone())
+    }
+
+    /// How many times its place was reached with its other conditions
+    /// met.
+    pub fn hits(&self) -> u64 {
+        self.with(|cell| cell.hits).unwrap_or(0)
+    }
+
+    /// Its spec and conditions as text, as [`break_at`] reads them.
+    pub fn describe(&self) -> String {
+        self.with(|cell| format!("{}{}", cell.spec, cell.conditions))
+            .unwrap_or_default()
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Cell) -> R) -> Option<R> {
         let mut guard = registry();
         let cell = guard
             .as_mut()?
             .breakpoints
             .iter_mut()
             .find(|b| b.id == self.id)?;
-        cell.arrived.pop_front().map(|task| PausedTask {
-            task,
-            breakpoint: self.id,
-        })
-    }
-
-    /// What it stops at.
-    pub fn spec(&self) -> Option<Spec> {
-        let guard = registry();
-        guard
-            .as_ref()?
-            .breakpoints
-            .iter()
-            .find(|b| b.id == self.id)
-            .map(|b| b.spec.clone())
+        Some(f(cell))
     }
 }
 
@@ -250,7 +539,7 @@ impl Drop for Breakpoint {
             return;
         };
         registry.breakpoints.retain(|b| b.id != self.id);
-        registry.stepping.retain(|_, b| *b != self.id);
+        registry.stepping.retain(|_, s| s.breakpoint != self.id);
         let stopped: Vec<TaskId> = registry
             .paused
             .iter()
@@ -276,22 +565,19 @@ impl Future for Hit<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<PausedTask> {
         let id = self.breakpoint.id;
-        let mut guard = registry();
-        let Some(cell) = guard
-            .as_mut()
-            .and_then(|r| r.breakpoints.iter_mut().find(|b| b.id == id))
-        else {
-            return Poll::Pending;
-        };
-        match cell.arrived.pop_front() {
+        let arrived = self.breakpoint.with(|cell| {
+            let task = cell.arrived.pop_front();
+            if task.is_none() {
+                cell.waiting.push(cx.waker().clone());
+            }
+            task
+        });
+        match arrived.flatten() {
             Some(task) => Poll::Ready(PausedTask {
                 task,
                 breakpoint: id,
             }),
-            None => {
-                cell.waiting.push(cx.waker().clone());
-                Poll::Pending
-            }
+            None => Poll::Pending,
         }
     }
 }
@@ -315,25 +601,51 @@ impl PausedTask {
         self.breakpoint
     }
 
-    /// Lets it go on (it pauses again if it reaches the breakpoint again).
+    /// Lets it go on (it pauses again if it reaches a breakpoint again).
     pub fn resume(self) {
-        release(self.task);
-    }
-
-    /// Lets it go on to its next await, in any frame, and pause there; the
-    /// breakpoint's [`hit`](Breakpoint::hit) reports it again.
-    pub fn step(self) {
         if let Some(registry) = registry().as_mut() {
-            registry.stepping.insert(self.task, self.breakpoint);
-            set_active(registry);
+            registry.release(self.task);
         }
-        release(self.task);
     }
-}
 
-fn release(task: TaskId) {
-    if let Some(registry) = registry().as_mut() {
-        registry.release(task);
+    /// Lets it go on to its next await, in any traced call, and pause
+    /// there; the breakpoint's [`hit`](Breakpoint::hit) reports it again.
+    pub fn step(self) {
+        self.go(Step::Into);
+    }
+
+    /// Lets it go on to its next await in the same traced call or one it
+    /// returns to (over the calls it makes), and pause there.
+    pub fn next(self) {
+        self.go(Step::Over);
+    }
+
+    /// Lets it go on until the traced call it paused in returns, and pause
+    /// at the next await after that.
+    pub fn finish(self) {
+        self.go(Step::Out);
+    }
+
+    /// Lets it go on and pause as `how` says. If no such await comes (the
+    /// task ends first), it is not paused again; a breakpoint it reaches on
+    /// the way stops it there.
+    pub fn go(self, how: Step) {
+        let mut guard = registry();
+        let Some(registry) = guard.as_mut() else {
+            return;
+        };
+        let Some(paused) = registry.paused.get(&self.task) else {
+            // Already let go (its breakpoint was dropped).
+            return;
+        };
+        let stepping = Stepping {
+            breakpoint: self.breakpoint,
+            how,
+            from: paused.depth,
+        };
+        registry.stepping.insert(self.task, stepping);
+        set_active(registry);
+        registry.release(self.task);
     }
 }
 
@@ -354,6 +666,28 @@ pub(crate) fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
+/// How deep `frame` is in its task's traced calls: 1 at the root.
+fn depth(detail: Option<&Detail>, frame: &FrameCell) -> usize {
+    let Some(detail) = detail else { return 1 };
+    let mut depth = 1;
+    let mut parent = frame.parent;
+    while parent != 0 && depth <= detail.frames.len() {
+        // SAFETY: the task's guard is held by the caller (`read_detail`),
+        // and a frame is unregistered under it before its memory goes.
+        let Some(up) = detail
+            .frames
+            .iter()
+            .map(|f| unsafe { f.get() })
+            .find(|f| f.id == parent)
+        else {
+            break;
+        };
+        depth += 1;
+        parent = up.parent;
+    }
+    depth
+}
+
 /// At the first poll of await `index` of `frame` in `task`: pauses the
 /// task there if a breakpoint (or a step) says so. `true` if it paused.
 #[cold]
@@ -363,18 +697,30 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
         return false;
     };
     let id = task.id();
-    let breakpoint = match registry.stepping.remove(&id) {
-        Some(breakpoint) => Some(breakpoint),
-        None => registry
-            .breakpoints
-            .iter()
-            .find(|b| b.spec.matches(frame.info, index))
-            .map(|b| b.id),
-    };
-    set_active(registry);
+    let (depth, breakpoint) = task.read_detail(|detail| {
+        let depth = depth(detail, frame);
+        let mut stop = None;
+        if let Some(stepping) = registry.stepping.get(&id)
+            && stepping.how.stops_at(depth, stepping.from)
+        {
+            stop = Some(stepping.breakpoint);
+        }
+        // Every breakpoint here counts its hit, the first that stops wins.
+        for cell in &mut registry.breakpoints {
+            if cell.spec.matches(frame.info, index)
+                && cell.hit(task, detail, Some(frame))
+                && stop.is_none()
+            {
+                stop = Some(cell.id);
+            }
+        }
+        (depth, stop)
+    });
     let Some(breakpoint) = breakpoint else {
         return false;
     };
+    registry.stepping.remove(&id);
+    set_active(registry);
     let Some(cell) = registry.breakpoints.iter_mut().find(|b| b.id == breakpoint) else {
         return false;
     };
@@ -382,32 +728,73 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
     for waker in cell.waiting.drain(..) {
         waker.wake();
     }
+    let Some(task_cell) = crate::context::current_cell() else {
+        return false;
+    };
     let place = frame
         .info
         .awaits
         .get(usize::from(index))
-        .map(|a| format!("{}:{}", frame.info.file, a.line))
-        .unwrap_or_default();
-    let text = format!(
-        "paused at breakpoint {breakpoint} in {}() at {place}",
-        frame.info.name
-    );
-    let Some(cell) = crate::context::current_cell() else {
-        return false;
-    };
+        .map(|a| format!("{}() at {}:{}", frame.info.name, frame.info.file, a.line))
+        .unwrap_or_else(|| format!("{}()", frame.info.name));
     // The await shows in progress, paused, from now on.
     let _ = frame.await_polled_first(index, crate::clock::now(), false, u64::MAX);
-    let wait = task.begin_wait(Some(frame), WaitKind::Other(text.into()));
+    let wait = task.begin_wait(Some(frame), WaitKind::Paused { breakpoint, place });
     registry.paused.insert(
         id,
         Paused {
             breakpoint,
             waker: waker.clone(),
             wait,
-            cell,
+            cell: task_cell,
+            depth,
         },
     );
     true
+}
+
+/// At `inspect_point!(label)` in `task`: a `point:` breakpoint whose
+/// conditions hold makes the task stop at its next await.
+#[cold]
+pub(crate) fn at_point(task: &TaskCell, frame: Option<&FrameCell>, label: &str) {
+    let mut guard = registry();
+    let Some(registry) = guard.as_mut() else {
+        return;
+    };
+    let stop = task.read_detail(|detail| {
+        let mut stop = None;
+        for cell in &mut registry.breakpoints {
+            if matches!(&cell.spec, Spec::Point(l) if l == label)
+                && cell.hit(task, detail, frame)
+                && stop.is_none()
+            {
+                stop = Some(cell.id);
+            }
+        }
+        stop
+    });
+    if let Some(breakpoint) = stop {
+        let stepping = Stepping {
+            breakpoint,
+            how: Step::Into,
+            from: 0,
+        };
+        registry.stepping.insert(task.id(), stepping);
+        set_active(registry);
+    }
+}
+
+/// A task ended: forgets its step and pause.
+#[cold]
+pub(crate) fn forget(task: TaskId) {
+    let mut guard = registry();
+    let Some(registry) = guard.as_mut() else {
+        return;
+    };
+    registry.paused.remove(&task);
+    if registry.stepping.remove(&task).is_some() {
+        set_active(registry);
+    }
 }
 
 /// A paused task polled again: `true` while it stays paused (its waker

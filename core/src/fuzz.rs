@@ -143,7 +143,10 @@ fn seeds() -> Vec<Vec<u8>> {
         },
         Request::Delete { id: 3 },
         Request::Continue { task: None },
-        Request::Step { task: Some(4) },
+        Request::Step {
+            task: Some(4),
+            how: crate::debug::Step::Out,
+        },
     ];
     let replies = [
         Reply::Welcome(Welcome {

@@ -166,6 +166,10 @@ pub fn inspect_point(label: impl Into<Cow<'static, str>>, value: Option<&dyn Deb
     let location = Location::caller();
     context::with_task(|task, frame| {
         let value = value.map(crate::trace::format_value);
-        task.push_point(frame, label.into(), value, location);
+        let label = label.into();
+        if crate::debug::active() {
+            crate::debug::at_point(task, frame, &label);
+        }
+        task.push_point(frame, label, value, location);
     });
 }

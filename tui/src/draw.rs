@@ -242,9 +242,14 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         } else {
             100.0 * task.busy.as_secs_f64() / task.age.as_secs_f64()
         };
+        let paused = task.paused_at();
+        let state = match paused {
+            Some(breakpoint) => format!("{} PAUSED b{breakpoint}", state_icon(task.state)),
+            None => format!("{} {}", state_icon(task.state), task.state.label()),
+        };
         let cells = [
             task.id.to_string(),
-            format!("{} {}", state_icon(task.state), task.state.label()),
+            state,
             task.name.to_string(),
             at,
             format_duration(task.in_state_for(snapshot)).to_string(),
@@ -252,7 +257,15 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
             format!("{busy:.0}%"),
         ];
         let cells = cells.map(|c| if view.ascii { to_ascii(&c) } else { c });
-        Row::new(cells).style(state_style(task.state))
+        let style = match paused {
+            // A paused task stands out: someone is looking at it.
+            Some(_) => Style::new()
+                .fg(Color::Black)
+                .bg(Color::LightYellow)
+                .add_modifier(Modifier::BOLD),
+            None => state_style(task.state),
+        };
+        Row::new(cells).style(style)
     });
     let marker = if view.ascii { " v" } else { " ▼" };
     let sorted_column = match view.sort {
@@ -585,12 +598,16 @@ Esc          back
 f            filter by state: all, blocked, running, idle, finished
 s            sort by the next column: state, id, name, parked at, time in state, polls, age
 d            the deadlocks: ↑/↓ a task of a cycle, Enter its stack and locks
+b            a breakpoint at the await the selected task is parked on (again: remove it)
+c            let the selected paused task go on
+n            step it to its next await in the same call (timers keep running)
+s, f         in a task's detail: step into calls; step out of the current call
 , . < >      in a replay: one snapshot back or on; ten
 ?            this help
 q, Ctrl-C    quit";
     let text = shown(view, text);
     let width = area.width.min(96);
-    let height = area.height.min(17);
+    let height = area.height.min(21);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

@@ -81,6 +81,10 @@ fn walk(
                 )
             }
             WaitReason::Other(text) => (text.clone(), vec![]),
+            WaitReason::Paused { breakpoint, place } => (
+                format!("nothing: paused at breakpoint {breakpoint} in {place}"),
+                vec![],
+            ),
             _ => ("something".to_owned(), vec![]),
         };
         let held = if next.is_empty() || matches!(wait.reason, WaitReason::Join { .. }) {

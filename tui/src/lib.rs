@@ -3,14 +3,19 @@
 //! screen are drawn, so 100 000 tasks scroll as fast as forty), a task's
 //! detail (its stack, the await it is on, its waits and locks), the
 //! resources, the wait-for graph around a task with its task tree, and the
-//! deadlocks, redrawn as snapshots come; ASCII only on request.
+//! deadlocks, redrawn as snapshots come; ASCII only on request. On a live
+//! program it is a debugger too: `b` sets a breakpoint at the await the
+//! selected task is parked on, `c`, `s`, `n`, `f` let a paused task go on
+//! or step it ([`Debugger`]); paused tasks stand out.
 //!
 //! Data, view state, keys and drawing are apart: the [`Snapshot`] is the
 //! data, [`View`] the view state, [`action_for`] maps keys to [`Action`]s
 //! that [`View::apply`] carries out, and [`draw`] renders both. The UI does
 //! no I/O of its own besides the terminal: [`run`] takes its snapshots from
-//! a channel the caller feeds, [`replay`] from a recording's.
+//! a channel the caller feeds (and hands debugger requests to another),
+//! [`replay`] from a recording's.
 
+mod debugger;
 mod draw;
 mod graph;
 mod recorded;
@@ -18,12 +23,14 @@ mod timeline;
 mod view;
 
 use std::io;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use async_inspect_core::Snapshot;
+use async_inspect_core::agent::wire::Request;
 use async_inspect_core::record::Batch;
 use async_inspect_core::trace_file::Trace;
+pub use debugger::{Command, Debugger, News};
 pub use draw::{draw, draw_with};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 pub use recorded::Recorded;
@@ -41,18 +48,26 @@ pub enum Update {
     /// The source ended (the program exited): the UI stays until `q`, with
     /// this said in its title.
     Ended(String),
+    /// What the agent said of a debugger request.
+    News(News),
 }
 
 /// Runs the UI on this terminal until the person quits: `title` names the
-/// program, `updates` brings its snapshots; `ascii` draws with ASCII only.
-/// Returns when `q` is pressed.
+/// program, `updates` brings its snapshots, `requests` (if the program can
+/// be debugged) takes the debugger's requests to its agent; `ascii` draws
+/// with ASCII only. Returns when `q` is pressed.
 ///
 /// # Errors
 ///
 /// When the terminal cannot be set up or drawn on.
-pub fn run(title: &str, updates: &Receiver<Update>, ascii: bool) -> io::Result<()> {
+pub fn run(
+    title: &str,
+    updates: &Receiver<Update>,
+    requests: Option<&Sender<Request>>,
+    ascii: bool,
+) -> io::Result<()> {
     let mut terminal = ratatui::init();
-    let result = run_on(&mut terminal, title, updates, ascii);
+    let result = run_on(&mut terminal, title, updates, requests, ascii);
     ratatui::restore();
     result
 }
@@ -61,9 +76,11 @@ fn run_on(
     terminal: &mut ratatui::DefaultTerminal,
     title: &str,
     updates: &Receiver<Update>,
+    requests: Option<&Sender<Request>>,
     ascii: bool,
 ) -> io::Result<()> {
     let mut title = title.to_owned();
+    let mut debugger = Debugger::default();
     let mut snapshot: Option<Snapshot> = None;
     let mut recorded: Option<Recorded> = None;
     let mut view = View {
@@ -83,16 +100,21 @@ fn run_on(
                     .get_or_insert_with(|| Recorded::live(0, &title))
                     .add(*batch),
                 Ok(Update::Ended(why)) => title = format!("{title} ({why})"),
+                Ok(Update::News(news)) => debugger.heard(&news),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        let heading = match &debugger.notice {
+            Some(notice) => format!("{title} · {notice}"),
+            None => title.clone(),
+        };
         if view.tab == Tab::Profile
             && let Some(recorded) = &mut recorded
         {
             recorded.refresh_profile();
         }
         terminal.draw(|frame| match &snapshot {
-            Some(snapshot) => draw_with(frame, &title, snapshot, recorded.as_ref(), &view),
+            Some(snapshot) => draw_with(frame, &heading, snapshot, recorded.as_ref(), &view),
             None => {
                 let waiting = format!("{title}: waiting for the first snapshot… (q quits)");
                 frame.render_widget(ratatui::widgets::Paragraph::new(waiting), frame.area());
@@ -101,8 +123,11 @@ fn run_on(
         if event::poll(Duration::from_millis(100))?
             && let Event::Key(key) = event::read()?
             && key.kind == KeyEventKind::Press
-            && let Some(action) = action_for(key, view.searching)
+            && let Some(action) = action_for(key, &view)
         {
+            if let (Action::Debug(command), Some(snapshot)) = (action, &snapshot) {
+                debug(command, snapshot, &view, &mut debugger, requests);
+            }
             let keep_going = match &snapshot {
                 Some(snapshot) => view.apply(action, snapshot),
                 None => action != Action::Quit,
@@ -111,6 +136,34 @@ fn run_on(
                 return Ok(());
             }
         }
+    }
+}
+
+/// Carries out a debugger key on the selected task: a request to the
+/// agent, or a word in the title saying why not.
+fn debug(
+    command: Command,
+    snapshot: &Snapshot,
+    view: &View,
+    debugger: &mut Debugger,
+    requests: Option<&Sender<Request>>,
+) {
+    let Some(requests) = requests else {
+        debugger.notice = Some("the debugger needs a live program".to_owned());
+        return;
+    };
+    if !view.tab.follows_tasks() {
+        debugger.notice = Some("select a task first (Tasks tab)".to_owned());
+        return;
+    }
+    let task = listed(snapshot, view).get(view.selected).copied();
+    match debugger.request(command, task) {
+        Ok(request) => {
+            if requests.send(request).is_err() {
+                debugger.notice = Some("the program's agent is gone".to_owned());
+            }
+        }
+        Err(why) => debugger.notice = Some(why),
     }
 }
 
@@ -163,7 +216,7 @@ fn replay_on(
         terminal.draw(|frame| draw_with(frame, &heading, snapshot, Some(recorded), &view))?;
         if let Event::Key(key) = event::read()?
             && key.kind == KeyEventKind::Press
-            && let Some(action) = action_for(key, view.searching)
+            && let Some(action) = action_for(key, &view)
         {
             match action {
                 Action::Step(by) => {

@@ -1,8 +1,11 @@
 //! What the person is looking at (the view state), the actions keys map to,
 //! and how an action changes the view. Nothing here draws.
 
+use async_inspect_core::debug::Step;
 use async_inspect_core::{Snapshot, TaskInfo, TaskState, WaitReason};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::debugger::Command;
 
 /// The tabs, in order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,7 +37,7 @@ impl Tab {
 
     /// Whether ↑/↓ walk the tasks of the table on this tab (the tab is
     /// drawn around the selected task).
-    fn follows_tasks(self) -> bool {
+    pub(crate) fn follows_tasks(self) -> bool {
         matches!(self, Tab::Tasks | Tab::Timeline | Tab::Graph)
     }
 
@@ -199,12 +202,16 @@ pub enum Action {
     Sort,
     /// In a replay, move the time cursor by this many snapshots.
     Step(i32),
+    /// A debugger command on the selected task (live programs only).
+    Debug(Command),
 }
 
-/// The action of `key`, if it has one; `searching` while a search is
-/// typed (keys are its characters then).
-pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
-    if searching {
+/// The action of `key` in `view`, if it has one: while a search is typed
+/// keys are its characters; in a task's detail `s` and `f` step the task
+/// (into calls, out of the current one), in the table they sort and
+/// filter.
+pub fn action_for(key: KeyEvent, view: &View) -> Option<Action> {
+    if view.searching {
         return match key.code {
             KeyCode::Char(c) if !key.modifiers.contains(KeyModifiers::CONTROL) => {
                 Some(Action::Type(c))
@@ -233,8 +240,13 @@ pub fn action_for(key: KeyEvent, searching: bool) -> Option<Action> {
         KeyCode::Char('+') | KeyCode::Char('=') => Action::ZoomIn,
         KeyCode::Char('-') => Action::ZoomOut,
         KeyCode::Char('/') => Action::Search,
+        KeyCode::Char('s') if view.detail => Action::Debug(Command::Go(Step::Into)),
+        KeyCode::Char('f') if view.detail => Action::Debug(Command::Go(Step::Out)),
         KeyCode::Char('f') => Action::Filter,
         KeyCode::Char('s') => Action::Sort,
+        KeyCode::Char('b') => Action::Debug(Command::Toggle),
+        KeyCode::Char('c') => Action::Debug(Command::Continue),
+        KeyCode::Char('n') => Action::Debug(Command::Go(Step::Over)),
         KeyCode::Char(',') => Action::Step(-1),
         KeyCode::Char('.') => Action::Step(1),
         KeyCode::Char('<') => Action::Step(-10),
@@ -356,8 +368,9 @@ impl View {
                 self.selected = 0;
             }
             Action::Sort => self.sort = self.sort.next(),
-            // The replay moves its cursor; the view stays.
-            Action::Step(_) => {}
+            // The replay moves its cursor, the debugger talks to the
+            // program; the view stays.
+            Action::Step(_) | Action::Debug(_) => {}
         }
         true
     }

@@ -239,11 +239,11 @@ fn search_filter_and_sort_narrow_and_order_the_table() {
     let mut view = View::default();
     let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
     // `/` then typing: the keys are the search's characters.
-    let slash = action_for(key(KeyCode::Char('/')), view.searching).unwrap();
+    let slash = action_for(key(KeyCode::Char('/')), &view).unwrap();
     view.apply(slash, &snapshot);
     assert!(view.searching);
     for c in "REPLY".chars() {
-        let typed = action_for(key(KeyCode::Char(c)), view.searching).unwrap();
+        let typed = action_for(key(KeyCode::Char(c)), &view).unwrap();
         assert_eq!(
             typed,
             Action::Type(c),
@@ -351,7 +351,7 @@ fn the_graph_walks_from_the_selected_task_to_the_deadlock() {
     let in_cycle = snapshot.deadlocks()[0].cycle[0].task;
     select(&mut view, &snapshot, in_cycle);
     let key = KeyEvent::new(KeyCode::Char('g'), KeyModifiers::NONE);
-    assert_eq!(action_for(key, false), Some(Action::Graph));
+    assert_eq!(action_for(key, &View::default()), Some(Action::Graph));
     view.apply(Action::Graph, &snapshot);
     assert_eq!(view.tab, Tab::Graph);
     let screen = render(&snapshot, &view, 110, 30);
@@ -388,7 +388,7 @@ fn replay_keys_step_the_time_cursor_and_leave_the_view_alone() {
     let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
     let steps: Vec<Option<Action>> = [',', '.', '<', '>']
         .into_iter()
-        .map(|c| action_for(key(c), false))
+        .map(|c| action_for(key(c), &View::default()))
         .collect();
     assert_eq!(
         steps,
@@ -404,7 +404,13 @@ fn replay_keys_step_the_time_cursor_and_leave_the_view_alone() {
     assert!(view.apply(Action::Step(1), &snapshot));
     assert_eq!(view, before);
     assert_eq!(
-        action_for(key(','), true),
+        action_for(
+            key(','),
+            &View {
+                searching: true,
+                ..View::default()
+            }
+        ),
         Some(Action::Type(',')),
         "typed while searching"
     );
@@ -511,7 +517,7 @@ fn h_walks_from_a_waiting_task_to_the_one_holding_its_lock() {
     select(&mut view, &snapshot, link.task);
     view.apply(Action::Open, &snapshot);
     let key = KeyEvent::new(KeyCode::Char('h'), KeyModifiers::NONE);
-    assert_eq!(action_for(key, false), Some(Action::Holder));
+    assert_eq!(action_for(key, &View::default()), Some(Action::Holder));
     view.apply(Action::Holder, &snapshot);
     assert!(view.detail);
     assert_eq!(listed(&snapshot, &view)[view.selected].id, link.held_by);
@@ -584,4 +590,149 @@ fn ten_thousand_tasks_scroll_to_the_last() {
         screen.contains("#10000 "),
         "the last task is drawn: {screen}"
     );
+}
+
+/// The `stuck_request` fixture with `handle_request` paused at breakpoint
+/// 3 where it was parked.
+fn with_a_paused_task() -> (Snapshot, async_inspect_core::TaskId) {
+    let path = format!(
+        "{}/tests/fixtures/stuck_request.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let task = json["tasks"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|t| t["name"] == "handle_request")
+        .unwrap();
+    task["waits"] = serde_json::json!([{
+        "frame": null,
+        "reason": {"paused": {"breakpoint": 3, "place": "load() at src/app.rs:12"}},
+        "since": {"secs": 0, "nanos": 0},
+        "timeout_at": null
+    }]);
+    let id = async_inspect_core::TaskId::from_u64(task["id"].as_u64().unwrap());
+    (serde_json::from_value(json).unwrap(), id)
+}
+
+#[test]
+fn a_paused_task_stands_out_in_the_table() {
+    let (snapshot, id) = with_a_paused_task();
+    let screen = render(&snapshot, &View::default(), 120, 16);
+    let line = screen
+        .lines()
+        .find(|l| l.contains("handle_request"))
+        .unwrap();
+    assert!(line.contains("PAUSED b3"), "{screen}");
+    let plain = render(&fixture("stuck_request"), &View::default(), 120, 16);
+    assert!(!plain.contains("PAUSED"), "{plain}");
+    // Its detail says where and why.
+    let mut view = View::default();
+    select(&mut view, &snapshot, id);
+    view.apply(Action::Open, &snapshot);
+    let detail = render(&snapshot, &view, 120, 30);
+    assert!(
+        detail.contains("paused at breakpoint 3 in load() at src/app.rs:12"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn debugger_keys_depend_on_where_you_are() {
+    use async_inspect_core::debug::Step;
+    use async_inspect_tui::Command;
+    let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
+    let table = View::default();
+    let detail = View {
+        detail: true,
+        ..View::default()
+    };
+    assert_eq!(action_for(key('s'), &table), Some(Action::Sort));
+    assert_eq!(action_for(key('f'), &table), Some(Action::Filter));
+    assert_eq!(
+        action_for(key('s'), &detail),
+        Some(Action::Debug(Command::Go(Step::Into)))
+    );
+    assert_eq!(
+        action_for(key('f'), &detail),
+        Some(Action::Debug(Command::Go(Step::Out)))
+    );
+    for view in [&table, &detail] {
+        assert_eq!(
+            action_for(key('b'), view),
+            Some(Action::Debug(Command::Toggle))
+        );
+        assert_eq!(
+            action_for(key('c'), view),
+            Some(Action::Debug(Command::Continue))
+        );
+        assert_eq!(
+            action_for(key('n'), view),
+            Some(Action::Debug(Command::Go(Step::Over)))
+        );
+    }
+    let mut view = detail.clone();
+    assert!(view.apply(Action::Debug(Command::Toggle), &fixture("stuck_request")));
+    assert_eq!(view, detail, "the view stays; the request goes out");
+}
+
+#[test]
+fn the_debugger_toggles_breakpoints_and_drives_paused_tasks_only() {
+    use async_inspect_core::agent::wire::Request;
+    use async_inspect_core::debug::Step;
+    use async_inspect_tui::{Command, Debugger, News};
+    let (snapshot, paused) = with_a_paused_task();
+    let other = snapshot
+        .tasks()
+        .iter()
+        .find(|t| t.name == "cache refresher")
+        .unwrap();
+    let mut debugger = Debugger::default();
+
+    // `b` on a task parked at a traced await: a breakpoint at that line.
+    let (_, step) = other.blocked_at().unwrap();
+    let spec = format!("{}:{}", step.location.file, step.location.line);
+    assert_eq!(
+        debugger.request(Command::Toggle, Some(other)),
+        Ok(Request::Break { spec: spec.clone() })
+    );
+    debugger.heard(&News::Breakpoint {
+        id: 5,
+        spec: spec.clone(),
+    });
+    assert_eq!(
+        debugger.notice.as_deref(),
+        Some(&*format!("breakpoint 5 at {spec}"))
+    );
+    // Again: removed.
+    assert_eq!(
+        debugger.request(Command::Toggle, Some(other)),
+        Ok(Request::Delete { id: 5 })
+    );
+    assert!(debugger.breakpoints.is_empty());
+
+    // Continue and steps only for a paused task.
+    let why = debugger
+        .request(Command::Continue, Some(other))
+        .unwrap_err();
+    assert_eq!(why, format!("task {} is not paused", other.id));
+    let paused_task = snapshot.task(paused).unwrap();
+    assert_eq!(
+        debugger.request(Command::Continue, Some(paused_task)),
+        Ok(Request::Continue {
+            task: Some(paused.as_u64())
+        })
+    );
+    assert_eq!(
+        debugger.request(Command::Go(Step::Out), Some(paused_task)),
+        Ok(Request::Step {
+            task: Some(paused.as_u64()),
+            how: Step::Out
+        })
+    );
+    let idle = snapshot.tasks().iter().find(|t| t.name == "main").unwrap();
+    let why = debugger.request(Command::Toggle, Some(idle)).unwrap_err();
+    assert!(why.contains("not parked at a traced await"), "{why}");
 }

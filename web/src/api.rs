@@ -209,6 +209,7 @@ fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
         "id": task.id.as_u64(),
         "name": task.name,
         "state": task.state.label(),
+        "paused_at": task.paused_at(),
         "kind": task.kind,
         "parked_at": parked_at(task),
         "location": task.location.to_string(),

@@ -398,6 +398,7 @@ fn slices_of(task: &TaskInfo) -> Vec<(usize, String, String, &'static str)> {
             }
             WaitReason::Channel { end, .. } => format!("wait on channel `{}`", end.name),
             WaitReason::Other(text) => text.clone(),
+            WaitReason::Paused { breakpoint, .. } => format!("paused at breakpoint {breakpoint}"),
             _ => "wait".to_owned(),
         };
         slices.push((2, format!("wait {what}"), what, "wait"));

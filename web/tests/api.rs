@@ -263,3 +263,39 @@ fn the_page_lists_processes_and_shows_the_one_chosen() {
     let (_, single) = live_fixture(None);
     assert_eq!(get(single, "/api/v1/processes", &[]).0, 404);
 }
+
+#[test]
+fn a_paused_task_is_marked_in_the_task_rows_and_its_report() {
+    let mut value = serde_json::to_value(fixture()).unwrap();
+    let task = &mut value["tasks"][0];
+    let id = task["id"].as_u64().unwrap();
+    task["waits"] = serde_json::json!([{
+        "frame": null,
+        "reason": {"paused": {"breakpoint": 4, "place": "transfer() at examples/deadlock.rs:17"}},
+        "since": {"secs": 0, "nanos": 0},
+        "timeout_at": null
+    }]);
+    let data = Arc::new(Data::live("paused"));
+    data.apply(Update::Snapshot(Box::new(
+        serde_json::from_value(value).unwrap(),
+    )));
+    let address = serve(data, None);
+    let tasks = json(address, "/api/v1/tasks?sort=id");
+    let rows = tasks["tasks"].as_array().unwrap();
+    for row in rows {
+        let expected = if row["id"] == id {
+            serde_json::json!(4)
+        } else {
+            serde_json::Value::Null
+        };
+        assert_eq!(row["paused_at"], expected, "{row}");
+    }
+    let detail = json(address, &format!("/api/v1/tasks/{id}"));
+    assert!(
+        detail["report"]
+            .as_str()
+            .unwrap()
+            .contains("paused at breakpoint 4 in transfer() at examples/deadlock.rs:17"),
+        "{detail}"
+    );
+}

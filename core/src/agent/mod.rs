@@ -331,7 +331,7 @@ impl Session {
                 Ok(breakpoint) => {
                     let reply = Reply::Breakpoint {
                         id: breakpoint.id(),
-                        spec: breakpoint.spec().map_or(spec, |s| s.to_string()),
+                        spec: breakpoint.describe(),
                     };
                     self.breakpoints.push(breakpoint);
                     write_frame(out, &reply)
@@ -372,7 +372,7 @@ impl Session {
                 }
                 write_frame(out, &Reply::Resumed { tasks })
             }
-            Request::Step { task } => {
+            Request::Step { task, how } => {
                 let position = match task {
                     Some(t) => self.paused.iter().position(|p| p.id().as_u64() == t),
                     None => self.paused.len().checked_sub(1),
@@ -383,7 +383,7 @@ impl Session {
                 };
                 let paused = self.paused.remove(position);
                 let tasks = vec![paused.id().as_u64()];
-                paused.step();
+                paused.go(how);
                 write_frame(out, &Reply::Resumed { tasks })
             }
         }

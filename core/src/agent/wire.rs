@@ -15,10 +15,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::Snapshot;
+use crate::debug::Step;
 use crate::record::{Batch, Polls};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 3;
+pub const PROTOCOL: u32 = 4;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).
@@ -61,7 +62,8 @@ pub enum Request {
     /// client is connected; answered [`Reply::Breakpoint`] or an error.
     /// Tasks that pause at it are announced with [`Reply::Paused`].
     Break {
-        /// `fn`, `fn#N` or `file.rs:LINE`.
+        /// `fn`, `fn#N`, `file.rs:LINE` or `point:LABEL`, optionally
+        /// followed by conditions (see [`debug`](crate::debug)).
         spec: String,
     },
     /// Remove breakpoint `id`, letting go the tasks paused at it.
@@ -74,11 +76,14 @@ pub enum Request {
         /// The task.
         task: Option<u64>,
     },
-    /// Let paused task `task` (the one that paused last if `None`) go to
-    /// its next await and pause there.
+    /// Let paused task `task` (the one that paused last if `None`) go on
+    /// and pause again as `how` says.
     Step {
         /// The task.
         task: Option<u64>,
+        /// To its next await anywhere, in the same call or an outer one,
+        /// or after its current call returns.
+        how: Step,
     },
 }
 

@@ -158,6 +158,10 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         holders: lock_holders(resource),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
+                    WaitKind::Paused { breakpoint, place } => WaitReason::Paused {
+                        breakpoint: *breakpoint,
+                        place: place.clone(),
+                    },
                 },
                 since: to_duration(wait.since),
                 timeout_at: timeout_for(wait.frame),

@@ -422,6 +422,14 @@ impl TaskInfo {
         Some((frame, frame.current_await()?))
     }
 
+    /// The breakpoint the task is paused at, if it is.
+    pub fn paused_at(&self) -> Option<u64> {
+        self.waits.iter().find_map(|w| match w.reason {
+            WaitReason::Paused { breakpoint, .. } => Some(breakpoint),
+            _ => None,
+        })
+    }
+
     /// The mean time between the task's polls.
     pub fn mean_time_between_polls(&self) -> Option<Duration> {
         (self.polls > 1).then(|| self.age / u32::try_from(self.polls).unwrap_or(u32::MAX))
@@ -554,6 +562,14 @@ pub enum WaitReason {
     },
     /// Something else, in words.
     Other(String),
+    /// Paused at a breakpoint (see [`debug`](crate::debug)); never part of
+    /// a deadlock.
+    Paused {
+        /// The breakpoint's number.
+        breakpoint: u64,
+        /// Where: `f() at file:line`.
+        place: String,
+    },
 }
 
 /// A task holding a lock.

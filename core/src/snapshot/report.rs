@@ -388,7 +388,8 @@ impl Snapshot {
                 let described: Vec<String> = holders
                     .iter()
                     .map(|holder| {
-                        let name = self.task(holder.task).map_or("", |t| &t.name);
+                        let holding = self.task(holder.task);
+                        let name = holding.map_or("", |t| &t.name);
                         let mut text = format!("task {} {name}", holder.task);
                         if resource.kind == ResourceKind::Semaphore {
                             text.push_str(&format!(" ({})", permits(holder.permits)));
@@ -403,6 +404,9 @@ impl Snapshot {
                                 "made"
                             };
                             text.push_str(&format!(", {taken} at {at}"));
+                        }
+                        if let Some(breakpoint) = holding.and_then(TaskInfo::paused_at) {
+                            text.push_str(&format!(", paused at breakpoint {breakpoint}"));
                         }
                         text
                     })
@@ -421,6 +425,9 @@ impl Snapshot {
                 text
             }
             WaitReason::Other(text) => text.clone(),
+            WaitReason::Paused { breakpoint, place } => {
+                format!("paused at breakpoint {breakpoint} in {place}")
+            }
         }
     }
 

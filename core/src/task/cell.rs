@@ -249,6 +249,9 @@ impl TaskCell {
             return;
         }
         self.state.store(phase.at(clock::now()), Ordering::Relaxed);
+        if crate::debug::active() {
+            crate::debug::forget(self.id);
+        }
         if record::on() {
             let how = match phase {
                 Phase::Done => EndHow::Done,

@@ -52,6 +52,12 @@ pub(crate) enum WaitKind {
         resource: Arc<crate::resource::ResourceCell>,
     },
     Other(Cow<'static, str>),
+    /// Paused at a breakpoint (see [`debug`](crate::debug)), at `place`:
+    /// `f() at file:line`.
+    Paused {
+        breakpoint: u64,
+        place: String,
+    },
 }
 
 #[derive(Debug)]

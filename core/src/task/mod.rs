@@ -27,6 +27,6 @@ mod id;
 
 pub(crate) use cell::{Phase, PollScope};
 pub use cell::{TaskCell, TaskKind, hosted};
-pub(crate) use detail::WaitKind;
+pub(crate) use detail::{Detail, WaitKind};
 pub(crate) use frame::{FrameCell, FrameHandle};
 pub use id::TaskId;
