@@ -33,6 +33,22 @@ struct Contender {
     env: &'static [(&'static str, &'static str)],
 }
 
+impl Contender {
+    /// Whether it runs on smol (W1–W4 only; its ratios are to bare smol).
+    fn on_smol(&self) -> bool {
+        matches!(self.kit, KitName::SmolBare | KitName::SmolInspect)
+    }
+
+    /// Whether it takes part in `workload`.
+    fn runs(&self, workload: Workload) -> bool {
+        match workload {
+            Workload::W6 => self.name == "async-inspect enabled",
+            Workload::W5 => !self.on_smol(),
+            _ => true,
+        }
+    }
+}
+
 const CONTENDERS: &[Contender] = &[
     Contender {
         name: "bare tokio",
@@ -91,6 +107,18 @@ const CONTENDERS: &[Contender] = &[
         kit: KitName::Metrics,
         env: &[],
     },
+    Contender {
+        name: "bare smol",
+        compiled_out: false,
+        kit: KitName::SmolBare,
+        env: &[],
+    },
+    Contender {
+        name: "async-inspect enabled, on smol",
+        compiled_out: false,
+        kit: KitName::SmolInspect,
+        env: &[],
+    },
 ];
 
 pub fn compare(options: Options) -> Result<(), String> {
@@ -110,10 +138,7 @@ pub fn compare(options: Options) -> Result<(), String> {
         options.rounds, options.scale
     );
     for workload in workloads {
-        let contenders: Vec<&Contender> = CONTENDERS
-            .iter()
-            .filter(|c| workload != Workload::W6 || c.name == "async-inspect enabled")
-            .collect();
+        let contenders: Vec<&Contender> = CONTENDERS.iter().filter(|c| c.runs(workload)).collect();
         let mut results: BTreeMap<usize, Vec<Measured>> = BTreeMap::new();
         for round in 0..options.rounds {
             for offset in 0..contenders.len() {
@@ -224,13 +249,24 @@ fn print_table(
     };
     println!("### {about}\n");
     println!(
-        "| contender | median wall | min – max | ratio to bare | CPU time | peak RSS | extra |"
+        "| contender | median wall | min – max | ratio to bare (tokio, or smol on smol) | CPU time | peak RSS | extra |"
     );
     println!("|---|---:|---:|---:|---:|---:|---|");
-    let bare = results.get(&0);
+    // The baselines: bare tokio (the first contender), and bare smol for
+    // the contenders on smol.
+    let bare_tokio = results.get(&0);
+    let bare_smol = contenders
+        .iter()
+        .position(|c| c.kit == KitName::SmolBare)
+        .and_then(|index| results.get(&index));
     for (index, contender) in contenders.iter().enumerate() {
         let Some(runs) = results.get(&index) else {
             continue;
+        };
+        let bare = if contender.on_smol() {
+            bare_smol
+        } else {
+            bare_tokio
         };
         let walls: Vec<f64> = runs.iter().map(|m| m.wall_ns as f64 / 1e6).collect();
         let min = walls.iter().copied().fold(f64::INFINITY, f64::min);

@@ -47,6 +47,12 @@ pub trait Kit: Copy + Send + Sync + 'static {
     ) -> Vec<impl Future<Output = ()> + Send + 'static> {
         lock_loops!(self, tokio::sync::Mutex::new(0u64), tasks, rounds)
     }
+
+    /// Runs `body` on the kit's runtime, with two worker threads: tokio's
+    /// multi-thread runtime unless the kit says otherwise.
+    fn block_on<F: Future>(self, body: F) -> F::Output {
+        crate::workloads::runtime().block_on(body)
+    }
 }
 
 macro_rules! workload_fns {
@@ -207,4 +213,108 @@ pub async fn parked_traced(index: usize, gate: Arc<tokio::sync::Notify>) {
     tokio::task::yield_now().await;
     gate.notified().await;
     let _ = index;
+}
+
+/// Plain smol: tasks on one `smol::Executor` run by two threads (smol's
+/// multi-threaded pattern), nothing instrumented. The workload bodies are
+/// the same (tokio's `yield_now` and `Mutex` need no tokio runtime).
+#[derive(Clone, Copy, Debug)]
+pub struct SmolBare;
+
+fn smol_executor() -> &'static smol::Executor<'static> {
+    static EXECUTOR: OnceLock<smol::Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(smol::Executor::new)
+}
+
+/// async-inspect on smol: `async_inspect::smol::Executor`, the same
+/// `#[trace]` and inspected `Mutex` as on tokio.
+#[derive(Clone, Copy, Debug)]
+pub struct SmolInspect;
+
+fn inspected_executor() -> &'static async_inspect::smol::Executor<'static> {
+    static EXECUTOR: OnceLock<async_inspect::smol::Executor<'static>> = OnceLock::new();
+    EXECUTOR.get_or_init(async_inspect::smol::Executor::new)
+}
+
+/// Runs `body` on this thread while two threads run `run` (an executor's
+/// `run` until the given future ends), as smol's docs show for a
+/// multi-threaded executor.
+fn on_two_threads<F, R>(run: fn(smol::channel::Receiver<()>) -> R, body: F) -> F::Output
+where
+    F: Future,
+    R: Future<Output = ()> + Send + 'static,
+{
+    let (stop, stopped) = smol::channel::unbounded::<()>();
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let stopped = stopped.clone();
+            std::thread::spawn(move || smol::block_on(run(stopped)))
+        })
+        .collect();
+    let output = smol::block_on(body);
+    drop(stop);
+    for worker in workers {
+        worker.join().expect("a worker thread");
+    }
+    output
+}
+
+impl Kit for SmolBare {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        smol_executor().spawn(task)
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        plain::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        plain::level1()
+    }
+
+    fn block_on<F: Future>(self, body: F) -> F::Output {
+        on_two_threads(
+            |stopped| async move {
+                let _ = smol_executor().run(stopped.recv()).await;
+            },
+            body,
+        )
+    }
+}
+
+impl Kit for SmolInspect {
+    fn spawn<F>(self, task: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        inspected_executor().spawn(task)
+    }
+
+    fn spin(self, n: u32) -> impl Future<Output = ()> + Send + 'static {
+        plain::spin(n)
+    }
+
+    fn chain(self) -> impl Future<Output = ()> + Send + 'static {
+        traced::level1()
+    }
+
+    fn lock_loops(
+        self,
+        tasks: usize,
+        rounds: u32,
+    ) -> Vec<impl Future<Output = ()> + Send + 'static> {
+        lock_loops!(self, async_inspect::sync::Mutex::new(0u64), tasks, rounds)
+    }
+
+    fn block_on<F: Future>(self, body: F) -> F::Output {
+        on_two_threads(
+            |stopped| async move {
+                let _ = inspected_executor().run(stopped.recv()).await;
+            },
+            body,
+        )
+    }
 }

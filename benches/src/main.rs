@@ -14,7 +14,7 @@ mod workloads;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use kits::{Backtrace, Bare, Inspect, Kit, Metrics};
+use kits::{Backtrace, Bare, Inspect, Kit, Metrics, SmolBare, SmolInspect};
 use workloads::{Measured, Sizes};
 
 #[derive(Parser)]
@@ -68,6 +68,10 @@ pub enum KitName {
     Backtrace,
     /// tokio-metrics' `TaskMonitor`.
     Metrics,
+    /// Plain smol: `smol::Executor` on two threads (W1–W4).
+    SmolBare,
+    /// `async_inspect::smol::Executor` on two threads and `#[trace]` (W1–W4).
+    SmolInspect,
 }
 
 fn run<K: Kit>(kit: K, workload: Workload, sizes: Sizes) -> Measured {
@@ -102,6 +106,14 @@ fn main() {
                 KitName::Inspect => run(Inspect, workload, sizes),
                 KitName::Backtrace => run(Backtrace, workload, sizes),
                 KitName::Metrics => run(Metrics, workload, sizes),
+                KitName::SmolBare | KitName::SmolInspect
+                    if matches!(workload, Workload::W5 | Workload::W6) =>
+                {
+                    eprintln!("async-inspect-bench: W5 and W6 run on tokio only");
+                    std::process::exit(2);
+                }
+                KitName::SmolBare => run(SmolBare, workload, sizes),
+                KitName::SmolInspect => run(SmolInspect, workload, sizes),
             };
             println!(
                 "{}",

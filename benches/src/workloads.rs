@@ -63,15 +63,23 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
-/// Runs `body` on a fresh runtime and measures its wall and CPU time.
+/// Runs `body` on a fresh tokio runtime and measures its wall and CPU time.
 fn measure<F: Future<Output = Option<f64>>>(body: impl FnOnce() -> F) -> (Measured, Option<f64>) {
-    let runtime = runtime();
-    let cpu_before = cpu_ns();
-    let start = Instant::now();
-    let extra = runtime.block_on(body());
-    let wall = start.elapsed();
-    let cpu = cpu_ns().saturating_sub(cpu_before);
-    drop(runtime);
+    measure_on(crate::kits::Bare, body)
+}
+
+/// Runs `body` on `kit`'s runtime and measures its wall and CPU time (the
+/// body alone: not building the runtime or tearing it down).
+fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
+    kit: K,
+    body: impl FnOnce() -> F,
+) -> (Measured, Option<f64>) {
+    let (extra, wall, cpu) = kit.block_on(async move {
+        let cpu_before = cpu_ns();
+        let start = Instant::now();
+        let extra = body().await;
+        (extra, start.elapsed(), cpu_ns().saturating_sub(cpu_before))
+    });
     (
         Measured {
             wall_ns: wall.as_nanos() as u64,
@@ -84,7 +92,7 @@ fn measure<F: Future<Output = Option<f64>>>(body: impl FnOnce() -> F) -> (Measur
 }
 
 pub fn w1_spawn<K: Kit>(kit: K, sizes: Sizes) -> Measured {
-    measure(|| async move {
+    measure_on(kit, || async move {
         let handles: Vec<_> = (0..sizes.spawn_tasks)
             .map(|_| kit.spawn(kit.spin(1)))
             .collect();
@@ -97,7 +105,7 @@ pub fn w1_spawn<K: Kit>(kit: K, sizes: Sizes) -> Measured {
 }
 
 pub fn w2_poll<K: Kit>(kit: K, sizes: Sizes) -> Measured {
-    measure(|| async move {
+    measure_on(kit, || async move {
         let handles: Vec<_> = (0..sizes.poll_tasks)
             .map(|_| kit.spawn(kit.spin(sizes.poll_yields)))
             .collect();
@@ -110,7 +118,7 @@ pub fn w2_poll<K: Kit>(kit: K, sizes: Sizes) -> Measured {
 }
 
 pub fn w3_lock<K: Kit>(kit: K, sizes: Sizes) -> Measured {
-    measure(|| async move {
+    measure_on(kit, || async move {
         let handles = kit.lock_loops(sizes.lock_tasks, sizes.lock_rounds);
         for handle in handles {
             handle.await;
@@ -121,7 +129,7 @@ pub fn w3_lock<K: Kit>(kit: K, sizes: Sizes) -> Measured {
 }
 
 pub fn w4_chain<K: Kit>(kit: K, sizes: Sizes) -> Measured {
-    measure(|| async move {
+    measure_on(kit, || async move {
         let handles: Vec<_> = (0..sizes.chain_tasks)
             .map(|_| kit.spawn(kit.chain()))
             .collect();
