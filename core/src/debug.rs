@@ -28,7 +28,8 @@
 //! the current call returns. **Timers keep running** while a task is
 //! paused: a timeout around the paused await can elapse. Nothing is
 //! checked on the hot path while no breakpoint is set but one relaxed load
-//! at each traced await's first poll.
+//! at each traced await's first poll; while one is set (or a task steps),
+//! each traced await's first poll takes the debugger's lock to match it.
 //!
 //! ```
 //! use async_inspect_core::debug::{Conditions, Spec, break_at};
@@ -567,7 +568,7 @@ impl Future for Hit<'_> {
         let id = self.breakpoint.id;
         let arrived = self.breakpoint.with(|cell| {
             let task = cell.arrived.pop_front();
-            if task.is_none() {
+            if task.is_none() && !cell.waiting.iter().any(|w| w.will_wake(cx.waker())) {
                 cell.waiting.push(cx.waker().clone());
             }
             task
