@@ -12,7 +12,6 @@ use async_inspect_core::agent::wire::{
 };
 use async_inspect_core::agent::{socket_dir, socket_for};
 use async_inspect_core::record::{Batch, Polls};
-use async_inspect_tui::News;
 
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);
@@ -132,18 +131,13 @@ impl Client {
                 Reply::Snapshot(snapshot) => return Ok(Message::Snapshot(snapshot)),
                 Reply::Events(batch) => return Ok(Message::Events(batch)),
                 Reply::Recording { .. } => {}
-                Reply::Breakpoint { id, spec } => {
-                    return Ok(Message::News(News::Breakpoint { id, spec }));
+                news
+                @ (Reply::Breakpoint { .. } | Reply::Paused { .. } | Reply::Resumed { .. }) => {
+                    return Ok(Message::News(news));
                 }
-                Reply::Paused { task, breakpoint } => {
-                    return Ok(Message::News(News::Paused { task, breakpoint }));
-                }
-                Reply::Resumed { tasks } => return Ok(Message::News(News::Resumed { tasks })),
                 // Debugger requests are sent only while the stream runs:
                 // an error then is about one of them, and the stream goes on.
-                Reply::Error { message } if self.debugging => {
-                    return Ok(Message::News(News::Error(message)));
-                }
+                news @ Reply::Error { .. } if self.debugging => return Ok(Message::News(news)),
                 Reply::Error { message } => bail!("the agent could not answer: {message}"),
                 other => bail!("the agent answered with {other:?}"),
             }
@@ -168,7 +162,7 @@ pub enum Message {
     /// Events recorded since the previous batch.
     Events(Box<Batch>),
     /// What the agent said of a debugger request.
-    News(News),
+    News(Reply),
 }
 
 /// The program closed the connection: it ended (or stopped its agent).

@@ -867,6 +867,17 @@ impl Debugger {
         stdin.flush().unwrap();
     }
 
+    /// Sends `how TASK` (a step) and checks the task pauses again at the
+    /// await `at`.
+    fn stops_at(&mut self, task: u64, how: &str, at: &str) {
+        self.send(&format!("{how} {task}"));
+        self.expect("the next pause", |l| {
+            l == format!("task #{task} paused at breakpoint 1")
+        });
+        self.send(&format!("bt {task}"));
+        self.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
+    }
+
     /// The first line from now on that `matches`.
     fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
         loop {
@@ -947,16 +958,8 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
         l.contains("update_cache(&cache, rows).await ◄─── BLOCKED")
     });
     // Into update_cache, then out of it to handle_request's next await.
-    let stops_at = |debugger: &mut Debugger, how: &str, at: &str| {
-        debugger.send(&format!("{how} {task}"));
-        debugger.expect("the next pause", |l| {
-            l == format!("task #{task} paused at breakpoint 1")
-        });
-        debugger.send(&format!("bt {task}"));
-        debugger.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
-    };
-    stops_at(&mut debugger, "step", "cache.lock().await");
-    stops_at(&mut debugger, "finish", "render(rows).await");
+    debugger.stops_at(task, "step", "cache.lock().await");
+    debugger.stops_at(task, "finish", "render(rows).await");
     // Another request: from query_db out to update_cache, then over it.
     debugger.send("continue");
     let paused = debugger.expect("another paused task", |l| {
@@ -969,16 +972,8 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
         .unwrap()
         .parse()
         .unwrap();
-    let stops_at = |debugger: &mut Debugger, how: &str, at: &str| {
-        debugger.send(&format!("{how} {task}"));
-        debugger.expect("the next pause", |l| {
-            l == format!("task #{task} paused at breakpoint 1")
-        });
-        debugger.send(&format!("bt {task}"));
-        debugger.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
-    };
-    stops_at(&mut debugger, "finish", "update_cache(&cache, rows).await");
-    stops_at(&mut debugger, "next", "render(rows).await");
+    debugger.stops_at(task, "finish", "update_cache(&cache, rows).await");
+    debugger.stops_at(task, "next", "render(rows).await");
     // A breakpoint with conditions is read back as understood.
     debugger.send("break render if after=1000000 args~rows=");
     debugger.expect("the conditional breakpoint", |l| {

@@ -5,7 +5,7 @@
 //! takes snapshots from one: it does no I/O of its own.
 
 use async_inspect_core::TaskInfo;
-use async_inspect_core::agent::wire::Request;
+use async_inspect_core::agent::wire::{Reply, Request};
 use async_inspect_core::debug::Step;
 
 /// What a debugger key asks for, on the selected task.
@@ -77,47 +77,23 @@ impl Debugger {
         }
     }
 
-    /// Takes in what the agent said.
-    pub fn heard(&mut self, news: &News) {
-        self.notice = Some(match news {
-            News::Breakpoint { id, spec } => {
+    /// Takes in what the agent said of a request: a breakpoint set, a task
+    /// paused, tasks let go, an error (other replies are not news here).
+    pub fn heard(&mut self, reply: &Reply) {
+        self.notice = Some(match reply {
+            Reply::Breakpoint { id, spec } => {
                 self.breakpoints.push((*id, spec.clone()));
                 format!("breakpoint {id} at {spec}")
             }
-            News::Paused { task, breakpoint } => {
+            Reply::Paused { task, breakpoint } => {
                 format!("task {task} paused at breakpoint {breakpoint}")
             }
-            News::Resumed { tasks } => {
+            Reply::Resumed { tasks } => {
                 let tasks: Vec<String> = tasks.iter().map(|t| format!("#{t}")).collect();
                 format!("let go: {}", tasks.join(", "))
             }
-            News::Error(message) => format!("error: {message}"),
+            Reply::Error { message } => format!("error: {message}"),
+            _ => return,
         });
     }
-}
-
-/// What the agent said of the debugger's requests.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum News {
-    /// A breakpoint was set.
-    Breakpoint {
-        /// Its number.
-        id: u64,
-        /// What it stops at.
-        spec: String,
-    },
-    /// A task paused.
-    Paused {
-        /// The task's number.
-        task: u64,
-        /// The breakpoint's.
-        breakpoint: u64,
-    },
-    /// Tasks were let go.
-    Resumed {
-        /// Their numbers.
-        tasks: Vec<u64>,
-    },
-    /// A request could not be served.
-    Error(String),
 }

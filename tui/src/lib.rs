@@ -27,10 +27,10 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
 use async_inspect_core::Snapshot;
-use async_inspect_core::agent::wire::Request;
+use async_inspect_core::agent::wire::{Reply, Request};
 use async_inspect_core::record::Batch;
 use async_inspect_core::trace_file::Trace;
-pub use debugger::{Command, Debugger, News};
+pub use debugger::{Command, Debugger};
 pub use draw::{draw, draw_with};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
 pub use recorded::Recorded;
@@ -48,8 +48,9 @@ pub enum Update {
     /// The source ended (the program exited): the UI stays until `q`, with
     /// this said in its title.
     Ended(String),
-    /// What the agent said of a debugger request.
-    News(News),
+    /// What the agent said of a debugger request (see
+    /// [`Debugger::heard`]).
+    News(Reply),
 }
 
 /// Runs the UI on this terminal until the person quits: `title` names the

@@ -680,9 +680,10 @@ fn debugger_keys_depend_on_where_you_are() {
 
 #[test]
 fn the_debugger_toggles_breakpoints_and_drives_paused_tasks_only() {
+    use async_inspect_core::agent::wire::Reply;
     use async_inspect_core::agent::wire::Request;
     use async_inspect_core::debug::Step;
-    use async_inspect_tui::{Command, Debugger, News};
+    use async_inspect_tui::{Command, Debugger};
     let (snapshot, paused) = with_a_paused_task();
     let other = snapshot
         .tasks()
@@ -698,7 +699,7 @@ fn the_debugger_toggles_breakpoints_and_drives_paused_tasks_only() {
         debugger.request(Command::Toggle, Some(other)),
         Ok(Request::Break { spec: spec.clone() })
     );
-    debugger.heard(&News::Breakpoint {
+    debugger.heard(&Reply::Breakpoint {
         id: 5,
         spec: spec.clone(),
     });
