@@ -1,5 +1,6 @@
-//! Many tasks: a snapshot of 10 000 parked tasks lists them all, and finished
-//! tasks are kept only up to the retention bound, so memory stays flat.
+//! Many tasks: a snapshot of 20 000 parked tasks (taken by several threads
+//! at that size) lists them all, in order, and finished tasks are kept only
+//! up to the retention bound, so memory stays flat.
 
 mod common;
 
@@ -15,8 +16,8 @@ async fn parked(index: usize, mut go: watch::Receiver<bool>) -> usize {
 }
 
 #[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ten_thousand_parked_tasks_are_all_in_the_snapshot() {
-    const TASKS: usize = 10_000;
+async fn twenty_thousand_parked_tasks_are_all_in_the_snapshot() {
+    const TASKS: usize = 20_000;
     let (go_tx, go_rx) = watch::channel(false);
     let handles: Vec<_> = (0..TASKS)
         .map(|i| async_inspect::spawn(parked(i, go_rx.clone())))
@@ -28,6 +29,11 @@ async fn ten_thousand_parked_tasks_are_all_in_the_snapshot() {
             .all(|id| common::parked_at(s, *id, "go.wait_for(|go| *go)"))
     })
     .await;
+    let listed: Vec<_> = snapshot.tasks().iter().map(|t| t.id).collect();
+    assert!(
+        listed.windows(2).all(|w| w[0] < w[1]),
+        "tasks in id order, each once"
+    );
     for (i, id) in ids.iter().enumerate() {
         let task = common::task(&snapshot, *id);
         assert_eq!(task.state, TaskState::Blocked);

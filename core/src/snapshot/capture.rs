@@ -3,8 +3,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::process;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{
@@ -53,15 +53,16 @@ pub fn snapshot() -> Snapshot {
     }
     // Sorted as pointers, not as the much larger task infos.
     let cells = registry::all();
-    let tasks: Vec<TaskInfo> = cells
-        .iter()
-        .map(|(id, cell)| {
-            let mut info = task_info(cell, now);
-            info.holds = held.remove(id).unwrap_or_default();
-            info
-        })
-        .collect();
+    let mut tasks = capture_tasks(&cells, now);
     drop(cells);
+    for info in &mut tasks {
+        if held.is_empty() {
+            break;
+        }
+        if let Some(holds) = held.remove(&info.id) {
+            info.holds = holds;
+        }
+    }
     deadlocks.retain(|d| shows_every_wait(d, &tasks));
     let (lints, lints_dropped) = lint::all();
     let totals = registry::totals();
@@ -88,6 +89,69 @@ pub fn snapshot() -> Snapshot {
         },
     }
 }
+
+/// Below this many tasks a snapshot is taken on the calling thread alone.
+const PARALLEL_FROM: usize = 16_384;
+
+/// Tasks are handed out to the capturing threads this many at a time.
+const CHUNK: usize = 2_048;
+
+/// The info of every cell, in order. Many tasks are captured by up to four
+/// threads (the caller and helpers named `async-inspect-snapshot`, living
+/// for this snapshot only), each taking the next chunk of tasks as it is
+/// done with one; if no helper can be started, the caller does it all.
+fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
+    let helpers = if cells.len() < PARALLEL_FROM {
+        0
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) - 1
+    };
+    if helpers == 0 {
+        return cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
+    }
+    let mut tasks: Vec<TaskInfo> = Vec::with_capacity(cells.len());
+    let work: Vec<Mutex<Option<Chunk<'_, '_>>>> = cells
+        .chunks(CHUNK)
+        .zip(tasks.spare_capacity_mut()[..cells.len()].chunks_mut(CHUNK))
+        .map(|chunk| Mutex::new(Some(chunk)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let take_chunks = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = work.get(index) else { return };
+            let taken = chunk.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((cells, out)) = taken {
+                for (slot, (_, cell)) in out.iter_mut().zip(cells) {
+                    slot.write(task_info(cell, now));
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            let started = std::thread::Builder::new()
+                .name("async-inspect-snapshot".into())
+                .spawn_scoped(scope, take_chunks);
+            if started.is_err() {
+                break;
+            }
+        }
+        take_chunks();
+    });
+    // SAFETY: every chunk was taken and each of its slots written: the
+    // calling thread took chunks until none was left, and the scope joined
+    // the helpers (a panic in any of them would have ended this function
+    // before here). The slots are the first `cells.len()` of the capacity.
+    unsafe { tasks.set_len(cells.len()) };
+    tasks
+}
+
+/// Cells to capture and the slots their infos go to.
+type Chunk<'c, 'o> = (
+    &'c [(TaskId, Arc<TaskCell>)],
+    &'o mut [std::mem::MaybeUninit<TaskInfo>],
+);
 
 fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
     let (phase, phase_since) = cell.phase();
