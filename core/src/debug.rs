@@ -674,10 +674,11 @@ fn depth(detail: Option<&Detail>, frame: &FrameCell) -> usize {
     let mut parent = frame.parent;
     while parent != 0 && depth <= detail.frames.len() {
         // SAFETY: the task's guard is held by the caller (`read_detail`),
-        // and a frame is unregistered under it before its memory goes.
+        // and a frame is removed under it before its memory goes.
         let Some(up) = detail
             .frames
             .iter()
+            .filter(|f| !unsafe { f.is_dead() })
             .map(|f| unsafe { f.get() })
             .find(|f| f.id == parent)
         else {

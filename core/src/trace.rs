@@ -170,7 +170,7 @@ pin_project! {
                 std::mem::replace(this.link, Link::Untracked)
             {
                 record_exit(&cell, &frame);
-                let _ = frame.exit(&cell, None, u64::MAX);
+                let _ = frame.retire(None, u64::MAX);
                 if adopted {
                     cell.finish(Phase::Aborted);
                 }
@@ -251,7 +251,7 @@ impl<F: Future> Future for Traced<F> {
         {
             let now = clock::now();
             record_exit(&cell, &frame);
-            if let Some(stretch) = frame.exit(&cell, Some(now), config::blocking_poll_ns()) {
+            if let Some(stretch) = frame.retire(Some(now), config::blocking_poll_ns()) {
                 cell.report_stretch(stretch, now);
             }
             if adopted {

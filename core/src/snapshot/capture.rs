@@ -196,9 +196,11 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         info.frames = detail
             .frames
             .iter()
+            // SAFETY: the task's guard is held for this whole closure, and
+            // a frame is removed under it before its memory goes.
+            .filter(|f| !unsafe { f.is_dead() })
             .map(|f| {
-                // SAFETY: the task's guard is held for this whole closure, and
-                // a frame is unregistered under it before its memory goes.
+                // SAFETY: as above.
                 let f = unsafe { f.get() };
                 frame_info(f, timeout_for(Some(f.id)))
             })

@@ -19,7 +19,8 @@ pub(crate) struct Detail {
     next_id: u32,
     /// The name given at spawn.
     pub(crate) name: Option<Box<str>>,
-    /// The task's registered frames, in the order their calls began.
+    /// The task's registered frames, in the order their calls began;
+    /// dead ones (calls that ended, not reaped yet) are skipped by readers.
     pub(crate) frames: Vec<FramePtr>,
     pub(crate) waits: Vec<WaitRecord>,
     pub(crate) timeouts: Vec<TimeoutRecord>,
@@ -123,6 +124,9 @@ impl Detail {
     pub(crate) fn recycle(mut detail: Box<Self>) {
         detail.next_id = 0;
         detail.name = None;
+        // Every frame left is dead (a live one's `Traced` holds the task):
+        // recycled here.
+        crate::task::frame::reap(&mut detail);
         detail.frames.clear();
         detail.waits.clear();
         detail.timeouts.clear();

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use crate::task::TaskCell;
 use crate::task::detail::BlockingStretch;
@@ -77,6 +77,11 @@ pub(crate) struct FrameCell {
     resumed_at: AtomicU64,
     /// Index + 1 of the await that completed last, 0 if none.
     last_completed: AtomicU32,
+    /// Set when its call ended: it stays in the task's list, skipped by
+    /// every reader, until the next registration in the task (or the
+    /// task's end) removes and recycles it under the task's guard. So a call
+    /// that ends takes no guard.
+    dead: AtomicBool,
 }
 
 /// A frame's address, held in its task's detail while registered.
@@ -85,8 +90,8 @@ pub(crate) struct FramePtr(NonNull<FrameCell>);
 
 // SAFETY: the pointee is only read through `&FrameCell` (atomics and fields
 // frozen while registered), and it is alive while the pointer is in a
-// task's detail: `FrameHandle::exit` removes it under the same guard before
-// the frame is recycled or freed.
+// task's detail: a dead frame is removed under the same guard (or with the
+// detail owned outright) before it is recycled or freed (`reap`).
 unsafe impl Send for FramePtr {}
 
 impl FramePtr {
@@ -98,6 +103,67 @@ impl FramePtr {
         // SAFETY: see the function's contract and `FramePtr`'s Send impl.
         unsafe { self.0.as_ref() }
     }
+
+    /// # Safety
+    ///
+    /// As [`FramePtr::get`].
+    pub(crate) unsafe fn is_dead(self) -> bool {
+        // SAFETY: as `get`.
+        unsafe { self.get() }.dead.load(Ordering::Acquire)
+    }
+}
+
+/// Removes the dead frames from `frames` (and the waits and timeouts left
+/// in them) and recycles them. The caller holds the guard of the detail
+/// they belong to, or owns it outright.
+pub(crate) fn reap(detail: &mut crate::task::Detail) {
+    // SAFETY: the caller holds the detail's guard or owns it: its frames
+    // are alive until removed here.
+    if !detail.frames.iter().any(|f| unsafe { f.is_dead() }) {
+        return;
+    }
+    let crate::task::Detail {
+        frames,
+        waits,
+        timeouts,
+        ..
+    } = detail;
+    frames.retain(|f| {
+        // SAFETY: as above.
+        if !unsafe { f.is_dead() } {
+            return true;
+        }
+        // SAFETY: as above; the frame came from `Box::leak` in `enter`,
+        // its call has ended (nothing else owns it) and this removes its
+        // last pointer.
+        let frame = unsafe { Box::from_raw(f.0.as_ptr()) };
+        // Waits and timeouts end with their awaits, before the call does;
+        // any left would name a frame that is gone.
+        let id = Some(frame.id);
+        if waits.iter().any(|w| w.frame == id) {
+            waits.retain(|w| w.frame != id);
+        }
+        if timeouts.iter().any(|t| t.frame == id) {
+            timeouts.retain(|t| t.frame != id);
+        }
+        recycle(frame);
+        false
+    });
+}
+
+/// Keeps `frame` in this thread's pool, if there is room.
+fn recycle(mut frame: Box<FrameCell>) {
+    frame.args = None;
+    if matches!(frame.steps, Steps::Heap(_)) {
+        frame.steps = Steps::Inline(Default::default());
+    }
+    // Thread-local storage may already be gone while a thread exits.
+    let _ = POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.len() < POOL_SIZE {
+            pool.push(frame);
+        }
+    });
 }
 
 /// How many recycled frames a thread keeps.
@@ -111,8 +177,9 @@ thread_local! {
 
 /// The frame of one traced call, owned by its `Traced` future from the
 /// call's first poll until it ends. Exactly one owner, which must end it
-/// with [`FrameHandle::exit`] (a handle dropped otherwise leaks its frame,
-/// and leaves it registered: never done).
+/// with [`FrameHandle::retire`], handing it to its task's list to reap (a
+/// handle dropped otherwise leaks its frame, and leaves it registered:
+/// never done).
 #[derive(Debug)]
 pub(crate) struct FrameHandle(NonNull<FrameCell>);
 
@@ -149,6 +216,9 @@ impl FrameHandle {
         *frame.resumed_at.get_mut() = now;
         let frame = NonNull::from(Box::leak(frame));
         task.with_detail(|detail| {
+            // The guard is held anyway: the frames whose calls ended since
+            // go now.
+            reap(detail);
             // SAFETY: the frame was just leaked from its box: this is the
             // only pointer to it, and no other thread can see it before it
             // is pushed below.
@@ -169,29 +239,24 @@ impl FrameHandle {
         unsafe { self.0.as_ref() }
     }
 
-    /// Removes the frame, and the waits and timeouts registered in it, from
-    /// `task`, and recycles it. Returns the synchronous stretch before its
-    /// end if the call completed and that stretch is at least `threshold`.
-    pub(crate) fn exit(
+    /// Ends the call: the frame is marked dead (readers skip it from now
+    /// on) and left in `task`'s list, which owns it from here and recycles
+    /// it at the next registration or the task's end. Takes no guard.
+    /// Returns the synchronous stretch before its end if the call completed
+    /// and that stretch is at least `threshold`.
+    pub(crate) fn retire(
         self,
-        task: &TaskCell,
         completed_at: Option<u64>,
         threshold: u64,
     ) -> Option<BlockingStretch> {
-        let stretch = self.get().unregister(task, completed_at, threshold);
-        // SAFETY: the frame came from `Box::leak` in `enter`, and it is no
-        // longer in any task's detail, so this is its only pointer.
-        let mut frame = unsafe { Box::from_raw(self.0.as_ptr()) };
-        frame.args = None;
-        if matches!(frame.steps, Steps::Heap(_)) {
-            frame.steps = Steps::Inline(Default::default());
-        }
-        POOL.with(|pool| {
-            let mut pool = pool.borrow_mut();
-            if pool.len() < POOL_SIZE {
-                pool.push(frame);
-            }
+        let frame = self.get();
+        let stretch = completed_at.and_then(|now| {
+            let duration = now.saturating_sub(frame.resumed_at.load(Ordering::Relaxed));
+            (duration >= threshold).then(|| frame.stretch(None, duration))
         });
+        // From here the task's list owns the frame (the handle has no
+        // `Drop`: it goes without freeing it).
+        frame.dead.store(true, Ordering::Release);
         stretch
     }
 }
@@ -209,6 +274,7 @@ impl FrameCell {
             current_since: AtomicU64::new(0),
             resumed_at: AtomicU64::new(0),
             last_completed: AtomicU32::new(0),
+            dead: AtomicBool::new(false),
         }
     }
 
@@ -223,28 +289,7 @@ impl FrameCell {
         *self.current.get_mut() = 0;
         *self.current_since.get_mut() = 0;
         *self.last_completed.get_mut() = 0;
-    }
-
-    /// Removes the frame, and the waits and timeouts registered in it, from
-    /// `task`. Returns the synchronous stretch before its end if the call
-    /// completed and that stretch is at least `threshold` long.
-    fn unregister(
-        &self,
-        task: &TaskCell,
-        completed_at: Option<u64>,
-        threshold: u64,
-    ) -> Option<BlockingStretch> {
-        let me = FramePtr(NonNull::from(self));
-        task.with_detail(|detail| {
-            if let Some(position) = detail.frames.iter().rposition(|f| *f == me) {
-                detail.frames.remove(position);
-            }
-            detail.waits.retain(|w| w.frame != Some(self.id));
-            detail.timeouts.retain(|t| t.frame != Some(self.id));
-        });
-        let now = completed_at?;
-        let duration = now.saturating_sub(self.resumed_at.load(Ordering::Relaxed));
-        (duration >= threshold).then(|| self.stretch(None, duration))
+        *self.dead.get_mut() = false;
     }
 
     fn stretch(&self, to: Option<u16>, duration: u64) -> BlockingStretch {
