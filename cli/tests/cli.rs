@@ -1003,3 +1003,127 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
     let _ = debugger.child.wait();
     wait_until_nothing_paused(app.pid());
 }
+
+/// The terminal UI in a pseudo-terminal (`script`, from util-linux): its
+/// screen output as it comes, and its keyboard.
+struct Terminal {
+    child: Child,
+    output: std::sync::mpsc::Receiver<Vec<u8>>,
+    seen: String,
+}
+
+impl Terminal {
+    fn start(command: &str) -> Self {
+        use std::io::Read;
+        let mut child = Command::new("script")
+            .args(["-q", "-f", "-e", "-c", command, "/dev/null"])
+            .env("TERM", "xterm-256color")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script (util-linux) runs");
+        let mut stdout = child.stdout.take().unwrap();
+        let (tx, output) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 8192];
+            while let Ok(n) = stdout.read(&mut buffer) {
+                if n == 0 || tx.send(buffer[..n].to_vec()).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            output,
+            seen: String::new(),
+        }
+    }
+
+    /// Waits until the screen output so far contains `text`.
+    fn expect(&mut self, text: &str) {
+        let start = Instant::now();
+        while !self.seen.contains(text) {
+            let left = Duration::from_secs(30).saturating_sub(start.elapsed());
+            match self.output.recv_timeout(left) {
+                Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
+                Err(_) => panic!(
+                    "the screen never showed {text:?}; its last output:\n{}",
+                    self.seen
+                        .chars()
+                        .rev()
+                        .take(3000)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect::<String>()
+                ),
+            }
+        }
+    }
+
+    fn keys(&mut self, keys: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        stdin.write_all(keys.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_terminal_ui_sets_a_breakpoint_on_the_selected_await_and_quitting_lets_go() {
+    let child = Command::new(slow_service())
+        .args(["--seconds", "120"])
+        .env("ASYNC_INSPECT_AGENT", "1")
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let app = App(child);
+    let socket = async_inspect_core::agent::socket_for(app.pid());
+    let start = Instant::now();
+    while !socket.exists() {
+        assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut terminal = Terminal::start(&format!(
+        "stty cols 200 rows 50; exec {CLI} attach --pid {} --interval 200ms",
+        app.pid()
+    ));
+    terminal.expect("handle_request");
+    // Only the tasks parked in query_db's sleep, then a breakpoint on the
+    // first one's await. (The screen is drawn by differences, so what the
+    // keys did is read from the program, not from the screen.)
+    terminal.keys("/took\r");
+    std::thread::sleep(Duration::from_millis(500));
+    terminal.keys("b");
+    let start = Instant::now();
+    let dump = loop {
+        let dump = text(&cli(&["attach", "--pid", &app.pid().to_string(), "--dump"]).stdout);
+        if dump.contains("paused at breakpoint") {
+            break dump;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no task paused at a breakpoint set from the UI:\n{dump}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        dump.contains("paused at breakpoint 1 in query_db() at examples/slow_service.rs:38"),
+        "{dump}"
+    );
+    // Leaving the UI drops its connection, and with it the breakpoint.
+    terminal.keys("q");
+    let status = terminal.child.wait().unwrap();
+    assert!(status.success(), "the UI quits cleanly: {status}");
+    wait_until_nothing_paused(app.pid());
+}
