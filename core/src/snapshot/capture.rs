@@ -101,10 +101,13 @@ const CHUNK: usize = 2_048;
 /// for this snapshot only), each taking the next chunk of tasks as it is
 /// done with one; if no helper can be started, the caller does it all.
 fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
+    // Read once: on Linux it reads the cgroup's CPU quota from files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let helpers = if cells.len() < PARALLEL_FROM {
         0
     } else {
-        std::thread::available_parallelism().map_or(1, |n| n.get().min(4)) - 1
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+            - 1
     };
     if helpers == 0 {
         return cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
