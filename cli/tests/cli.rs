@@ -76,6 +76,27 @@ impl App {
     fn pid(&self) -> u32 {
         self.0.id()
     }
+
+    /// `slow_service`, serving a request every 100 ms for two minutes,
+    /// with its agent listening.
+    fn slow_service() -> Self {
+        let child = Command::new(slow_service())
+            .args(["--seconds", "120"])
+            .env("ASYNC_INSPECT_AGENT", "1")
+            .env_remove("ASYNC_INSPECT_SOCKET")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let app = App(child);
+        let socket = async_inspect_core::agent::socket_for(app.pid());
+        let start = Instant::now();
+        while !socket.exists() {
+            assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        app
+    }
 }
 
 impl Drop for App {
@@ -913,21 +934,7 @@ fn wait_until_nothing_paused(pid: u32) {
 
 #[test]
 fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
-    let child = Command::new(slow_service())
-        .args(["--seconds", "120"])
-        .env("ASYNC_INSPECT_AGENT", "1")
-        .env_remove("ASYNC_INSPECT_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let app = App(child);
-    let socket = async_inspect_core::agent::socket_for(app.pid());
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let app = App::slow_service();
     let mut debugger = Debugger::start(app.pid());
     debugger.send("break query_db#1");
     debugger.expect("the breakpoint", |l| l == "breakpoint 1 at query_db#1");
@@ -1079,21 +1086,7 @@ impl Drop for Terminal {
 
 #[test]
 fn the_terminal_ui_sets_a_breakpoint_on_the_selected_await_and_quitting_lets_go() {
-    let child = Command::new(slow_service())
-        .args(["--seconds", "120"])
-        .env("ASYNC_INSPECT_AGENT", "1")
-        .env_remove("ASYNC_INSPECT_SOCKET")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let app = App(child);
-    let socket = async_inspect_core::agent::socket_for(app.pid());
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let app = App::slow_service();
     let mut terminal = Terminal::start(&format!(
         "stty cols 200 rows 50; exec {CLI} attach --pid {} --interval 200ms",
         app.pid()
