@@ -1054,19 +1054,27 @@ impl Terminal {
             let left = Duration::from_secs(30).saturating_sub(start.elapsed());
             match self.output.recv_timeout(left) {
                 Ok(bytes) => self.seen.push_str(&String::from_utf8_lossy(&bytes)),
-                Err(_) => panic!(
-                    "the screen never showed {text:?}; its last output:\n{}",
-                    self.seen
-                        .chars()
-                        .rev()
-                        .take(3000)
-                        .collect::<String>()
-                        .chars()
-                        .rev()
-                        .collect::<String>()
-                ),
+                Err(_) => {
+                    let mut tail = self.seen.len().saturating_sub(3000);
+                    while !self.seen.is_char_boundary(tail) {
+                        tail += 1;
+                    }
+                    panic!(
+                        "the screen never showed {text:?}; its last output:\n{}",
+                        &self.seen[tail..]
+                    )
+                }
             }
         }
+    }
+
+    /// Whether the screen output after its first `from` bytes (as
+    /// collected so far, and whatever has come since) contains `text`.
+    fn shown_since(&mut self, from: usize, text: &str) -> bool {
+        while let Ok(bytes) = self.output.try_recv() {
+            self.seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        self.seen.get(from..).is_some_and(|s| s.contains(text))
     }
 
     fn keys(&mut self, keys: &str) {
@@ -1092,26 +1100,37 @@ fn the_terminal_ui_sets_a_breakpoint_on_the_selected_await_and_quitting_lets_go(
         app.pid()
     ));
     terminal.expect("handle_request");
-    // Only the tasks parked in query_db's sleep, then a breakpoint on the
-    // first one's await. (The screen is drawn by differences, so what the
-    // keys did is read from the program, not from the screen.)
-    terminal.keys("/took\r");
-    std::thread::sleep(Duration::from_millis(500));
-    terminal.keys("b");
-    let start = Instant::now();
-    let dump = loop {
+    // Only the tasks queued for the cache's lock (eight workers share it,
+    // each holding it 2 ms), then a breakpoint on the first one's await.
+    // The screen is drawn by differences, so what the keys did is read
+    // from the program; the one thing read from the screen is the UI
+    // saying no task was listed at that moment, and then `b` is pressed
+    // again.
+    terminal.keys("/cache.lock\r");
+    let paused = |app: &App| {
         let dump = text(&cli(&["attach", "--pid", &app.pid().to_string(), "--dump"]).stdout);
-        if dump.contains("paused at breakpoint") {
-            break dump;
+        dump.contains("paused at breakpoint").then_some(dump)
+    };
+    let start = Instant::now();
+    let dump = 'set: loop {
+        let shown = terminal.seen.len();
+        terminal.keys("b");
+        loop {
+            if let Some(dump) = paused(&app) {
+                break 'set dump;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no task paused at a breakpoint set from the UI"
+            );
+            if terminal.shown_since(shown, "no task selected") {
+                continue 'set;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no task paused at a breakpoint set from the UI:\n{dump}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
     };
     assert!(
-        dump.contains("paused at breakpoint 1 in query_db() at examples/slow_service.rs:38"),
+        dump.contains("paused at breakpoint 1 in update_cache() at examples/slow_service.rs:44"),
         "{dump}"
     );
     // Leaving the UI drops its connection, and with it the breakpoint.

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use async_inspect_core::profile::Profile;
 use async_inspect_core::record::Batch;
+use async_inspect_core::snapshot::Activity;
 use async_inspect_core::trace_file::Trace;
 
 /// Events kept from a live connection; older ones go.
@@ -24,9 +25,7 @@ pub struct Recorded {
     profile: Option<Profile>,
     /// Events in the trace when the profile was computed, and when.
     profiled: Option<(usize, Instant)>,
-    /// Polls between consecutive snapshots, the latest last.
-    activity: Vec<u64>,
-    last_polls: Option<u64>,
+    activity: Activity,
 }
 
 impl Recorded {
@@ -41,36 +40,32 @@ impl Recorded {
             trace,
             profile: None,
             profiled: None,
-            activity: Vec::new(),
-            last_polls: None,
+            activity: Activity::new(ACTIVITY),
         }
     }
 
     /// Notes a new snapshot's polls for the activity sparkline.
     pub fn note(&mut self, snapshot: &async_inspect_core::Snapshot) {
-        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
-        if let Some(last) = self.last_polls {
-            self.activity.push(polls.saturating_sub(last));
-            if self.activity.len() > ACTIVITY {
-                self.activity.remove(0);
-            }
-        }
-        self.last_polls = Some(polls);
+        self.activity.note(snapshot);
     }
 
     /// Polls between the latest snapshots, oldest first.
     pub fn activity(&self) -> &[u64] {
-        &self.activity
+        self.activity.samples()
     }
 
     /// The activity up to the recording's snapshot `at` (for a replay).
     pub fn activity_until(&self, at: usize) -> Vec<u64> {
         let snapshots = &self.trace.snapshots;
-        let from = at.saturating_sub(ACTIVITY);
-        let polls = |i: usize| snapshots[i].tasks().iter().map(|t| t.polls).sum::<u64>();
-        (from + 1..=at.min(snapshots.len().saturating_sub(1)))
-            .map(|i| polls(i).saturating_sub(polls(i - 1)))
-            .collect()
+        let to = at.min(snapshots.len().saturating_sub(1));
+        let mut activity = Activity::new(ACTIVITY);
+        for snapshot in snapshots
+            .get(at.saturating_sub(ACTIVITY)..=to)
+            .unwrap_or(&[])
+        {
+            activity.note(snapshot);
+        }
+        activity.samples().to_vec()
     }
 
     /// Adds a live batch, letting the oldest events go past [`KEPT`].

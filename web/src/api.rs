@@ -168,7 +168,7 @@ async fn status(State(app): State<App>) -> Response {
         "finished": finished,
         "deadlocks": snapshot.map_or(0, |s| s.deadlocks().len()),
         "lints": snapshot.map_or(0, |s| s.lints().len()),
-        "activity": inner.activity,
+        "activity": inner.activity.samples(),
         "events": inner.trace.events.len(),
         "events_dropped": inner.trace.events_dropped,
         "snapshots": inner.trace.snapshots.len(),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_inspect_core::Snapshot;
 use async_inspect_core::profile::Profile;
+use async_inspect_core::snapshot::Activity;
 use async_inspect_core::trace_file::Trace;
 
 use crate::Update;
@@ -36,9 +37,8 @@ pub(crate) struct Inner {
     pub(crate) ended: Option<String>,
     /// When the last snapshot came.
     pub(crate) updated: Option<Instant>,
-    /// Polls between consecutive snapshots, oldest first.
-    pub(crate) activity: Vec<u64>,
-    last_polls: Option<u64>,
+    /// Polls between consecutive snapshots.
+    pub(crate) activity: Activity,
     /// The profile, and how many events it was computed from.
     profile: Option<(usize, Arc<Profile>)>,
 }
@@ -60,12 +60,11 @@ impl Data {
             trace: Trace::new(trace.pid, &trace.program, trace.started_at_unix),
             ended: None,
             updated: None,
-            activity: Vec::new(),
-            last_polls: None,
+            activity: Activity::new(ACTIVITY),
             profile: None,
         };
         for snapshot in &trace.snapshots {
-            inner.note_activity(snapshot);
+            inner.activity.note(snapshot);
         }
         inner.trace = trace;
         Self::new(inner)
@@ -79,8 +78,7 @@ impl Data {
             trace: Trace::new(0, title, Duration::ZERO),
             ended: None,
             updated: None,
-            activity: Vec::new(),
-            last_polls: None,
+            activity: Activity::new(ACTIVITY),
             profile: None,
         })
     }
@@ -91,7 +89,7 @@ impl Data {
             let mut inner = self.write();
             match update {
                 Update::Snapshot(snapshot) => {
-                    inner.note_activity(&snapshot);
+                    inner.activity.note(&snapshot);
                     inner.trace.pid = snapshot.pid();
                     inner.trace.snapshots.clear();
                     inner.trace.snapshots.push(*snapshot);
@@ -141,17 +139,6 @@ impl Data {
 }
 
 impl Inner {
-    fn note_activity(&mut self, snapshot: &Snapshot) {
-        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
-        if let Some(last) = self.last_polls {
-            self.activity.push(polls.saturating_sub(last));
-            if self.activity.len() > ACTIVITY {
-                self.activity.remove(0);
-            }
-        }
-        self.last_polls = Some(polls);
-    }
-
     /// The snapshot shown: a live process's latest, or a recording's as of
     /// `at` seconds from its start (its last if `None`).
     pub(crate) fn snapshot(&self, at: Option<f64>) -> Option<&Snapshot> {

@@ -726,6 +726,51 @@ pub enum BlockingPlace {
     Unknown,
 }
 
+/// How busy a program was between consecutive snapshots: the polls each
+/// added, the latest `keep` kept, oldest first (what the terminal UI and
+/// the dashboard draw as a sparkline).
+///
+/// ```
+/// use async_inspect_core::snapshot::Activity;
+///
+/// let mut activity = Activity::new(24);
+/// activity.note(&async_inspect_core::snapshot());
+/// assert!(activity.samples().is_empty(), "one snapshot: no interval yet");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Activity {
+    samples: Vec<u64>,
+    last_polls: Option<u64>,
+    keep: usize,
+}
+
+impl Activity {
+    /// Keeps the latest `keep` intervals.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            keep,
+            ..Self::default()
+        }
+    }
+
+    /// Notes the next snapshot.
+    pub fn note(&mut self, snapshot: &Snapshot) {
+        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
+        if let Some(last) = self.last_polls {
+            self.samples.push(polls.saturating_sub(last));
+            if self.samples.len() > self.keep {
+                self.samples.remove(0);
+            }
+        }
+        self.last_polls = Some(polls);
+    }
+
+    /// Polls per interval, oldest first.
+    pub fn samples(&self) -> &[u64] {
+        &self.samples
+    }
+}
+
 #[cfg(test)]
 mod keep_tests {
     use std::future::Future;

@@ -372,14 +372,7 @@ pub(crate) struct PollScope<'a> {
 impl<'a> PollScope<'a> {
     #[inline]
     pub(crate) fn begin(cell: &'a Arc<TaskCell>, frame: *const FrameCell) -> Self {
-        let start = clock::now();
-        cell.state
-            .store(Phase::Running.at(start), Ordering::Relaxed);
-        let recorded = if record::level() == record::ALL_POLLS {
-            record::now()
-        } else {
-            0
-        };
+        let (start, recorded) = poll_began(cell);
         Self {
             cell,
             start,
@@ -396,43 +389,56 @@ impl<'a> PollScope<'a> {
     }
 }
 
+/// A poll of `cell` begins: it is running from now. Returns when (and,
+/// when every poll is recorded, precisely when; else 0).
+#[inline]
+fn poll_began(cell: &TaskCell) -> (u64, u64) {
+    let start = clock::now();
+    cell.state
+        .store(Phase::Running.at(start), Ordering::Relaxed);
+    let recorded = if record::level() == record::ALL_POLLS {
+        record::now()
+    } else {
+        0
+    };
+    (start, recorded)
+}
+
 /// A poll of `cell` that began at `start` (and, when every poll is
 /// recorded, precisely at `recorded`) ends.
 #[inline]
 fn poll_ended(cell: &TaskCell, start: u64, recorded: u64, ready: bool) {
-    {
-        let end = clock::now();
-        let took = end.saturating_sub(start);
-        cell.polls
-            .store(cell.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        if took > 0 {
-            cell.busy_ns.store(
-                cell.busy_ns.load(Ordering::Relaxed) + took,
-                Ordering::Relaxed,
-            );
-            if took >= config::blocking_poll_ns() {
-                cell.long_poll(start, end);
-            }
+    let end = clock::now();
+    let took = end.saturating_sub(start);
+    cell.polls
+        .store(cell.polls.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    if took > 0 {
+        cell.busy_ns.store(
+            cell.busy_ns.load(Ordering::Relaxed) + took,
+            Ordering::Relaxed,
+        );
+        if took >= config::blocking_poll_ns() {
+            cell.long_poll(start, end);
         }
-        if !ready {
-            cell.state.store(Phase::Pending.at(end), Ordering::Relaxed);
-        }
-        if recorded != 0 {
-            record::emit(record::Raw::Poll {
-                task: cell.id.as_u64(),
-                start: recorded,
-                end: record::now(),
-            });
-        } else if took > 0 && record::on() {
-            // Long enough to see on the coarse clock: recorded with its
-            // precision.
-            let end = record::now();
-            record::emit(record::Raw::Poll {
-                task: cell.id.as_u64(),
-                start: end.saturating_sub(took),
-                end,
-            });
-        }
+    }
+    if !ready {
+        cell.state.store(Phase::Pending.at(end), Ordering::Relaxed);
+    }
+    if recorded != 0 {
+        record::emit(record::Raw::Poll {
+            task: cell.id.as_u64(),
+            start: recorded,
+            end: record::now(),
+        });
+    } else if took > 0 && record::on() {
+        // Long enough to see on the coarse clock: recorded with its
+        // precision.
+        let end = record::now();
+        record::emit(record::Raw::Poll {
+            task: cell.id.as_u64(),
+            start: end.saturating_sub(took),
+            end,
+        });
     }
 }
 
@@ -442,11 +448,9 @@ fn poll_ended(cell: &TaskCell, start: u64, recorded: u64, ready: bool) {
 pub mod hosted {
     use std::panic::Location;
     use std::sync::Arc;
-    use std::sync::atomic::Ordering;
 
-    use super::{Phase, TaskCell, TaskKind, poll_ended};
+    use super::{Phase, TaskCell, TaskKind, poll_began, poll_ended};
     use crate::context::{self, Restore};
-    use crate::{clock, record};
 
     /// Registers a task the runtime spawned at `location`. Its name is its
     /// root traced fn once it runs one, else where it was spawned.
@@ -469,14 +473,7 @@ pub mod hosted {
     impl HostedPoll {
         /// The poll of `cell` begins.
         pub fn begin(cell: Arc<TaskCell>) -> Self {
-            let start = clock::now();
-            cell.state
-                .store(Phase::Running.at(start), Ordering::Relaxed);
-            let recorded = if record::level() == record::ALL_POLLS {
-                record::now()
-            } else {
-                0
-            };
+            let (start, recorded) = poll_began(&cell);
             let restore = context::enter(Arc::as_ptr(&cell), std::ptr::null());
             Self {
                 cell,
