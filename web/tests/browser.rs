@@ -1,5 +1,5 @@
 //! The page in a real headless Chromium (Debian's `chromium`, which
-//! `.ci/run` installs): the overview of a process with a deadlock shows the
+//! `cargo xtask test` installs): the overview of a process with a deadlock shows the
 //! banner, a stuck task shows its blocked await with file:line, the
 //! timeline and the graph draw, and no script error is logged. A
 //! screenshot of each view is left in the target directory to look at.
@@ -19,8 +19,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 fn visit(address: SocketAddr, route: &str, shot: &str) -> String {
     assert!(
         std::path::Path::new(CHROMIUM).exists(),
-        "the browser tests need Debian's chromium ({CHROMIUM}): .ci/run installs it \
-         (apt-get install chromium chromium-driver)"
+        "the browser tests need Debian's chromium ({CHROMIUM}): `cargo xtask test` installs it \
+         (or apt-get install chromium chromium-driver)"
     );
     let scratch = tempdir(shot);
     let url = format!("http://{address}/?live=0#/{route}");
