@@ -258,7 +258,7 @@ pub fn on_deadlock(hook: impl Fn(&Deadlock) + Send + Sync + 'static) {
 /// ```
 #[cfg(unix)]
 pub mod agent {
-    pub use async_inspect_core::agent::{socket, socket_dir, socket_for, start};
+    pub use async_inspect_agent::{socket, socket_dir, socket_for, start};
 }
 
 /// Recording every poll, traced call, await, lock event and inspect point
@@ -274,7 +274,7 @@ pub use async_inspect_core::debug;
 /// The performance profile of a recording (what `async-inspect profile`
 /// prints): slowest functions and awaits, lock contention, hot paths, and
 /// folded stacks for a flamegraph.
-pub use async_inspect_core::profile;
+pub use async_inspect_core::model::profile;
 
 /// Every task of a tokio runtime, also those libraries spawn with plain
 /// `tokio::spawn`: [`instrument_runtime`](tokio::instrument_runtime) adds
@@ -322,9 +322,9 @@ pub mod __private {
         }
         Traced::new(info, args, body)
     }
+    pub use async_inspect_agent::watchdog::{stuck_is_failure, watch_test};
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::wait::inspect_point;
-    pub use async_inspect_core::watchdog::{stuck_is_failure, watch_test};
     #[cfg(all(feature = "tokio", feature = "inspect", tokio_unstable))]
     pub use async_inspect_tokio::instrument_runtime;
     #[cfg(feature = "tokio")]

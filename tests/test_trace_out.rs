@@ -3,7 +3,7 @@
 //! tasks up to the deadline, and the snapshot of where it was stuck.
 
 use async_inspect::record::Event;
-use async_inspect_core::trace_file::read_trace;
+use async_inspect_core::model::trace_file::read_trace;
 
 #[async_inspect::trace]
 async fn warm_up(rounds: u32) {

@@ -29,7 +29,7 @@ use async_inspect_core::{Inspected, TaskId, TaskKind, config};
 
 /// Whether tasks are wrapped: compiled in and on at run time.
 fn inspecting() -> bool {
-    config::init();
+    async_inspect_agent::init();
     cfg!(feature = "inspect") && config::enabled()
 }
 

@@ -7,9 +7,9 @@
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use async_inspect_core::agent::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_core::model::trace_file::TraceWriter;
+use async_inspect_core::model::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
 use async_inspect_core::record::Polls;
-use async_inspect_core::trace_file::TraceWriter;
 
 /// How often the recorder asks for a snapshot.
 pub const INTERVAL: Duration = Duration::from_millis(100);
@@ -20,7 +20,7 @@ pub fn start_if_asked() {
     if std::env::var_os("ASYNC_INSPECT_BENCH_RECORD").is_none() {
         return;
     }
-    let socket = async_inspect_core::agent::start().expect("the agent starts");
+    let socket = async_inspect_agent::start().expect("the agent starts");
     let mut stream = UnixStream::connect(socket).expect("the agent accepts");
     let hello = Request::Hello {
         protocol: PROTOCOL,

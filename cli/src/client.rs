@@ -6,12 +6,12 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use async_inspect_core::Snapshot;
-use async_inspect_core::agent::wire::{
+use async_inspect_model::Snapshot;
+use async_inspect_model::event::{Batch, Polls};
+use async_inspect_model::wire::{
     PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame,
 };
-use async_inspect_core::agent::{socket_dir, socket_for};
-use async_inspect_core::record::{Batch, Polls};
+use async_inspect_model::wire::{socket_dir, socket_for};
 
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);

@@ -64,7 +64,7 @@ impl App {
             .spawn()
             .expect("the example starts");
         let app = Self(child);
-        let socket = async_inspect_core::agent::socket_for(app.pid());
+        let socket = async_inspect_model::wire::socket_for(app.pid());
         let start = Instant::now();
         while !socket.exists() {
             assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
@@ -89,7 +89,7 @@ impl App {
             .spawn()
             .unwrap();
         let app = App(child);
-        let socket = async_inspect_core::agent::socket_for(app.pid());
+        let socket = async_inspect_model::wire::socket_for(app.pid());
         let start = Instant::now();
         while !socket.exists() {
             assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
@@ -788,9 +788,15 @@ fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
     let trace = dir.join("empty.trace");
     let file = std::fs::File::create(&trace).unwrap();
     let mut writer =
-        async_inspect_core::trace_file::TraceWriter::new(file, 42, "fixture", Duration::ZERO)
+        async_inspect_model::trace_file::TraceWriter::new(file, 42, "fixture", Duration::ZERO)
             .unwrap();
-    writer.snapshot(&async_inspect_core::snapshot()).unwrap();
+    let empty = async_inspect_model::SnapshotParts {
+        pid: 42,
+        ..Default::default()
+    };
+    writer
+        .snapshot(&async_inspect_model::Snapshot::from_parts(empty))
+        .unwrap();
     drop(writer);
     let mut server = Command::new(CLI)
         .args(["serve", "--port", "0", "--trace", trace.to_str().unwrap()])

@@ -149,20 +149,22 @@ pub(crate) fn print_lints() -> bool {
 /// Whether `ASYNC_INSPECT_AGENT` asked for the agent, until it starts.
 static AGENT_WANTED: AtomicBool = AtomicBool::new(false);
 
-/// Starts the inspector's clock and reads the environment, once; then
-/// starts the agent if the environment asks for it.
+/// Starts the inspector's clock and reads the environment, once. Starting
+/// what the environment asks for (the agent, the stall watcher) is the
+/// agent crate's `init`, which the adapters call.
 pub fn init() {
     INIT.call_once(|| {
         clock::start();
         apply_env(|name| std::env::var(name).ok());
-        crate::watchdog::stall::start_if_asked();
     });
-    if AGENT_WANTED.load(Ordering::Relaxed) && AGENT_WANTED.swap(false, Ordering::AcqRel) {
-        #[cfg(unix)]
-        if let Err(error) = crate::agent::start() {
-            eprintln!("async-inspect: the agent did not start: {error}");
-        }
-    }
+}
+
+/// Whether `ASYNC_INSPECT_AGENT` (or `async-inspect run`) asked for the
+/// agent and nobody took the request yet: `true` once, to whoever starts
+/// it.
+pub fn take_agent_request() -> bool {
+    init();
+    AGENT_WANTED.load(Ordering::Relaxed) && AGENT_WANTED.swap(false, Ordering::AcqRel)
 }
 
 /// Whether recording is on: one relaxed load.
@@ -266,48 +268,11 @@ fn parse_switch(value: &str) -> Option<bool> {
     }
 }
 
-/// Parses a duration such as `10ms`, `1.5s`, `2m`, `250us` or `30` (seconds).
-///
-/// ```
-/// use std::time::Duration;
-/// use async_inspect_core::config::parse_duration;
-///
-/// assert_eq!(parse_duration("10ms"), Some(Duration::from_millis(10)));
-/// assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
-/// assert_eq!(parse_duration("soon"), None);
-/// ```
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let seconds_per_unit = match unit.trim() {
-        "ns" => 1e-9,
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(number * seconds_per_unit).ok()
-}
+pub use async_inspect_model::parse_duration;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("250us"), Some(Duration::from_micros(250)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("30"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration(""), None);
-        assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(parse_duration("1.2.3s"), None);
-    }
 
     #[test]
     fn switches_parse() {

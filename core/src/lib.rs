@@ -24,37 +24,33 @@
 //! # use std::future::Future;
 //! ```
 
-#[cfg(unix)]
-pub mod agent;
 pub mod clock;
 pub mod config;
 mod context;
 pub mod debug;
-#[cfg(all(test, unix))]
-mod fuzz;
 mod inspected;
 pub mod lint;
-pub mod profile;
 pub mod record;
 pub mod registry;
 pub mod resource;
 pub mod snapshot;
 mod task;
 pub mod trace;
-pub mod trace_file;
 pub mod wait;
 mod waker;
-pub mod watchdog;
 
+pub use async_inspect_model as model;
+
+pub use async_inspect_model::{
+    AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock, InspectPoint,
+    Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceId, ResourceInfo,
+    ResourceKind, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskId, TaskInfo, TaskKind,
+    TaskState, WaitInfo, WaitReason,
+};
 pub use config::Config;
 pub use inspected::Inspected;
-pub use resource::{ResourceId, ResourceKind};
-pub use snapshot::{
-    AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock, InspectPoint,
-    Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceInfo, ResourceRef,
-    Snapshot, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, snapshot,
-};
-pub use task::{TaskCell, TaskId, TaskKind, hosted};
+pub use snapshot::snapshot;
+pub use task::{TaskCell, hosted};
 
 /// The task being polled on this thread, if it is inspected.
 ///

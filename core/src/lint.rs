@@ -7,9 +7,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::clock;
-use crate::snapshot::{BlockingPlace, Lint, LockOrderStep, SourceLocation};
 use crate::task::TaskCell;
 use crate::task::detail::BlockingStretch;
+use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep, SourceLocation};
 
 /// How many lints are kept.
 pub const LINTS_KEPT: usize = 256;

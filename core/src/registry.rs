@@ -98,7 +98,7 @@ pub struct Totals {
 
 pub(crate) fn totals() -> Totals {
     let mut totals = Totals {
-        spawned: crate::task::TaskId::issued(),
+        spawned: crate::task::id::issued(),
         ..Totals::default()
     };
     for shard in &SHARD_LIST {

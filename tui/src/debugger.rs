@@ -4,9 +4,9 @@
 //! line. The UI sends requests through a channel the caller drains, as it
 //! takes snapshots from one: it does no I/O of its own.
 
-use async_inspect_core::TaskInfo;
-use async_inspect_core::agent::wire::{Reply, Request};
-use async_inspect_core::debug::Step;
+use async_inspect_model::TaskInfo;
+use async_inspect_model::breakpoint::Step;
+use async_inspect_model::wire::{Reply, Request};
 
 /// What a debugger key asks for, on the selected task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
 //! Drawing: the header, the tabs, and each tab's table or text, from the
 //! snapshot and the view state. Nothing here changes either.
 
-use async_inspect_core::snapshot::format_duration;
-use async_inspect_core::{Snapshot, TaskState};
+use async_inspect_model::format_duration;
+use async_inspect_model::{Snapshot, TaskState};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
@@ -10,7 +10,7 @@ use ratatui::symbols;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Row, Table, TableState, Tabs, Wrap};
 
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::trace_file::Trace;
 
 use crate::recorded::Recorded;
 use crate::timeline::ZOOMS;
@@ -361,7 +361,7 @@ fn task_detail(
 }
 
 /// "parent #1 main · children #4 handle_request, #5 …".
-fn family(snapshot: &Snapshot, task: async_inspect_core::TaskId) -> String {
+fn family(snapshot: &Snapshot, task: async_inspect_model::TaskId) -> String {
     let name = |id| {
         snapshot
             .task(id)
@@ -386,7 +386,7 @@ fn family(snapshot: &Snapshot, task: async_inspect_core::TaskId) -> String {
 }
 
 /// The recorded polls of `task` by duration, as counts per bucket.
-fn poll_histogram(recorded: &Recorded, task: async_inspect_core::TaskId) -> String {
+fn poll_histogram(recorded: &Recorded, task: async_inspect_model::TaskId) -> String {
     const BUCKETS: [(u64, &str); 5] = [
         (10_000, "<10µs"),
         (100_000, "<100µs"),
@@ -398,7 +398,7 @@ fn poll_histogram(recorded: &Recorded, task: async_inspect_core::TaskId) -> Stri
     let mut counts = [0u64; BUCKETS.len()];
     let mut polls = 0;
     for event in &recorded.trace().events {
-        if let async_inspect_core::record::Event::Poll { task, start, end } = event
+        if let async_inspect_model::event::Event::Poll { task, start, end } = event
             && *task == id
         {
             let took = end.saturating_sub(*start);

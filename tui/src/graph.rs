@@ -4,8 +4,8 @@
 
 use std::collections::HashSet;
 
-use async_inspect_core::snapshot::format_duration;
-use async_inspect_core::{Snapshot, TaskId, TaskInfo, WaitReason};
+use async_inspect_model::format_duration;
+use async_inspect_model::{Snapshot, TaskId, TaskInfo, WaitReason};
 
 /// How deep the walk goes before it says "…".
 const DEEPEST: usize = 16;

@@ -26,10 +26,10 @@ use std::io;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::Duration;
 
-use async_inspect_core::Snapshot;
-use async_inspect_core::agent::wire::{Reply, Request};
-use async_inspect_core::record::Batch;
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::Snapshot;
+use async_inspect_model::event::Batch;
+use async_inspect_model::trace_file::Trace;
+use async_inspect_model::wire::{Reply, Request};
 pub use debugger::{Command, Debugger};
 pub use draw::{draw, draw_with};
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
@@ -233,7 +233,7 @@ fn replay_on(
 
 /// "app · at 2.5s of 1m00s (26/600) · , . step".
 fn cursor_heading(title: &str, at: Duration, span: Duration, index: usize, last: usize) -> String {
-    use async_inspect_core::snapshot::format_duration;
+    use async_inspect_model::format_duration;
     format!(
         "{title} · at {} of {} ({}/{}) · , . step",
         format_duration(at),

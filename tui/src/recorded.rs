@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use async_inspect_core::profile::Profile;
-use async_inspect_core::record::Batch;
-use async_inspect_core::snapshot::Activity;
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::event::Batch;
+use async_inspect_model::profile::Profile;
+use async_inspect_model::snapshot::Activity;
+use async_inspect_model::trace_file::Trace;
 
 /// Events kept from a live connection; older ones go.
 pub const KEPT: usize = 200_000;
@@ -45,7 +45,7 @@ impl Recorded {
     }
 
     /// Notes a new snapshot's polls for the activity sparkline.
-    pub fn note(&mut self, snapshot: &async_inspect_core::Snapshot) {
+    pub fn note(&mut self, snapshot: &async_inspect_model::Snapshot) {
         self.activity.note(snapshot);
     }
 

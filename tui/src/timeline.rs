@@ -6,10 +6,10 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use async_inspect_core::record::{SpanKind, spans};
-use async_inspect_core::snapshot::format_duration;
-use async_inspect_core::trace_file::Trace;
-use async_inspect_core::{Snapshot, TaskInfo};
+use async_inspect_model::event::{SpanKind, spans};
+use async_inspect_model::format_duration;
+use async_inspect_model::trace_file::Trace;
+use async_inspect_model::{Snapshot, TaskInfo};
 
 /// The widths of the window, as `+` and `-` step through them.
 pub const ZOOMS: [Duration; 6] = [

@@ -1,8 +1,8 @@
 //! What the person is looking at (the view state), the actions keys map to,
 //! and how an action changes the view. Nothing here draws.
 
-use async_inspect_core::debug::Step;
-use async_inspect_core::{Snapshot, TaskInfo, TaskState, WaitReason};
+use async_inspect_model::breakpoint::Step;
+use async_inspect_model::{Snapshot, TaskInfo, TaskState, WaitReason};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::debugger::Command;
@@ -488,7 +488,7 @@ pub fn listed<'a>(snapshot: &'a Snapshot, view: &View) -> Vec<&'a TaskInfo> {
 
 /// The tasks of the standing deadlocks, cycle by cycle: the Deadlocks
 /// tab's rows, with the index of their deadlock.
-pub fn deadlocked(snapshot: &Snapshot) -> Vec<(async_inspect_core::TaskId, usize)> {
+pub fn deadlocked(snapshot: &Snapshot) -> Vec<(async_inspect_model::TaskId, usize)> {
     snapshot
         .deadlocks()
         .iter()

@@ -2,7 +2,7 @@
 //! (snapshots of the `stuck_request` and `deadlock` examples), and the keys
 //! walked on the view state without drawing.
 
-use async_inspect_core::Snapshot;
+use async_inspect_model::Snapshot;
 use async_inspect_tui::{
     Action, Filter, Recorded, Sort, Tab, View, action_for, draw, draw_with, listed,
 };
@@ -16,7 +16,7 @@ mod many;
 use many::many_tasks;
 
 /// Selects task `id` in the table.
-fn select(view: &mut View, snapshot: &Snapshot, id: async_inspect_core::TaskId) {
+fn select(view: &mut View, snapshot: &Snapshot, id: async_inspect_model::TaskId) {
     view.selected = listed(snapshot, view)
         .iter()
         .position(|t| t.id == id)
@@ -24,7 +24,10 @@ fn select(view: &mut View, snapshot: &Snapshot, id: async_inspect_core::TaskId) 
 }
 
 fn fixture(name: &str) -> Snapshot {
-    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../model/tests/fixtures/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -273,7 +276,7 @@ fn search_filter_and_sort_narrow_and_order_the_table() {
     assert!(
         listed(&snapshot, &view)
             .iter()
-            .all(|t| t.state == async_inspect_core::TaskState::Blocked)
+            .all(|t| t.state == async_inspect_model::TaskState::Blocked)
     );
     view.filter = Filter::All;
 
@@ -419,7 +422,7 @@ fn replay_keys_step_the_time_cursor_and_leave_the_view_alone() {
 /// The `stuck_request` fixture with events for its `handle_request` task:
 /// a call of `load` that polls, waits 250 ms for a lock, then parks on an
 /// await until the snapshot.
-fn recorded(snapshot: &Snapshot) -> (Recorded, async_inspect_core::TaskId) {
+fn recorded(snapshot: &Snapshot) -> (Recorded, async_inspect_model::TaskId) {
     let task = snapshot
         .tasks()
         .iter()
@@ -445,8 +448,8 @@ fn recorded(snapshot: &Snapshot) -> (Recorded, async_inspect_core::TaskId) {
         ],
         "dropped": 0,
     });
-    let batch: async_inspect_core::record::Batch = serde_json::from_value(batch).unwrap();
-    let mut trace = async_inspect_core::trace_file::Trace::new(1, "fixture", Default::default());
+    let batch: async_inspect_model::event::Batch = serde_json::from_value(batch).unwrap();
+    let mut trace = async_inspect_model::trace_file::Trace::new(1, "fixture", Default::default());
     trace.add_events(batch);
     (Recorded::of(trace), task)
 }
@@ -594,9 +597,9 @@ fn ten_thousand_tasks_scroll_to_the_last() {
 
 /// The `stuck_request` fixture with `handle_request` paused at breakpoint
 /// 3 where it was parked.
-fn with_a_paused_task() -> (Snapshot, async_inspect_core::TaskId) {
+fn with_a_paused_task() -> (Snapshot, async_inspect_model::TaskId) {
     let path = format!(
-        "{}/tests/fixtures/stuck_request.json",
+        "{}/../model/tests/fixtures/stuck_request.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut json: serde_json::Value =
@@ -613,7 +616,7 @@ fn with_a_paused_task() -> (Snapshot, async_inspect_core::TaskId) {
         "since": {"secs": 0, "nanos": 0},
         "timeout_at": null
     }]);
-    let id = async_inspect_core::TaskId::from_u64(task["id"].as_u64().unwrap());
+    let id = async_inspect_model::TaskId::from_u64(task["id"].as_u64().unwrap());
     (serde_json::from_value(json).unwrap(), id)
 }
 
@@ -641,7 +644,7 @@ fn a_paused_task_stands_out_in_the_table() {
 
 #[test]
 fn debugger_keys_depend_on_where_you_are() {
-    use async_inspect_core::debug::Step;
+    use async_inspect_model::breakpoint::Step;
     use async_inspect_tui::Command;
     let key = |c| KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE);
     let table = View::default();
@@ -680,9 +683,9 @@ fn debugger_keys_depend_on_where_you_are() {
 
 #[test]
 fn the_debugger_toggles_breakpoints_and_drives_paused_tasks_only() {
-    use async_inspect_core::agent::wire::Reply;
-    use async_inspect_core::agent::wire::Request;
-    use async_inspect_core::debug::Step;
+    use async_inspect_model::breakpoint::Step;
+    use async_inspect_model::wire::Reply;
+    use async_inspect_model::wire::Request;
     use async_inspect_tui::{Command, Debugger};
     let (snapshot, paused) = with_a_paused_task();
     let other = snapshot

@@ -21,9 +21,9 @@ use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_inspect_core::profile::Weight;
-use async_inspect_core::record::{SpanKind, spans};
-use async_inspect_core::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
+use async_inspect_model::event::{SpanKind, spans};
+use async_inspect_model::profile::Weight;
+use async_inspect_model::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};

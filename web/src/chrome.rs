@@ -14,9 +14,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use async_inspect_core::record::Event;
-use async_inspect_core::trace_file::Trace;
-use async_inspect_core::{Snapshot, StepStatus, TaskInfo, WaitReason};
+use async_inspect_model::event::Event;
+use async_inspect_model::trace_file::Trace;
+use async_inspect_model::{Snapshot, StepStatus, TaskInfo, WaitReason};
 use serde_json::{Value, json};
 
 /// A slice open on a task's track: its name, category and start.

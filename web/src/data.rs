@@ -5,10 +5,10 @@
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
-use async_inspect_core::Snapshot;
-use async_inspect_core::profile::Profile;
-use async_inspect_core::snapshot::Activity;
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::Snapshot;
+use async_inspect_model::profile::Profile;
+use async_inspect_model::snapshot::Activity;
+use async_inspect_model::trace_file::Trace;
 
 use crate::Update;
 

@@ -18,9 +18,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_inspect_core::Snapshot;
-use async_inspect_core::record::Batch;
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::Snapshot;
+use async_inspect_model::event::Batch;
+use async_inspect_model::trace_file::Trace;
 
 pub use data::Data;
 

@@ -9,8 +9,8 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_inspect_core::record::Batch;
-use async_inspect_core::trace_file::Trace;
+use async_inspect_model::event::Batch;
+use async_inspect_model::trace_file::Trace;
 use async_inspect_web::{Data, Options, ServeError, Server, Update};
 use common::{fixture, get, json, live_fixture, serve};
 

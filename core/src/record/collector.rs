@@ -10,11 +10,10 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use super::Polls;
-use super::event::{Batch, Event, FnSite, ResourceSite};
 use super::ring::{self, NEW_RINGS, RING_DROPPED, Raw};
 use crate::resource::ResourceCell;
 use crate::trace::FnInfo;
+use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
 
 /// How often the collector drains the rings.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(10);

@@ -24,17 +24,16 @@
 //! ```
 
 mod collector;
-mod event;
 pub(crate) mod ring;
-mod spans;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Duration;
 
-pub use event::{Batch, EndHow, Event, FnSite, ResourceSite};
+pub use async_inspect_model::event::{
+    Batch, EndHow, Event, FnSite, Polls, ResourceSite, Span, SpanKind, spans,
+};
 pub(crate) use ring::{ALL_POLLS, Raw, emit, level, now, on};
-pub use spans::{Span, SpanKind, spans};
 
 /// Batches a recorder can have waiting before newer ones are dropped: a
 /// few seconds' worth at the collector's pace.
@@ -67,21 +66,6 @@ fn ring_dropped_unseen() -> u64 {
     ring::RING_DROPPED
         .load(Ordering::Relaxed)
         .saturating_sub(seen)
-}
-
-/// Which polls a recording keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Polls {
-    /// Polls that last about a clock tick ([`clock::TICK`](crate::clock::TICK))
-    /// or more, with that precision: the ones that hold up an executor
-    /// thread. Shorter polls are only counted (in each task's poll count
-    /// and busy time). A poll then costs next to nothing more.
-    #[default]
-    Long,
-    /// Every poll, with precise start and end: two reads of the
-    /// time-stamp counter and a push per poll (measured in BENCHMARKS.md).
-    All,
 }
 
 /// Receives the program's events for as long as it lives. Recording is on

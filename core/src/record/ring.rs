@@ -17,10 +17,10 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::event::EndHow;
 use crate::resource::ResourceCell;
 use crate::task::TaskCell;
 use crate::trace::FnInfo;
+use async_inspect_model::event::EndHow;
 
 /// Events one thread can have waiting for the collector before it drops.
 pub(crate) const RING: usize = 4096;

@@ -1,74 +1,18 @@
-use std::fmt;
-use std::num::NonZeroU64;
 use std::panic::Location;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use slab::Slab;
 
 use crate::task::TaskCell;
+use crate::{ResourceId, ResourceKind};
 use crate::{clock, context, record};
 
-/// Identifies a resource (a lock) for the life of the process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ResourceId(NonZeroU64);
+static NEXT_RESOURCE: AtomicU64 = AtomicU64::new(1);
 
-impl ResourceId {
-    fn next() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
-        Self(NonZeroU64::new(id).unwrap_or(NonZeroU64::MAX))
-    }
-
-    /// The id's number.
-    pub const fn as_u64(self) -> u64 {
-        self.0.get()
-    }
-}
-
-impl fmt::Display for ResourceId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "r{}", self.0)
-    }
-}
-
-/// What kind of resource.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ResourceKind {
-    /// An inspected `Mutex`.
-    Mutex,
-    /// An inspected `RwLock`.
-    RwLock,
-    /// An inspected `Semaphore`.
-    Semaphore,
-    /// The senders of an inspected channel: a receiver waits for them.
-    ChannelSenders,
-    /// The receiver of an inspected channel: a sender waits for room.
-    ChannelReceiver,
-}
-
-impl ResourceKind {
-    /// Whether it is a lock (ordered by the lock-order check), not a
-    /// channel's end.
-    pub fn is_lock(self) -> bool {
-        matches!(self, Self::Mutex | Self::RwLock | Self::Semaphore)
-    }
-}
-
-impl fmt::Display for ResourceKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Mutex => "Mutex",
-            Self::RwLock => "RwLock",
-            Self::Semaphore => "Semaphore",
-            Self::ChannelSenders => "senders of channel",
-            Self::ChannelReceiver => "receiver of channel",
-        })
-    }
+/// A new resource id, never issued before.
+fn next_resource_id() -> ResourceId {
+    ResourceId::from_u64(NEXT_RESOURCE.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A task holding a resource in shared mode (an `RwLock` reader, a
@@ -270,7 +214,7 @@ impl ResourceCell {
             taken_after: Mutex::new(Vec::new()),
             stats: Stats::default(),
             counts,
-            id: ResourceId::next(),
+            id: next_resource_id(),
             kind,
             name,
             created_at,

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use super::ResourceCell;
 use crate::clock::to_duration;
-use crate::snapshot::{Deadlock, DeadlockLink, ResourceRef, SourceLocation};
 use crate::task::{TaskCell, TaskId};
+use async_inspect_model::snapshot::{Deadlock, DeadlockLink, ResourceRef, SourceLocation};
 
 /// How many distinct deadlocks are kept for snapshots.
 const KEPT: usize = 64;
@@ -93,7 +93,7 @@ fn location(site: &'static Location<'static>) -> SourceLocation {
 static FOUND_COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// How many distinct deadlocks were found so far.
-pub(crate) fn found_count() -> u64 {
+pub fn found_count() -> u64 {
     FOUND_COUNT.load(std::sync::atomic::Ordering::Acquire)
 }
 

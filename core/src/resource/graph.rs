@@ -439,7 +439,7 @@ pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> u64
 
 /// The deadlocks found so far whose every wait still stands, with the same
 /// holders: what a snapshot reports.
-pub(crate) fn current_deadlocks() -> Vec<crate::snapshot::Deadlock> {
+pub(crate) fn current_deadlocks() -> Vec<async_inspect_model::snapshot::Deadlock> {
     let candidates = deadlock::found_so_far();
     if candidates.is_empty() {
         return candidates;

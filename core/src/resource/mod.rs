@@ -14,10 +14,11 @@ mod end;
 pub(crate) mod graph;
 pub(crate) mod order;
 
+pub use async_inspect_model::{ResourceId, ResourceKind};
 pub(crate) use cell::all;
-pub use cell::{Hold, ResourceCell, ResourceId, ResourceKind};
+pub use cell::{Hold, ResourceCell};
 
-pub use deadlock::{DeadlockAction, on_deadlock};
+pub use deadlock::{DeadlockAction, found_count as deadlocks_found, on_deadlock};
 pub use end::{ChannelCounts, EndHold};
 pub use graph::LockWait;
 pub(crate) use graph::current_deadlocks;

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{ResourceCell, ResourceId};
 use crate::lint;
-use crate::snapshot::{LockOrderStep, ResourceRef, SourceLocation};
 use crate::task::TaskCell;
+use async_inspect_model::snapshot::{LockOrderStep, ResourceRef, SourceLocation};
 
 /// A lock a task holds, in its detail.
 #[derive(Debug, Clone)]

@@ -5,30 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::context::{self, Restore};
 use crate::record::{self, EndHow};
-use crate::task::TaskId;
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
+use crate::task::{TaskId, TaskKind};
 use crate::{clock, config, lint, registry};
-
-/// How a task came to be inspected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum TaskKind {
-    /// Spawned through an inspected `spawn`.
-    Spawned,
-    /// The root future of `block_on`, `#[main]` or `#[test]`.
-    Root,
-    /// A blocking closure from `spawn_blocking`.
-    Blocking,
-    /// A traced future polled outside any inspected task: it runs inside a
-    /// task spawned elsewhere (by a library), and lives as long as its
-    /// outermost traced future.
-    Adopted,
-    /// A task spawned with the runtime's own spawn (by a library, say),
-    /// seen through the runtime's task hooks.
-    Hosted,
-}
 
 /// The phase of a task, as its poll wrapper last set it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,7 +107,7 @@ impl TaskCell {
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             wakes: AtomicU64::new(0),
-            id: TaskId::next(),
+            id: super::id::next(),
             parent,
             created_at: now,
             location,

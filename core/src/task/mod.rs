@@ -23,10 +23,10 @@
 mod cell;
 pub(crate) mod detail;
 mod frame;
-mod id;
+pub(crate) mod id;
 
+pub use async_inspect_model::{TaskId, TaskKind};
 pub(crate) use cell::{Phase, PollScope};
-pub use cell::{TaskCell, TaskKind, hosted};
+pub use cell::{TaskCell, hosted};
 pub(crate) use detail::{Detail, WaitKind};
 pub(crate) use frame::{FrameCell, FrameHandle};
-pub use id::TaskId;

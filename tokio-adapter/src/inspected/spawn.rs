@@ -36,7 +36,7 @@ fn inspect_or_not<F, T>(
 where
     F: Future<Output = T>,
 {
-    config::init();
+    async_inspect_agent::init();
     if !config::enabled() {
         return JoinHandle::new(spawn_plain(future), None);
     }
@@ -104,6 +104,7 @@ where
 /// as a task named `name`.
 #[track_caller]
 pub fn root_task<F: Future>(name: &str, future: F) -> impl Future<Output = F::Output> {
+    async_inspect_agent::init();
     Inspected::new(future, TaskKind::Root, Some(name.into()))
 }
 

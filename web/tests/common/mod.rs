@@ -6,13 +6,13 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_inspect_core::Snapshot;
+use async_inspect_model::Snapshot;
 use async_inspect_web::{Data, Options, Server, Update};
 
 /// The `deadlock` example's snapshot: two transfers in a cycle.
 pub fn fixture() -> Snapshot {
     let path = format!(
-        "{}/tests/fixtures/deadlock.json",
+        "{}/../model/tests/fixtures/deadlock.json",
         env!("CARGO_MANIFEST_DIR")
     );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()

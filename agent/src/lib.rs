@@ -1,0 +1,53 @@
+//! The process-facing side of async-inspect, inside the inspected program:
+//! the agent's socket server that `attach`, `run`, `record`, `serve` and
+//! `debug` talk to, the watchdog that fails a hanging test with its
+//! report, and the stall watcher of `async-inspect test`.
+//!
+//! Layering: this crate reads the hot path's state through
+//! `async-inspect-core` (snapshots, recorders, breakpoints) and speaks the
+//! model's protocol (`async-inspect-model`); nothing below it knows it
+//! exists. Its threads are plain OS threads, never the inspected runtime's.
+//!
+//! Nothing here starts by itself: the runtime adapters call [`init`] when
+//! they spawn or block on a task, which starts what the environment asks
+//! for (`ASYNC_INSPECT_AGENT=1`, `ASYNC_INSPECT_STALL_TIMEOUT`), once.
+//!
+//! ```
+//! async_inspect_agent::init(); // nothing asked for in this environment
+//! assert!(async_inspect_agent::socket().is_none());
+//! ```
+
+#[cfg(unix)]
+mod server;
+pub mod watchdog;
+
+use std::sync::Once;
+
+pub use async_inspect_model::wire::{socket_dir, socket_for};
+#[cfg(unix)]
+pub use server::{MAX_CLIENTS, socket, start};
+
+/// Reads the environment (once) and starts what it asks for: the agent
+/// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`) and the stall
+/// watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by `async-inspect test`).
+/// Cheap after the first call: one load.
+#[inline]
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        async_inspect_core::config::init();
+        watchdog::stall::start_if_asked();
+    });
+    #[cfg(unix)]
+    if async_inspect_core::config::take_agent_request()
+        && let Err(error) = start()
+    {
+        eprintln!("async-inspect: the agent did not start: {error}");
+    }
+}
+
+/// The socket this process's agent listens on: never, off Unix.
+#[cfg(not(unix))]
+pub fn socket() -> Option<&'static std::path::Path> {
+    None
+}

@@ -1,0 +1,423 @@
+//! The socket server: a plain thread inside the inspected program that
+//! serves the inspector protocol ([`wire`](async_inspect_model::wire)) on a Unix socket, so that `async-inspect
+//! attach --pid N` and `ps` can look inside from another terminal. It never
+//! runs on the inspected runtime: a deadlocked runtime is still inspectable.
+//!
+//! It starts with [`start`], when `ASYNC_INSPECT_AGENT=1` is set, or when
+//! the program runs under `async-inspect run`. The socket is
+//! `<dir>/<pid>.sock` in a per-user directory ([`socket_dir`], mode 0700;
+//! the socket 0600), or `ASYNC_INSPECT_SOCKET`; it is removed when the
+//! program exits normally, and `ps` cleans up after one that was killed.
+//! Each client is served on a thread of its own, at most [`MAX_CLIENTS`] at
+//! once, with write timeouts: a slow or vanished client never holds up the
+//! program.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::time::{Duration, Instant};
+
+use async_inspect_core::debug::{Breakpoint, PausedTask};
+use async_inspect_core::record::Recorder;
+use async_inspect_model::wire::{
+    PROTOCOL, Reply, Request, Welcome, WireError, read_frame, socket_dir, write_frame,
+};
+
+/// The most clients served at once; more are refused.
+pub const MAX_CLIENTS: usize = 16;
+
+/// How long a client may take to say hello, and a write may block.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+static SOCKET: OnceLock<PathBuf> = OnceLock::new();
+static CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+/// The socket this process's agent listens on, once started.
+pub fn socket() -> Option<&'static Path> {
+    SOCKET.get().map(PathBuf::as_path)
+}
+
+/// Starts the agent (once; later calls return the same socket).
+///
+/// # Errors
+///
+/// When the socket directory cannot be made private to this user, or the
+/// socket cannot be bound.
+pub fn start() -> io::Result<&'static Path> {
+    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
+    async_inspect_core::config::init();
+    let started = STARTED.get_or_init(|| bind_and_serve().map_err(|e| e.to_string()));
+    match (started, socket()) {
+        (Ok(()), Some(path)) => Ok(path),
+        (Err(message), _) => Err(io::Error::other(message.clone())),
+        (Ok(()), None) => Err(io::Error::other("the agent has no socket")),
+    }
+}
+
+fn bind_and_serve() -> io::Result<()> {
+    let path = match std::env::var_os("ASYNC_INSPECT_SOCKET").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let dir = socket_dir();
+            private_dir(&dir)?;
+            dir.join(format!("{}.sock", std::process::id()))
+        }
+    };
+    // A socket left by a killed process with this pid.
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot listen on {}: {e}", path.display()),
+        )
+    })?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let _ = SOCKET.set(path);
+    // SAFETY: `remove_socket` is an `extern "C" fn()` that does not unwind.
+    unsafe {
+        libc::atexit(remove_socket);
+    }
+    std::thread::Builder::new()
+        .name("async-inspect-agent".into())
+        .spawn(move || serve(listener))?;
+    Ok(())
+}
+
+/// Makes `dir` (mode 0700), or checks that it is this user's alone.
+fn private_dir(dir: &Path) -> io::Result<()> {
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(io::Error::new(
+                e.kind(),
+                format!("cannot make {}: {e}", dir.display()),
+            ));
+        }
+    }
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != uid() || meta.mode() & 0o077 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not private to this user (owner {}, mode {:o}): not listening there",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+extern "C" fn remove_socket() {
+    if let Some(path) = SOCKET.get() {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn serve(listener: UnixListener) {
+    for stream in listener.incoming() {
+        let Ok(stream) = stream else { continue };
+        if CLIENTS.fetch_add(1, Ordering::AcqRel) >= MAX_CLIENTS {
+            CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            refuse(
+                stream,
+                format!("the agent serves {MAX_CLIENTS} clients at most"),
+            );
+            continue;
+        }
+        let spawned = std::thread::Builder::new()
+            .name("async-inspect-client".into())
+            .spawn(move || {
+                let _ = serve_client(stream);
+                CLIENTS.fetch_sub(1, Ordering::AcqRel);
+            });
+        if spawned.is_err() {
+            CLIENTS.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+fn refuse(mut stream: UnixStream, reason: String) {
+    let _ = stream.set_write_timeout(Some(PATIENCE));
+    let _ = write_frame(&mut stream, &Reply::Refused { reason });
+}
+
+fn serve_client(mut stream: UnixStream) -> Result<(), WireError> {
+    stream.set_read_timeout(Some(PATIENCE))?;
+    stream.set_write_timeout(Some(PATIENCE))?;
+    let first = match read_frame::<_, Request>(&mut stream) {
+        Ok(first) => first,
+        Err(error) => {
+            let reason = format!("no hello: {error}");
+            let _ = write_frame(&mut stream, &Reply::Refused { reason });
+            return Err(error);
+        }
+    };
+    match first {
+        Request::Hello { protocol, .. } if protocol == PROTOCOL => {}
+        Request::Hello { protocol, client } => {
+            eprintln!(
+                "async-inspect agent: refused {client}: it speaks protocol {protocol}, this program {PROTOCOL}"
+            );
+            let reason = format!("this program speaks protocol {PROTOCOL}, not {protocol}");
+            return write_frame(&mut stream, &Reply::Refused { reason });
+        }
+        _ => {
+            let reason = "the first message must be a hello".to_owned();
+            return write_frame(&mut stream, &Reply::Refused { reason });
+        }
+    }
+    write_frame(&mut stream, &Reply::Welcome(welcome()))?;
+    // Requests may come at any pace from now on, also while streaming: a
+    // thread of its own reads them.
+    stream.set_read_timeout(None)?;
+    let requests = read_requests(stream.try_clone()?);
+    let served = Session::default().serve(&mut stream, &requests);
+    // Wakes the reader, blocked on the socket.
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    served
+}
+
+/// How often a recording client gets its events.
+const EVENTS_EVERY: Duration = Duration::from_millis(50);
+
+/// How soon a streaming client gets a snapshot once a deadlock is found.
+const DEADLOCK_NOTICE: Duration = Duration::from_millis(50);
+
+/// Reads requests on a thread of their own until the client goes.
+fn read_requests(mut stream: UnixStream) -> Receiver<Result<Request, WireError>> {
+    let (tx, rx) = sync_channel(4);
+    let spawned = std::thread::Builder::new()
+        .name("async-inspect-client-reader".into())
+        .spawn(move || {
+            loop {
+                let request = read_frame::<_, Request>(&mut stream);
+                let last = request.is_err();
+                if tx.send(request).is_err() || last {
+                    return;
+                }
+            }
+        });
+    if let Err(error) = spawned {
+        let (tx, rx) = sync_channel(1);
+        let _ = tx.send(Err(WireError::Io(error)));
+        return rx;
+    }
+    rx
+}
+
+/// What one client has asked for.
+#[derive(Default)]
+struct Session {
+    /// Snapshot interval and when the next is due, while streaming.
+    stream: Option<(Duration, Instant)>,
+    /// Finished tasks kept in streamed snapshots.
+    finished: Option<u32>,
+    /// Deadlocks found when the last snapshot was streamed.
+    deadlocks_seen: u64,
+    recorder: Option<Recorder>,
+    /// This client's breakpoints: dropped (and their tasks let go) when
+    /// it goes, so a vanished debugger never leaves the program paused.
+    breakpoints: Vec<Breakpoint>,
+    /// Tasks paused at them, the latest last.
+    paused: Vec<PausedTask>,
+}
+
+impl Session {
+    fn serve(
+        mut self,
+        out: &mut UnixStream,
+        requests: &Receiver<Result<Request, WireError>>,
+    ) -> Result<(), WireError> {
+        loop {
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(3600);
+            if let Some((_, due)) = self.stream {
+                wait = wait
+                    .min(due.saturating_duration_since(now))
+                    .min(DEADLOCK_NOTICE);
+            }
+            if self.recorder.is_some() || !self.breakpoints.is_empty() {
+                wait = wait.min(EVENTS_EVERY);
+            }
+            match requests.recv_timeout(wait) {
+                Ok(Ok(request)) => self.answer(out, request)?,
+                Ok(Err(WireError::Closed)) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Ok(Err(error)) => {
+                    let message = error.to_string();
+                    let _ = write_frame(out, &Reply::Error { message });
+                    return Err(error);
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            self.send_events(out)?;
+            self.announce_pauses(out)?;
+            // A new deadlock is news now, not at the next interval.
+            let deadlocks = async_inspect_core::resource::deadlocks_found();
+            if let Some((_, due)) = &mut self.stream
+                && deadlocks != self.deadlocks_seen
+            {
+                self.deadlocks_seen = deadlocks;
+                *due = Instant::now();
+            }
+            if let Some((interval, due)) = &mut self.stream
+                && Instant::now() >= *due
+            {
+                let mut snapshot = async_inspect_core::snapshot();
+                if let Some(n) = self.finished {
+                    snapshot.keep_recent_finished(n as usize);
+                }
+                write_frame(out, &Reply::Snapshot(Box::new(snapshot)))?;
+                *due = Instant::now() + *interval;
+            }
+        }
+    }
+
+    fn answer(&mut self, out: &mut UnixStream, request: Request) -> Result<(), WireError> {
+        match request {
+            Request::Snapshot => write_frame(
+                out,
+                &Reply::Snapshot(Box::new(async_inspect_core::snapshot())),
+            ),
+            Request::Stream {
+                interval_ms,
+                finished,
+            } => {
+                let interval = Duration::from_millis(interval_ms.max(10));
+                self.stream = Some((interval, Instant::now()));
+                self.finished = finished;
+                Ok(())
+            }
+            Request::StartRecording { polls } => {
+                // Asked again with other polls: the new recorder starts
+                // before the old one stops, so nothing is lost between.
+                let recorder = Recorder::start_with(polls);
+                self.send_events(out)?;
+                self.recorder = Some(recorder);
+                write_frame(out, &Reply::Recording { on: true })
+            }
+            Request::StopRecording => {
+                self.send_events(out)?;
+                self.recorder = None;
+                write_frame(out, &Reply::Recording { on: false })
+            }
+            Request::Hello { .. } => {
+                let message = "a hello after the handshake".to_owned();
+                write_frame(out, &Reply::Error { message })
+            }
+            Request::Break { spec } => match async_inspect_core::debug::break_at(&spec) {
+                Ok(breakpoint) => {
+                    let reply = Reply::Breakpoint {
+                        id: breakpoint.id(),
+                        spec: breakpoint.describe(),
+                    };
+                    self.breakpoints.push(breakpoint);
+                    write_frame(out, &reply)
+                }
+                Err(error) => write_frame(
+                    out,
+                    &Reply::Error {
+                        message: error.to_string(),
+                    },
+                ),
+            },
+            Request::Delete { id } => {
+                let before = self.breakpoints.len();
+                self.breakpoints.retain(|b| b.id() != id);
+                if self.breakpoints.len() == before {
+                    let message = format!("no breakpoint {id}");
+                    return write_frame(out, &Reply::Error { message });
+                }
+                let (gone, kept): (Vec<_>, Vec<_>) =
+                    self.paused.drain(..).partition(|p| p.breakpoint() == id);
+                self.paused = kept;
+                let tasks = gone.iter().map(|p| p.id().as_u64()).collect();
+                write_frame(out, &Reply::Resumed { tasks })
+            }
+            Request::Continue { task } => {
+                let (go, stay): (Vec<_>, Vec<_>) = self
+                    .paused
+                    .drain(..)
+                    .partition(|p| task.is_none_or(|t| p.id().as_u64() == t));
+                self.paused = stay;
+                if go.is_empty() {
+                    let message = "no such paused task".to_owned();
+                    return write_frame(out, &Reply::Error { message });
+                }
+                let tasks = go.iter().map(|p| p.id().as_u64()).collect();
+                for paused in go {
+                    paused.resume();
+                }
+                write_frame(out, &Reply::Resumed { tasks })
+            }
+            Request::Step { task, how } => {
+                let position = match task {
+                    Some(t) => self.paused.iter().position(|p| p.id().as_u64() == t),
+                    None => self.paused.len().checked_sub(1),
+                };
+                let Some(position) = position else {
+                    let message = "no such paused task".to_owned();
+                    return write_frame(out, &Reply::Error { message });
+                };
+                let paused = self.paused.remove(position);
+                let tasks = vec![paused.id().as_u64()];
+                paused.go(how);
+                write_frame(out, &Reply::Resumed { tasks })
+            }
+        }
+    }
+
+    /// Tells the client of tasks that paused at its breakpoints.
+    fn announce_pauses(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
+        for breakpoint in &self.breakpoints {
+            while let Some(paused) = breakpoint.try_hit() {
+                let reply = Reply::Paused {
+                    task: paused.id().as_u64(),
+                    breakpoint: paused.breakpoint(),
+                };
+                self.paused.push(paused);
+                write_frame(out, &reply)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the events collected for this client so far.
+    fn send_events(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
+        let Some(recorder) = &self.recorder else {
+            return Ok(());
+        };
+        while let Some(batch) = recorder.recv_timeout(Duration::ZERO) {
+            write_frame(out, &Reply::Events(Box::new(batch)))?;
+        }
+        Ok(())
+    }
+}
+
+fn welcome() -> Welcome {
+    Welcome {
+        protocol: PROTOCOL,
+        pid: std::process::id(),
+        program: program_name(),
+        started_at_unix: async_inspect_core::clock::started_at_unix(),
+    }
+}
+
+/// This program's name: its executable's file name.
+fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}

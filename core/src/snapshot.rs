@@ -1,0 +1,457 @@
+//! Taking a [`Snapshot`] of the live registry: [`snapshot()`]. The
+//! snapshot's types are the model's ([`async_inspect_model::snapshot`]),
+//! re-exported here.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::process;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use async_inspect_model::snapshot::*;
+
+use crate::clock::to_duration;
+use crate::resource::ResourceCell;
+use crate::task::detail::Detail;
+use crate::task::{FrameCell, Phase, TaskCell, TaskId, WaitKind};
+use crate::{clock, config, lint, registry};
+
+/// Takes a snapshot of every live task and the retained finished ones.
+///
+/// Runs on the calling thread and never waits for a task's poll: it holds
+/// each task's own guard only to copy its frames.
+///
+/// ```
+/// let snapshot = async_inspect_core::snapshot();
+/// assert_eq!(snapshot.format_version(), async_inspect_core::snapshot::FORMAT_VERSION);
+/// ```
+pub fn snapshot() -> Snapshot {
+    config::init();
+    let now = clock::precise_now().max(clock::now());
+    // Deadlocks first: a standing one never resolves by itself, so its tasks
+    // read afterwards still show its waits. Read last, a cycle that closed
+    // meanwhile would name tasks whose waits the snapshot does not have.
+    // One found a moment before its last wait was published is held back
+    // (see `shows_every_wait`) until the next snapshot.
+    let mut deadlocks = crate::resource::current_deadlocks();
+    let resources: Vec<ResourceInfo> = crate::resource::all()
+        .iter()
+        .map(|r| resource_info(r))
+        .collect();
+    let mut held: HashMap<TaskId, Vec<HeldLock>> = HashMap::new();
+    for info in &resources {
+        for holder in &info.holders {
+            held.entry(holder.task).or_default().push(HeldLock {
+                resource: info.resource.clone(),
+                acquired_at: holder.acquired_at.clone(),
+                since: holder.since,
+                permits: holder.permits,
+            });
+        }
+    }
+    // Sorted as pointers, not as the much larger task infos.
+    let cells = registry::all();
+    let mut tasks = capture_tasks(&cells, now);
+    drop(cells);
+    for info in &mut tasks {
+        if held.is_empty() {
+            break;
+        }
+        if let Some(holds) = held.remove(&info.id) {
+            info.holds = holds;
+        }
+    }
+    deadlocks.retain(|d| shows_every_wait(d, &tasks));
+    let (lints, lints_dropped) = lint::all();
+    let totals = registry::totals();
+    Snapshot::from_parts(SnapshotParts {
+        instrumentation: if config::enabled() {
+            Instrumentation::Enabled
+        } else {
+            Instrumentation::DisabledAtRuntime
+        },
+        taken_at: to_duration(now),
+        started_at_unix: clock::started_at_unix(),
+        pid: process::id(),
+        tasks,
+        lints,
+        deadlocks,
+        resources,
+        counters: Counters {
+            tasks_spawned: totals.spawned,
+            tasks_finished: totals.finished,
+            finished_evicted: totals.evicted,
+            lints_dropped,
+            events_dropped: crate::record::events_dropped(),
+        },
+    })
+}
+
+/// Below this many tasks a snapshot is taken on the calling thread alone.
+const PARALLEL_FROM: usize = 16_384;
+
+/// Tasks are handed out to the capturing threads this many at a time.
+const CHUNK: usize = 2_048;
+
+/// The info of every cell, in order. Many tasks are captured by up to four
+/// threads (the caller and helpers named `async-inspect-snapshot`, living
+/// for this snapshot only), each taking the next chunk of tasks as it is
+/// done with one; if no helper can be started, the caller does it all.
+fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
+    // Read once: on Linux it reads the cgroup's CPU quota from files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let helpers = if cells.len() < PARALLEL_FROM {
+        0
+    } else {
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(4)))
+            - 1
+    };
+    if helpers == 0 {
+        return cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
+    }
+    let mut tasks: Vec<TaskInfo> = Vec::with_capacity(cells.len());
+    let work: Vec<Mutex<Option<Chunk<'_, '_>>>> = cells
+        .chunks(CHUNK)
+        .zip(tasks.spare_capacity_mut()[..cells.len()].chunks_mut(CHUNK))
+        .map(|chunk| Mutex::new(Some(chunk)))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let take_chunks = || {
+        loop {
+            let index = next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = work.get(index) else { return };
+            let taken = chunk.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((cells, out)) = taken {
+                for (slot, (_, cell)) in out.iter_mut().zip(cells) {
+                    slot.write(task_info(cell, now));
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..helpers {
+            let started = std::thread::Builder::new()
+                .name("async-inspect-snapshot".into())
+                .spawn_scoped(scope, take_chunks);
+            if started.is_err() {
+                break;
+            }
+        }
+        take_chunks();
+    });
+    // SAFETY: every chunk was taken and each of its slots written: the
+    // calling thread took chunks until none was left, and the scope joined
+    // the helpers (a panic in any of them would have ended this function
+    // before here). The slots are the first `cells.len()` of the capacity.
+    unsafe { tasks.set_len(cells.len()) };
+    tasks
+}
+
+/// Cells to capture and the slots their infos go to.
+type Chunk<'c, 'o> = (
+    &'c [(TaskId, Arc<TaskCell>)],
+    &'o mut [std::mem::MaybeUninit<TaskInfo>],
+);
+
+fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
+    let (phase, phase_since) = cell.phase();
+    let created = cell.created_at();
+    let busy = cell.busy_ns();
+    let polls = cell.polls();
+    let location = cell.location();
+    let mut info = TaskInfo {
+        id: cell.id(),
+        name: Cow::Borrowed(""),
+        kind: cell.kind(),
+        location: SourceLocation::new(location.file(), location.line(), location.column()),
+        parent: cell.parent(),
+        state: TaskState::Idle,
+        state_since: to_duration(phase_since),
+        spawned_at: to_duration(created),
+        age: Duration::ZERO,
+        busy: Duration::ZERO,
+        idle: Duration::ZERO,
+        polls,
+        wakes: cell.wakes(),
+        last_poll_at: None,
+        frames: Vec::new(),
+        waits: Vec::new(),
+        points: Vec::new(),
+        panic: None,
+        holds: Vec::new(),
+        host_task: None,
+    };
+    cell.read_detail(|detail| {
+        info.name = cell.name_with(detail);
+        let Some(detail) = detail else { return };
+        info.panic = detail.panic.as_deref().map(str::to_owned);
+        info.host_task = detail.host.as_deref().map(str::to_owned);
+        // An adopted task starts where its root traced fn is.
+        if info.kind == crate::TaskKind::Adopted
+            && let Some(root) = detail.root_fn
+        {
+            info.location = SourceLocation::new(root.file, root.line, root.column);
+        }
+        let timeout_for = |frame: Option<u32>| nearest_timeout(detail, frame);
+        info.frames = detail
+            .frames
+            .iter()
+            // SAFETY: the task's guard is held for this whole closure, and
+            // a frame is removed under it before its memory goes.
+            .filter(|f| !unsafe { f.is_dead() })
+            .map(|f| {
+                // SAFETY: as above.
+                let f = unsafe { f.get() };
+                frame_info(f, timeout_for(Some(f.id)))
+            })
+            .collect();
+        info.waits = detail
+            .waits
+            .iter()
+            .map(|wait| WaitInfo {
+                frame: wait.frame,
+                reason: match &wait.kind {
+                    WaitKind::Sleep { until } => WaitReason::Sleep {
+                        until: to_duration(*until),
+                    },
+                    WaitKind::Join { task } => WaitReason::Join { task: *task },
+                    WaitKind::Lock { resource } if resource.kind().is_lock() => WaitReason::Lock {
+                        resource: resource_ref(resource),
+                        holders: lock_holders(resource),
+                    },
+                    WaitKind::Lock { resource } => WaitReason::Channel {
+                        end: resource_ref(resource),
+                        holders: lock_holders(resource),
+                    },
+                    WaitKind::Other(text) => WaitReason::Other(text.to_string()),
+                    WaitKind::Paused { breakpoint, place } => WaitReason::Paused {
+                        breakpoint: *breakpoint,
+                        place: place.clone(),
+                    },
+                },
+                since: to_duration(wait.since),
+                timeout_at: timeout_for(wait.frame),
+            })
+            .collect();
+        info.points = detail
+            .points
+            .iter()
+            .map(|point| InspectPoint {
+                label: point.label.to_string(),
+                value: point.value.as_deref().map(str::to_owned),
+                location: SourceLocation::new(
+                    point.location.file(),
+                    point.location.line(),
+                    point.location.column(),
+                ),
+                function: point.function.map(Cow::Borrowed),
+                at: to_duration(point.at),
+            })
+            .collect();
+    });
+    info.state = match phase {
+        Phase::Running => TaskState::Running,
+        Phase::New => TaskState::Idle,
+        Phase::Pending => {
+            let parked =
+                !info.waits.is_empty() || info.frames.iter().any(|f| f.current_await().is_some());
+            if parked {
+                TaskState::Blocked
+            } else {
+                TaskState::Idle
+            }
+        }
+        Phase::Done => TaskState::Done,
+        Phase::Panicked => TaskState::Panicked,
+        Phase::Aborted => TaskState::Aborted,
+    };
+    let end = if phase.is_finished() {
+        phase_since
+    } else {
+        now
+    };
+    let age = end.saturating_sub(created);
+    info.age = to_duration(age);
+    info.busy = to_duration(busy.min(age));
+    info.idle = to_duration(age.saturating_sub(busy));
+    // Between polls (and after the last), the phase began when a poll
+    // ended; inside a poll, it began when that poll started.
+    let between_polls = phase == Phase::Pending || (phase.is_finished() && polls > 0);
+    info.last_poll_at = between_polls.then(|| to_duration(phase_since));
+    info
+}
+
+fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
+    let info = frame.info;
+    let of = u16::try_from(info.awaits.len()).unwrap_or(u16::MAX);
+    let current = frame.current();
+    let awaits = info
+        .awaits
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let index = u16::try_from(i).unwrap_or(u16::MAX);
+            let completed = frame
+                .steps
+                .get(i)
+                .map_or(0, |s| s.completed.load(Ordering::Relaxed));
+            let status = match current {
+                Some((at, since)) if at == index => StepStatus::InProgress {
+                    since: to_duration(since),
+                },
+                _ if completed > 0 => {
+                    let step = frame.steps.get(i).expect("counted above");
+                    StepStatus::Completed {
+                        times: completed,
+                        last: Duration::from_micros(u64::from(
+                            step.last_us.load(Ordering::Relaxed),
+                        )),
+                        total: to_duration(step.total.load(Ordering::Relaxed)),
+                    }
+                }
+                _ => StepStatus::NotStarted,
+            };
+            AwaitStep {
+                step: index.saturating_add(1),
+                of,
+                expr: Cow::Borrowed(a.expr),
+                location: SourceLocation::new(info.file, a.line, a.column),
+                status,
+            }
+        })
+        .collect();
+    FrameInfo {
+        id: frame.id,
+        parent: (frame.parent != 0).then_some(frame.parent),
+        function: Cow::Borrowed(info.name),
+        module_path: Cow::Borrowed(info.module_path),
+        args: frame.args.clone(),
+        location: SourceLocation::new(info.file, info.line, info.column),
+        entered_at: to_duration(frame.entered_at),
+        awaits,
+        timeout_at,
+    }
+}
+
+/// The earliest deadline among the inspected timeouts registered in `frame`
+/// or any frame enclosing it (or at the task's root).
+fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
+    if detail.timeouts.is_empty() {
+        return None;
+    }
+    let mut enclosing = vec![None];
+    let mut cursor = frame;
+    while let Some(id) = cursor {
+        enclosing.push(Some(id));
+        cursor = detail
+            .frames
+            .iter()
+            // SAFETY: the caller holds the task's guard (see `task_info`).
+            .map(|f| unsafe { f.get() })
+            .find(|f| f.id == id)
+            .and_then(|f| (f.parent != 0).then_some(f.parent));
+    }
+    detail
+        .timeouts
+        .iter()
+        .filter(|t| enclosing.contains(&t.frame))
+        .map(|t| t.deadline)
+        .min()
+        .map(to_duration)
+}
+
+/// Whether every task of `deadlock` is in `tasks` (sorted by id) with the
+/// wait the cycle goes through.
+fn shows_every_wait(deadlock: &Deadlock, tasks: &[TaskInfo]) -> bool {
+    deadlock.cycle.iter().all(|link| {
+        let Ok(index) = tasks.binary_search_by_key(&link.task, |t| t.id) else {
+            return false;
+        };
+        tasks[index]
+            .waits
+            .iter()
+            .any(|wait| match (&wait.reason, &link.resource) {
+                (
+                    WaitReason::Lock { resource, .. } | WaitReason::Channel { end: resource, .. },
+                    Some(link),
+                ) => resource.id == link.id,
+                (WaitReason::Join { task }, None) => *task == link.held_by,
+                _ => false,
+            })
+    })
+}
+
+fn resource_ref(resource: &ResourceCell) -> ResourceRef {
+    ResourceRef {
+        id: resource.id(),
+        kind: resource.kind(),
+        name: resource.label(),
+    }
+}
+
+fn lock_holders(resource: &ResourceCell) -> Vec<LockHolder> {
+    resource
+        .holders()
+        .into_iter()
+        .map(|h| LockHolder {
+            task: TaskId::from_u64(h.task),
+            acquired_at: h
+                .site
+                .map(|site| SourceLocation::new(site.file(), site.line(), site.column())),
+            since: to_duration(h.since),
+            permits: h.permits,
+        })
+        .collect()
+}
+
+fn resource_info(resource: &ResourceCell) -> ResourceInfo {
+    let counters = resource.counters();
+    let created = resource.created_at();
+    ResourceInfo {
+        resource: resource_ref(resource),
+        created_at: SourceLocation::new(created.file(), created.line(), created.column()),
+        holders: lock_holders(resource),
+        waiters: counters.waiters,
+        acquisitions: counters.acquisitions,
+        contended: counters.contended,
+        total_wait: to_duration(counters.wait_total),
+        max_wait: to_duration(counters.wait_max),
+        max_waiters: counters.queue_max,
+        longest_hold: counters.hold_max.map(|(held, task, site)| LongestHold {
+            task: (task != 0).then(|| TaskId::from_u64(task)),
+            acquired_at: SourceLocation::new(site.file(), site.line(), site.column()),
+            held_for: to_duration(held),
+        }),
+    }
+}
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use crate::{Inspected, TaskKind};
+
+    #[test]
+    fn keep_recent_finished_keeps_exactly_that_many_and_every_live_task() {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        for _ in 0..5 {
+            let task = Inspected::new(async {}, TaskKind::Spawned, None);
+            futures::executor::block_on(task);
+        }
+        let mut live = Box::pin(Inspected::new(
+            std::future::pending::<()>(),
+            TaskKind::Spawned,
+            None,
+        ));
+        let live_id = live.id().unwrap();
+        assert!(live.as_mut().poll(&mut cx).is_pending());
+        let mut snapshot = crate::snapshot();
+        snapshot.keep_recent_finished(2);
+        let finished = snapshot.tasks().iter().filter(|t| t.state.is_finished());
+        assert_eq!(finished.count(), 2);
+        assert!(snapshot.task(live_id).is_some());
+        snapshot.keep_recent_finished(0);
+        assert!(snapshot.tasks().iter().all(|t| !t.state.is_finished()));
+    }
+}

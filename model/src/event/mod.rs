@@ -1,0 +1,332 @@
+//! What a recording holds: [`Event`]s, and the sites and resources they
+//! name, in [`Batch`]es. Plain data, serde-serialisable: the agent sends
+//! batches over the wire and trace files store them as they come.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ResourceKind, TaskKind};
+
+mod spans;
+
+pub use spans::{Span, SpanKind, spans};
+
+/// One thing that happened in an inspected program, while it was recorded.
+///
+/// Times (`at`, `start`, `end`) are precise nanoseconds since the
+/// inspector started, the clock of [`Snapshot::taken_at`](crate::Snapshot::taken_at).
+/// Tasks are [`TaskId`](crate::TaskId)s, frames are ids within their task
+/// (as in [`FrameInfo`](crate::FrameInfo)), `site` is a [`FnSite::id`] and
+/// `resource` a [`ResourceSite::id`] given in this or an earlier batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Event {
+    /// A task was spawned (or adopted).
+    Spawn {
+        /// The new task.
+        task: u64,
+        /// The task polled when it was spawned, 0 if none.
+        parent: u64,
+        /// How it came to be inspected.
+        kind: TaskKind,
+        /// Its name, as a snapshot would give it.
+        name: String,
+        /// When.
+        at: u64,
+    },
+    /// A task finished: completed, panicked or was dropped.
+    End {
+        /// The task.
+        task: u64,
+        /// How: `done`, `panicked` or `aborted`.
+        how: EndHow,
+        /// When.
+        at: u64,
+    },
+    /// One poll of a task, from its start to its end.
+    Poll {
+        /// The task.
+        task: u64,
+        /// When the poll began.
+        start: u64,
+        /// When it returned.
+        end: u64,
+    },
+    /// A traced call started (its first poll).
+    Enter {
+        /// The task it runs in.
+        task: u64,
+        /// Its frame's id within the task.
+        frame: u32,
+        /// The enclosing frame's id, 0 at the task's root.
+        parent: u32,
+        /// The traced fn.
+        site: u32,
+        /// Its arguments' Debug text, if captured.
+        args: Option<String>,
+        /// When.
+        at: u64,
+    },
+    /// A traced call ended: completed, or dropped before completing.
+    Exit {
+        /// The task.
+        task: u64,
+        /// The frame.
+        frame: u32,
+        /// When.
+        at: u64,
+    },
+    /// An await of a traced call did not complete at its first poll: the
+    /// call is parked on it from `at`.
+    AwaitStart {
+        /// The task.
+        task: u64,
+        /// The frame.
+        frame: u32,
+        /// Which await of the fn, from 0 (see [`FnSite::awaits`]).
+        index: u16,
+        /// When it was first polled.
+        at: u64,
+    },
+    /// A parked await completed.
+    AwaitEnd {
+        /// The task.
+        task: u64,
+        /// The frame.
+        frame: u32,
+        /// Which await of the fn.
+        index: u16,
+        /// When.
+        at: u64,
+    },
+    /// A task started waiting for a resource (a contended lock, permits, a
+    /// channel end).
+    Wait {
+        /// The waiting task.
+        task: u64,
+        /// What it waits for.
+        resource: u64,
+        /// When.
+        at: u64,
+    },
+    /// The wait ended (acquired, or given up).
+    WaitEnd {
+        /// The task.
+        task: u64,
+        /// The resource.
+        resource: u64,
+        /// When.
+        at: u64,
+    },
+    /// A task took a lock or permits.
+    Acquire {
+        /// The task (0 outside any inspected task).
+        task: u64,
+        /// The lock or semaphore.
+        resource: u64,
+        /// When.
+        at: u64,
+    },
+    /// The holder let go.
+    Release {
+        /// The task it was attributed to.
+        task: u64,
+        /// The lock or semaphore.
+        resource: u64,
+        /// When.
+        at: u64,
+    },
+    /// An `inspect_point!` was passed.
+    Point {
+        /// The task.
+        task: u64,
+        /// The point's label.
+        label: String,
+        /// Its value's Debug text, if any.
+        value: Option<String>,
+        /// When.
+        at: u64,
+    },
+}
+
+impl Event {
+    /// The task the event is about.
+    pub fn task(&self) -> u64 {
+        match *self {
+            Self::Spawn { task, .. }
+            | Self::End { task, .. }
+            | Self::Poll { task, .. }
+            | Self::Enter { task, .. }
+            | Self::Exit { task, .. }
+            | Self::AwaitStart { task, .. }
+            | Self::AwaitEnd { task, .. }
+            | Self::Wait { task, .. }
+            | Self::WaitEnd { task, .. }
+            | Self::Acquire { task, .. }
+            | Self::Release { task, .. }
+            | Self::Point { task, .. } => task,
+        }
+    }
+
+    /// When it happened (for a poll, when it ended).
+    pub fn at(&self) -> u64 {
+        match *self {
+            Self::Poll { end, .. } => end,
+            Self::Spawn { at, .. }
+            | Self::End { at, .. }
+            | Self::Enter { at, .. }
+            | Self::Exit { at, .. }
+            | Self::AwaitStart { at, .. }
+            | Self::AwaitEnd { at, .. }
+            | Self::Wait { at, .. }
+            | Self::WaitEnd { at, .. }
+            | Self::Acquire { at, .. }
+            | Self::Release { at, .. }
+            | Self::Point { at, .. } => at,
+        }
+    }
+
+    /// When it began: a poll's start, else [`Event::at`]. Events sort by it.
+    pub fn start(&self) -> u64 {
+        match *self {
+            Self::Poll { start, .. } => start,
+            _ => self.at(),
+        }
+    }
+}
+
+/// How a task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum EndHow {
+    /// It completed.
+    Done,
+    /// A poll panicked.
+    Panicked,
+    /// It was dropped before completing.
+    Aborted,
+}
+
+/// A traced fn, named once per recording by its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FnSite {
+    /// The id events use.
+    pub id: u32,
+    /// The fn's name.
+    pub function: String,
+    /// Its module path.
+    pub module_path: String,
+    /// Its source file.
+    pub file: String,
+    /// Line of its name.
+    pub line: u32,
+    /// Its own awaits, in source order: the awaited expression and its line.
+    pub awaits: Vec<(String, u32)>,
+}
+
+/// A lock, semaphore or channel end, named once per recording by its id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceSite {
+    /// Its [`ResourceId`](crate::ResourceId), which events use.
+    pub id: u64,
+    /// What it is.
+    pub kind: ResourceKind,
+    /// Its name, or where it was created (as a report labels it).
+    pub label: String,
+    /// Where it was created, `file:line:col`.
+    pub created_at: String,
+}
+
+/// Events collected together, with the sites and resources they name that
+/// the receiver has not been given yet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    /// Traced fns named for the first time.
+    pub sites: Vec<FnSite>,
+    /// Resources named for the first time.
+    pub resources: Vec<ResourceSite>,
+    /// The events, in the order they began. In a binary format (the wire,
+    /// trace files) they are one blob of postcard (varints, no field
+    /// names): a busy program records millions.
+    #[serde(with = "compact")]
+    pub events: Vec<Event>,
+    /// Events lost since the previous batch: a thread's buffer was full, or
+    /// the receiver did not keep up.
+    pub dropped: u64,
+}
+
+impl Batch {
+    /// Whether it says nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.sites.is_empty()
+            && self.resources.is_empty()
+            && self.events.is_empty()
+            && self.dropped == 0
+    }
+}
+
+/// Which polls a recording keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Polls {
+    /// Polls that last about a clock tick (the inspector's clock tick (1 ms))
+    /// or more, with that precision: the ones that hold up an executor
+    /// thread. Shorter polls are only counted (in each task's poll count
+    /// and busy time). A poll then costs next to nothing more.
+    #[default]
+    Long,
+    /// Every poll, with precise start and end: two reads of the
+    /// time-stamp counter and a push per poll (measured in BENCHMARKS.md).
+    All,
+}
+
+/// Events as one postcard blob in binary formats, as a plain list in
+/// human-readable ones (JSON).
+mod compact {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{self, Serializer};
+    use serde::{Deserialize, Serialize};
+
+    use super::Event;
+
+    pub(super) fn serialize<S: Serializer>(events: &[Event], out: S) -> Result<S::Ok, S::Error> {
+        if out.is_human_readable() {
+            return events.serialize(out);
+        }
+        let bytes = postcard::to_allocvec(events).map_err(ser::Error::custom)?;
+        out.serialize_bytes(&bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<Event>, D::Error> {
+        if input.is_human_readable() {
+            return Vec::deserialize(input);
+        }
+        input.deserialize_bytes(Blob)
+    }
+
+    struct Blob;
+
+    impl<'de> Visitor<'de> for Blob {
+        type Value = Vec<Event>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a blob of postcard-encoded events")
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+            postcard::from_bytes(bytes).map_err(E::custom)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            // A binary format without a bytes type hands the blob as a list.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                bytes.push(byte);
+            }
+            self.visit_bytes(&bytes)
+        }
+    }
+}

@@ -1,0 +1,819 @@
+//! The [`Snapshot`] model: everything the inspector knows at one moment, as
+//! plain data that serialises with serde, renders as the text report
+//! ([`Display`](std::fmt::Display)), and is what every viewer reads.
+//!
+//! Times are durations since the inspector started (the same time base as
+//! [`Snapshot::taken_at`]), so a snapshot read from a file later still says
+//! how long each task had been blocked when it was taken.
+
+mod report;
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::duration::format_duration;
+
+use crate::resource::{ResourceId, ResourceKind};
+use crate::task::{TaskId, TaskKind};
+
+/// The version of the snapshot format; bumped on incompatible changes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Whether the program that took a snapshot was recording.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Instrumentation {
+    /// Instrumentation compiled in and recording.
+    #[default]
+    Enabled,
+    /// Compiled in, but switched off (`ASYNC_INSPECT=0`).
+    DisabledAtRuntime,
+    /// Built without the `inspect` feature: there is nothing to record.
+    CompiledOut,
+}
+
+/// Everything the inspector knew at one moment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub(crate) format_version: u32,
+    pub(crate) instrumentation: Instrumentation,
+    pub(crate) taken_at: Duration,
+    pub(crate) started_at_unix: Duration,
+    pub(crate) pid: u32,
+    pub(crate) tasks: Vec<TaskInfo>,
+    pub(crate) lints: Vec<Lint>,
+    #[serde(default)]
+    pub(crate) deadlocks: Vec<Deadlock>,
+    #[serde(default)]
+    pub(crate) resources: Vec<ResourceInfo>,
+    pub(crate) counters: Counters,
+}
+
+/// What a program's inspector captured, to make a [`Snapshot`] of
+/// ([`Snapshot::from_parts`]).
+#[derive(Debug, Default)]
+pub struct SnapshotParts {
+    /// Whether the program was recording.
+    pub instrumentation: Instrumentation,
+    /// When it was taken, as time since the inspector started.
+    pub taken_at: Duration,
+    /// When the inspector started, as time since the Unix epoch.
+    pub started_at_unix: Duration,
+    /// The process.
+    pub pid: u32,
+    /// Every live task and the retained finished ones, by id.
+    pub tasks: Vec<TaskInfo>,
+    /// Lints found so far, oldest first.
+    pub lints: Vec<Lint>,
+    /// The deadlocks that stand.
+    pub deadlocks: Vec<Deadlock>,
+    /// Every inspected lock alive.
+    pub resources: Vec<ResourceInfo>,
+    /// Counters over the life of the process.
+    pub counters: Counters,
+}
+
+impl Snapshot {
+    /// The snapshot of what was captured, in this build's
+    /// [`FORMAT_VERSION`]; tasks must come sorted by id.
+    pub fn from_parts(parts: SnapshotParts) -> Self {
+        let SnapshotParts {
+            instrumentation,
+            taken_at,
+            started_at_unix,
+            pid,
+            tasks,
+            lints,
+            deadlocks,
+            resources,
+            counters,
+        } = parts;
+        debug_assert!(tasks.windows(2).all(|w| w[0].id < w[1].id));
+        Self {
+            format_version: FORMAT_VERSION,
+            instrumentation,
+            taken_at,
+            started_at_unix,
+            pid,
+            tasks,
+            lints,
+            deadlocks,
+            resources,
+            counters,
+        }
+    }
+
+    /// Keeps only the task `root`, the tasks it spawned (and theirs), and
+    /// the deadlocks and lints that involve them: one test's part of a
+    /// process that runs many.
+    pub fn retain_tree(&mut self, root: TaskId) {
+        let parents: std::collections::HashMap<TaskId, Option<TaskId>> =
+            self.tasks.iter().map(|t| (t.id, t.parent)).collect();
+        let in_tree = |mut id: TaskId| {
+            for _ in 0..parents.len() + 1 {
+                if id == root {
+                    return true;
+                }
+                match parents.get(&id).copied().flatten() {
+                    Some(parent) => id = parent,
+                    None => return false,
+                }
+            }
+            false
+        };
+        self.tasks.retain(|t| in_tree(t.id));
+        self.deadlocks
+            .retain(|d| d.cycle.iter().any(|link| in_tree(link.task)));
+        self.lints.retain(|lint| match lint {
+            Lint::BlockingPoll { task, .. } => in_tree(*task),
+            Lint::LockOrderInversion { cycle } | Lint::LockSiteOrderInversion { cycle } => {
+                cycle.iter().any(|step| in_tree(step.task))
+            }
+        });
+    }
+
+    /// Keeps only the tasks for which `keep` holds (the deadlocks, lints
+    /// and resources stay).
+    pub fn retain_tasks(&mut self, keep: impl FnMut(&TaskInfo) -> bool) {
+        self.tasks.retain(keep);
+    }
+
+    /// Keeps the `n` most recently finished tasks and every live one: what
+    /// a recording streams (the finished are in its events already).
+    pub fn keep_recent_finished(&mut self, n: usize) {
+        let mut ends: Vec<Duration> = self
+            .tasks
+            .iter()
+            .filter(|t| t.state.is_finished())
+            .map(|t| t.state_since)
+            .collect();
+        if ends.len() <= n {
+            return;
+        }
+        ends.sort_unstable_by(|a, b| b.cmp(a));
+        let oldest_kept = if n == 0 { None } else { Some(ends[n - 1]) };
+        let mut kept = 0;
+        self.tasks.retain(|t| {
+            if !t.state.is_finished() {
+                return true;
+            }
+            let keep = oldest_kept.is_some_and(|at| t.state_since >= at) && kept < n;
+            kept += usize::from(keep);
+            keep
+        });
+    }
+
+    /// The empty snapshot of a program built without instrumentation; its
+    /// report says so.
+    ///
+    /// ```
+    /// use async_inspect_model::{Instrumentation, Snapshot};
+    ///
+    /// let snapshot = Snapshot::compiled_out();
+    /// assert!(snapshot.tasks().is_empty());
+    /// assert_eq!(snapshot.instrumentation(), Instrumentation::CompiledOut);
+    /// assert!(snapshot.to_string().contains("compiled out"));
+    /// ```
+    pub fn compiled_out() -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            instrumentation: Instrumentation::CompiledOut,
+            taken_at: Duration::ZERO,
+            started_at_unix: Duration::ZERO,
+            pid: std::process::id(),
+            tasks: Vec::new(),
+            lints: Vec::new(),
+            deadlocks: Vec::new(),
+            resources: Vec::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The format version this snapshot was written with.
+    pub fn format_version(&self) -> u32 {
+        self.format_version
+    }
+
+    /// Whether the program was recording.
+    pub fn instrumentation(&self) -> Instrumentation {
+        self.instrumentation
+    }
+
+    /// When the snapshot was taken, as time since the inspector started.
+    pub fn taken_at(&self) -> Duration {
+        self.taken_at
+    }
+
+    /// When the inspector started, as time since the Unix epoch.
+    pub fn started_at_unix(&self) -> Duration {
+        self.started_at_unix
+    }
+
+    /// The process the snapshot was taken in.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Every live task and the retained finished ones, by id.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+
+    /// The task with this id, if it was live or retained.
+    pub fn task(&self, id: TaskId) -> Option<&TaskInfo> {
+        self.tasks
+            .binary_search_by_key(&id, |t| t.id)
+            .ok()
+            .map(|i| &self.tasks[i])
+    }
+
+    /// The tasks whose name is `name`.
+    pub fn tasks_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a TaskInfo> + 'a {
+        self.tasks.iter().filter(move |t| t.name == name)
+    }
+
+    /// Lints found so far, oldest first.
+    pub fn lints(&self) -> &[Lint] {
+        &self.lints
+    }
+
+    /// The deadlocks that stand: every task of each cycle still waits for
+    /// the same lock, held by the same task.
+    pub fn deadlocks(&self) -> &[Deadlock] {
+        &self.deadlocks
+    }
+
+    /// Every inspected lock alive, with its holders and counters.
+    pub fn resources(&self) -> &[ResourceInfo] {
+        &self.resources
+    }
+
+    /// Counters over the life of the process.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+}
+
+/// Counters over the life of the process.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Tasks ever inspected.
+    pub tasks_spawned: u64,
+    /// Tasks that finished.
+    pub tasks_finished: u64,
+    /// Finished tasks no longer kept (see retention in `Config`).
+    pub finished_evicted: u64,
+    /// Lints dropped because the list was full.
+    pub lints_dropped: u64,
+    /// Recorded events lost: a thread's buffer was full, or a recorder did
+    /// not keep up (see [`record`](crate::record)).
+    #[serde(default)]
+    pub events_dropped: u64,
+}
+
+/// A place in the user's source.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// The file, as the compiler names it (relative to the package).
+    pub file: Cow<'static, str>,
+    /// 1-based line.
+    pub line: u32,
+    /// 1-based column.
+    pub column: u32,
+}
+
+impl SourceLocation {
+    /// A location in a `'static` file name.
+    pub const fn new(file: &'static str, line: u32, column: u32) -> Self {
+        Self {
+            file: Cow::Borrowed(file),
+            line,
+            column,
+        }
+    }
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// The state of a task when the snapshot was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    /// Inside a poll.
+    Running,
+    /// Waiting at a known wait: a traced `.await`, an inspected sleep, join
+    /// or lock.
+    Blocked,
+    /// Waiting to be woken, at no wait the inspector knows of (or not
+    /// polled yet).
+    Idle,
+    /// Completed.
+    Done,
+    /// A poll panicked.
+    Panicked,
+    /// Dropped before completing: aborted or cancelled.
+    Aborted,
+}
+
+impl TaskState {
+    /// Whether the task has ended.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Done | Self::Panicked | Self::Aborted)
+    }
+
+    /// The state as the report writes it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Blocked => "BLOCKED",
+            Self::Idle => "IDLE",
+            Self::Done => "DONE",
+            Self::Panicked => "PANICKED",
+            Self::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// One task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    /// Never reused.
+    pub id: TaskId,
+    /// The name given at spawn, else its root traced fn, else where it was
+    /// spawned.
+    pub name: Cow<'static, str>,
+    /// How it came to be inspected.
+    pub kind: TaskKind,
+    /// Where it was spawned.
+    pub location: SourceLocation,
+    /// The task that spawned it.
+    pub parent: Option<TaskId>,
+    /// Its state.
+    pub state: TaskState,
+    /// Since when it has been in that state (time since the inspector
+    /// started); see [`TaskInfo::in_state_for`].
+    pub state_since: Duration,
+    /// When it was spawned (time since the inspector started).
+    pub spawned_at: Duration,
+    /// How long it lived, up to the snapshot or to its end.
+    pub age: Duration,
+    /// Time spent inside polls.
+    pub busy: Duration,
+    /// Time spent between polls.
+    pub idle: Duration,
+    /// Completed polls.
+    pub polls: u64,
+    /// Times it was woken, counted only while wake counting is on
+    /// (`Config::count_wakes`, `ASYNC_INSPECT_WAKES=1`); 0 otherwise.
+    pub wakes: u64,
+    /// When its latest poll ended (time since the inspector started);
+    /// `None` while a poll runs or before the first.
+    pub last_poll_at: Option<Duration>,
+    /// Its active traced calls (its logical stack; a tree when it joins
+    /// several traced futures), outermost first.
+    pub frames: Vec<FrameInfo>,
+    /// The waits it is parked on (inspected sleeps, joins), each tied to the
+    /// frame whose await it belongs to.
+    pub waits: Vec<WaitInfo>,
+    /// Its latest inspect points, oldest first.
+    pub points: Vec<InspectPoint>,
+    /// The panic message, for a task that panicked.
+    pub panic: Option<String>,
+    /// The inspected locks it holds.
+    #[serde(default)]
+    pub holds: Vec<HeldLock>,
+    /// For an adopted task, the runtime's id of the task it runs in (tokio's
+    /// task id), when the runtime tells.
+    #[serde(default)]
+    pub host_task: Option<String>,
+}
+
+/// A lock a task holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldLock {
+    /// The lock.
+    pub resource: ResourceRef,
+    /// Where the task took it.
+    pub acquired_at: Option<SourceLocation>,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
+    /// Permits held, for a semaphore; 1 otherwise.
+    pub permits: u32,
+}
+
+/// An inspected lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceInfo {
+    /// Its id, kind and name.
+    pub resource: ResourceRef,
+    /// Where it was created.
+    pub created_at: SourceLocation,
+    /// The tasks holding it.
+    pub holders: Vec<LockHolder>,
+    /// Tasks waiting for it now.
+    pub waiters: u32,
+    /// Times it was taken.
+    pub acquisitions: u64,
+    /// Times a task had to wait for it.
+    pub contended: u64,
+    /// Time tasks spent waiting for it, summed.
+    pub total_wait: Duration,
+    /// The longest a task waited for it.
+    pub max_wait: Duration,
+    /// The most tasks waiting for it at once.
+    pub max_waiters: u32,
+    /// The longest anyone held it so far (released holds only).
+    pub longest_hold: Option<LongestHold>,
+}
+
+/// The longest a lock was held, by whom and from where.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LongestHold {
+    /// The task that held it, if it was a task.
+    pub task: Option<TaskId>,
+    /// Where it took the lock.
+    pub acquired_at: SourceLocation,
+    /// For how long.
+    pub held_for: Duration,
+}
+
+impl TaskInfo {
+    /// How long it had been in its state when the snapshot was taken.
+    pub fn in_state_for(&self, snapshot: &Snapshot) -> Duration {
+        snapshot.taken_at.saturating_sub(self.state_since)
+    }
+
+    /// The frames from the root to the innermost one on the first blocked
+    /// path (what a person calls "the stack").
+    pub fn stack(&self) -> Vec<&FrameInfo> {
+        let mut stack = Vec::new();
+        let mut parent = None;
+        while let Some(frame) = self.frames.iter().find(|f| f.parent == parent) {
+            stack.push(frame);
+            parent = Some(frame.id);
+        }
+        stack
+    }
+
+    /// The innermost await the task is parked on, with its frame.
+    pub fn blocked_at(&self) -> Option<(&FrameInfo, &AwaitStep)> {
+        let frame = *self.stack().last()?;
+        Some((frame, frame.current_await()?))
+    }
+
+    /// The breakpoint the task is paused at, if it is.
+    pub fn paused_at(&self) -> Option<u64> {
+        self.waits.iter().find_map(|w| match w.reason {
+            WaitReason::Paused { breakpoint, .. } => Some(breakpoint),
+            _ => None,
+        })
+    }
+
+    /// The mean time between the task's polls.
+    pub fn mean_time_between_polls(&self) -> Option<Duration> {
+        (self.polls > 1).then(|| self.age / u32::try_from(self.polls).unwrap_or(u32::MAX))
+    }
+}
+
+/// One active traced call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameInfo {
+    /// Identifies the frame within its task.
+    pub id: u32,
+    /// The frame it was called from, `None` at the task's root.
+    pub parent: Option<u32>,
+    /// The function's name.
+    pub function: Cow<'static, str>,
+    /// The function's module.
+    pub module_path: Cow<'static, str>,
+    /// Its arguments as `name=value` Debug text, unless skipped (shared with
+    /// the live frame, so a snapshot does not copy it).
+    pub args: Option<Arc<str>>,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// When the call began (time since the inspector started).
+    pub entered_at: Duration,
+    /// Every `.await` of the function, in source order, with its progress.
+    pub awaits: Vec<AwaitStep>,
+    /// The nearest enclosing inspected timeout's deadline (time since the
+    /// inspector started), if any.
+    pub timeout_at: Option<Duration>,
+}
+
+impl FrameInfo {
+    /// The await in progress, if any.
+    pub fn current_await(&self) -> Option<&AwaitStep> {
+        self.awaits
+            .iter()
+            .find(|a| matches!(a.status, StepStatus::InProgress { .. }))
+    }
+
+    /// `name(args)`, as the report writes a call.
+    pub fn call(&self) -> String {
+        format!("{}({})", self.function, self.args.as_deref().unwrap_or(""))
+    }
+}
+
+/// One `.await` of a traced fn and how far the call got with it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AwaitStep {
+    /// 1-based position among the fn's awaits ("step 2/4").
+    pub step: u16,
+    /// How many awaits the fn has.
+    pub of: u16,
+    /// The awaited expression.
+    pub expr: Cow<'static, str>,
+    /// Where the `.await` is.
+    pub location: SourceLocation,
+    /// Progress.
+    pub status: StepStatus,
+}
+
+/// Progress of one await within a call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Not reached yet in this call.
+    NotStarted,
+    /// Parked here since this time (since the inspector started).
+    InProgress {
+        /// When the await began.
+        since: Duration,
+    },
+    /// Completed `times` times (more than once in a loop).
+    Completed {
+        /// How many times it completed in this call.
+        times: u32,
+        /// How long the latest took.
+        last: Duration,
+        /// How long all of them took.
+        total: Duration,
+    },
+}
+
+/// A wait a task is parked on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WaitInfo {
+    /// The frame whose await waits, `None` if no traced frame encloses it.
+    pub frame: Option<u32>,
+    /// What it waits for.
+    pub reason: WaitReason,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
+    /// The nearest enclosing inspected timeout's deadline, if any.
+    pub timeout_at: Option<Duration>,
+}
+
+/// Why a task waits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// An inspected sleep, until this time (since the inspector started).
+    Sleep {
+        /// When it wakes.
+        until: Duration,
+    },
+    /// The completion of another task, through its inspected join handle.
+    Join {
+        /// The awaited task.
+        task: TaskId,
+    },
+    /// An inspected lock.
+    Lock {
+        /// The lock.
+        resource: ResourceRef,
+        /// The tasks holding it: its owner or writer, its readers, or its
+        /// permits' holders.
+        holders: Vec<LockHolder>,
+    },
+    /// An inspected channel: a message (from its senders) or room (from its
+    /// receiver).
+    Channel {
+        /// The end waited for: the senders (`ChannelSenders`) or the
+        /// receiver (`ChannelReceiver`).
+        end: ResourceRef,
+        /// The tasks holding that end, each the last to use its handle.
+        holders: Vec<LockHolder>,
+    },
+    /// Something else, in words.
+    Other(String),
+    /// Paused at a breakpoint (see [`debug`](crate::debug)); never part of
+    /// a deadlock.
+    Paused {
+        /// The breakpoint's number.
+        breakpoint: u64,
+        /// Where: `f() at file:line`.
+        place: String,
+    },
+}
+
+/// A task holding a lock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// The holding task.
+    pub task: TaskId,
+    /// Where it took the lock.
+    pub acquired_at: Option<SourceLocation>,
+    /// Since when (time since the inspector started).
+    pub since: Duration,
+    /// Permits held, for a semaphore; 1 otherwise.
+    pub permits: u32,
+}
+
+/// A resource (an inspected lock), as waits and deadlocks name it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceRef {
+    /// Its id.
+    pub id: ResourceId,
+    /// Its kind.
+    pub kind: ResourceKind,
+    /// Its name, else where it was created.
+    pub name: String,
+}
+
+/// A cycle of tasks each waiting for a lock the next one holds: none of
+/// them can ever proceed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadlock {
+    /// The links of the cycle, in order: each task waits for a lock held by
+    /// the next (the last one's by the first).
+    pub cycle: Vec<DeadlockLink>,
+    /// When it closed (time since the inspector started).
+    pub detected_at: Duration,
+}
+
+/// One task of a deadlock cycle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadlockLink {
+    /// The waiting task.
+    pub task: TaskId,
+    /// Its name.
+    pub task_name: String,
+    /// The lock it waits for; `None` when it waits for `held_by` to end,
+    /// through its join handle.
+    pub resource: Option<ResourceRef>,
+    /// Where it waits (the `lock()` call), when known.
+    pub waits_at: Option<SourceLocation>,
+    /// The task holding that lock.
+    pub held_by: TaskId,
+    /// Where the holder took it.
+    pub acquired_at: Option<SourceLocation>,
+}
+
+/// A labelled point from `inspect_point!`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InspectPoint {
+    /// The label.
+    pub label: String,
+    /// The value's Debug text, if one was given.
+    pub value: Option<String>,
+    /// Where the point is in the source.
+    pub location: SourceLocation,
+    /// The traced function it was recorded in, if any.
+    pub function: Option<Cow<'static, str>>,
+    /// When (time since the inspector started).
+    pub at: Duration,
+}
+
+/// Something worth a person's attention that is not a failure yet.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum Lint {
+    /// A single poll held its executor thread for at least the blocking-poll
+    /// threshold: no other task could run on that thread meanwhile.
+    BlockingPoll {
+        /// The task.
+        task: TaskId,
+        /// The traced call whose own code blocked, as `name(args)`.
+        function: Option<String>,
+        /// How long.
+        duration: Duration,
+        /// Where the blocking stretch began.
+        from: BlockingPlace,
+        /// Where it ended.
+        to: BlockingPlace,
+        /// When it was found (time since the inspector started).
+        at: Duration,
+    },
+    /// Locks taken in orders that form a cycle: tasks running those paths
+    /// at the same moment deadlock, though this run did not (yet).
+    LockOrderInversion {
+        /// The steps of the cycle: each takes the lock the next one holds.
+        cycle: Vec<LockOrderStep>,
+    },
+    /// Locks created at different places taken in orders that form a
+    /// cycle, each time on different instances so far (one task locks an
+    /// account then a ledger, another a ledger then an account): the day
+    /// the instances coincide, the tasks deadlock.
+    LockSiteOrderInversion {
+        /// The steps of the cycle: each takes a lock created where the
+        /// next one's held lock was.
+        cycle: Vec<LockOrderStep>,
+    },
+}
+
+/// One step of a lock-order cycle: a task took a lock while holding
+/// another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockOrderStep {
+    /// The task (the first that did it).
+    pub task: TaskId,
+    /// The lock it held.
+    pub held: ResourceRef,
+    /// Where it took the held lock.
+    pub held_at: SourceLocation,
+    /// Where the held lock was created.
+    pub held_created_at: SourceLocation,
+    /// The lock it took while holding the other.
+    pub took: ResourceRef,
+    /// Where it took it.
+    pub took_at: SourceLocation,
+    /// Where that lock was created.
+    pub took_created_at: SourceLocation,
+}
+
+/// One end of a blocking stretch of code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "at")]
+pub enum BlockingPlace {
+    /// The start of the traced fn.
+    Start {
+        /// The fn's location.
+        location: SourceLocation,
+    },
+    /// An `.await` of the traced fn.
+    Await {
+        /// The awaited expression.
+        expr: Cow<'static, str>,
+        /// Where the `.await` is.
+        location: SourceLocation,
+    },
+    /// The end of the traced fn.
+    End,
+    /// Not known: the code is not traced.
+    Unknown,
+}
+
+/// How busy a program was between consecutive snapshots: the polls each
+/// added, the latest `keep` kept, oldest first (what the terminal UI and
+/// the dashboard draw as a sparkline).
+///
+/// ```
+/// use async_inspect_model::snapshot::{Activity, Snapshot, SnapshotParts};
+///
+/// let mut activity = Activity::new(24);
+/// activity.note(&Snapshot::from_parts(SnapshotParts::default()));
+/// assert!(activity.samples().is_empty(), "one snapshot: no interval yet");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Activity {
+    samples: Vec<u64>,
+    last_polls: Option<u64>,
+    keep: usize,
+}
+
+impl Activity {
+    /// Keeps the latest `keep` intervals.
+    pub fn new(keep: usize) -> Self {
+        Self {
+            keep,
+            ..Self::default()
+        }
+    }
+
+    /// Notes the next snapshot.
+    pub fn note(&mut self, snapshot: &Snapshot) {
+        let polls: u64 = snapshot.tasks().iter().map(|t| t.polls).sum();
+        if let Some(last) = self.last_polls {
+            self.samples.push(polls.saturating_sub(last));
+            if self.samples.len() > self.keep {
+                self.samples.remove(0);
+            }
+        }
+        self.last_polls = Some(polls);
+    }
+
+    /// Polls per interval, oldest first.
+    pub fn samples(&self) -> &[u64] {
+        &self.samples
+    }
+}
+
+/// A snapshot of `examples/stuck_request.rs` (tasks parked three traced
+/// calls deep, sleeps, timeouts, inspect points), for tests of what reads
+/// or encodes snapshots.
+#[cfg(test)]
+pub(crate) fn sample() -> Snapshot {
+    serde_json::from_str(include_str!("../../tests/fixtures/stuck_request.json"))
+        .expect("the fixture is a snapshot")
+}

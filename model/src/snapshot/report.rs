@@ -1,0 +1,611 @@
+//! The text report: `Display` for [`Snapshot`], [`Lint`] and friends.
+//!
+//! Blocked tasks come first, longest blocked first, each with its logical
+//! stack, the `.await` it is parked on (expression and file:line), why, the
+//! time left on any timeout, and how far each traced call got.
+
+use std::collections::HashMap;
+use std::fmt::{self, Display, Formatter};
+use std::time::Duration;
+
+use super::{
+    BlockingPlace, Deadlock, FrameInfo, Instrumentation, Lint, Snapshot, StepStatus, TaskInfo,
+    TaskState, WaitInfo, WaitReason,
+};
+
+use crate::duration::Human;
+use crate::resource::ResourceKind;
+
+/// How many finished tasks the report lists (the most recent).
+const FINISHED_LISTED: usize = 20;
+
+impl Display for Snapshot {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        if self.instrumentation == Instrumentation::CompiledOut {
+            return writeln!(
+                f,
+                "async-inspect: instrumentation is compiled out (built without the `inspect` feature); nothing was recorded"
+            );
+        }
+        self.write_summary(f)?;
+        for deadlock in &self.deadlocks {
+            writeln!(f)?;
+            write!(f, "{deadlock}")?;
+        }
+        let mut order: Vec<&TaskInfo> = self.tasks.iter().collect();
+        order.sort_by_key(|t| (rank(t.state), t.state_since, t.id));
+        let (live, finished): (Vec<&TaskInfo>, Vec<&TaskInfo>) =
+            order.into_iter().partition(|t| !t.state.is_finished());
+        for task in live {
+            writeln!(f)?;
+            self.write_task(f, task)?;
+        }
+        if !finished.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Finished (most recent first):")?;
+            let mut finished = finished;
+            finished.sort_by_key(|t| std::cmp::Reverse((t.state_since, t.id)));
+            for task in finished.iter().take(FINISHED_LISTED) {
+                self.write_finished(f, task)?;
+            }
+            if finished.len() > FINISHED_LISTED {
+                writeln!(
+                    f,
+                    "  … and {} more finished tasks",
+                    finished.len() - FINISHED_LISTED
+                )?;
+            }
+        }
+        if !self.lints.is_empty() {
+            writeln!(f)?;
+            writeln!(f, "Lints:")?;
+            for lint in &self.lints {
+                writeln!(f, "  ⚠ {lint}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rank(state: TaskState) -> u8 {
+    match state {
+        TaskState::Blocked => 0,
+        TaskState::Running => 1,
+        TaskState::Idle => 2,
+        _ => 3,
+    }
+}
+
+impl Snapshot {
+    fn write_summary(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let count = |state| self.tasks.iter().filter(|t| t.state == state).count();
+        let live = self.tasks.iter().filter(|t| !t.state.is_finished()).count();
+        write!(
+            f,
+            "async-inspect report · pid {} · {} tasks: {} running, {} blocked, {} idle · {} finished",
+            self.pid,
+            live,
+            count(TaskState::Running),
+            count(TaskState::Blocked),
+            count(TaskState::Idle),
+            self.tasks.len() - live,
+        )?;
+        write!(f, " · uptime {}", Human(self.taken_at))?;
+        if self.instrumentation == Instrumentation::DisabledAtRuntime {
+            write!(f, " · recording is OFF (ASYNC_INSPECT=0)")?;
+        }
+        if self.counters.events_dropped > 0 {
+            write!(f, " · {} events dropped", self.counters.events_dropped)?;
+        }
+        writeln!(f)
+    }
+
+    fn since(&self, at: Duration) -> Human {
+        Human(self.taken_at.saturating_sub(at))
+    }
+
+    fn until(&self, at: Duration) -> String {
+        match at.checked_sub(self.taken_at) {
+            Some(left) => format!("in {}", Human(left)),
+            None => format!("{} overdue", self.since(at)),
+        }
+    }
+
+    fn write_task(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        write!(f, "Task {} {}", task.id, task.name)?;
+        write!(
+            f,
+            " · {} for {}",
+            task.state.label(),
+            self.since(task.state_since)
+        )?;
+        if task.kind == crate::TaskKind::Adopted {
+            write!(f, " · adopted: runs in a task spawned elsewhere")?;
+            if let Some(host) = &task.host_task {
+                write!(f, " (runtime task {host})")?;
+            }
+        }
+        writeln!(f)?;
+        let began = if task.kind == crate::TaskKind::Adopted {
+            "adopted at"
+        } else {
+            "spawned at"
+        };
+        write!(
+            f,
+            "│ {began} {} · age {} · polls {}",
+            task.location,
+            Human(task.age),
+            task.polls
+        )?;
+        if let Some(mean) = task.mean_time_between_polls() {
+            write!(f, " (every {} on average)", Human(mean))?;
+        }
+        if task.wakes > 0 {
+            write!(f, " · wakes {}", task.wakes)?;
+        }
+        write!(f, " · busy {}", Human(task.busy))?;
+        if let Some(parent) = task.parent {
+            write!(f, " · parent {parent}")?;
+        }
+        writeln!(f)?;
+
+        let mut children: HashMap<Option<u32>, Vec<&FrameInfo>> = HashMap::new();
+        for frame in &task.frames {
+            children.entry(frame.parent).or_default().push(frame);
+        }
+        for root in children.get(&None).into_iter().flatten() {
+            self.write_frame(f, task, &children, root, "│ ", true)?;
+        }
+        let loose: Vec<&WaitInfo> = task
+            .waits
+            .iter()
+            .filter(|w| w.frame.is_none() || !task.frames.iter().any(|fr| Some(fr.id) == w.frame))
+            .collect();
+        if !loose.is_empty() {
+            self.write_waits(f, "│ ", &loose, task.state == TaskState::Blocked)?;
+        }
+        for held in &task.holds {
+            let (name, since) = (&held.resource.name, self.since(held.since));
+            match held.resource.kind {
+                ResourceKind::ChannelSenders => write!(f, "│ holds a sender of channel `{name}`")?,
+                ResourceKind::ChannelReceiver => {
+                    write!(f, "│ holds the receiver of channel `{name}`")?;
+                }
+                ResourceKind::Semaphore => write!(
+                    f,
+                    "│ holds {} of Semaphore `{name}` for {since}",
+                    permits(held.permits)
+                )?,
+                kind => write!(f, "│ holds {kind} `{name}` for {since}")?,
+            }
+            let taken = if held.resource.kind.is_lock() {
+                "taken"
+            } else {
+                "made"
+            };
+            match &held.acquired_at {
+                Some(at) => writeln!(f, " ({taken} at {at})")?,
+                None => writeln!(f)?,
+            }
+        }
+        if let Some(point) = task.points.last() {
+            write!(f, "│ last inspect point: \"{}\"", point.label)?;
+            if let Some(value) = &point.value {
+                write!(f, " = {value}")?;
+            }
+            write!(f, " · {} ago · {}", self.since(point.at), point.location)?;
+            if let Some(function) = &point.function {
+                write!(f, " in {function}()")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+
+    fn write_frame(
+        &self,
+        f: &mut Formatter<'_>,
+        task: &TaskInfo,
+        children: &HashMap<Option<u32>, Vec<&FrameInfo>>,
+        frame: &FrameInfo,
+        indent: &str,
+        root: bool,
+    ) -> fmt::Result {
+        let connector = if root { "" } else { "└─> " };
+        writeln!(
+            f,
+            "{indent}{connector}{}   {}:{}",
+            frame.call(),
+            frame.location.file,
+            frame.location.line
+        )?;
+        let inner = if root {
+            indent.to_owned()
+        } else {
+            format!("{indent}    ")
+        };
+        if !frame.awaits.is_empty() {
+            write!(f, "{inner}   steps:")?;
+            for (i, step) in frame.awaits.iter().enumerate() {
+                let separator = if i == 0 { " " } else { " · " };
+                let (mark, took) = match &step.status {
+                    StepStatus::NotStarted => ("○", String::new()),
+                    StepStatus::InProgress { since } => ("▶", format!(" {}", self.since(*since))),
+                    StepStatus::Completed { times: 1, last, .. } => {
+                        ("✓", format!(" {}", Human(*last)))
+                    }
+                    StepStatus::Completed { times, total, .. } => {
+                        ("✓", format!(" {times}× {}", Human(*total)))
+                    }
+                };
+                write!(
+                    f,
+                    "{separator}{mark} {}/{} {}{took}",
+                    step.step, step.of, step.expr
+                )?;
+            }
+            writeln!(f)?;
+        }
+        let kids = children.get(&Some(frame.id));
+        for child in kids.into_iter().flatten() {
+            self.write_frame(f, task, children, child, &inner, false)?;
+        }
+        if kids.is_none()
+            && let Some(step) = frame.current_await()
+        {
+            let StepStatus::InProgress { since } = step.status else {
+                return Ok(());
+            };
+            writeln!(
+                f,
+                "{inner}└─> {}.await ◄─── BLOCKED ({})   {}   step {}/{}",
+                step.expr,
+                self.since(since),
+                step.location,
+                step.step,
+                step.of
+            )?;
+            let waits: Vec<&WaitInfo> = task
+                .waits
+                .iter()
+                .filter(|w| w.frame == Some(frame.id))
+                .collect();
+            let deeper = format!("{inner}    ");
+            if waits.is_empty() {
+                writeln!(
+                    f,
+                    "{deeper}├─ Waiting for: `{}` (not an inspected wait)",
+                    step.expr
+                )?;
+                self.write_timeout(f, &deeper, frame.timeout_at)?;
+            } else {
+                self.write_waits(f, &deeper, &waits, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_waits(
+        &self,
+        f: &mut Formatter<'_>,
+        indent: &str,
+        waits: &[&WaitInfo],
+        with_timeout: bool,
+    ) -> fmt::Result {
+        for wait in waits {
+            writeln!(
+                f,
+                "{indent}├─ Waiting for: {} (for {})",
+                self.reason(&wait.reason),
+                self.since(wait.since)
+            )?;
+        }
+        if with_timeout {
+            let nearest = waits.iter().filter_map(|w| w.timeout_at).min();
+            self.write_timeout(f, indent, nearest)?;
+        }
+        Ok(())
+    }
+
+    fn write_timeout(
+        &self,
+        f: &mut Formatter<'_>,
+        indent: &str,
+        timeout_at: Option<Duration>,
+    ) -> fmt::Result {
+        match timeout_at {
+            Some(at) => writeln!(f, "{indent}└─ Timeout: {}", self.until(at)),
+            None => writeln!(f, "{indent}└─ Timeout: None (will wait forever!)"),
+        }
+    }
+
+    fn reason(&self, reason: &WaitReason) -> String {
+        match reason {
+            WaitReason::Sleep { until } => format!("sleep, wakes {}", self.until(*until)),
+            WaitReason::Join { task } => match self.task(*task) {
+                Some(target) => format!(
+                    "task {} {} ({}) to finish",
+                    task,
+                    target.name,
+                    target.state.label()
+                ),
+                None => format!("task {task} to finish"),
+            },
+            WaitReason::Lock { resource, holders }
+            | WaitReason::Channel {
+                end: resource,
+                holders,
+            } => {
+                let name = &resource.name;
+                let (mut text, held_by) = match resource.kind {
+                    ResourceKind::ChannelSenders => (
+                        format!("a message on channel `{name}`"),
+                        "from senders held by",
+                    ),
+                    ResourceKind::ChannelReceiver => (
+                        format!("room in channel `{name}`"),
+                        "whose receiver is held by",
+                    ),
+                    kind => (format!("{kind} `{name}`"), "held by"),
+                };
+                let described: Vec<String> = holders
+                    .iter()
+                    .map(|holder| {
+                        let holding = self.task(holder.task);
+                        let name = holding.map_or("", |t| &t.name);
+                        let mut text = format!("task {} {name}", holder.task);
+                        if resource.kind == ResourceKind::Semaphore {
+                            text.push_str(&format!(" ({})", permits(holder.permits)));
+                        }
+                        if resource.kind.is_lock() {
+                            text.push_str(&format!(" for {}", self.since(holder.since)));
+                        }
+                        if let Some(at) = &holder.acquired_at {
+                            let taken = if resource.kind.is_lock() {
+                                "taken"
+                            } else {
+                                "made"
+                            };
+                            text.push_str(&format!(", {taken} at {at}"));
+                        }
+                        if let Some(breakpoint) = holding.and_then(TaskInfo::paused_at) {
+                            text.push_str(&format!(", paused at breakpoint {breakpoint}"));
+                        }
+                        text
+                    })
+                    .collect();
+                match described.len() {
+                    0 if resource.kind == ResourceKind::Semaphore => {
+                        text.push_str(" (no task holds a permit)");
+                    }
+                    0 if resource.kind == ResourceKind::ChannelSenders => {
+                        text.push_str(" (no task holds a sender)");
+                    }
+                    0 => {}
+                    1 => text.push_str(&format!(" {held_by} {}", described[0])),
+                    n => text.push_str(&format!(" {held_by} {n} tasks: {}", described.join("; "))),
+                }
+                text
+            }
+            WaitReason::Other(text) => text.clone(),
+            WaitReason::Paused { breakpoint, place } => {
+                format!("paused at breakpoint {breakpoint} in {place}")
+            }
+        }
+    }
+
+    fn write_finished(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        let mark = match task.state {
+            TaskState::Done => "✓",
+            TaskState::Panicked => "✗",
+            _ => "■",
+        };
+        write!(
+            f,
+            "  {mark} Task {} {} · {} {} ago · lived {} · polls {}",
+            task.id,
+            task.name,
+            task.state.label(),
+            self.since(task.state_since),
+            Human(task.age),
+            task.polls
+        )?;
+        if let Some(message) = &task.panic {
+            write!(f, " · panicked: {message}")?;
+        }
+        writeln!(f)
+    }
+}
+
+impl Display for Deadlock {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        let n = self.cycle.len();
+        if n == 1 {
+            writeln!(
+                f,
+                "💀 DEADLOCK DETECTED: a task waits for a lock it holds itself"
+            )?;
+        } else {
+            writeln!(
+                f,
+                "💀 DEADLOCK DETECTED: {n} tasks wait for each other forever"
+            )?;
+        }
+        for link in &self.cycle {
+            write!(f, "  Task {} {} waits for ", link.task, link.task_name)?;
+            match &link.resource {
+                Some(resource) => write!(f, "{} `{}`", resource.kind, resource.name)?,
+                None => write!(f, "Task {} to finish", link.held_by)?,
+            }
+            match &link.waits_at {
+                Some(at) => writeln!(f, " at {at}")?,
+                None => writeln!(f)?,
+            }
+            if link.resource.is_none() {
+                continue;
+            }
+            write!(f, "    └─ held by Task {}", link.held_by)?;
+            if link.held_by == link.task {
+                write!(f, " itself")?;
+            }
+            match &link.acquired_at {
+                Some(at) => writeln!(f, ", taken at {at}")?,
+                None => writeln!(f)?,
+            }
+        }
+        write!(f, "  Cycle: ")?;
+        for link in &self.cycle {
+            match &link.resource {
+                Some(resource) => write!(
+                    f,
+                    "Task {} → {} {} → ",
+                    link.task, resource.kind, resource.name
+                )?,
+                None => write!(f, "Task {} → (join) → ", link.task)?,
+            }
+        }
+        writeln!(f, "Task {}", self.cycle[0].task)?;
+        writeln!(f, "  Suggestions:")?;
+        let channel = self
+            .cycle
+            .iter()
+            .any(|l| l.resource.as_ref().is_some_and(|r| !r.kind.is_lock()));
+        if channel {
+            writeln!(
+                f,
+                "    • do not hold a lock (or the other end) while waiting on a channel: \
+                 send or receive first, or use try_send / try_recv"
+            )?;
+        }
+        if n == 1 {
+            writeln!(
+                f,
+                "    • drop the guard you hold before locking again, or pass it down instead of relocking"
+            )?;
+        } else {
+            let order: Vec<&str> = self
+                .cycle
+                .iter()
+                .filter_map(|l| l.resource.as_ref().map(|r| r.name.as_str()))
+                .collect();
+            writeln!(
+                f,
+                "    • take these locks in one order everywhere (e.g. {})",
+                order.join(" before ")
+            )?;
+            writeln!(
+                f,
+                "    • or use try_lock, or a timeout around lock(), and back off"
+            )?;
+        }
+        writeln!(
+            f,
+            "    • keep guards' scopes short: do not hold one across an .await that takes another lock"
+        )
+    }
+}
+
+impl Display for Lint {
+    fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
+        match self {
+            Lint::LockOrderInversion { cycle } => {
+                let locks: Vec<String> = cycle
+                    .iter()
+                    .map(|s| format!("{} `{}`", s.took.kind, s.took.name))
+                    .collect();
+                write!(
+                    f,
+                    "potential deadlock: lock order inversion between {}:",
+                    locks.join(" and ")
+                )?;
+                write_steps(f, cycle)?;
+                write!(
+                    f,
+                    ". Tasks on these paths at the same moment deadlock: take the locks in one order"
+                )
+            }
+            Lint::LockSiteOrderInversion { cycle } => {
+                let sites: Vec<String> = cycle
+                    .iter()
+                    .map(|s| format!("{} created at {}", s.took.kind, s.took_created_at))
+                    .collect();
+                write!(
+                    f,
+                    "potential deadlock: {} are taken in opposite orders:",
+                    sites.join(" and ")
+                )?;
+                write_steps(f, cycle)?;
+                write!(
+                    f,
+                    ". Different locks each time so far; when the same ones meet in both orders, \
+                     the tasks deadlock: take them in one order"
+                )
+            }
+            Lint::BlockingPoll {
+                task,
+                function,
+                duration,
+                from,
+                to,
+                ..
+            } => {
+                match function {
+                    Some(call) => write!(f, "{call} (task {task})")?,
+                    None => write!(f, "task {task}")?,
+                }
+                write!(f, " blocked its executor thread for {}", Human(*duration))?;
+                match (from, to) {
+                    (
+                        BlockingPlace::Await { location: a, .. },
+                        BlockingPlace::Await { location: b, .. },
+                    ) => {
+                        write!(f, " between the `.await` at {a} and the one at {b}")
+                    }
+                    (
+                        BlockingPlace::Start { location },
+                        BlockingPlace::Await { location: b, .. },
+                    ) => {
+                        write!(
+                            f,
+                            " between its start at {location} and the `.await` at {b}"
+                        )
+                    }
+                    (BlockingPlace::Await { location: a, .. }, BlockingPlace::End) => {
+                        write!(f, " between the `.await` at {a} and its end")
+                    }
+                    (BlockingPlace::Start { location }, BlockingPlace::End) => {
+                        write!(f, " in a call with no `.await` in between ({location})")
+                    }
+                    _ => write!(
+                        f,
+                        " in a single poll (untraced code: add #[trace] to see where)"
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// The steps of a lock-order cycle: "task #2 took `b` at … while holding
+/// `a` (taken at …); …".
+fn write_steps(f: &mut Formatter<'_>, cycle: &[super::LockOrderStep]) -> fmt::Result {
+    for (i, step) in cycle.iter().enumerate() {
+        let separator = if i == 0 { "" } else { ";" };
+        write!(
+            f,
+            "{separator} task {} took `{}` at {} while holding `{}` (taken at {})",
+            step.task, step.took.name, step.took_at, step.held.name, step.held_at
+        )?;
+    }
+    Ok(())
+}
+
+/// "1 permit", "3 permits".
+fn permits(n: u32) -> String {
+    if n == 1 {
+        "1 permit".to_owned()
+    } else {
+        format!("{n} permits")
+    }
+}

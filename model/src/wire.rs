@@ -1,0 +1,291 @@
+//! The inspector protocol: what the agent in a program and a client (the
+//! CLI) say to each other over the agent's socket.
+//!
+//! Every message is a frame: a 4-byte big-endian length, then that many
+//! bytes of MessagePack (serde, with field names, so that a newer side can
+//! add fields). A frame longer than [`MAX_FRAME`] is refused before any
+//! allocation. The client speaks first, with [`Request::Hello`] naming its
+//! protocol version; the agent answers [`Reply::Welcome`] or, for another
+//! version, [`Reply::Refused`] saying which it speaks, and both sides stop.
+
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::Snapshot;
+use crate::breakpoint::Step;
+use crate::event::{Batch, Polls};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL: u32 = 4;
+
+/// The longest frame either side accepts: 64 MiB (a snapshot of a million
+/// tasks fits).
+pub const MAX_FRAME: u32 = 64 << 20;
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// The first message: who is asking, in which protocol version.
+    Hello {
+        /// The client's [`PROTOCOL`].
+        protocol: u32,
+        /// The client, for the agent's messages (`async-inspect 0.1.0`).
+        client: String,
+    },
+    /// One snapshot.
+    Snapshot,
+    /// A snapshot now and then every `interval_ms`, until the client goes.
+    /// Other requests may follow while it streams.
+    Stream {
+        /// Milliseconds between snapshots (at least 10).
+        interval_ms: u64,
+        /// Keep only this many of the most recently finished tasks in each
+        /// snapshot (a recording has their ends in its events); all if
+        /// `None`.
+        #[serde(default)]
+        finished: Option<u32>,
+    },
+    /// Record events from now on and send them as they are collected
+    /// ([`Reply::Events`]), until [`Request::StopRecording`] or the client
+    /// goes.
+    StartRecording {
+        /// Which polls to keep.
+        polls: Polls,
+    },
+    /// Stop recording; the events collected until now are sent first.
+    StopRecording,
+    /// Set a breakpoint (see [`debug`](crate::debug)) for as long as this
+    /// client is connected; answered [`Reply::Breakpoint`] or an error.
+    /// Tasks that pause at it are announced with [`Reply::Paused`].
+    Break {
+        /// `fn`, `fn#N`, `file.rs:LINE` or `point:LABEL`, optionally
+        /// followed by conditions (see [`debug`](crate::debug)).
+        spec: String,
+    },
+    /// Remove breakpoint `id`, letting go the tasks paused at it.
+    Delete {
+        /// The breakpoint.
+        id: u64,
+    },
+    /// Let paused task `task` go on (every paused task if `None`).
+    Continue {
+        /// The task.
+        task: Option<u64>,
+    },
+    /// Let paused task `task` (the one that paused last if `None`) go on
+    /// and pause again as `how` says.
+    Step {
+        /// The task.
+        task: Option<u64>,
+        /// To its next await anywhere, in the same call or an outer one,
+        /// or after its current call returns.
+        how: Step,
+    },
+}
+
+/// What the agent answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Reply {
+    /// The handshake succeeded.
+    Welcome(Welcome),
+    /// The handshake failed: the reason, in words.
+    Refused {
+        /// Why, including the agent's protocol version.
+        reason: String,
+    },
+    /// A snapshot, asked for or streamed.
+    Snapshot(Box<Snapshot>),
+    /// Events recorded since the previous batch.
+    Events(Box<Batch>),
+    /// A breakpoint was set.
+    Breakpoint {
+        /// Its number.
+        id: u64,
+        /// What it stops at, as understood.
+        spec: String,
+    },
+    /// A task paused at a breakpoint (or after a step).
+    Paused {
+        /// The task.
+        task: u64,
+        /// The breakpoint.
+        breakpoint: u64,
+    },
+    /// Tasks were let go.
+    Resumed {
+        /// Which.
+        tasks: Vec<u64>,
+    },
+    /// Recording started or stopped, as asked.
+    Recording {
+        /// Whether this client's recording is on now.
+        on: bool,
+    },
+    /// The request could not be served.
+    Error {
+        /// Why.
+        message: String,
+    },
+}
+
+/// The agent's side of the handshake.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The agent's [`PROTOCOL`].
+    pub protocol: u32,
+    /// The program's process id.
+    pub pid: u32,
+    /// The program's name.
+    pub program: String,
+    /// When the program's inspector started, since the Unix epoch.
+    pub started_at_unix: Duration,
+}
+
+/// Why a frame could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The other side closed the connection between frames.
+    #[error("the connection was closed")]
+    Closed,
+    /// The connection failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// A frame's length is over [`MAX_FRAME`].
+    #[error("a frame of {0} bytes is over the limit of {MAX_FRAME}")]
+    TooLarge(u32),
+    /// A frame's bytes are not a message of this protocol.
+    #[error("a malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Writes `message` as one frame.
+///
+/// # Errors
+///
+/// When writing fails, or the message is over [`MAX_FRAME`].
+pub fn write_frame<W: Write, T: Serialize>(out: &mut W, message: &T) -> Result<(), WireError> {
+    let bytes =
+        rmp_serde::to_vec_named(message).map_err(|e| WireError::Malformed(e.to_string()))?;
+    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    if len > MAX_FRAME {
+        return Err(WireError::TooLarge(len));
+    }
+    out.write_all(&len.to_be_bytes())?;
+    out.write_all(&bytes)?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Reads one frame and decodes it.
+///
+/// # Errors
+///
+/// [`WireError::Closed`] at a clean end between frames; otherwise when
+/// reading fails, the length is over [`MAX_FRAME`], the frame is cut short,
+/// or its bytes are not a `T`.
+pub fn read_frame<R: Read, T: DeserializeOwned>(input: &mut R) -> Result<T, WireError> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(WireError::Closed),
+        Err(e) => return Err(e.into()),
+    }
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(WireError::TooLarge(len));
+    }
+    let mut bytes = Vec::new();
+    input.take(u64::from(len)).read_to_end(&mut bytes)?;
+    if bytes.len() < len as usize {
+        return Err(WireError::Malformed(format!(
+            "a frame cut short: {} of {len} bytes",
+            bytes.len()
+        )));
+    }
+    rmp_serde::from_slice(&bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// Where agents listen: the directory of this user's agent sockets,
+/// `$XDG_RUNTIME_DIR/async-inspect`, else `async-inspect-<uid>` in the
+/// temp directory.
+pub fn socket_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("async-inspect"),
+        None => std::env::temp_dir().join(format!("async-inspect-{}", uid())),
+    }
+}
+
+/// The socket the agent of process `pid` listens on, by default.
+pub fn socket_for(pid: u32) -> PathBuf {
+    socket_dir().join(format!("{pid}.sock"))
+}
+
+#[cfg(unix)]
+fn uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+#[cfg(not(unix))]
+fn uid() -> u32 {
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_goes_through_a_frame_unchanged() {
+        let snapshot = crate::snapshot::sample();
+        let mut wire = Vec::new();
+        write_frame(&mut wire, &Reply::Snapshot(Box::new(snapshot.clone()))).unwrap();
+        let back: Reply = read_frame(&mut wire.as_slice()).unwrap();
+        assert_eq!(back, Reply::Snapshot(Box::new(snapshot)));
+    }
+
+    #[test]
+    fn bad_frames_are_errors_not_panics() {
+        let too_long = (MAX_FRAME + 1).to_be_bytes();
+        let read = read_frame::<_, Request>(&mut too_long.as_slice());
+        assert!(matches!(read, Err(WireError::TooLarge(_))), "{read:?}");
+
+        let cut = [0, 0, 0, 10, 1, 2];
+        let read = read_frame::<_, Request>(&mut cut.as_slice());
+        assert!(matches!(read, Err(WireError::Malformed(_))), "{read:?}");
+
+        let garbage = [0, 0, 0, 3, 0xc1, 0xc1, 0xc1];
+        let read = read_frame::<_, Request>(&mut garbage.as_slice());
+        assert!(matches!(read, Err(WireError::Malformed(_))), "{read:?}");
+
+        let read = read_frame::<_, Request>(&mut [].as_slice());
+        assert!(matches!(read, Err(WireError::Closed)), "{read:?}");
+    }
+
+    #[test]
+    fn random_bytes_never_panic_the_decoder() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..2000 {
+            let mut bytes = Vec::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let len = (state % 64) as usize;
+            bytes.extend_from_slice(&(len as u32).to_be_bytes());
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                bytes.push(state as u8);
+            }
+            let _ = read_frame::<_, Request>(&mut bytes.as_slice());
+            let _ = read_frame::<_, Reply>(&mut bytes.as_slice());
+        }
+    }
+}
