@@ -299,9 +299,11 @@ pub mod __private {
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::config::enabled;
 
-    /// The body of a traced call (what `#[trace]` expands to); the first
-    /// call also tells adopted tasks how to find the id of the runtime task
-    /// they run in.
+    /// The body of a traced call (what `#[trace]` expands to). The first
+    /// call starts what the environment asks for (the agent under
+    /// `async-inspect run`: traced code may run in tasks no adapter
+    /// spawned), and tells adopted tasks how to find the id of the runtime
+    /// task they run in.
     #[cfg(feature = "inspect")]
     #[inline]
     pub fn traced<F: std::future::Future>(
@@ -309,18 +311,23 @@ pub mod __private {
         args: Option<std::sync::Arc<str>>,
         body: F,
     ) -> Traced<F> {
-        #[cfg(feature = "tokio")]
-        {
-            use std::sync::atomic::{AtomicBool, Ordering};
-            static TOLD: AtomicBool = AtomicBool::new(false);
-            if !TOLD.load(Ordering::Relaxed) {
-                TOLD.store(true, Ordering::Relaxed);
-                async_inspect_core::trace::set_host_task_id(|| {
-                    tokio::task::try_id().map(|id| id.to_string())
-                });
-            }
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static FIRST_DONE: AtomicBool = AtomicBool::new(false);
+        if !FIRST_DONE.load(Ordering::Relaxed) {
+            first_traced_call();
+            FIRST_DONE.store(true, Ordering::Relaxed);
         }
         Traced::new(info, args, body)
+    }
+
+    #[cfg(feature = "inspect")]
+    #[cold]
+    fn first_traced_call() {
+        async_inspect_agent::init();
+        #[cfg(feature = "tokio")]
+        async_inspect_core::trace::set_host_task_id(|| {
+            tokio::task::try_id().map(|id| id.to_string())
+        });
     }
     pub use async_inspect_agent::watchdog::{stuck_is_failure, watch_test};
     #[cfg(feature = "inspect")]

@@ -54,8 +54,8 @@ use async_inspect_model::breakpoint::parse;
 pub use async_inspect_model::breakpoint::{Conditions, Spec, SpecError, Step};
 
 use crate::TaskId;
+use crate::site::FnInfo;
 use crate::task::{Detail, FrameCell, TaskCell, WaitKind};
-use crate::trace::FnInfo;
 
 /// Whether the await `index` of the traced fn `info` is `spec`'s place.
 fn place_matches(spec: &Spec, info: &FnInfo, index: u16) -> bool {
@@ -444,7 +444,7 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
     for waker in cell.waiting.drain(..) {
         waker.wake();
     }
-    let Some(task_cell) = crate::context::current_cell() else {
+    let Some(task_cell) = crate::task::context::current_cell() else {
         return false;
     };
     let place = frame

@@ -1,6 +1,5 @@
 //! [`Inspected`]: the future every inspected task runs as.
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
 use std::pin::Pin;
@@ -10,8 +9,8 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::config;
-use crate::task::{Phase, PollScope, TaskCell, TaskId, TaskKind};
-use crate::waker::counting_waker;
+use crate::task::waker::counting_waker;
+use crate::task::{Phase, PollScope, TaskCell, TaskId, TaskKind, panic_message};
 
 pin_project! {
     /// A task's future wrapped so that every poll is recorded: its state,
@@ -126,15 +125,5 @@ impl<F: Future> Future for Inspected<F> {
                 resume_unwind(payload)
             }
         }
-    }
-}
-
-pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> Box<str> {
-    if let Some(text) = payload.downcast_ref::<&str>() {
-        (*text).into()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.as_str().into()
-    } else {
-        "panicked with a non-string payload".into()
     }
 }

@@ -26,18 +26,16 @@
 
 pub mod clock;
 pub mod config;
-mod context;
 pub mod debug;
 mod inspected;
 pub mod lint;
 pub mod record;
-pub mod registry;
 pub mod resource;
+mod site;
 pub mod snapshot;
 mod task;
 pub mod trace;
 pub mod wait;
-mod waker;
 
 pub use async_inspect_model as model;
 
@@ -50,7 +48,7 @@ pub use async_inspect_model::{
 pub use config::Config;
 pub use inspected::Inspected;
 pub use snapshot::snapshot;
-pub use task::{TaskCell, hosted};
+pub use task::{TaskCell, hosted, registry};
 
 /// The task being polled on this thread, if it is inspected.
 ///
@@ -58,5 +56,5 @@ pub use task::{TaskCell, hosted};
 /// assert_eq!(async_inspect_core::current_task(), None);
 /// ```
 pub fn current_task() -> Option<TaskId> {
-    context::with_task(|task, _| task.id())
+    task::context::with_task(|task, _| task.id())
 }

@@ -1,15 +1,14 @@
-//! Lints found while the program runs: for now, polls that blocked their
-//! executor thread. Kept in a small bounded list; the oldest are dropped and
+//! Lints found while the program runs: polls that blocked their executor
+//! thread, locks taken in opposite orders. Kept in a small bounded list; the oldest are dropped and
 //! counted.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::TaskId;
 use crate::clock;
-use crate::task::TaskCell;
-use crate::task::detail::BlockingStretch;
-use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep, SourceLocation};
+use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep};
 
 /// How many lints are kept.
 pub const LINTS_KEPT: usize = 256;
@@ -17,7 +16,8 @@ pub const LINTS_KEPT: usize = 256;
 static LINTS: Mutex<VecDeque<Lint>> = Mutex::new(VecDeque::new());
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
-fn push(lint: Lint) {
+/// Keeps `lint`, dropping (and counting) the oldest when full.
+pub(crate) fn push(lint: Lint) {
     let mut lints = LINTS.lock().unwrap_or_else(|e| e.into_inner());
     if lints.len() == LINTS_KEPT {
         lints.pop_front();
@@ -35,45 +35,15 @@ pub(crate) fn all() -> (Vec<Lint>, u64) {
 }
 
 #[cold]
-pub(crate) fn blocking_stretch(task: &TaskCell, stretch: BlockingStretch) {
-    let info = stretch.info;
-    let place = |index: Option<u16>, end: bool| match index {
-        Some(i) => match info.awaits.get(usize::from(i)) {
-            Some(a) => BlockingPlace::Await {
-                expr: a.expr.into(),
-                location: SourceLocation::new(info.file, a.line, a.column),
-            },
-            None => BlockingPlace::Unknown,
-        },
-        None if end => BlockingPlace::End,
-        None => BlockingPlace::Start {
-            location: SourceLocation::new(info.file, info.line, info.column),
-        },
-    };
+pub(crate) fn blocking_poll(task: TaskId, duration: u64) {
     push(Lint::BlockingPoll {
-        task: task.id(),
-        function: Some(call_text(info.name, stretch.args.as_deref())),
-        duration: clock::to_duration(stretch.duration),
-        from: place(stretch.from, false),
-        to: place(stretch.to, true),
-        at: clock::to_duration(clock::now()),
-    });
-}
-
-#[cold]
-pub(crate) fn blocking_poll(task: &TaskCell, duration: u64) {
-    push(Lint::BlockingPoll {
-        task: task.id(),
+        task,
         function: None,
         duration: clock::to_duration(duration),
         from: BlockingPlace::Unknown,
         to: BlockingPlace::Unknown,
         at: clock::to_duration(clock::now()),
     });
-}
-
-pub(crate) fn call_text(name: &str, args: Option<&str>) -> String {
-    format!("{name}({})", args.unwrap_or(""))
 }
 
 #[cold]

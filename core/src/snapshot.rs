@@ -14,8 +14,9 @@ pub use async_inspect_model::snapshot::*;
 use crate::clock::to_duration;
 use crate::resource::ResourceCell;
 use crate::task::detail::Detail;
+use crate::task::registry;
 use crate::task::{FrameCell, Phase, TaskCell, TaskId, WaitKind};
-use crate::{clock, config, lint, registry};
+use crate::{clock, config, lint};
 
 /// Takes a snapshot of every live task and the retained finished ones.
 ///

@@ -20,37 +20,12 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::inspected::panic_message;
+use crate::task::context;
+use crate::task::panic_message;
 use crate::task::{FrameCell, FrameHandle, Phase, PollScope, TaskCell, TaskKind};
-use crate::{clock, config, context, record};
+use crate::{clock, config, record};
 
-/// A traced function, as the `#[trace]` macro describes it in a `static`.
-#[derive(Debug)]
-pub struct FnInfo {
-    /// The function's name.
-    pub name: &'static str,
-    /// `module_path!()` of the function.
-    pub module_path: &'static str,
-    /// The source file of the function and of its awaits.
-    pub file: &'static str,
-    /// Line of the function's name.
-    pub line: u32,
-    /// Column of the function's name.
-    pub column: u32,
-    /// The function's own `.await`s, in source order.
-    pub awaits: &'static [AwaitInfo],
-}
-
-/// One `.await` of a traced function.
-#[derive(Debug)]
-pub struct AwaitInfo {
-    /// The awaited expression as written, e.g. `fetch_posts(user.id)`.
-    pub expr: &'static str,
-    /// Line of the `.await`.
-    pub line: u32,
-    /// Column of the `.await`.
-    pub column: u32,
-}
+pub use crate::site::{AwaitInfo, FnInfo};
 
 /// At most this many bytes of argument text are kept per traced call.
 pub const MAX_ARGS_TEXT: usize = 256;

@@ -14,8 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::resource::graph;
+use crate::task::context;
 use crate::task::{TaskCell, TaskId, WaitKind};
-use crate::{clock, config, context};
+use crate::{clock, config};
 
 /// What a task waits for, as a wrapper future knows it.
 #[derive(Clone, Debug, PartialEq, Eq)]

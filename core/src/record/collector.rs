@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::ring::{self, NEW_RINGS, RING_DROPPED, Raw};
 use crate::resource::ResourceCell;
-use crate::trace::FnInfo;
+use crate::site::FnInfo;
 use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
 
 /// How often the collector drains the rings.

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::resource::ResourceCell;
+use crate::site::FnInfo;
 use crate::task::TaskCell;
-use crate::trace::FnInfo;
 use async_inspect_model::event::EndHow;
 
 /// Events one thread can have waiting for the collector before it drops.

@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use slab::Slab;
 
 use crate::task::TaskCell;
+use crate::task::context;
 use crate::{ResourceId, ResourceKind};
-use crate::{clock, context, record};
+use crate::{clock, record};
 
 static NEXT_RESOURCE: AtomicU64 = AtomicU64::new(1);
 

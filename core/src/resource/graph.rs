@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use super::ResourceCell;
 use super::cell::{Holders, Holding};
 use super::deadlock::{self, FoundLink};
+use crate::task::context;
 use crate::task::{TaskCell, WaitKind};
-use crate::{clock, config, context, record};
+use crate::{clock, config, record};
 
 /// What a task waits for.
 enum Target {

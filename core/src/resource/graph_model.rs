@@ -15,8 +15,8 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use super::{Graph, Target};
-use crate::context;
 use crate::resource::{Hold, ResourceCell, ResourceKind};
+use crate::task::context;
 use crate::task::{TaskCell, TaskKind};
 
 const TASKS: usize = 5;

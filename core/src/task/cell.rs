@@ -3,12 +3,13 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::context::{self, Restore};
 use crate::record::{self, EndHow};
+use crate::task::context::{self, Restore};
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
+use crate::task::registry;
 use crate::task::{TaskId, TaskKind};
-use crate::{clock, config, lint, registry};
+use crate::{clock, config, lint};
 
 /// The phase of a task, as its poll wrapper last set it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,7 +316,7 @@ impl TaskCell {
     #[cold]
     pub(crate) fn report_stretch(&self, stretch: BlockingStretch, now: u64) {
         self.with_detail(|detail| detail.last_lint_at = now);
-        lint::blocking_stretch(self, stretch);
+        lint::push(stretch.lint(self.id()));
     }
 
     /// The task-level blocking-poll check, for a long poll that no traced
@@ -324,7 +325,7 @@ impl TaskCell {
     fn long_poll(&self, start: u64, end: u64) {
         let explained = self.read_detail(|d| d.is_some_and(|d| d.last_lint_at >= start));
         if !explained {
-            lint::blocking_poll(self, end - start);
+            lint::blocking_poll(self.id(), end - start);
         }
     }
 }
@@ -430,7 +431,7 @@ pub mod hosted {
     use std::sync::Arc;
 
     use super::{Phase, TaskCell, TaskKind, poll_began, poll_ended};
-    use crate::context::{self, Restore};
+    use crate::task::context::{self, Restore};
 
     /// Registers a task the runtime spawned at `location`. Its name is its
     /// root traced fn once it runs one, else where it was spawned.
@@ -474,5 +475,16 @@ pub mod hosted {
     /// The task ended.
     pub fn ended(cell: &Arc<TaskCell>) {
         cell.finish(Phase::Done);
+    }
+}
+
+/// The text of a panic's payload, as a task's panic message.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Box<str> {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).into()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.as_str().into()
+    } else {
+        "panicked with a non-string payload".into()
     }
 }

@@ -7,9 +7,12 @@ use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::Arc;
 
+use async_inspect_model::snapshot::{BlockingPlace, Lint, SourceLocation};
+
+use crate::clock;
+use crate::site::FnInfo;
 use crate::task::TaskId;
 use crate::task::frame::FramePtr;
-use crate::trace::FnInfo;
 
 /// How many inspect points a task keeps (the latest ones).
 pub(crate) const POINTS_KEPT: usize = 8;
@@ -33,7 +36,7 @@ pub(crate) struct Detail {
     /// check does not report the same poll again.
     pub(crate) last_lint_at: u64,
     /// The counting waker, while wake counting is on.
-    pub(crate) waker: crate::waker::WakerSlot,
+    pub(crate) waker: crate::task::waker::WakerSlot,
     /// The inspected locks the task holds, oldest first.
     pub(crate) held: Vec<crate::resource::order::Held>,
     /// For an adopted task: the runtime's id of the task it runs in.
@@ -99,6 +102,39 @@ pub(crate) struct BlockingStretch {
     pub(crate) duration: u64,
 }
 
+impl BlockingStretch {
+    /// The lint of this stretch in task `task`: between which awaits of
+    /// which call its thread was held.
+    pub(crate) fn lint(&self, task: TaskId) -> Lint {
+        let info = self.info;
+        let place = |index: Option<u16>, end: bool| match index {
+            Some(i) => match info.awaits.get(usize::from(i)) {
+                Some(a) => BlockingPlace::Await {
+                    expr: a.expr.into(),
+                    location: SourceLocation::new(info.file, a.line, a.column),
+                },
+                None => BlockingPlace::Unknown,
+            },
+            None if end => BlockingPlace::End,
+            None => BlockingPlace::Start {
+                location: SourceLocation::new(info.file, info.line, info.column),
+            },
+        };
+        Lint::BlockingPoll {
+            task,
+            function: Some(format!(
+                "{}({})",
+                info.name,
+                self.args.as_deref().unwrap_or("")
+            )),
+            duration: clock::to_duration(self.duration),
+            from: place(self.from, false),
+            to: place(self.to, true),
+            at: clock::to_duration(clock::now()),
+        }
+    }
+}
+
 /// How many recycled details a thread keeps.
 const POOL_SIZE: usize = 64;
 
@@ -134,7 +170,7 @@ impl Detail {
         detail.root_fn = None;
         detail.panic = None;
         detail.last_lint_at = 0;
-        detail.waker = crate::waker::WakerSlot::default();
+        detail.waker = crate::task::waker::WakerSlot::default();
         detail.held.clear();
         detail.host = None;
         if detail.frames.capacity() > KEPT_CAPACITY

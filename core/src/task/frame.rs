@@ -11,9 +11,9 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use crate::site::FnInfo;
 use crate::task::TaskCell;
 use crate::task::detail::BlockingStretch;
-use crate::trace::FnInfo;
 
 /// Progress of one await of a frame. Written only by the thread polling the
 /// task, read by snapshots.

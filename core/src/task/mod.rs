@@ -21,12 +21,15 @@
 //! task (a handler inside a task that a library spawned).
 
 mod cell;
+pub(crate) mod context;
 pub(crate) mod detail;
 mod frame;
 pub(crate) mod id;
+pub mod registry;
+pub(crate) mod waker;
 
 pub use async_inspect_model::{TaskId, TaskKind};
-pub(crate) use cell::{Phase, PollScope};
+pub(crate) use cell::{Phase, PollScope, panic_message};
 pub use cell::{TaskCell, hosted};
 pub(crate) use detail::{Detail, WaitKind};
 pub(crate) use frame::{FrameCell, FrameHandle};
