@@ -169,6 +169,11 @@ fn set_active(registry: &Registry) {
 pub fn break_at(spec: &str) -> Result<Breakpoint, SpecError> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let (spec, conditions) = parse(spec)?;
+    crate::task::on_finish(|task| {
+        if active() {
+            forget(task);
+        }
+    });
     let id = NEXT.fetch_add(1, Ordering::Relaxed);
     let mut guard = registry();
     let registry = guard.get_or_insert_with(Registry::default);
@@ -502,7 +507,7 @@ pub(crate) fn at_point(task: &TaskCell, frame: Option<&FrameCell>, label: &str) 
 
 /// A task ended: forgets its step and pause.
 #[cold]
-pub(crate) fn forget(task: TaskId) {
+fn forget(task: TaskId) {
     let mut guard = registry();
     let Some(registry) = guard.as_mut() else {
         return;

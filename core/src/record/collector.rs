@@ -10,8 +10,7 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use super::ring::{self, NEW_RINGS, RING_DROPPED, Raw};
-use crate::resource::ResourceCell;
+use super::ring::{self, NEW_RINGS, NamedResource, RING_DROPPED, Raw};
 use crate::site::FnInfo;
 use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
 
@@ -210,13 +209,13 @@ impl Collector {
             },
             Raw::Wait { task, resource, at } => Event::Wait {
                 task,
-                resource: self.resource(&resource),
+                resource: self.resource(&*resource),
                 at,
             },
             Raw::WaitEnd { task, resource, at } => Event::WaitEnd { task, resource, at },
             Raw::Acquire { task, resource, at } => Event::Acquire {
                 task,
-                resource: self.resource(&resource),
+                resource: self.resource(&*resource),
                 at,
             },
             Raw::Release { task, resource, at } => Event::Release { task, resource, at },
@@ -256,7 +255,7 @@ impl Collector {
         id
     }
 
-    fn resource(&mut self, cell: &ResourceCell) -> u64 {
+    fn resource(&mut self, cell: &dyn NamedResource) -> u64 {
         let id = cell.id().as_u64();
         if !self.resource_ids.contains_key(&id) {
             let at = cell.created_at();

@@ -33,7 +33,7 @@ use std::time::Duration;
 pub use async_inspect_model::event::{
     Batch, EndHow, Event, FnSite, Polls, ResourceSite, Span, SpanKind, spans,
 };
-pub(crate) use ring::{ALL_POLLS, Raw, emit, level, now, on};
+pub(crate) use ring::{ALL_POLLS, NamedResource, Raw, SpawnedTask, emit, level, now, on};
 
 /// Batches a recorder can have waiting before newer ones are dropped: a
 /// few seconds' worth at the collector's pace.

@@ -17,9 +17,8 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::resource::ResourceCell;
 use crate::site::FnInfo;
-use crate::task::TaskCell;
+use crate::{ResourceId, ResourceKind, TaskId, TaskKind};
 use async_inspect_model::event::EndHow;
 
 /// Events one thread can have waiting for the collector before it drops.
@@ -68,12 +67,37 @@ pub(crate) fn now() -> u64 {
     crate::clock::precise_now()
 }
 
+/// A spawned task as a recording names it (the task cell is one): read
+/// by the collector, off the spawning thread.
+pub(crate) trait SpawnedTask: Send + Sync + std::fmt::Debug {
+    /// The task.
+    fn id(&self) -> TaskId;
+    /// The task that spawned it.
+    fn parent(&self) -> Option<TaskId>;
+    /// How it came to be inspected.
+    fn kind(&self) -> TaskKind;
+    /// Its name.
+    fn name(&self) -> Cow<'static, str>;
+}
+
+/// A resource (a lock, a channel's end) as a recording names it.
+pub(crate) trait NamedResource: Send + Sync + std::fmt::Debug {
+    /// The resource.
+    fn id(&self) -> ResourceId;
+    /// What it is.
+    fn kind(&self) -> ResourceKind;
+    /// Its name, or where it was created.
+    fn label(&self) -> String;
+    /// Where it was created.
+    fn created_at(&self) -> &'static std::panic::Location<'static>;
+}
+
 /// An event as produced: it still points at what it names; the collector
 /// turns it into an [`Event`](super::Event).
 #[derive(Debug)]
 pub(crate) enum Raw {
     Spawn {
-        cell: Arc<TaskCell>,
+        cell: Arc<dyn SpawnedTask>,
         at: u64,
     },
     End {
@@ -113,7 +137,7 @@ pub(crate) enum Raw {
     },
     Wait {
         task: u64,
-        resource: Arc<ResourceCell>,
+        resource: Arc<dyn NamedResource>,
         at: u64,
     },
     WaitEnd {
@@ -123,7 +147,7 @@ pub(crate) enum Raw {
     },
     Acquire {
         task: u64,
-        resource: Arc<ResourceCell>,
+        resource: Arc<dyn NamedResource>,
         at: u64,
     },
     Release {

@@ -458,7 +458,7 @@ impl ResourceCell {
     fn record_acquire(self: &Arc<Self>, task: u64) {
         record::emit(record::Raw::Acquire {
             task,
-            resource: Arc::clone(self),
+            resource: Arc::clone(self) as Arc<dyn record::NamedResource>,
             at: record::now(),
         });
     }
@@ -624,5 +624,23 @@ impl Drop for ResourceCell {
     fn drop(&mut self) {
         let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
         resources.try_remove(self.slot);
+    }
+}
+
+impl record::NamedResource for ResourceCell {
+    fn id(&self) -> ResourceId {
+        ResourceCell::id(self)
+    }
+
+    fn kind(&self) -> ResourceKind {
+        ResourceCell::kind(self)
+    }
+
+    fn label(&self) -> String {
+        ResourceCell::label(self)
+    }
+
+    fn created_at(&self) -> &'static Location<'static> {
+        ResourceCell::created_at(self)
     }
 }

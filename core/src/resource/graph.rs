@@ -321,7 +321,7 @@ impl LockWait {
         if record::on() {
             record::emit(record::Raw::Wait {
                 task: task.id().as_u64(),
-                resource: Arc::clone(resource),
+                resource: Arc::clone(resource) as Arc<dyn record::NamedResource>,
                 at: record::now(),
             });
         }

@@ -1,0 +1,368 @@
+//! Futures: compiler state machines, boxes, combinators and leaves.
+//!
+//! An `async fn` or block compiles to a struct named `{async_fn_env#N}` or
+//! `{async_block_env#N}` (inside the fn's namespace) with a variant part:
+//! `Unresumed`, `Returned`, `Panicked`, `Suspend0`…, selected by an
+//! artificial `__state` member. Each `Suspend` variant carries the
+//! `.await`'s file and line (on the variant's member) and, as its members,
+//! the locals saved across that await, the awaited future as `__awaitee`
+//! (inline, so a chain of async fns is one nested read), and finally the
+//! fields every variant shares: the upvars, i.e. the arguments of an
+//! `async fn` or the captures of a block. Those shared fields are the last
+//! members of every variant and the only members of `Returned`.
+
+use crate::Error;
+use crate::decode::value::is_owning_or_reference;
+use crate::decode::{Decoder, ReadError, is_dyn_pointer, is_slice_pointer};
+use crate::dwarf::{DieId, Kind, Member, Type};
+use crate::tree::{Local, NodeKind, NodeState, StateNode};
+
+/// What kind of state machine a type is, if any.
+pub(crate) fn coroutine_kind(ty: &Type) -> Option<NodeKind> {
+    let Kind::Struct(s) = &ty.kind else {
+        return None;
+    };
+    s.variants.as_ref()?;
+    if ty.short_name.starts_with("{async_fn_env#") {
+        Some(NodeKind::AsyncFn)
+    } else if ty.short_name.starts_with("{async") || ty.short_name.starts_with("{coroutine") {
+        Some(NodeKind::AsyncBlock)
+    } else {
+        None
+    }
+}
+
+/// The path a state machine is shown under: `app::fetch<u8>` for an async
+/// fn, `app::main::{closure#0}::{async block}` for a block.
+pub(crate) fn coroutine_path(ty: &Type, kind: &NodeKind) -> String {
+    let name = &ty.short_name;
+    // `{async_fn_env#0}<u8>`: the generic arguments follow the brace.
+    let (env, generics) = match name.find('}') {
+        Some(i) => name.split_at(i + 1),
+        None => (name.as_str(), ""),
+    };
+    let own = match kind {
+        NodeKind::AsyncFn => String::new(),
+        _ => match env.rsplit_once('#').map(|(_, n)| n.trim_end_matches('}')) {
+            Some("0") | None => "::{async block}".to_owned(),
+            Some(n) => format!("::{{async block#{n}}}"),
+        },
+    };
+    format!("{}{own}{generics}", ty.scope)
+}
+
+impl Decoder<'_> {
+    /// Decodes the root future of a task.
+    pub(crate) fn decode_root(&self, ty: DieId, addr: u64, size: u64) -> Result<StateNode, Error> {
+        let t = self.dwarf.ty(ty)?;
+        if t.size != size {
+            return Err(Error::SizeMismatch {
+                type_name: t.name.clone(),
+                dwarf_size: t.size,
+                recorded_size: size,
+            });
+        }
+        let mut buf = vec![0; usize::try_from(size).unwrap_or(0)];
+        self.memory.read(addr, &mut buf)?;
+        self.blocks.borrow_mut().push((addr, buf));
+        Ok(self.future(ty, addr, 0))
+    }
+
+    /// The node of the future of type `ty` at `addr`; never fails: trouble
+    /// becomes an opaque node that says what went wrong.
+    pub(crate) fn future(&self, ty: DieId, addr: u64, depth: u32) -> StateNode {
+        let outer = self.truncated.replace(false);
+        let mut node = match self.dwarf.ty(ty) {
+            Ok(t) => self.typed_future(&t, addr, depth),
+            Err(e) => opaque("<unknown type>".to_owned(), e.to_string()),
+        };
+        node.truncated |= self.truncated.get();
+        self.truncated.set(outer || node.truncated);
+        node
+    }
+
+    pub(crate) fn typed_future(&self, t: &Type, addr: u64, depth: u32) -> StateNode {
+        self.nodes.set(self.nodes.get() + 1);
+        if depth > self.budget.max_depth || self.nodes.get() > super::MAX_NODES {
+            let mut node = StateNode::new(t.name.clone(), NodeKind::Opaque);
+            node.truncated = true;
+            return node;
+        }
+        // Bring the whole future into the cache with one read.
+        if let Err(e) = self.load_block(addr, t.size, false) {
+            return unreadable_node(t, e);
+        }
+        if let Some(kind) = coroutine_kind(t) {
+            return match self.state_machine(t, addr, depth, kind) {
+                Ok(node) => node,
+                Err(e) => unreadable_node(t, e),
+            };
+        }
+        if let Some(node) = self.maybe_done(t, addr, depth) {
+            return node;
+        }
+        match self.pointee_future(t, addr) {
+            Ok(Some((target, at))) => return self.future(target, at, depth),
+            Ok(None) => {}
+            Err(e) => return unreadable_node(t, e),
+        }
+        if is_dyn_pointer(t) {
+            let mut node = StateNode::new(t.name.clone(), NodeKind::Opaque);
+            node.error = Some("its vtable is not described by the debuginfo".to_owned());
+            return node;
+        }
+        let children = self.embedded_futures(t, addr, depth);
+        if children.is_empty() {
+            StateNode::new(t.name.clone(), NodeKind::Leaf(t.name.clone()))
+        } else {
+            let mut node = StateNode::new(t.name.clone(), NodeKind::Combinator);
+            node.children = children;
+            node
+        }
+    }
+
+    /// For a future that only points to another (`Pin<P>`, `Box<F>`,
+    /// `Box<dyn Future>`, `&mut F`): the pointee's type and address.
+    pub(crate) fn pointee_future(
+        &self,
+        t: &Type,
+        addr: u64,
+    ) -> Result<Option<(DieId, u64)>, ReadError> {
+        if t.name.starts_with("core::pin::Pin<")
+            && let Kind::Struct(s) = &t.kind
+            && let Some(m) = s.member("pointer")
+            && let Some(inner) = m.ty.and_then(|id| self.dwarf.ty(id).ok())
+        {
+            return match self.pointee_future(&inner, addr.wrapping_add(m.offset))? {
+                Some(found) => Ok(Some(found)),
+                None => Ok(m.ty.map(|id| (id, addr.wrapping_add(m.offset)))),
+            };
+        }
+        if is_dyn_pointer(t) {
+            let Kind::Struct(s) = &t.kind else {
+                return Ok(None);
+            };
+            let (Some(data), Some(vtable)) = (s.member("pointer"), s.member("vtable")) else {
+                return Ok(None);
+            };
+            let data = self.pointer(addr.wrapping_add(data.offset))?;
+            let vtable = self.pointer(addr.wrapping_add(vtable.offset))?;
+            return Ok(self.vtable_target(vtable).map(|ty| (ty, data)));
+        }
+        let follow = match &t.kind {
+            Kind::Pointer(target) if is_owning_or_reference(&t.name) => *target,
+            Kind::Struct(_) if t.name.starts_with("alloc::boxed::Box<") && !is_slice_pointer(t) => {
+                return Ok(self
+                    .pointer_leaf(t, addr, 0)?
+                    .and_then(|(ptr, target)| Some((target?, ptr))));
+            }
+            _ => None,
+        };
+        match follow {
+            Some(target) => Ok(Some((target, self.pointer(addr)?))),
+            None => Ok(None),
+        }
+    }
+
+    fn state_machine(
+        &self,
+        t: &Type,
+        addr: u64,
+        depth: u32,
+        kind: NodeKind,
+    ) -> Result<StateNode, ReadError> {
+        let mut node = StateNode::new(coroutine_path(t, &kind), kind.clone());
+        let Kind::Struct(s) = &t.kind else {
+            return Ok(node);
+        };
+        let Some(part) = &s.variants else {
+            return Ok(node);
+        };
+        let variant_struct = |m: &Member| m.ty.and_then(|id| self.dwarf.ty(id).ok());
+        let named = |name: &str| {
+            part.variants
+                .iter()
+                .find(|v| variant_struct(&v.member).is_some_and(|t| t.short_name == name))
+        };
+        node.defined_at = named("Unresumed").and_then(|v| v.member.decl.clone());
+        let Some(active) = self.active_variant(part, addr)? else {
+            node.error = Some("its state tag matches no variant".to_owned());
+            return Ok(node);
+        };
+        let Some(vt) = variant_struct(&active.member) else {
+            return Ok(node);
+        };
+        let Kind::Struct(fields) = &vt.kind else {
+            return Ok(node);
+        };
+        let base = addr.wrapping_add(active.member.offset);
+        let shared = named("Returned")
+            .or_else(|| named("Panicked"))
+            .and_then(|v| variant_struct(&v.member))
+            .map(|t| match &t.kind {
+                Kind::Struct(s) => s.members.iter().map(|m| m.name.clone()).collect(),
+                _ => Vec::new(),
+            })
+            .unwrap_or_default();
+        let mut live: Vec<&Member> = fields.members.iter().collect();
+        match vt.short_name.as_str() {
+            "Unresumed" => {
+                node.state = NodeState::Unresumed;
+            }
+            "Returned" | "Panicked" => {
+                node.state = if vt.short_name == "Returned" {
+                    NodeState::Returned
+                } else {
+                    NodeState::Panicked
+                };
+                live.clear();
+            }
+            name => {
+                let index = name.strip_prefix("Suspend").and_then(|n| n.parse().ok());
+                let at = active.member.decl.clone();
+                node.state = match (index, at) {
+                    (Some(index), Some(at)) => NodeState::Suspended {
+                        index,
+                        file: at.file,
+                        line: at.line,
+                        column: None,
+                    },
+                    _ => NodeState::Unknown,
+                };
+                // An async fn moves its arguments into locals before its
+                // first await, so the shared slots hold stale, moved-from
+                // copies in every Suspend state. A block's captures are used
+                // in place and stay live.
+                if ends_with_names(&live, &shared) {
+                    let own = live.len() - shared.len();
+                    if kind == NodeKind::AsyncFn {
+                        live.truncate(own);
+                    } else {
+                        // A capture also saved as a local of the same name
+                        // (an upvar relocated into the body) is shown once.
+                        let own_names: Vec<String> =
+                            live[..own].iter().map(|m| m.name.clone()).collect();
+                        let mut i = 0;
+                        live.retain(|m| {
+                            i += 1;
+                            i <= own || !own_names.contains(&m.name)
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(awaitee) = live.iter().position(|m| m.name == "__awaitee") {
+            let m = live.remove(awaitee);
+            if let Some(ty) = m.ty {
+                node.children
+                    .push(self.future(ty, base.wrapping_add(m.offset), depth + 1));
+            }
+        }
+        node.locals = self.locals(&live, base);
+        Ok(node)
+    }
+
+    fn locals(&self, members: &[&Member], base: u64) -> Vec<Local> {
+        let max = self.budget.max_items as usize;
+        if members.len() > max {
+            self.truncate();
+        }
+        members
+            .iter()
+            .take(max)
+            .map(|m| {
+                let type_name =
+                    m.ty.and_then(|t| self.dwarf.ty(t).ok())
+                        .map_or_else(|| "?".to_owned(), |t| t.name.clone());
+                Local {
+                    name: m.name.clone(),
+                    type_name,
+                    value: self.value(m.ty, base.wrapping_add(m.offset), 0),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Whether the names of `members` end with `names`, in order.
+fn ends_with_names(members: &[&Member], names: &[String]) -> bool {
+    !names.is_empty()
+        && members.len() >= names.len()
+        && members[members.len() - names.len()..]
+            .iter()
+            .zip(names)
+            .all(|(m, n)| &m.name == n)
+}
+
+fn opaque(path: String, error: String) -> StateNode {
+    let mut node = StateNode::new(path, NodeKind::Opaque);
+    node.error = Some(error);
+    node
+}
+
+fn unreadable_node(t: &Type, e: ReadError) -> StateNode {
+    let mut node = StateNode::new(t.name.clone(), NodeKind::Opaque);
+    match e {
+        ReadError::Unreadable(at) => node.error = Some(format!("memory at {at:#x} is unreadable")),
+        ReadError::Budget => node.truncated = true,
+    }
+    node
+}
+
+/// The display name of a future's type in a value: `<app::fetch future>`.
+pub(crate) fn future_value_name(t: &Type) -> Option<String> {
+    let kind = coroutine_kind(t)?;
+    Some(format!("<{} future>", coroutine_path(t, &kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dwarf::{Struct, VariantPart};
+
+    fn state_machine(scope: &str, short_name: &str) -> Type {
+        Type {
+            name: format!("{scope}::{short_name}"),
+            short_name: short_name.to_owned(),
+            scope: scope.to_owned(),
+            size: 8,
+            kind: Kind::Struct(Struct {
+                variants: Some(VariantPart::default()),
+                ..Struct::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn an_async_fn_is_named_by_its_fn_path_with_generic_arguments() {
+        let t = state_machine("app::fetch", "{async_fn_env#0}<u8, &str>");
+        assert_eq!(coroutine_kind(&t), Some(NodeKind::AsyncFn));
+        assert_eq!(
+            coroutine_path(&t, &NodeKind::AsyncFn),
+            "app::fetch<u8, &str>"
+        );
+    }
+
+    #[test]
+    fn async_blocks_are_numbered_after_the_first() {
+        let first = state_machine("app::main", "{async_block_env#0}");
+        let second = state_machine("app::main", "{async_block_env#1}");
+        assert_eq!(coroutine_kind(&first), Some(NodeKind::AsyncBlock));
+        assert_eq!(
+            coroutine_path(&first, &NodeKind::AsyncBlock),
+            "app::main::{async block}"
+        );
+        assert_eq!(
+            coroutine_path(&second, &NodeKind::AsyncBlock),
+            "app::main::{async block#1}"
+        );
+    }
+
+    #[test]
+    fn a_closure_environment_is_no_state_machine() {
+        assert_eq!(
+            coroutine_kind(&state_machine("app::main", "{closure_env#0}")),
+            None
+        );
+    }
+}

@@ -1,0 +1,158 @@
+//! The decoded state machine tree: plain data, serde only.
+//!
+//! This module depends on nothing but `serde` so that it can move into the
+//! shared model crate unchanged. Every string in it is display text: paths
+//! and type names as the DWARF spells them, values printed roughly like
+//! `{:?}`.
+
+use serde::{Deserialize, Serialize};
+
+/// One future in a task's tree: an `async fn`, an `async {}` block, a
+/// combinator holding other futures, or a leaf future.
+///
+/// The root is the task's own future; `children` are the futures it is
+/// awaiting (one for an `.await`, one per branch for a join or select).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateNode {
+    /// The fn path for an `async fn` (`app::fetch_user`, generic instances
+    /// keep their arguments: `app::get<u8>`), the enclosing fn path plus
+    /// `::{async block}` for an async block, the type name otherwise.
+    pub path: String,
+    /// What kind of future this is.
+    pub kind: NodeKind,
+    /// Where the state machine is; [`NodeState::Unknown`] for futures that
+    /// are not compiler-generated state machines.
+    pub state: NodeState,
+    /// Where the `async fn` or block is written, when the debuginfo says.
+    pub defined_at: Option<SourceLocation>,
+    /// The variables alive in this state: for a suspended state machine, the
+    /// locals saved across the current `.await`; for an unresumed one, its
+    /// arguments or captures.
+    pub locals: Vec<Local>,
+    /// The futures this one is waiting on.
+    pub children: Vec<StateNode>,
+    /// Something under this node was left out or shortened because the
+    /// decode's budget ran out: a deeper child, a long value, an unread
+    /// pointer.
+    pub truncated: bool,
+    /// Why this node could not be decoded further, when it could not.
+    pub error: Option<String>,
+}
+
+impl StateNode {
+    /// Whether this node or any node below it was truncated by the budget.
+    ///
+    /// ```
+    /// use async_inspect_debuginfo::{NodeKind, NodeState, StateNode};
+    ///
+    /// let mut leaf = StateNode::new("tokio::time::Sleep".into(), NodeKind::Leaf("tokio::time::Sleep".into()));
+    /// leaf.truncated = true;
+    /// let mut root = StateNode::new("app::main".into(), NodeKind::AsyncFn);
+    /// root.children.push(leaf);
+    /// assert!(root.any_truncated());
+    /// ```
+    pub fn any_truncated(&self) -> bool {
+        self.truncated || self.children.iter().any(StateNode::any_truncated)
+    }
+
+    /// A node with the given path and kind, in [`NodeState::Unknown`], with
+    /// no locals, children or error.
+    pub fn new(path: String, kind: NodeKind) -> StateNode {
+        StateNode {
+            path,
+            kind,
+            state: NodeState::Unknown,
+            defined_at: None,
+            locals: Vec::new(),
+            children: Vec::new(),
+            truncated: false,
+            error: None,
+        }
+    }
+
+    /// The chain of nodes from this one down through first children, this
+    /// one first: the "logical stack" of a task that awaits one thing at a
+    /// time.
+    ///
+    /// ```
+    /// use async_inspect_debuginfo::{NodeKind, StateNode};
+    ///
+    /// let mut root = StateNode::new("app::a".into(), NodeKind::AsyncFn);
+    /// root.children.push(StateNode::new("app::b".into(), NodeKind::AsyncFn));
+    /// let paths: Vec<&str> = root.first_chain().map(|n| n.path.as_str()).collect();
+    /// assert_eq!(paths, ["app::a", "app::b"]);
+    /// ```
+    pub fn first_chain(&self) -> impl Iterator<Item = &StateNode> {
+        std::iter::successors(Some(self), |n| n.children.first())
+    }
+
+    /// The local with this name, if the node has one.
+    pub fn local(&self, name: &str) -> Option<&Local> {
+        self.locals.iter().find(|l| l.name == name)
+    }
+}
+
+/// What kind of future a [`StateNode`] is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeKind {
+    /// The state machine of an `async fn`.
+    AsyncFn,
+    /// The state machine of an `async {}` block (or closure).
+    AsyncBlock,
+    /// A future that is not a compiler-generated state machine and holds
+    /// none, named by its type (`tokio::time::Sleep`).
+    Leaf(String),
+    /// A future that is not a state machine but holds others, each a child:
+    /// joins, selects, timeouts, `MaybeDone`.
+    Combinator,
+    /// A future that could not be decoded: the budget ran out, memory was
+    /// unreadable, or the debuginfo does not describe it.
+    Opaque,
+}
+
+/// Where a state machine is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NodeState {
+    /// Created, never polled: the arguments are still in place.
+    Unresumed,
+    /// Suspended at an `.await`.
+    Suspended {
+        /// The number of the suspension point in the fn (`Suspend{index}`),
+        /// counted by the compiler from 0.
+        index: u32,
+        /// The source file of the `.await`.
+        file: String,
+        /// The line of the `.await`.
+        line: u32,
+        /// The column of the `.await`; the DWARF does not carry it today.
+        column: Option<u32>,
+    },
+    /// Finished: it returned `Poll::Ready`.
+    Returned,
+    /// A poll panicked; polling it again panics.
+    Panicked,
+    /// Not a state machine, or its state could not be read.
+    Unknown,
+}
+
+/// A source location as the debuginfo gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    /// The file path, joined with its compilation directory when relative.
+    pub file: String,
+    /// The 1-based line.
+    pub line: u32,
+}
+
+/// A variable saved in a state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Local {
+    /// The variable's name; compiler temporaries held across an `.await`
+    /// (a guard in an expression, say) are named `__0`, `__1`, ….
+    pub name: String,
+    /// Its type as the debuginfo names it (`alloc::string::String`).
+    pub type_name: String,
+    /// Its value, printed roughly like `{:?}` and bounded by the budget;
+    /// memory that cannot be read prints as `<unreadable 0x…>`.
+    pub value: String,
+}
