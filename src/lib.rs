@@ -44,6 +44,7 @@
 //! At run time, `ASYNC_INSPECT=0` switches recording off (a poll then costs
 //! one relaxed atomic load more than tokio's own).
 
+pub use async_inspect_core::model::{FutureLocation, Local, NodeKind, NodeState, StateNode};
 pub use async_inspect_core::snapshot::format_duration;
 pub use async_inspect_core::{
     AwaitStep, BlockingPlace, Config, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock,
@@ -199,12 +200,19 @@ macro_rules! inspect_point {
 
 /// A snapshot of every task: what the report, the CLI and every view read.
 ///
+/// Each idle task's future is decoded from the program's debuginfo
+/// ([`TaskInfo::state_machine`]): its async fns from root to leaf, the
+/// `.await` each is suspended at, the locals alive there. The debuginfo is
+/// read the first time a snapshot needs it (a dev build has it; a release
+/// build needs `debug = "full"`); when it cannot be, the snapshot says why
+/// ([`Snapshot::state_machines_note`]).
+///
 /// With the `inspect` feature off, an empty snapshot whose report says
 /// instrumentation is compiled out.
 pub fn snapshot() -> Snapshot {
     #[cfg(feature = "inspect")]
     {
-        async_inspect_core::snapshot()
+        async_inspect_agent::state_machines::snapshot()
     }
     #[cfg(not(feature = "inspect"))]
     {

@@ -19,7 +19,7 @@ async fn a_snapshot_round_trips_through_json() {
     let snapshot = common::eventually("waits to park", |s| common::parked_at(s, id, "rx")).await;
     let json = serde_json::to_string_pretty(&snapshot).unwrap();
     let value: serde_json::Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(value["format_version"], 1);
+    assert_eq!(value["format_version"], 2);
     assert_eq!(value["instrumentation"], "enabled");
     let back: Snapshot = serde_json::from_str(&json).unwrap();
     assert_eq!(back, snapshot);

@@ -42,6 +42,41 @@ fn run_watched<F: Future<Output = u32>>(name: &str, timeout: Option<&str>, body:
     async_inspect::__private::stuck_is_failure(result)
 }
 
+async fn plain_fetch() -> u32 {
+    let attempt = 3_u32;
+    std::future::pending::<u32>().await + attempt
+}
+
+async fn plain_operation() -> u32 {
+    plain_fetch().await + 1
+}
+
+#[test]
+fn the_report_of_a_hanging_test_nobody_annotated_shows_its_async_fns() {
+    let failure =
+        std::panic::catch_unwind(|| run_watched("stuck plain", Some("200ms"), plain_operation()))
+            .expect_err("the test fails");
+    let message = failure
+        .downcast_ref::<String>()
+        .expect("a formatted message");
+    let source = include_str!("test_timeout.rs");
+    let line_of = |needle: &str| source.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (function, line) in [
+        (
+            "test_timeout::plain_operation",
+            line_of("plain_fetch().await + 1"),
+        ),
+        (
+            "test_timeout::plain_fetch",
+            line_of("pending::<u32>().await + attempt"),
+        ),
+    ] {
+        let expected = format!("{function}   tests/test_timeout.rs:{line}");
+        assert!(message.contains(&expected), "{expected} in {message}");
+    }
+    assert!(message.contains("attempt = 3"), "{message}");
+}
+
 #[test]
 fn the_report_shows_the_stuck_await_and_ends_soon_after_the_deadline() {
     let start = Instant::now();

@@ -19,6 +19,7 @@
 
 #[cfg(unix)]
 mod server;
+pub mod state_machines;
 pub mod watchdog;
 
 use std::sync::Once;

@@ -13,6 +13,8 @@ use async_inspect_model::wire::{
 };
 use async_inspect_model::wire::{socket_dir, socket_for};
 
+use crate::decode::Decoder;
+
 /// How long the handshake and one snapshot may take.
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -25,6 +27,9 @@ pub struct Client {
     recording: bool,
     /// Whether debugger requests go out while it streams.
     debugging: bool,
+    /// Decodes the program's futures in each snapshot; `None` when asked
+    /// not to ([`Client::without_state_machines`]).
+    decoder: Option<Decoder>,
 }
 
 /// Finished tasks kept in each snapshot of a recording.
@@ -86,6 +91,7 @@ impl Client {
         match read_frame::<_, Reply>(&mut stream).map_err(wire_error)? {
             Reply::Welcome(welcome) => Ok(Self {
                 stream,
+                decoder: Some(Decoder::of(welcome.pid)),
                 welcome,
                 recording: false,
                 debugging: false,
@@ -95,6 +101,13 @@ impl Client {
             }
             other => bail!("the agent answered the handshake with {other:?}"),
         }
+    }
+
+    /// Snapshots come as the agent sends them, without decoding the
+    /// program's futures (for a quick look at many processes).
+    pub fn without_state_machines(mut self) -> Self {
+        self.decoder = None;
+        self
     }
 
     /// One snapshot.
@@ -128,7 +141,12 @@ impl Client {
     pub fn next(&mut self) -> anyhow::Result<Message> {
         loop {
             match read_frame::<_, Reply>(&mut self.stream).map_err(wire_error)? {
-                Reply::Snapshot(snapshot) => return Ok(Message::Snapshot(snapshot)),
+                Reply::Snapshot(mut snapshot) => {
+                    if let Some(decoder) = &self.decoder {
+                        decoder.decode(&mut snapshot);
+                    }
+                    return Ok(Message::Snapshot(snapshot));
+                }
                 Reply::Events(batch) => return Ok(Message::Events(batch)),
                 Reply::Recording { .. } => {}
                 news

@@ -20,7 +20,8 @@ pub(crate) fn inspectable() -> Vec<(u32, anyhow::Result<(String, Snapshot)>)> {
             let _ = std::fs::remove_file(&path);
             continue;
         }
-        let row = Client::connect(&path).and_then(|mut client| {
+        let row = Client::connect(&path).and_then(|client| {
+            let mut client = client.without_state_machines();
             let snapshot = client.snapshot()?;
             Ok((client.welcome.program.clone(), snapshot))
         });

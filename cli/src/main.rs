@@ -14,6 +14,7 @@
 
 mod client;
 mod commands;
+mod decode;
 mod live;
 mod traces;
 

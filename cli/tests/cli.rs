@@ -20,7 +20,7 @@ fn examples() -> &'static PathBuf {
         let status = Command::new(cargo)
             .args(["build", "-p", "async-inspect"])
             .args(["--example", "stuck_request", "--example", "slow_service"])
-            .args(["--example", "axum_deadlock"])
+            .args(["--example", "axum_deadlock", "--example", "unannotated"])
             .current_dir(&root)
             .status()
             .expect("cargo runs");
@@ -160,6 +160,57 @@ fn attach_dump_finds_the_stuck_await_and_its_line() {
     assert!(report.contains(&at), "{at} in {report}");
     assert!(
         report.contains("Timeout: None (will wait forever!)"),
+        "{report}"
+    );
+}
+
+/// `attach --dump` on a program with no `#[trace]`: the CLI decodes its
+/// tasks' futures from `/proc/PID/exe` and the program's memory.
+#[test]
+fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
+    let child = Command::new(examples().join("unannotated"))
+        .arg("--stay")
+        .env("ASYNC_INSPECT_AGENT", "1")
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the example starts");
+    let mut app = App(child);
+    let stdout = std::io::BufReader::new(app.0.stdout.take().unwrap());
+    // It prints its own report, then says it stays.
+    use std::io::BufRead;
+    let said = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("attach with"));
+    assert!(said.is_some(), "the example stays up");
+    let out = cli(&["attach", "--pid", &app.pid().to_string(), "--dump"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let source = include_str!("../../examples/unannotated.rs");
+    let line_of = |needle: &str| source.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    for (function, await_line) in [
+        (
+            "unannotated::handle_request",
+            line_of("let posts = fetch_posts"),
+        ),
+        (
+            "unannotated::fetch_posts",
+            line_of("let reply = call_backend"),
+        ),
+        ("unannotated::call_backend", line_of("reply_rx.await")),
+    ] {
+        let expected = format!("{function}   examples/unannotated.rs:{await_line}");
+        assert!(report.contains(&expected), "{expected} in\n{report}");
+    }
+    assert!(report.contains(r#"query = "posts/12345""#), "{report}");
+    assert!(
+        report.contains(r#"user = User { id: 12345, name: "user-12345" }"#),
+        "{report}"
+    );
+    assert!(
+        report.contains("tokio::sync::oneshot::Receiver"),
         "{report}"
     );
 }

@@ -14,10 +14,11 @@
 //! Checks share one process: each finds its own tasks by id or by a name
 //! no other check uses.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use async_inspect::sync::{Mutex, Semaphore, mpsc, oneshot};
-use async_inspect::{Lint, Snapshot, TaskId, TaskState, WaitReason};
+use async_inspect::{Lint, NodeState, Snapshot, StateNode, TaskId, TaskState, WaitReason};
 use async_inspect_adapters::Runtime;
 
 /// How long a check waits for what it expects before it fails.
@@ -47,6 +48,7 @@ macro_rules! conformance_suite {
             a_lock_order_inversion_is_a_lint,
             traced_code_outside_inspected_tasks_is_adopted,
             a_breakpoint_pauses_steps_and_lets_go,
+            an_unannotated_task_shows_its_async_fns_awaits_and_locals,
         );
     };
     (@tests $runtime:expr; $($check:ident,)*) => {
@@ -145,6 +147,76 @@ pub fn a_parked_task_shows_its_traced_stack_and_await<R: Runtime>(rt: &R) {
         assert_eq!(task_info.state, TaskState::Blocked);
         tx.send(41).unwrap();
         assert_eq!(task.await.unwrap(), 42);
+    });
+}
+
+/// The lines of the two awaits of the unannotated chain below, each
+/// stored by the line just before its await.
+static PLAIN_OUTER_AWAIT: AtomicU32 = AtomicU32::new(0);
+static PLAIN_INNER_AWAIT: AtomicU32 = AtomicU32::new(0);
+
+async fn conformance_plain_outer(rx: oneshot::Receiver<u32>, label: String) -> u32 {
+    let kept = label;
+    PLAIN_OUTER_AWAIT.store(line!() + 1, Ordering::Relaxed);
+    let value = conformance_plain_inner(rx).await;
+    value + kept.len() as u32
+}
+
+async fn conformance_plain_inner(rx: oneshot::Receiver<u32>) -> u32 {
+    let count = 7_u64;
+    PLAIN_INNER_AWAIT.store(line!() + 1, Ordering::Relaxed);
+    let value = rx.await.unwrap_or(0);
+    value + count as u32
+}
+
+/// A task nobody annotated shows, decoded from the debuginfo, its async
+/// fns from root to leaf, the line of the `.await` each is suspended at,
+/// and the locals alive there.
+pub fn an_unannotated_task_shows_its_async_fns_awaits_and_locals<R: Runtime>(rt: &R) {
+    rt.block_on("conformance plain", async {
+        let (tx, rx) = oneshot::channel();
+        let (id_tx, id_rx) = oneshot::channel();
+        let task = rt.spawn_named("conformance plain task", async move {
+            id_tx.send(me()).unwrap();
+            conformance_plain_outer(rx, "plain".to_owned()).await
+        });
+        let id = id_rx.await.unwrap();
+        let snapshot = eventually(rt, "the plain chain to be decoded", |s| {
+            s.task(id)
+                .and_then(|t| t.state_machine.as_ref())
+                .is_some_and(|m| {
+                    m.first_chain()
+                        .any(|n| n.path.ends_with("conformance_plain_inner"))
+                })
+        })
+        .await;
+        let machine = snapshot.task(id).unwrap().state_machine.as_ref().unwrap();
+        let chain: Vec<_> = machine.first_chain().collect();
+        let at = |suffix: &str| {
+            chain
+                .iter()
+                .find(|n| n.path.ends_with(suffix))
+                .unwrap_or_else(|| panic!("{suffix} in the chain:\n{snapshot}"))
+        };
+        let line = |node: &StateNode| match &node.state {
+            NodeState::Suspended { file, line, .. } => {
+                assert!(file.ends_with("conformance/src/lib.rs"), "{file}");
+                *line
+            }
+            other => panic!("{} is {other:?}", node.path),
+        };
+        let (outer, inner) = (
+            at("::conformance_plain_outer"),
+            at("::conformance_plain_inner"),
+        );
+        assert_eq!(line(outer), PLAIN_OUTER_AWAIT.load(Ordering::Relaxed));
+        assert_eq!(line(inner), PLAIN_INNER_AWAIT.load(Ordering::Relaxed));
+        let value = |node: &StateNode, name: &str| node.local(name).map(|l| l.value.clone());
+        assert_eq!(value(outer, "kept").as_deref(), Some("\"plain\""));
+        assert_eq!(value(inner, "count").as_deref(), Some("7"));
+        assert!(snapshot.to_string().contains("conformance_plain_inner"));
+        tx.send(1).unwrap();
+        assert_eq!(task.await.unwrap(), 1 + 7 + 5);
     });
 }
 

@@ -70,7 +70,11 @@ impl<F: Future> Inspected<F> {
         location: &'static Location<'static>,
     ) -> Self {
         config::init();
-        let cell = config::enabled().then(|| TaskCell::register(kind, name, location));
+        let cell = config::enabled().then(|| {
+            let cell = TaskCell::register(kind, name, location);
+            cell.set_future_type::<F>();
+            cell
+        });
         Self { future, cell }
     }
 }
@@ -98,6 +102,7 @@ impl<F: Future> Future for Inspected<F> {
         };
         let scope = PollScope::begin(cell, std::ptr::null());
         let future = this.future;
+        cell.note_future_address(std::ptr::from_ref(&*future) as usize);
         let polled = if config::count_wakes() {
             let waker = counting_waker(cell, cx.waker());
             catch_unwind(AssertUnwindSafe(|| {

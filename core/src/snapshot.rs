@@ -182,6 +182,12 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         panic: None,
         holds: Vec::new(),
         host_task: None,
+        future: if phase.is_finished() {
+            None
+        } else {
+            cell.future_location()
+        },
+        state_machine: None,
     };
     cell.read_detail(|detail| {
         info.name = cell.name_with(detail);

@@ -104,6 +104,23 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// Whether it concerns the whole program (no debuginfo, or debuginfo
+    /// this reader cannot load) rather than one future: no other decode in
+    /// the same program can do better.
+    pub fn concerns_the_program(&self) -> bool {
+        matches!(
+            self,
+            Error::Io { .. }
+                | Error::Object { .. }
+                | Error::NoDebugInfo { .. }
+                | Error::SplitDwarf { .. }
+                | Error::CompressedSection { .. }
+                | Error::NotMapped { .. }
+        )
+    }
+}
+
 /// Memory that could not be read: unmapped, protected, or gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("memory at {addr:#x} ({len} bytes) is unreadable")]

@@ -118,14 +118,17 @@ mod error;
 mod mapping;
 mod memory;
 mod program;
-pub mod tree;
+mod task;
 
+pub use async_inspect_model::state_machine::{
+    self as tree, Local, NodeKind, NodeState, SourceLine, StateNode,
+};
 pub use bias::LoadBias;
 pub use budget::Budget;
 pub use error::{Error, Unreadable};
 pub use memory::{Memory, ProcessMemory, SliceMemory};
 pub use program::{Program, RootFuture};
-pub use tree::{Local, NodeKind, NodeState, SourceLocation, StateNode};
+pub use task::TaskError;
 
 /// The type anchor: a function monomorphised for `F`, whose address names
 /// `F` through the debuginfo.

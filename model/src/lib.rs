@@ -11,6 +11,7 @@
 //! Layering, from the bottom (a module uses only those above it in this list):
 //! - [`task`], [`resource`], [`duration`]: identities and units;
 //! - [`breakpoint`]: breakpoints as written, and how a task steps;
+//! - [`state_machine`]: a task's future decoded from debuginfo;
 //! - [`snapshot`]: [`Snapshot`], everything known at one moment, and its
 //!   text report;
 //! - [`event`]: what a recording holds, and the time spans drawn from it;
@@ -36,6 +37,7 @@ mod fuzz;
 pub mod profile;
 pub mod resource;
 pub mod snapshot;
+pub mod state_machine;
 pub mod task;
 pub mod trace_file;
 pub mod wire;
@@ -43,9 +45,10 @@ pub mod wire;
 pub use duration::{format_duration, parse_duration};
 pub use resource::{ResourceId, ResourceKind};
 pub use snapshot::{
-    Activity, AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock,
-    InspectPoint, Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceInfo,
-    ResourceRef, Snapshot, SnapshotParts, SourceLocation, StepStatus, TaskInfo, TaskState,
-    WaitInfo, WaitReason,
+    Activity, AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo,
+    FutureLocation, HeldLock, InspectPoint, Instrumentation, Lint, LockHolder, LockOrderStep,
+    LongestHold, ResourceInfo, ResourceRef, Snapshot, SnapshotParts, SourceLocation, StepStatus,
+    TaskInfo, TaskState, WaitInfo, WaitReason,
 };
+pub use state_machine::{Local, NodeKind, NodeState, StateNode};
 pub use task::{TaskId, TaskKind};

@@ -234,6 +234,7 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         // Where it is parked, else where it was spawned.
         let at = match task.blocked_at() {
             Some((_, step)) => format!("{}.await  {}", step.expr, step.location),
+            None if let Some(at) = task.suspended_at() => at,
             None if !task.waits.is_empty() => "waiting".to_owned(),
             None => format!("spawned at {}", task.location),
         };

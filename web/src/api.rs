@@ -197,6 +197,7 @@ struct TasksQuery {
 fn parked_at(task: &TaskInfo) -> Option<String> {
     task.blocked_at()
         .map(|(_, step)| format!("{}.await  {}", step.expr, step.location))
+        .or_else(|| task.suspended_at())
 }
 
 fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {

@@ -290,7 +290,7 @@ impl Queue {
 /// The deadline passed: the report goes to the test's future, which is
 /// woken to end with it.
 fn fire(queue: &Queue, watch: &Arc<Watch>) {
-    let mut snapshot = async_inspect_core::snapshot();
+    let mut snapshot = crate::state_machines::snapshot();
     // Other tests run in the same process: show this one's tasks.
     let root = watch.state().root;
     if let Some(root) = root {

@@ -59,7 +59,7 @@ fn watch(timeout: Duration) {
 }
 
 fn stalled(timeout: Duration) -> ! {
-    let snapshot = async_inspect_core::snapshot();
+    let snapshot = crate::state_machines::snapshot();
     let program = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))

@@ -8,6 +8,8 @@ use crate::task::context::{self, Restore};
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
 use crate::task::registry;
+use async_inspect_model::FutureLocation;
+
 use crate::task::{TaskId, TaskKind};
 use crate::{clock, config, lint};
 
@@ -42,6 +44,11 @@ pub(crate) enum Phase {
 
 const PHASE_BITS: u32 = 3;
 const PHASE_MASK: u64 = (1 << PHASE_BITS) - 1;
+
+// A reader of a task's future outside the task (the debuginfo decoder, in
+// this process or another) tells an idle task by its phase word.
+const _: () = assert!(PHASE_MASK == FutureLocation::PHASE_MASK);
+const _: () = assert!(Phase::Pending as u64 == FutureLocation::IDLE);
 
 impl Phase {
     fn from_bits(value: u64) -> Self {
@@ -96,6 +103,24 @@ pub struct TaskCell {
     spawned: AtomicU32,
     /// Allocated on first use: most tasks never need it.
     detail: Mutex<Option<Box<Detail>>>,
+    /// The type anchor of the task's future ([`anchor`]), 0 if it has none
+    /// (a blocking closure, a hosted task); set before its first poll.
+    future_anchor: AtomicUsize,
+    /// The size of the task's future.
+    future_size: AtomicUsize,
+    /// Where the pinned future lives, from its first poll on; 0 before.
+    future_address: AtomicUsize,
+}
+
+/// The type anchor of futures of type `F`: a function monomorphised for
+/// `F`, whose address names `F` in the program's debuginfo (its
+/// subprogram's template parameter), and which returns `F`'s type name.
+///
+/// The body differs per type (the name), so that an optimising build
+/// cannot fold the anchors of two types into one function.
+#[inline(never)]
+pub fn anchor<F>() -> &'static str {
+    std::hint::black_box(std::any::type_name::<F>())
 }
 
 impl TaskCell {
@@ -127,6 +152,9 @@ impl TaskCell {
             kind,
             spawned: AtomicU32::new(0),
             detail: Mutex::new(detail),
+            future_anchor: AtomicUsize::new(0),
+            future_size: AtomicUsize::new(0),
+            future_address: AtomicUsize::new(0),
         });
         registry::insert(&cell);
         if record::on() {
@@ -141,6 +169,53 @@ impl TaskCell {
     /// This task's id.
     pub fn id(&self) -> TaskId {
         self.id
+    }
+
+    /// Notes that the task runs a future of type `F`, before its first
+    /// poll: its type anchor and size, for a reader of the debuginfo.
+    pub fn set_future_type<F>(&self) {
+        let anchor: fn() -> &'static str = anchor::<F>;
+        self.future_anchor.store(anchor as usize, Ordering::Relaxed);
+        self.future_size
+            .store(std::mem::size_of::<F>(), Ordering::Relaxed);
+    }
+
+    /// Notes where the task's pinned future lives, at its first poll (one
+    /// load at every later poll).
+    #[inline]
+    pub(crate) fn note_future_address(&self, address: usize) {
+        if self.future_address.load(Ordering::Relaxed) == 0 {
+            self.future_address.store(address, Ordering::Relaxed);
+        }
+    }
+
+    /// Where the task's future lives, for a reader of the debuginfo:
+    /// `None` before its first poll or when it has no type anchor.
+    pub(crate) fn future_location(&self) -> Option<FutureLocation> {
+        let address = self.future_address.load(Ordering::Relaxed);
+        let anchor = self.future_anchor.load(Ordering::Relaxed);
+        (address != 0 && anchor != 0).then(|| FutureLocation {
+            address: address as u64,
+            size: self.future_size.load(Ordering::Relaxed) as u64,
+            anchor: anchor as u64,
+            guard: [
+                std::ptr::from_ref(&self.state) as u64,
+                std::ptr::from_ref(&self.polls) as u64,
+            ],
+        })
+    }
+
+    /// The type name of the task's future, when it has a type anchor.
+    fn future_type_name(&self) -> Option<&'static str> {
+        let anchor = self.future_anchor.load(Ordering::Relaxed);
+        if anchor == 0 {
+            return None;
+        }
+        // SAFETY: a non-zero anchor was stored from a `fn() -> &'static str`
+        // (`set_future_type`), and function pointers and `usize` have the
+        // same size on every platform Rust supports.
+        let anchor: fn() -> &'static str = unsafe { std::mem::transmute(anchor) };
+        Some(anchor())
     }
 
     /// How the task came to be inspected.
@@ -179,10 +254,13 @@ impl TaskCell {
                 root_fn: Some(root),
                 ..
             }) => Cow::Borrowed(root.name),
-            _ => {
-                let l = self.location;
-                Cow::Owned(format!("{}:{}:{}", l.file(), l.line(), l.column()))
-            }
+            _ => match self.future_type_name().and_then(async_fn_name) {
+                Some(name) => Cow::Borrowed(name),
+                None => {
+                    let l = self.location;
+                    Cow::Owned(format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                }
+            },
         }
     }
 
@@ -499,6 +577,22 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Box<str> {
         "panicked with a non-string payload".into()
     }
 }
+/// The name of the async fn (or the fn holding the async block) whose
+/// future has type name `type_name`, without the crate:
+/// `app::db::fetch_user::{{closure}}` is `db::fetch_user`. `None` for a
+/// future that is not an async fn's or block's.
+fn async_fn_name(type_name: &'static str) -> Option<&'static str> {
+    let mut path = type_name.strip_suffix("::{{closure}}")?;
+    while let Some(outer) = path.strip_suffix("::{{closure}}") {
+        path = outer;
+    }
+    if path.contains(['<', '{']) {
+        // Generic arguments or a closure inside: the whole path says more.
+        return Some(path);
+    }
+    Some(path.split_once("::").map_or(path, |(_, rest)| rest))
+}
+
 impl record::SpawnedTask for TaskCell {
     fn id(&self) -> TaskId {
         self.id

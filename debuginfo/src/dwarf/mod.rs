@@ -19,7 +19,7 @@ use gimli::{AttributeValue, DebugInfoOffset, Reader as _, UnitOffset};
 
 use crate::Error;
 use crate::mapping::Reader;
-use crate::tree::SourceLocation;
+use crate::tree::SourceLine;
 
 use scopes::Scopes;
 pub(crate) use types::{Kind, Member, Struct, Type, Variant, VariantPart};
@@ -55,6 +55,9 @@ pub(crate) struct Dwarf {
     aranges: OnceLock<Result<Vec<Arange>, Error>>,
     vtables: OnceLock<Result<HashMap<u64, DieId>, Error>>,
     types: Mutex<HashMap<DieId, Arc<Type>>>,
+    /// The type each anchor address named (every task of one future type
+    /// shares its anchor: looked up once).
+    anchors: Mutex<HashMap<u64, DieId>>,
 }
 
 impl std::fmt::Debug for Dwarf {
@@ -92,6 +95,7 @@ impl Dwarf {
             aranges: OnceLock::new(),
             vtables: OnceLock::new(),
             types: Mutex::new(HashMap::new()),
+            anchors: Mutex::new(HashMap::new()),
         })
     }
 
@@ -172,11 +176,13 @@ impl Dwarf {
             path.push(self.string(unit, dir)?);
         }
         path.push(self.string(unit, file.path_name())?);
-        if path.is_relative()
-            && let Some(comp_dir) = &unit.comp_dir
+        // As the compiler was given it (what `file!()` says): a file under
+        // the compilation directory stays relative to it.
+        if let Some(comp_dir) = &unit.comp_dir
             && let Ok(comp_dir) = comp_dir.to_string_lossy()
+            && let Ok(relative) = path.strip_prefix(Path::new(comp_dir.as_ref()))
         {
-            path = Path::new(comp_dir.as_ref()).join(path);
+            path = relative.to_path_buf();
         }
         Some(path.to_string_lossy().into_owned())
     }
@@ -186,10 +192,10 @@ impl Dwarf {
         &self,
         unit: &Unit,
         entry: &gimli::DebuggingInformationEntry<Reader>,
-    ) -> Option<SourceLocation> {
+    ) -> Option<SourceLine> {
         let file = entry.attr(gimli::DW_AT_decl_file)?.udata_value()?;
         let line = entry.attr(gimli::DW_AT_decl_line)?.udata_value()?;
-        Some(SourceLocation {
+        Some(SourceLine {
             file: self.file_name(unit, file)?,
             line: u32::try_from(line).ok()?,
         })
@@ -311,6 +317,24 @@ impl Dwarf {
     /// The type named by the first template type parameter of the function
     /// whose code contains link-time address `pc`: the type anchor's `F`.
     pub(crate) fn anchor_type(&self, pc: u64) -> Result<DieId, Error> {
+        let cached = self
+            .anchors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pc)
+            .copied();
+        if let Some(ty) = cached {
+            return Ok(ty);
+        }
+        let ty = self.find_anchor_type(pc)?;
+        self.anchors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(pc, ty);
+        Ok(ty)
+    }
+
+    fn find_anchor_type(&self, pc: u64) -> Result<DieId, Error> {
         let no_types = |function: String| Error::NoTypeInfo {
             path: self.path.clone(),
             pc,

@@ -14,7 +14,7 @@ use gimli::{AttributeValue, UnitOffset};
 use super::{DieId, Dwarf, Unit};
 use crate::Error;
 use crate::mapping::Reader;
-use crate::tree::SourceLocation;
+use crate::tree::SourceLine;
 
 type Entry = gimli::DebuggingInformationEntry<Reader>;
 
@@ -83,7 +83,7 @@ pub(crate) struct Member {
     pub(crate) name: String,
     pub(crate) ty: Option<DieId>,
     pub(crate) offset: u64,
-    pub(crate) decl: Option<SourceLocation>,
+    pub(crate) decl: Option<SourceLine>,
 }
 
 /// A `DW_TAG_variant_part`.

@@ -1,40 +1,34 @@
 //! Decoding a future in another process, as the CLI does: the program from
 //! `/proc/PID/exe`, the bias from `/proc/PID/maps`, the bytes through
-//! `process_vm_readv`. The other process is this test binary, re-run to
-//! execute only `child_holds_a_suspended_future`.
+//! `process_vm_readv`. The other process is the `held_future` example,
+//! which `cargo test` builds beside this test.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use async_inspect_debuginfo::{Budget, ProcessMemory, Program, RootFuture};
 
-use crate::support::{Never, poll_once};
-
-const CHILD_ENV: &str = "ASYNC_INSPECT_DEBUGINFO_CHILD";
-
-async fn held_elsewhere(label: String) -> usize {
-    let kept = label;
-    Never.await;
-    kept.len()
-}
-
-#[test]
-#[ignore = "runs as the child of a_future_in_another_process_decodes_through_its_pid"]
-fn child_holds_a_suspended_future() {
-    if std::env::var_os(CHILD_ENV).is_none() {
-        return;
+/// The `held_future` example, in the target directory's `examples/`
+/// beside this test's `deps/`: `cargo test` builds it, and a run of this
+/// test alone builds it here (a no-op when it is there).
+fn held_future() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .args(["build", "--quiet", "-p", "async-inspect-debuginfo"])
+        .args(["--example", "held_future"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
     }
-    let mut fut = Box::pin(held_elsewhere("from the child".to_owned()));
-    assert!(poll_once(fut.as_mut()).is_pending());
-    let anchor = crate::support::anchor_of(&*fut);
-    println!(
-        "ROOT {anchor} {} {}",
-        &*fut as *const _ as usize,
-        std::mem::size_of_val(&*fut)
-    );
-    std::io::stdout().flush().unwrap();
-    // Hold the future until the parent is done reading it.
-    let _ = std::io::stdin().read(&mut [0]);
+    let built = build
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(built.success(), "cargo build --example held_future");
+    let exe = std::env::current_exe().unwrap();
+    let profile = exe.parent().and_then(|deps| deps.parent()).unwrap();
+    profile.join("examples").join("held_future")
 }
 
 /// The child process, killed if the test fails before it is done with it.
@@ -50,10 +44,7 @@ impl Drop for Child {
 #[test]
 fn a_future_in_another_process_decodes_through_its_pid() {
     let mut child = Child(
-        Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "cross_process::child_holds_a_suspended_future"])
-            .args(["--include-ignored", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, "1")
+        Command::new(held_future())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -62,7 +53,6 @@ fn a_future_in_another_process_decodes_through_its_pid() {
     );
     let pid = child.0.id();
     let stdout = BufReader::new(child.0.stdout.take().unwrap());
-    // The harness prints the test's name on the same line, before ours.
     let line = stdout
         .lines()
         .map_while(Result::ok)
@@ -80,7 +70,7 @@ fn a_future_in_another_process_decodes_through_its_pid() {
     let node = program
         .decode(&root, &ProcessMemory::of(pid), bias, &Budget::default())
         .unwrap();
-    assert_eq!(node.path, concat!(module_path!(), "::held_elsewhere"));
+    assert_eq!(node.path, "held_future::held_elsewhere");
     assert_eq!(
         node.local("kept").map(|l| l.value.as_str()),
         Some("\"from the child\"")

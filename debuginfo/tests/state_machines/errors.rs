@@ -49,3 +49,37 @@ fn a_file_that_is_not_elf_is_an_object_error() {
     assert!(matches!(err, Error::Object { .. }), "{err:?}");
     assert!(err.to_string().contains("Cargo.toml"), "{err}");
 }
+
+/// A stripped copy of this test binary: no DWARF at all.
+#[test]
+fn a_binary_without_debuginfo_says_what_to_set() {
+    let stripped =
+        std::env::temp_dir().join(format!("async-inspect-stripped-{}", std::process::id()));
+    let status = std::process::Command::new("objcopy")
+        .arg("--strip-debug")
+        .arg(std::env::current_exe().unwrap())
+        .arg(&stripped)
+        .status()
+        .expect("binutils' objcopy runs (it comes with the C toolchain)");
+    assert!(status.success());
+    let stripped_program = async_inspect_debuginfo::Program::open(&stripped).unwrap();
+    // The stripped copy has this process's layout: its bias.
+    let (_, bias) = program();
+    let err = stripped_program
+        .decode(
+            &root_of(&waits()),
+            &ProcessMemory::this_process(),
+            *bias,
+            &Budget::default(),
+        )
+        .unwrap_err();
+    let _ = std::fs::remove_file(&stripped);
+    assert!(matches!(err, Error::NoDebugInfo { .. }), "{err:?}");
+    assert!(err.concerns_the_program());
+    let message = err.to_string();
+    assert!(
+        message.contains("debug = \"full\"") && message.contains("strip = false"),
+        "{message}"
+    );
+    assert!(!message.contains('\n'), "one line: {message}");
+}

@@ -6,6 +6,7 @@
 //! [`Snapshot::taken_at`]), so a snapshot read from a file later still says
 //! how long each task had been blocked when it was taken.
 
+mod machine;
 mod report;
 
 use std::borrow::Cow;
@@ -18,10 +19,12 @@ use serde::{Deserialize, Serialize};
 pub use crate::duration::format_duration;
 
 use crate::resource::{ResourceId, ResourceKind};
+use crate::state_machine::StateNode;
 use crate::task::{TaskId, TaskKind};
 
-/// The version of the snapshot format; bumped on incompatible changes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the snapshot format. 2 added tasks' futures and their
+/// decoded state machines; version 1 snapshots still read.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Whether the program that took a snapshot was recording.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +54,9 @@ pub struct Snapshot {
     #[serde(default)]
     pub(crate) resources: Vec<ResourceInfo>,
     pub(crate) counters: Counters,
+    /// Why tasks' futures were not decoded, when they were not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) state_machines: Option<String>,
 }
 
 /// What a program's inspector captured, to make a [`Snapshot`] of
@@ -104,7 +110,26 @@ impl Snapshot {
             deadlocks,
             resources,
             counters,
+            state_machines: None,
         }
+    }
+
+    /// Why the tasks' futures could not be decoded from the program's
+    /// debuginfo, when they could not: said once for the whole snapshot,
+    /// with what to set.
+    pub fn state_machines_note(&self) -> Option<&str> {
+        self.state_machines.as_deref()
+    }
+
+    /// The tasks, to fill in what a decoder found ([`TaskInfo::state_machine`]).
+    pub fn tasks_mut(&mut self) -> &mut [TaskInfo] {
+        &mut self.tasks
+    }
+
+    /// Says why the tasks' futures could not be decoded (or `None`: they
+    /// were, or nobody tried).
+    pub fn set_state_machines_note(&mut self, note: Option<String>) {
+        self.state_machines = note;
     }
 
     /// Keeps only the task `root`, the tasks it spawned (and theirs), and
@@ -190,6 +215,7 @@ impl Snapshot {
             deadlocks: Vec::new(),
             resources: Vec::new(),
             counters: Counters::default(),
+            state_machines: None,
         }
     }
 
@@ -394,6 +420,55 @@ pub struct TaskInfo {
     /// task id), when the runtime tells.
     #[serde(default)]
     pub host_task: Option<String>,
+    /// Where the task's future lives, for a reader of the program's
+    /// debuginfo; `None` for a finished task, one never polled, or one
+    /// that is not an inspected future (a blocking closure, a hosted task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub future: Option<FutureLocation>,
+    /// Its future decoded from the program's debuginfo (which async fn or
+    /// block, the `.await` it is suspended at, the locals alive there, what
+    /// it awaits), when someone decoded it: the report in the program,
+    /// `snapshot()`, the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine: Option<StateNode>,
+}
+
+/// Where a task's future lives in the program's memory (run-time
+/// addresses), and how to tell that it did not change while it was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FutureLocation {
+    /// The pinned future's address.
+    pub address: u64,
+    /// Its size in bytes.
+    pub size: u64,
+    /// The address of its type anchor: a function monomorphised for the
+    /// future's type, which the debuginfo names it by.
+    pub anchor: u64,
+    /// Addresses of two words of the task's record that change whenever
+    /// the task is polled: its phase word (see [`FutureLocation::is_idle`])
+    /// and its poll count. Equal before and after a read, with the task
+    /// idle, the bytes read are whole.
+    pub guard: [u64; 2],
+}
+
+impl FutureLocation {
+    /// The bits of the phase word (`guard[0]`) that hold the task's phase.
+    pub const PHASE_MASK: u64 = 0b111;
+    /// The phase of a task between polls.
+    pub const IDLE: u64 = 2;
+
+    /// Whether the phase word `word` says the task is between polls (its
+    /// future is not being changed).
+    ///
+    /// ```
+    /// use async_inspect_model::FutureLocation;
+    ///
+    /// assert!(FutureLocation::is_idle(12345 << 3 | FutureLocation::IDLE));
+    /// assert!(!FutureLocation::is_idle(12345 << 3 | 1));
+    /// ```
+    pub fn is_idle(word: u64) -> bool {
+        word & Self::PHASE_MASK == Self::IDLE
+    }
 }
 
 /// A lock a task holds.
@@ -461,6 +536,18 @@ impl TaskInfo {
             parent = Some(frame.id);
         }
         stack
+    }
+
+    /// Where its decoded future is suspended (when it has no traced frames
+    /// to say so): the innermost of the program's own async fns on the
+    /// chain, as `fetch_posts  src/api.rs:42`.
+    pub fn suspended_at(&self) -> Option<String> {
+        let node = self.state_machine.as_ref()?.parked_in()?;
+        let crate::state_machine::NodeState::Suspended { file, line, .. } = &node.state else {
+            return None;
+        };
+        let function = node.path.rsplit("::").next().unwrap_or(&node.path);
+        Some(format!("{function}  {file}:{line}"))
     }
 
     /// The innermost await the task is parked on, with its frame.

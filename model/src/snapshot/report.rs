@@ -28,6 +28,9 @@ impl Display for Snapshot {
             );
         }
         self.write_summary(f)?;
+        if let Some(why) = &self.state_machines {
+            writeln!(f, "(tasks' async fns are not shown: {why})")?;
+        }
         for deadlock in &self.deadlocks {
             writeln!(f)?;
             write!(f, "{deadlock}")?;
@@ -156,6 +159,11 @@ impl Snapshot {
         }
         for root in children.get(&None).into_iter().flatten() {
             self.write_frame(f, task, &children, root, "│ ", true)?;
+        }
+        if task.frames.is_empty()
+            && let Some(machine) = &task.state_machine
+        {
+            self.write_state_machine(f, task, machine)?;
         }
         let loose: Vec<&WaitInfo> = task
             .waits

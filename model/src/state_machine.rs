@@ -1,9 +1,10 @@
-//! The decoded state machine tree: plain data, serde only.
+//! A task's future as its state machine: which async fn or block it is,
+//! the `.await` it is suspended at, the locals alive there, and the futures
+//! it awaits, decoded from the program's debuginfo (no annotation needed;
+//! see the `async-inspect-debuginfo` crate).
 //!
-//! This module depends on nothing but `serde` so that it can move into the
-//! shared model crate unchanged. Every string in it is display text: paths
-//! and type names as the DWARF spells them, values printed roughly like
-//! `{:?}`.
+//! Every string in it is display text: paths and type names as the DWARF
+//! spells them, values printed roughly like `{:?}`.
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,7 @@ pub struct StateNode {
     /// are not compiler-generated state machines.
     pub state: NodeState,
     /// Where the `async fn` or block is written, when the debuginfo says.
-    pub defined_at: Option<SourceLocation>,
+    pub defined_at: Option<SourceLine>,
     /// The variables alive in this state: for a suspended state machine, the
     /// locals saved across the current `.await`; for an unresumed one, its
     /// arguments or captures.
@@ -43,7 +44,7 @@ impl StateNode {
     /// Whether this node or any node below it was truncated by the budget.
     ///
     /// ```
-    /// use async_inspect_debuginfo::{NodeKind, NodeState, StateNode};
+    /// use async_inspect_model::state_machine::{NodeKind, NodeState, StateNode};
     ///
     /// let mut leaf = StateNode::new("tokio::time::Sleep".into(), NodeKind::Leaf("tokio::time::Sleep".into()));
     /// leaf.truncated = true;
@@ -75,7 +76,7 @@ impl StateNode {
     /// time.
     ///
     /// ```
-    /// use async_inspect_debuginfo::{NodeKind, StateNode};
+    /// use async_inspect_model::state_machine::{NodeKind, StateNode};
     ///
     /// let mut root = StateNode::new("app::a".into(), NodeKind::AsyncFn);
     /// root.children.push(StateNode::new("app::b".into(), NodeKind::AsyncFn));
@@ -84,6 +85,42 @@ impl StateNode {
     /// ```
     pub fn first_chain(&self) -> impl Iterator<Item = &StateNode> {
         std::iter::successors(Some(self), |n| n.children.first())
+    }
+
+    /// Whether this is a library's future (the runtime's, async-inspect's
+    /// wrappers, `std`, or any defined outside the program's package)
+    /// rather than the program's own: the report folds those.
+    pub fn is_library(&self) -> bool {
+        let path = match &self.kind {
+            NodeKind::Leaf(name) => name.as_str(),
+            _ => self.path.as_str(),
+        };
+        let first = path.split("::").next().unwrap_or(path);
+        let defined_outside = self
+            .defined_at
+            .as_ref()
+            .is_some_and(|at| at.file.starts_with('/'));
+        LIBRARIES.contains(&first) || defined_outside
+    }
+
+    /// The innermost of the program's own futures on the first chain that
+    /// is suspended at an `.await`: where a person would say the task is
+    /// parked.
+    ///
+    /// ```
+    /// use async_inspect_model::state_machine::{NodeKind, NodeState, StateNode};
+    ///
+    /// let mut root = StateNode::new("app::a".into(), NodeKind::AsyncFn);
+    /// root.state = NodeState::Suspended { index: 0, file: "src/a.rs".into(), line: 3, column: None };
+    /// let mut lib = StateNode::new("tokio::sync::oneshot::Receiver<u8>".into(), NodeKind::Leaf("tokio::sync::oneshot::Receiver<u8>".into()));
+    /// root.children.push(lib);
+    /// assert_eq!(root.parked_in().unwrap().path, "app::a");
+    /// ```
+    pub fn parked_in(&self) -> Option<&StateNode> {
+        self.first_chain()
+            .take_while(|n| !n.is_library())
+            .filter(|n| matches!(n.state, NodeState::Suspended { .. }))
+            .last()
     }
 
     /// The local with this name, if the node has one.
@@ -135,10 +172,11 @@ pub enum NodeState {
     Unknown,
 }
 
-/// A source location as the debuginfo gives it.
+/// A source line as the debuginfo gives it (it has no columns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceLocation {
-    /// The file path, joined with its compilation directory when relative.
+pub struct SourceLine {
+    /// The file path as the compiler was given it (relative to the
+    /// package for the program's own files, as `file!()` has it).
     pub file: String,
     /// The 1-based line.
     pub line: u32,
@@ -156,3 +194,23 @@ pub struct Local {
     /// memory that cannot be read prints as `<unreadable 0x…>`.
     pub value: String,
 }
+
+/// Crates whose futures are a library's, not the program's own.
+const LIBRARIES: &[&str] = &[
+    "async_inspect",
+    "tokio",
+    "futures",
+    "std",
+    "core",
+    "alloc",
+    "smol",
+    "async_std",
+    "async_io",
+    "async_task",
+    "async_executor",
+    "async_channel",
+    "event_listener",
+    "hyper",
+    "tower",
+    "axum",
+];

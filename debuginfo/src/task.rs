@@ -1,0 +1,111 @@
+//! Decoding the futures of a snapshot's tasks: each one read while its
+//! task is idle, checked whole afterwards, and what went wrong for the
+//! whole program said once.
+
+use async_inspect_model::{FutureLocation, NodeKind, Snapshot, StateNode};
+
+use crate::{Budget, Error, LoadBias, Memory, Program, RootFuture};
+
+/// How many times a task polled during a read is read again.
+const RETRIES: usize = 2;
+
+/// Why a task's future was not decoded.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task was being polled (or was polled while it was read): its
+    /// bytes would be torn. It shows as running.
+    #[error("the task was running")]
+    Running,
+    /// The future could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] Error),
+}
+
+impl Program {
+    /// Decodes the future at `future` (a task's, from a snapshot) if its
+    /// task is between polls, checking afterwards that it was not polled
+    /// meanwhile (else it is read again, then given up as running).
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::Running`] for a task being polled; the errors of
+    /// [`Program::decode`] otherwise.
+    pub fn decode_task(
+        &self,
+        future: &FutureLocation,
+        memory: &dyn Memory,
+        bias: LoadBias,
+        budget: &Budget,
+    ) -> Result<StateNode, TaskError> {
+        let root = RootFuture {
+            anchor_pc: bias.to_link_time(future.anchor),
+            address: future.address,
+            size: future.size,
+        };
+        for _ in 0..=RETRIES {
+            let before = guard(memory, future)?;
+            if !FutureLocation::is_idle(before[0]) {
+                return Err(TaskError::Running);
+            }
+            let decoded = self.decode(&root, memory, bias, budget);
+            if guard(memory, future)? == before {
+                return decoded.map_err(TaskError::Decode);
+            }
+        }
+        Err(TaskError::Running)
+    }
+
+    /// Decodes the future of every task of `snapshot` that has one and is
+    /// idle, into [`TaskInfo::state_machine`](async_inspect_model::TaskInfo::state_machine).
+    /// A failure that concerns the whole program (no debuginfo, split or
+    /// compressed debuginfo) is said once, in the snapshot's
+    /// [`state_machines_note`](Snapshot::state_machines_note), and stops
+    /// the decoding; one that concerns a task's future (a type the
+    /// debuginfo does not describe, its bytes unreadable) is an opaque node
+    /// saying why. Running tasks are left undecoded, and so are tasks with
+    /// `#[trace]` frames: their frames are the precise stack (merging the
+    /// two is not done yet).
+    pub fn decode_snapshot(
+        &self,
+        snapshot: &mut Snapshot,
+        memory: &dyn Memory,
+        bias: LoadBias,
+        budget: &Budget,
+    ) {
+        let mut note = None;
+        for task in snapshot.tasks_mut() {
+            let Some(future) = task.future.filter(|_| task.frames.is_empty()) else {
+                continue;
+            };
+            match self.decode_task(&future, memory, bias, budget) {
+                Ok(tree) => task.state_machine = Some(tree),
+                Err(TaskError::Running) => {}
+                Err(TaskError::Decode(error)) if error.concerns_the_program() => {
+                    note = Some(error.to_string());
+                    break;
+                }
+                Err(TaskError::Decode(error)) => {
+                    if matches!(error, Error::NoTypeInfo { .. }) && note.is_none() {
+                        note = Some(error.to_string());
+                    }
+                    let mut opaque = StateNode::new(String::new(), NodeKind::Opaque);
+                    opaque.error = Some(error.to_string());
+                    task.state_machine = Some(opaque);
+                }
+            }
+        }
+        snapshot.set_state_machines_note(note);
+    }
+}
+
+/// The task's phase word and poll count, as they are now.
+fn guard(memory: &dyn Memory, future: &FutureLocation) -> Result<[u64; 2], Error> {
+    let mut words = [0; 2];
+    for (word, &address) in words.iter_mut().zip(&future.guard) {
+        let mut bytes = [0; 8];
+        memory.read(address, &mut bytes).map_err(Error::from)?;
+        *word = u64::from_ne_bytes(bytes);
+    }
+    Ok(words)
+}

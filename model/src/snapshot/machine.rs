@@ -1,0 +1,171 @@
+//! The report's view of a task's future decoded from debuginfo: its async
+//! fns and blocks from root to leaf, the `.await` each is suspended at,
+//! the locals alive there, and what the leaf waits on.
+//!
+//! The program's own futures are shown in full; once the chain enters a
+//! library (the runtime, async-inspect's wrappers, `std`), the rest is one
+//! line: where it entered and the future it ends on.
+
+use std::fmt::{self, Formatter};
+
+use super::{Snapshot, TaskInfo};
+use crate::state_machine::{NodeKind, NodeState, StateNode};
+
+/// How many locals of one future the report lists.
+const LOCALS_LISTED: usize = 12;
+
+impl Snapshot {
+    /// Writes `task`'s decoded future, one line per future in the chain it
+    /// awaits (a join's or select's branches each on their own line).
+    pub(super) fn write_state_machine(
+        &self,
+        f: &mut Formatter<'_>,
+        task: &TaskInfo,
+        root: &StateNode,
+    ) -> fmt::Result {
+        write_node(f, root, "│ ", "", task)
+    }
+}
+
+fn write_node(
+    f: &mut Formatter<'_>,
+    node: &StateNode,
+    indent: &str,
+    connector: &str,
+    task: &TaskInfo,
+) -> fmt::Result {
+    let inner = if connector.is_empty() {
+        indent.to_owned()
+    } else {
+        format!("{indent}    ")
+    };
+    if node.is_library() && !connector.is_empty() {
+        return write_library(f, node, indent, connector, task);
+    }
+    write!(f, "{indent}{connector}{}", title(node))?;
+    match &node.state {
+        NodeState::Suspended { file, line, .. } => {
+            write!(f, "   {file}:{line}")?;
+            if node.children.is_empty() {
+                write!(f, " ◄─── {}", leaf_word(task))?;
+            }
+        }
+        NodeState::Unresumed => write!(f, "   (not started)")?,
+        NodeState::Returned => write!(f, "   (done)")?,
+        NodeState::Panicked => write!(f, "   (panicked)")?,
+        NodeState::Unknown => {
+            if matches!(node.kind, NodeKind::Leaf(_)) {
+                write!(f, " ◄─── {}", leaf_word(task))?;
+            }
+        }
+    }
+    if let Some(error) = &node.error {
+        write!(f, "   ({error})")?;
+    }
+    writeln!(f)?;
+    // Compiler temporaries held across the await (`__0`) say nothing.
+    let locals: Vec<_> = node
+        .locals
+        .iter()
+        .filter(|l| !l.name.starts_with("__"))
+        .collect();
+    for local in locals.iter().take(LOCALS_LISTED) {
+        writeln!(f, "{inner}      {} = {}", local.name, local.value)?;
+    }
+    if locals.len() > LOCALS_LISTED {
+        writeln!(
+            f,
+            "{inner}      … {} more locals",
+            locals.len() - LOCALS_LISTED
+        )?;
+    }
+    let last = node.children.len().saturating_sub(1);
+    for (i, child) in node.children.iter().enumerate() {
+        let connector = if i == last { "└─> " } else { "├─> " };
+        write_node(f, child, &inner, connector, task)?;
+    }
+    Ok(())
+}
+
+/// A library's future and everything it awaits, on one line: the library
+/// code it entered (`tokio::sync::mutex::lock`) and the future the chain
+/// ends on, or its branches when it splits.
+fn write_library(
+    f: &mut Formatter<'_>,
+    node: &StateNode,
+    indent: &str,
+    connector: &str,
+    task: &TaskInfo,
+) -> fmt::Result {
+    let mut leaf = node;
+    while let [only] = leaf.children.as_slice() {
+        leaf = only;
+    }
+    write!(f, "{indent}{connector}{}", short_path(node))?;
+    if !std::ptr::eq(leaf, node) {
+        write!(f, " … {}", short_path(leaf))?;
+    }
+    if leaf.children.is_empty() {
+        writeln!(f, " ◄─── {}", leaf_word(task))?;
+        return Ok(());
+    }
+    writeln!(f)?;
+    let inner = format!("{indent}    ");
+    let last = leaf.children.len() - 1;
+    for (i, child) in leaf.children.iter().enumerate() {
+        let connector = if i == last { "└─> " } else { "├─> " };
+        write_node(f, child, &inner, connector, task)?;
+    }
+    Ok(())
+}
+
+/// A future's path without generic arguments, rustc's impl and closure
+/// namespaces: `tokio::sync::mutex::{impl#10}::lock<u32>` reads
+/// `tokio::sync::mutex::lock`.
+fn short_path(node: &StateNode) -> String {
+    let path = match &node.kind {
+        NodeKind::Leaf(name) => name.as_str(),
+        _ => node.path.as_str(),
+    };
+    let mut out = String::new();
+    let mut depth = 0;
+    for c in path.chars() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth -= 1,
+            _ if depth == 0 => out.push(c),
+            _ => {}
+        }
+    }
+    out.split("::")
+        .filter(|segment| !segment.starts_with('{'))
+        .collect::<Vec<_>>()
+        .join("::")
+}
+
+/// What a future is called in the report: `app::fetch_user`, `async block
+/// in app::main`, or a leaf future's type.
+fn title(node: &StateNode) -> String {
+    match &node.kind {
+        NodeKind::AsyncFn => node.path.clone(),
+        NodeKind::AsyncBlock => {
+            let owner = match node.path.rsplit_once("::") {
+                Some((owner, last)) if last.starts_with('{') => owner,
+                _ => &node.path,
+            };
+            format!("async block in {owner}")
+        }
+        NodeKind::Leaf(name) => format!("`{name}`"),
+        NodeKind::Combinator => format!("{} (each branch:)", node.path),
+        NodeKind::Opaque if node.path.is_empty() => "(the task's future)".to_owned(),
+        NodeKind::Opaque => format!("`{}`", node.path),
+    }
+}
+
+fn leaf_word(task: &TaskInfo) -> &'static str {
+    if task.state == super::TaskState::Blocked {
+        "BLOCKED here"
+    } else {
+        "waiting here"
+    }
+}
