@@ -79,10 +79,20 @@ fn write_node(
             locals.len() - LOCALS_LISTED
         )?;
     }
-    let last = node.children.len().saturating_sub(1);
-    for (i, child) in node.children.iter().enumerate() {
+    write_children(f, &node.children, &inner, task)
+}
+
+/// Each of `children` under its parent, the last with a closing corner.
+fn write_children(
+    f: &mut Formatter<'_>,
+    children: &[StateNode],
+    indent: &str,
+    task: &TaskInfo,
+) -> fmt::Result {
+    let last = children.len().saturating_sub(1);
+    for (i, child) in children.iter().enumerate() {
         let connector = if i == last { "└─> " } else { "├─> " };
-        write_node(f, child, &inner, connector, task)?;
+        write_node(f, child, indent, connector, task)?;
     }
     Ok(())
 }
@@ -110,13 +120,7 @@ fn write_library(
         return Ok(());
     }
     writeln!(f)?;
-    let inner = format!("{indent}    ");
-    let last = leaf.children.len() - 1;
-    for (i, child) in leaf.children.iter().enumerate() {
-        let connector = if i == last { "└─> " } else { "├─> " };
-        write_node(f, child, &inner, connector, task)?;
-    }
-    Ok(())
+    write_children(f, &leaf.children, &format!("{indent}    "), task)
 }
 
 /// A future's path without generic arguments, rustc's impl and closure
