@@ -7,6 +7,20 @@
 //! registry of [`TaskCell`]s that [`snapshot()`] reads into a plain-data
 //! [`Snapshot`], whose `Display` is the text report.
 //!
+//! Layering, from the bottom (a module uses only those before it):
+//! - `clock`, `site` (what a traced fn is), `config`: values;
+//! - `lint`, `record` (event rings and the collector): sinks the machinery
+//!   reports into, naming tasks and resources through small traits;
+//! - `task` (cells, frames, details, the registry, the current task);
+//! - `resource` (locks and channel ends, the wait-for and lock-order
+//!   graphs), `debug` (breakpoints), which name tasks;
+//! - `trace`, `wait`, `inspected`: the futures and helpers the adapters
+//!   and the macros use;
+//! - `snapshot`: reads all of it into the model's [`Snapshot`].
+//!
+//! The data it produces is the model's (`async-inspect-model`); the parts
+//! that face the process (the agent, watchdogs) are `async-inspect-agent`.
+//!
 //! Nothing here names a runtime. The hot path (a poll) touches a few relaxed
 //! atomics, a thread-local, and a coarse clock (see [`clock`]); it never
 //! allocates and never takes a lock shared with other tasks.

@@ -12,10 +12,11 @@ use std::time::Duration;
 pub use async_inspect_model::snapshot::*;
 
 use crate::clock::to_duration;
+use crate::record::NamedResource;
 use crate::resource::ResourceCell;
 use crate::task::detail::Detail;
 use crate::task::registry;
-use crate::task::{FrameCell, Phase, TaskCell, TaskId, WaitKind};
+use crate::task::{FrameCell, Phase, TaskCell, TaskId, TaskResource, WaitKind};
 use crate::{clock, config, lint};
 
 /// Takes a snapshot of every live task and the retained finished ones.
@@ -224,12 +225,12 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
                     WaitKind::Lock { resource } if resource.kind().is_lock() => WaitReason::Lock {
-                        resource: resource_ref(resource),
-                        holders: lock_holders(resource),
+                        resource: resource_ref(&**resource),
+                        holders: resource.holders(),
                     },
                     WaitKind::Lock { resource } => WaitReason::Channel {
-                        end: resource_ref(resource),
-                        holders: lock_holders(resource),
+                        end: resource_ref(&**resource),
+                        holders: resource.holders(),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                     WaitKind::Paused { breakpoint, place } => WaitReason::Paused {
@@ -389,27 +390,12 @@ fn shows_every_wait(deadlock: &Deadlock, tasks: &[TaskInfo]) -> bool {
     })
 }
 
-fn resource_ref(resource: &ResourceCell) -> ResourceRef {
+fn resource_ref(resource: &(impl NamedResource + ?Sized)) -> ResourceRef {
     ResourceRef {
         id: resource.id(),
         kind: resource.kind(),
         name: resource.label(),
     }
-}
-
-fn lock_holders(resource: &ResourceCell) -> Vec<LockHolder> {
-    resource
-        .holders()
-        .into_iter()
-        .map(|h| LockHolder {
-            task: TaskId::from_u64(h.task),
-            acquired_at: h
-                .site
-                .map(|site| SourceLocation::new(site.file(), site.line(), site.column())),
-            since: to_duration(h.since),
-            permits: h.permits,
-        })
-        .collect()
 }
 
 fn resource_info(resource: &ResourceCell) -> ResourceInfo {
@@ -418,7 +404,7 @@ fn resource_info(resource: &ResourceCell) -> ResourceInfo {
     ResourceInfo {
         resource: resource_ref(resource),
         created_at: SourceLocation::new(created.file(), created.line(), created.column()),
-        holders: lock_holders(resource),
+        holders: TaskResource::holders(resource),
         waiters: counters.waiters,
         acquisitions: counters.acquisitions,
         contended: counters.contended,

@@ -644,3 +644,20 @@ impl record::NamedResource for ResourceCell {
         ResourceCell::created_at(self)
     }
 }
+
+impl crate::task::TaskResource for ResourceCell {
+    fn holders(&self) -> Vec<async_inspect_model::LockHolder> {
+        use async_inspect_model::{LockHolder, SourceLocation, TaskId};
+        ResourceCell::holders(self)
+            .into_iter()
+            .map(|h| LockHolder {
+                task: TaskId::from_u64(h.task),
+                acquired_at: h
+                    .site
+                    .map(|site| SourceLocation::new(site.file(), site.line(), site.column())),
+                since: clock::to_duration(h.since),
+                permits: h.permits,
+            })
+            .collect()
+    }
+}

@@ -340,7 +340,7 @@ impl LockWait {
         let wait_id = task.begin_wait(
             frame,
             WaitKind::Lock {
-                resource: Arc::clone(resource),
+                resource: Arc::clone(resource) as Arc<dyn crate::task::TaskResource>,
             },
         );
         Some(Self {

@@ -22,21 +22,14 @@ use std::sync::{Arc, Mutex};
 
 use super::{ResourceCell, ResourceId};
 use crate::lint;
-use crate::task::TaskCell;
+use crate::task::{Held, TaskCell, TaskResource};
 use async_inspect_model::snapshot::{LockOrderStep, ResourceRef, SourceLocation};
-
-/// A lock a task holds, in its detail.
-#[derive(Debug, Clone)]
-pub(crate) struct Held {
-    pub(crate) resource: Arc<ResourceCell>,
-    pub(crate) site: &'static Location<'static>,
-}
 
 /// "Took `to` at `took_at` while holding `from`, taken at `held_at`."
 #[derive(Clone)]
 struct Edge {
-    from: Arc<ResourceCell>,
-    to: Arc<ResourceCell>,
+    from: Arc<dyn TaskResource>,
+    to: Arc<dyn TaskResource>,
     held_at: &'static Location<'static>,
     took_at: &'static Location<'static>,
     task: crate::task::TaskId,
@@ -45,7 +38,7 @@ struct Edge {
 /// Where a lock was created, as a key.
 type Site = (&'static str, u32, u32);
 
-fn site_of(resource: &ResourceCell) -> Site {
+fn site_of(resource: &dyn TaskResource) -> Site {
     let at = resource.created_at();
     (at.file(), at.line(), at.column())
 }
@@ -55,11 +48,11 @@ struct OrderGraph<K> {
     after: HashMap<K, Vec<Edge>>,
     /// The cycles reported, as their sorted keys.
     reported: HashSet<Vec<K>>,
-    key: fn(&ResourceCell) -> K,
+    key: fn(&dyn TaskResource) -> K,
 }
 
 impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
-    fn new(key: fn(&ResourceCell) -> K) -> Self {
+    fn new(key: fn(&dyn TaskResource) -> K) -> Self {
         Self {
             after: HashMap::new(),
             reported: HashSet::new(),
@@ -69,10 +62,10 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
 
     /// Adds an edge; the edges of a new cycle it closes, if any.
     fn add(&mut self, edge: &Edge) -> Option<Vec<Edge>> {
-        let (from, to) = ((self.key)(&edge.from), (self.key)(&edge.to));
+        let (from, to) = ((self.key)(&*edge.from), (self.key)(&*edge.to));
         let after = self.after.entry(from).or_default();
         // One edge per pair of keys: many instances of two sites add one.
-        if after.iter().any(|e| (self.key)(&e.to) == to) {
+        if after.iter().any(|e| (self.key)(&*e.to) == to) {
             return None;
         }
         after.push(edge.clone());
@@ -85,7 +78,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
 
     /// Marks `cycle` reported; whether it was new.
     fn remember(&mut self, cycle: &[Edge]) -> bool {
-        let mut key: Vec<K> = cycle.iter().map(|e| (self.key)(&e.from)).collect();
+        let mut key: Vec<K> = cycle.iter().map(|e| (self.key)(&*e.from)).collect();
         key.sort_unstable();
         key.dedup();
         self.reported.insert(key)
@@ -111,7 +104,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
         }
         for edge in self.after.get(&at).into_iter().flatten() {
             path.push(edge);
-            let next = (self.key)(&edge.to);
+            let next = (self.key)(&*edge.to);
             if next == to || self.walk(next, to, visited, path) {
                 return true;
             }
@@ -142,7 +135,7 @@ pub(crate) fn acquired(
             .cloned()
             .collect();
         detail.held.push(Held {
-            resource: Arc::clone(resource),
+            resource: Arc::clone(resource) as Arc<dyn TaskResource>,
             site,
         });
         before
@@ -153,7 +146,7 @@ pub(crate) fn acquired(
         }
         let edge = Edge {
             from: h.resource,
-            to: Arc::clone(resource),
+            to: Arc::clone(resource) as Arc<dyn TaskResource>,
             held_at: h.site,
             took_at: site,
             task: task.id(),
@@ -182,14 +175,14 @@ fn add(edge: Edge) {
     let (by_lock, by_site) = {
         let mut orders = ORDER.lock().unwrap_or_else(|e| e.into_inner());
         let orders = orders.get_or_insert_with(|| Orders {
-            by_lock: OrderGraph::new(ResourceCell::id),
+            by_lock: OrderGraph::new(|r| r.id()),
             by_site: OrderGraph::new(site_of),
         });
         let by_lock = orders.by_lock.add(&edge);
         if let Some(cycle) = &by_lock {
             orders.by_site.remember(cycle);
         }
-        let same_site = site_of(&edge.from) == site_of(&edge.to);
+        let same_site = site_of(&*edge.from) == site_of(&*edge.to);
         let by_site = if by_lock.is_none() && !same_site {
             orders.by_site.add(&edge)
         } else {
@@ -205,7 +198,7 @@ fn add(edge: Edge) {
     }
 }
 
-fn reference(resource: &ResourceCell) -> ResourceRef {
+fn reference(resource: &dyn TaskResource) -> ResourceRef {
     ResourceRef {
         id: resource.id(),
         kind: resource.kind(),
@@ -220,10 +213,10 @@ fn location(site: &'static Location<'static>) -> SourceLocation {
 fn step(edge: &Edge) -> LockOrderStep {
     LockOrderStep {
         task: edge.task,
-        held: reference(&edge.from),
+        held: reference(&*edge.from),
         held_at: location(edge.held_at),
         held_created_at: location(edge.from.created_at()),
-        took: reference(&edge.to),
+        took: reference(&*edge.to),
         took_at: location(edge.took_at),
         took_created_at: location(edge.to.created_at()),
     }

@@ -7,9 +7,10 @@ use std::collections::VecDeque;
 use std::panic::Location;
 use std::sync::Arc;
 
-use async_inspect_model::snapshot::{BlockingPlace, Lint, SourceLocation};
+use async_inspect_model::snapshot::{BlockingPlace, Lint, LockHolder, SourceLocation};
 
 use crate::clock;
+use crate::record::NamedResource;
 use crate::site::FnInfo;
 use crate::task::TaskId;
 use crate::task::frame::FramePtr;
@@ -38,9 +39,24 @@ pub(crate) struct Detail {
     /// The counting waker, while wake counting is on.
     pub(crate) waker: crate::task::waker::WakerSlot,
     /// The inspected locks the task holds, oldest first.
-    pub(crate) held: Vec<crate::resource::order::Held>,
+    pub(crate) held: Vec<Held>,
     /// For an adopted task: the runtime's id of the task it runs in.
     pub(crate) host: Option<Box<str>>,
+}
+
+/// A resource as a task's record keeps it (a lock it waits for or holds):
+/// what a snapshot and the lock-order check read of it. The resource
+/// module's cells implement it, so that tasks name no resource type.
+pub(crate) trait TaskResource: NamedResource {
+    /// The tasks holding it now, with where and since when.
+    fn holders(&self) -> Vec<LockHolder>;
+}
+
+/// A lock a task holds, in its detail (for the lock-order check).
+#[derive(Debug, Clone)]
+pub(crate) struct Held {
+    pub(crate) resource: Arc<dyn TaskResource>,
+    pub(crate) site: &'static Location<'static>,
 }
 
 /// What a task waits for, as the wrapper that knows it reports it.
@@ -53,7 +69,7 @@ pub(crate) enum WaitKind {
         task: TaskId,
     },
     Lock {
-        resource: Arc<crate::resource::ResourceCell>,
+        resource: Arc<dyn TaskResource>,
     },
     Other(Cow<'static, str>),
     /// Paused at a breakpoint (see [`debug`](crate::debug)), at `place`:

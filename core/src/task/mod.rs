@@ -31,5 +31,5 @@ pub(crate) mod waker;
 pub use async_inspect_model::{TaskId, TaskKind};
 pub(crate) use cell::{Phase, PollScope, on_finish, panic_message};
 pub use cell::{TaskCell, hosted};
-pub(crate) use detail::{Detail, WaitKind};
+pub(crate) use detail::{Detail, Held, TaskResource, WaitKind};
 pub(crate) use frame::{FrameCell, FrameHandle};
