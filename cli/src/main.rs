@@ -11,6 +11,13 @@
 //! ```
 //!
 //! Errors are one line on stderr and exit status 1; never a panic or a hang.
+//!
+//! Layering: it speaks the model's protocol (`async-inspect-model`) and
+//! decodes programs' futures with `async-inspect-debuginfo`; it never links
+//! the program side. Inside, `decode` sits below `client` (a connection to
+//! an agent), below `traces` and `live` (trace files; what live views
+//! share), below `commands` (one module per subcommand), which `main`
+//! dispatches to.
 
 mod client;
 mod commands;

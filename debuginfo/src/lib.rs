@@ -34,6 +34,16 @@
 //! # Ok::<(), async_inspect_debuginfo::Error>(())
 //! ```
 //!
+//! # Layering
+//!
+//! The tree it produces is the model's (`async-inspect-model`'s
+//! `state_machine`); it depends on nothing else of async-inspect, so the
+//! CLI can use it without the program side. Inside, `error`, `budget`,
+//! `bias`, `memory` and `mapping` (the mapped file) sit below `dwarf` (the
+//! lazy index and types), below `decode` (reading a future through the
+//! types), below `program` (the entry point) and `task` (a snapshot's
+//! tasks).
+//!
 //! # How it reads
 //!
 //! In the manner of `gimli` and `addr2line`: [`Program::open`] maps the ELF

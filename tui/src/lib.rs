@@ -14,6 +14,10 @@
 //! no I/O of its own besides the terminal: [`run`] takes its snapshots from
 //! a channel the caller feeds (and hands debugger requests to another),
 //! [`replay`] from a recording's.
+//!
+//! Layering: it reads the model (`async-inspect-model`) only. Inside,
+//! `recorded`, `timeline`, `graph` and `debugger` (data and requests) sit
+//! below `view` (view state and actions), which sits below `draw`.
 
 mod debugger;
 mod draw;

@@ -8,6 +8,10 @@
 //! and JS built into the binary: no CDN, works offline). It binds to
 //! 127.0.0.1 unless told otherwise; elsewhere it requires a token, checked
 //! on every request. It only reads.
+//!
+//! Layering: it reads the model (`async-inspect-model`) only. Inside,
+//! `data` (what is served), `chrome` (the Chrome trace export) and `page`
+//! sit below `api`, which answers requests from them.
 
 mod api;
 pub mod chrome;
