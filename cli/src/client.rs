@@ -91,7 +91,7 @@ impl Client {
         match read_frame::<_, Reply>(&mut stream).map_err(wire_error)? {
             Reply::Welcome(welcome) => Ok(Self {
                 stream,
-                decoder: Some(Decoder::of(welcome.pid)),
+                decoder: Some(Decoder::of(welcome.pid, path)),
                 welcome,
                 recording: false,
                 debugging: false,

@@ -185,9 +185,22 @@ fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
         .map_while(Result::ok)
         .find(|line| line.contains("attach with"));
     assert!(said.is_some(), "the example stays up");
-    let out = cli(&["attach", "--pid", &app.pid().to_string(), "--dump"]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let report = text(&out.stdout);
+    // Its memory read by the kernel, then (as where ptrace_scope forbids
+    // that) by its agent.
+    for read_memory in ["auto", "agent"] {
+        let out = Command::new(CLI)
+            .args(["attach", "--pid", &app.pid().to_string(), "--dump"])
+            .env("ASYNC_INSPECT_READ_MEMORY", read_memory)
+            .output()
+            .expect("the CLI runs");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        check_unannotated_report(&text(&out.stdout));
+    }
+}
+
+/// The report of `examples/unannotated.rs`: its chain with each await's
+/// line, locals, and the leaf.
+fn check_unannotated_report(report: &str) {
     let source = include_str!("../../examples/unannotated.rs");
     let line_of = |needle: &str| source.lines().position(|l| l.contains(needle)).unwrap() + 1;
     for (function, await_line) in [
@@ -213,6 +226,7 @@ fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
         report.contains("tokio::sync::oneshot::Receiver"),
         "{report}"
     );
+    assert!(!report.contains("unreadable"), "{report}");
 }
 
 #[test]

@@ -124,7 +124,7 @@ fn batch() -> Batch {
 }
 
 /// Valid encodings of every kind of message and a whole trace file.
-fn seeds() -> Vec<Vec<u8>> {
+fn seeds() -> Seeds {
     let snapshot = crate::snapshot::sample();
     let requests = [
         Request::Hello {
@@ -147,6 +147,10 @@ fn seeds() -> Vec<Vec<u8>> {
             task: Some(4),
             how: crate::breakpoint::Step::Out,
         },
+        Request::ReadMemory {
+            address: 0x1000,
+            len: 64,
+        },
     ];
     let replies = [
         Reply::Welcome(Welcome {
@@ -159,6 +163,9 @@ fn seeds() -> Vec<Vec<u8>> {
             reason: "no".into(),
         },
         Reply::Snapshot(Box::new(snapshot.clone())),
+        Reply::Memory {
+            bytes: vec![0, 1, 2, 255],
+        },
         Reply::Events(Box::new(batch())),
         Reply::Recording { on: true },
         Reply::Breakpoint {
@@ -189,7 +196,17 @@ fn seeds() -> Vec<Vec<u8>> {
     trace.snapshot(&snapshot).unwrap();
     trace.events(&batch()).unwrap();
     seeds.push(trace.into_inner());
-    seeds
+    Seeds {
+        frames: seeds,
+        requests: requests.len(),
+    }
+}
+
+/// Valid encodings: the requests' frames first, then the replies', then a
+/// trace file.
+struct Seeds {
+    frames: Vec<Vec<u8>>,
+    requests: usize,
 }
 
 fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>) {
@@ -256,12 +273,15 @@ fn fuzz_the_frame_and_trace_decoders() {
         .ok()
         .and_then(|n| n.parse::<u64>().ok())
         .unwrap_or(0x853c_49e6_748f_ea9b);
-    let seeds = seeds();
+    let Seeds {
+        frames: seeds,
+        requests,
+    } = seeds();
     // The seeds themselves decode.
-    for seed in &seeds[..9] {
+    for seed in &seeds[..requests] {
         read_frame::<_, Request>(&mut seed.as_slice()).unwrap();
     }
-    for seed in &seeds[9..seeds.len() - 1] {
+    for seed in &seeds[requests..seeds.len() - 1] {
         read_frame::<_, Reply>(&mut seed.as_slice()).unwrap();
     }
     let trace = read_trace(seeds[seeds.len() - 1].as_slice()).unwrap();

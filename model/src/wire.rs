@@ -20,7 +20,7 @@ use crate::breakpoint::Step;
 use crate::event::{Batch, Polls};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 4;
+pub const PROTOCOL: u32 = 5;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).
@@ -85,7 +85,21 @@ pub enum Request {
         /// or after its current call returns.
         how: Step,
     },
+    /// Read `len` bytes of the program's memory at `address` (at most
+    /// [`MAX_READ`]): what a client decoding the program's futures reads
+    /// when the kernel will not let it read another process
+    /// (`ptrace_scope`). Answered [`Reply::Memory`], or an error for memory
+    /// the program cannot read itself.
+    ReadMemory {
+        /// The run-time address.
+        address: u64,
+        /// How many bytes.
+        len: u32,
+    },
 }
+
+/// The most bytes one [`Request::ReadMemory`] reads.
+pub const MAX_READ: u32 = 1 << 20;
 
 /// What the agent answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,6 +139,11 @@ pub enum Reply {
     Recording {
         /// Whether this client's recording is on now.
         on: bool,
+    },
+    /// The bytes a [`Request::ReadMemory`] asked for.
+    Memory {
+        /// Exactly as many as asked.
+        bytes: Vec<u8>,
     },
     /// The request could not be served.
     Error {
