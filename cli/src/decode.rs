@@ -81,17 +81,16 @@ impl Decoder {
         let bias = program.bias_for_pid(pid).map_err(|e| e.to_string())?;
         let kernel = ProcessMemory::of(pid);
         let forced = std::env::var("ASYNC_INSPECT_READ_MEMORY").is_ok_and(|v| v == "agent");
-        let memory: Box<dyn Memory + Send + Sync> = if !forced
-            && kernel.read(probe, &mut [0; 8]).is_ok()
-        {
-            Box::new(kernel)
-        } else {
-            Box::new(AgentMemory::connect(&self.socket).map_err(|e| {
+        let memory: Box<dyn Memory + Send + Sync> =
+            if !forced && kernel.read(probe, &mut [0; 8]).is_ok() {
+                Box::new(kernel)
+            } else {
+                Box::new(AgentMemory::connect(&self.socket).map_err(|e| {
                 format!(
                     "cannot read process {pid}'s memory (the kernel refused, and its agent: {e})"
                 )
             })?)
-        };
+            };
         Ok(Opened {
             program,
             bias,

@@ -173,3 +173,95 @@ fn leaf_word(task: &TaskInfo) -> &'static str {
         "waiting here"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::state_machine::{Local, NodeKind, NodeState, StateNode};
+
+    fn suspended(path: &str, line: u32, locals: &[(&str, &str)]) -> StateNode {
+        let mut node = StateNode::new(path.into(), NodeKind::AsyncFn);
+        node.state = NodeState::Suspended {
+            index: 0,
+            file: "src/app.rs".into(),
+            line,
+            column: None,
+        };
+        node.locals = locals
+            .iter()
+            .map(|(name, value)| Local {
+                name: (*name).into(),
+                type_name: "u32".into(),
+                value: (*value).into(),
+            })
+            .collect();
+        node
+    }
+
+    /// The report of the sample snapshot whose first task is untraced,
+    /// with `machine` decoded; and where that task is suspended.
+    fn report_of(machine: StateNode) -> (String, Option<String>) {
+        let mut snapshot = crate::snapshot::sample();
+        let task = &mut snapshot.tasks_mut()[0];
+        task.frames.clear();
+        task.waits.clear();
+        task.state_machine = Some(machine);
+        let at = task.suspended_at();
+        (snapshot.to_string(), at)
+    }
+
+    #[test]
+    fn the_chain_shows_each_await_line_and_its_locals_and_folds_library_futures() {
+        let mut root = suspended("app::handle", 10, &[("user", "\"ann\""), ("__3", "false")]);
+        let mut inner = suspended("app::fetch", 20, &[("page", "2")]);
+        let mut lib = suspended(
+            "tokio::sync::mutex::{impl#10}::lock<u32>",
+            436,
+            &[("x", "1")],
+        );
+        lib.children.push(StateNode::new(
+            "tokio::sync::batch_semaphore::Acquire".into(),
+            NodeKind::Leaf("tokio::sync::batch_semaphore::Acquire".into()),
+        ));
+        inner.children.push(lib);
+        root.children.push(inner);
+        let (text, at) = report_of(root);
+        assert!(text.contains("app::handle   src/app.rs:10"), "{text}");
+        assert!(text.contains("└─> app::fetch   src/app.rs:20"), "{text}");
+        assert!(
+            text.contains(r#"user = "ann""#) && text.contains("page = 2"),
+            "{text}"
+        );
+        assert!(!text.contains("__3"), "temporaries are hidden: {text}");
+        assert!(
+            text.contains(
+                "└─> tokio::sync::mutex::lock … tokio::sync::batch_semaphore::Acquire ◄───"
+            ),
+            "{text}"
+        );
+        assert!(
+            !text.contains("x = 1"),
+            "a library's locals are folded: {text}"
+        );
+        assert_eq!(at.as_deref(), Some("fetch  src/app.rs:20"));
+    }
+
+    #[test]
+    fn branches_are_siblings() {
+        let mut root = StateNode::new("app::both::{async_block#0}".into(), NodeKind::AsyncBlock);
+        root.state = NodeState::Suspended {
+            index: 0,
+            file: "src/app.rs".into(),
+            line: 5,
+            column: None,
+        };
+        root.children.push(suspended("app::left", 7, &[]));
+        root.children.push(suspended("app::right", 9, &[]));
+        let (text, _) = report_of(root);
+        assert!(
+            text.contains("async block in app::both   src/app.rs:5"),
+            "{text}"
+        );
+        assert!(text.contains("├─> app::left   src/app.rs:7"), "{text}");
+        assert!(text.contains("└─> app::right   src/app.rs:9"), "{text}");
+    }
+}
