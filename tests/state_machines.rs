@@ -364,3 +364,51 @@ async fn a_running_or_finished_task_has_no_future_to_decode() {
         assert!(info.future.is_none() && info.state_machine.is_none());
     }
 }
+
+static UNTRACED_AWAIT: AtomicU32 = AtomicU32::new(0);
+
+#[async_inspect::trace]
+async fn traced_outer(reply: oneshot::Receiver<u32>) -> u32 {
+    untraced_middle(reply).await + 1
+}
+
+async fn untraced_middle(reply: oneshot::Receiver<u32>) -> u32 {
+    let margin = 6_u32;
+    UNTRACED_AWAIT.store(line!() + 1, Ordering::Relaxed);
+    reply.await.unwrap_or(0) + margin
+}
+
+#[async_inspect::test]
+async fn under_a_traced_call_the_untraced_fns_it_waits_in_are_shown() {
+    let (tx, rx) = oneshot::channel();
+    let task = async_inspect::spawn(traced_outer(rx));
+    let id = spawned_id(&task);
+    let (snapshot, _) = decoded("the traced task to be decoded", id, |m| {
+        let mut found = false;
+        walk(m, &mut |n| found |= n.path.ends_with("::untraced_middle"));
+        found
+    })
+    .await;
+    let report = snapshot.to_string();
+    let section: String = report
+        .split("\n\n")
+        .find(|s| s.starts_with(&format!("Task {id} ")))
+        .unwrap()
+        .to_owned();
+    let blocked = section
+        .lines()
+        .position(|l| l.contains("untraced_middle(reply).await ◄─── BLOCKED"))
+        .unwrap_or_else(|| panic!("{section}"));
+    let below = section.lines().nth(blocked + 1).unwrap();
+    let line = UNTRACED_AWAIT.load(Ordering::Relaxed);
+    assert!(
+        below.contains(&format!(
+            "state_machines::untraced_middle   {}:{line}",
+            file!()
+        )),
+        "{section}"
+    );
+    assert!(section.contains("margin = 6"), "{section}");
+    tx.send(1).unwrap();
+    assert_eq!(task.await.unwrap(), 8);
+}

@@ -63,9 +63,7 @@ impl Program {
     /// [`state_machines_note`](Snapshot::state_machines_note), and stops
     /// the decoding; one that concerns a task's future (a type the
     /// debuginfo does not describe, its bytes unreadable) is an opaque node
-    /// saying why. Running tasks are left undecoded, and so are tasks with
-    /// `#[trace]` frames: their frames are the precise stack (merging the
-    /// two is not done yet).
+    /// saying why. Running tasks are left undecoded.
     pub fn decode_snapshot(
         &self,
         snapshot: &mut Snapshot,
@@ -75,7 +73,7 @@ impl Program {
     ) {
         let mut note = None;
         for task in snapshot.tasks_mut() {
-            let Some(future) = task.future.filter(|_| task.frames.is_empty()) else {
+            let Some(future) = task.future else {
                 continue;
             };
             match self.decode_task(&future, memory, bias, budget) {

@@ -8,7 +8,7 @@
 
 use std::fmt::{self, Formatter};
 
-use super::{Snapshot, TaskInfo};
+use super::{FrameInfo, Snapshot, TaskInfo};
 use crate::state_machine::{NodeKind, NodeState, StateNode};
 
 /// How many locals of one future the report lists.
@@ -24,6 +24,38 @@ impl Snapshot {
         root: &StateNode,
     ) -> fmt::Result {
         write_node(f, root, "│ ", "", task)
+    }
+
+    /// Writes, under the blocked await of `frame` (a task's innermost
+    /// traced call), the program's own async fns that await decoded below
+    /// it: the untraced code a traced call waits in. The frame's own line,
+    /// arguments and steps stay as `#[trace]` recorded them.
+    pub(super) fn write_untraced_below(
+        &self,
+        f: &mut Formatter<'_>,
+        task: &TaskInfo,
+        frame: &FrameInfo,
+        indent: &str,
+    ) -> fmt::Result {
+        let Some(root) = &task.state_machine else {
+            return Ok(());
+        };
+        let path = format!("{}::{}", frame.module_path, frame.function);
+        let inside = format!("{path}::");
+        let Some(own) = root
+            .first_chain()
+            .filter(|n| n.path == path || n.path.starts_with(&inside))
+            .last()
+        else {
+            return Ok(());
+        };
+        let below = own.first_chain().skip(1).find(|n| {
+            matches!(n.kind, NodeKind::AsyncFn | NodeKind::AsyncBlock) && !n.is_library()
+        });
+        match below {
+            Some(node) => write_node(f, node, indent, "└─> ", task),
+            None => Ok(()),
+        }
     }
 }
 

@@ -280,6 +280,7 @@ impl Snapshot {
                 .filter(|w| w.frame == Some(frame.id))
                 .collect();
             let deeper = format!("{inner}    ");
+            self.write_untraced_below(f, task, frame, &deeper)?;
             if waits.is_empty() {
                 writeln!(
                     f,
