@@ -61,9 +61,10 @@ impl Program {
     /// A failure that concerns the whole program (no debuginfo, split or
     /// compressed debuginfo) is said once, in the snapshot's
     /// [`state_machines_note`](Snapshot::state_machines_note), and stops
-    /// the decoding; one that concerns a task's future (a type the
-    /// debuginfo does not describe, its bytes unreadable) is an opaque node
-    /// saying why. Running tasks are left undecoded.
+    /// the decoding; so is a future whose crate has no type debuginfo (its
+    /// task is left undecoded); one that concerns a task's future alone
+    /// (its bytes unreadable, a size that does not match) is an opaque
+    /// node saying why. Running tasks are left undecoded.
     pub fn decode_snapshot(
         &self,
         snapshot: &mut Snapshot,
@@ -83,10 +84,12 @@ impl Program {
                     note = Some(error.to_string());
                     break;
                 }
+                // A crate built without type debuginfo: said once, its
+                // tasks shown as they would be without decoding.
+                Err(TaskError::Decode(error @ Error::NoTypeInfo { .. })) => {
+                    note.get_or_insert_with(|| error.to_string());
+                }
                 Err(TaskError::Decode(error)) => {
-                    if matches!(error, Error::NoTypeInfo { .. }) && note.is_none() {
-                        note = Some(error.to_string());
-                    }
                     let mut opaque = StateNode::new(String::new(), NodeKind::Opaque);
                     opaque.error = Some(error.to_string());
                     task.state_machine = Some(opaque);

@@ -103,14 +103,17 @@ pub struct TaskCell {
     spawned: AtomicU32,
     /// Allocated on first use: most tasks never need it.
     detail: Mutex<Option<Box<Detail>>>,
-    /// The type anchor of the task's future ([`anchor`]), 0 if it has none
-    /// (a blocking closure, a hosted task); set before its first poll.
-    future_anchor: AtomicUsize,
-    /// The size of the task's future.
-    future_size: AtomicUsize,
+    /// The type anchor of the task's future ([`anchor`]) and its size;
+    /// unset for a task with no future of ours (a blocking closure, a
+    /// hosted task). Set before its first poll.
+    future_type: OnceLock<FutureType>,
     /// Where the pinned future lives, from its first poll on; 0 before.
     future_address: AtomicUsize,
 }
+
+/// A future's type as a task records it: its type anchor ([`anchor`]) and
+/// its size.
+type FutureType = (fn() -> &'static str, usize);
 
 /// The type anchor of futures of type `F`: a function monomorphised for
 /// `F`, whose address names `F` in the program's debuginfo (its
@@ -152,8 +155,7 @@ impl TaskCell {
             kind,
             spawned: AtomicU32::new(0),
             detail: Mutex::new(detail),
-            future_anchor: AtomicUsize::new(0),
-            future_size: AtomicUsize::new(0),
+            future_type: OnceLock::new(),
             future_address: AtomicUsize::new(0),
         });
         registry::insert(&cell);
@@ -174,10 +176,9 @@ impl TaskCell {
     /// Notes that the task runs a future of type `F`, before its first
     /// poll: its type anchor and size, for a reader of the debuginfo.
     pub fn set_future_type<F>(&self) {
-        let anchor: fn() -> &'static str = anchor::<F>;
-        self.future_anchor.store(anchor as usize, Ordering::Relaxed);
-        self.future_size
-            .store(std::mem::size_of::<F>(), Ordering::Relaxed);
+        let _ = self
+            .future_type
+            .set((anchor::<F>, std::mem::size_of::<F>()));
     }
 
     /// Notes where the task's pinned future lives, at its first poll (one
@@ -193,11 +194,11 @@ impl TaskCell {
     /// `None` before its first poll or when it has no type anchor.
     pub(crate) fn future_location(&self) -> Option<FutureLocation> {
         let address = self.future_address.load(Ordering::Relaxed);
-        let anchor = self.future_anchor.load(Ordering::Relaxed);
-        (address != 0 && anchor != 0).then(|| FutureLocation {
+        let &(anchor, size) = self.future_type.get()?;
+        (address != 0).then(|| FutureLocation {
             address: address as u64,
-            size: self.future_size.load(Ordering::Relaxed) as u64,
-            anchor: anchor as u64,
+            size: size as u64,
+            anchor: anchor as usize as u64,
             guard: [
                 std::ptr::from_ref(&self.state) as u64,
                 std::ptr::from_ref(&self.polls) as u64,
@@ -207,15 +208,7 @@ impl TaskCell {
 
     /// The type name of the task's future, when it has a type anchor.
     fn future_type_name(&self) -> Option<&'static str> {
-        let anchor = self.future_anchor.load(Ordering::Relaxed);
-        if anchor == 0 {
-            return None;
-        }
-        // SAFETY: a non-zero anchor was stored from a `fn() -> &'static str`
-        // (`set_future_type`), and function pointers and `usize` have the
-        // same size on every platform Rust supports.
-        let anchor: fn() -> &'static str = unsafe { std::mem::transmute(anchor) };
-        Some(anchor())
+        self.future_type.get().map(|(anchor, _)| anchor())
     }
 
     /// How the task came to be inspected.

@@ -83,3 +83,36 @@ fn a_binary_without_debuginfo_says_what_to_set() {
     );
     assert!(!message.contains('\n'), "one line: {message}");
 }
+
+/// A future whose crate has no type debuginfo (here: an anchor that names
+/// nothing) is said once in the snapshot and its task left undecoded, not
+/// an error node per task.
+#[test]
+fn a_type_without_debuginfo_is_said_once_for_the_snapshot() {
+    let (program, bias) = program();
+    let mut snapshot: async_inspect_model::Snapshot = serde_json::from_str(include_str!(
+        "../../../model/tests/fixtures/stuck_request.json"
+    ))
+    .unwrap();
+    // An idle task's guard words, and a future that is there to read.
+    let (phase, polls) = (async_inspect_model::FutureLocation::IDLE, 1_u64);
+    let future = waits();
+    for task in snapshot.tasks_mut().iter_mut().take(2) {
+        task.future = Some(async_inspect_model::FutureLocation {
+            address: &future as *const _ as u64,
+            size: std::mem::size_of_val(&future) as u64,
+            anchor: bias.to_runtime(8),
+            guard: [&phase as *const u64 as u64, &polls as *const u64 as u64],
+        });
+    }
+    program.decode_snapshot(
+        &mut snapshot,
+        &ProcessMemory::this_process(),
+        *bias,
+        &Budget::default(),
+    );
+    let note = snapshot.state_machines_note().expect("said once");
+    assert!(note.contains("debug = \"full\""), "{note}");
+    assert!(snapshot.tasks().iter().all(|t| t.state_machine.is_none()));
+    assert_eq!(snapshot.to_string().matches(note).count(), 1);
+}
