@@ -360,9 +360,9 @@ async fn a_running_or_finished_task_has_no_future_to_decode() {
     let done_id = spawned_id(&done);
     done.await.unwrap();
     let snapshot = async_inspect::snapshot();
-    if let Some(info) = snapshot.task(done_id) {
-        assert!(info.future.is_none() && info.state_machine.is_none());
-    }
+    let info = snapshot.task(done_id).expect("finished tasks are retained");
+    assert!(info.state.is_finished());
+    assert!(info.future.is_none() && info.state_machine.is_none());
 }
 
 static UNTRACED_AWAIT: AtomicU32 = AtomicU32::new(0);

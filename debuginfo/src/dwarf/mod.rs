@@ -55,9 +55,10 @@ pub(crate) struct Dwarf {
     aranges: OnceLock<Result<Vec<Arange>, Error>>,
     vtables: OnceLock<Result<HashMap<u64, DieId>, Error>>,
     types: Mutex<HashMap<DieId, Arc<Type>>>,
-    /// The type each anchor address named (every task of one future type
-    /// shares its anchor: looked up once).
-    anchors: Mutex<HashMap<u64, DieId>>,
+    /// The type each anchor address named, or why it named none (every
+    /// task of one future type shares its anchor: looked up once, also
+    /// when the lookup fails, as for a crate without type debuginfo).
+    anchors: Mutex<HashMap<u64, Result<DieId, Error>>>,
 }
 
 impl std::fmt::Debug for Dwarf {
@@ -322,16 +323,16 @@ impl Dwarf {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&pc)
-            .copied();
-        if let Some(ty) = cached {
-            return Ok(ty);
+            .cloned();
+        if let Some(found) = cached {
+            return found;
         }
-        let ty = self.find_anchor_type(pc)?;
+        let found = self.find_anchor_type(pc);
         self.anchors
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(pc, ty);
-        Ok(ty)
+            .insert(pc, found.clone());
+        found
     }
 
     fn find_anchor_type(&self, pc: u64) -> Result<DieId, Error> {
