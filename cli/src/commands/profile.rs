@@ -44,29 +44,8 @@ pub(crate) struct Args {
 
 /// Runs the program (or reads `--from`) and prints the profile; the
 /// program's exit code.
-pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
-    let options = Options {
-        top: args.top,
-        flamegraph: args.flamegraph,
-        wait: args.wait,
-        record: args.record,
-        from: args.from,
-    };
-    run(&args.program, &options)
-}
-
-/// What `profile` was asked for.
-struct Options {
-    top: usize,
-    flamegraph: Option<PathBuf>,
-    wait: bool,
-    record: Option<PathBuf>,
-    from: Option<PathBuf>,
-}
-
-/// Runs `program` (or reads `--from`), prints the report; the program's
-/// exit code.
-fn run(program: &[OsString], options: &Options) -> anyhow::Result<i32> {
+pub(crate) fn exec(options: Args) -> anyhow::Result<i32> {
+    let program = &options.program;
     let (trace_path, code, temporary) = match &options.from {
         Some(path) => (path.clone(), 0, false),
         None => {
