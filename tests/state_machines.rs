@@ -164,6 +164,10 @@ async fn a_chain_of_three_async_fns_shows_each_await_line_and_its_locals() {
         );
     }
     assert!(report.contains(r#"label = "posts/12345""#), "{report}");
+    assert!(
+        report.contains("here: no value sent yet; its sender is alive"),
+        "the leaf says what it waits for:\n{report}"
+    );
     tx.send(7).unwrap();
     assert_eq!(task.await.unwrap(), 3 + "user-12345".len());
 }
@@ -411,4 +415,44 @@ async fn under_a_traced_call_the_untraced_fns_it_waits_in_are_shown() {
     assert!(section.contains("margin = 6"), "{section}");
     tx.send(1).unwrap();
     assert_eq!(task.await.unwrap(), 8);
+}
+
+async fn wait_for_lock(lock: Arc<async_inspect::sync::Mutex<Vec<u8>>>) -> usize {
+    let items = lock.lock().await;
+    items.len()
+}
+
+async fn join_child(child: async_inspect::task::JoinHandle<usize>) -> usize {
+    child.await.unwrap_or(0)
+}
+
+#[async_inspect::test]
+async fn an_inspected_lock_in_a_local_is_named_with_its_holder_and_a_join_names_its_task() {
+    let lock = Arc::new(async_inspect::sync::Mutex::named("inventory", vec![1, 2]));
+    let guard = lock.lock().await;
+    let me = async_inspect::current_task().expect("the test is a task");
+    let waiter = async_inspect::spawn(wait_for_lock(Arc::clone(&lock)));
+    let waiter_id = spawned_id(&waiter);
+    let joiner = async_inspect::spawn(join_child(waiter));
+    let joiner_id = spawned_id(&joiner);
+    let (_, machine) = decoded("the waiter at its lock", waiter_id, |m| {
+        m.first_chain().any(|n| n.path.ends_with("::wait_for_lock"))
+    })
+    .await;
+    assert_eq!(
+        local(&machine, "lock"),
+        format!("Mutex `inventory` (held by task {me})")
+    );
+    let (_, machine) = decoded("the joiner at its join", joiner_id, |m| {
+        m.first_chain().last().is_some_and(|n| n.detail.is_some())
+    })
+    .await;
+    let leaf = machine.first_chain().last().unwrap();
+    assert_eq!(
+        leaf.detail.as_deref(),
+        Some(format!("joins task {waiter_id}").as_str()),
+        "{leaf:?}"
+    );
+    drop(guard);
+    assert_eq!(joiner.await.unwrap(), 2);
 }

@@ -98,7 +98,12 @@
 //!   whose message says what to set in `Cargo.toml`.
 //! - The line of an await written inside a macro (`join!`, `select!`) is
 //!   the macro's source line, not the call site's.
-//! - Methods are named with rustc's impl namespaces (`app::{impl#0}::get`).
+//! - Methods are named after the type of their `self` upvar
+//!   (`app::Handler::get`); an associated async fn without `self` keeps
+//!   rustc's impl namespace (`app::{impl#0}::new`).
+//! - Leaf details (a timer's deadline, a oneshot's state, a channel's
+//!   senders) read private fields of tokio 1.x by name: a version that
+//!   renames them loses the detail, never shows a wrong one.
 //! - Release builds (`opt-level = 3`, `debug = "full"`) decode the same:
 //!   the state machine layout is fixed before LLVM optimises, so chains,
 //!   await lines, saved locals, boxes and combinators all read as in debug.

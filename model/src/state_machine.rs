@@ -38,6 +38,11 @@ pub struct StateNode {
     pub truncated: bool,
     /// Why this node could not be decoded further, when it could not.
     pub error: Option<String>,
+    /// For a leaf future the decoder knows: what it waits for, in a few
+    /// words (`deadline in 58s`, `no value sent yet; its sender is alive`,
+    /// `3 senders alive`, `joins task #4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl StateNode {
@@ -68,6 +73,7 @@ impl StateNode {
             children: Vec::new(),
             truncated: false,
             error: None,
+            detail: None,
         }
     }
 

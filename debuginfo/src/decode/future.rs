@@ -113,7 +113,9 @@ impl Decoder<'_> {
         }
         let children = self.embedded_futures(t, addr, depth);
         if children.is_empty() {
-            StateNode::new(t.name.clone(), NodeKind::Leaf(t.name.clone()))
+            let mut node = StateNode::new(t.name.clone(), NodeKind::Leaf(t.name.clone()));
+            node.detail = self.leaf_detail(t, addr);
+            node
         } else {
             let mut node = StateNode::new(t.name.clone(), NodeKind::Combinator);
             node.children = children;
@@ -185,6 +187,20 @@ impl Decoder<'_> {
                 .find(|v| variant_struct(&v.member).is_some_and(|t| t.short_name == name))
         };
         node.defined_at = named("Unresumed").and_then(|v| v.member.decl.clone());
+        if node.path.contains("{impl#") {
+            // A method: named after the type of its `self` (an upvar, like
+            // every argument), as people write it.
+            let self_type = named("Unresumed")
+                .and_then(|v| variant_struct(&v.member))
+                .and_then(|u| match &u.kind {
+                    Kind::Struct(s) => s.member("self")?.ty,
+                    _ => None,
+                })
+                .and_then(|id| self.dwarf.ty(id).ok());
+            if let Some(self_type) = self_type {
+                node.path = name_impl(&node.path, &self_type.name);
+            }
+        }
         let Some(active) = self.active_variant(part, addr)? else {
             node.error = Some("its state tag matches no variant".to_owned());
             return Ok(node);
@@ -284,6 +300,61 @@ impl Decoder<'_> {
     }
 }
 
+/// `path` with its last impl namespace (`app::{impl#3}::run`) replaced by
+/// the name of the type `self` has in it, without its module or generic
+/// arguments and through references and smart pointers: `&mut
+/// app::conn::Handler<T>` gives `app::Handler::run`.
+fn name_impl(path: &str, self_type: &str) -> String {
+    let Some(start) = path.rfind("{impl#") else {
+        return path.to_owned();
+    };
+    let Some(len) = path[start..].find('}') else {
+        return path.to_owned();
+    };
+    let mut ty = self_type;
+    loop {
+        ty = ty.trim_start_matches('&').trim_start_matches("mut ");
+        ty = ty
+            .strip_prefix("*const ")
+            .or_else(|| ty.strip_prefix("*mut "))
+            .unwrap_or(ty);
+        let pointer = [
+            "alloc::sync::Arc<",
+            "alloc::rc::Rc<",
+            "alloc::boxed::Box<",
+            "core::pin::Pin<",
+        ]
+        .iter()
+        .find_map(|p| ty.strip_prefix(p));
+        match pointer {
+            Some(inner) => ty = first_generic_argument(inner),
+            None => break,
+        }
+    }
+    let base = ty.split('<').next().unwrap_or(ty);
+    let short = base.rsplit("::").next().unwrap_or(base);
+    if short.is_empty() || short.starts_with('{') {
+        return path.to_owned();
+    }
+    format!("{}{short}{}", &path[..start], &path[start + len + 1..])
+}
+
+/// The first argument of a generic argument list whose opening `<` was
+/// already stripped: `Foo<u8>, Global>` gives `Foo<u8>`.
+fn first_generic_argument(list: &str) -> &str {
+    let mut depth = 0;
+    for (i, c) in list.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if depth == 0 => return &list[..i],
+            '>' => depth -= 1,
+            ',' if depth == 0 => return &list[..i],
+            _ => {}
+        }
+    }
+    list
+}
+
 /// Whether the names of `members` end with `names`, in order.
 fn ends_with_names(members: &[&Member], names: &[String]) -> bool {
     !names.is_empty()
@@ -356,6 +427,33 @@ mod tests {
             coroutine_path(&second, &NodeKind::AsyncBlock),
             "app::main::{async block#1}"
         );
+    }
+
+    #[test]
+    fn a_method_is_named_after_the_type_of_its_self() {
+        assert_eq!(
+            name_impl("app::{impl#3}::run", "&mut app::conn::Handler<u8>"),
+            "app::Handler::run"
+        );
+        assert_eq!(
+            name_impl(
+                "app::{impl#0}::serve<u8>",
+                "alloc::sync::Arc<app::Service<alloc::vec::Vec<u8, alloc::alloc::Global>>, alloc::alloc::Global>"
+            ),
+            "app::Service::serve<u8>"
+        );
+        assert_eq!(
+            name_impl(
+                "lib::{impl#2}::lock<u32>::{async block}",
+                "&lib::Mutex<u32>"
+            ),
+            "lib::Mutex::lock<u32>::{async block}"
+        );
+        assert_eq!(
+            name_impl("app::{impl#1}::new", "core::pin::Pin<&mut app::Task>"),
+            "app::Task::new"
+        );
+        assert_eq!(name_impl("app::run", "&app::Handler"), "app::run");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod combinator;
 mod future;
+mod known;
 mod value;
 
 use std::cell::{Cell, RefCell};

@@ -170,6 +170,10 @@ impl Decoder<'_> {
             out.push_str(&future);
             return Ok(());
         }
+        if let Some(resource) = self.resource_value(t, addr) {
+            out.push_str(&resource);
+            return Ok(());
+        }
         if let Some(part) = &s.variants {
             let Some(variant) = self.active_variant(part, addr)? else {
                 let _ = write!(out, "<{name} with an invalid tag>");
@@ -349,7 +353,7 @@ impl Decoder<'_> {
     }
 
     /// A string of `len` bytes at `ptr`, quoted and escaped.
-    fn write_str(&self, out: &mut String, ptr: u64, len: u64) -> Result<(), ReadError> {
+    pub(super) fn write_str(&self, out: &mut String, ptr: u64, len: u64) -> Result<(), ReadError> {
         let shown = len.min(u64::from(self.budget.max_string));
         let bytes = if shown == 0 {
             Vec::new()

@@ -11,6 +11,7 @@ mod combinator;
 mod cross_process;
 mod errors;
 mod generic;
+mod leaves;
 mod locals;
 mod states;
 mod unreadable;

@@ -79,7 +79,7 @@ fn write_node(
         NodeState::Suspended { file, line, .. } => {
             write!(f, "   {file}:{line}")?;
             if node.children.is_empty() {
-                write!(f, " ◄─── {}", leaf_word(task))?;
+                write!(f, " ◄─── {}", leaf_word(task, node))?;
             }
         }
         NodeState::Unresumed => write!(f, "   (not started)")?,
@@ -87,7 +87,7 @@ fn write_node(
         NodeState::Panicked => write!(f, "   (panicked)")?,
         NodeState::Unknown => {
             if matches!(node.kind, NodeKind::Leaf(_)) {
-                write!(f, " ◄─── {}", leaf_word(task))?;
+                write!(f, " ◄─── {}", leaf_word(task, node))?;
             }
         }
     }
@@ -148,7 +148,7 @@ fn write_library(
         write!(f, " … {}", short_path(leaf))?;
     }
     if leaf.children.is_empty() {
-        writeln!(f, " ◄─── {}", leaf_word(task))?;
+        writeln!(f, " ◄─── {}", leaf_word(task, leaf))?;
         return Ok(());
     }
     writeln!(f)?;
@@ -198,11 +198,17 @@ fn title(node: &StateNode) -> String {
     }
 }
 
-fn leaf_word(task: &TaskInfo) -> &'static str {
-    if task.state == super::TaskState::Blocked {
+/// The mark at the end of the chain, with what the leaf waits for when
+/// the decoder knows: `waiting here: deadline in 58s`.
+fn leaf_word(task: &TaskInfo, leaf: &StateNode) -> String {
+    let word = if task.state == super::TaskState::Blocked {
         "BLOCKED here"
     } else {
         "waiting here"
+    };
+    match &leaf.detail {
+        Some(detail) => format!("{word}: {detail}"),
+        None => word.to_owned(),
     }
 }
 
@@ -250,10 +256,12 @@ mod tests {
             436,
             &[("x", "1")],
         );
-        lib.children.push(StateNode::new(
+        let mut acquire = StateNode::new(
             "tokio::sync::batch_semaphore::Acquire".into(),
             NodeKind::Leaf("tokio::sync::batch_semaphore::Acquire".into()),
-        ));
+        );
+        acquire.detail = Some("1 permit short".into());
+        lib.children.push(acquire);
         inner.children.push(lib);
         root.children.push(inner);
         let (text, at) = report_of(root);
@@ -269,6 +277,10 @@ mod tests {
                 "└─> tokio::sync::mutex::lock … tokio::sync::batch_semaphore::Acquire ◄───"
             ),
             "{text}"
+        );
+        assert!(
+            text.contains(" here: 1 permit short\n"),
+            "the leaf says what it waits for: {text}"
         );
         assert!(
             !text.contains("x = 1"),

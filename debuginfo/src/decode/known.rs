@@ -1,0 +1,334 @@
+//! Library types the decoder knows by name. For the leaf futures people
+//! await most, what they wait for: a timer's deadline, whether a oneshot's
+//! value was sent or its sender dropped, how many senders a channel still
+//! has, which task a join handle joins. For async-inspect's own locks and
+//! channels in a value: the resource's name and holder, not its insides.
+//!
+//! Each reads a few fields the leaf's library keeps private, found by name
+//! (not by offset), so a library version that renames them loses the
+//! detail, never reads a wrong one: a field that is not where it is looked
+//! for gives no detail.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect_model::duration::format_duration;
+
+use crate::decode::{Decoder, without_generics};
+use crate::dwarf::{Kind, Type};
+
+/// How deep a field is searched for inside a leaf.
+const SEARCH_DEPTH: u32 = 4;
+
+/// tokio's oneshot state bits (`tokio::sync::oneshot`): the sender is
+/// done (it sent, or it was dropped), and the receiver closed the channel.
+const ONESHOT_COMPLETE: u128 = 0b0010;
+const ONESHOT_CLOSED: u128 = 0b0100;
+
+impl Decoder<'_> {
+    /// One line on what the leaf future `t` at `addr` waits for, when its
+    /// type is one this knows.
+    pub(crate) fn leaf_detail(&self, t: &Type, addr: u64) -> Option<String> {
+        if let Some(known) = self.known_detail(t, addr) {
+            return known;
+        }
+        if let Some(deadline) = self.deadline(t, addr) {
+            return Some(deadline);
+        }
+        // A future borrowing what it waits on (`recv()`'s `PollFn` closure
+        // holding `&mut &mut Receiver`, broadcast's `Recv`): the borrowed one.
+        let (mut ty, mut at) = self.find_where(t, addr, SEARCH_DEPTH, &|p| {
+            self.pointee_through_refs(p)
+                .is_some_and(|t| is_known(&t.name))
+        })?;
+        while let Kind::Pointer(Some(target)) = ty.kind {
+            let target = self.dwarf.ty(target).ok()?;
+            at = self.pointer(at).ok()?;
+            self.load_block(at, target.size, false).ok()?;
+            ty = target;
+        }
+        self.known_detail(&ty, at)?
+    }
+
+    /// What the pointer type `t` points to through at most two more
+    /// pointers (`&mut &mut T` gives `T`); `None` for a non-pointer.
+    fn pointee_through_refs(&self, t: &Type) -> Option<Arc<Type>> {
+        let Kind::Pointer(Some(mut target)) = t.kind else {
+            return None;
+        };
+        for _ in 0..3 {
+            let ty = self.dwarf.ty(target).ok()?;
+            match ty.kind {
+                Kind::Pointer(Some(next)) => target = next,
+                _ => return Some(ty),
+            }
+        }
+        None
+    }
+
+    /// The detail of a type this knows by name; `None` for another type.
+    fn known_detail(&self, t: &Type, addr: u64) -> Option<Option<String>> {
+        let base = without_generics(&t.name);
+        Some(match base {
+            "tokio::sync::oneshot::Receiver" => self.oneshot(t, addr),
+            "tokio::sync::mpsc::bounded::Receiver"
+            | "tokio::sync::mpsc::unbounded::UnboundedReceiver"
+            | "tokio::sync::mpsc::chan::Rx" => self.senders(t, addr, "tx_count"),
+            "tokio::sync::broadcast::Receiver" => self.senders(t, addr, "num_tx"),
+            "core::future::pending::Pending" => Some("never completes".to_owned()),
+            _ if base.ends_with("::JoinHandle") => self.joined_task(t, addr),
+            _ => return None,
+        })
+    }
+
+    /// `deadline in 2s` for a timer (`tokio::time::Sleep`, and any leaf
+    /// holding a `deadline` instant), `deadline passed 3ms ago` once due.
+    fn deadline(&self, t: &Type, addr: u64) -> Option<String> {
+        let (instant, at) = self.find_field(t, addr, "deadline", SEARCH_DEPTH)?;
+        if !instant.name.ends_with("Instant") {
+            return None;
+        }
+        let (_, sec_at) = self.find_field(&instant, at, "tv_sec", SEARCH_DEPTH)?;
+        let (nsec, nsec_at) = self.find_field(&instant, at, "tv_nsec", SEARCH_DEPTH)?;
+        let secs = self.uint(sec_at, 8).ok()? as u64;
+        let nanos = self.scalar(&nsec, nsec_at)?;
+        let deadline = Duration::new(
+            secs,
+            u32::try_from(nanos).ok().filter(|n| *n < 1_000_000_000)?,
+        );
+        let now = monotonic_now()?;
+        Some(match deadline.checked_sub(now) {
+            Some(left) => format!("deadline in {}", format_duration(left)),
+            None => format!("deadline passed {} ago", format_duration(now - deadline)),
+        })
+    }
+
+    /// Whether a oneshot's value is on its way: sent (not yet taken), its
+    /// sender dropped, or neither.
+    fn oneshot(&self, t: &Type, addr: u64) -> Option<String> {
+        let (inner, inner_at) = self.member(t, addr, "inner")?;
+        let Some((shared, at)) = self.arc_data(&inner, inner_at) else {
+            return Some("its value was already taken".to_owned());
+        };
+        let (state, state_at) = self.find_field(&shared, at, "state", SEARCH_DEPTH)?;
+        let bits = self.scalar(&state, state_at)?;
+        // The sender sets "complete" when it sends and when it is dropped;
+        // the value slot tells which.
+        let (cell, cell_at) = self.member(&shared, at, "value")?;
+        let (slot, slot_at) = self.find_field(&cell, cell_at, "value", SEARCH_DEPTH)?;
+        let holds_value = self.some(&slot, slot_at).is_some();
+        Some(if bits & ONESHOT_COMPLETE != 0 && holds_value {
+            "a value was sent, not yet taken".to_owned()
+        } else if bits & ONESHOT_COMPLETE != 0 {
+            "its sender was dropped without sending".to_owned()
+        } else if bits & ONESHOT_CLOSED != 0 {
+            "closed by its receiver".to_owned()
+        } else {
+            "no value sent yet; its sender is alive".to_owned()
+        })
+    }
+
+    /// How many senders a channel's receiver still has (the count is kept
+    /// in the field `count` of the channel's shared state).
+    fn senders(&self, t: &Type, addr: u64, count: &str) -> Option<String> {
+        let (arc, arc_at) = self.find_where(t, addr, SEARCH_DEPTH, &|t| {
+            without_generics(&t.name) == "alloc::sync::Arc"
+        })?;
+        let (shared, at) = self.arc_data(&arc, arc_at)?;
+        let (n, n_at) = self.find_field(&shared, at, count, SEARCH_DEPTH)?;
+        Some(match self.scalar(&n, n_at)? {
+            0 => "every sender was dropped".to_owned(),
+            1 => "1 sender alive".to_owned(),
+            n => format!("{n} senders alive"),
+        })
+    }
+
+    /// Which task an inspected join handle joins: its `id` field.
+    fn joined_task(&self, t: &Type, addr: u64) -> Option<String> {
+        let (id, at) = self.find_field(t, addr, "id", SEARCH_DEPTH)?;
+        let (ty, at) = self.some(&id, at)?;
+        let n = self.scalar(&ty, at)?;
+        (n != 0).then(|| format!("joins task #{n}"))
+    }
+
+    /// An inspected resource (`async_inspect::sync::Mutex` and the other
+    /// wrappers holding a `tracker`) as the report names it: ``Mutex
+    /// `cache` (held by task #1)``.
+    pub(crate) fn resource_value(&self, t: &Type, addr: u64) -> Option<String> {
+        if !t.name.starts_with("async_inspect::sync::") {
+            return None;
+        }
+        let (tracker, at) = self.member(t, addr, "tracker")?;
+        let kind = without_generics(&t.name).rsplit("::").next()?;
+        let Some((cell, at)) = self
+            .member(&tracker, at, "resource")
+            .and_then(|(resource, at)| self.arc_data(&resource, at))
+        else {
+            // Made while inspection was off: nothing to name it by.
+            return Some(format!("{kind} (not inspected)"));
+        };
+        let mut text = kind.to_owned();
+        if let Some((name, at)) = self
+            .member(&cell, at, "name")
+            .and_then(|(n, at)| self.some(&n, at))
+        {
+            let (ptr, len) = (
+                self.find_field(&name, at, "data_ptr", 1)?,
+                self.find_field(&name, at, "length", 1)?,
+            );
+            let ptr = self.pointer(ptr.1).ok()?;
+            let len = self.uint(len.1, 8).ok()? as u64;
+            let mut quoted = String::new();
+            self.write_str(&mut quoted, ptr, len).ok()?;
+            text.push_str(&format!(" `{}`", quoted.trim_matches('"')));
+        }
+        if let Some((holder, at)) = self.member(&cell, at, "holder")
+            && let Some(task) = self.scalar(&holder, at).filter(|&n| n != 0)
+        {
+            text.push_str(&format!(" (held by task #{task})"));
+        }
+        Some(text)
+    }
+
+    /// The data of the `Arc` (or `Option<Arc>`) `t` at `addr`: its
+    /// `ArcInner`'s `data`, `None` for `None` or an unreadable pointer.
+    fn arc_data(&self, t: &Arc<Type>, addr: u64) -> Option<(Arc<Type>, u64)> {
+        let (t, addr) = self.some(t, addr)?;
+        let (ptr, target) = self.pointer_leaf(&t, addr, 0).ok()??;
+        if ptr == 0 {
+            return None;
+        }
+        let inner = self.dwarf.ty(target?).ok()?;
+        self.load_block(ptr, inner.size, false).ok()?;
+        self.member(&inner, ptr, "data")
+    }
+
+    /// For an `Option<T>`-like enum: the value in `Some`, `None` when it
+    /// is `None`; any other type is itself.
+    fn some(&self, t: &Arc<Type>, addr: u64) -> Option<(Arc<Type>, u64)> {
+        let Kind::Struct(s) = &t.kind else {
+            return Some((Arc::clone(t), addr));
+        };
+        let Some(part) = &s.variants else {
+            return Some((Arc::clone(t), addr));
+        };
+        let active = self.active_variant(part, addr).ok()??;
+        let vt = self.dwarf.ty(active.member.ty?).ok()?;
+        if vt.short_name == "None" {
+            return None;
+        }
+        let Kind::Struct(vs) = &vt.kind else {
+            return None;
+        };
+        let first = vs.members.first()?;
+        let at = addr
+            .wrapping_add(active.member.offset)
+            .wrapping_add(first.offset);
+        Some((self.dwarf.ty(first.ty?).ok()?, at))
+    }
+
+    /// The direct member `name` of `t` at `addr`: its type and address.
+    fn member(&self, t: &Type, addr: u64, name: &str) -> Option<(Arc<Type>, u64)> {
+        let Kind::Struct(s) = &t.kind else {
+            return None;
+        };
+        let m = s.member(name)?;
+        Some((self.dwarf.ty(m.ty?).ok()?, addr.wrapping_add(m.offset)))
+    }
+
+    /// The first field named `name` found depth-first in `t`'s members
+    /// (not through pointers or enum variants).
+    fn find_field(&self, t: &Type, addr: u64, name: &str, depth: u32) -> Option<(Arc<Type>, u64)> {
+        let Kind::Struct(s) = &t.kind else {
+            return None;
+        };
+        if let Some(found) = self.member(t, addr, name) {
+            return Some(found);
+        }
+        if depth == 0 || s.variants.is_some() {
+            return None;
+        }
+        s.members.iter().find_map(|m| {
+            let mt = self.dwarf.ty(m.ty?).ok()?;
+            self.find_field(&mt, addr.wrapping_add(m.offset), name, depth - 1)
+        })
+    }
+
+    /// The first member (or `t` itself) whose type satisfies `wanted`,
+    /// depth-first.
+    fn find_where(
+        &self,
+        t: &Type,
+        addr: u64,
+        depth: u32,
+        wanted: &dyn Fn(&Type) -> bool,
+    ) -> Option<(Arc<Type>, u64)> {
+        let Kind::Struct(s) = &t.kind else {
+            return None;
+        };
+        if depth == 0 || s.variants.is_some() {
+            return None;
+        }
+        s.members.iter().find_map(|m| {
+            let mt = self.dwarf.ty(m.ty?).ok()?;
+            let at = addr.wrapping_add(m.offset);
+            if wanted(&mt) {
+                Some((mt, at))
+            } else {
+                self.find_where(&mt, at, depth - 1, wanted)
+            }
+        })
+    }
+
+    /// The integer inside `t` at `addr`: `t` itself if it is one, else
+    /// its single scalar (an `AtomicUsize`'s `UnsafeCell`'s `usize`, a
+    /// `NonZeroU64`, a newtype).
+    fn scalar(&self, t: &Type, addr: u64) -> Option<u128> {
+        match &t.kind {
+            Kind::Base(_) => self.uint(addr, t.size).ok(),
+            Kind::Struct(s) if s.variants.is_none() => {
+                let mut sized = s
+                    .members
+                    .iter()
+                    .filter_map(|m| Some((self.dwarf.ty(m.ty?).ok()?, m.offset)))
+                    .filter(|(mt, _)| mt.size > 0);
+                let (mt, offset) = sized.next()?;
+                if sized.next().is_some() {
+                    return None;
+                }
+                self.scalar(&mt, addr.wrapping_add(offset))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Whether [`Decoder::known_detail`] knows the type named `name`.
+fn is_known(name: &str) -> bool {
+    matches!(
+        without_generics(name),
+        "tokio::sync::oneshot::Receiver"
+            | "tokio::sync::mpsc::bounded::Receiver"
+            | "tokio::sync::mpsc::unbounded::UnboundedReceiver"
+            | "tokio::sync::mpsc::chan::Rx"
+            | "tokio::sync::broadcast::Receiver"
+    )
+}
+
+/// The time on the monotonic clock, which `std::time::Instant` and tokio's
+/// read, the same in every process of the machine.
+fn monotonic_now() -> Option<Duration> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return None;
+    }
+    Some(Duration::new(
+        u64::try_from(ts.tv_sec).ok()?,
+        u32::try_from(ts.tv_nsec).ok()?,
+    ))
+}
