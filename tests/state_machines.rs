@@ -196,20 +196,30 @@ async fn branch(name: &'static str, never: oneshot::Receiver<()>) -> &'static st
     name
 }
 
+static JOIN_LINE: AtomicU32 = AtomicU32::new(0);
+static SELECT_LINE: AtomicU32 = AtomicU32::new(0);
+
+#[rustfmt::skip] // the join shares its line with `line!()`
+async fn both(a: oneshot::Receiver<()>, b: oneshot::Receiver<()>) {
+    JOIN_LINE.store(line!(), Ordering::Relaxed); tokio::join!(branch("left", a), branch("right", b));
+}
+
+#[rustfmt::skip] // the select shares its line with `line!()`
+async fn either(c: oneshot::Receiver<()>, d: oneshot::Receiver<()>) -> &'static str {
+    SELECT_LINE.store(line!(), Ordering::Relaxed); tokio::select! {
+        x = branch("first", c) => x,
+        y = branch("second", d) => y,
+    }
+}
+
 #[async_inspect::test]
 async fn every_branch_of_a_join_and_a_select_is_a_child() {
     let (_a, a) = oneshot::channel();
     let (_b, b) = oneshot::channel();
-    let joined =
-        async_inspect::spawn(async move { tokio::join!(branch("left", a), branch("right", b)) });
+    let joined = async_inspect::spawn(both(a, b));
     let (_c, c) = oneshot::channel();
     let (_d, d) = oneshot::channel();
-    let selected = async_inspect::spawn(async move {
-        tokio::select! {
-            x = branch("first", c) => x,
-            y = branch("second", d) => y,
-        }
-    });
+    let selected = async_inspect::spawn(either(c, d));
     let branches = |m: &StateNode| {
         let mut n = 0;
         walk(m, &mut |node| {
@@ -235,6 +245,9 @@ async fn every_branch_of_a_join_and_a_select_is_a_child() {
         names.sort();
         assert_eq!(names.len(), 2, "{machine:#?}");
     }
+    // The line of the macro's call, not a line inside tokio's macro.
+    assert_eq!(suspended_line(&join), JOIN_LINE.load(Ordering::Relaxed));
+    assert_eq!(suspended_line(&select), SELECT_LINE.load(Ordering::Relaxed));
     joined.abort();
     selected.abort();
 }

@@ -96,8 +96,10 @@
 //!   debuginfo files are reported as errors, not read. A binary without
 //!   type debuginfo gives [`Error::NoDebugInfo`] or [`Error::NoTypeInfo`],
 //!   whose message says what to set in `Cargo.toml`.
-//! - The line of an await written inside a macro (`join!`, `select!`) is
-//!   the macro's source line, not the call site's.
+//! - An await written by a macro (`join!`, `select!`) carries a line of
+//!   the macro's crate; the line shown is the macro's call site instead,
+//!   read from the `__awaitee` variable of the fn that resumes the state
+//!   machine (see `dwarf::awaits`), whose line rustc collapses to it.
 //! - Methods are named after the type of their `self` upvar
 //!   (`app::Handler::get`); an associated async fn without `self` keeps
 //!   rustc's impl namespace (`app::{impl#0}::new`).

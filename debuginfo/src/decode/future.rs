@@ -15,7 +15,7 @@ use crate::Error;
 use crate::decode::value::is_owning_or_reference;
 use crate::decode::{Decoder, ReadError, is_dyn_pointer, is_slice_pointer};
 use crate::dwarf::{DieId, Kind, Member, Type};
-use crate::tree::{Local, NodeKind, NodeState, StateNode};
+use crate::tree::{Local, NodeKind, NodeState, SourceLine, StateNode};
 
 /// What kind of state machine a type is, if any.
 pub(crate) fn coroutine_kind(ty: &Type) -> Option<NodeKind> {
@@ -235,7 +235,16 @@ impl Decoder<'_> {
             }
             name => {
                 let index = name.strip_prefix("Suspend").and_then(|n| n.parse().ok());
-                let at = active.member.decl.clone();
+                let mut at = active.member.decl.clone();
+                // An await a macro wrote carries the macro's line: use the
+                // line of its call in this fn instead.
+                if at
+                    .as_ref()
+                    .zip(node.defined_at.as_ref())
+                    .is_some_and(|(a, d)| a.file != d.file)
+                {
+                    at = self.call_site(t, part, active, &fields.members).or(at);
+                }
                 node.state = match (index, at) {
                     (Some(index), Some(at)) => NodeState::Suspended {
                         index,
@@ -276,6 +285,58 @@ impl Decoder<'_> {
         }
         node.locals = self.locals(&live, base);
         Ok(node)
+    }
+
+    /// The line of the call site of the await a macro wrote, in the fn of
+    /// the state machine `t` (see `dwarf::awaits`): the `__awaitee`
+    /// variable of the resume fn that has the type of the `active`
+    /// variant's awaitee, counted among the variants awaiting that type.
+    fn call_site(
+        &self,
+        t: &Type,
+        part: &crate::dwarf::VariantPart,
+        active: &crate::dwarf::Variant,
+        members: &[Member],
+    ) -> Option<SourceLine> {
+        let awaitee_type = |fields: &[Member]| {
+            fields
+                .iter()
+                .find(|m| m.name == "__awaitee")
+                .and_then(|m| m.ty)
+        };
+        let ty = awaitee_type(members)?;
+        let ty = self.dwarf.ty(ty).ok()?.name.clone();
+        let sites = self.dwarf.await_sites(t.id, &t.scope).ok()?;
+        let candidates: Vec<&SourceLine> = sites
+            .iter()
+            .filter(|(site_ty, _)| *site_ty == ty)
+            .map(|(_, at)| at)
+            .collect();
+        match candidates.as_slice() {
+            [] => None,
+            [only] => Some((*only).clone()),
+            many => {
+                // Several awaits of that type: the k-th variant awaiting
+                // it is the k-th variable of it, when they are as many.
+                let same_type: Vec<&crate::dwarf::Variant> = part
+                    .variants
+                    .iter()
+                    .filter(|v| {
+                        v.member.ty.and_then(|id| self.dwarf.ty(id).ok()).is_some_and(|vt| {
+                            vt.short_name.starts_with("Suspend")
+                                && matches!(&vt.kind, Kind::Struct(s) if awaitee_type(&s.members)
+                                    .and_then(|id| self.dwarf.ty(id).ok())
+                                    .is_some_and(|a| a.name == ty))
+                        })
+                    })
+                    .collect();
+                if same_type.len() != many.len() {
+                    return None;
+                }
+                let k = same_type.iter().position(|v| std::ptr::eq(*v, active))?;
+                Some(many[k].clone())
+            }
+        }
     }
 
     fn locals(&self, members: &[&Member], base: u64) -> Vec<Local> {
@@ -393,6 +454,7 @@ mod tests {
 
     fn state_machine(scope: &str, short_name: &str) -> Type {
         Type {
+            id: gimli::DebugInfoOffset(0),
             name: format!("{scope}::{short_name}"),
             short_name: short_name.to_owned(),
             scope: scope.to_owned(),

@@ -8,6 +8,7 @@
 //! Parsed types are cached by offset. So memory grows with what was decoded,
 //! not with the size of the binary.
 
+mod awaits;
 mod scopes;
 mod types;
 
@@ -21,6 +22,7 @@ use crate::Error;
 use crate::mapping::Reader;
 use crate::tree::SourceLine;
 
+pub(crate) use awaits::AwaitSites;
 use scopes::Scopes;
 pub(crate) use types::{Kind, Member, Struct, Type, Variant, VariantPart};
 
@@ -59,6 +61,9 @@ pub(crate) struct Dwarf {
     /// task of one future type shares its anchor: looked up once, also
     /// when the lookup fails, as for a crate without type debuginfo).
     anchors: Mutex<HashMap<u64, Result<DieId, Error>>>,
+    /// The await sites of each state machine type whose await lines were
+    /// asked for (see `awaits`).
+    await_sites: Mutex<HashMap<DieId, AwaitSites>>,
 }
 
 impl std::fmt::Debug for Dwarf {
@@ -97,6 +102,7 @@ impl Dwarf {
             vtables: OnceLock::new(),
             types: Mutex::new(HashMap::new()),
             anchors: Mutex::new(HashMap::new()),
+            await_sites: Mutex::new(HashMap::new()),
         })
     }
 

@@ -21,6 +21,8 @@ type Entry = gimli::DebuggingInformationEntry<Reader>;
 /// A parsed type.
 #[derive(Debug)]
 pub(crate) struct Type {
+    /// Where the type's own DIE is (through typedefs and qualifiers).
+    pub(crate) id: DieId,
     /// The name qualified with its namespaces (`alloc::string::String`), or
     /// as rustc wrote it for types it names in full (`&str`, `*const u8`).
     pub(crate) name: String,
@@ -193,6 +195,7 @@ impl Dwarf {
             _ => format!("{scope}::{short_name}"),
         };
         Ok(Type {
+            id,
             name,
             short_name,
             scope,
