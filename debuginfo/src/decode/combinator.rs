@@ -8,12 +8,19 @@
 //! known in more detail: `MaybeDone<F>` (the branch of a join: its future,
 //! or a returned `F`) and a tuple holding futures (what `join!` and
 //! `select!` expand to: every element is a branch, leaves included). The
-//! search is bounded in levels and in members visited.
+//! search is bounded in levels and in members visited. `FuturesUnordered`
+//! keeps its futures in a linked list of tasks, walked as one.
 
 use crate::decode::future::coroutine_kind;
 use crate::decode::{Decoder, is_dyn_pointer, is_slice_pointer};
 use crate::dwarf::{Kind, Member, Type};
 use crate::tree::{NodeKind, NodeState, StateNode};
+
+/// `futures`' set of futures, walked as a list (see
+/// `Decoder::futures_unordered`), and the wrapper `FuturesOrdered` puts
+/// around each of its futures.
+const FUTURES_UNORDERED: &str = "futures_util::stream::futures_unordered::FuturesUnordered<";
+const ORDER_WRAPPER: &str = "futures_util::stream::futures_ordered::OrderWrapper<";
 
 /// How many levels of fields and pointers a search descends.
 const MAX_LEVEL: u32 = 6;
@@ -84,6 +91,10 @@ impl Decoder<'_> {
 
     fn search(&self, t: &Type, addr: u64, depth: u32, level: u32, out: &mut Vec<StateNode>) {
         if level > MAX_LEVEL || out.len() >= self.budget.max_items as usize {
+            return;
+        }
+        if t.name.starts_with(FUTURES_UNORDERED) {
+            self.futures_unordered(t, addr, depth, out);
             return;
         }
         if level > 0 {
@@ -215,6 +226,62 @@ impl Decoder<'_> {
             return;
         }
         self.search(&mt, base.wrapping_add(m.offset), depth, level + 1, out);
+    }
+
+    /// The futures in a `FuturesUnordered` (which `FuturesOrdered`, a
+    /// large `join_all` and `buffer_unordered` use too): the list of its
+    /// tasks from `head_all` through `next_all`, each task's `future` (an
+    /// `Option`, `None` once it completed), in the order they were pushed.
+    fn futures_unordered(&self, t: &Type, addr: u64, depth: u32, out: &mut Vec<StateNode>) {
+        let next_task = |ty: &Type, at: u64| {
+            self.pointer_leaf(ty, at, 0)
+                .ok()
+                .flatten()
+                .and_then(|(ptr, task)| Some((ptr, task?)))
+        };
+        let Some((head, at)) = self.member(t, addr, "head_all") else {
+            return;
+        };
+        let Some((mut ptr, task_id)) = next_task(&head, at) else {
+            return;
+        };
+        let Ok(task) = self.dwarf.ty(task_id) else {
+            return;
+        };
+        let mut found = Vec::new();
+        let mut seen = Vec::new();
+        while ptr != 0 && !seen.contains(&ptr) {
+            if found.len() >= self.budget.max_items as usize {
+                self.truncate();
+                break;
+            }
+            seen.push(ptr);
+            if self.load_block(ptr, task.size, false).is_err() {
+                break;
+            }
+            let future = self
+                .member(&task, ptr, "future")
+                .and_then(|(cell, at)| self.find_field(&cell, at, "value", 2))
+                .and_then(|(option, at)| self.some(&option, at));
+            if let Some((mut ty, mut at)) = future {
+                // `FuturesOrdered` wraps each future with its index.
+                if ty.name.starts_with(ORDER_WRAPPER)
+                    && let Some((data, data_at)) = self.member(&ty, at, "data")
+                {
+                    (ty, at) = (data, data_at);
+                }
+                found.push(self.typed_child(&ty, at, depth));
+            }
+            match self
+                .member(&task, ptr, "next_all")
+                .and_then(|(n, at)| next_task(&n, at))
+            {
+                Some((next, _)) => ptr = next,
+                None => break,
+            }
+        }
+        found.reverse();
+        out.extend(found);
     }
 
     /// Whether a tuple element is certainly a future.

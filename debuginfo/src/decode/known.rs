@@ -205,7 +205,7 @@ impl Decoder<'_> {
 
     /// For an `Option<T>`-like enum: the value in `Some`, `None` when it
     /// is `None`; any other type is itself.
-    fn some(&self, t: &Arc<Type>, addr: u64) -> Option<(Arc<Type>, u64)> {
+    pub(super) fn some(&self, t: &Arc<Type>, addr: u64) -> Option<(Arc<Type>, u64)> {
         let Kind::Struct(s) = &t.kind else {
             return Some((Arc::clone(t), addr));
         };
@@ -228,7 +228,7 @@ impl Decoder<'_> {
     }
 
     /// The direct member `name` of `t` at `addr`: its type and address.
-    fn member(&self, t: &Type, addr: u64, name: &str) -> Option<(Arc<Type>, u64)> {
+    pub(super) fn member(&self, t: &Type, addr: u64, name: &str) -> Option<(Arc<Type>, u64)> {
         let Kind::Struct(s) = &t.kind else {
             return None;
         };
@@ -238,7 +238,13 @@ impl Decoder<'_> {
 
     /// The first field named `name` found depth-first in `t`'s members
     /// (not through pointers or enum variants).
-    fn find_field(&self, t: &Type, addr: u64, name: &str, depth: u32) -> Option<(Arc<Type>, u64)> {
+    pub(super) fn find_field(
+        &self,
+        t: &Type,
+        addr: u64,
+        name: &str,
+        depth: u32,
+    ) -> Option<(Arc<Type>, u64)> {
         let Kind::Struct(s) = &t.kind else {
             return None;
         };

@@ -235,3 +235,35 @@ fn every_future_of_join_all_and_futures_join_is_a_child() {
     });
     assert_eq!(paths(&node.children[0]), [BRANCH_A, BRANCH_B]);
 }
+
+#[test]
+fn every_future_in_a_futures_unordered_is_a_child() {
+    use futures::StreamExt as _;
+    let (_fut, node) = suspend_and_decode(async {
+        let mut set: futures::stream::FuturesUnordered<_> = (1..=3).map(branch_a).collect();
+        set.next().await
+    });
+    let set = &node.children[0];
+    assert_eq!(paths(set), [BRANCH_A, BRANCH_A, BRANCH_A], "{set:#?}");
+    let mut ns: Vec<&str> = set
+        .children
+        .iter()
+        .map(|c| c.local("n").unwrap().value.as_str())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, ["1", "2", "3"]);
+
+    // `join_all` of many futures runs them in a `FuturesOrdered`.
+    let (_fut, node) =
+        suspend_and_decode(async { futures::future::join_all((0..40).map(branch_a)).await.len() });
+    let mut count = 0;
+    fn walk(node: &async_inspect_debuginfo::StateNode, count: &mut usize) {
+        *count += usize::from(node.path == BRANCH_A);
+        for child in &node.children {
+            walk(child, count);
+        }
+    }
+    walk(&node, &mut count);
+    assert_eq!(count, 16, "as many as the budget's items: {node:#?}");
+    assert!(node.any_truncated(), "the rest is marked as cut");
+}
