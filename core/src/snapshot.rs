@@ -224,11 +224,13 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
-                    WaitKind::Lock { resource } if resource.kind().is_lock() => WaitReason::Lock {
-                        resource: resource_ref(&**resource),
-                        holders: resource.holders(),
-                    },
-                    WaitKind::Lock { resource } => WaitReason::Channel {
+                    WaitKind::Lock { resource, .. } if resource.kind().is_lock() => {
+                        WaitReason::Lock {
+                            resource: resource_ref(&**resource),
+                            holders: resource.holders(),
+                        }
+                    }
+                    WaitKind::Lock { resource, .. } => WaitReason::Channel {
                         end: resource_ref(&**resource),
                         holders: resource.holders(),
                     },
@@ -240,6 +242,12 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                 },
                 since: to_duration(wait.since),
                 timeout_at: timeout_for(wait.frame),
+                at: match &wait.kind {
+                    WaitKind::Lock { site, .. } => {
+                        Some(SourceLocation::new(site.file(), site.line(), site.column()))
+                    }
+                    _ => None,
+                },
             })
             .collect();
         info.points = detail

@@ -230,11 +230,15 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
     let selected = view.selected.min(listed.len().saturating_sub(1));
     let first = window_start(selected, height, listed.len());
     let end = listed.len().min(first + height);
+    let in_deadlock: std::collections::HashSet<_> = deadlocked(snapshot)
+        .into_iter()
+        .map(|(task, _)| task)
+        .collect();
     let rows = listed[first..end].iter().map(|task| {
-        // Where it is parked, else where it was spawned.
-        let at = match task.blocked_at() {
-            Some((_, step)) => format!("{}.await  {}", step.expr, step.location),
-            None if let Some(at) = task.suspended_at() => at,
+        // Where it is parked (the lock and its holder for a lock wait),
+        // else where it was spawned.
+        let at = match task.parked_at() {
+            Some(at) => at,
             None if !task.waits.is_empty() => "waiting".to_owned(),
             None => format!("spawned at {}", task.location),
         };
@@ -244,8 +248,12 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
             100.0 * task.busy.as_secs_f64() / task.age.as_secs_f64()
         };
         let paused = task.paused_at();
+        // A deadlocked row says so in words, not only in colour.
         let state = match paused {
             Some(breakpoint) => format!("{} PAUSED b{breakpoint}", state_icon(task.state)),
+            None if in_deadlock.contains(&task.id) => {
+                format!("{} DEADLOCK", state_icon(task.state))
+            }
             None => format!("{} {}", state_icon(task.state), task.state.label()),
         };
         let cells = [
@@ -264,6 +272,9 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
                 .fg(Color::Black)
                 .bg(Color::LightYellow)
                 .add_modifier(Modifier::BOLD),
+            None if in_deadlock.contains(&task.id) => {
+                state_style(task.state).add_modifier(Modifier::BOLD)
+            }
             None => state_style(task.state),
         };
         Row::new(cells).style(style)

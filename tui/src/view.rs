@@ -456,6 +456,9 @@ pub fn listed<'a>(snapshot: &'a Snapshot, view: &View) -> Vec<&'a TaskInfo> {
             || task
                 .blocked_at()
                 .is_some_and(|(_, step)| step.expr.to_lowercase().contains(&search))
+            || task
+                .parked_at()
+                .is_some_and(|at| at.to_lowercase().contains(&search))
     };
     let mut tasks: Vec<&TaskInfo> = snapshot
         .tasks()

@@ -107,6 +107,24 @@ fn the_detail_shows_the_stack_down_to_the_stuck_await() {
     assert!(view.detail);
     let screen = render(&snapshot, &view, 120, 30);
     assert!(screen.contains("handle_request(user_id=12345)"), "{screen}");
+    // Each frame at the await it is suspended at, with its step.
+    let handle = &snapshot
+        .tasks()
+        .iter()
+        .find(|t| t.name == "handle_request")
+        .unwrap();
+    for frame in &handle.frames {
+        let step = frame.current_await().unwrap();
+        assert!(
+            screen.contains(&format!(
+                "   {}   step {}/{} · fn at line {}",
+                step.location, step.step, step.of, frame.location.line
+            )),
+            "{} at {}: {screen}",
+            frame.function,
+            step.location
+        );
+    }
     assert!(
         screen.contains("└─> call_backend(service=\"posts\", key=\"user-12345\")"),
         "{screen}"
@@ -134,6 +152,24 @@ fn a_deadlock_is_flagged_and_d_goes_to_it() {
         screen.contains("💀") && screen.contains("1 deadlock(s) (d)"),
         "{screen}"
     );
+    // Each task of the cycle is marked in its row, in words, and parked at
+    // the lock it waits for, its holder and its lock() line.
+    let wide = render(&snapshot, &view, 150, 24);
+    for link in &snapshot.deadlocks()[0].cycle {
+        let row = wide
+            .lines()
+            .find(|l| l.trim_start().starts_with(&link.task.to_string()))
+            .unwrap_or_else(|| panic!("a row for {}: {wide}", link.task));
+        assert!(row.contains("DEADLOCK"), "{row}");
+        let name = &link.resource.as_ref().unwrap().name;
+        assert!(
+            row.contains(&format!("Mutex `{name}` held by {}", link.held_by)),
+            "{row}"
+        );
+        assert!(row.contains("examples/deadlock.rs:17:"), "{row}");
+    }
+    let main_row = wide.lines().find(|l| l.contains(" main ")).unwrap();
+    assert!(!main_row.contains("DEADLOCK"), "{main_row}");
     view.apply(Action::Deadlocks, &snapshot);
     assert_eq!(view.tab, Tab::Deadlocks);
     let screen = render(&snapshot, &view, 100, 24);
@@ -172,6 +208,19 @@ fn a_deadlock_is_flagged_and_d_goes_to_it() {
             "the lock it holds: {detail}"
         );
     }
+
+    // A task outside the cycle shows no deadlock in its detail.
+    let mut view = View::default();
+    let main = snapshot
+        .tasks()
+        .iter()
+        .find(|t| t.name == "main")
+        .unwrap()
+        .id;
+    select(&mut view, &snapshot, main);
+    view.apply(Action::Open, &snapshot);
+    let detail = render(&snapshot, &view, 110, 30);
+    assert!(!detail.contains("DEADLOCK"), "{detail}");
 }
 
 #[test]

@@ -194,12 +194,6 @@ struct TasksQuery {
     at: Option<f64>,
 }
 
-fn parked_at(task: &TaskInfo) -> Option<String> {
-    task.blocked_at()
-        .map(|(_, step)| format!("{}.await  {}", step.expr, step.location))
-        .or_else(|| task.suspended_at())
-}
-
 fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
     let busy = if task.age.is_zero() {
         0.0
@@ -212,7 +206,8 @@ fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
         "state": task.state.label(),
         "paused_at": task.paused_at(),
         "kind": task.kind,
-        "parked_at": parked_at(task),
+        "parked_at": task.parked_at(),
+        "deadlocked": snapshot.deadlocks_of(task.id).next().is_some(),
         "location": task.location.to_string(),
         "for_ms": task.in_state_for(snapshot).as_millis() as u64,
         "polls": task.polls,
@@ -234,7 +229,10 @@ async fn tasks(State(app): State<App>, Query(query): Query<TasksQuery>) -> Respo
             .filter(|t| {
                 needle.is_empty()
                     || t.name.to_lowercase().contains(&needle)
-                    || parked_at(t).is_some_and(|p| p.to_lowercase().contains(&needle))
+                    || t.parked_at()
+                        .is_some_and(|p| p.to_lowercase().contains(&needle))
+                    || t.blocked_at()
+                        .is_some_and(|(_, s)| s.expr.to_lowercase().contains(&needle))
             })
             .collect();
         let rank = |t: &TaskInfo| match t.state {
@@ -282,11 +280,17 @@ async fn task(State(app): State<App>, Path(id): Path<u64>, Query(at): Query<At>)
         Json(json!({
             "task": info,
             "row": row(snapshot, info),
-            "report": section,
+            "report": without_emoji(&section),
             "children": children,
         }))
         .into_response()
     })
+}
+
+/// Report text for the page: the report's 💀 is an emoji, a blank box
+/// where no emoji font is installed; ✖ is in the fonts every system has.
+fn without_emoji(text: &str) -> String {
+    text.replace('💀', "✖")
 }
 
 async fn deadlocks(State(app): State<App>, Query(at): Query<At>) -> Response {
@@ -294,7 +298,7 @@ async fn deadlocks(State(app): State<App>, Query(at): Query<At>) -> Response {
         let text: Vec<String> = snapshot
             .deadlocks()
             .iter()
-            .map(ToString::to_string)
+            .map(|d| without_emoji(&d.to_string()))
             .collect();
         Json(json!({ "deadlocks": snapshot.deadlocks(), "text": text })).into_response()
     })
@@ -373,7 +377,7 @@ async fn graph(State(app): State<App>, Query(query): Query<GraphQuery>) -> Respo
             .map(|id| match by_id.get(id) {
                 Some(task) => json!({
                     "id": id.as_u64(), "name": task.name, "state": task.state.label(),
-                    "parked_at": parked_at(task),
+                    "parked_at": task.parked_at(),
                 }),
                 None => json!({ "id": id.as_u64(), "name": "?", "state": "gone" }),
             })

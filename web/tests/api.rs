@@ -67,8 +67,39 @@ fn every_endpoint_answers_from_a_live_process() {
     let paged = json(address, "/api/v1/tasks?offset=1&limit=1");
     assert_eq!(paged["tasks"].as_array().unwrap().len(), 1);
 
+    // A lock wait is parked at the lock, its holder and the lock() line;
+    // the rows of a deadlock say so.
+    let row = tasks["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == task)
+        .unwrap();
+    let name = &link.resource.as_ref().unwrap().name;
+    let parked = row["parked_at"].as_str().unwrap();
+    assert!(
+        parked.starts_with(&format!("Mutex `{name}` held by {}", link.held_by))
+            && parked.contains("examples/deadlock.rs:17:"),
+        "{parked}"
+    );
+    assert_eq!(row["deadlocked"], true);
+    let main = snapshot.tasks().iter().find(|t| t.name == "main").unwrap();
+    let main_row = json(address, &format!("/api/v1/tasks/{}", main.id.as_u64()));
+    assert_eq!(main_row["row"]["deadlocked"], false);
+    assert!(
+        !main_row["report"].as_str().unwrap().contains("DEADLOCK"),
+        "a task outside the cycle shows no deadlock"
+    );
+
     let one = json(address, &format!("/api/v1/tasks/{task}"));
     assert_eq!(one["row"]["name"], "transfer");
+    assert!(
+        one["report"]
+            .as_str()
+            .unwrap()
+            .contains("✖ DEADLOCK DETECTED"),
+        "its deadlock, marked without an emoji"
+    );
     let report = one["report"].as_str().unwrap();
     assert!(report.contains("to.lock().await ◄─── BLOCKED"), "{report}");
     assert!(report.contains("examples/deadlock.rs:17:"), "{report}");

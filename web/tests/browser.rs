@@ -103,6 +103,18 @@ fn a_person_finds_the_deadlock_and_the_stuck_await_in_the_browser() {
     );
     assert!(overview.contains("DEADLOCK DETECTED"), "{overview}");
     assert!(
+        !overview.contains('💀'),
+        "no emoji a font may lack: {overview}"
+    );
+    assert!(
+        overview.contains("class=\"blocked deadlocked\""),
+        "the rows of the cycle are marked: {overview}"
+    );
+    assert!(
+        overview.contains("held by #"),
+        "the lock's holder: {overview}"
+    );
+    assert!(
         overview.contains(&format!("href=\"#/task/{task}\"")),
         "{overview}"
     );

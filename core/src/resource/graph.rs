@@ -341,6 +341,7 @@ impl LockWait {
             frame,
             WaitKind::Lock {
                 resource: Arc::clone(resource) as Arc<dyn crate::task::TaskResource>,
+                site,
             },
         );
         Some(Self {

@@ -70,6 +70,8 @@ pub(crate) enum WaitKind {
     },
     Lock {
         resource: Arc<dyn TaskResource>,
+        /// The `lock()` (or `send()`, `recv()`…) call that waits.
+        site: &'static Location<'static>,
     },
     Other(Cow<'static, str>),
     /// Paused at a breakpoint (see [`debug`](crate::debug)), at `place`:

@@ -161,10 +161,20 @@ impl Snapshot {
         });
     }
 
-    /// Keeps only the tasks for which `keep` holds (the deadlocks, lints
-    /// and resources stay).
+    /// Keeps only the tasks for which `keep` holds, and the deadlocks one
+    /// of them is part of (the lints and resources stay).
     pub fn retain_tasks(&mut self, keep: impl FnMut(&TaskInfo) -> bool) {
         self.tasks.retain(keep);
+        let kept: std::collections::HashSet<TaskId> = self.tasks.iter().map(|t| t.id).collect();
+        self.deadlocks
+            .retain(|d| d.cycle.iter().any(|link| kept.contains(&link.task)));
+    }
+
+    /// The deadlocks `task` is part of.
+    pub fn deadlocks_of(&self, task: TaskId) -> impl Iterator<Item = &Deadlock> {
+        self.deadlocks
+            .iter()
+            .filter(move |d| d.cycle.iter().any(|link| link.task == task))
     }
 
     /// Keeps the `n` most recently finished tasks and every live one: what
@@ -550,6 +560,46 @@ impl TaskInfo {
         Some(format!("{function}  {file}:{line}"))
     }
 
+    /// Where the task is parked, in one line (the PARKED AT column of the
+    /// terminal UI and the web page): the lock or channel it waits for,
+    /// who holds it and where it waits (``Mutex `cache` held by #1 · at
+    /// src/a.rs:9:22``), else its traced await (`rx.await  src/a.rs:52:10`),
+    /// else the await its decoded future is suspended at (`fetch
+    /// src/a.rs:42`); `None` when none of these is known.
+    pub fn parked_at(&self) -> Option<String> {
+        let resource_wait = self.waits.iter().find_map(|w| match &w.reason {
+            WaitReason::Lock { resource, holders }
+            | WaitReason::Channel {
+                end: resource,
+                holders,
+            } => Some((w, resource, holders)),
+            _ => None,
+        });
+        if let Some((wait, resource, holders)) = resource_wait {
+            let name = &resource.name;
+            let mut text = match resource.kind {
+                ResourceKind::ChannelSenders => format!("recv on channel `{name}`"),
+                ResourceKind::ChannelReceiver => format!("send on channel `{name}`"),
+                kind => format!("{kind} `{name}`"),
+            };
+            if !holders.is_empty() {
+                let ids: Vec<String> = holders.iter().map(|h| h.task.to_string()).collect();
+                text.push_str(&format!(" held by {}", ids.join(", ")));
+            }
+            let at = wait.at.as_ref().or_else(|| {
+                let frame = self.frames.iter().find(|f| Some(f.id) == wait.frame)?;
+                Some(&frame.current_await()?.location)
+            });
+            if let Some(at) = at {
+                text.push_str(&format!(" · at {at}"));
+            }
+            return Some(text);
+        }
+        self.blocked_at()
+            .map(|(_, step)| format!("{}.await  {}", step.expr, step.location))
+            .or_else(|| self.suspended_at())
+    }
+
     /// The innermost await the task is parked on, with its frame.
     pub fn blocked_at(&self) -> Option<(&FrameInfo, &AwaitStep)> {
         let frame = *self.stack().last()?;
@@ -657,6 +707,10 @@ pub struct WaitInfo {
     pub since: Duration,
     /// The nearest enclosing inspected timeout's deadline, if any.
     pub timeout_at: Option<Duration>,
+    /// Where the task began waiting, when the wait knows: the `lock()`
+    /// (or `acquire()`, `send()`, `recv()`) call of a lock or channel wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<SourceLocation>,
 }
 
 /// Why a task waits.
@@ -903,4 +957,69 @@ impl Activity {
 pub(crate) fn sample() -> Snapshot {
     serde_json::from_str(include_str!("../../tests/fixtures/stuck_request.json"))
         .expect("the fixture is a snapshot")
+}
+
+/// A snapshot of `examples/deadlock.rs`: two tasks each holding the lock
+/// the other waits for.
+#[cfg(test)]
+pub(crate) fn deadlock_sample() -> Snapshot {
+    serde_json::from_str(include_str!("../../tests/fixtures/deadlock.json"))
+        .expect("the fixture is a snapshot")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lock_wait_is_parked_at_the_lock_its_holder_and_the_lock_call() {
+        let mut snapshot = deadlock_sample();
+        let task = &snapshot.tasks()[1];
+        assert_eq!(
+            task.parked_at().as_deref(),
+            Some("Mutex `bob` held by #3 · at examples/deadlock.rs:17:32"),
+            "the traced lock().await's line when the wait has none"
+        );
+        // An untraced task: the wait's own lock() site.
+        let task = &mut snapshot.tasks_mut()[1];
+        task.frames.clear();
+        task.waits[0].frame = None;
+        task.waits[0].at = Some(SourceLocation::new("src/bank.rs", 9, 22));
+        assert_eq!(
+            task.parked_at().as_deref(),
+            Some("Mutex `bob` held by #3 · at src/bank.rs:9:22")
+        );
+    }
+
+    #[test]
+    fn a_traced_await_is_parked_at_its_expression_and_line() {
+        let snapshot = sample();
+        for task in snapshot.tasks() {
+            if let Some((_, step)) = task.blocked_at()
+                && task
+                    .waits
+                    .iter()
+                    .all(|w| !matches!(w.reason, WaitReason::Lock { .. }))
+            {
+                assert_eq!(
+                    task.parked_at(),
+                    Some(format!("{}.await  {}", step.expr, step.location))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn keeping_one_task_keeps_only_its_deadlocks() {
+        let mut snapshot = deadlock_sample();
+        assert_eq!(snapshot.deadlocks().len(), 1);
+        let (main, transfer) = (snapshot.tasks()[0].id, snapshot.tasks()[1].id);
+        assert_eq!(snapshot.deadlocks_of(main).count(), 0);
+        assert_eq!(snapshot.deadlocks_of(transfer).count(), 1);
+        let mut only_main = snapshot.clone();
+        only_main.retain_tasks(|t| t.id == main);
+        assert!(only_main.deadlocks().is_empty());
+        snapshot.retain_tasks(|t| t.id == transfer);
+        assert_eq!(snapshot.deadlocks().len(), 1);
+    }
 }

@@ -221,13 +221,35 @@ impl Snapshot {
         root: bool,
     ) -> fmt::Result {
         let connector = if root { "" } else { "└─> " };
-        writeln!(
-            f,
-            "{indent}{connector}{}   {}:{}",
-            frame.call(),
-            frame.location.file,
-            frame.location.line
-        )?;
+        // Like a debugger's frame: the line it is at (its await in
+        // progress), then where the fn is.
+        match frame
+            .current_await()
+            .filter(|s| matches!(s.status, StepStatus::InProgress { .. }))
+        {
+            Some(step) => {
+                let defined = if step.location.file == frame.location.file {
+                    format!("line {}", frame.location.line)
+                } else {
+                    format!("{}:{}", frame.location.file, frame.location.line)
+                };
+                writeln!(
+                    f,
+                    "{indent}{connector}{}   {}   step {}/{} · fn at {defined}",
+                    frame.call(),
+                    step.location,
+                    step.step,
+                    step.of
+                )?;
+            }
+            None => writeln!(
+                f,
+                "{indent}{connector}{}   {}:{}",
+                frame.call(),
+                frame.location.file,
+                frame.location.line
+            )?,
+        }
         let inner = if root {
             indent.to_owned()
         } else {
@@ -303,12 +325,18 @@ impl Snapshot {
         with_timeout: bool,
     ) -> fmt::Result {
         for wait in waits {
-            writeln!(
+            write!(
                 f,
                 "{indent}├─ Waiting for: {} (for {})",
                 self.reason(&wait.reason),
                 self.since(wait.since)
             )?;
+            // A traced await's line is above it already; for code nobody
+            // annotated, the `lock()` call is said here.
+            match (&wait.at, wait.frame) {
+                (Some(at), None) => writeln!(f, " · waits at {at}")?,
+                _ => writeln!(f)?,
+            }
         }
         if with_timeout {
             let nearest = waits.iter().filter_map(|w| w.timeout_at).min();

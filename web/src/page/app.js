@@ -77,7 +77,7 @@ function header() {
   const banner = document.getElementById("banner");
   if (s.deadlocks > 0) {
     banner.hidden = false;
-    banner.innerHTML = `💀 ${s.deadlocks} deadlock(s): tasks wait for each other forever. ` +
+    banner.innerHTML = `<b class="mark">DEADLOCK</b> ${s.deadlocks} deadlock(s): tasks wait for each other forever. ` +
       `<a href="#/graph">See the cycle</a> · <a href="#/">the report</a>`;
   } else {
     banner.hidden = true;
@@ -131,9 +131,10 @@ function taskTable(rows) {
   if (!rows.length) return "<p>None.</p>";
   return `<table class="tasks"><thead><tr><th>id</th><th>state</th><th>name</th><th>parked at</th>
     <th>for</th><th>polls</th><th>busy</th></tr></thead><tbody>` +
-    rows.map((t) => `<tr class="${esc(t.state.toLowerCase())}${t.paused_at ? " paused" : ""}">
+    rows.map((t) => `<tr class="${esc(t.state.toLowerCase())}${t.paused_at ? " paused" : ""}${t.deadlocked ? " deadlocked" : ""}">
       <td><a href="#/task/${t.id}">#${t.id}</a></td>
-      <td>${t.paused_at ? `PAUSED at breakpoint ${t.paused_at}` : esc(t.state)}</td>
+      <td>${t.paused_at ? `PAUSED at breakpoint ${t.paused_at}`
+        : t.deadlocked ? `<b class="mark">DEADLOCK</b>` : esc(t.state)}</td>
       <td><a href="#/task/${t.id}">${esc(t.name)}</a></td>
       <td class="code">${esc(t.parked_at || "")}</td><td>${ms(t.for_ms)}</td>
       <td>${t.polls}</td><td>${t.busy_pct.toFixed(0)}%</td></tr>`).join("") +
