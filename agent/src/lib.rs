@@ -10,13 +10,16 @@
 //!
 //! Nothing here starts by itself: the runtime adapters call [`init`] when
 //! they spawn or block on a task, which starts what the environment asks
-//! for (`ASYNC_INSPECT_AGENT=1`, `ASYNC_INSPECT_STALL_TIMEOUT`), once.
+//! for (`ASYNC_INSPECT_AGENT=1`, `ASYNC_INSPECT_RECORD`,
+//! `ASYNC_INSPECT_STALL_TIMEOUT`), once.
 //!
 //! ```
 //! async_inspect_agent::init(); // nothing asked for in this environment
 //! assert!(async_inspect_agent::socket().is_none());
 //! ```
 
+#[cfg(unix)]
+mod early;
 #[cfg(unix)]
 mod server;
 pub mod state_machines;
@@ -29,8 +32,11 @@ pub use async_inspect_model::wire::{socket_dir, socket_for};
 pub use server::{MAX_CLIENTS, socket, start};
 
 /// Reads the environment (once) and starts what it asks for: the agent
-/// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`) and the stall
-/// watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by `async-inspect test`).
+/// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`), a recording from
+/// the first poll kept for the agent's first client
+/// (`ASYNC_INSPECT_RECORD=all|long`, set by `run --record` and `profile`)
+/// and the stall watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by
+/// `async-inspect test`).
 /// Cheap after the first call: one load.
 #[inline]
 pub fn init() {
@@ -38,6 +44,8 @@ pub fn init() {
     INIT.call_once(|| {
         async_inspect_core::config::init();
         watchdog::stall::start_if_asked();
+        #[cfg(unix)]
+        early::start_if_asked();
     });
     #[cfg(unix)]
     if async_inspect_core::config::take_agent_request()

@@ -304,7 +304,10 @@ impl Session {
             Request::StartRecording { polls } => {
                 // Asked again with other polls: the new recorder starts
                 // before the old one stops, so nothing is lost between.
-                let recorder = Recorder::start_with(polls);
+                // The recording the program began at its start for the
+                // CLI that launched it, if it is this client's to take.
+                let recorder =
+                    crate::early::take(polls).unwrap_or_else(|| Recorder::start_with(polls));
                 self.send_events(out)?;
                 self.recorder = Some(recorder);
                 write_frame(out, &Reply::Recording { on: true })

@@ -551,6 +551,71 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
     assert!(nanos > 0);
 }
 
+#[test]
+fn profile_of_a_short_program_covers_its_whole_run() {
+    // 150 ms: over before a client connecting after the start would see
+    // much of it; the recording begins with the program.
+    let dir = scratch("short-profile");
+    let svg = dir.join("short.svg");
+    let out = Command::new(CLI)
+        .args([
+            "profile",
+            "--top",
+            "5",
+            "--flamegraph",
+            svg.to_str().unwrap(),
+            "--",
+        ])
+        .arg(slow_service())
+        .args(["--seconds", "0.15"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    assert!(!report.contains("no traced call completed"), "{report}");
+    let served: u64 = text(&out.stderr)
+        .lines()
+        .chain(report.lines())
+        .find_map(|l| l.strip_prefix("served ")?.split(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    let functions = report
+        .split("\n\n")
+        .find(|s| s.contains("Slowest operations"))
+        .unwrap_or_else(|| panic!("{report}"));
+    let rows: Vec<&str> = functions.lines().skip(2).collect();
+    assert!(
+        rows[0].trim_start().starts_with("handle_request()"),
+        "the root call first: {functions}"
+    );
+    // Every request the program served was recorded from its first poll.
+    let calls: u64 = rows[0]
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a call count: {}", rows[0]));
+    assert!(calls >= 8, "{functions}");
+    if served > 0 {
+        assert!(
+            calls + 8 >= served,
+            "{calls} of {served} requests: {functions}"
+        );
+    }
+    assert!(
+        report.contains("waited at update_cache → cache.lock().await"),
+        "where the lock was waited for: {report}"
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    for name in [
+        "handle_request",
+        "authenticate",
+        "query_db",
+        "update_cache",
+        "render",
+    ] {
+        assert!(svg.contains(name), "{name} in the flamegraph");
+    }
+}
+
 /// Sends `GET path` to `port` and, if `answer`, returns the response.
 fn http_get(port: u16, path: &str, answer: bool) -> Option<String> {
     use std::io::{Read, Write};

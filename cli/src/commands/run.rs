@@ -73,7 +73,17 @@ pub(crate) fn run_program(
     command
         .args(args)
         .env("ASYNC_INSPECT_AGENT", "1")
-        .env_remove("ASYNC_INSPECT_SOCKET");
+        .env_remove("ASYNC_INSPECT_SOCKET")
+        .env_remove("ASYNC_INSPECT_RECORD");
+    // Recording starts with the program, not when this connects: the
+    // program keeps its events until then.
+    if let Some((_, polls)) = &record {
+        let polls = match polls {
+            Polls::All => "all",
+            Polls::Long => "long",
+        };
+        command.env("ASYNC_INSPECT_RECORD", polls);
+    }
     // Under the terminal UI the program's output would scribble over it:
     // it goes to a log, named when the UI closes.
     let log = std::env::temp_dir().join(format!("async-inspect-run-{}.log", std::process::id()));

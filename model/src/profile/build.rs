@@ -118,6 +118,9 @@ struct Pass<'a> {
     cpu: HashMap<String, u64>,
     wait: HashMap<String, u64>,
     long_polls: Vec<(u64, String)>,
+    /// Sites of calls seen only in a snapshot (begun before the recording,
+    /// never entered in it), numbered after every site of the trace.
+    extra_sites: Vec<FnSite>,
 }
 
 /// A poll at least this long held up its executor thread.
@@ -134,7 +137,9 @@ pub(super) fn build(trace: &Trace) -> (Profile, HashMap<String, u64>, HashMap<St
         cpu: HashMap::new(),
         wait: HashMap::new(),
         long_polls: Vec::new(),
+        extra_sites: Vec::new(),
     };
+    pass.seed_calls_begun_before();
     for snapshot in &trace.snapshots {
         for task in snapshot.tasks() {
             let state = pass.tasks.entry(task.id.as_u64()).or_default();
@@ -156,7 +161,86 @@ pub(super) fn build(trace: &Trace) -> (Profile, HashMap<String, u64>, HashMap<St
 
 impl Pass<'_> {
     fn site(&self, id: u32) -> Option<&FnSite> {
-        self.trace.site(id)
+        self.trace
+            .site(id)
+            .or_else(|| self.extra_sites.iter().find(|s| s.id == id))
+    }
+
+    /// Opens the traced calls that were already running when the
+    /// recording began, as its first snapshot shows them (entered before
+    /// the first event), with the await each was parked on: when they end
+    /// in the recording, they count with their whole duration.
+    fn seed_calls_begun_before(&mut self) {
+        let (Some(first), Some(start)) = (
+            self.trace.snapshots.first(),
+            self.trace.events.iter().map(Event::at).min(),
+        ) else {
+            return;
+        };
+        for task in first.tasks() {
+            let mut frames: Vec<&crate::snapshot::FrameInfo> = task
+                .frames
+                .iter()
+                .filter(|f| (f.entered_at.as_nanos() as u64) < start)
+                .collect();
+            if frames.is_empty() {
+                continue;
+            }
+            // Outermost first, as they were entered.
+            frames.sort_by_key(|f| f.entered_at);
+            let mut open = Vec::new();
+            for frame in frames {
+                let site = self.site_of(frame);
+                let parked = frame.current_await().and_then(|step| match step.status {
+                    crate::snapshot::StepStatus::InProgress { since } => {
+                        Some((step.step.saturating_sub(1), since.as_nanos() as u64))
+                    }
+                    _ => None,
+                });
+                open.push(OpenFrame {
+                    id: frame.id,
+                    site,
+                    parent: frame.parent.unwrap_or(0),
+                    entered: frame.entered_at.as_nanos() as u64,
+                    parked,
+                });
+            }
+            let state = self.tasks.entry(task.id.as_u64()).or_default();
+            state.rooted |= open.iter().any(|f| f.parent == 0);
+            state.frames.extend(open);
+        }
+    }
+
+    /// The site id of a snapshot's frame: the trace's site of that fn, or
+    /// a new one.
+    fn site_of(&mut self, frame: &crate::snapshot::FrameInfo) -> u32 {
+        let same = |s: &&FnSite| {
+            s.function == frame.function
+                && s.module_path == frame.module_path
+                && s.file == frame.location.file
+                && s.line == frame.location.line
+        };
+        if let Some(site) = self.trace.sites.iter().find(same) {
+            return site.id;
+        }
+        if let Some(site) = self.extra_sites.iter().find(same) {
+            return site.id;
+        }
+        let after = self.trace.sites.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        let id = after + self.extra_sites.len() as u32;
+        self.extra_sites.push(FnSite {
+            id,
+            function: frame.function.to_string(),
+            module_path: frame.module_path.to_string(),
+            file: frame.location.file.to_string(),
+            line: frame.location.line,
+            awaits: frame
+                .awaits
+                .iter()
+                .map(|a| (a.expr.to_string(), a.location.line))
+                .collect(),
+        });
+        id
     }
 
     fn name(&self, site: u32) -> String {

@@ -342,6 +342,71 @@ mod tests {
     }
 
     #[test]
+    fn calls_begun_before_the_recording_count_when_they_end_in_it() {
+        // The first snapshot shows a task three traced calls deep; the
+        // recording then sees the calls end, never begin.
+        let snapshot = crate::snapshot::sample();
+        let task = snapshot
+            .tasks()
+            .iter()
+            .find(|t| t.name == "handle_request")
+            .unwrap();
+        let end = snapshot.taken_at().as_nanos() as u64 + 10 * MS;
+        let id = task.id.as_u64();
+        let mut events = Vec::new();
+        for frame in task.frames.iter().rev() {
+            if let Some(step) = frame.current_await() {
+                events.push(Event::AwaitEnd {
+                    task: id,
+                    frame: frame.id,
+                    index: step.step - 1,
+                    at: end,
+                });
+            }
+            events.push(Event::Exit {
+                task: id,
+                frame: frame.id,
+                at: end,
+            });
+        }
+        let mut writer = TraceWriter::new(Vec::new(), 1, "app", Duration::ZERO).unwrap();
+        writer.snapshot(&snapshot).unwrap();
+        let batch = Batch {
+            sites: Vec::new(),
+            resources: Vec::new(),
+            events,
+            dropped: 0,
+        };
+        writer.events(&batch).unwrap();
+        let trace = read_trace(writer.into_inner().as_slice()).unwrap();
+        let profile = Profile::from_trace(&trace);
+        for frame in &task.frames {
+            let stats = profile
+                .functions
+                .iter()
+                .find(|f| f.function == frame.function)
+                .unwrap_or_else(|| panic!("{} in {:#?}", frame.function, profile.functions));
+            assert_eq!(stats.timing.count, 1);
+            let took = end - frame.entered_at.as_nanos() as u64;
+            let max = stats.timing.max.as_nanos() as u64;
+            assert!(max.abs_diff(took) <= took / 500, "{max} vs {took}");
+            assert_eq!(stats.file, frame.location.file);
+        }
+        // The await each was parked on, timed from when it began.
+        let reply = profile
+            .awaits
+            .iter()
+            .find(|a| a.expr == "reply_rx.await")
+            .expect("the innermost await");
+        assert_eq!(reply.timing.count, 1);
+        let folded = profile.folded(Weight::Wait);
+        assert!(
+            folded.contains("handle_request;fetch_posts;call_backend;reply_rx.await "),
+            "{folded}"
+        );
+    }
+
+    #[test]
     fn calls_awaits_and_locks_are_timed_from_the_events() {
         let mut events = call(1, 0, 1, 10);
         events.extend(call(2, 1, 9, 30));
