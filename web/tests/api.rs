@@ -103,6 +103,16 @@ fn every_endpoint_answers_from_a_live_process() {
     let report = one["report"].as_str().unwrap();
     assert!(report.contains("to.lock().await ◄─── BLOCKED"), "{report}");
     assert!(report.contains("examples/deadlock.rs:17:"), "{report}");
+    // The frame at the await it is suspended at, then its fn's line.
+    let frame = &snapshot.task(link.task).unwrap().frames[0];
+    let step = frame.current_await().unwrap();
+    assert!(
+        report.contains(&format!(
+            "{}   step {}/{} · fn at line {}",
+            step.location, step.step, step.of, frame.location.line
+        )),
+        "{report}"
+    );
     let (status, body) = get(address, "/api/v1/tasks/999999", &[]);
     assert_eq!(status, 404, "{body}");
 
