@@ -16,6 +16,10 @@
 //! reads [`precise_now`]: the CPU's time-stamp counter through `quanta`
 //! (about half the cost of `Instant::now()` on the machines we measure,
 //! and it falls back to the OS clock where the counter is not reliable).
+//!
+//! The thread ticks only while the clock is read: every 100 ticks it asks
+//! (by publishing a sentinel the next reader replaces) and parks when a
+//! tick passes unread, so an idle program wakes no thread.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,13 +65,54 @@ fn anchor() -> &'static Anchor {
     })
 }
 
+/// How many ticks the clock runs between checks that someone still reads
+/// it.
+const TICKS_BETWEEN_CHECKS: u32 = 100;
+
+/// [`NOW_NS`] while the clock thread asks whether anyone reads it: the
+/// next [`now`] publishes the time itself and wakes the thread.
+const ASLEEP: u64 = 0;
+
+/// The clock thread, to wake.
+static CLOCK_THREAD: OnceLock<std::thread::Thread> = OnceLock::new();
+
+/// Publishes the time every tick while the clock is read, and sleeps
+/// (parked, no wake-ups) once a tick passes with no reader: an idle
+/// program costs no CPU. Every [`TICKS_BETWEEN_CHECKS`] ticks it stores
+/// [`ASLEEP`]; a reader that finds it publishes the time and unparks the
+/// thread (once per check, a few microseconds).
 fn tick_forever() {
+    let _ = CLOCK_THREAD.set(std::thread::current());
     let start = anchor().instant;
     loop {
-        let elapsed = start.elapsed().as_nanos() as u64;
-        NOW_NS.store(elapsed.max(1), Ordering::Relaxed);
+        for _ in 0..TICKS_BETWEEN_CHECKS {
+            let elapsed = start.elapsed().as_nanos() as u64;
+            NOW_NS.store(elapsed.max(1), Ordering::Relaxed);
+            std::thread::sleep(TICK);
+        }
+        NOW_NS.store(ASLEEP, Ordering::Relaxed);
         std::thread::sleep(TICK);
+        // Nobody read the clock during that tick: sleep until someone
+        // does (a token left by an earlier unpark returns at once).
+        while NOW_NS.load(Ordering::Relaxed) == ASLEEP {
+            std::thread::park();
+        }
     }
+}
+
+/// A reader found the clock asleep: publish the time and wake the thread.
+#[cold]
+#[inline(never)]
+fn wake() -> u64 {
+    let precise = precise_now().max(1);
+    let now = match NOW_NS.compare_exchange(ASLEEP, precise, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => precise,
+        Err(published) => published,
+    };
+    if let Some(thread) = CLOCK_THREAD.get() {
+        thread.unpark();
+    }
+    now
 }
 
 /// Starts the clock thread if it is not running. Idempotent and cheap after
@@ -84,7 +129,10 @@ pub fn start() {
 /// load. Call [`start`] once before relying on it.
 #[inline]
 pub fn now() -> u64 {
-    NOW_NS.load(Ordering::Relaxed)
+    match NOW_NS.load(Ordering::Relaxed) {
+        ASLEEP => wake(),
+        now => now,
+    }
 }
 
 /// The precise time in nanoseconds since the inspector started: one read

@@ -61,20 +61,34 @@ pub(crate) fn lock() -> MutexGuard<'static, Option<Collector>> {
     COLLECTOR.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts the collector thread, once.
+/// The collector thread, to wake when a recorder starts.
+static THREAD: OnceLock<Option<std::thread::Thread>> = OnceLock::new();
+
+/// Starts the collector thread, once, or wakes it. It drains every
+/// [`INTERVAL`] while someone records and parks while nobody does, so a
+/// recording that ended leaves no thread waking.
 pub(crate) fn start() {
-    static STARTED: OnceLock<()> = OnceLock::new();
-    STARTED.get_or_init(|| {
+    let thread = THREAD.get_or_init(|| {
         // Without the thread, recorders still get batches from `flush`.
-        let _ = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("async-inspect-collector".into())
             .spawn(|| {
                 loop {
                     std::thread::sleep(INTERVAL);
                     collect();
+                    // A recorder starting after this check unparks: the
+                    // park then returns at once.
+                    while lock().as_ref().is_none_or(|c| c.subscribers.is_empty()) {
+                        std::thread::park();
+                    }
                 }
-            });
+            })
+            .ok()
+            .map(|handle| handle.thread().clone())
     });
+    if let Some(thread) = thread {
+        thread.unpark();
+    }
 }
 
 /// Drains the rings and hands the events out (or drops them when nobody
