@@ -19,7 +19,6 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 #[cfg(feature = "inspect")]
 use async_inspect_core::wait::{TimeoutSlot, Wait, WaitSlot};
@@ -39,7 +38,12 @@ impl WaitSlot {
 #[cfg(not(feature = "inspect"))]
 use WaitSlot as TimeoutSlot;
 use pin_project_lite::pin_project;
-pub use tokio::time::Instant;
+pub use std::time::Duration;
+/// Intervals and tokio's paused time are tokio's own (an interval's tick
+/// is not recorded as a wait).
+pub use tokio::time::{Instant, Interval, MissedTickBehavior, interval, interval_at};
+#[cfg(feature = "test-util")]
+pub use tokio::time::{advance, pause, resume};
 
 /// Errors of [`timeout`].
 pub mod error {

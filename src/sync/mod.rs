@@ -91,3 +91,14 @@ pub use rwlock::{
 };
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
+
+/// The rest of `tokio::sync`, tokio's own for now, so code written for
+/// `tokio::sync` builds with only its import changed. Their waits are not
+/// recorded as inspected waits: in a traced fn the report names the await
+/// ("not an inspected wait"); in code nobody annotated the task's decoded
+/// future shows the tokio future it is parked in (a broadcast receiver
+/// with how many senders are alive).
+pub use tokio::sync::{
+    Barrier, BarrierWaitResult, MappedMutexGuard, Notify, OnceCell, OwnedMappedMutexGuard,
+    RwLockMappedWriteGuard, SetError, broadcast, futures, watch,
+};
