@@ -329,3 +329,38 @@ async fn try_acquire_and_close() {
     assert_eq!(resource(&snapshot, "closing").waiters, 0);
     drop(held);
 }
+
+#[test]
+fn blocking_acquire_waits_on_a_plain_thread_for_a_permit_released_elsewhere() {
+    let permits = Arc::new(Semaphore::new(1));
+    let held = permits.try_acquire().unwrap();
+    let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+    let waiter = {
+        let permits = Arc::clone(&permits);
+        std::thread::spawn(move || {
+            let permit = permits.blocking_acquire().unwrap();
+            taken_tx.send(()).unwrap();
+            let more = permits.blocking_acquire_many(0).unwrap();
+            drop((permit, more));
+        })
+    };
+    // Held here: the thread waits (a generous bound: it must not take it).
+    assert!(
+        taken_rx
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_err()
+    );
+    drop(held);
+    taken_rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the permit, once released");
+    waiter.join().unwrap();
+    assert_eq!(permits.available_permits(), 1);
+}
+
+#[async_inspect::test]
+#[should_panic(expected = "Cannot block the current thread from within a runtime")]
+async fn blocking_acquire_inside_a_runtime_panics_as_tokios_does() {
+    let permits = Semaphore::new(1);
+    let _ = permits.blocking_acquire();
+}

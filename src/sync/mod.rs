@@ -78,6 +78,7 @@ macro_rules! lock_common {
     };
 }
 
+mod block;
 pub mod mpsc;
 mod mutex;
 pub mod oneshot;

@@ -187,7 +187,7 @@ impl Semaphore {
     #[track_caller]
     pub fn blocking_acquire(&self) -> Result<SemaphorePermit<'_>, AcquireError> {
         let site = Location::caller();
-        Ok(self.permit(self.inner.blocking_acquire()?, site))
+        Ok(self.permit(super::block::block_on(self.inner.acquire())?, site))
     }
 
     /// Takes `n` permits from synchronous code, blocking the thread.
@@ -202,7 +202,7 @@ impl Semaphore {
     #[track_caller]
     pub fn blocking_acquire_many(&self, n: u32) -> Result<SemaphorePermit<'_>, AcquireError> {
         let site = Location::caller();
-        Ok(self.permit(self.inner.blocking_acquire_many(n)?, site))
+        Ok(self.permit(super::block::block_on(self.inner.acquire_many(n))?, site))
     }
 
     fn permit<'a>(
