@@ -9,12 +9,12 @@ pub use tokio::task::{JoinHandle, spawn, spawn_blocking, spawn_local};
 /// Timers: tokio's own.
 pub mod time {
     pub use std::time::Duration;
-    #[cfg(feature = "test-util")]
-    pub use tokio::time::{advance, pause, resume};
     pub use tokio::time::{
         Instant, Interval, MissedTickBehavior, Sleep, Timeout, error, interval, interval_at, sleep,
         sleep_until, timeout, timeout_at,
     };
+    #[cfg(feature = "test-util")]
+    pub use tokio::time::{advance, pause, resume};
 }
 
 /// Task spawning: tokio's own.

@@ -8,6 +8,11 @@
 //! with `apt-get` (as root, or through `sudo`), and says in one line what
 //! to install where it cannot; then it runs the workspace's tests and the
 //! tokio all-tasks tests, which build apart with `--cfg tokio_unstable`.
+//!
+//! `cargo xtask ports`: real tokio applications ported with the README's
+//! renames alone, built and tested with their own tests (see `ports`).
+
+mod ports;
 
 use std::env;
 use std::path::Path;
@@ -43,6 +48,13 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some("ports") => match ports::ports() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("cargo xtask ports: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Some("install-test-deps") => match install_missing() {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
@@ -56,6 +68,7 @@ fn main() -> ExitCode {
             }
             eprintln!(
                 "usage: cargo xtask test [CARGO TEST ARGS…]   every test, installing what they need\n       \
+                 cargo xtask ports                      real tokio applications, ported by the README's renames, with their tests\n       \
                  cargo xtask install-test-deps          only install what the tests need"
             );
             ExitCode::from(2)
