@@ -469,3 +469,51 @@ async fn an_inspected_lock_in_a_local_is_named_with_its_holder_and_a_join_names_
     drop(guard);
     assert_eq!(joiner.await.unwrap(), 2);
 }
+
+/// A connection as servers keep one: the socket and what was read of the
+/// request so far.
+struct Connection {
+    stream: tokio::net::TcpStream,
+    buffer: bytes::BytesMut,
+}
+
+async fn read_request(mut connection: Connection) -> usize {
+    use tokio::io::AsyncReadExt;
+    loop {
+        let read = connection.stream.read_buf(&mut connection.buffer).await.unwrap_or(0);
+        if read == 0 || connection.buffer.ends_with(b"\r\n\r\n") {
+            return connection.buffer.len();
+        }
+    }
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_shows_its_peer_and_the_bytes_it_has_of_a_half_sent_request() {
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
+    let (stream, peer) = listener.accept().await.unwrap();
+    let task = async_inspect::spawn(read_request(Connection {
+        stream,
+        buffer: bytes::BytesMut::with_capacity(64),
+    }));
+    client.write_all(b"GET / HTTP/1.1\r\nHost").await.unwrap();
+    let (_, machine) = decoded("the connection with its half request", spawned_id(&task), |m| {
+        m.local("connection")
+            .is_some_and(|c| c.value.contains("BytesMut(20 bytes"))
+    })
+    .await;
+    let connection = local(&machine, "connection");
+    assert!(
+        connection.contains(r#"BytesMut(20 bytes: b"GET / HTTP/1.1\r\nHost")"#),
+        "{connection}"
+    );
+    assert!(
+        connection.contains(&format!("{} ⇄ {peer}", listener.local_addr().unwrap())),
+        "the socket by its addresses: {connection}"
+    );
+    client.write_all(b": x\r\n\r\n").await.unwrap();
+    assert_eq!(task.await.unwrap(), 27);
+}

@@ -135,6 +135,7 @@ mod error;
 mod mapping;
 mod memory;
 mod program;
+mod socket;
 mod task;
 
 pub use async_inspect_model::state_machine::{

@@ -17,6 +17,13 @@ pub trait Memory {
     /// [`Unreadable`] when any byte of the range cannot be read; `buf`'s
     /// contents are then unspecified.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Unreadable>;
+
+    /// The process whose memory this is, when it is a live process whose
+    /// `/proc` entries this one may read (its sockets are then described
+    /// by their addresses); `None` by default.
+    fn pid(&self) -> Option<u32> {
+        None
+    }
 }
 
 /// The memory of a live process, read with `process_vm_readv(2)`.
@@ -89,6 +96,10 @@ impl Memory for ProcessMemory {
             done += n as usize;
         }
         Ok(())
+    }
+
+    fn pid(&self) -> Option<u32> {
+        u32::try_from(self.pid).ok()
     }
 }
 

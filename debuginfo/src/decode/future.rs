@@ -197,8 +197,21 @@ impl Decoder<'_> {
                     _ => None,
                 })
                 .and_then(|id| self.dwarf.ty(id).ok());
-            if let Some(self_type) = self_type {
-                node.path = name_impl(&node.path, &self_type.name);
+            // Without a `self` (an async block in a method, an associated
+            // fn), the impl as a method of it named it before.
+            let impl_name = match (impl_namespace(&node.path), self_type) {
+                (Some(namespace), Some(self_type)) => {
+                    let short = self_type_name(&self_type.name);
+                    if let Some(short) = short {
+                        self.dwarf.learn_impl(namespace, short);
+                    }
+                    short.map(str::to_owned)
+                }
+                (Some(namespace), None) => self.dwarf.impl_name(namespace),
+                (None, _) => None,
+            };
+            if let Some(short) = impl_name {
+                node.path = name_impl(&node.path, &short);
             }
         }
         let Some(active) = self.active_variant(part, addr)? else {
@@ -362,16 +375,27 @@ impl Decoder<'_> {
 }
 
 /// `path` with its last impl namespace (`app::{impl#3}::run`) replaced by
-/// the name of the type `self` has in it, without its module or generic
-/// arguments and through references and smart pointers: `&mut
-/// app::conn::Handler<T>` gives `app::Handler::run`.
-fn name_impl(path: &str, self_type: &str) -> String {
-    let Some(start) = path.rfind("{impl#") else {
+/// `short`, the name of the impl's type: `app::Handler::run`.
+fn name_impl(path: &str, short: &str) -> String {
+    let Some(namespace) = impl_namespace(path) else {
         return path.to_owned();
     };
-    let Some(len) = path[start..].find('}') else {
-        return path.to_owned();
-    };
+    let start = path.rfind("{impl#").unwrap_or(0);
+    format!("{}{short}{}", &path[..start], &path[namespace.len()..])
+}
+
+/// The path up to its last impl namespace: `app::{impl#3}` of
+/// `app::{impl#3}::run::{async_fn#0}`.
+fn impl_namespace(path: &str) -> Option<&str> {
+    let start = path.rfind("{impl#")?;
+    let len = path[start..].find('}')?;
+    Some(&path[..start + len + 1])
+}
+
+/// The name a method's `self` type is written by, without its module or
+/// generic arguments and through references and smart pointers: `&mut
+/// app::conn::Handler<T>` gives `Handler`.
+fn self_type_name(self_type: &str) -> Option<&str> {
     let mut ty = self_type;
     loop {
         ty = ty.trim_start_matches('&').trim_start_matches("mut ");
@@ -394,10 +418,7 @@ fn name_impl(path: &str, self_type: &str) -> String {
     }
     let base = ty.split('<').next().unwrap_or(ty);
     let short = base.rsplit("::").next().unwrap_or(base);
-    if short.is_empty() || short.starts_with('{') {
-        return path.to_owned();
-    }
-    format!("{}{short}{}", &path[..start], &path[start + len + 1..])
+    (!short.is_empty() && !short.starts_with('{')).then_some(short)
 }
 
 /// The first argument of a generic argument list whose opening `<` was
@@ -493,29 +514,37 @@ mod tests {
 
     #[test]
     fn a_method_is_named_after_the_type_of_its_self() {
+        let named = |path: &str, self_type: &str| {
+            name_impl(path, self_type_name(self_type).expect("a type name"))
+        };
         assert_eq!(
-            name_impl("app::{impl#3}::run", "&mut app::conn::Handler<u8>"),
+            named("app::{impl#3}::run", "&mut app::conn::Handler<u8>"),
             "app::Handler::run"
         );
         assert_eq!(
-            name_impl(
+            named(
                 "app::{impl#0}::serve<u8>",
                 "alloc::sync::Arc<app::Service<alloc::vec::Vec<u8, alloc::alloc::Global>>, alloc::alloc::Global>"
             ),
             "app::Service::serve<u8>"
         );
         assert_eq!(
-            name_impl(
+            named(
                 "lib::{impl#2}::lock<u32>::{async block}",
                 "&lib::Mutex<u32>"
             ),
             "lib::Mutex::lock<u32>::{async block}"
         );
         assert_eq!(
-            name_impl("app::{impl#1}::new", "core::pin::Pin<&mut app::Task>"),
+            named("app::{impl#1}::new", "core::pin::Pin<&mut app::Task>"),
             "app::Task::new"
         );
-        assert_eq!(name_impl("app::run", "&app::Handler"), "app::run");
+        assert_eq!(named("app::run", "&app::Handler"), "app::run");
+        assert_eq!(
+            impl_namespace("app::{impl#3}::run::{async_fn#0}"),
+            Some("app::{impl#3}")
+        );
+        assert_eq!(self_type_name("{closure_env#0}"), None);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Library types the decoder knows by name. For the leaf futures people
 //! await most, what they wait for: a timer's deadline, whether a oneshot's
 //! value was sent or its sender dropped, how many senders a channel still
-//! has, which task a join handle joins. For async-inspect's own locks and
-//! channels in a value: the resource's name and holder, not its insides.
+//! has, which task a join handle joins. In a value: async-inspect's own
+//! locks and channel ends by their name and holder, not their insides; a
+//! bytes buffer by its bytes; a TCP socket by its addresses.
 //!
 //! Each reads a few fields the leaf's library keeps private, found by name
 //! (not by offset), so a library version that renames them loses the
@@ -151,36 +152,58 @@ impl Decoder<'_> {
         (n != 0).then(|| format!("joins task #{n}"))
     }
 
-    /// An inspected resource (`async_inspect::sync::Mutex` and the other
-    /// wrappers holding a `tracker`) as the report names it: ``Mutex
-    /// `cache` (held by task #1)``.
-    pub(crate) fn resource_value(&self, t: &Type, addr: u64) -> Option<String> {
-        if !t.name.starts_with("async_inspect::sync::") {
-            return None;
+    /// A value of a library type shown as its library would print it, or
+    /// as the report names it: an inspected lock or channel end, a bytes
+    /// buffer, a TCP socket with its addresses.
+    pub(crate) fn known_value(&self, t: &Type, addr: u64) -> Option<String> {
+        let base = without_generics(&t.name);
+        match base {
+            "bytes::bytes_mut::BytesMut" | "bytes::bytes::Bytes" => self.bytes_value(t, addr),
+            "tokio::net::tcp::stream::TcpStream"
+            | "tokio::net::tcp::listener::TcpListener"
+            | "std::net::tcp::TcpStream"
+            | "std::net::tcp::TcpListener" => {
+                let kind = base.rsplit("::").next()?;
+                Some(self.socket_value(kind, t, addr))
+            }
+            _ if base.starts_with("async_inspect::sync::") => self.resource_value(t, addr),
+            _ => None,
         }
-        let (tracker, at) = self.member(t, addr, "tracker")?;
-        let kind = without_generics(&t.name).rsplit("::").next()?;
-        let Some((cell, at)) = self
-            .member(&tracker, at, "resource")
-            .and_then(|(resource, at)| self.arc_data(&resource, at))
+    }
+
+    /// An inspected resource (`async_inspect::sync::Mutex`, a channel's
+    /// end) as the report names it: ``Mutex `cache` (held by task #1)``,
+    /// ``mpsc::Receiver `src/server.rs:138:56` ``.
+    fn resource_value(&self, t: &Type, addr: u64) -> Option<String> {
+        let path: Vec<&str> = without_generics(&t.name).split("::").collect();
+        let kind = match path.as_slice() {
+            // `mutex::Mutex` reads `Mutex`; `mpsc::Receiver` stays.
+            [.., module, last] if module.eq_ignore_ascii_case(last) => (*last).to_owned(),
+            [.., module, last] => format!("{module}::{last}"),
+            _ => return None,
+        };
+        // A lock's `tracker`, or a channel end's `end.hold`.
+        let resource = match self.member(t, addr, "tracker") {
+            Some((tracker, at)) => self.member(&tracker, at, "resource"),
+            None => self
+                .member(t, addr, "end")
+                .and_then(|(end, at)| self.member(&end, at, "hold"))
+                .and_then(|(hold, at)| self.some(&hold, at))
+                .and_then(|(hold, at)| self.member(&hold, at, "resource")),
+        };
+        let Some((cell, at)) = resource.and_then(|(resource, at)| self.arc_data(&resource, at))
         else {
             // Made while inspection was off: nothing to name it by.
             return Some(format!("{kind} (not inspected)"));
         };
-        let mut text = kind.to_owned();
-        if let Some((name, at)) = self
+        let name = self
             .member(&cell, at, "name")
             .and_then(|(n, at)| self.some(&n, at))
-        {
-            let (ptr, len) = (
-                self.find_field(&name, at, "data_ptr", 1)?,
-                self.find_field(&name, at, "length", 1)?,
-            );
-            let ptr = self.pointer(ptr.1).ok()?;
-            let len = self.uint(len.1, 8).ok()? as u64;
-            let mut quoted = String::new();
-            self.write_str(&mut quoted, ptr, len).ok()?;
-            text.push_str(&format!(" `{}`", quoted.trim_matches('"')));
+            .and_then(|(name, at)| self.str_at(&name, at))
+            .or_else(|| self.created_at(&cell, at));
+        let mut text = kind;
+        if let Some(name) = name {
+            text.push_str(&format!(" `{name}`"));
         }
         if let Some((holder, at)) = self.member(&cell, at, "holder")
             && let Some(task) = self.scalar(&holder, at).filter(|&n| n != 0)
@@ -188,6 +211,104 @@ impl Decoder<'_> {
             text.push_str(&format!(" (held by task #{task})"));
         }
         Some(text)
+    }
+
+    /// Where a resource cell was created (`file:line:col`), read through
+    /// its `&'static Location`.
+    fn created_at(&self, cell: &Type, addr: u64) -> Option<String> {
+        let (reference, at) = self.member(cell, addr, "created_at")?;
+        let Kind::Pointer(Some(target)) = reference.kind else {
+            return None;
+        };
+        let location = self.dwarf.ty(target).ok()?;
+        let ptr = self.pointer(at).ok()?;
+        self.load_block(ptr, location.size, false).ok()?;
+        let (file, file_at) = self.find_field(&location, ptr, "filename", 1)?;
+        let file = self.str_at(&file, file_at)?;
+        let (line, line_at) = self.member(&location, ptr, "line")?;
+        let (col, col_at) = self.member(&location, ptr, "col")?;
+        Some(format!(
+            "{file}:{}:{}",
+            self.scalar(&line, line_at)?,
+            self.scalar(&col, col_at)?
+        ))
+    }
+
+    /// The text of a `&str`, `Box<str>` or `NonNull<str>` at `addr` (its
+    /// `data_ptr` and `length`, a few levels in), without quotes.
+    fn str_at(&self, t: &Type, addr: u64) -> Option<String> {
+        let (_, ptr_at) = self.find_field(t, addr, "data_ptr", 2)?;
+        let (_, len_at) = self.find_field(t, addr, "length", 2)?;
+        let ptr = self.pointer(ptr_at).ok()?;
+        let len = self.uint(len_at, 8).ok()? as u64;
+        let mut quoted = String::new();
+        self.write_str(&mut quoted, ptr, len).ok()?;
+        Some(quoted.trim_matches('"').to_owned())
+    }
+
+    /// `BytesMut(14 bytes: b"*2\r\n$3\r\nGET\r\n$3")`: what a buffer
+    /// holds, as bytes.
+    fn bytes_value(&self, t: &Type, addr: u64) -> Option<String> {
+        let kind = without_generics(&t.name).rsplit("::").next()?;
+        let (ptr_type, ptr_at) = self.member(t, addr, "ptr")?;
+        let (len_type, len_at) = self.member(t, addr, "len")?;
+        let len = u64::try_from(self.scalar(&len_type, len_at)?).ok()?;
+        let ptr = match self.pointer_leaf(&ptr_type, ptr_at, 0).ok()? {
+            Some((ptr, _)) => ptr,
+            None => self.pointer(ptr_at).ok()?,
+        };
+        let shown = len.min(u64::from(self.budget.max_string));
+        let bytes = if shown == 0 {
+            Vec::new()
+        } else {
+            match self.bytes(ptr, shown) {
+                Ok(bytes) => bytes,
+                Err(_) => return Some(format!("{kind}({len} bytes, <unreadable {ptr:#x}>)")),
+            }
+        };
+        let mut text = format!("{kind}({len} bytes: b\"");
+        for &b in &bytes {
+            text.extend(std::ascii::escape_default(b).map(char::from));
+        }
+        text.push('"');
+        if shown < len {
+            text.push('…');
+            self.truncate();
+        }
+        text.push(')');
+        Some(text)
+    }
+
+    /// A TCP socket: its file descriptor and, when the process's `/proc`
+    /// can be read, its addresses and the bytes the kernel holds for it:
+    /// `TcpStream(fd 9, 127.0.0.1:6379 ⇄ 127.0.0.1:51234, 5 bytes unread)`.
+    fn socket_value(&self, kind: &str, t: &Type, addr: u64) -> String {
+        let fd = self
+            .find_field(t, addr, "fd", 10)
+            .and_then(|(fd, at)| self.scalar(&fd, at))
+            .and_then(|fd| i32::try_from(fd).ok());
+        let Some(fd) = fd else {
+            return format!("{kind}(?)");
+        };
+        let info = self
+            .memory
+            .pid()
+            .and_then(|pid| crate::socket::tcp_socket(pid, fd));
+        match info {
+            Some(s) if s.listening => format!("{kind}(fd {fd}, listening on {})", s.local),
+            Some(s) => {
+                let mut text = format!("{kind}(fd {fd}, {} ⇄ {}", s.local, s.peer);
+                if s.unread > 0 {
+                    text.push_str(&format!(", {} bytes unread", s.unread));
+                }
+                if s.unsent > 0 {
+                    text.push_str(&format!(", {} bytes unsent", s.unsent));
+                }
+                text.push(')');
+                text
+            }
+            None => format!("{kind}(fd {fd})"),
+        }
     }
 
     /// The data of the `Arc` (or `Option<Arc>`) `t` at `addr`: its
@@ -237,7 +358,7 @@ impl Decoder<'_> {
     }
 
     /// The first field named `name` found depth-first in `t`'s members
-    /// (not through pointers or enum variants).
+    /// and the active variant of enums (not through pointers).
     pub(super) fn find_field(
         &self,
         t: &Type,
@@ -251,8 +372,15 @@ impl Decoder<'_> {
         if let Some(found) = self.member(t, addr, name) {
             return Some(found);
         }
-        if depth == 0 || s.variants.is_some() {
+        if depth == 0 {
             return None;
+        }
+        if let Some(part) = &s.variants {
+            // An enum (an `Option` on the way): into its active variant.
+            let active = self.active_variant(part, addr).ok()??;
+            let variant = self.dwarf.ty(active.member.ty?).ok()?;
+            let at = addr.wrapping_add(active.member.offset);
+            return self.find_field(&variant, at, name, depth - 1);
         }
         s.members.iter().find_map(|m| {
             let mt = self.dwarf.ty(m.ty?).ok()?;

@@ -170,8 +170,8 @@ impl Decoder<'_> {
             out.push_str(&future);
             return Ok(());
         }
-        if let Some(resource) = self.resource_value(t, addr) {
-            out.push_str(&resource);
+        if let Some(known) = self.known_value(t, addr) {
+            out.push_str(&known);
             return Ok(());
         }
         if let Some(part) = &s.variants {

@@ -125,7 +125,10 @@ impl Dwarf {
                 {
                     self.search_namespaces(unit, child, rest, resume, found)?;
                 }
-                (None, gimli::DW_TAG_subprogram) if name.as_deref() == Some(resume) => {
+                // A generic fn's instances are named `{async_fn#0}<T>`.
+                (None, gimli::DW_TAG_subprogram)
+                    if name.as_deref().and_then(|n| n.split('<').next()) == Some(resume) =>
+                {
                     self.collect_awaitees(unit, child, 0, found)?;
                 }
                 _ => {}

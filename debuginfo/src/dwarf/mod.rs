@@ -64,6 +64,10 @@ pub(crate) struct Dwarf {
     /// The await sites of each state machine type whose await lines were
     /// asked for (see `awaits`).
     await_sites: Mutex<HashMap<DieId, AwaitSites>>,
+    /// The type each impl namespace (`app::{impl#3}`) is an impl of, as a
+    /// method's `self` showed it: for the async blocks and `self`-less
+    /// fns of that impl.
+    impl_names: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Dwarf {
@@ -103,6 +107,7 @@ impl Dwarf {
             types: Mutex::new(HashMap::new()),
             anchors: Mutex::new(HashMap::new()),
             await_sites: Mutex::new(HashMap::new()),
+            impl_names: Mutex::new(HashMap::new()),
         })
     }
 
@@ -419,6 +424,24 @@ impl Dwarf {
         Ok(entry
             .attr_value(gimli::DW_AT_containing_type)
             .and_then(|v| self.reference(&unit, v)))
+    }
+
+    /// Notes that the impl namespace `namespace` is an impl of `name`.
+    pub(crate) fn learn_impl(&self, namespace: &str, name: &str) {
+        let mut names = self.impl_names.lock().unwrap_or_else(|e| e.into_inner());
+        if !names.contains_key(namespace) {
+            names.insert(namespace.to_owned(), name.to_owned());
+        }
+    }
+
+    /// The type the impl namespace `namespace` is an impl of, if a method
+    /// of it was decoded.
+    pub(crate) fn impl_name(&self, namespace: &str) -> Option<String> {
+        self.impl_names
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(namespace)
+            .cloned()
     }
 
     /// Builds the address and vtable tables now.

@@ -14,6 +14,18 @@ use crate::state_machine::{NodeKind, NodeState, StateNode};
 /// How many locals of one future the report lists.
 const LOCALS_LISTED: usize = 12;
 
+/// How many characters of a local's value the report shows (the snapshot
+/// keeps all the decoder read).
+const VALUE_SHOWN: usize = 240;
+
+/// `value`, cut to [`VALUE_SHOWN`] characters with `…`.
+fn bounded(value: &str) -> std::borrow::Cow<'_, str> {
+    match value.char_indices().nth(VALUE_SHOWN) {
+        Some((at, _)) => format!("{}…", &value[..at]).into(),
+        None => value.into(),
+    }
+}
+
 impl Snapshot {
     /// Writes `task`'s decoded future, one line per future in the chain it
     /// awaits (a join's or select's branches each on their own line).
@@ -74,6 +86,11 @@ fn write_node(
     if node.is_library() && !connector.is_empty() {
         return write_library(f, node, indent, connector, task);
     }
+    // A wrapper around one future (`Instrumented`, `Pin<Box<…>>`): only
+    // the future it wraps.
+    if let (NodeKind::Combinator, [only]) = (&node.kind, node.children.as_slice()) {
+        return write_node(f, only, indent, connector, task);
+    }
     write!(f, "{indent}{connector}{}", title(node))?;
     match &node.state {
         NodeState::Suspended { file, line, .. } => {
@@ -102,7 +119,7 @@ fn write_node(
         .filter(|l| !l.name.starts_with("__"))
         .collect();
     for local in locals.iter().take(LOCALS_LISTED) {
-        writeln!(f, "{inner}      {} = {}", local.name, local.value)?;
+        writeln!(f, "{inner}      {} = {}", local.name, bounded(&local.value))?;
     }
     if locals.len() > LOCALS_LISTED {
         writeln!(
@@ -185,12 +202,18 @@ fn title(node: &StateNode) -> String {
     match &node.kind {
         NodeKind::AsyncFn => node.path.clone(),
         NodeKind::AsyncBlock => {
-            let owner = match node.path.rsplit_once("::") {
-                Some((owner, last)) if last.starts_with('{') => owner,
-                _ => &node.path,
-            };
+            // `app::serve::{async_fn#0}::{async block}`: in `app::serve`.
+            let mut owner = node.path.as_str();
+            while let Some((outer, last)) = owner.rsplit_once("::")
+                && last.starts_with('{')
+                && !last.starts_with("{impl#")
+            {
+                owner = outer;
+            }
             format!("async block in {owner}")
         }
+        // A long generic type reads by its path alone.
+        NodeKind::Leaf(name) if name.len() > 80 => format!("`{}`", short_path(node)),
         NodeKind::Leaf(name) => format!("`{name}`"),
         NodeKind::Combinator => format!("{} (each branch:)", node.path),
         NodeKind::Opaque if node.path.is_empty() => "(the task's future)".to_owned(),
@@ -287,6 +310,16 @@ mod tests {
             "a library's locals are folded: {text}"
         );
         assert_eq!(at.as_deref(), Some("fetch  src/app.rs:20"));
+    }
+
+    #[test]
+    fn a_long_value_is_cut_in_the_report() {
+        let long = format!("Listener {{ {} }}", "x".repeat(400));
+        let root = suspended("app::serve", 3, &[("server", long.as_str())]);
+        let (text, _) = report_of(root);
+        let line = text.lines().find(|l| l.contains("server = ")).unwrap();
+        assert!(line.ends_with('…'), "{line}");
+        assert!(line.chars().count() < 200, "{line}");
     }
 
     #[test]
