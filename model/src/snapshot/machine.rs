@@ -319,7 +319,7 @@ mod tests {
         let (text, _) = report_of(root);
         let line = text.lines().find(|l| l.contains("server = ")).unwrap();
         assert!(line.ends_with('…'), "{line}");
-        assert!(line.chars().count() < 200, "{line}");
+        assert!(line.chars().count() < 280, "{line}");
     }
 
     #[test]
