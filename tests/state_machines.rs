@@ -480,7 +480,11 @@ struct Connection {
 async fn read_request(mut connection: Connection) -> usize {
     use tokio::io::AsyncReadExt;
     loop {
-        let read = connection.stream.read_buf(&mut connection.buffer).await.unwrap_or(0);
+        let read = connection
+            .stream
+            .read_buf(&mut connection.buffer)
+            .await
+            .unwrap_or(0);
         if read == 0 || connection.buffer.ends_with(b"\r\n\r\n") {
             return connection.buffer.len();
         }
@@ -500,10 +504,14 @@ async fn a_connection_shows_its_peer_and_the_bytes_it_has_of_a_half_sent_request
         buffer: bytes::BytesMut::with_capacity(64),
     }));
     client.write_all(b"GET / HTTP/1.1\r\nHost").await.unwrap();
-    let (_, machine) = decoded("the connection with its half request", spawned_id(&task), |m| {
-        m.local("connection")
-            .is_some_and(|c| c.value.contains("BytesMut(20 bytes"))
-    })
+    let (_, machine) = decoded(
+        "the connection with its half request",
+        spawned_id(&task),
+        |m| {
+            m.local("connection")
+                .is_some_and(|c| c.value.contains("BytesMut(20 bytes"))
+        },
+    )
     .await;
     let connection = local(&machine, "connection");
     assert!(

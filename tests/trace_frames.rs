@@ -264,10 +264,34 @@ async fn argument_text_is_bounded() {
     })
     .await;
     let args = task(&snapshot, id).frames[0].args.clone().unwrap();
-    assert!(args.len() <= 260, "{} bytes kept", args.len());
-    assert!(args.starts_with("text=\"xxxx"));
-    assert!(args.ends_with('…'));
+    // One value keeps at most 80 bytes, and its cut is marked.
+    let value = args.strip_prefix("text=").unwrap();
+    assert!(
+        value.len() <= 80 + '…'.len_utf8(),
+        "{} bytes kept",
+        value.len()
+    );
+    assert!(value.starts_with("\"xxxx"));
+    assert!(value.ends_with('…'));
     handle.abort();
+
+    // A large first argument leaves the next one whole.
+    let handle = async_inspect::spawn(two_arguments("x".repeat(10_000), 42));
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("two_arguments to park", |s| {
+        common::blocked_in(s, id, "two_arguments")
+    })
+    .await;
+    let args = task(&snapshot, id).frames[0].args.clone().unwrap();
+    assert!(args.ends_with("…, id=42"), "{args}");
+    assert!(args.len() <= 260, "{} bytes kept", args.len());
+    handle.abort();
+}
+
+#[async_inspect::trace]
+async fn two_arguments(shared: String, id: u32) {
+    std::future::pending::<()>().await;
+    drop((shared, id));
 }
 
 #[async_inspect::trace]

@@ -30,22 +30,39 @@ pub use crate::site::{AwaitInfo, FnInfo};
 /// At most this many bytes of argument text are kept per traced call.
 pub const MAX_ARGS_TEXT: usize = 256;
 
-/// Formats a traced call's arguments as `name=value, name=value`, cut at
-/// [`MAX_ARGS_TEXT`] bytes (the Debug impl stops early rather than
-/// formatting a huge value in full). One allocation: the text is built on
-/// the stack.
+/// At most this many bytes of one argument's value: a large value (a
+/// whole shared state) leaves room for the arguments after it.
+pub const MAX_ARG_TEXT: usize = 80;
+
+/// Formats a traced call's arguments as `name=value, name=value`, each
+/// value cut at [`MAX_ARG_TEXT`] bytes and the whole at [`MAX_ARGS_TEXT`]
+/// (the Debug impl stops early rather than formatting a huge value in
+/// full). One allocation: the text is built on the stack.
 ///
 /// ```
 /// use async_inspect_core::trace::format_args_list;
 ///
 /// let text = format_args_list(&[("user_id", &12345), ("name", &"ada")]);
 /// assert_eq!(&*text, r#"user_id=12345, name="ada""#);
+///
+/// // A huge first argument does not hide the next one.
+/// let db = vec![0_u8; 1000];
+/// let text = format_args_list(&[("db", &db), ("key", &"k")]);
+/// assert!(text.starts_with("db=[0, 0,") && text.ends_with(r#"…, key="k""#), "{text}");
 /// ```
 pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Arc<str> {
     bounded(|out| {
         for (i, (name, value)) in args.iter().enumerate() {
             let separator = if i == 0 { "" } else { ", " };
-            write!(out, "{separator}{name}={value:?}")?;
+            write!(out, "{separator}{name}=")?;
+            // This value alone stops at its own bound, marked with `…`,
+            // and the next argument goes on.
+            out.value_limit = Some(out.len + MAX_ARG_TEXT);
+            let cut = write!(out, "{value:?}").is_err() && !out.truncated;
+            out.value_limit = None;
+            if cut {
+                out.write_str("…")?;
+            }
         }
         Ok(())
     })
@@ -65,6 +82,7 @@ fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Arc<str> {
         bytes: [0; MAX_ARGS_TEXT + '…'.len_utf8()],
         len: 0,
         truncated: false,
+        value_limit: None,
     };
     // An error only means the text was cut.
     let _ = write(&mut out);
@@ -78,7 +96,11 @@ fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Arc<str> {
 struct Bounded {
     bytes: [u8; MAX_ARGS_TEXT + 3],
     len: usize,
+    /// The whole text reached [`MAX_ARGS_TEXT`].
     truncated: bool,
+    /// Where the value being written must stop, if it has a bound of its
+    /// own; reaching it is not `truncated`.
+    value_limit: Option<usize>,
 }
 
 impl Bounded {
@@ -91,6 +113,12 @@ impl Bounded {
 impl Write for Bounded {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let room = MAX_ARGS_TEXT.saturating_sub(self.len);
+        // A value's own bound, if nearer; its `…` still fits the whole.
+        let value_room = self
+            .value_limit
+            .map(|limit| limit.saturating_sub(self.len))
+            .filter(|&r| r < room.saturating_sub('…'.len_utf8()));
+        let room = value_room.unwrap_or(room);
         if s.len() <= room {
             self.push(s);
             return Ok(());
@@ -100,7 +128,9 @@ impl Write for Bounded {
             cut -= 1;
         }
         self.push(&s[..cut]);
-        self.truncated = true;
+        if value_room.is_none() {
+            self.truncated = true;
+        }
         Err(fmt::Error)
     }
 }
