@@ -316,6 +316,7 @@ pub mod __private {
     #[inline]
     pub fn traced<F: std::future::Future>(
         info: &'static FnInfo,
+        owner: Option<&'static str>,
         args: Option<std::sync::Arc<str>>,
         body: F,
     ) -> Traced<F> {
@@ -325,7 +326,7 @@ pub mod __private {
             first_traced_call();
             FIRST_DONE.store(true, Ordering::Relaxed);
         }
-        Traced::new(info, args, body)
+        Traced::new(info, args, body).of_type(owner)
     }
 
     #[cfg(feature = "inspect")]

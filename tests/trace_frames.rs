@@ -178,7 +178,10 @@ async fn methods_generics_and_impl_trait_arguments_are_traced() {
     })
     .await;
     let (frame, step) = task(&snapshot, id).blocked_at().unwrap();
-    assert_eq!(frame.function, "get");
+    assert_eq!(
+        frame.function, "Store::get",
+        "a method is named by its type"
+    );
     assert!(
         frame
             .args
@@ -337,4 +340,43 @@ fn a_traced_future_outside_inspected_tasks_is_an_adopted_task() {
     let snapshot = async_inspect::snapshot();
     assert_eq!(task(&snapshot, id).state, TaskState::Done);
     assert_eq!(task(&snapshot, id).polls, 2);
+}
+
+struct Listener;
+
+#[derive(Debug)]
+struct Handler {
+    peer: u32,
+}
+
+impl Listener {
+    #[async_inspect::trace]
+    async fn run(&self, handler: Handler) -> u32 {
+        handler.run().await
+    }
+}
+
+impl Handler {
+    #[async_inspect::trace]
+    async fn run(&self) -> u32 {
+        std::future::pending::<()>().await;
+        self.peer
+    }
+}
+
+#[async_inspect::test]
+async fn methods_of_the_same_name_are_told_apart_by_their_type() {
+    let handle = async_inspect::spawn(async { Listener.run(Handler { peer: 7 }).await });
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("the handler to park", |s| {
+        s.task(id).is_some_and(|t| t.frames.len() == 2)
+    })
+    .await;
+    let task = task(&snapshot, id);
+    let names: Vec<&str> = task.stack().iter().map(|f| &*f.function).collect();
+    assert_eq!(names, ["Listener::run", "Handler::run"]);
+    assert_eq!(task.name, "Listener::run", "named after its root call");
+    let report = snapshot.to_string();
+    assert!(report.contains("└─> Handler::run()"), "{report}");
+    handle.abort();
 }

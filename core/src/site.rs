@@ -30,3 +30,35 @@ pub struct AwaitInfo {
     /// Column of the `.await`.
     pub column: u32,
 }
+
+/// A traced fn's name as the views show it: `Type::method` for a method of
+/// the type `owner` (its `std::any::type_name`, shortened to its last
+/// segment without generic arguments), else the fn's own name.
+pub(crate) fn qualified(name: &str, owner: Option<&str>) -> String {
+    match owner {
+        Some(owner) => {
+            let base = owner.split('<').next().unwrap_or(owner);
+            let short = base.rsplit("::").next().unwrap_or(base);
+            format!("{short}::{name}")
+        }
+        None => name.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualified;
+
+    #[test]
+    fn a_method_is_qualified_by_its_type_without_path_or_generics() {
+        assert_eq!(
+            qualified("run", Some("app::server::Handler")),
+            "Handler::run"
+        );
+        assert_eq!(
+            qualified("get", Some("app::Store<alloc::string::String>")),
+            "Store::get"
+        );
+        assert_eq!(qualified("run", None), "run");
+    }
+}

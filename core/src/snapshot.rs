@@ -340,7 +340,10 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
     FrameInfo {
         id: frame.id,
         parent: (frame.parent != 0).then_some(frame.parent),
-        function: Cow::Borrowed(info.name),
+        function: match frame.owner {
+            None => Cow::Borrowed(info.name),
+            owner => Cow::Owned(crate::site::qualified(info.name, owner)),
+        },
         module_path: Cow::Borrowed(info.module_path),
         args: frame.args.clone(),
         location: SourceLocation::new(info.file, info.line, info.column),

@@ -148,6 +148,8 @@ pub fn set_host_task_id(f: fn() -> Option<String>) {
 enum Link {
     NotEntered {
         args: Option<Arc<str>>,
+        /// The `Self` type of a method (`type_name`).
+        owner: Option<&'static str>,
     },
     Entered {
         cell: Arc<TaskCell>,
@@ -199,8 +201,17 @@ impl<F: Future> Traced<F> {
         Self {
             future,
             info,
-            link: Link::NotEntered { args },
+            link: Link::NotEntered { args, owner: None },
         }
+    }
+
+    /// The call is a method of the type named `owner` (its
+    /// `std::any::type_name`): the frame is named `Type::method`.
+    pub fn of_type(mut self, owner: Option<&'static str>) -> Self {
+        if let Link::NotEntered { owner: slot, .. } = &mut self.link {
+            *slot = owner;
+        }
+        self
     }
 }
 
@@ -209,9 +220,9 @@ impl<F: Future> Future for Traced<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Link::NotEntered { args } = this.link {
-            let args = args.take();
-            *this.link = enter(this.info, args);
+        if let Link::NotEntered { args, owner } = this.link {
+            let (args, owner) = (args.take(), *owner);
+            *this.link = enter(this.info, args, owner);
         }
         let Link::Entered {
             cell,
@@ -267,22 +278,23 @@ impl<F: Future> Future for Traced<F> {
     }
 }
 
-fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
+fn enter(info: &'static FnInfo, args: Option<Arc<str>>, owner: Option<&'static str>) -> Link {
     if !config::enabled() {
         return Link::Untracked;
     }
     let current = context::get();
     let now = clock::now();
     if current.task.is_null() {
+        let function = crate::site::qualified(info.name, owner);
         let name = match &args {
-            Some(args) => format!("{}({args})", info.name),
-            None => format!("{}()", info.name),
+            Some(args) => format!("{function}({args})"),
+            None => format!("{function}()"),
         };
         let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
         if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
             cell.with_detail(|detail| detail.host = Some(host.into()));
         }
-        let frame = FrameHandle::enter(info, &cell, None, args, now);
+        let frame = FrameHandle::enter(info, owner, &cell, None, args, now);
         record_enter(&cell, &frame);
         return Link::Entered {
             cell,
@@ -296,7 +308,7 @@ fn enter(info: &'static FnInfo, args: Option<Arc<str>>) -> Link {
     // SAFETY: a non-null current frame is the frame of the traced call
     // polling us, alive for the whole poll (see `context`).
     let parent = unsafe { current.frame.as_ref() };
-    let frame = FrameHandle::enter(info, &cell, parent, args, now);
+    let frame = FrameHandle::enter(info, owner, &cell, parent, args, now);
     record_enter(&cell, &frame);
     Link::Entered {
         cell,

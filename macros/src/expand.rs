@@ -160,6 +160,15 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
             }
         }
     };
+    // A method: its frames are named `Type::method` (three `run`s of three
+    // types are told apart); `Self` is known in the body, not in a static.
+    let owner = if sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_))) {
+        quote!(::core::option::Option::Some(
+            ::core::any::type_name::<Self>()
+        ))
+    } else {
+        quote!(::core::option::Option::None)
+    };
     let return_hint = return_hint(&sig.output);
     let stmts = &block.stmts;
     let body = quote! {
@@ -176,6 +185,7 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
         let __async_inspect_args = #args_expr;
         ::async_inspect::__private::traced(
             &__ASYNC_INSPECT_FN,
+            #owner,
             __async_inspect_args,
             async move {
                 #return_hint

@@ -245,8 +245,14 @@ impl TaskCell {
             }) => Cow::Owned(name.to_string()),
             Some(Detail {
                 root_fn: Some(root),
+                root_owner: None,
                 ..
             }) => Cow::Borrowed(root.name),
+            Some(Detail {
+                root_fn: Some(root),
+                root_owner: owner,
+                ..
+            }) => Cow::Owned(crate::site::qualified(root.name, *owner)),
             _ => match self.future_type_name().and_then(async_fn_name) {
                 Some(name) => Cow::Borrowed(name),
                 None => {

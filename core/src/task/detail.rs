@@ -32,6 +32,8 @@ pub(crate) struct Detail {
     /// The first traced fn this task ran at its root, which names a task
     /// spawned without a name.
     pub(crate) root_fn: Option<&'static FnInfo>,
+    /// The `Self` type of that fn, if it is a method.
+    pub(crate) root_owner: Option<&'static str>,
     pub(crate) panic: Option<Box<str>>,
     /// When a traced frame last reported a blocking poll, so the task-level
     /// check does not report the same poll again.
@@ -186,6 +188,7 @@ impl Detail {
         detail.timeouts.clear();
         detail.points.clear();
         detail.root_fn = None;
+        detail.root_owner = None;
         detail.panic = None;
         detail.last_lint_at = 0;
         detail.waker = crate::task::waker::WakerSlot::default();

@@ -63,6 +63,8 @@ impl Steps {
 #[derive(Debug)]
 pub(crate) struct FrameCell {
     pub(crate) info: &'static FnInfo,
+    /// The `Self` type of a method (`type_name`), which names it.
+    pub(crate) owner: Option<&'static str>,
     pub(crate) id: u32,
     /// Id of the enclosing frame, 0 at the task's root.
     pub(crate) parent: u32,
@@ -194,6 +196,7 @@ impl FrameHandle {
     /// for a call of `info`, and adds it to `task`'s stack.
     pub(crate) fn enter(
         info: &'static FnInfo,
+        owner: Option<&'static str>,
         task: &TaskCell,
         parent: Option<&FrameCell>,
         args: Option<Arc<str>>,
@@ -212,6 +215,7 @@ impl FrameHandle {
             frame.steps = Steps::new(count);
         }
         frame.args = args;
+        frame.owner = owner;
         frame.entered_at = now;
         *frame.resumed_at.get_mut() = now;
         let frame = NonNull::from(Box::leak(frame));
@@ -227,6 +231,7 @@ impl FrameHandle {
             this.parent = parent.map_or(0, |p| p.id);
             if this.parent == 0 && detail.root_fn.is_none() {
                 detail.root_fn = Some(this.info);
+                detail.root_owner = this.owner;
             }
             detail.frames.push(FramePtr(frame));
         });
@@ -265,6 +270,7 @@ impl FrameCell {
     fn new(info: &'static FnInfo) -> Self {
         Self {
             info,
+            owner: None,
             id: 0,
             parent: 0,
             args: None,
