@@ -525,3 +525,47 @@ async fn a_connection_shows_its_peer_and_the_bytes_it_has_of_a_half_sent_request
     client.write_all(b": x\r\n\r\n").await.unwrap();
     assert_eq!(task.await.unwrap(), 27);
 }
+
+static TRACED_SELECT_LINE: AtomicU32 = AtomicU32::new(0);
+
+#[rustfmt::skip] // the select shares its line with `line!()`
+#[async_inspect::trace]
+async fn traced_select(c: oneshot::Receiver<()>, d: oneshot::Receiver<()>) -> &'static str {
+    TRACED_SELECT_LINE.store(line!(), Ordering::Relaxed); tokio::select! {
+        x = branch("first", c) => x,
+        y = branch("second", d) => y,
+    }
+}
+
+#[async_inspect::test]
+async fn a_traced_fn_parked_in_a_select_shows_every_branch() {
+    let (_c, c) = oneshot::channel();
+    let (_d, d) = oneshot::channel();
+    let task = async_inspect::spawn(traced_select(c, d));
+    let id = spawned_id(&task);
+    let (snapshot, _) = decoded("both branches under the traced fn", id, |m| {
+        let mut n = 0;
+        walk(m, &mut |node| {
+            n += usize::from(node.path.ends_with("::branch"))
+        });
+        n == 2
+    })
+    .await;
+    let report = snapshot.to_string();
+    let section = report
+        .split("\n\n")
+        .find(|s| s.contains("traced_select("))
+        .unwrap_or_else(|| panic!("{report}"));
+    let line = TRACED_SELECT_LINE.load(Ordering::Relaxed);
+    assert!(
+        section.contains(&format!("parked at {}:{line}, on:", file!())),
+        "{section}"
+    );
+    let branches: Vec<&str> = section
+        .lines()
+        .filter(|l| l.contains("state_machines::branch"))
+        .collect();
+    assert_eq!(branches.len(), 2, "{section}");
+    assert!(section.contains(r#"name = "first""#) && section.contains(r#"name = "second""#));
+    task.abort();
+}

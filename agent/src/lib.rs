@@ -18,6 +18,8 @@
 //! assert!(async_inspect_agent::socket().is_none());
 //! ```
 
+#[cfg(target_os = "linux")]
+mod dump;
 #[cfg(unix)]
 mod early;
 #[cfg(unix)]
@@ -35,8 +37,10 @@ pub use server::{MAX_CLIENTS, socket, start};
 /// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`), a recording from
 /// the first poll kept for the agent's first client
 /// (`ASYNC_INSPECT_RECORD=all|long`, set by `run --record` and `profile`)
-/// and the stall watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by
-/// `async-inspect test`).
+/// the stall watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by
+/// `async-inspect test`) and dumps on a signal
+/// (`ASYNC_INSPECT_DUMP_SIGNAL=SIGUSR1`, to stderr or
+/// `ASYNC_INSPECT_DUMP_TO`).
 /// Cheap after the first call: one load.
 #[inline]
 pub fn init() {
@@ -46,6 +50,8 @@ pub fn init() {
         watchdog::stall::start_if_asked();
         #[cfg(unix)]
         early::start_if_asked();
+        #[cfg(target_os = "linux")]
+        dump::start_if_asked();
     });
     #[cfg(unix)]
     if async_inspect_core::config::take_agent_request()

@@ -198,6 +198,58 @@ fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
     }
 }
 
+#[test]
+fn a_signal_dumps_the_report_the_program_would_print() {
+    let dir = scratch("dump-signal");
+    let dump = dir.join("dump.txt");
+    let _ = std::fs::remove_file(&dump);
+    let child = Command::new(examples().join("unannotated"))
+        .arg("--stay")
+        .env("ASYNC_INSPECT_DUMP_SIGNAL", "SIGUSR1")
+        .env("ASYNC_INSPECT_DUMP_TO", &dump)
+        .env_remove("ASYNC_INSPECT_AGENT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the example starts");
+    let mut app = App(child);
+    let stdout = std::io::BufReader::new(app.0.stdout.take().unwrap());
+    use std::io::BufRead;
+    let said = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("attach with"));
+    assert!(said.is_some(), "the example stays up");
+    let killed = Command::new("kill")
+        .args(["-USR1", &app.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let mut last = String::new();
+    let report = loop {
+        let text = std::fs::read_to_string(&dump).unwrap_or_default();
+        // Whole once two reads agree.
+        if text.contains("Task #2") && text == last {
+            break text;
+        }
+        last = text.clone();
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no dump in {}: {text}",
+            dump.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        report.starts_with("async-inspect: dump on signal\n"),
+        "{report}"
+    );
+    check_unannotated_report(&report);
+    // The program goes on after its dump.
+    assert!(app.0.try_wait().unwrap().is_none(), "still running");
+}
+
 /// The report of `examples/unannotated.rs`: its chain with each await's
 /// line, locals, and the leaf.
 fn check_unannotated_report(report: &str) {

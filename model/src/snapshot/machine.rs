@@ -38,6 +38,33 @@ impl Snapshot {
         write_node(f, root, "│ ", "", task)
     }
 
+    /// Writes what the innermost traced call `frame` waits on when it is
+    /// parked at no traced await, as in a `select!` or `join!` (whose
+    /// awaits the macro writes, out of `#[trace]`'s sight): the futures its
+    /// decoded body awaits, every branch on its own line with the line it
+    /// is at.
+    pub(super) fn write_branches_below(
+        &self,
+        f: &mut Formatter<'_>,
+        task: &TaskInfo,
+        frame: &FrameInfo,
+        indent: &str,
+    ) -> fmt::Result {
+        match task
+            .state_machine
+            .as_ref()
+            .and_then(|root| body_of(root, frame))
+        {
+            Some(body) => {
+                if let NodeState::Suspended { file, line, .. } = &body.state {
+                    writeln!(f, "{indent}└─ parked at {file}:{line}, on:")?;
+                }
+                write_children(f, &body.children, &format!("{indent}   "), task)
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Writes, under the blocked await of `frame` (a task's innermost
     /// traced call), the program's own async fns that await decoded below
     /// it: the untraced code a traced call waits in. The frame's own line,
@@ -49,15 +76,10 @@ impl Snapshot {
         frame: &FrameInfo,
         indent: &str,
     ) -> fmt::Result {
-        let Some(root) = &task.state_machine else {
-            return Ok(());
-        };
-        let path = format!("{}::{}", frame.module_path, frame.function);
-        let inside = format!("{path}::");
-        let Some(own) = root
-            .first_chain()
-            .filter(|n| n.path == path || n.path.starts_with(&inside))
-            .last()
+        let Some(own) = task
+            .state_machine
+            .as_ref()
+            .and_then(|root| body_of(root, frame))
         else {
             return Ok(());
         };
@@ -69,6 +91,16 @@ impl Snapshot {
             None => Ok(()),
         }
     }
+}
+
+/// The decoded node of a traced call's body: the innermost on the first
+/// chain that is the fn `frame` runs or a block inside it.
+fn body_of<'a>(root: &'a StateNode, frame: &FrameInfo) -> Option<&'a StateNode> {
+    let path = format!("{}::{}", frame.module_path, frame.function);
+    let inside = format!("{path}::");
+    root.first_chain()
+        .filter(|n| n.path == path || n.path.starts_with(&inside))
+        .last()
 }
 
 fn write_node(

@@ -281,6 +281,12 @@ impl Snapshot {
         for child in kids.into_iter().flatten() {
             self.write_frame(f, task, children, child, &inner, false)?;
         }
+        let parked_here = frame
+            .current_await()
+            .is_some_and(|s| matches!(s.status, StepStatus::InProgress { .. }));
+        if kids.is_none() && !parked_here && task.state != TaskState::Running {
+            self.write_branches_below(f, task, frame, &inner)?;
+        }
         if kids.is_none()
             && let Some(step) = frame.current_await()
         {
