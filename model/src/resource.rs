@@ -47,6 +47,9 @@ pub enum ResourceKind {
     ChannelSenders,
     /// The receiver of an inspected channel: a sender waits for room.
     ChannelReceiver,
+    /// An inspected `Notify`: a task waits for any task to notify it; no
+    /// task holds it.
+    Notify,
 }
 
 impl ResourceKind {
@@ -65,6 +68,7 @@ impl fmt::Display for ResourceKind {
             Self::Semaphore => "Semaphore",
             Self::ChannelSenders => "senders of channel",
             Self::ChannelReceiver => "receiver of channel",
+            Self::Notify => "Notify",
         })
     }
 }

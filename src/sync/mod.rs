@@ -81,25 +81,32 @@ macro_rules! lock_common {
 mod block;
 pub mod mpsc;
 mod mutex;
+mod notify;
 pub mod oneshot;
 mod rwlock;
 mod semaphore;
 mod tracker;
 
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};
+pub use notify::Notify;
+
+/// The futures of this module's types, as `tokio::sync::futures`.
+pub mod futures {
+    pub use super::notify::Notified;
+}
 pub use rwlock::{
     OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock, RwLockReadGuard, RwLockWriteGuard,
 };
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
 
-/// The rest of `tokio::sync`, tokio's own for now, so code written for
+/// The rest of `tokio::sync` (but `Notify`, above), tokio's own for now, so code written for
 /// `tokio::sync` builds with only its import changed. Their waits are not
 /// recorded as inspected waits: in a traced fn the report names the await
 /// ("not an inspected wait"); in code nobody annotated the task's decoded
 /// future shows the tokio future it is parked in (a broadcast receiver
 /// with how many senders are alive).
 pub use tokio::sync::{
-    Barrier, BarrierWaitResult, MappedMutexGuard, Notify, OnceCell, OwnedMappedMutexGuard,
-    RwLockMappedWriteGuard, SetError, broadcast, futures, watch,
+    Barrier, BarrierWaitResult, MappedMutexGuard, OnceCell, OwnedMappedMutexGuard,
+    RwLockMappedWriteGuard, SetError, broadcast, watch,
 };

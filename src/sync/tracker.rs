@@ -47,6 +47,7 @@ pub(crate) enum Kind {
     Semaphore,
     ChannelSenders,
     ChannelReceiver,
+    Notify,
 }
 
 impl Tracker {
