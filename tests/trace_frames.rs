@@ -380,3 +380,51 @@ async fn methods_of_the_same_name_are_told_apart_by_their_type() {
     assert!(report.contains("└─> Handler::run()"), "{report}");
     handle.abort();
 }
+
+/// `#[trace]` above `#[tracing::instrument]`: the frame's steps are the
+/// fn's own awaits, as without tracing.
+#[async_inspect::trace(skip(rx))]
+#[tracing::instrument(skip(rx))]
+async fn instrumented(id: u32, rx: oneshot::Receiver<()>) -> u32 {
+    rx.await.ok();
+    id
+}
+
+#[async_inspect::test]
+async fn trace_above_tracing_instrument_keeps_the_fns_own_awaits() {
+    let (_tx, rx) = oneshot::channel();
+    let handle = async_inspect::spawn(instrumented(3, rx));
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("instrumented to park", |s| {
+        common::blocked_in(s, id, "instrumented")
+    })
+    .await;
+    let (frame, step) = task(&snapshot, id).blocked_at().unwrap();
+    assert_eq!(frame.function, "instrumented");
+    assert_eq!(frame.args.as_deref(), Some("id=3"));
+    assert_eq!((step.expr.as_ref(), step.step, step.of), ("rx", 1, 1));
+    handle.abort();
+}
+
+/// The other order: `#[tracing::instrument]` rewrites the body first.
+#[tracing::instrument(skip(rx))]
+#[async_inspect::trace(skip(rx))]
+async fn instrumented_outside(id: u32, rx: oneshot::Receiver<()>) -> u32 {
+    rx.await.ok();
+    id
+}
+
+#[async_inspect::test]
+async fn trace_below_tracing_instrument_also_keeps_the_fns_own_awaits() {
+    let (_tx, rx) = oneshot::channel();
+    let handle = async_inspect::spawn(instrumented_outside(4, rx));
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("instrumented_outside to park", |s| {
+        common::blocked_in(s, id, "instrumented_outside")
+    })
+    .await;
+    let (frame, step) = task(&snapshot, id).blocked_at().unwrap();
+    assert_eq!(frame.args.as_deref(), Some("id=4"));
+    assert_eq!((step.expr.as_ref(), step.step, step.of), ("rx", 1, 1));
+    handle.abort();
+}

@@ -91,6 +91,30 @@ impl VisitMut for Awaits {
     fn visit_item_mut(&mut self, _item: &mut syn::Item) {}
 }
 
+/// Finds the body `#[tracing::instrument]` moved into
+/// `let __tracing_instrument_future = async move { … };` and wraps the
+/// awaits there (tracing's own awaits of it are not the fn's steps).
+struct InstrumentedBody<'a> {
+    awaits: &'a mut Awaits,
+    found: bool,
+}
+
+impl VisitMut for InstrumentedBody<'_> {
+    fn visit_local_mut(&mut self, local: &mut syn::Local) {
+        let named = matches!(&local.pat, Pat::Ident(p) if p.ident == "__tracing_instrument_future");
+        if let (true, Some(init)) = (named, &mut local.init)
+            && let Expr::Async(body) = &mut *init.expr
+        {
+            self.awaits.visit_block_mut(&mut body.block);
+            self.found = true;
+        }
+    }
+
+    fn visit_expr_closure_mut(&mut self, _: &mut syn::ExprClosure) {}
+
+    fn visit_item_mut(&mut self, _: &mut syn::Item) {}
+}
+
 fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
     let ItemFn {
         attrs,
@@ -114,7 +138,17 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
     }
 
     let mut awaits = Awaits::default();
-    awaits.visit_block_mut(&mut block);
+    // Under `#[tracing::instrument]` (expanded first when written above
+    // this attribute) the body is tracing's: the fn's own awaits are in
+    // the async block it instruments.
+    let mut instrumented = InstrumentedBody {
+        awaits: &mut awaits,
+        found: false,
+    };
+    instrumented.visit_block_mut(&mut block);
+    if !instrumented.found {
+        awaits.visit_block_mut(&mut block);
+    }
 
     let name = match &args.name {
         Some(name) => name.value(),
