@@ -168,23 +168,11 @@ fn attach_dump_finds_the_stuck_await_and_its_line() {
 /// tasks' futures from `/proc/PID/exe` and the program's memory.
 #[test]
 fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
-    let child = Command::new(examples().join("unannotated"))
-        .arg("--stay")
+    let mut command = Command::new(examples().join("unannotated"));
+    command
         .env("ASYNC_INSPECT_AGENT", "1")
-        .env_remove("ASYNC_INSPECT_SOCKET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the example starts");
-    let mut app = App(child);
-    let stdout = std::io::BufReader::new(app.0.stdout.take().unwrap());
-    // It prints its own report, then says it stays.
-    use std::io::BufRead;
-    let said = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|line| line.contains("attach with"));
-    assert!(said.is_some(), "the example stays up");
+        .env_remove("ASYNC_INSPECT_SOCKET");
+    let app = unannotated_staying(command);
     // Its memory read by the kernel, then (as where ptrace_scope forbids
     // that) by its agent.
     for read_memory in ["auto", "agent"] {
@@ -203,23 +191,12 @@ fn a_signal_dumps_the_report_the_program_would_print() {
     let dir = scratch("dump-signal");
     let dump = dir.join("dump.txt");
     let _ = std::fs::remove_file(&dump);
-    let child = Command::new(examples().join("unannotated"))
-        .arg("--stay")
+    let mut command = Command::new(examples().join("unannotated"));
+    command
         .env("ASYNC_INSPECT_DUMP_SIGNAL", "SIGUSR1")
         .env("ASYNC_INSPECT_DUMP_TO", &dump)
-        .env_remove("ASYNC_INSPECT_AGENT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the example starts");
-    let mut app = App(child);
-    let stdout = std::io::BufReader::new(app.0.stdout.take().unwrap());
-    use std::io::BufRead;
-    let said = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|line| line.contains("attach with"));
-    assert!(said.is_some(), "the example stays up");
+        .env_remove("ASYNC_INSPECT_AGENT");
+    let mut app = unannotated_staying(command);
     let killed = Command::new("kill")
         .args(["-USR1", &app.pid().to_string()])
         .status()
@@ -248,6 +225,26 @@ fn a_signal_dumps_the_report_the_program_would_print() {
     check_unannotated_report(&report);
     // The program goes on after its dump.
     assert!(app.0.try_wait().unwrap().is_none(), "still running");
+}
+
+/// `examples/unannotated` started by `command` with `--stay`, once it has
+/// printed its own report and said it stays up.
+fn unannotated_staying(mut command: Command) -> App {
+    use std::io::BufRead;
+    let child = command
+        .arg("--stay")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the example starts");
+    let mut app = App(child);
+    let stdout = std::io::BufReader::new(app.0.stdout.take().unwrap());
+    let said = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.contains("attach with"));
+    assert!(said.is_some(), "the example stays up");
+    app
 }
 
 /// The report of `examples/unannotated.rs`: its chain with each await's
