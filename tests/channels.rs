@@ -193,37 +193,112 @@ async fn a_sender_handed_to_a_worker_unused_is_not_a_deadlock() {
     worker.await.unwrap();
 }
 
+/// A receiver put aside unfinished by `select!` still shows its wait
+/// while it lives (it is a `Future` anyone may poll again), but closes no
+/// deadlock once its task was polled without polling it: here the task
+/// holding its sender waits for a lock the receiver's task holds while
+/// parked elsewhere, and that is no deadlock.
 #[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_oneshot_await_is_a_wait_only_while_it_lasts() {
-    let (tx, mut rx) = oneshot::named_channel::<u32>("reply");
-    let (go, went) = tokio::sync::oneshot::channel::<()>();
+async fn a_oneshot_receiver_put_aside_by_select_closes_no_deadlock() {
+    let state = Arc::new(Mutex::named("state", ()));
+    let (hand, handed) = tokio::sync::oneshot::channel();
+    let (go, mut went) = tokio::sync::oneshot::channel::<()>();
     let (park, parked) = tokio::sync::oneshot::channel::<()>();
-    let waiter = async_inspect::spawn(async move {
-        tokio::select! {
-            _ = &mut rx => unreachable!("nothing is sent before the end"),
-            _ = went => {}
-        }
-        // The select! is over: its await of `rx` no longer waits, though
-        // `rx` lives on.
-        parked.await.unwrap();
-        rx.await
-    });
-    let id = waiter.inspect_id().unwrap();
-    eventually("the await of the reply", |s| {
-        waits_on(s, id, ResourceKind::ChannelSenders, "reply").is_some()
+    let (locked, is_locked) = tokio::sync::oneshot::channel::<()>();
+    let sender = {
+        let state = state.clone();
+        async_inspect::spawn(async move {
+            // Made here: this task holds the sender.
+            let (tx, rx) = oneshot::named_channel::<u32>("reply");
+            hand.send(rx).unwrap();
+            is_locked.await.unwrap();
+            let _turn = state.lock().await;
+            tx.send(5).unwrap();
+        })
+    };
+    let mut rx = handed.await.unwrap();
+    let waiter = {
+        let state = state.clone();
+        async_inspect::spawn(async move {
+            let _guard = state.lock().await;
+            locked.send(()).unwrap();
+            tokio::select! {
+                biased;
+                _ = &mut went => {}
+                _ = &mut rx => unreachable!("nothing is sent while the lock is held"),
+            }
+            // `rx` is put aside, unfinished, while this task holds the lock.
+            parked.await.unwrap();
+            drop(_guard);
+            rx.await
+        })
+    };
+    let (w, s) = (waiter.inspect_id().unwrap(), sender.inspect_id().unwrap());
+    eventually("the await of the reply", |snap| {
+        waits_on(snap, w, ResourceKind::ChannelSenders, "reply").is_some()
     })
     .await;
     go.send(()).unwrap();
-    let snapshot = eventually("the waiter to move on", |s| {
-        s.task(id).is_some_and(|t| t.polls >= 2)
+    eventually("the waiter parked after the select, and the sender at the lock", |snap| {
+        snap.task(w).is_some_and(|t| t.polls >= 2)
+            && snap.task(s).is_some_and(|t| {
+                t.waits.iter().any(|wait| {
+                    matches!(&wait.reason, WaitReason::Lock { resource, .. } if resource.name == "state")
+                })
+            })
     })
     .await;
-    assert!(common::task(&snapshot, id).waits.is_empty(), "{snapshot}");
+    let later = common::after_checks();
+    assert!(deadlock_of(&later, w).is_none(), "{later}");
     park.send(()).unwrap();
-    eventually("the await by value", |s| {
-        waits_on(s, id, ResourceKind::ChannelSenders, "reply").is_some()
+    assert_eq!(waiter.await.unwrap(), Ok(5));
+    sender.await.unwrap();
+}
+
+/// Code written for tokio's receiver, which is a `Future`: combinators,
+/// a `FuturesUnordered`, a hand-written poll (bb8's own tests do all
+/// three). Each receiver's wait shows while its task polls it.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_oneshot_receiver_is_a_future_for_combinators_and_hand_polls() {
+    use futures::{FutureExt, TryStreamExt, stream::FuturesUnordered};
+    let (tx, rx) = oneshot::named_channel::<u32>("mapped");
+    let (senders, receivers): (Vec<_>, FuturesUnordered<_>) = (0..3)
+        .map(|_| oneshot::named_channel::<u32>("many"))
+        .unzip();
+    let waiter = async_inspect::spawn(async move {
+        let doubled = rx.map(|v| v.map(|v| v * 2)).await;
+        let all: Vec<u32> = receivers.try_collect().await.unwrap();
+        (doubled, all.into_iter().sum::<u32>())
+    });
+    let id = waiter.inspect_id().unwrap();
+    eventually("the mapped receiver's wait", |s| {
+        waits_on(s, id, ResourceKind::ChannelSenders, "mapped").is_some()
     })
     .await;
-    tx.send(5).unwrap();
-    assert_eq!(waiter.await.unwrap(), Ok(5));
+    tx.send(4).unwrap();
+    eventually("the waits of the unordered receivers", |s| {
+        s.task(id).is_some_and(|t| {
+            t.waits
+                .iter()
+                .filter(
+                    |w| matches!(&w.reason, WaitReason::Channel { end, .. } if end.name == "many"),
+                )
+                .count()
+                == 3
+        })
+    })
+    .await;
+    for (n, tx) in senders.into_iter().enumerate() {
+        tx.send(n as u32 + 1).unwrap();
+    }
+    assert_eq!(waiter.await.unwrap(), (Ok(8), 6));
+
+    let (tx, mut rx) = oneshot::channel::<&str>();
+    let mut polled = std::pin::pin!(&mut rx);
+    assert!(futures::poll!(polled.as_mut()).is_pending());
+    tx.send("by hand").unwrap();
+    assert_eq!(
+        futures::poll!(polled),
+        std::task::Poll::Ready(Ok("by hand"))
+    );
 }

@@ -63,16 +63,20 @@ async fn a_waiter_sees_every_permit_holder_and_is_not_a_deadlock() {
     };
     let id = waiter.inspect_id().unwrap();
     // Resources are read before tasks: the count may lag the task's wait.
-    let snapshot = eventually("the waiter to wait", |s| {
-        waits_for(s, id, "pool").is_some() && resource(s, "pool").waiters == 1
+    let me = async_inspect::current_task().unwrap();
+    let snapshot = eventually("the waiter to wait, each permit in its task", |s| {
+        waits_for(s, id, "pool").is_some_and(|h| h.iter().all(|&(task, _)| task != me))
+            && resource(s, "pool").waiters == 1
     })
     .await;
-    let me = async_inspect::current_task().unwrap();
-    assert_eq!(
-        waits_for(&snapshot, id, "pool").unwrap(),
-        [(me, 1), (me, 1), (me, 1)],
-        "the permits were taken by this task, then moved"
-    );
+    // Taken by this task, then moved: each is found in its task's future.
+    let mut seen = waits_for(&snapshot, id, "pool").unwrap();
+    seen.sort();
+    let expected: Vec<(TaskId, u32)> = holders
+        .iter()
+        .map(|h| (h.inspect_id().unwrap(), 1))
+        .collect();
+    assert_eq!(seen, expected, "{snapshot}");
     let later = common::after_checks();
     assert!(deadlock_of(&later, id).is_none(), "{later}");
     let info = resource(&snapshot, "pool");

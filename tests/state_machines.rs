@@ -522,6 +522,12 @@ async fn a_connection_shows_its_peer_and_the_bytes_it_has_of_a_half_sent_request
         connection.contains(&format!("{} ⇄ {peer}", listener.local_addr().unwrap())),
         "the socket by its addresses: {connection}"
     );
+    // The kernel's count of what came, and when the last byte did: a
+    // half request 0 ms ago, not an idle connection.
+    assert!(
+        connection.contains(", 20 bytes received, the last "),
+        "the socket's traffic: {connection}"
+    );
     client.write_all(b": x\r\n\r\n").await.unwrap();
     assert_eq!(task.await.unwrap(), 27);
 }
@@ -568,4 +574,77 @@ async fn a_traced_fn_parked_in_a_select_shows_every_branch() {
     assert_eq!(branches.len(), 2, "{section}");
     assert!(section.contains(r#"name = "first""#) && section.contains(r#"name = "second""#));
     task.abort();
+}
+
+/// Serves one connection while holding a permit of the connection limit,
+/// as servers do: the permit moved in from the accepting task.
+async fn serve_with(
+    permit: async_inspect::sync::OwnedSemaphorePermit,
+    replies: async_inspect::sync::mpsc::Sender<u32>,
+    done: oneshot::Receiver<()>,
+) {
+    let _ = done.await;
+    drop((permit, replies));
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permit_moved_into_a_spawned_task_is_held_by_that_task() {
+    use async_inspect::WaitReason;
+    use async_inspect::sync::Semaphore;
+    let limit = Arc::new(Semaphore::named("connections", 1));
+    let main = async_inspect::current_task().unwrap();
+    let permit = limit.clone().acquire_owned().await.unwrap();
+    let (finish, done) = oneshot::channel();
+    let (replies, _replies) = async_inspect::sync::mpsc::named_channel("replies", 1);
+    let server = async_inspect::spawn(serve_with(permit, replies, done));
+    let served = spawned_id(&server);
+    let waiter = {
+        let limit = limit.clone();
+        async_inspect::spawn(async move { drop(limit.acquire().await.unwrap()) })
+    };
+    let waiting = spawned_id(&waiter);
+    let snapshot = eventually("the permit found in the server's future", |s| {
+        s.task(served)
+            .is_some_and(|t| t.holds.iter().any(|h| h.resource.name == "connections"))
+            && s.task(waiting).is_some_and(|t| !t.waits.is_empty())
+    })
+    .await;
+    let held = snapshot
+        .task(served)
+        .unwrap()
+        .holds
+        .iter()
+        .find(|h| h.resource.name == "connections")
+        .unwrap();
+    assert_eq!(held.taken_by, Some(main));
+    // The channel's sender, made by this task, is the server's too.
+    let sender = snapshot
+        .task(served)
+        .unwrap()
+        .holds
+        .iter()
+        .find(|h| h.resource.name == "replies");
+    assert_eq!(sender.and_then(|h| h.taken_by), Some(main), "{snapshot}");
+    assert!(
+        snapshot
+            .task(main)
+            .unwrap()
+            .holds
+            .iter()
+            .all(|h| h.resource.name != "connections"
+                && h.resource.kind != async_inspect::ResourceKind::ChannelSenders),
+        "the accepting task holds neither any more (only the receiver):\n{snapshot}"
+    );
+    let WaitReason::Lock { holders, .. } = &snapshot.task(waiting).unwrap().waits[0].reason else {
+        panic!("{snapshot}");
+    };
+    assert_eq!(holders.iter().map(|h| h.task).collect::<Vec<_>>(), [served]);
+    let report = snapshot.to_string();
+    assert!(
+        report.contains(&format!("by task {main}, moved here)")),
+        "{report}"
+    );
+    finish.send(()).unwrap();
+    server.await.unwrap();
+    waiter.await.unwrap();
 }

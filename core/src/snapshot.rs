@@ -49,6 +49,7 @@ pub fn snapshot() -> Snapshot {
                 acquired_at: holder.acquired_at.clone(),
                 since: holder.since,
                 permits: holder.permits,
+                taken_by: None,
             });
         }
     }
@@ -217,6 +218,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         info.waits = detail
             .waits
             .iter()
+            .filter(|wait| !wait.ended)
             .map(|wait| WaitInfo {
                 frame: wait.frame,
                 reason: match &wait.kind {

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use object::{Object, ObjectSection, ObjectSegment};
 
 use crate::bias::{self, FileIdentity, Segment};
-use crate::decode::Decoder;
+use crate::decode::{Decoder, FoundGuard};
 use crate::dwarf::Dwarf;
 use crate::mapping::{Mapping, Reader, SectionBytes};
 use crate::{Budget, Error, LoadBias, Memory, StateNode};
@@ -188,10 +188,24 @@ impl Program {
         bias: LoadBias,
         budget: &Budget,
     ) -> Result<StateNode, Error> {
+        self.decode_with_guards(root, memory, bias, budget)
+            .map(|(tree, _)| tree)
+    }
+
+    /// [`Program::decode`], with the owned guards and permits met on the
+    /// way: (resource id, id of the task that took it).
+    pub(crate) fn decode_with_guards(
+        &self,
+        root: &RootFuture,
+        memory: &dyn Memory,
+        bias: LoadBias,
+        budget: &Budget,
+    ) -> Result<(StateNode, Vec<FoundGuard>), Error> {
         let dwarf = self.dwarf()?;
         let ty = dwarf.anchor_type(root.anchor_pc)?;
         let decoder = Decoder::new(dwarf, memory, bias, budget, self.endian);
-        decoder.decode_root(ty, root.address, root.size)
+        let tree = decoder.decode_root(ty, root.address, root.size)?;
+        Ok((tree, decoder.take_guards()))
     }
 
     /// The type name the anchor at link-time address `anchor_pc` names.

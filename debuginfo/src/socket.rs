@@ -2,6 +2,9 @@
 //! link names the socket's inode (`socket:[12345]`), and the process's
 //! view of `/proc/net/tcp` and `tcp6` gives that socket's local and peer
 //! addresses, its state, and the bytes queued each way in the kernel.
+//! The socket's own `TCP_INFO` (read through a duplicate of the
+//! descriptor when the process is another one) adds the bytes received
+//! over its life and how long ago the last one came.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -16,6 +19,18 @@ pub(crate) struct TcpSocket {
     pub(crate) unread: u64,
     /// Bytes written by the program and not yet sent or acknowledged.
     pub(crate) unsent: u64,
+    /// What the socket's `TCP_INFO` says, when it could be read.
+    pub(crate) traffic: Option<Traffic>,
+}
+
+/// A connected socket's traffic over its life, from `TCP_INFO`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Traffic {
+    /// Bytes received (acknowledged to the peer) since it was opened.
+    pub(crate) received: u64,
+    /// How long ago the last byte was received (or the connection was
+    /// made, if none was), in milliseconds.
+    pub(crate) last_received_ms: u32,
 }
 
 /// The TCP socket behind descriptor `fd` of process `pid`, if it is one
@@ -27,11 +42,73 @@ pub(crate) fn tcp_socket(pid: u32, fd: i32) -> Option<TcpSocket> {
         .strip_prefix("socket:[")?
         .strip_suffix(']')?
         .to_owned();
-    ["tcp", "tcp6"].iter().find_map(|table| {
+    let mut socket = ["tcp", "tcp6"].iter().find_map(|table| {
         let text = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok()?;
         text.lines()
             .skip(1)
             .find_map(|line| parse_line(line, &inode))
+    })?;
+    if !socket.listening {
+        socket.traffic = traffic(pid, fd);
+    }
+    Some(socket)
+}
+
+/// The `TCP_INFO` of descriptor `fd` of process `pid`: this process's own
+/// descriptor, or a duplicate taken with `pidfd_getfd` (which needs the
+/// same permission as reading the process's memory; `None` without it,
+/// or on kernels before 5.6).
+fn traffic(pid: u32, fd: i32) -> Option<Traffic> {
+    if pid == std::process::id() {
+        return tcp_info(fd);
+    }
+    let pid = libc::pid_t::try_from(pid).ok()?;
+    // SAFETY: plain syscalls on integers; each descriptor made here is
+    // closed here.
+    unsafe {
+        let pidfd = libc::syscall(libc::SYS_pidfd_open, pid, 0);
+        if pidfd < 0 {
+            return None;
+        }
+        let pidfd = pidfd as libc::c_int;
+        let dup = libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0);
+        libc::close(pidfd);
+        if dup < 0 {
+            return None;
+        }
+        let dup = dup as libc::c_int;
+        let info = tcp_info(dup);
+        libc::close(dup);
+        info
+    }
+}
+
+/// The `TCP_INFO` of this process's descriptor `fd`, if it is a TCP
+/// socket.
+fn tcp_info(fd: i32) -> Option<Traffic> {
+    // SAFETY: `tcp_info` is plain integers; the kernel writes at most
+    // `len` bytes into it and says how many.
+    let (info, len) = unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let ok = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        );
+        if ok != 0 {
+            return None;
+        }
+        (info, len as usize)
+    };
+    // `tcpi_bytes_received` came with Linux 4.1: an older kernel writes
+    // less.
+    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_bytes_received) + 8;
+    (len >= needed).then_some(Traffic {
+        received: info.tcpi_bytes_received,
+        last_received_ms: info.tcpi_last_data_recv,
     })
 }
 
@@ -48,6 +125,7 @@ fn parse_line(line: &str, inode: &str) -> Option<TcpSocket> {
         listening: *fields.get(3)? == "0A",
         unsent: u64::from_str_radix(tx, 16).ok()?,
         unread: u64::from_str_radix(rx, 16).ok()?,
+        traffic: None,
     })
 }
 
@@ -111,6 +189,9 @@ mod tests {
             let accepted = tcp_socket(pid, server.as_raw_fd()).unwrap();
             assert_eq!(accepted.peer, client.local_addr().unwrap());
             if accepted.unread == 9 {
+                let traffic = accepted.traffic.expect("TCP_INFO of our own socket");
+                assert_eq!(traffic.received, 9);
+                assert!(traffic.last_received_ms < 60_000, "{traffic:?}");
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "{accepted:?}");

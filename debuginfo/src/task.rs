@@ -2,8 +2,9 @@
 //! task is idle, checked whole afterwards, and what went wrong for the
 //! whole program said once.
 
-use async_inspect_model::{FutureLocation, NodeKind, Snapshot, StateNode};
+use async_inspect_model::{FutureLocation, NodeKind, ResourceId, Snapshot, StateNode, TaskId};
 
+use crate::decode::FoundGuard;
 use crate::{Budget, Error, LoadBias, Memory, Program, RootFuture};
 
 /// How many times a task polled during a read is read again.
@@ -38,6 +39,18 @@ impl Program {
         bias: LoadBias,
         budget: &Budget,
     ) -> Result<StateNode, TaskError> {
+        self.decode_task_guards(future, memory, bias, budget)
+            .map(|(tree, _)| tree)
+    }
+
+    /// [`Program::decode_task`], with the owned guards and permits met.
+    fn decode_task_guards(
+        &self,
+        future: &FutureLocation,
+        memory: &dyn Memory,
+        bias: LoadBias,
+        budget: &Budget,
+    ) -> Result<(StateNode, Vec<FoundGuard>), TaskError> {
         let root = RootFuture {
             anchor_pc: bias.to_link_time(future.anchor),
             address: future.address,
@@ -48,7 +61,7 @@ impl Program {
             if !FutureLocation::is_idle(before[0]) {
                 return Err(TaskError::Running);
             }
-            let decoded = self.decode(&root, memory, bias, budget);
+            let decoded = self.decode_with_guards(&root, memory, bias, budget);
             if guard(memory, future)? == before {
                 return decoded.map_err(TaskError::Decode);
             }
@@ -73,12 +86,20 @@ impl Program {
         budget: &Budget,
     ) {
         let mut note = None;
+        let mut moved = Vec::new();
         for task in snapshot.tasks_mut() {
             let Some(future) = task.future else {
                 continue;
             };
-            match self.decode_task(&future, memory, bias, budget) {
-                Ok(tree) => task.state_machine = Some(tree),
+            match self.decode_task_guards(&future, memory, bias, budget) {
+                Ok((tree, guards)) => {
+                    task.state_machine = Some(tree);
+                    moved.extend(
+                        guards
+                            .into_iter()
+                            .map(|g| (g.resource, g.taken_by, task.id)),
+                    );
+                }
                 Err(TaskError::Running) => {}
                 Err(TaskError::Decode(error)) if error.concerns_the_program() => {
                     note = Some(error.to_string());
@@ -97,6 +118,14 @@ impl Program {
             }
         }
         snapshot.set_state_machines_note(note);
+        // A guard in a task's future is that task's, whoever took it.
+        for (resource, taken_by, holder) in moved {
+            snapshot.move_hold(
+                ResourceId::from_u64(resource),
+                TaskId::from_u64(taken_by),
+                holder,
+            );
+        }
     }
 }
 

@@ -50,6 +50,9 @@ pub enum ResourceKind {
     /// An inspected `Notify`: a task waits for any task to notify it; no
     /// task holds it.
     Notify,
+    /// An inspected `Barrier`: a task waits for the others to arrive; no
+    /// task holds it.
+    Barrier,
 }
 
 impl ResourceKind {
@@ -69,6 +72,7 @@ impl fmt::Display for ResourceKind {
             Self::ChannelSenders => "senders of channel",
             Self::ChannelReceiver => "receiver of channel",
             Self::Notify => "Notify",
+            Self::Barrier => "Barrier",
         })
     }
 }

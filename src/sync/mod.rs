@@ -78,7 +78,9 @@ macro_rules! lock_common {
     };
 }
 
+mod barrier;
 mod block;
+pub mod broadcast;
 pub mod mpsc;
 mod mutex;
 mod notify;
@@ -86,7 +88,9 @@ pub mod oneshot;
 mod rwlock;
 mod semaphore;
 mod tracker;
+pub mod watch;
 
+pub use barrier::Barrier;
 pub use mutex::{Mutex, MutexGuard, OwnedMutexGuard};
 pub use notify::Notify;
 
@@ -100,13 +104,12 @@ pub use rwlock::{
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use tokio::sync::{AcquireError, TryAcquireError, TryLockError};
 
-/// The rest of `tokio::sync` (but `Notify`, above), tokio's own for now, so code written for
-/// `tokio::sync` builds with only its import changed. Their waits are not
-/// recorded as inspected waits: in a traced fn the report names the await
-/// ("not an inspected wait"); in code nobody annotated the task's decoded
-/// future shows the tokio future it is parked in (a broadcast receiver
-/// with how many senders are alive).
+/// The rest of `tokio::sync`, tokio's own, so code written for
+/// `tokio::sync` builds with only its import changed: a `OnceCell`'s wait
+/// (while another task initialises it) is not recorded as an inspected
+/// wait, but in code nobody annotated the task's decoded future shows the
+/// tokio future it is parked in.
 pub use tokio::sync::{
-    Barrier, BarrierWaitResult, MappedMutexGuard, OnceCell, OwnedMappedMutexGuard,
-    RwLockMappedWriteGuard, SetError, broadcast, watch,
+    BarrierWaitResult, MappedMutexGuard, OnceCell, OwnedMappedMutexGuard, RwLockMappedWriteGuard,
+    SetError,
 };

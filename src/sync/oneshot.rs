@@ -3,12 +3,15 @@
 //! joins the wait-for graph (the sender is held by the task that last used
 //! it, as a channel's senders are: see [`mpsc`](super::mpsc)).
 //!
-//! The receiver is awaited by value (`rx.await`, `timeout(d, rx)`) or by
-//! reference (`select! { v = &mut rx => … }`): it is [`IntoFuture`], not a
-//! `Future` itself, so that a wait lasts exactly as long as an await of it
-//! and a receiver put aside after `select!` chose another branch is not
-//! left waiting. Code that polls it by hand can take tokio's receiver with
-//! [`Receiver::into_inner`].
+//! The receiver is a `Future`, as tokio's: awaited by value (`rx.await`,
+//! `timeout(d, rx)`), through `&mut` (`select! { v = &mut rx => … }`), or
+//! combined (`rx.map(…)`, in a `FuturesUnordered`). Its wait shows from
+//! its first pending poll until the value comes or the receiver is
+//! dropped, so a receiver put aside unfinished after `select!` chose
+//! another branch still shows waiting while it lives; such a wait closes
+//! no deadlock once a poll of its task did not poll it (no false
+//! deadlock; the price: a receiver in a `FuturesUnordered`, polled only
+//! when woken, closes none either).
 //!
 //! ```
 //! # #[async_inspect::main(flavor = "current_thread")]
@@ -22,7 +25,6 @@
 //! ```
 
 use std::fmt;
-use std::future::IntoFuture;
 use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -57,6 +59,7 @@ fn make<T>(name: Option<String>, site: &'static Location<'static>) -> (Sender<T>
         inner: rx,
         senders,
         site,
+        waiting: None,
     };
     (sender, receiver)
 }
@@ -104,14 +107,17 @@ impl<T: fmt::Debug> fmt::Debug for Sender<T> {
     }
 }
 
-/// The receiving half, as `tokio::sync::oneshot::Receiver`; await it by
-/// value or through `&mut`.
+/// The receiving half, as `tokio::sync::oneshot::Receiver`: a `Future`,
+/// awaited by value or through `&mut`, or polled by hand.
 pub struct Receiver<T> {
     inner: tokio::sync::oneshot::Receiver<T>,
     /// The sender's resource, which an await waits for.
     senders: Tracker,
     /// Where the channel was made: where an await of it is reported.
     site: &'static Location<'static>,
+    /// The wait, from the first pending poll until the value comes or the
+    /// receiver goes.
+    waiting: Option<Waiting>,
 }
 
 impl<T> Receiver<T> {
@@ -142,25 +148,28 @@ impl<T> Receiver<T> {
         self.inner.close();
     }
 
-    /// Tokio's receiver, for code that polls it as a `Future` by hand; its
-    /// waits are no longer recorded.
+    /// Tokio's receiver, for code that needs tokio's type; its waits are
+    /// no longer recorded.
     pub fn into_inner(self) -> tokio::sync::oneshot::Receiver<T> {
         self.inner
     }
+}
 
-    fn poll_recv(
-        &mut self,
-        cx: &mut Context<'_>,
-        waiting: &mut Option<Waiting>,
-    ) -> Poll<Result<T, RecvError>> {
-        match Pin::new(&mut self.inner).poll(cx) {
+impl<T> Future for Receiver<T> {
+    type Output = Result<T, RecvError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll(cx) {
             Poll::Ready(value) => {
-                *waiting = None;
+                this.waiting = None;
                 Poll::Ready(value)
             }
             Poll::Pending => {
-                if waiting.is_none() {
-                    *waiting = Some(self.senders.wait(self.site));
+                // A wait begun by another task (the receiver moved) is
+                // begun again, for this one.
+                if !this.waiting.as_ref().is_some_and(Waiting::polled) {
+                    this.waiting = Some(this.senders.wait_polled(this.site));
                 }
                 Poll::Pending
             }
@@ -168,68 +177,8 @@ impl<T> Receiver<T> {
     }
 }
 
-impl<T> IntoFuture for Receiver<T> {
-    type Output = Result<T, RecvError>;
-    type IntoFuture = Recv<T>;
-
-    fn into_future(self) -> Recv<T> {
-        Recv {
-            receiver: self,
-            waiting: None,
-        }
-    }
-}
-
-impl<'a, T> IntoFuture for &'a mut Receiver<T> {
-    type Output = Result<T, RecvError>;
-    type IntoFuture = RecvRef<'a, T>;
-
-    fn into_future(self) -> RecvRef<'a, T> {
-        RecvRef {
-            receiver: self,
-            waiting: None,
-        }
-    }
-}
-
 impl<T: fmt::Debug> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&self.inner, f)
-    }
-}
-
-/// An await of a [`Receiver`] by value; its wait is recorded while it is
-/// pending.
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug)]
-pub struct Recv<T> {
-    receiver: Receiver<T>,
-    waiting: Option<Waiting>,
-}
-
-impl<T> Future for Recv<T> {
-    type Output = Result<T, RecvError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.receiver.poll_recv(cx, &mut this.waiting)
-    }
-}
-
-/// An await of a [`Receiver`] through `&mut`; its wait is recorded while
-/// it is pending and ends when it is dropped.
-#[must_use = "futures do nothing unless awaited"]
-#[derive(Debug)]
-pub struct RecvRef<'a, T> {
-    receiver: &'a mut Receiver<T>,
-    waiting: Option<Waiting>,
-}
-
-impl<T> Future for RecvRef<'_, T> {
-    type Output = Result<T, RecvError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        this.receiver.poll_recv(cx, &mut this.waiting)
     }
 }

@@ -29,6 +29,20 @@ pub(crate) struct Waiting {
     _wait: Option<LockWait>,
 }
 
+impl Waiting {
+    /// The future of a [`Tracker::wait_polled`] wait was polled again,
+    /// still pending; `false` if by another task than the one that began
+    /// the wait (begin a new one).
+    #[inline]
+    pub(crate) fn polled(&self) -> bool {
+        #[cfg(feature = "inspect")]
+        if let Some(wait) = &self._wait {
+            return wait.polled();
+        }
+        true
+    }
+}
+
 #[cfg(feature = "inspect")]
 pub(crate) use async_inspect_core::resource::ResourceKind as Kind;
 
@@ -48,6 +62,7 @@ pub(crate) enum Kind {
     ChannelSenders,
     ChannelReceiver,
     Notify,
+    Barrier,
 }
 
 impl Tracker {
@@ -143,6 +158,86 @@ impl Tracker {
             let _ = site;
             Waiting {}
         }
+    }
+
+    /// [`Tracker::wait`] for a future that may be put aside unfinished
+    /// and polled again later: the wait counts only while the future is
+    /// polled in each of its task's polls (say so with
+    /// [`Waiting::polled`]).
+    pub(crate) fn wait_polled(&self, site: &'static Location<'static>) -> Waiting {
+        #[cfg(feature = "inspect")]
+        {
+            Waiting {
+                _wait: self
+                    .resource
+                    .as_ref()
+                    .and_then(|resource| LockWait::begin_polled(resource, site)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = site;
+            Waiting {}
+        }
+    }
+
+    /// How many messages went through the channel whose senders this
+    /// tracks: read before polling a receiver, for [`Tracker::wait_news`].
+    #[inline]
+    pub(crate) fn sent_count(&self) -> u64 {
+        #[cfg(feature = "inspect")]
+        if let Some(resource) = &self.resource {
+            return resource.sent_count();
+        }
+        0
+    }
+
+    /// The current task is about to wait at `site` for news from these
+    /// senders, having seen `sent` messages sent: any message sent since
+    /// ends the wait (a broadcast or watch receiver's).
+    pub(crate) fn wait_news(&self, site: &'static Location<'static>, sent: u64) -> Waiting {
+        #[cfg(feature = "inspect")]
+        {
+            Waiting {
+                _wait: self
+                    .resource
+                    .as_ref()
+                    .and_then(|resource| LockWait::begin_news(resource, site, sent)),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = (site, sent);
+            Waiting {}
+        }
+    }
+
+    /// Polls `future`, recording the current task's wait at `site` from
+    /// its first `Pending` until it completes or is dropped: a plain wait
+    /// (a barrier's), or with `news`, a wait for a message from these
+    /// senders (see [`Tracker::wait_news`]), whose send count is read
+    /// before each poll.
+    pub(crate) async fn while_pending<F: Future>(
+        &self,
+        site: &'static Location<'static>,
+        news: bool,
+        future: F,
+    ) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        let mut waiting: Option<Waiting> = None;
+        std::future::poll_fn(|cx| {
+            let seen = if news { self.sent_count() } else { 0 };
+            let poll = future.as_mut().poll(cx);
+            if poll.is_pending() && waiting.is_none() {
+                waiting = Some(if news {
+                    self.wait_news(site, seen)
+                } else {
+                    self.wait(site)
+                });
+            }
+            poll
+        })
+        .await
     }
 
     /// The current task took the lock exclusively at `site`, through an

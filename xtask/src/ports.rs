@@ -1,4 +1,4 @@
-//! `cargo xtask ports`: real tokio applications nobody here wrote, ported
+//! `cargo xtask ports`: real tokio code nobody here wrote, ported
 //! with the README's renames alone, built and tested with their own tests.
 //!
 //! Each port's source comes from crates.io (fetched by cargo into its
@@ -31,12 +31,21 @@ const PORTS: &[Port] = &[
         // Its tests pause time.
         features: &["test-util"],
     },
+    // A connection pool much used in services: a reaper task, waiters
+    // woken through Notify, timeouts; its tests spawn tasks that hold
+    // connections and race for them.
+    Port {
+        name: "bb8",
+        version: "0.9.0",
+        features: &[],
+    },
 ];
 
 /// The README's renames, as text replacements: everything else (`select!`,
 /// `net`, `io`, `signal`, `runtime`) stays tokio's.
 const RENAMES: &[(&str, &str)] = &[
     ("tokio::spawn(", "async_inspect::spawn("),
+    ("use tokio::spawn;", "use async_inspect::spawn;"),
     ("#[tokio::main", "#[async_inspect::main"),
     ("#[tokio::test", "#[async_inspect::test"),
     ("tokio::task::JoinHandle", "async_inspect::task::JoinHandle"),

@@ -237,6 +237,13 @@ impl ResourceCell {
         }
     }
 
+    /// How many messages went into the channel whose end this is (0 for
+    /// a lock): what [`LockWait::begin_news`](super::LockWait::begin_news)
+    /// compares with.
+    pub fn sent_count(&self) -> u64 {
+        self.counts.as_ref().map_or(0, |counts| counts.sent_count())
+    }
+
     /// The resource's id.
     pub fn id(&self) -> ResourceId {
         self.id

@@ -71,6 +71,11 @@ impl ChannelCounts {
         }
     }
 
+    /// How many messages went in so far.
+    pub(crate) fn sent_count(&self) -> u64 {
+        self.sent.load(Ordering::Acquire)
+    }
+
     /// Whether a message waits. Errs towards yes: `received` is read first.
     pub(crate) fn has_message(&self) -> bool {
         let received = self.received.load(Ordering::Acquire);

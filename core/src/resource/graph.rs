@@ -1,8 +1,9 @@
 //! The wait-for graph: which task waits for which resource, and the walk
 //! that finds a cycle the moment it closes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::Location;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::ResourceCell;
@@ -18,6 +19,18 @@ enum Target {
     Lock {
         resource: Arc<ResourceCell>,
         site: &'static Location<'static>,
+        /// For a wait for news (a broadcast or watch receiver's): the
+        /// channel's send count before the wait began; any send after it
+        /// ends the wait.
+        news_after: Option<u64>,
+        /// For a wait of a future that may be put aside unfinished (a
+        /// oneshot receiver polled through `&mut` in `select!`): the
+        /// task's poll count once the poll that last polled it ends. When
+        /// the task's count has moved past it, the future was not polled
+        /// in the task's latest poll: it may have been put aside, so the
+        /// wait closes no deadlock (it still shows: a combinator such as
+        /// `FuturesUnordered` polls only the futures woken).
+        polled_at: Option<Arc<AtomicU64>>,
     },
     /// Another task's end, through its join handle.
     Join { task: u64 },
@@ -57,7 +70,23 @@ impl Edge {
     /// Whether the wait would end now without anyone moving (see
     /// [`ResourceCell::satisfied_now`]): then it is in no deadlock.
     fn satisfied(&self) -> bool {
-        self.resource().is_some_and(|r| r.satisfied_now())
+        if let Target::Lock {
+            polled_at: Some(polled_at),
+            ..
+        } = &self.target
+            && polled_at.load(Ordering::Relaxed) < self.task.polls()
+        {
+            return true;
+        }
+        match &self.target {
+            Target::Lock {
+                resource,
+                news_after: Some(seen),
+                ..
+            } => resource.sent_count() > *seen,
+            Target::Lock { resource, .. } => resource.satisfied_now(),
+            Target::Join { .. } => false,
+        }
     }
 
     fn resource(&self) -> Option<&Arc<ResourceCell>> {
@@ -68,26 +97,36 @@ impl Edge {
     }
 }
 
-/// A task's edges: almost always one, kept inline.
+/// A task's edges: almost always one, kept inline; more by id (a task
+/// awaiting thousands of receivers at once, a `join_all`, adds and removes
+/// each in logarithmic time).
 struct TaskEdges {
     first: Edge,
-    more: Vec<Edge>,
+    more: BTreeMap<u64, Edge>,
 }
 
 impl TaskEdges {
     fn iter(&self) -> impl Iterator<Item = &Edge> {
-        std::iter::once(&self.first).chain(&self.more)
+        std::iter::once(&self.first).chain(self.more.values())
+    }
+
+    fn get(&self, id: u64) -> Option<&Edge> {
+        if self.first.id == id {
+            Some(&self.first)
+        } else {
+            self.more.get(&id)
+        }
     }
 
     /// Removes the edge `id`; whether any is left.
     fn remove(&mut self, id: u64) -> bool {
         if self.first.id == id {
-            match self.more.pop() {
-                Some(next) => self.first = next,
+            match self.more.pop_last() {
+                Some((_, next)) => self.first = next,
                 None => return false,
             }
         } else {
-            self.more.retain(|e| e.id != id);
+            self.more.remove(&id);
         }
         true
     }
@@ -120,12 +159,17 @@ fn graph() -> MutexGuard<'static, Option<Graph>> {
 
 impl Graph {
     /// Looks for a path task → resource → holder → resource → … from
-    /// `start` back to it (a depth-first walk over every holder, bounded by
-    /// the waiting tasks); the links of the cycle if there is one.
-    fn cycle_from(&self, start: u64) -> Option<Vec<FoundLink>> {
+    /// `start`'s new wait `edge` back to `start` (a depth-first walk over
+    /// every holder, bounded by the waiting tasks); the links of the cycle
+    /// if there is one. Only the new wait is walked from `start`: a cycle
+    /// through one of its older waits was looked for when the wait that
+    /// closed it began (and a task waiting for thousands of receivers at
+    /// once, a `join_all`, costs one walk per wait, not thousands).
+    fn cycle_from(&self, start: u64, edge: u64) -> Option<Vec<FoundLink>> {
+        let new = self.waiting.get(&start)?.get(edge)?;
         let mut path = Vec::new();
         let mut visited = HashSet::new();
-        self.walk(start, start, &mut path, &mut visited)
+        self.walk_edge(new, start, &mut path, &mut visited)
             .then_some(path)
     }
 
@@ -306,6 +350,8 @@ pub struct LockWait {
     wait_id: u32,
     edge: u64,
     since: u64,
+    /// See [`LockWait::begin_polled`].
+    polled_at: Option<Arc<AtomicU64>>,
 }
 
 impl LockWait {
@@ -313,10 +359,60 @@ impl LockWait {
     /// records the wait and looks for a cycle. `None` outside an inspected
     /// task.
     pub fn begin(resource: &Arc<ResourceCell>, site: &'static Location<'static>) -> Option<Self> {
+        Self::begin_target(resource, site, None, false)
+    }
+
+    /// [`LockWait::begin`] for a future that may be put aside unfinished
+    /// and polled again later (a oneshot receiver, polled through `&mut`):
+    /// the wait shows until it ends, but closes a deadlock only while the
+    /// future was polled in its task's latest poll, which
+    /// [`LockWait::polled`] says at each poll.
+    pub fn begin_polled(
+        resource: &Arc<ResourceCell>,
+        site: &'static Location<'static>,
+    ) -> Option<Self> {
+        Self::begin_target(resource, site, None, true)
+    }
+
+    /// The future of a [`LockWait::begin_polled`] wait was polled again,
+    /// still pending; `false` if the current task is not the one that
+    /// began it (the future moved: begin a new wait).
+    pub fn polled(&self) -> bool {
+        if !context::current_cell().is_some_and(|task| Arc::ptr_eq(&task, &self.task)) {
+            return false;
+        }
+        if let Some(polled_at) = &self.polled_at {
+            polled_at.store(self.task.polls() + 1, Ordering::Relaxed);
+        }
+        true
+    }
+
+    /// Called when the current task has to wait at `site` for news on a
+    /// channel whose senders are `resource` (a broadcast or watch
+    /// receiver's wait), having seen `sent` messages sent (read with
+    /// [`ResourceCell::sent_count`] before the receiver was polled): a
+    /// message sent since then ends the wait, so it is in no deadlock
+    /// even before its task is polled again.
+    pub fn begin_news(
+        resource: &Arc<ResourceCell>,
+        site: &'static Location<'static>,
+        sent: u64,
+    ) -> Option<Self> {
+        Self::begin_target(resource, site, Some(sent), false)
+    }
+
+    fn begin_target(
+        resource: &Arc<ResourceCell>,
+        site: &'static Location<'static>,
+        news_after: Option<u64>,
+        polled: bool,
+    ) -> Option<Self> {
         if !config::enabled() {
             return None;
         }
         let task = context::current_cell()?;
+        // The poll under way ends with one more poll counted.
+        let polled_at = polled.then(|| Arc::new(AtomicU64::new(task.polls() + 1)));
         resource.wait_began();
         if record::on() {
             record::emit(record::Raw::Wait {
@@ -328,6 +424,8 @@ impl LockWait {
         let target = Target::Lock {
             resource: Arc::clone(resource),
             site,
+            news_after,
+            polled_at: polled_at.clone(),
         };
         // The check runs before the wait shows in a snapshot: a wait seen
         // there has been checked (a snapshot holds back a deadlock until
@@ -350,6 +448,7 @@ impl LockWait {
             wait_id,
             edge,
             since: clock::now(),
+            polled_at,
         })
     }
 }
@@ -382,7 +481,7 @@ fn add_edge(task: &Arc<TaskCell>, target: Target) -> u64 {
         let mut graph = graph();
         let graph = graph.get_or_insert_with(Graph::default);
         let edge = graph.insert(task, target);
-        (edge, graph.cycle_from(task.id().as_u64()))
+        (edge, graph.cycle_from(task.id().as_u64(), edge))
     };
     if let Some(links) = found {
         deadlock::found(links, clock::now());
@@ -406,11 +505,13 @@ impl Graph {
             task: Arc::clone(task),
         };
         match self.waiting.get_mut(&task.id().as_u64()) {
-            Some(edges) => edges.more.push(edge),
+            Some(edges) => {
+                edges.more.insert(edge.id, edge);
+            }
             None => {
                 let edges = TaskEdges {
                     first: edge,
-                    more: Vec::new(),
+                    more: BTreeMap::new(),
                 };
                 self.waiting.insert(task.id().as_u64(), edges);
             }

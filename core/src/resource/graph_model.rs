@@ -141,10 +141,12 @@ impl World<'_> {
         let target = Target::Lock {
             resource: Arc::clone(&self.locks[lock].cell),
             site: Location::caller(),
+            news_after: None,
+            polled_at: None,
         };
         let edge = self.graph.insert(&self.tasks[task], target);
         self.waits[task] = Some((lock, edge));
-        let found = self.graph.cycle_from(self.id(task));
+        let found = self.graph.cycle_from(self.id(task), edge);
         let stuck = self.deadlocked();
         let log = &self.log;
         if let Some(links) = &found {

@@ -350,6 +350,7 @@ impl TaskCell {
                 frame: frame.map(|f| f.id),
                 kind,
                 since: now,
+                ended: false,
             });
             id
         })

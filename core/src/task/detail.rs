@@ -26,7 +26,11 @@ pub(crate) struct Detail {
     /// The task's registered frames, in the order their calls began;
     /// dead ones (calls that ended, not reaped yet) are skipped by readers.
     pub(crate) frames: Vec<FramePtr>,
+    /// In id order; an ended one in the middle may stay, marked, until
+    /// swept: readers skip it.
     pub(crate) waits: Vec<WaitRecord>,
+    /// How many of `waits` are marked ended.
+    pub(crate) ended_waits: usize,
     pub(crate) timeouts: Vec<TimeoutRecord>,
     pub(crate) points: VecDeque<PointRecord>,
     /// The first traced fn this task ran at its root, which names a task
@@ -91,7 +95,12 @@ pub(crate) struct WaitRecord {
     pub(crate) frame: Option<u32>,
     pub(crate) kind: WaitKind,
     pub(crate) since: u64,
+    /// Ended, not swept yet (see [`Detail::end_wait`]).
+    pub(crate) ended: bool,
 }
+
+/// Up to this many waits, an ended one is removed at once.
+const SHORT: usize = 16;
 
 #[derive(Debug)]
 pub(crate) struct TimeoutRecord {
@@ -185,6 +194,7 @@ impl Detail {
         crate::task::frame::reap(&mut detail);
         detail.frames.clear();
         detail.waits.clear();
+        detail.ended_waits = 0;
         detail.timeouts.clear();
         detail.points.clear();
         detail.root_fn = None;
@@ -222,10 +232,34 @@ impl Detail {
         self.next_id
     }
 
+    /// Ends the wait `id`. Waits are pushed in id order and removed in
+    /// place, so a binary search finds one among thousands (a `join_all` of
+    /// receivers); one in the middle of many is marked ended and the ended
+    /// are swept out once they are half.
     pub(crate) fn end_wait(&mut self, id: u32) {
-        if let Some(position) = self.waits.iter().position(|w| w.id == id) {
-            self.waits.swap_remove(position);
+        let found = match self.waits.binary_search_by_key(&id, |w| w.id) {
+            Ok(at) => Some(at),
+            // Ids wrapped around: no order to rely on.
+            Err(_) => self.waits.iter().position(|w| w.id == id),
+        };
+        let Some(at) = found else { return };
+        if at + 1 == self.waits.len() {
+            self.waits.pop();
+        } else if self.waits.len() <= SHORT {
+            self.waits.remove(at);
+        } else if !self.waits[at].ended {
+            self.waits[at].ended = true;
+            self.ended_waits += 1;
+            if self.ended_waits * 2 >= self.waits.len() {
+                self.sweep_waits();
+            }
         }
+    }
+
+    /// Drops the ended waits (see [`Detail::end_wait`]).
+    pub(crate) fn sweep_waits(&mut self) {
+        self.waits.retain(|w| !w.ended);
+        self.ended_waits = 0;
     }
 
     pub(crate) fn end_timeout(&mut self, id: u32) {

@@ -124,6 +124,10 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
     if !detail.frames.iter().any(|f| unsafe { f.is_dead() }) {
         return;
     }
+    // The retain below would drop ended waits uncounted.
+    if detail.ended_waits > 0 {
+        detail.sweep_waits();
+    }
     let crate::task::Detail {
         frames,
         waits,

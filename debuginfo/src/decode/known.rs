@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_inspect_model::duration::format_duration;
 
-use crate::decode::{Decoder, without_generics};
+use crate::decode::{Decoder, FoundGuard, without_generics};
 use crate::dwarf::{Kind, Type};
 
 /// How deep a field is searched for inside a leaf.
@@ -166,6 +166,10 @@ impl Decoder<'_> {
                 let kind = base.rsplit("::").next()?;
                 Some(self.socket_value(kind, t, addr))
             }
+            "async_inspect::sync::semaphore::OwnedSemaphorePermit"
+            | "async_inspect::sync::mutex::OwnedMutexGuard"
+            | "async_inspect::sync::rwlock::OwnedRwLockReadGuard"
+            | "async_inspect::sync::rwlock::OwnedRwLockWriteGuard" => self.guard_value(t, addr),
             _ if base.starts_with("async_inspect::sync::") => self.resource_value(t, addr),
             _ => None,
         }
@@ -182,20 +186,49 @@ impl Decoder<'_> {
             [.., module, last] => format!("{module}::{last}"),
             _ => return None,
         };
-        // A lock's `tracker`, or a channel end's `end.hold`.
-        let resource = match self.member(t, addr, "tracker") {
+        // A lock's `tracker`, a channel end's `end.hold`, or a broadcast
+        // or watch receiver's `senders`.
+        let tracker = self
+            .member(t, addr, "tracker")
+            .or_else(|| self.member(t, addr, "senders"));
+        let end = self
+            .member(t, addr, "end")
+            .and_then(|(end, at)| self.member(&end, at, "hold"))
+            .and_then(|(hold, at)| self.some(&hold, at));
+        let resource = match tracker {
             Some((tracker, at)) => self.member(&tracker, at, "resource"),
-            None => self
-                .member(t, addr, "end")
-                .and_then(|(end, at)| self.member(&end, at, "hold"))
-                .and_then(|(hold, at)| self.some(&hold, at))
-                .and_then(|(hold, at)| self.member(&hold, at, "resource")),
+            None => end
+                .as_ref()
+                .and_then(|(hold, at)| self.member(hold, *at, "resource")),
         };
         let Some((cell, at)) = resource.and_then(|(resource, at)| self.arc_data(&resource, at))
         else {
             // Made while inspection was off: nothing to name it by.
             return Some(format!("{kind} (not inspected)"));
         };
+        // A channel's end is held by the task that used it last; found in
+        // a task's future, it is that task's.
+        let last_user = end
+            .and_then(|(hold, at)| self.member(&hold, at, "last"))
+            .and_then(|(last, at)| self.scalar(&last, at));
+        let resource = self
+            .member(&cell, at, "id")
+            .and_then(|(id, at)| self.scalar(&id, at));
+        if let (Some(resource), Some(user)) = (resource, last_user)
+            && let (Ok(resource), Ok(user)) = (u64::try_from(resource), u64::try_from(user))
+            && user != 0
+        {
+            // An end has no key: the end's own address tells two apart.
+            let found = FoundGuard {
+                resource,
+                taken_by: user,
+                which: addr,
+            };
+            let mut guards = self.guards.borrow_mut();
+            if !guards.contains(&found) {
+                guards.push(found);
+            }
+        }
         let name = self
             .member(&cell, at, "name")
             .and_then(|(n, at)| self.some(&n, at))
@@ -209,6 +242,54 @@ impl Decoder<'_> {
             && let Some(task) = self.scalar(&holder, at).filter(|&n| n != 0)
         {
             text.push_str(&format!(" (held by task #{task})"));
+        }
+        Some(text)
+    }
+
+    /// An owned guard or permit, by its lock: ``OwnedSemaphorePermit of
+    /// Semaphore `connections` (taken by task #1)``. It is noted as met,
+    /// so the snapshot can say the task whose future holds it holds the
+    /// lock, not the task that took it.
+    fn guard_value(&self, t: &Type, addr: u64) -> Option<String> {
+        let kind = without_generics(&t.name).rsplit("::").next()?;
+        let (lock, lock_at) = ["semaphore", "mutex", "lock"]
+            .iter()
+            .find_map(|field| self.member(t, addr, field))?;
+        let (lock, lock_at) = self.arc_data(&lock, lock_at)?;
+        let mut text = match self.resource_value(&lock, lock_at) {
+            // Who took it is said below.
+            Some(of) => format!("{kind} of {}", of.split(" (held by").next().unwrap_or(&of)),
+            None => kind.to_owned(),
+        };
+        let hold = self.member(t, addr, "hold");
+        let field = |name: &str| {
+            hold.as_ref()
+                .and_then(|(hold, at)| self.member(hold, *at, name))
+                .and_then(|(field, at)| self.scalar(&field, at))
+                .and_then(|n| u64::try_from(n).ok())
+        };
+        let taken_by = field("id").filter(|&id| id != 0);
+        // Which holding of a shared lock it is: a guard seen twice in one
+        // future (a moved-from slot) is one guard.
+        let key = field("key").unwrap_or(0);
+        let resource = self
+            .member(&lock, lock_at, "tracker")
+            .and_then(|(tracker, at)| self.member(&tracker, at, "resource"))
+            .and_then(|(resource, at)| self.arc_data(&resource, at))
+            .and_then(|(cell, at)| self.find_field(&cell, at, "id", 0))
+            .and_then(|(id, at)| self.scalar(&id, at))
+            .and_then(|id| u64::try_from(id).ok());
+        if let (Some(resource), Some(task)) = (resource, taken_by) {
+            let found = FoundGuard {
+                resource,
+                taken_by: task,
+                which: key,
+            };
+            let mut guards = self.guards.borrow_mut();
+            if !guards.contains(&found) {
+                guards.push(found);
+            }
+            text.push_str(&format!(" (taken by task #{task})"));
         }
         Some(text)
     }
@@ -298,6 +379,9 @@ impl Decoder<'_> {
             Some(s) if s.listening => format!("{kind}(fd {fd}, listening on {})", s.local),
             Some(s) => {
                 let mut text = format!("{kind}(fd {fd}, {} ⇄ {}", s.local, s.peer);
+                if let Some(traffic) = s.traffic {
+                    text.push_str(&received(traffic));
+                }
                 if s.unread > 0 {
                     text.push_str(&format!(", {} bytes unread", s.unread));
                 }
@@ -465,4 +549,16 @@ fn monotonic_now() -> Option<Duration> {
         u64::try_from(ts.tv_sec).ok()?,
         u32::try_from(ts.tv_nsec).ok()?,
     ))
+}
+
+/// `, 14 bytes received, the last 5.0s ago` (or `, nothing received in
+/// 5.0s`): what tells a connection that sent half a request and stopped
+/// from one that is only idle.
+fn received(traffic: crate::socket::Traffic) -> String {
+    let ago = format_duration(Duration::from_millis(u64::from(traffic.last_received_ms)));
+    match traffic.received {
+        0 => format!(", nothing received in {ago}"),
+        1 => format!(", 1 byte received {ago} ago"),
+        n => format!(", {n} bytes received, the last {ago} ago"),
+    }
 }

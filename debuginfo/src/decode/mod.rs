@@ -43,6 +43,21 @@ pub(crate) struct Decoder<'a> {
     /// Future nodes built so far: a bound on pointer chains through
     /// garbage memory, which may cycle without reading new bytes.
     nodes: Cell<u32>,
+    /// Owned guards and permits met on the way.
+    guards: RefCell<Vec<FoundGuard>>,
+}
+
+/// An owned guard or permit, or a channel's end, met in a task's future:
+/// the task holds it now, whoever took it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FoundGuard {
+    /// The lock's or channel end's resource id.
+    pub(crate) resource: u64,
+    /// The task that took it (for an end: that used it last).
+    pub(crate) taken_by: u64,
+    /// Which holding: a shared holding's key, an end's address; a guard
+    /// met twice in one future (a moved-from slot) is one guard.
+    pub(crate) which: u64,
 }
 
 /// The most future nodes one decode builds.
@@ -67,7 +82,14 @@ impl<'a> Decoder<'a> {
             truncated: Cell::new(false),
             visited: Cell::new(0),
             nodes: Cell::new(0),
+            guards: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The owned guards and permits the decode met, for
+    /// [`Snapshot::move_hold`](async_inspect_model::Snapshot::move_hold).
+    pub(crate) fn take_guards(&self) -> Vec<FoundGuard> {
+        std::mem::take(&mut self.guards.borrow_mut())
     }
 
     /// Notes that the budget cut something.

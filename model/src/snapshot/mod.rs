@@ -126,6 +126,61 @@ impl Snapshot {
         &mut self.tasks
     }
 
+    /// An owned guard or permit of `resource` that task `from` took was
+    /// found in task `to`'s future: `to` holds it now. Moves one of
+    /// `from`'s holds of it (with its permits, where it was taken and
+    /// since when) to `to`, in the tasks' holds, the waiters' holders and
+    /// the resource's; `false` (and no change) if `from` holds none.
+    ///
+    /// ```
+    /// # use async_inspect_model::{ResourceId, Snapshot, SnapshotParts, TaskId};
+    /// let mut snapshot = Snapshot::from_parts(SnapshotParts::default());
+    /// let (main, worker) = (TaskId::from_u64(1), TaskId::from_u64(2));
+    /// assert!(!snapshot.move_hold(ResourceId::from_u64(1), main, worker));
+    /// ```
+    pub fn move_hold(&mut self, resource: ResourceId, from: TaskId, to: TaskId) -> bool {
+        if from == to || self.task(to).is_none() {
+            return false;
+        }
+        let Some(holder) = self.tasks.iter_mut().find(|t| t.id == from) else {
+            return false;
+        };
+        let Some(at) = holder.holds.iter().position(|h| h.resource.id == resource) else {
+            return false;
+        };
+        let mut held = holder.holds.remove(at);
+        held.taken_by.get_or_insert(from);
+        let moved = |h: &LockHolder| {
+            h.task == from && h.since == held.since && h.acquired_at == held.acquired_at
+        };
+        for task in &mut self.tasks {
+            for wait in &mut task.waits {
+                if let WaitReason::Lock {
+                    resource: r,
+                    holders,
+                }
+                | WaitReason::Channel { end: r, holders } = &mut wait.reason
+                    && r.id == resource
+                    && let Some(h) = holders.iter_mut().find(|h| moved(h))
+                {
+                    h.task = to;
+                }
+            }
+        }
+        if let Some(info) = self
+            .resources
+            .iter_mut()
+            .find(|r| r.resource.id == resource)
+            && let Some(h) = info.holders.iter_mut().find(|h| moved(h))
+        {
+            h.task = to;
+        }
+        if let Some(task) = self.tasks.iter_mut().find(|t| t.id == to) {
+            task.holds.push(held);
+        }
+        true
+    }
+
     /// Says why the tasks' futures could not be decoded (or `None`: they
     /// were, or nobody tried).
     pub fn set_state_machines_note(&mut self, note: Option<String>) {
@@ -492,6 +547,11 @@ pub struct HeldLock {
     pub since: Duration,
     /// Permits held, for a semaphore; 1 otherwise.
     pub permits: u32,
+    /// The task that took it, when the guard has moved from it into this
+    /// one (an owned guard or permit, found in this task's decoded
+    /// future).
+    #[serde(default)]
+    pub taken_by: Option<TaskId>,
 }
 
 /// An inspected lock.

@@ -192,9 +192,11 @@ impl Snapshot {
             } else {
                 "made"
             };
-            match &held.acquired_at {
-                Some(at) => writeln!(f, " ({taken} at {at})")?,
-                None => writeln!(f)?,
+            match (&held.acquired_at, held.taken_by) {
+                (Some(at), Some(by)) => writeln!(f, " ({taken} at {at} by task {by}, moved here)")?,
+                (Some(at), None) => writeln!(f, " ({taken} at {at})")?,
+                (None, Some(by)) => writeln!(f, " ({taken} by task {by}, moved here)")?,
+                (None, None) => writeln!(f)?,
             }
         }
         if let Some(point) = task.points.last() {
