@@ -595,7 +595,9 @@ async fn a_permit_moved_into_a_spawned_task_is_held_by_that_task() {
     let main = async_inspect::current_task().unwrap();
     let permit = limit.clone().acquire_owned().await.unwrap();
     let (finish, done) = oneshot::channel();
-    let (replies, _replies) = async_inspect::sync::mpsc::named_channel("replies", 1);
+    let (kept, _replies) = async_inspect::sync::mpsc::named_channel::<u32>("replies", 1);
+    let (made, cloned) = (line!() - 1, line!() + 1);
+    let replies = kept.clone();
     let server = async_inspect::spawn(serve_with(permit, replies, done));
     let served = spawned_id(&server);
     let waiter = {
@@ -617,23 +619,30 @@ async fn a_permit_moved_into_a_spawned_task_is_held_by_that_task() {
         .find(|h| h.resource.name == "connections")
         .unwrap();
     assert_eq!(held.taken_by, Some(main));
-    // The channel's sender, made by this task, is the server's too.
-    let sender = snapshot
-        .task(served)
-        .unwrap()
-        .holds
-        .iter()
-        .find(|h| h.resource.name == "replies");
-    assert_eq!(sender.and_then(|h| h.taken_by), Some(main), "{snapshot}");
+    // Of the two senders this task made, the clone moved into the
+    // server is the server's; the first stays here.
+    let senders = |task: TaskId| -> Vec<u32> {
+        let task = snapshot.task(task).unwrap();
+        let ends = task.holds.iter();
+        ends.filter(|h| h.resource.kind == async_inspect::ResourceKind::ChannelSenders)
+            .filter_map(|h| h.acquired_at.as_ref().map(|at| at.line))
+            .collect()
+    };
+    assert_eq!(senders(served), [cloned], "{snapshot}");
+    assert_eq!(senders(main), [made], "{snapshot}");
+    let moved_sender = snapshot.task(served).unwrap().holds.iter();
+    let moved_sender = moved_sender
+        .filter(|h| h.resource.name == "replies")
+        .find_map(|h| h.taken_by);
+    assert_eq!(moved_sender, Some(main));
     assert!(
         snapshot
             .task(main)
             .unwrap()
             .holds
             .iter()
-            .all(|h| h.resource.name != "connections"
-                && h.resource.kind != async_inspect::ResourceKind::ChannelSenders),
-        "the accepting task holds neither any more (only the receiver):\n{snapshot}"
+            .all(|h| h.resource.name != "connections"),
+        "the accepting task holds the permit no more:\n{snapshot}"
     );
     let WaitReason::Lock { holders, .. } = &snapshot.task(waiting).unwrap().waits[0].reason else {
         panic!("{snapshot}");
@@ -647,4 +656,5 @@ async fn a_permit_moved_into_a_spawned_task_is_held_by_that_task() {
     finish.send(()).unwrap();
     server.await.unwrap();
     waiter.await.unwrap();
+    drop(kept);
 }

@@ -94,11 +94,7 @@ impl Program {
             match self.decode_task_guards(&future, memory, bias, budget) {
                 Ok((tree, guards)) => {
                     task.state_machine = Some(tree);
-                    moved.extend(
-                        guards
-                            .into_iter()
-                            .map(|g| (g.resource, g.taken_by, task.id)),
-                    );
+                    moved.extend(guards.into_iter().map(|g| (g, task.id)));
                 }
                 Err(TaskError::Running) => {}
                 Err(TaskError::Decode(error)) if error.concerns_the_program() => {
@@ -119,11 +115,12 @@ impl Program {
         }
         snapshot.set_state_machines_note(note);
         // A guard in a task's future is that task's, whoever took it.
-        for (resource, taken_by, holder) in moved {
+        for (guard, holder) in moved {
             snapshot.move_hold(
-                ResourceId::from_u64(resource),
-                TaskId::from_u64(taken_by),
+                ResourceId::from_u64(guard.resource),
+                TaskId::from_u64(guard.taken_by),
                 holder,
+                guard.site.as_deref(),
             );
         }
     }

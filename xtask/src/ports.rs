@@ -6,7 +6,10 @@
 //! copied under `target/ports/`, has the renames of the README's "change
 //! only names" table applied to its `.rs` files, gets `async-inspect` (this
 //! checkout) as a dependency, and runs `cargo test` in its own workspace.
-//! What breaks there breaks for users.
+//! What breaks there breaks for users. Then the ported mini-redis server
+//! runs with a connection that sent half a frame, and its dump through
+//! `async-inspect attach` must name that connection's handler, branches,
+//! peer bytes and buffer.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -77,7 +80,86 @@ pub(crate) fn ports() -> Result<(), String> {
             .arg(base.join("target")))
         .map_err(|e| format!("{} {}: {e}", port.name, port.version))?;
     }
-    Ok(())
+    dump_mini_redis(&root, &base)
+}
+
+/// What the dump of the ported mini-redis server must say of a connection
+/// that sent half a frame: the handler it is in, each branch of its
+/// `select!` (the socket read, the shutdown broadcast), the peer's bytes
+/// and when the last came, and the partial frame in its buffer.
+const HALF_FRAME_DUMP: &[&str] = &[
+    "mini_redis::server::Handler::run",
+    "mini_redis::connection::Connection::read_frame",
+    "mini_redis::shutdown::Shutdown::recv",
+    "Waiting for: a message on channel `src/server.rs:",
+    "15 bytes received, the last ",
+    r#"BytesMut(15 bytes: b"*2\r\n$3\r\nGET\r\n$3")"#,
+];
+
+/// Runs the ported mini-redis server (built by its tests, with the agent
+/// on), sends it half a `GET` frame, and checks what `async-inspect
+/// attach --dump` says of that connection ([`HALF_FRAME_DUMP`]): the
+/// issue's "done when", as a user would try it.
+fn dump_mini_redis(root: &Path, base: &Path) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    run(cargo()
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "async-inspect-cli"]))?;
+    let cli = root.join("target/debug/async-inspect");
+    let server_bin = base.join("target/debug/mini-redis-server");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    drop(listener);
+    let mut server = std::process::Command::new(&server_bin)
+        .args(["--port", &port.to_string()])
+        .env("ASYNC_INSPECT_AGENT", "1")
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", server_bin.display()))?;
+    let checked = (|| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut client = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(client) => break client,
+                Err(e) if Instant::now() > deadline => {
+                    return Err(format!("mini-redis never listened: {e}"));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        client
+            .write_all(b"*2\r\n$3\r\nGET\r\n$3")
+            .map_err(|e| e.to_string())?;
+        let pid = server.id().to_string();
+        loop {
+            let out = std::process::Command::new(&cli)
+                .args(["attach", "--pid", &pid, "--dump"])
+                .output()
+                .map_err(|e| format!("cannot run {}: {e}", cli.display()))?;
+            let dump = String::from_utf8_lossy(&out.stdout);
+            let missing: Vec<&&str> = HALF_FRAME_DUMP
+                .iter()
+                .filter(|want| !dump.contains(**want))
+                .collect();
+            if missing.is_empty() {
+                eprintln!("cargo xtask ports: mini-redis's dump names the half-sent connection");
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the dump of mini-redis lacks {missing:?}:\n{dump}{}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })();
+    let _ = server.kill();
+    let _ = server.wait();
+    checked
 }
 
 /// Has cargo fetch `port` from crates.io (through a scratch manifest that

@@ -209,8 +209,12 @@ impl Decoder<'_> {
         // A channel's end is held by the task that used it last; found in
         // a task's future, it is that task's.
         let last_user = end
-            .and_then(|(hold, at)| self.member(&hold, at, "last"))
+            .as_ref()
+            .and_then(|(hold, at)| self.member(hold, *at, "last"))
             .and_then(|(last, at)| self.scalar(&last, at));
+        let made_at = end
+            .as_ref()
+            .and_then(|(hold, at)| self.location_field(hold, *at, "site"));
         let resource = self
             .member(&cell, at, "id")
             .and_then(|(id, at)| self.scalar(&id, at));
@@ -223,6 +227,7 @@ impl Decoder<'_> {
                 resource,
                 taken_by: user,
                 which: addr,
+                site: made_at,
             };
             let mut guards = self.guards.borrow_mut();
             if !guards.contains(&found) {
@@ -284,6 +289,7 @@ impl Decoder<'_> {
                 resource,
                 taken_by: task,
                 which: key,
+                site: None,
             };
             let mut guards = self.guards.borrow_mut();
             if !guards.contains(&found) {
@@ -297,7 +303,13 @@ impl Decoder<'_> {
     /// Where a resource cell was created (`file:line:col`), read through
     /// its `&'static Location`.
     fn created_at(&self, cell: &Type, addr: u64) -> Option<String> {
-        let (reference, at) = self.member(cell, addr, "created_at")?;
+        self.location_field(cell, addr, "created_at")
+    }
+
+    /// The `&'static Location` field `field` of `t` at `addr`, as
+    /// `file:line:col`.
+    fn location_field(&self, t: &Type, addr: u64, field: &str) -> Option<String> {
+        let (reference, at) = self.member(t, addr, field)?;
         let Kind::Pointer(Some(target)) = reference.kind else {
             return None;
         };

@@ -49,7 +49,7 @@ pub(crate) struct Decoder<'a> {
 
 /// An owned guard or permit, or a channel's end, met in a task's future:
 /// the task holds it now, whoever took it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FoundGuard {
     /// The lock's or channel end's resource id.
     pub(crate) resource: u64,
@@ -58,6 +58,9 @@ pub(crate) struct FoundGuard {
     /// Which holding: a shared holding's key, an end's address; a guard
     /// met twice in one future (a moved-from slot) is one guard.
     pub(crate) which: u64,
+    /// Where it was taken or made (`file:line:col`), when the value says:
+    /// it picks which of the taker's holdings moved.
+    pub(crate) site: Option<String>,
 }
 
 /// The most future nodes one decode builds.

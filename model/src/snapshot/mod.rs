@@ -129,23 +129,41 @@ impl Snapshot {
     /// An owned guard or permit of `resource` that task `from` took was
     /// found in task `to`'s future: `to` holds it now. Moves one of
     /// `from`'s holds of it (with its permits, where it was taken and
-    /// since when) to `to`, in the tasks' holds, the waiters' holders and
-    /// the resource's; `false` (and no change) if `from` holds none.
+    /// since when; the one taken at `site` (`file:line:col`) if there is
+    /// one) to `to`, in the tasks' holds, the waiters' holders and the
+    /// resource's; `false` (and no change) if `from` holds none.
     ///
     /// ```
     /// # use async_inspect_model::{ResourceId, Snapshot, SnapshotParts, TaskId};
     /// let mut snapshot = Snapshot::from_parts(SnapshotParts::default());
     /// let (main, worker) = (TaskId::from_u64(1), TaskId::from_u64(2));
-    /// assert!(!snapshot.move_hold(ResourceId::from_u64(1), main, worker));
+    /// assert!(!snapshot.move_hold(ResourceId::from_u64(1), main, worker, None));
     /// ```
-    pub fn move_hold(&mut self, resource: ResourceId, from: TaskId, to: TaskId) -> bool {
+    pub fn move_hold(
+        &mut self,
+        resource: ResourceId,
+        from: TaskId,
+        to: TaskId,
+        site: Option<&str>,
+    ) -> bool {
         if from == to || self.task(to).is_none() {
             return false;
         }
         let Some(holder) = self.tasks.iter_mut().find(|t| t.id == from) else {
             return false;
         };
-        let Some(at) = holder.holds.iter().position(|h| h.resource.id == resource) else {
+        let of_it = |h: &HeldLock| h.resource.id == resource;
+        let taken_at = |h: &HeldLock| {
+            site.is_some_and(|site| {
+                h.acquired_at
+                    .as_ref()
+                    .is_some_and(|at| at.to_string() == site)
+            })
+        };
+        let Some(at) = (holder.holds.iter())
+            .position(|h| of_it(h) && taken_at(h))
+            .or_else(|| holder.holds.iter().position(of_it))
+        else {
             return false;
         };
         let mut held = holder.holds.remove(at);
