@@ -302,3 +302,54 @@ async fn a_oneshot_receiver_is_a_future_for_combinators_and_hand_polls() {
         std::task::Poll::Ready(Ok("by hand"))
     );
 }
+
+/// The rest of tokio's bounded sender: `reserve_owned` waits for room as a
+/// send does (recorded, with the receiver's holder) and gives the sender
+/// back; `reserve_many`, `send_timeout`, a weak sender upgraded.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_and_many_reservations_weak_senders_and_send_timeout() {
+    let (tx, mut rx) = mpsc::named_channel::<u32>("jobs", 2);
+    let weak = tx.downgrade();
+    assert_eq!((tx.strong_count(), tx.weak_count()), (1, 1));
+    let mut two = tx.reserve_many(2).await.unwrap();
+    assert_eq!(two.len(), 2);
+    two.next().unwrap().send(1);
+    two.next().unwrap().send(2);
+    drop(two);
+    let timed_out = tx
+        .send_timeout(3, std::time::Duration::from_millis(10))
+        .await;
+    assert!(matches!(
+        timed_out,
+        Err(mpsc::error::SendTimeoutError::Timeout(3))
+    ));
+    let line = line!() + 2;
+    let sender = async_inspect::spawn(async move {
+        let permit = tx.reserve_owned().await.unwrap();
+        let tx = permit.send(4);
+        // Full again (2 and 4): the sender comes back in the error.
+        match tx.try_reserve_owned() {
+            Err(mpsc::error::TrySendError::Full(tx)) => tx.is_closed(),
+            _ => true,
+        }
+    });
+    let id = sender.inspect_id().unwrap();
+    let me = async_inspect::current_task().unwrap();
+    let snapshot = eventually("the owned reservation to wait for room", |s| {
+        waits_on(s, id, ResourceKind::ChannelReceiver, "jobs").is_some()
+    })
+    .await;
+    assert_eq!(
+        waits_on(&snapshot, id, ResourceKind::ChannelReceiver, "jobs").unwrap(),
+        [me]
+    );
+    let wait = &common::task(&snapshot, id).waits[0];
+    assert_eq!(wait.at.as_ref().map(|at| at.line), Some(line));
+    assert_eq!(rx.recv().await, Some(1));
+    assert!(!sender.await.unwrap(), "full, and open");
+    let upgraded = weak.upgrade();
+    assert!(upgraded.is_none(), "every strong sender is gone");
+    let mut got = Vec::new();
+    rx.recv_many(&mut got, 10).await;
+    assert_eq!(got, [2, 4]);
+}

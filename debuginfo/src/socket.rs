@@ -59,8 +59,14 @@ pub(crate) fn tcp_socket(pid: u32, fd: i32) -> Option<TcpSocket> {
 /// same permission as reading the process's memory; `None` without it,
 /// or on kernels before 5.6).
 fn traffic(pid: u32, fd: i32) -> Option<Traffic> {
+    with_fd(pid, fd, tcp_info)
+}
+
+/// `read(fd)` on descriptor `fd` of process `pid`: this process's own, or
+/// a duplicate taken with `pidfd_getfd` and closed after.
+fn with_fd<R>(pid: u32, fd: i32, read: impl FnOnce(i32) -> Option<R>) -> Option<R> {
     if pid == std::process::id() {
-        return tcp_info(fd);
+        return read(fd);
     }
     let pid = libc::pid_t::try_from(pid).ok()?;
     // SAFETY: plain syscalls on integers; each descriptor made here is
@@ -77,10 +83,70 @@ fn traffic(pid: u32, fd: i32) -> Option<Traffic> {
             return None;
         }
         let dup = dup as libc::c_int;
-        let info = tcp_info(dup);
+        let read = read(dup);
         libc::close(dup);
-        info
+        read
     }
+}
+
+/// What the kernel says of one Unix-domain stream socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnixSocket {
+    /// Its own path, if it is bound to one.
+    pub(crate) local: Option<String>,
+    /// The peer's path, if the peer is bound to one.
+    pub(crate) peer: Option<String>,
+    /// Bytes received and not yet read by the program.
+    pub(crate) unread: u64,
+}
+
+/// The Unix-domain socket behind descriptor `fd` of process `pid`, if it
+/// is one and its descriptor can be had (see [`with_fd`]).
+pub(crate) fn unix_socket(pid: u32, fd: i32) -> Option<UnixSocket> {
+    with_fd(pid, fd, |fd| {
+        let local = unix_address(fd, libc::getsockname)?;
+        let peer = unix_address(fd, libc::getpeername).flatten();
+        let mut unread: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let ok = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) };
+        Some(UnixSocket {
+            local,
+            peer,
+            unread: if ok == 0 {
+                u64::try_from(unread).unwrap_or(0)
+            } else {
+                0
+            },
+        })
+    })
+}
+
+/// The path of a Unix-domain socket's address read by `get`
+/// (`getsockname`, `getpeername`): `None` if `fd` is not one, `Some(None)`
+/// for an unnamed or abstract address.
+fn unix_address(
+    fd: i32,
+    get: unsafe extern "C" fn(i32, *mut libc::sockaddr, *mut libc::socklen_t) -> i32,
+) -> Option<Option<String>> {
+    // SAFETY: the kernel writes at most `len` bytes of the address.
+    let (address, len) = unsafe {
+        let mut address: libc::sockaddr_un = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        if get(fd, (&raw mut address).cast(), &mut len) != 0 {
+            return None;
+        }
+        (address, len as usize)
+    };
+    if i32::from(address.sun_family) != libc::AF_UNIX {
+        return None;
+    }
+    let offset = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let path: Vec<u8> = address.sun_path[..len.saturating_sub(offset).min(address.sun_path.len())]
+        .iter()
+        .map(|&c| c as u8)
+        .take_while(|&c| c != 0)
+        .collect();
+    Some((!path.is_empty()).then(|| String::from_utf8_lossy(&path).into_owned()))
 }
 
 /// The `TCP_INFO` of this process's descriptor `fd`, if it is a TCP
@@ -170,6 +236,25 @@ mod tests {
         let listening = parse_line(v6, "777").unwrap();
         assert!(listening.listening);
         assert_eq!(listening.local, "[::]:6399".parse().unwrap());
+    }
+
+    #[test]
+    fn a_unix_socket_says_its_paths_and_unread_bytes() {
+        use std::os::fd::AsRawFd;
+        let dir = std::env::temp_dir().join(format!("ai-unix-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        std::io::Write::write_all(&mut client, b"12345").unwrap();
+        let seen = unix_socket(std::process::id(), server.as_raw_fd()).unwrap();
+        assert_eq!(seen.local.as_deref(), path.to_str());
+        assert_eq!((seen.peer, seen.unread), (None, 5));
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(unix_socket(std::process::id(), tcp.as_raw_fd()).is_none());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

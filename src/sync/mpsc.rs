@@ -29,9 +29,9 @@
 //! # }
 //! ```
 //!
-//! Not wrapped yet: `reserve_owned`, `reserve_many`, `send_timeout`,
-//! `WeakSender` and `poll_recv`'s wait (it forwards, without recording
-//! one).
+//! `poll_recv` and `poll_recv_many` forward without recording a wait (a
+//! `Stream` built on them is polled by code that may put it aside); a
+//! `WeakSender` is held by no task.
 
 use std::fmt;
 use std::panic::Location;
@@ -88,6 +88,7 @@ fn bounded<T>(
         inner: tx,
         end: End::new(&senders, site),
         receiver: receiver.clone(),
+        senders: senders.clone(),
         counts: counts.clone(),
     };
     let receiver = Receiver {
@@ -122,6 +123,7 @@ fn unbounded<T>(
     let sender = UnboundedSender {
         inner: tx,
         end: End::new(&senders, site),
+        senders: senders.clone(),
         counts: counts.clone(),
     };
     let receiver = UnboundedReceiver {
@@ -139,6 +141,8 @@ pub struct Sender<T> {
     end: End,
     /// The receiver's resource, which a send on a full channel waits for.
     receiver: Tracker,
+    /// The senders' resource, for the senders a weak one upgrades to.
+    senders: Tracker,
     counts: Counts,
 }
 
@@ -271,6 +275,318 @@ impl<T> Sender<T> {
     pub fn strong_count(&self) -> usize {
         self.inner.strong_count()
     }
+
+    /// How many weak senders the channel has.
+    pub fn weak_count(&self) -> usize {
+        self.inner.weak_count()
+    }
+
+    /// A sender that does not keep the channel open, and is held by no
+    /// task (see [`WeakSender::upgrade`]).
+    pub fn downgrade(&self) -> WeakSender<T> {
+        WeakSender {
+            inner: self.inner.downgrade(),
+            receiver: self.receiver.clone(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+
+    /// Sends `value`, waiting for room at most `timeout`; the wait is
+    /// recorded as a send's is.
+    ///
+    /// # Errors
+    ///
+    /// [`SendTimeoutError`](error::SendTimeoutError) with the value if
+    /// the receiver is gone or the time ran out.
+    #[cfg(feature = "tokio")]
+    #[track_caller]
+    pub fn send_timeout(
+        &self,
+        value: T,
+        timeout: std::time::Duration,
+    ) -> impl Future<Output = Result<(), error::SendTimeoutError<T>>> + '_ {
+        let site = Location::caller();
+        async move {
+            self.end.used();
+            let sent = match self.inner.try_send(value) {
+                Ok(()) => Ok(()),
+                Err(TrySendError::Closed(value)) => Err(error::SendTimeoutError::Closed(value)),
+                Err(TrySendError::Full(value)) => {
+                    let sending = self.inner.send_timeout(value, timeout);
+                    self.receiver.wait_for(site, sending).await
+                }
+            };
+            if sent.is_ok() {
+                self.counts.sent(1);
+            }
+            sent
+        }
+    }
+
+    /// Waits for room for `n` messages and reserves it; the wait is
+    /// recorded as a send's is.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] if the receiver is gone.
+    #[track_caller]
+    pub fn reserve_many(
+        &self,
+        n: usize,
+    ) -> impl Future<Output = Result<PermitIterator<'_, T>, SendError<()>>> + '_ {
+        let site = Location::caller();
+        async move {
+            self.end.used();
+            let permits = match self.inner.try_reserve_many(n) {
+                Ok(permits) => permits,
+                Err(TrySendError::Closed(())) => return Err(SendError(())),
+                Err(TrySendError::Full(())) => {
+                    let reserving = self.inner.reserve_many(n);
+                    self.receiver.wait_for(site, reserving).await?
+                }
+            };
+            Ok(PermitIterator {
+                inner: permits,
+                counts: &self.counts,
+            })
+        }
+    }
+
+    /// Reserves room for `n` messages if there is some now.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError`] if the channel is full or closed.
+    pub fn try_reserve_many(&self, n: usize) -> Result<PermitIterator<'_, T>, TrySendError<()>> {
+        self.end.used();
+        Ok(PermitIterator {
+            inner: self.inner.try_reserve_many(n)?,
+            counts: &self.counts,
+        })
+    }
+
+    /// Waits for room for one message and reserves it, consuming the
+    /// sender (given back when the permit sends or is released); the wait
+    /// is recorded as a send's is.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError`] if the receiver is gone.
+    #[track_caller]
+    pub fn reserve_owned(self) -> impl Future<Output = Result<OwnedPermit<T>, SendError<()>>> {
+        let site = Location::caller();
+        async move {
+            self.end.used();
+            let Self {
+                inner,
+                end,
+                receiver,
+                senders,
+                counts,
+            } = self;
+            let permit = match inner.try_reserve_owned() {
+                Ok(permit) => permit,
+                Err(TrySendError::Closed(_)) => return Err(SendError(())),
+                Err(TrySendError::Full(inner)) => {
+                    receiver.wait_for(site, inner.reserve_owned()).await?
+                }
+            };
+            counts.reserved(true);
+            Ok(OwnedPermit {
+                inner: Some(permit),
+                end,
+                receiver,
+                senders,
+                counts,
+            })
+        }
+    }
+
+    /// Reserves room for one message if there is some now, consuming the
+    /// sender.
+    ///
+    /// # Errors
+    ///
+    /// [`TrySendError`] with the sender if the channel is full or closed.
+    pub fn try_reserve_owned(self) -> Result<OwnedPermit<T>, TrySendError<Self>> {
+        self.end.used();
+        let Self {
+            inner,
+            end,
+            receiver,
+            senders,
+            counts,
+        } = self;
+        match inner.try_reserve_owned() {
+            Ok(permit) => {
+                counts.reserved(true);
+                Ok(OwnedPermit {
+                    inner: Some(permit),
+                    end,
+                    receiver,
+                    senders,
+                    counts,
+                })
+            }
+            Err(error) => {
+                let back = |inner| Self {
+                    inner,
+                    end,
+                    receiver,
+                    senders,
+                    counts,
+                };
+                Err(match error {
+                    TrySendError::Full(inner) => TrySendError::Full(back(inner)),
+                    TrySendError::Closed(inner) => TrySendError::Closed(back(inner)),
+                })
+            }
+        }
+    }
+}
+
+/// Room for one message reserved by [`Sender::reserve_owned`], holding the
+/// sender, as `tokio::sync::mpsc::OwnedPermit`.
+pub struct OwnedPermit<T> {
+    /// Taken out when it sends or is released.
+    inner: Option<tokio::sync::mpsc::OwnedPermit<T>>,
+    end: End,
+    receiver: Tracker,
+    senders: Tracker,
+    counts: Counts,
+}
+
+impl<T> OwnedPermit<T> {
+    /// Sends `value` in the reserved room; the sender back.
+    pub fn send(mut self, value: T) -> Sender<T> {
+        let inner = self
+            .inner
+            .take()
+            .expect("only sending or releasing takes it");
+        let sender = inner.send(value);
+        self.counts.sent(1);
+        self.into_sender(sender)
+    }
+
+    /// Gives the room back unused; the sender back.
+    pub fn release(mut self) -> Sender<T> {
+        let inner = self
+            .inner
+            .take()
+            .expect("only sending or releasing takes it");
+        self.into_sender(inner.release())
+    }
+
+    fn into_sender(mut self, inner: tokio::sync::mpsc::Sender<T>) -> Sender<T> {
+        self.counts.reserved(false);
+        Sender {
+            inner,
+            end: std::mem::replace(&mut self.end, End::none()),
+            receiver: self.receiver.clone(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+impl<T> Drop for OwnedPermit<T> {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            self.counts.reserved(false);
+        }
+    }
+}
+
+impl<T> fmt::Debug for OwnedPermit<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedPermit").finish_non_exhaustive()
+    }
+}
+
+/// The permits of [`Sender::reserve_many`], as
+/// `tokio::sync::mpsc::PermitIterator`.
+pub struct PermitIterator<'a, T> {
+    inner: tokio::sync::mpsc::PermitIterator<'a, T>,
+    counts: &'a Counts,
+}
+
+impl<'a, T> Iterator for PermitIterator<'a, T> {
+    type Item = Permit<'a, T>;
+
+    fn next(&mut self) -> Option<Permit<'a, T>> {
+        let permit = self.inner.next()?;
+        // Counted as it is handed out: until then the count errs towards
+        // room, never towards a false deadlock.
+        self.counts.reserved(true);
+        Some(Permit {
+            inner: Some(permit),
+            counts: self.counts,
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.inner.size_hint()
+    }
+}
+
+impl<T> ExactSizeIterator for PermitIterator<'_, T> {}
+
+impl<T> fmt::Debug for PermitIterator<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PermitIterator").finish_non_exhaustive()
+    }
+}
+
+/// A sender that does not keep its channel open, as
+/// `tokio::sync::mpsc::WeakSender`. It is held by no task: the sender it
+/// upgrades to is held by the task that upgrades.
+pub struct WeakSender<T> {
+    inner: tokio::sync::mpsc::WeakSender<T>,
+    receiver: Tracker,
+    senders: Tracker,
+    counts: Counts,
+}
+
+impl<T> WeakSender<T> {
+    /// A sender, if the channel still has one.
+    #[track_caller]
+    pub fn upgrade(&self) -> Option<Sender<T>> {
+        Some(Sender {
+            inner: self.inner.upgrade()?,
+            end: End::new(&self.senders, Location::caller()),
+            receiver: self.receiver.clone(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        })
+    }
+
+    /// How many senders the channel has.
+    pub fn strong_count(&self) -> usize {
+        self.inner.strong_count()
+    }
+
+    /// How many weak senders the channel has.
+    pub fn weak_count(&self) -> usize {
+        self.inner.weak_count()
+    }
+}
+
+impl<T> Clone for WeakSender<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            receiver: self.receiver.clone(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -281,6 +597,7 @@ impl<T> Clone for Sender<T> {
             inner: self.inner.clone(),
             end: self.end.another(Location::caller()),
             receiver: self.receiver.clone(),
+            senders: self.senders.clone(),
             counts: self.counts.clone(),
         }
     }
@@ -327,6 +644,8 @@ impl<T> fmt::Debug for Sender<T> {
 pub struct UnboundedSender<T> {
     inner: tokio::sync::mpsc::UnboundedSender<T>,
     end: End,
+    /// The senders' resource, for the senders a weak one upgrades to.
+    senders: Tracker,
     counts: Counts,
 }
 
@@ -362,6 +681,68 @@ impl<T> UnboundedSender<T> {
     pub fn strong_count(&self) -> usize {
         self.inner.strong_count()
     }
+
+    /// How many weak senders the channel has.
+    pub fn weak_count(&self) -> usize {
+        self.inner.weak_count()
+    }
+
+    /// A sender that does not keep the channel open, and is held by no
+    /// task (see [`WeakUnboundedSender::upgrade`]).
+    pub fn downgrade(&self) -> WeakUnboundedSender<T> {
+        WeakUnboundedSender {
+            inner: self.inner.downgrade(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+/// A sender that does not keep its unbounded channel open, as
+/// `tokio::sync::mpsc::WeakUnboundedSender`; held by no task.
+pub struct WeakUnboundedSender<T> {
+    inner: tokio::sync::mpsc::WeakUnboundedSender<T>,
+    senders: Tracker,
+    counts: Counts,
+}
+
+impl<T> WeakUnboundedSender<T> {
+    /// A sender, if the channel still has one.
+    #[track_caller]
+    pub fn upgrade(&self) -> Option<UnboundedSender<T>> {
+        Some(UnboundedSender {
+            inner: self.inner.upgrade()?,
+            end: End::new(&self.senders, Location::caller()),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        })
+    }
+
+    /// How many senders the channel has.
+    pub fn strong_count(&self) -> usize {
+        self.inner.strong_count()
+    }
+
+    /// How many weak senders the channel has.
+    pub fn weak_count(&self) -> usize {
+        self.inner.weak_count()
+    }
+}
+
+impl<T> Clone for WeakUnboundedSender<T> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            senders: self.senders.clone(),
+            counts: self.counts.clone(),
+        }
+    }
+}
+
+impl<T> fmt::Debug for WeakUnboundedSender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
 }
 
 impl<T> Clone for UnboundedSender<T> {
@@ -371,6 +752,7 @@ impl<T> Clone for UnboundedSender<T> {
         Self {
             inner: self.inner.clone(),
             end: self.end.another(Location::caller()),
+            senders: self.senders.clone(),
             counts: self.counts.clone(),
         }
     }
@@ -508,6 +890,41 @@ macro_rules! receiver {
             /// How many senders the channel has.
             pub fn sender_strong_count(&self) -> usize {
                 self.inner.sender_strong_count()
+            }
+
+            /// How many weak senders the channel has.
+            pub fn sender_weak_count(&self) -> usize {
+                self.inner.sender_weak_count()
+            }
+
+            /// Receives up to `limit` messages into `buffer` from
+            /// synchronous code, blocking the thread for at least one; how
+            /// many (0 once the channel is closed and empty).
+            ///
+            /// # Panics
+            ///
+            /// As tokio's: when called inside an asynchronous execution
+            /// context.
+            pub fn blocking_recv_many(&mut self, buffer: &mut Vec<T>, limit: usize) -> usize {
+                let received = self.inner.blocking_recv_many(buffer, limit);
+                self.counts.received(received);
+                received
+            }
+
+            /// Polls for up to `limit` messages into `buffer` (for `Stream`
+            /// implementations); forwards without recording a wait.
+            pub fn poll_recv_many(
+                &mut self,
+                cx: &mut Context<'_>,
+                buffer: &mut Vec<T>,
+                limit: usize,
+            ) -> Poll<usize> {
+                self.end.used();
+                let polled = self.inner.poll_recv_many(cx, buffer, limit);
+                if let Poll::Ready(received) = polled {
+                    self.counts.received(received);
+                }
+                polled
             }
         }
 

@@ -344,6 +344,14 @@ impl End {
         }
     }
 
+    /// No end: what an end moved out of a value leaves behind.
+    pub(crate) fn none() -> Self {
+        Self {
+            #[cfg(feature = "inspect")]
+            hold: None,
+        }
+    }
+
     /// Another end of the same resource (a cloned sender).
     pub(crate) fn another(&self, site: &'static Location<'static>) -> Self {
         #[cfg(feature = "inspect")]

@@ -166,6 +166,9 @@ impl Decoder<'_> {
                 let kind = base.rsplit("::").next()?;
                 Some(self.socket_value(kind, t, addr))
             }
+            "tokio::net::unix::stream::UnixStream" | "std::os::unix::net::stream::UnixStream" => {
+                Some(self.unix_value(t, addr))
+            }
             "async_inspect::sync::semaphore::OwnedSemaphorePermit"
             | "async_inspect::sync::mutex::OwnedMutexGuard"
             | "async_inspect::sync::rwlock::OwnedRwLockReadGuard"
@@ -405,6 +408,33 @@ impl Decoder<'_> {
             }
             None => format!("{kind}(fd {fd})"),
         }
+    }
+
+    /// A Unix-domain stream: its file descriptor and, when the descriptor
+    /// can be had, its path, its peer's and the bytes unread:
+    /// `UnixStream(fd 9, /run/app.sock ⇄ unnamed, 5 bytes unread)`.
+    fn unix_value(&self, t: &Type, addr: u64) -> String {
+        let fd = self
+            .find_field(t, addr, "fd", 10)
+            .and_then(|(fd, at)| self.scalar(&fd, at))
+            .and_then(|fd| i32::try_from(fd).ok());
+        let Some(fd) = fd else {
+            return "UnixStream(?)".to_owned();
+        };
+        let info = self
+            .memory
+            .pid()
+            .and_then(|pid| crate::socket::unix_socket(pid, fd));
+        let Some(s) = info else {
+            return format!("UnixStream(fd {fd})");
+        };
+        let name = |path: Option<String>| path.unwrap_or_else(|| "unnamed".to_owned());
+        let mut text = format!("UnixStream(fd {fd}, {} ⇄ {}", name(s.local), name(s.peer));
+        if s.unread > 0 {
+            text.push_str(&format!(", {} bytes unread", s.unread));
+        }
+        text.push(')');
+        text
     }
 
     /// The data of the `Arc` (or `Option<Arc>`) `t` at `addr`: its
