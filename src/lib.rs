@@ -269,6 +269,50 @@ pub mod agent {
     pub use async_inspect_agent::{socket, socket_dir, socket_for, start};
 }
 
+/// The dashboard mounted in the program's own axum server (the `web`
+/// feature): the page, the JSON API, the live stream and `/metrics` for
+/// Prometheus, reading this program's inspector on a thread of its own,
+/// only when a request wants a snapshot.
+///
+/// ```no_run
+/// # async fn serve() -> std::io::Result<()> {
+/// use async_inspect::web::{Auth, router};
+///
+/// let app = axum::Router::new()
+///     .route("/", axum::routing::get(|| async { "hello" }))
+///     .nest("/debug/async-inspect", router(Auth::Token("s3cret".into()))?);
+/// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
+///
+/// Then `https://host:8080/debug/async-inspect/?token=s3cret` in a
+/// browser, or `curl -H 'Authorization: Bearer s3cret'
+/// host:8080/debug/async-inspect/metrics`.
+#[cfg(feature = "web")]
+pub mod web {
+    pub use async_inspect_web::Auth;
+
+    /// The dashboard of this program, to nest under a path of its own
+    /// server; `auth` says who may read (every route reads, none changes
+    /// the program).
+    ///
+    /// # Errors
+    ///
+    /// When its snapshot thread cannot start.
+    pub fn router(auth: Auth) -> std::io::Result<async_inspect_web::Router> {
+        let title = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "this program".to_owned());
+        async_inspect_web::router(
+            &format!("{title} (pid {})", std::process::id()),
+            async_inspect_agent::state_machines::snapshot,
+            auth,
+        )
+    }
+}
+
 /// Recording every poll, traced call, await, lock event and inspect point
 /// with precise times, while a [`Recorder`](record::Recorder) lives: what
 /// `async-inspect record` streams into a trace file and `profile` sums up.

@@ -15,6 +15,7 @@
 //! | `/api/v1/export/json` | the recording: snapshots and events |
 //! | `/api/v1/export/chrome` | the recording as a Chrome trace (Perfetto) |
 //! | `/api/v1/events` | Server-Sent Events: `update` on each change |
+//! | `/metrics` | the snapshot's metrics, in Prometheus's text format |
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
@@ -25,7 +26,7 @@ use async_inspect_model::event::{SpanKind, spans};
 use async_inspect_model::profile::Weight;
 use async_inspect_model::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{ConnectInfo, OriginalUri, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -41,8 +42,31 @@ use crate::{Picker, page};
 struct App {
     /// What is shown: a process chosen on the page replaces it.
     current: Arc<RwLock<Arc<Data>>>,
-    token: Option<Arc<str>>,
+    access: Access,
     picker: Option<Arc<Picker>>,
+}
+
+/// Who may read.
+#[derive(Clone)]
+pub(crate) enum Access {
+    /// Anyone who reaches it (`serve` bound to loopback).
+    Open,
+    /// Requests that carry this token.
+    Token(Arc<str>),
+    /// Clients on this machine, by the connection's peer address.
+    LoopbackOnly,
+    /// A layer around the router checks.
+    External,
+}
+
+impl From<crate::mount::Auth> for Access {
+    fn from(auth: crate::mount::Auth) -> Self {
+        match auth {
+            crate::mount::Auth::Token(token) => Self::Token(token.into()),
+            crate::mount::Auth::LoopbackOnly => Self::LoopbackOnly,
+            crate::mount::Auth::External => Self::External,
+        }
+    }
 }
 
 impl App {
@@ -51,18 +75,15 @@ impl App {
     }
 }
 
-pub(crate) fn router(
-    data: Arc<Data>,
-    token: Option<String>,
-    picker: Option<Arc<Picker>>,
-) -> Router {
+pub(crate) fn router(data: Arc<Data>, access: Access, picker: Option<Arc<Picker>>) -> Router {
     let app = App {
         current: Arc::new(RwLock::new(data)),
-        token: token.map(Into::into),
+        access,
         picker,
     };
     Router::new()
-        .route("/", get(page::index))
+        .route("/", get(index))
+        .route("/metrics", get(metrics))
         .route("/app.js", get(page::script))
         .route("/style.css", get(page::style))
         .route("/api/v1/status", get(status))
@@ -82,40 +103,107 @@ pub(crate) fn router(
         .route("/api/v1/processes", get(processes))
         .route("/api/v1/attach", get(attach))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
-        .layer(middleware::from_fn_with_state(app.clone(), check_token))
+        .layer(middleware::from_fn_with_state(app.clone(), refresh))
+        .layer(middleware::from_fn_with_state(app.clone(), check_access))
         .with_state(app)
+}
+
+/// The page, with its links under the path it is served at: nested
+/// under a prefix (`/debug/async-inspect`, which axum matches without a
+/// trailing slash), its scripts and API calls stay below it.
+async fn index(OriginalUri(uri): OriginalUri) -> Response {
+    let path = uri.path();
+    let base = if path.ends_with('/') {
+        path.to_owned()
+    } else {
+        format!("{path}/")
+    };
+    page::index_at(&base).into_response()
+}
+
+/// A dashboard that takes snapshots on request has a fresh one before
+/// any handler reads.
+async fn refresh(State(app): State<App>, request: Request, next: Next) -> Response {
+    app.data().refresh(crate::mount::FRESH).await;
+    next.run(request).await
+}
+
+/// `/metrics`: the snapshot shown, in Prometheus's text format.
+async fn metrics(State(app): State<App>) -> Response {
+    let data = app.data();
+    let text = data
+        .read()
+        .snapshot(None)
+        .map(crate::metrics::exposition)
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, message: &str) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// Every request carries the token, when there is one: `?token=` or
-/// `Authorization: Bearer`.
-async fn check_token(State(app): State<App>, request: Request, next: Next) -> Response {
-    let Some(token) = &app.token else {
+/// Who may read: with a token, every request carries it (`?token=` or
+/// `Authorization: Bearer`); loopback only, the connection's peer is on
+/// this machine.
+async fn check_access(State(app): State<App>, request: Request, next: Next) -> Response {
+    // The page, its script and its style carry nothing of the program
+    // (everything comes through the API): the browser loads them without
+    // the token, which the page then sends with each API call.
+    if matches!(request.uri().path(), "/" | "" | "/app.js" | "/style.css") {
         return next.run(request).await;
-    };
-    let from_query = request
-        .uri()
-        .query()
-        .into_iter()
-        .flat_map(|q| q.split('&'))
-        .filter_map(|pair| pair.strip_prefix("token="))
-        .any(|given| given == &**token);
-    let from_header = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| given == &**token);
-    if from_query || from_header {
-        next.run(request).await
-    } else {
-        error(
-            StatusCode::UNAUTHORIZED,
-            "a missing or wrong token: open the URL the server printed",
-        )
+    }
+    match &app.access {
+        Access::Open | Access::External => next.run(request).await,
+        Access::Token(token) => {
+            let same = |given: &str| crate::mount::same_token(given.as_bytes(), token.as_bytes());
+            let from_query = request
+                .uri()
+                .query()
+                .into_iter()
+                .flat_map(|q| q.split('&'))
+                .filter_map(|pair| pair.strip_prefix("token="))
+                .any(same);
+            let from_header = request
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .is_some_and(same);
+            if from_query || from_header {
+                next.run(request).await
+            } else {
+                error(
+                    StatusCode::UNAUTHORIZED,
+                    "a missing or wrong token: open the URL the server printed",
+                )
+            }
+        }
+        Access::LoopbackOnly => {
+            let peer = request
+                .extensions()
+                .get::<ConnectInfo<std::net::SocketAddr>>()
+                .map(|info| info.0);
+            match peer {
+                Some(peer) if peer.ip().is_loopback() => next.run(request).await,
+                Some(_) => error(
+                    StatusCode::FORBIDDEN,
+                    "this dashboard answers only clients on the same machine",
+                ),
+                None => error(
+                    StatusCode::FORBIDDEN,
+                    "loopback-only, but the server gives no peer address: serve with \
+                     into_make_service_with_connect_info::<SocketAddr>(), or use a token",
+                ),
+            }
+        }
     }
 }
 
@@ -580,17 +668,27 @@ async fn export_chrome(State(app): State<App>) -> Response {
 async fn events(
     State(app): State<App>,
 ) -> Sse<impl futures::Stream<Item = Result<SseEvent, Infallible>>> {
-    let changes = app.data().changes();
-    let stream = futures::stream::unfold(changes, |mut changes| async move {
-        // Changes come in bursts (a snapshot and its events): one update
-        // per 200 ms at most.
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        changes.changed().await.ok()?;
-        let version = *changes.borrow_and_update();
-        let event = SseEvent::default()
-            .event("update")
-            .data(version.to_string());
-        Some((Ok(event), changes))
+    let data = app.data();
+    let changes = data.changes();
+    let stream = futures::stream::unfold(changes, move |mut changes| {
+        let data = Arc::clone(&data);
+        async move {
+            // Changes come in bursts (a snapshot and its events): one
+            // update per 200 ms at most. A dashboard that takes snapshots
+            // on request takes one a second while the page is open.
+            if data.on_request() {
+                tokio::time::sleep(crate::mount::LIVE_EVERY).await;
+                data.refresh(crate::mount::LIVE_EVERY).await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            changes.changed().await.ok()?;
+            let version = *changes.borrow_and_update();
+            let event = SseEvent::default()
+                .event("update")
+                .data(version.to_string());
+            Some((Ok(event), changes))
+        }
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

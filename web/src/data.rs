@@ -23,6 +23,9 @@ const ACTIVITY: usize = 60;
 pub struct Data {
     inner: RwLock<Inner>,
     version: tokio::sync::watch::Sender<u64>,
+    /// For a dashboard mounted in the program: takes a fresh snapshot
+    /// when a request wants one.
+    refresher: Option<crate::mount::Refresher>,
 }
 
 #[derive(Debug)]
@@ -48,6 +51,33 @@ impl Data {
         Self {
             inner: RwLock::new(inner),
             version: tokio::sync::watch::channel(0).0,
+            refresher: None,
+        }
+    }
+
+    /// Takes its snapshots on request, through `refresher`.
+    pub(crate) fn with_refresher(mut self, refresher: crate::mount::Refresher) -> Self {
+        self.refresher = Some(refresher);
+        self
+    }
+
+    /// Whether its snapshots are taken on request (a mounted dashboard).
+    pub(crate) fn on_request(&self) -> bool {
+        self.refresher.is_some()
+    }
+
+    /// Whether the latest snapshot came less than `age` ago.
+    pub(crate) fn fresh_within(&self, age: Duration) -> bool {
+        self.read().updated.is_some_and(|at| at.elapsed() < age)
+    }
+
+    /// For a dashboard that takes snapshots on request: one younger than
+    /// `age`, taken now if need be.
+    pub(crate) async fn refresh(&self, age: Duration) {
+        if let Some(refresher) = &self.refresher
+            && !self.fresh_within(age)
+        {
+            refresher.refresh().await;
         }
     }
 

@@ -16,6 +16,8 @@
 mod api;
 pub mod chrome;
 mod data;
+mod metrics;
+mod mount;
 mod page;
 
 use std::io;
@@ -26,7 +28,9 @@ use async_inspect_model::Snapshot;
 use async_inspect_model::event::Batch;
 use async_inspect_model::trace_file::Trace;
 
+pub use axum::Router;
 pub use data::Data;
+pub use mount::Auth;
 
 /// What the caller sends a live dashboard.
 #[derive(Debug)]
@@ -163,7 +167,11 @@ impl Server {
             .build()?;
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(self.listener)?;
-            let app = api::router(self.data, self.token, self.picker);
+            let access = match self.token {
+                Some(token) => api::Access::Token(token.into()),
+                None => api::Access::Open,
+            };
+            let app = api::router(self.data, access, self.picker);
             axum::serve(listener, app).await?;
             Ok(())
         })
@@ -208,4 +216,30 @@ pub fn live(title: &str, updates: std::sync::mpsc::Receiver<Update>) -> Arc<Data
         })
         .expect("the feeding thread starts");
     data
+}
+
+/// The dashboard as an axum `Router` to nest in the inspected program's
+/// own server (`app.nest("/debug/async-inspect", router)`): the page, the
+/// API, the live stream and `/metrics`, read from `source` (the program's
+/// snapshot function) on a thread of the dashboard's own, only when a
+/// request wants a snapshot. `auth` says who may read; every route reads,
+/// none changes the program.
+///
+/// # Errors
+///
+/// When the snapshot thread cannot start.
+///
+/// ```no_run
+/// # fn snapshot() -> async_inspect_model::Snapshot { unimplemented!() }
+/// let debug = async_inspect_web::router("my-service", snapshot, async_inspect_web::Auth::Token("s3cret".into()))?;
+/// let app: axum::Router = axum::Router::new().nest("/debug/async-inspect", debug);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn router(
+    title: &str,
+    source: impl Fn() -> Snapshot + Send + 'static,
+    auth: Auth,
+) -> io::Result<Router> {
+    let data = mount::data(title, source)?;
+    Ok(api::router(data, auth.into(), None))
 }

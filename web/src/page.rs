@@ -5,8 +5,20 @@
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
-pub(crate) async fn index() -> Html<&'static str> {
-    Html(include_str!("page/index.html"))
+/// The page, served at `base` (a path ending with `/`): its stylesheet,
+/// script, export links and API calls (through `<meta name="base">`) go
+/// below it.
+pub(crate) fn index_at(base: &str) -> Html<String> {
+    let base = base.replace(['"', '<', '>', '&'], "");
+    let html = include_str!("page/index.html")
+        .replace(
+            "<meta charset=\"utf-8\">",
+            &format!("<meta charset=\"utf-8\">\n<meta name=\"base\" content=\"{base}\">"),
+        )
+        .replace("href=\"style.css\"", &format!("href=\"{base}style.css\""))
+        .replace("src=\"app.js\"", &format!("src=\"{base}app.js\""))
+        .replace("href=\"api/", &format!("href=\"{base}api/"));
+    Html(html)
 }
 
 pub(crate) async fn script() -> Response {

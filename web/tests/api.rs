@@ -168,7 +168,7 @@ fn every_endpoint_answers_from_a_live_process() {
     );
     let (status, page) = get(address, "/", &[]);
     assert_eq!(status, 200);
-    assert!(page.contains("<script src=\"app.js\">"));
+    assert!(page.contains("<script src=\"/app.js\">"), "{page}");
     let (status, _) = get(address, "/app.js", &[]);
     assert_eq!(status, 200);
     let (status, body) = get(address, "/api/v1/nope", &[]);
@@ -200,7 +200,12 @@ fn no_snapshot_yet_is_said_not_blank() {
 fn a_token_is_checked_on_every_request() {
     let (_, address) = live_fixture(Some("s3cret"));
     assert_eq!(get(address, "/api/v1/status", &[]).0, 401);
-    assert_eq!(get(address, "/", &[]).0, 401);
+    assert_eq!(get(address, "/api/v1/snapshot", &[]).0, 401);
+    // The page and its script and style hold nothing of the program: the
+    // browser loads them without the token (the page sends it on).
+    for asset in ["/", "/app.js", "/style.css"] {
+        assert_eq!(get(address, asset, &[]).0, 200, "{asset}");
+    }
     assert_eq!(get(address, "/api/v1/status?token=wrong", &[]).0, 401);
     assert_eq!(get(address, "/api/v1/status?token=s3cret", &[]).0, 200);
     let bearer = [("Authorization", "Bearer s3cret")];

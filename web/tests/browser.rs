@@ -7,75 +7,13 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Command;
 
-use common::{fixture, live_fixture};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
+use common::{fixture, live_fixture, script_errors, visit_url};
 
 /// Loads `route` (a `#/…` view) once, without live updates: its DOM after
 /// the scripts ran (a screenshot is left too).
 fn visit(address: SocketAddr, route: &str, shot: &str) -> String {
-    assert!(
-        std::path::Path::new(CHROMIUM).exists(),
-        "the browser tests need Debian's chromium ({CHROMIUM}): `cargo xtask test` installs it \
-         (or apt-get install chromium chromium-driver)"
-    );
-    let scratch = tempdir(shot);
-    let url = format!("http://{address}/?live=0#/{route}");
-    let flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-quic",
-        "--virtual-time-budget=5000",
-        "--window-size=1200,800",
-    ];
-    let profile = format!("--user-data-dir={}", scratch.join("profile").display());
-    let dom = Command::new(CHROMIUM)
-        .args(flags)
-        .arg(&profile)
-        .arg("--dump-dom")
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let profile = format!("--user-data-dir={}", scratch.join("profile2").display());
-    let png = shots.join(format!("{shot}.png"));
-    let screenshot = Command::new(CHROMIUM)
-        .args(flags)
-        .arg(&profile)
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(&url)
-        .output()
-        .expect("chromium runs");
-    assert!(
-        screenshot.status.success() && png.exists(),
-        "no screenshot of {route}"
-    );
-    String::from_utf8_lossy(&dom.stdout).into_owned()
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "async-inspect-browser-{}-{name}",
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Script errors: the page marks each on `<body data-errors=…>` (and shows
-/// it); headless Chromium does not log the console.
-fn script_errors(dom: &str) -> Vec<&str> {
-    dom.lines().filter(|l| l.contains("data-errors=")).collect()
+    visit_url(&format!("http://{address}/?live=0#/{route}"), shot)
 }
 
 #[test]

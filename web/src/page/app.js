@@ -22,8 +22,11 @@ const token = new URLSearchParams(location.search).get("token");
 let status = null;
 let fetchedAt = 0;
 
+// Where the page is served (`/`, or the prefix a service nests it under).
+const base = document.querySelector('meta[name="base"]')?.content || "/";
+
 function url(path, params = {}) {
-  const u = new URL(path, location.origin + "/");
+  const u = new URL(path, location.origin + base);
   for (const [k, v] of Object.entries(params)) {
     if (v !== undefined && v !== null && v !== "") u.searchParams.set(k, v);
   }

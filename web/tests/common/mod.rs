@@ -85,3 +85,69 @@ pub fn json(address: SocketAddr, path: &str) -> serde_json::Value {
     assert_eq!(status, 200, "{path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Loads `url` once in a headless Chromium: its DOM after the scripts ran
+/// (a screenshot named `shot` is left in the target directory too).
+pub fn visit_url(url: &str, shot: &str) -> String {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium ({CHROMIUM}): `cargo xtask test` installs it \
+         (or apt-get install chromium chromium-driver)"
+    );
+    let scratch = tempdir(shot);
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--virtual-time-budget=5000",
+        "--window-size=1200,800",
+    ];
+    let profile = format!("--user-data-dir={}", scratch.join("profile").display());
+    let dom = std::process::Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&profile)
+        .arg("--dump-dom")
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let profile = format!("--user-data-dir={}", scratch.join("profile2").display());
+    let png = shots.join(format!("{shot}.png"));
+    let screenshot = std::process::Command::new(CHROMIUM)
+        .args(flags)
+        .arg(&profile)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(url)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        screenshot.status.success() && png.exists(),
+        "no screenshot of {url}: {}",
+        String::from_utf8_lossy(&screenshot.stderr)
+    );
+    String::from_utf8_lossy(&dom.stdout).into_owned()
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "async-inspect-browser-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Script errors: the page marks each on `<body data-errors=…>` (and shows
+/// it); headless Chromium does not log the console.
+pub fn script_errors(dom: &str) -> Vec<&str> {
+    dom.lines().filter(|l| l.contains("data-errors=")).collect()
+}

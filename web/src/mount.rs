@@ -1,0 +1,116 @@
+//! The dashboard mounted in the inspected program's own server: the same
+//! page, API and live stream as `serve`, plus `/metrics`, reading the
+//! program's inspector through a snapshot function the caller gives.
+//!
+//! Snapshots are taken on a thread of the dashboard's own
+//! (`async-inspect-web`), never on the server's runtime, and only when a
+//! request wants one (at most one per 250 ms; one per second while a page
+//! is open): an idle service with the router mounted wakes no thread.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_inspect_model::Snapshot;
+
+use crate::Update;
+use crate::data::Data;
+
+/// Who may read a mounted dashboard.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Auth {
+    /// Requests carry this token (`Authorization: Bearer T` or
+    /// `?token=T`), compared in constant time; others get 401.
+    Token(String),
+    /// Only clients on this machine: needs the server's connection info
+    /// (`into_make_service_with_connect_info::<SocketAddr>()`); without it
+    /// every request is refused, saying so.
+    LoopbackOnly,
+    /// A layer the caller puts around the router authenticates (their own
+    /// tower middleware); this router checks nothing.
+    External,
+}
+
+/// Asks the snapshot thread for a fresh snapshot, and waits for it.
+#[derive(Debug)]
+pub(crate) struct Refresher {
+    requests: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Refresher {
+    /// A fresh snapshot in `data`; returns once it is there (or at once
+    /// if the snapshot thread is gone).
+    pub(crate) async fn refresh(&self) {
+        let (done, when_done) = tokio::sync::oneshot::channel();
+        if self.requests.send(done).is_ok() {
+            let _ = when_done.await;
+        }
+    }
+}
+
+/// The data of a dashboard fed by `source`, titled `title`, with the
+/// thread that takes its snapshots.
+pub(crate) fn data(
+    title: &str,
+    source: impl Fn() -> Snapshot + Send + 'static,
+) -> std::io::Result<Arc<Data>> {
+    let (requests, incoming) = mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+    let data = Arc::new(Data::live(title).with_refresher(Refresher { requests }));
+    let fed = Arc::downgrade(&data);
+    std::thread::Builder::new()
+        .name("async-inspect-web".into())
+        .spawn(move || feed(&fed, &incoming, &source))?;
+    Ok(data)
+}
+
+/// Serves refresh requests until the dashboard goes: parked while nobody
+/// asks.
+fn feed(
+    data: &Weak<Data>,
+    incoming: &mpsc::Receiver<tokio::sync::oneshot::Sender<()>>,
+    source: &dyn Fn() -> Snapshot,
+) {
+    while let Ok(first) = incoming.recv() {
+        let Some(data) = data.upgrade() else { return };
+        // Every request queued meanwhile is answered by this snapshot.
+        let mut waiting = vec![first];
+        waiting.extend(incoming.try_iter());
+        if !data.fresh_within(FRESH) {
+            data.apply(Update::Snapshot(Box::new(source())));
+        }
+        for done in waiting {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// A snapshot younger than this is fresh enough for a request.
+pub(crate) const FRESH: Duration = Duration::from_millis(250);
+
+/// How often the live stream refreshes while a page is open.
+pub(crate) const LIVE_EVERY: Duration = Duration::from_secs(1);
+
+/// Whether `given` is `expected`, in time that does not depend on where
+/// they differ.
+pub(crate) fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    let mut differ = given.len() ^ expected.len();
+    for (i, &e) in expected.iter().enumerate() {
+        differ |= usize::from(given.get(i).copied().unwrap_or(!e) ^ e);
+    }
+    differ == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_token;
+
+    #[test]
+    fn tokens_match_only_when_equal() {
+        assert!(same_token(b"s3cret", b"s3cret"));
+        assert!(!same_token(b"s3cres", b"s3cret"));
+        assert!(!same_token(b"s3cre", b"s3cret"));
+        assert!(!same_token(b"s3cret!", b"s3cret"));
+        assert!(!same_token(b"", b"s3cret"));
+    }
+}
