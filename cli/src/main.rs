@@ -4,6 +4,7 @@
 //! ```text
 //! async-inspect ps                        # the inspectable processes of this user
 //! async-inspect attach --pid 12345 --dump # one report of a running process
+//! async-inspect attach --url http://host:8080/debug/async-inspect --token T --dump
 //! async-inspect run --report -- ./my-app  # run with the agent on, report at the end
 //! async-inspect record --pid 12345 -o app.trace --duration 10s
 //! async-inspect replay app.trace --at 2.5s # the report as of that moment
@@ -15,7 +16,7 @@
 //! Layering: it speaks the model's protocol (`async-inspect-model`) and
 //! decodes programs' futures with `async-inspect-debuginfo`; it never links
 //! the program side. Inside, `decode` sits below `client` (a connection to
-//! an agent), below `traces` and `live` (trace files; what live views
+//! an agent) and beside `remote` (a dashboard over HTTP), below `traces` and `live` (trace files; what live views
 //! share), below `commands` (one module per subcommand), which `main`
 //! dispatches to.
 
@@ -23,6 +24,7 @@ mod client;
 mod commands;
 mod decode;
 mod live;
+mod remote;
 mod traces;
 
 use std::time::Duration;
@@ -141,7 +143,7 @@ mod tests {
         let Command::Attach(attach) = cli.command else {
             panic!("attach");
         };
-        assert!(attach.pid == 42 && attach.dump && attach.json);
+        assert!(attach.pid == Some(42) && attach.dump && attach.json);
         let cli = Cli::try_parse_from(["async-inspect", "run", "--report", "--", "app", "--flag"])
             .unwrap();
         let Command::Run(run) = cli.command else {

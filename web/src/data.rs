@@ -18,6 +18,29 @@ const KEPT: usize = 200_000;
 /// Snapshots' worth of activity kept for the sparkline.
 const ACTIVITY: usize = 60;
 
+/// Asks the thread that takes a mounted dashboard's snapshots for a fresh
+/// one, and waits for it.
+#[derive(Debug)]
+pub(crate) struct Refresher {
+    requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Refresher {
+    /// Asks through `requests`: each carries where to say it is done.
+    pub(crate) fn new(requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>) -> Self {
+        Self { requests }
+    }
+
+    /// Returns once a fresh snapshot is in (or at once if the snapshot
+    /// thread is gone).
+    async fn refresh(&self) {
+        let (done, when_done) = tokio::sync::oneshot::channel();
+        if self.requests.send(done).is_ok() {
+            let _ = when_done.await;
+        }
+    }
+}
+
 /// The dashboard's data, shared by the feeding thread and the handlers.
 #[derive(Debug)]
 pub struct Data {
@@ -25,7 +48,7 @@ pub struct Data {
     version: tokio::sync::watch::Sender<u64>,
     /// For a dashboard mounted in the program: takes a fresh snapshot
     /// when a request wants one.
-    refresher: Option<crate::mount::Refresher>,
+    refresher: Option<Refresher>,
 }
 
 #[derive(Debug)]
@@ -56,7 +79,7 @@ impl Data {
     }
 
     /// Takes its snapshots on request, through `refresher`.
-    pub(crate) fn with_refresher(mut self, refresher: crate::mount::Refresher) -> Self {
+    pub(crate) fn with_refresher(mut self, refresher: Refresher) -> Self {
         self.refresher = Some(refresher);
         self
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use async_inspect_model::Snapshot;
 
 use crate::Update;
-use crate::data::Data;
+use crate::data::{Data, Refresher};
 
 /// Who may read a mounted dashboard.
 #[derive(Clone, Debug)]
@@ -32,23 +32,6 @@ pub enum Auth {
     External,
 }
 
-/// Asks the snapshot thread for a fresh snapshot, and waits for it.
-#[derive(Debug)]
-pub(crate) struct Refresher {
-    requests: mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Refresher {
-    /// A fresh snapshot in `data`; returns once it is there (or at once
-    /// if the snapshot thread is gone).
-    pub(crate) async fn refresh(&self) {
-        let (done, when_done) = tokio::sync::oneshot::channel();
-        if self.requests.send(done).is_ok() {
-            let _ = when_done.await;
-        }
-    }
-}
-
 /// The data of a dashboard fed by `source`, titled `title`, with the
 /// thread that takes its snapshots.
 pub(crate) fn data(
@@ -56,7 +39,7 @@ pub(crate) fn data(
     source: impl Fn() -> Snapshot + Send + 'static,
 ) -> std::io::Result<Arc<Data>> {
     let (requests, incoming) = mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
-    let data = Arc::new(Data::live(title).with_refresher(Refresher { requests }));
+    let data = Arc::new(Data::live(title).with_refresher(Refresher::new(requests)));
     let fed = Arc::downgrade(&data);
     std::thread::Builder::new()
         .name("async-inspect-web".into())

@@ -1,22 +1,34 @@
-//! `async-inspect attach --pid N`: one report of a running process
-//! (`--dump`, `--json`), or a live view (the terminal UI, or a refreshing
-//! report when the output is not a terminal).
+//! `async-inspect attach --pid N` (or `--url URL [--token T]`, a
+//! dashboard a service mounts): one report of a running process (`--dump`,
+//! `--json`), or a live view (the terminal UI, or a refreshing report when
+//! the output is not a terminal).
 
 use std::io::Write;
 use std::time::Duration;
 
+use async_inspect_model::Snapshot;
 use async_inspect_model::event::Polls;
+use async_inspect_tui::Update;
 
 use crate::client::{self, Client, alive};
 use crate::live::{feed, show_live, use_tui};
+use crate::remote::Remote;
 use crate::{ascii, duration};
 
 /// The arguments of `async-inspect attach`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The process id.
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) pid: Option<u32>,
+    /// Or the URL of its dashboard, mounted in the service
+    /// (`async_inspect::web::router`) or served by `async-inspect serve`:
+    /// e.g. http://host:8080/debug/async-inspect.
     #[arg(long)]
-    pub(crate) pid: u32,
+    pub(crate) url: Option<String>,
+    /// The dashboard's token, with --url.
+    #[arg(long, requires = "url")]
+    pub(crate) token: Option<String>,
     /// Print one report and exit, instead of a live view.
     #[arg(long)]
     pub(crate) dump: bool,
@@ -36,22 +48,21 @@ pub(crate) struct Args {
 pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
     let Args {
         pid,
+        url,
+        token,
         dump,
         json,
         interval,
         no_tui,
     } = args;
     let tui = use_tui(no_tui);
+    let Some(pid) = pid else {
+        let remote = Remote::new(url.as_deref().unwrap_or_default(), token)?;
+        return remote_view(&remote, dump, json, tui, interval);
+    };
     let mut client = Client::connect_pid(pid)?;
     if dump {
-        let snapshot = client.snapshot()?;
-        let mut out = std::io::stdout().lock();
-        if json {
-            serde_json::to_writer_pretty(&mut out, &snapshot)?;
-            writeln!(out)?;
-        } else {
-            write!(out, "{snapshot}")?;
-        }
+        print_dump(&client.snapshot()?, json)?;
         return Ok(0);
     }
     if tui {
@@ -77,4 +88,59 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
             Err(error) => return Err(error),
         }
     }
+}
+
+/// One report (or the snapshot as JSON) on stdout.
+fn print_dump(snapshot: &Snapshot, json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, snapshot)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{snapshot}")?;
+    }
+    Ok(())
+}
+
+/// `attach --url`: one report, or a live view of snapshots fetched every
+/// `interval` (read-only: no recording, no breakpoints over HTTP).
+fn remote_view(
+    remote: &Remote,
+    dump: bool,
+    json: bool,
+    tui: bool,
+    interval: Duration,
+) -> anyhow::Result<i32> {
+    // The first fetch says at once what is wrong with the URL or token.
+    let first = remote.snapshot()?;
+    if dump {
+        print_dump(&first, json)?;
+        return Ok(0);
+    }
+    if !tui {
+        show_live(&first)?;
+        loop {
+            std::thread::sleep(interval);
+            show_live(&remote.snapshot()?)?;
+        }
+    }
+    let title = remote.url().to_owned();
+    let (updates, receiver) = std::sync::mpsc::channel();
+    let _ = updates.send(Update::Snapshot(Box::new(first)));
+    let polled = Remote::new(remote.url(), remote.token().map(str::to_owned))?;
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(interval);
+            let update = match polled.snapshot() {
+                Ok(snapshot) => Update::Snapshot(Box::new(snapshot)),
+                Err(error) => Update::Ended(format!("{error:#}")),
+            };
+            let ended = matches!(update, Update::Ended(_));
+            if updates.send(update).is_err() || ended {
+                return;
+            }
+        }
+    });
+    async_inspect_tui::run(&title, &receiver, None, ascii())?;
+    Ok(0)
 }

@@ -1,0 +1,108 @@
+//! `attach --url`: a service's mounted dashboard read from another
+//! process, as from another machine: the dump of its stuck task, its JSON,
+//! and one clear line (and a failing exit) for a wrong token, a missing
+//! one, a wrong path, a server that is not there.
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+use async_inspect::sync::Mutex;
+use async_inspect::web::{Auth, router};
+
+const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
+
+/// The CLI with `args`, run off the runtime that serves it.
+async fn cli(args: Vec<String>) -> Output {
+    tokio::task::spawn_blocking(move || Command::new(CLI).args(args).output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|a| (*a).to_owned()).collect()
+}
+
+/// Its one line of stderr, which must be a failure's.
+fn failure(output: &Output) -> String {
+    assert!(!output.status.success(), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
+    let lock = Arc::new(Mutex::named("stuck", ()));
+    let guard = lock.clone().lock_owned().await;
+    let waiter = {
+        let lock = lock.clone();
+        async_inspect::spawn(async move { drop(lock.lock().await) })
+    };
+    let app = axum::Router::new().nest(
+        "/debug/async-inspect",
+        router(Auth::Token("s3cret".into())).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{address}/debug/async-inspect");
+
+    let dump = cli(args(&[
+        "attach", "--url", &url, "--token", "s3cret", "--dump",
+    ]))
+    .await;
+    let report = String::from_utf8_lossy(&dump.stdout);
+    assert!(dump.status.success(), "{dump:?}");
+    assert!(
+        report.contains(&format!("pid {}", std::process::id())),
+        "{report}"
+    );
+    assert!(
+        report.contains("Waiting for: Mutex `stuck` held by task"),
+        "{report}"
+    );
+
+    let json = cli(args(&[
+        "attach", "--url", &url, "--token", "s3cret", "--dump", "--json",
+    ]))
+    .await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        json["tasks"].as_array().is_some_and(|t| t.len() >= 2),
+        "{json}"
+    );
+
+    let wrong = failure(
+        &cli(args(&[
+            "attach", "--url", &url, "--token", "nope", "--dump",
+        ]))
+        .await,
+    );
+    assert!(wrong.contains("the token was refused (401)"), "{wrong}");
+    let missing = failure(&cli(args(&["attach", "--url", &url, "--dump"])).await);
+    assert!(missing.contains("a token is needed (401)"), "{missing}");
+    let elsewhere = format!("http://{address}/not-here");
+    let path = failure(
+        &cli(args(&[
+            "attach", "--url", &elsewhere, "--token", "s3cret", "--dump",
+        ]))
+        .await,
+    );
+    assert!(
+        path.contains("no async-inspect dashboard there (404"),
+        "{path}"
+    );
+    let nobody = failure(&cli(args(&["attach", "--url", "http://127.0.0.1:1", "--dump"])).await);
+    assert!(
+        nobody.contains("cannot reach http://127.0.0.1:1"),
+        "{nobody}"
+    );
+    let https = failure(&cli(args(&["attach", "--url", "https://example.com", "--dump"])).await);
+    assert!(https.contains("http://"), "{https}");
+    let both = cli(args(&["attach", "--url", &url, "--pid", "1", "--dump"])).await;
+    assert!(!both.status.success());
+
+    drop(guard);
+    waiter.await.unwrap();
+}
