@@ -269,6 +269,24 @@ pub mod agent {
     pub use async_inspect_agent::{socket, socket_dir, socket_for, start};
 }
 
+/// Logs the full report once when a task has waited for an inspected lock
+/// (`Mutex`, `RwLock`, `Semaphore`) longer than `threshold`, or a deadlock
+/// forms: a watchdog for services, which never stops the program (as
+/// `ASYNC_INSPECT_STALL_LOG=5s` does without a code change). To stderr, or
+/// through `tracing` (WARN, target `async_inspect`) with the `tracing`
+/// feature; at most one report per `threshold`, each wait once; channel
+/// receives (a connection at rest) are left out. Its thread sleeps while
+/// no task waits.
+///
+/// # Errors
+///
+/// When its thread cannot start.
+///
+/// ```no_run
+/// async_inspect::log_stalls(std::time::Duration::from_secs(5)).unwrap();
+/// ```
+pub use async_inspect_agent::log_stalls;
+
 /// The dashboard mounted in the program's own axum server (the `web`
 /// feature): the page, the JSON API, the live stream and `/metrics` for
 /// Prometheus, reading this program's inspector on a thread of its own,

@@ -32,13 +32,15 @@ use std::sync::Once;
 pub use async_inspect_model::wire::{socket_dir, socket_for};
 #[cfg(unix)]
 pub use server::{MAX_CLIENTS, socket, start};
+pub use watchdog::service::log_stalls;
 
 /// Reads the environment (once) and starts what it asks for: the agent
 /// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`), a recording from
 /// the first poll kept for the agent's first client
 /// (`ASYNC_INSPECT_RECORD=all|long`, set by `run --record` and `profile`)
 /// the stall watcher (`ASYNC_INSPECT_STALL_TIMEOUT`, set by
-/// `async-inspect test`) and dumps on a signal
+/// `async-inspect test`), the stall log of services
+/// (`ASYNC_INSPECT_STALL_LOG=5s`) and dumps on a signal
 /// (`ASYNC_INSPECT_DUMP_SIGNAL=SIGUSR1`, to stderr or
 /// `ASYNC_INSPECT_DUMP_TO`).
 /// Cheap after the first call: one load.
@@ -48,6 +50,7 @@ pub fn init() {
     INIT.call_once(|| {
         async_inspect_core::config::init();
         watchdog::stall::start_if_asked();
+        watchdog::service::start_if_asked();
         #[cfg(unix)]
         early::start_if_asked();
         #[cfg(target_os = "linux")]

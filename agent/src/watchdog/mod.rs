@@ -24,6 +24,7 @@ use pin_project_lite::pin_project;
 
 use async_inspect_model::parse_duration;
 
+pub(crate) mod service;
 pub(crate) mod stall;
 mod trace_out;
 

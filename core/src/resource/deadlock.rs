@@ -136,6 +136,7 @@ pub(crate) fn found(links: Vec<FoundLink>, now: u64) {
         found.push((key, deadlock.clone()));
     }
     FOUND_COUNT.fetch_add(1, std::sync::atomic::Ordering::Release);
+    super::graph::attention();
     let hook = HOOK.read().unwrap_or_else(|e| e.into_inner()).clone();
     if let Some(hook) = hook {
         hook(&deadlock);

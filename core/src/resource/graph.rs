@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::ResourceCell;
@@ -339,6 +339,30 @@ fn link(edge: &Edge, holding: &Holding) -> FoundLink {
     }
 }
 
+/// The listener of [`on_wait_or_deadlock`], a `fn()` (null: none).
+static ATTENTION: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Has `listener` called each time a task begins to wait for an inspected
+/// resource, and each time a new deadlock is found: what a watcher that
+/// sleeps otherwise (the agent's stall log) needs to wake. One listener; a
+/// second call replaces the first. It runs on the waiting task's thread:
+/// it must only wake someone (`Thread::unpark`), never block.
+pub fn on_wait_or_deadlock(listener: fn()) {
+    ATTENTION.store(listener as *mut (), Ordering::Release);
+}
+
+/// Calls the [`on_wait_or_deadlock`] listener, if there is one.
+#[inline]
+pub(crate) fn attention() {
+    let listener = ATTENTION.load(Ordering::Acquire);
+    if !listener.is_null() {
+        // SAFETY: only `on_wait_or_deadlock` stores here, a `fn()` cast to
+        // a pointer of the same size.
+        let listener = unsafe { std::mem::transmute::<*mut (), fn()>(listener) };
+        listener();
+    }
+}
+
 /// A task's wait for a resource, from the moment the lock future is pending
 /// until it completes or is dropped (cancelled by `select!` or a timeout,
 /// or with its aborted task): then the edge goes, so no phantom deadlock
@@ -431,6 +455,7 @@ impl LockWait {
         // there has been checked (a snapshot holds back a deadlock until
         // it can show all of its waits).
         let edge = add_edge(&task, target);
+        attention();
         let current = context::get();
         // SAFETY: see `context`: a non-null current frame is alive for the
         // whole poll.

@@ -1,0 +1,92 @@
+//! The stall log of services (`ASYNC_INSPECT_STALL_LOG`): a task waiting
+//! for an inspected lock past the threshold is reported once, with the
+//! full report, and a deadlock forming is reported too; the program runs
+//! on. Checked from a child process (this binary again), whose stderr is
+//! read whole.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_inspect::sync::{Mutex, mpsc};
+
+const CHILD: &str = "ASYNC_INSPECT_TEST_STALL_CHILD";
+
+/// In the child only: a lock wait past the threshold, a channel receive
+/// that waits as long (at rest, not a stall), then a deadlock.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_stalls_then_deadlocks() {
+    if std::env::var_os(CHILD).is_none() {
+        return;
+    }
+    let db = Arc::new(Mutex::named("db", ()));
+    let held = db.clone().lock_owned().await;
+    let waiter = {
+        let db = db.clone();
+        async_inspect::spawn(async move { drop(db.lock().await) })
+    };
+    let (_tx, mut rx) = mpsc::named_channel::<()>("idle", 1);
+    let resting = async_inspect::spawn(async move { rx.recv().await });
+    // Well past the 200 ms threshold: one report, then none for it again.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(held);
+    waiter.await.unwrap();
+
+    let (alice, bob) = (
+        Arc::new(Mutex::named("alice", ())),
+        Arc::new(Mutex::named("bob", ())),
+    );
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    for (first, second) in [(alice.clone(), bob.clone()), (bob, alice)] {
+        let barrier = barrier.clone();
+        async_inspect::spawn(async move {
+            let _first = first.lock().await;
+            barrier.wait().await;
+            let _second = second.lock().await;
+        });
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    eprintln!("child: done");
+    resting.abort();
+}
+
+#[test]
+fn a_lock_wait_past_the_threshold_and_a_deadlock_are_logged_once_each() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["child_stalls_then_deadlocks", "--exact", "--nocapture"])
+        .env(CHILD, "1")
+        .env("ASYNC_INSPECT_STALL_LOG", "200ms")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("child: done"),
+        "the program ran on: {stderr}"
+    );
+    let reports: Vec<&str> = stderr
+        .split("async-inspect: stalled (over 200ms): ")
+        .skip(1)
+        .collect();
+    let waits: Vec<&&str> = reports
+        .iter()
+        .filter(|r| r.contains("has waited") && r.contains("for Mutex `db` held by"))
+        .collect();
+    assert_eq!(waits.len(), 1, "the db wait once: {stderr}");
+    assert!(
+        waits[0].contains("Waiting for: Mutex `db` held by task"),
+        "with the full report: {stderr}"
+    );
+    // What each report is for is its first line: never the channel at rest.
+    assert!(
+        reports
+            .iter()
+            .all(|r| !r.lines().next().unwrap_or("").contains("`idle`")),
+        "a channel at rest is no stall: {stderr}"
+    );
+    let deadlocks = reports
+        .iter()
+        .filter(|r| r.starts_with("a deadlock formed"))
+        .count();
+    assert_eq!(deadlocks, 1, "{stderr}");
+}
