@@ -22,6 +22,7 @@
 mod dump;
 #[cfg(unix)]
 mod early;
+mod panic_stack;
 #[cfg(unix)]
 mod server;
 pub mod state_machines;
@@ -51,6 +52,7 @@ pub fn init() {
         async_inspect_core::config::init();
         watchdog::stall::start_if_asked();
         watchdog::service::start_if_asked();
+        panic_stack::install_if_wanted();
         #[cfg(unix)]
         early::start_if_asked();
         #[cfg(target_os = "linux")]

@@ -157,6 +157,19 @@ type Chunk<'c, 'o> = (
     &'o mut [std::mem::MaybeUninit<TaskInfo>],
 );
 
+/// The task this thread is polling, as a snapshot would show it now (its
+/// traced frames, awaits and waits): what a panic hook prints while the
+/// task's frames are still alive. `None` outside a task, or when its
+/// record is being written this instant (a panic inside the inspector's
+/// own bookkeeping must not wait on itself).
+pub fn current_task() -> Option<TaskInfo> {
+    let cell = crate::task::context::current_cell()?;
+    if !cell.detail_free() {
+        return None;
+    }
+    Some(task_info(&cell, crate::clock::now()))
+}
+
 fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
     let (phase, phase_since) = cell.phase();
     let created = cell.created_at();

@@ -291,6 +291,15 @@ impl TaskCell {
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Whether nobody holds the task's detail this instant (for a reader
+    /// that must not wait: a panic hook on a thread that may hold it).
+    pub(crate) fn detail_free(&self) -> bool {
+        match self.detail.try_lock() {
+            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => true,
+            Err(std::sync::TryLockError::WouldBlock) => false,
+        }
+    }
+
     /// Runs `f` on the task's detail, allocating it on first use.
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
         let mut guard = self.guard();
