@@ -124,8 +124,15 @@ async fn index(OriginalUri(uri): OriginalUri) -> Response {
 /// A dashboard that takes snapshots on request has a fresh one before
 /// any handler reads.
 async fn refresh(State(app): State<App>, request: Request, next: Next) -> Response {
-    app.data().refresh(crate::mount::FRESH).await;
+    if !is_static(request.uri().path()) {
+        app.data().refresh(crate::mount::FRESH).await;
+    }
     next.run(request).await
+}
+
+/// The page, its script and its style: nothing of the program in them.
+fn is_static(path: &str) -> bool {
+    matches!(path, "/" | "" | "/app.js" | "/style.css")
 }
 
 /// `/metrics`: the snapshot shown, in Prometheus's text format.
@@ -157,7 +164,7 @@ async fn check_access(State(app): State<App>, request: Request, next: Next) -> R
     // The page, its script and its style carry nothing of the program
     // (everything comes through the API): the browser loads them without
     // the token, which the page then sends with each API call.
-    if matches!(request.uri().path(), "/" | "" | "/app.js" | "/style.css") {
+    if is_static(request.uri().path()) {
         return next.run(request).await;
     }
     match &app.access {

@@ -455,7 +455,6 @@ impl LockWait {
         // there has been checked (a snapshot holds back a deadlock until
         // it can show all of its waits).
         let edge = add_edge(&task, target);
-        attention();
         let current = context::get();
         // SAFETY: see `context`: a non-null current frame is alive for the
         // whole poll.
@@ -467,6 +466,8 @@ impl LockWait {
                 site,
             },
         );
+        // After the wait shows: a watcher woken now sees it.
+        attention();
         Some(Self {
             task,
             resource: Arc::clone(resource),
