@@ -6,10 +6,13 @@
 //! rounds, and prints per workload the median wall time, its spread, the
 //! ratio to bare tokio measured in the same round, CPU time and peak RSS.
 //! `run` is what each child does: one workload, one contender, one JSON line.
+//! `soak` runs millions of short tasks and distinct locks with inspection
+//! on and checks that memory stays flat.
 
 mod compare;
 mod kits;
 mod recorder;
+mod soak;
 mod workloads;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -28,6 +31,9 @@ struct Cli {
 enum Command {
     /// Run every contender on every workload, interleaved, and print the table.
     Compare(compare::Options),
+    /// Long run with inspection on: is memory flat? (exit 1 if RSS rose
+    /// past the tolerance after warm-up)
+    Soak(soak::Options),
     /// Run one workload with one kit and print what it measured as JSON.
     Run {
         #[arg(long, value_enum)]
@@ -91,6 +97,11 @@ fn main() {
         Command::Compare(options) => {
             if let Err(error) = compare::compare(options) {
                 eprintln!("async-inspect-bench: {error}");
+                std::process::exit(1);
+            }
+        }
+        Command::Soak(options) => {
+            if !soak::soak(&options) {
                 std::process::exit(1);
             }
         }
