@@ -66,8 +66,15 @@ fn stuck_and_deadlocked_handlers_are_named_and_healthy_ones_still_answer() {
             .find(|t| t.name == name && t.kind == TaskKind::Adopted)
             .cloned()
     };
+    // The task that closes the cycle finds it inside its poll: wait until
+    // that poll has ended too, with both transfers parked at their await.
+    let parked = |s: &async_inspect::Snapshot, name: &str| {
+        named(s, name).is_some_and(|t| t.state == TaskState::Blocked && t.blocked_at().is_some())
+    };
     let snapshot = common::eventually_blocking("both transfers deadlocked", |s| {
         !s.deadlocks().is_empty()
+            && parked(s, "transfer(from=\"alice\", to=\"bob\")")
+            && parked(s, "transfer(from=\"bob\", to=\"alice\")")
             && named(s, "report(user=7)").is_some_and(|t| t.state == TaskState::Blocked)
     });
     let one = named(&snapshot, "transfer(from=\"alice\", to=\"bob\")").expect("the first transfer");

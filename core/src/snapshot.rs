@@ -88,6 +88,7 @@ pub fn snapshot() -> Snapshot {
             lints_dropped,
             events_dropped: crate::record::events_dropped(),
         },
+        lock_sites: crate::resource::sites::all(),
     })
 }
 

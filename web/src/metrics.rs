@@ -8,12 +8,14 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
-use async_inspect_model::{Snapshot, TaskState};
+use async_inspect_model::{LockSiteWaits, Snapshot, TaskState};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::{MetricType, TypedMetric};
+use prometheus_client::registry::{Registry, Unit};
 
 type Labels = Vec<(String, String)>;
 
@@ -141,8 +143,80 @@ pub(crate) fn exposition(snapshot: &Snapshot) -> String {
     registry.register("lock_waiters", "Tasks waiting for them now", waiters);
     registry.register("lock_holders", "Holdings of them now", held);
 
+    registry.register_with_unit(
+        "lock_wait_duration",
+        "How long tasks waited for the inspected locks made at a site",
+        Unit::Seconds,
+        SiteHistograms::of(snapshot),
+    );
+
     let mut text = String::new();
     // Writing to a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+/// The wait-time histogram of every lock site, encoded as one Prometheus
+/// histogram family (`async_inspect_lock_wait_duration_seconds_bucket{le=…}`).
+#[derive(Debug)]
+struct SiteHistograms(Vec<SiteHistogram>);
+
+/// One site's series: its labels, the seconds waited in all, how many
+/// waits, and the waits per bucket (upper bound in seconds, count).
+type SiteHistogram = (Labels, f64, u64, Vec<(f64, u64)>);
+
+impl SiteHistograms {
+    fn of(snapshot: &Snapshot) -> Self {
+        let sites = snapshot.lock_sites().iter().map(|site| {
+            let labels = vec![
+                ("kind".to_owned(), site.kind.to_string()),
+                (
+                    "name".to_owned(),
+                    site.name
+                        .clone()
+                        .unwrap_or_else(|| site.created_at.to_string()),
+                ),
+                ("created_at".to_owned(), site.created_at.to_string()),
+            ];
+            let buckets: Vec<(f64, u64)> = site
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| {
+                    let bound = if i < LockSiteWaits::BOUNDS {
+                        LockSiteWaits::bound(i).as_secs_f64()
+                    } else {
+                        f64::INFINITY
+                    };
+                    (bound, n)
+                })
+                .collect();
+            let count = site.buckets.iter().sum();
+            (labels, site.waited.as_secs_f64(), count, buckets)
+        });
+        Self(sites.collect())
+    }
+}
+
+impl TypedMetric for SiteHistograms {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for SiteHistograms {
+    fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
+        for (labels, sum, count, buckets) in &self.0 {
+            encoder
+                .encode_family(labels)?
+                .encode_histogram::<NoLabelSet>(*sum, *count, buckets, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }

@@ -64,6 +64,16 @@ async fn a_service_mounts_the_dashboard_behind_a_token() {
         let lock = lock.clone();
         async_inspect::spawn(async move { drop(lock.lock().await) })
     };
+    // And a wait that ended, for the wait-time histogram.
+    let brief = Arc::new(Mutex::named("brief", ()));
+    let taken = brief.lock().await;
+    let briefly = {
+        let brief = brief.clone();
+        async_inspect::spawn(async move { drop(brief.lock().await) })
+    };
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    drop(taken);
+    briefly.await.unwrap();
     let address = service(Auth::Token("s3cret".into())).await;
     let bearer = [("Authorization", "Bearer s3cret")];
 
@@ -132,6 +142,26 @@ async fn a_service_mounts_the_dashboard_behind_a_token() {
             .any(|s| s.metric == "async_inspect_deadlocks"),
         "{body}"
     );
+    // The brief wait, in its site's histogram: one wait of at least 5 ms.
+    let histogram = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "async_inspect_lock_wait_duration_seconds"
+                && s.labels.get("name") == Some("brief")
+        })
+        .unwrap_or_else(|| panic!("{body}"));
+    let prometheus_parse::Value::Histogram(buckets) = &histogram.value else {
+        panic!("{:?}", histogram.value);
+    };
+    let count = |le: f64| {
+        buckets
+            .iter()
+            .find(|b| (b.less_than - le).abs() < 1e-9 || b.less_than == le)
+            .map(|b| b.count)
+    };
+    assert_eq!(count(f64::INFINITY), Some(1.0), "{body}");
+    assert_eq!(count(0.004096), Some(0.0), "under 4 ms: none; {body}");
 
     // The page at the prefix (axum matches it without a trailing slash):
     // its script, style and API calls go below the prefix.

@@ -165,6 +165,8 @@ pub struct ResourceCell {
     stats: Stats,
     /// For a channel's end: what went through the channel.
     counts: Option<Arc<super::ChannelCounts>>,
+    /// The wait-time histogram of its site (none past the table's size).
+    site: Option<Arc<super::sites::SiteWaits>>,
     id: ResourceId,
     kind: ResourceKind,
     name: Option<Box<str>>,
@@ -214,6 +216,7 @@ impl ResourceCell {
             next_key: AtomicU64::new(0),
             taken_after: Mutex::new(Vec::new()),
             stats: Stats::default(),
+            site: super::sites::site(kind, name.as_deref(), created_at),
             counts,
             id: next_resource_id(),
             kind,
@@ -538,6 +541,9 @@ impl ResourceCell {
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         self.stats.wait_total.fetch_add(waited, Ordering::Relaxed);
         self.stats.wait_max.fetch_max(waited, Ordering::Relaxed);
+        if let Some(site) = &self.site {
+            site.record(waited);
+        }
     }
 }
 

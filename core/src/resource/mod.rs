@@ -13,6 +13,7 @@ pub(crate) mod deadlock;
 mod end;
 pub(crate) mod graph;
 pub(crate) mod order;
+pub(crate) mod sites;
 
 pub use async_inspect_model::{ResourceId, ResourceKind};
 pub(crate) use cell::all;

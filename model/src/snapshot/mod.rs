@@ -53,6 +53,9 @@ pub struct Snapshot {
     pub(crate) deadlocks: Vec<Deadlock>,
     #[serde(default)]
     pub(crate) resources: Vec<ResourceInfo>,
+    /// Wait times per lock site.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) lock_sites: Vec<LockSiteWaits>,
     pub(crate) counters: Counters,
     /// Why tasks' futures were not decoded, when they were not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -81,6 +84,8 @@ pub struct SnapshotParts {
     pub resources: Vec<ResourceInfo>,
     /// Counters over the life of the process.
     pub counters: Counters,
+    /// Wait times per lock site.
+    pub lock_sites: Vec<LockSiteWaits>,
 }
 
 impl Snapshot {
@@ -97,6 +102,7 @@ impl Snapshot {
             deadlocks,
             resources,
             counters,
+            lock_sites,
         } = parts;
         debug_assert!(tasks.windows(2).all(|w| w[0].id < w[1].id));
         Self {
@@ -109,9 +115,16 @@ impl Snapshot {
             lints,
             deadlocks,
             resources,
+            lock_sites,
             counters,
             state_machines: None,
         }
+    }
+
+    /// How long tasks waited for the inspected locks (and channel ends)
+    /// made at each site: a histogram per site.
+    pub fn lock_sites(&self) -> &[LockSiteWaits] {
+        &self.lock_sites
     }
 
     /// Why the tasks' futures could not be decoded from the program's
@@ -297,6 +310,7 @@ impl Snapshot {
             lints: Vec::new(),
             deadlocks: Vec::new(),
             resources: Vec::new(),
+            lock_sites: Vec::new(),
             counters: Counters::default(),
             state_machines: None,
         }
@@ -551,6 +565,34 @@ impl FutureLocation {
     /// ```
     pub fn is_idle(word: u64) -> bool {
         word & Self::PHASE_MASK == Self::IDLE
+    }
+}
+
+/// How long tasks waited for the inspected locks of one kind made at one
+/// site: a histogram of the waits that ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockSiteWaits {
+    /// The kind of lock.
+    pub kind: ResourceKind,
+    /// The first name given to a lock made there, if any.
+    pub name: Option<String>,
+    /// Where the locks are made.
+    pub created_at: SourceLocation,
+    /// Waits in each bucket: bucket `i` holds waits of at most
+    /// [`LockSiteWaits::bound`]`(i)`, the last one longer waits.
+    pub buckets: Vec<u64>,
+    /// All the time waited.
+    pub waited: Duration,
+}
+
+impl LockSiteWaits {
+    /// How many bounded buckets there are (the last bucket, beyond them,
+    /// is one more).
+    pub const BOUNDS: usize = 24;
+
+    /// The upper bound of bucket `i`: 1 µs × 2ⁱ (1 µs … 8.4 s).
+    pub fn bound(i: usize) -> Duration {
+        Duration::from_micros(1_u64 << i.min(63))
     }
 }
 
