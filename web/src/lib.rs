@@ -229,8 +229,9 @@ pub fn live(title: &str, updates: std::sync::mpsc::Receiver<Update>) -> Arc<Data
 ///
 /// When the snapshot thread cannot start.
 ///
-/// ```no_run
-/// # fn snapshot() -> async_inspect_model::Snapshot { unimplemented!() }
+/// ```
+/// // A program built without instrumentation has this snapshot to give.
+/// let snapshot = async_inspect_model::Snapshot::compiled_out;
 /// let debug = async_inspect_web::router("my-service", snapshot, async_inspect_web::Auth::Token("s3cret".into()))?;
 /// let app: axum::Router = axum::Router::new().nest("/debug/async-inspect", debug);
 /// # Ok::<(), std::io::Error>(())

@@ -226,16 +226,12 @@ impl Decoder<'_> {
             && user != 0
         {
             // An end has no key: the end's own address tells two apart.
-            let found = FoundGuard {
+            self.note_guard(FoundGuard {
                 resource,
                 taken_by: user,
                 which: addr,
                 site: made_at,
-            };
-            let mut guards = self.guards.borrow_mut();
-            if !guards.contains(&found) {
-                guards.push(found);
-            }
+            });
         }
         let name = self
             .member(&cell, at, "name")
@@ -288,16 +284,12 @@ impl Decoder<'_> {
             .and_then(|(id, at)| self.scalar(&id, at))
             .and_then(|id| u64::try_from(id).ok());
         if let (Some(resource), Some(task)) = (resource, taken_by) {
-            let found = FoundGuard {
+            self.note_guard(FoundGuard {
                 resource,
                 taken_by: task,
                 which: key,
                 site: None,
-            };
-            let mut guards = self.guards.borrow_mut();
-            if !guards.contains(&found) {
-                guards.push(found);
-            }
+            });
             text.push_str(&format!(" (taken by task #{task})"));
         }
         Some(text)

@@ -89,6 +89,15 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Notes a guard met (once: a guard seen again in one future, through a
+    /// moved-from slot, is the same guard).
+    pub(crate) fn note_guard(&self, found: FoundGuard) {
+        let mut guards = self.guards.borrow_mut();
+        if !guards.contains(&found) {
+            guards.push(found);
+        }
+    }
+
     /// The owned guards and permits the decode met, for
     /// [`Snapshot::move_hold`](async_inspect_model::Snapshot::move_hold).
     pub(crate) fn take_guards(&self) -> Vec<FoundGuard> {

@@ -40,6 +40,12 @@ pub fn live_fixture(token: Option<&str>) -> (Arc<Data>, SocketAddr) {
 
 /// GET `path` (with `headers`): the status code and the body.
 pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let (status, _, body) = request(address, path, headers);
+    (status, body)
+}
+
+/// GET `path` (with `headers`): the status code, the head and the body.
+pub fn request(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -63,7 +69,7 @@ pub fn get(address: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, S
     } else {
         body.to_owned()
     };
-    (status, body)
+    (status, head.to_owned(), body)
 }
 
 fn dechunk(mut body: &str) -> String {
