@@ -49,8 +49,8 @@ pub use async_inspect_core::snapshot::format_duration;
 pub use async_inspect_core::{
     AwaitStep, BlockingPlace, Config, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock,
     InspectPoint, Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceId,
-    ResourceInfo, ResourceKind, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskId,
-    TaskInfo, TaskKind, TaskState, WaitInfo, WaitReason,
+    ResourceInfo, ResourceKind, ResourceRef, SchedulingDelays, Snapshot, SourceLocation,
+    StepStatus, TaskId, TaskInfo, TaskKind, TaskState, WaitInfo, WaitReason, WakeInfo, WokenBy,
 };
 
 /// Records a frame per active call of an `async fn`: the function, its

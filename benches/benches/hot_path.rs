@@ -110,11 +110,58 @@ fn task_poll(c: &mut Criterion) {
     });
     drop(recorder);
 
+    // Wake counting is on by default; off, the task is polled with its
+    // runtime's waker as it is.
+    Config::current().count_wakes(false).apply();
+    group.bench_function("inspected, wakes off", |b| {
+        b.iter(|| poll_n(inspected.as_mut(), &mut cx))
+    });
+    Config::current().count_wakes(true).apply();
+
     Config::current().enabled(false).apply();
     let mut disabled = Box::pin(Inspected::new(Forever(0), TaskKind::Spawned, None));
     Config::current().enabled(true).apply();
     group.bench_function("inspected, ASYNC_INSPECT=0", |b| {
         b.iter(|| poll_n(disabled.as_mut(), &mut cx))
+    });
+    group.finish();
+}
+
+/// Keeps the waker of its first poll in `slot`; never ready.
+struct KeepsWaker(std::sync::Arc<std::sync::Mutex<Option<Waker>>>);
+
+impl Future for KeepsWaker {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0
+            .lock()
+            .unwrap()
+            .get_or_insert_with(|| cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// One wake of a task through the waker it registered: the runtime's
+/// waker (here a no-op) against the task's wrapped one, which counts the
+/// wake and notes who woke it.
+fn wake(c: &mut Criterion) {
+    let mut group = c.benchmark_group("wake");
+    let bare = Waker::noop().clone();
+    group.bench_function("bare", |b| b.iter(|| black_box(&bare).wake_by_ref()));
+    let slot = std::sync::Arc::default();
+    let mut task = Box::pin(Inspected::new(
+        KeepsWaker(std::sync::Arc::clone(&slot)),
+        TaskKind::Spawned,
+        None,
+    ));
+    poll_n(task.as_mut(), &mut Context::from_waker(Waker::noop()));
+    let wrapped = slot
+        .lock()
+        .unwrap()
+        .clone()
+        .expect("the task kept its waker");
+    group.bench_function("inspected task's waker", |b| {
+        b.iter(|| black_box(&wrapped).wake_by_ref())
     });
     group.finish();
 }
@@ -211,6 +258,7 @@ fn channel(c: &mut Criterion) {
 criterion_group!(
     benches,
     task_poll,
+    wake,
     traced_await,
     mutex,
     semaphore,

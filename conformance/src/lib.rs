@@ -14,7 +14,9 @@
 //! Checks share one process: each finds its own tasks by id or by a name
 //! no other check uses.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_inspect::sync::{Mutex, Semaphore, mpsc, oneshot};
@@ -49,6 +51,9 @@ macro_rules! conformance_suite {
             traced_code_outside_inspected_tasks_is_adopted,
             a_breakpoint_pauses_steps_and_lets_go,
             an_unannotated_task_shows_its_async_fns_awaits_and_locals,
+            a_task_nobody_can_wake_is_a_lint,
+            a_task_spinning_on_self_wakes_is_a_lint,
+            correct_tasks_get_no_wake_lint,
         );
     };
     (@tests $runtime:expr; $($check:ident,)*) => {
@@ -671,4 +676,151 @@ async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         }
     })
     .await
+}
+
+/// A task parked on a future that kept no waker is a lint that says where
+/// it is parked.
+pub fn a_task_nobody_can_wake_is_a_lint<R: Runtime>(rt: &R) {
+    rt.block_on("conformance unwakeable root", async {
+        let (id_tx, id_rx) = oneshot::channel();
+        let lost = rt.spawn_named("conformance unwakeable", async move {
+            id_tx.send(me()).unwrap();
+            // Pending, and the waker dropped: nothing can poll it again.
+            std::future::poll_fn(|_| Poll::<()>::Pending).await;
+        });
+        let id = id_rx.await.unwrap();
+        let snapshot = eventually(rt, "the unwakeable lint", |s| {
+            s.lints()
+                .iter()
+                .any(|l| matches!(l, Lint::Unwakeable { task, .. } if *task == id))
+        })
+        .await;
+        assert_eq!(snapshot.task(id).unwrap().wake.wakers, Some(0));
+        drop(lost);
+    });
+}
+
+/// A task that wakes itself poll after poll, waiting for a flag another
+/// thread sets, is a self-wake storm.
+pub fn a_task_spinning_on_self_wakes_is_a_lint<R: Runtime>(rt: &R) {
+    rt.block_on("conformance spin root", async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (id_tx, id_rx) = oneshot::channel();
+        let spinner = {
+            let stop = stop.clone();
+            rt.spawn_named("conformance spinner", async move {
+                id_tx.send(me()).unwrap();
+                std::future::poll_fn(|cx| {
+                    if stop.load(Ordering::Relaxed) {
+                        Poll::Ready(())
+                    } else {
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                })
+                .await;
+            })
+        };
+        let id = id_rx.await.unwrap();
+        eventually(rt, "the self-wake storm lint", |s| {
+            s.lints()
+                .iter()
+                .any(|l| matches!(l, Lint::SelfWakeStorm { task, .. } if *task == id))
+        })
+        .await;
+        stop.store(true, Ordering::Relaxed);
+        spinner.await.unwrap();
+    });
+}
+
+/// Tasks that sleep, exchange messages, and yield between pieces of work
+/// (a self-wake each time, on executors whose yield wakes at once) get no
+/// wake lint, under snapshots taken all along.
+pub fn correct_tasks_get_no_wake_lint<R: Runtime>(rt: &R) {
+    rt.block_on("conformance quiet root", async {
+        let done = Arc::new(AtomicU32::new(0));
+        let finish = |done: &Arc<AtomicU32>| {
+            done.fetch_add(1, Ordering::Relaxed);
+            me()
+        };
+        let sleeper = {
+            let done = done.clone();
+            rt.spawn_named("conformance sleeper", async move {
+                for _ in 0..30 {
+                    async_inspect::time::sleep(Duration::from_millis(1)).await;
+                }
+                finish(&done)
+            })
+        };
+        let (ask, mut asked) = mpsc::channel::<oneshot::Sender<u32>>(1);
+        let responder = {
+            let done = done.clone();
+            rt.spawn_named("conformance responder", async move {
+                while let Some(reply) = asked.recv().await {
+                    let _ = reply.send(1);
+                }
+                finish(&done)
+            })
+        };
+        let asker = {
+            let done = done.clone();
+            rt.spawn_named("conformance asker", async move {
+                for _ in 0..200 {
+                    let (tx, rx) = oneshot::channel();
+                    ask.send(tx).await.unwrap();
+                    rx.await.unwrap();
+                }
+                finish(&done)
+            })
+        };
+        let worker = {
+            let done = done.clone();
+            rt.spawn_named("conformance yielding worker", async move {
+                // Past 1 000 polls and 100 ms: long enough to be judged
+                // for a storm, with 100 µs of work in every poll.
+                for _ in 0..1_500 {
+                    let began = Instant::now();
+                    while began.elapsed() < Duration::from_micros(100) {
+                        std::hint::spin_loop();
+                    }
+                    yield_once().await;
+                }
+                finish(&done)
+            })
+        };
+        let mut linted = Vec::new();
+        let started = Instant::now();
+        while done.load(Ordering::Relaxed) < 4 {
+            assert!(started.elapsed() < PATIENCE, "the quiet tasks did not end");
+            let snapshot = async_inspect::snapshot();
+            linted.extend(snapshot.lints().iter().filter_map(|l| match l {
+                Lint::Unwakeable { task, .. } | Lint::SelfWakeStorm { task, .. } => Some(*task),
+                _ => None,
+            }));
+            rt.sleep(Duration::from_millis(1)).await;
+        }
+        let ids = [
+            sleeper.await.unwrap(),
+            responder.await.unwrap(),
+            asker.await.unwrap(),
+            worker.await.unwrap(),
+        ];
+        linted.retain(|t| ids.contains(t));
+        assert!(linted.is_empty(), "wake lints on correct tasks: {linted:?}");
+    });
+}
+
+/// Wakes itself and yields once, as smol's and async-std's `yield_now`.
+async fn yield_once() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
 }

@@ -14,12 +14,14 @@ use std::time::Duration;
 use crate::clock;
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
-static COUNT_WAKES: AtomicBool = AtomicBool::new(false);
+static COUNT_WAKES: AtomicBool = AtomicBool::new(true);
 static LOCK_ORDER: AtomicBool = AtomicBool::new(false);
 static RETAIN_FINISHED: AtomicUsize = AtomicUsize::new(Config::DEFAULT_RETAIN_FINISHED);
 static RETAIN_FOR_NS: AtomicU64 = AtomicU64::new(Config::DEFAULT_RETAIN_FOR.as_nanos() as u64);
 static BLOCKING_POLL_NS: AtomicU64 =
     AtomicU64::new(Config::DEFAULT_BLOCKING_POLL.as_nanos() as u64);
+static SCHEDULING_DELAY_NS: AtomicU64 =
+    AtomicU64::new(Config::DEFAULT_SCHEDULING_DELAY.as_nanos() as u64);
 static INIT: Once = Once::new();
 
 /// Settings of the inspector, applied process-wide with [`Config::apply`].
@@ -48,11 +50,15 @@ pub struct Config {
     /// A single poll at least this long is reported as blocking its executor
     /// thread (`ASYNC_INSPECT_BLOCKING_POLL`).
     pub blocking_poll: Duration,
-    /// Whether tasks count their wakes (`ASYNC_INSPECT_WAKES=1`). Off by
-    /// default: counting wraps each task's waker, which costs an atomic
-    /// increment and a reference count pair per wake, more than the rest of
-    /// the instrumentation on a poll-heavy program.
+    /// Whether tasks count their wakes: who woke them, how long a wake
+    /// waited for its poll, how many wakers for a task exist (for the
+    /// unwakeable, self-wake and scheduling-delay lints). On by default
+    /// (`ASYNC_INSPECT_WAKES=0` turns it off): each task's waker is wrapped
+    /// once, a poll compares two pointers, a wake adds an atomic increment.
     pub count_wakes: bool,
+    /// A task woken and not polled for at least this long is reported as
+    /// waiting for a worker (`ASYNC_INSPECT_SCHEDULING_DELAY`).
+    pub scheduling_delay: Duration,
     /// Whether tasks record the order in which they take inspected locks,
     /// to report lock-order inversions (`ASYNC_INSPECT_LOCK_ORDER=1`). Off
     /// by default for now: keeping each task's held locks costs ~100 ns
@@ -67,7 +73,8 @@ impl Default for Config {
             retain_finished: Self::DEFAULT_RETAIN_FINISHED,
             retain_for: Self::DEFAULT_RETAIN_FOR,
             blocking_poll: Self::DEFAULT_BLOCKING_POLL,
-            count_wakes: false,
+            count_wakes: true,
+            scheduling_delay: Self::DEFAULT_SCHEDULING_DELAY,
             lock_order: false,
         }
     }
@@ -80,6 +87,8 @@ impl Config {
     pub const DEFAULT_RETAIN_FOR: Duration = Duration::from_secs(300);
     /// The default blocking-poll threshold.
     pub const DEFAULT_BLOCKING_POLL: Duration = Duration::from_millis(10);
+    /// The default scheduling-delay threshold.
+    pub const DEFAULT_SCHEDULING_DELAY: Duration = Duration::from_millis(50);
 
     /// The settings in force now.
     pub fn current() -> Self {
@@ -90,6 +99,7 @@ impl Config {
             retain_for: Duration::from_nanos(RETAIN_FOR_NS.load(Ordering::Relaxed)),
             blocking_poll: Duration::from_nanos(BLOCKING_POLL_NS.load(Ordering::Relaxed)),
             count_wakes: COUNT_WAKES.load(Ordering::Relaxed),
+            scheduling_delay: Duration::from_nanos(SCHEDULING_DELAY_NS.load(Ordering::Relaxed)),
             lock_order: LOCK_ORDER.load(Ordering::Relaxed),
         }
     }
@@ -119,6 +129,12 @@ impl Config {
         self
     }
 
+    /// Sets the scheduling-delay threshold.
+    pub fn scheduling_delay_threshold(mut self, threshold: Duration) -> Self {
+        self.scheduling_delay = threshold;
+        self
+    }
+
     /// Sets whether tasks record lock order, for lock-order inversions.
     pub fn lock_order(mut self, record: bool) -> Self {
         self.lock_order = record;
@@ -133,6 +149,10 @@ impl Config {
         RETAIN_FOR_NS.store(clock::from_duration(self.retain_for), Ordering::Relaxed);
         BLOCKING_POLL_NS.store(clock::from_duration(self.blocking_poll), Ordering::Relaxed);
         COUNT_WAKES.store(self.count_wakes, Ordering::Relaxed);
+        SCHEDULING_DELAY_NS.store(
+            clock::from_duration(self.scheduling_delay),
+            Ordering::Relaxed,
+        );
         LOCK_ORDER.store(self.lock_order, Ordering::Relaxed);
     }
 }
@@ -183,6 +203,11 @@ pub(crate) fn lock_order() -> bool {
 #[inline]
 pub(crate) fn count_wakes() -> bool {
     COUNT_WAKES.load(Ordering::Relaxed)
+}
+
+#[inline]
+pub(crate) fn scheduling_delay_ns() -> u64 {
+    SCHEDULING_DELAY_NS.load(Ordering::Relaxed)
 }
 
 #[inline]
@@ -241,6 +266,16 @@ fn apply_env(var: impl Fn(&str) -> Option<String>) {
                 "ASYNC_INSPECT_AGENT",
                 &value,
                 "expected 0/1, on/off, true/false",
+            ),
+        }
+    }
+    if let Some(value) = var("ASYNC_INSPECT_SCHEDULING_DELAY") {
+        match parse_duration(&value) {
+            Some(d) => SCHEDULING_DELAY_NS.store(clock::from_duration(d), Ordering::Relaxed),
+            None => warn_env(
+                "ASYNC_INSPECT_SCHEDULING_DELAY",
+                &value,
+                "expected a duration such as 50ms or 1s",
             ),
         }
     }

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::config;
-use crate::task::waker::counting_waker;
+use crate::task::waker::WakerCache;
 use crate::task::{Phase, PollScope, TaskCell, TaskId, TaskKind, panic_message};
 
 pin_project! {
@@ -34,6 +34,8 @@ pin_project! {
         #[pin]
         future: F,
         cell: Option<Arc<TaskCell>>,
+        // The task's own waker, built at its first poll.
+        wakers: WakerCache,
     }
 
     impl<F> PinnedDrop for Inspected<F> {
@@ -75,7 +77,11 @@ impl<F: Future> Inspected<F> {
             cell.set_future_type::<F>();
             cell
         });
-        Self { future, cell }
+        Self {
+            future,
+            cell,
+            wakers: WakerCache::default(),
+        }
     }
 }
 
@@ -100,14 +106,23 @@ impl<F: Future> Future for Inspected<F> {
         let Some(cell) = this.cell.as_ref().filter(|_| config::enabled()) else {
             return this.future.poll(cx);
         };
+        let wakes = config::count_wakes();
+        let before = if wakes { cell.phase_word() } else { 0 };
         let scope = PollScope::begin(cell, std::ptr::null());
+        let own = if wakes {
+            cell.wake_poll_begins(before, scope.start())
+        } else {
+            0
+        };
         let future = this.future;
         cell.note_future_address(std::ptr::from_ref(&*future) as usize);
-        let polled = if config::count_wakes() {
-            let waker = counting_waker(cell, cx.waker());
-            catch_unwind(AssertUnwindSafe(|| {
-                future.poll(&mut Context::from_waker(&waker))
-            }))
+        let polled = if wakes {
+            let waker = this.wakers.get(cell, cx.waker());
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                future.poll(&mut Context::from_waker(waker))
+            }));
+            cell.wake_poll_ends(own, scope.start(), crate::clock::now());
+            polled
         } else {
             catch_unwind(AssertUnwindSafe(|| future.poll(cx)))
         };

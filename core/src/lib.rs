@@ -56,8 +56,8 @@ pub use async_inspect_model as model;
 pub use async_inspect_model::{
     AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo, HeldLock, InspectPoint,
     Instrumentation, Lint, LockHolder, LockOrderStep, LongestHold, ResourceId, ResourceInfo,
-    ResourceKind, ResourceRef, Snapshot, SourceLocation, StepStatus, TaskId, TaskInfo, TaskKind,
-    TaskState, WaitInfo, WaitReason,
+    ResourceKind, ResourceRef, SchedulingDelays, Snapshot, SourceLocation, StepStatus, TaskId,
+    TaskInfo, TaskKind, TaskState, WaitInfo, WaitReason, WakeInfo, WokenBy,
 };
 pub use config::Config;
 pub use inspected::Inspected;

@@ -1,5 +1,6 @@
 //! Lints found while the program runs: polls that blocked their executor
-//! thread, locks taken in opposite orders. Kept in a small bounded list; the oldest are dropped and
+//! thread, locks taken in opposite orders, tasks that spin on self-wakes or
+//! waited long for a worker. Kept in a small bounded list; the oldest are dropped and
 //! counted.
 
 use std::collections::VecDeque;
@@ -8,17 +9,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::TaskId;
 use crate::clock;
-use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep};
+use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep, WokenBy};
 
 /// How many lints are kept.
 pub const LINTS_KEPT: usize = 256;
+
+/// How many scheduling-delay lints are kept among them.
+const DELAYS_KEPT: usize = 16;
 
 static LINTS: Mutex<VecDeque<Lint>> = Mutex::new(VecDeque::new());
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Keeps `lint`, dropping (and counting) the oldest when full.
 pub(crate) fn push(lint: Lint) {
-    let mut lints = LINTS.lock().unwrap_or_else(|e| e.into_inner());
+    keep(&mut LINTS.lock().unwrap_or_else(|e| e.into_inner()), lint);
+}
+
+fn keep(lints: &mut VecDeque<Lint>, lint: Lint) {
     if lints.len() == LINTS_KEPT {
         lints.pop_front();
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -66,4 +73,62 @@ fn push_and_print(lint: Lint) {
 #[cold]
 pub(crate) fn lock_site_order_inversion(cycle: Vec<LockOrderStep>) {
     push_and_print(Lint::LockSiteOrderInversion { cycle });
+}
+
+/// A task that woke itself in each of its last `polls` polls, over `over`
+/// clock nanoseconds.
+#[cold]
+pub(crate) fn self_wake_storm(task: TaskId, polls: u64, over: u64) {
+    push(Lint::SelfWakeStorm {
+        task,
+        polls,
+        over: clock::to_duration(over),
+        at: None,
+        found_at: clock::to_duration(clock::now()),
+    });
+}
+
+/// A task woken by `woken_by` whose poll came at `polled` (clock time),
+/// `delay` after the wake; names a task whose blocking poll overlapped
+/// the wait, if one did.
+#[cold]
+pub(crate) fn scheduling_delay(task: TaskId, delay: u64, woken_by: Option<WokenBy>, polled: u64) {
+    let woken = clock::to_duration(polled.saturating_sub(delay));
+    let polled = clock::to_duration(polled);
+    let mut lints = LINTS.lock().unwrap_or_else(|e| e.into_inner());
+    let blocker = lints.iter().rev().find_map(|lint| match lint {
+        Lint::BlockingPoll {
+            task: blocker,
+            duration,
+            at,
+            ..
+        } if *blocker != task && *at >= woken && at.saturating_sub(*duration) <= polled => {
+            Some(*blocker)
+        }
+        _ => None,
+    });
+    // Slow polls come in crowds when a thread is blocked: the latest few
+    // are kept, and never crowd out the rarer lints.
+    let delays = lints
+        .iter()
+        .filter(|l| matches!(l, Lint::SchedulingDelay { .. }))
+        .count();
+    if delays >= DELAYS_KEPT
+        && let Some(oldest) = lints
+            .iter()
+            .position(|l| matches!(l, Lint::SchedulingDelay { .. }))
+    {
+        lints.remove(oldest);
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+    keep(
+        &mut lints,
+        Lint::SchedulingDelay {
+            task,
+            delay: clock::to_duration(delay),
+            woken_by,
+            blocker,
+            found_at: polled,
+        },
+    );
 }

@@ -66,7 +66,8 @@ pub fn snapshot() -> Snapshot {
         }
     }
     deadlocks.retain(|d| shows_every_wait(d, &tasks));
-    let (lints, lints_dropped) = lint::all();
+    let (mut lints, lints_dropped) = lint::all();
+    lints.extend(unwakeable(&tasks));
     let totals = registry::totals();
     Snapshot::from_parts(SnapshotParts {
         instrumentation: if config::enabled() {
@@ -89,7 +90,21 @@ pub fn snapshot() -> Snapshot {
             events_dropped: crate::record::events_dropped(),
         },
         lock_sites: crate::resource::sites::all(),
+        scheduling_delays: crate::task::waker::delays(),
     })
+}
+
+/// A lint for each task parked with no waker for it left and no wake
+/// since its latest poll began: nothing can poll it again.
+fn unwakeable(tasks: &[TaskInfo]) -> impl Iterator<Item = Lint> + '_ {
+    tasks
+        .iter()
+        .filter(|task| task.wake.wakers == Some(0) && task.wake.woken_at.is_none())
+        .map(|task| Lint::Unwakeable {
+            task: task.id,
+            since: task.last_poll_at.unwrap_or(task.state_since),
+            at: None,
+        })
 }
 
 /// Below this many tasks a snapshot is taken on the calling thread alone.
@@ -191,6 +206,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         idle: Duration::ZERO,
         polls,
         wakes: cell.wakes(),
+        wake: WakeInfo::default(),
         last_poll_at: None,
         frames: Vec::new(),
         waits: Vec::new(),
@@ -206,6 +222,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         state_machine: None,
     };
     cell.read_detail(|detail| {
+        info.wake = cell.wake_info(detail, (phase, polls));
         info.name = cell.name_with(detail);
         let Some(detail) = detail else { return };
         info.panic = detail.panic.as_deref().map(str::to_owned);

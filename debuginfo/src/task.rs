@@ -123,6 +123,9 @@ impl Program {
                 guard.site.as_deref(),
             );
         }
+        // Lints that say where a task is parked can now say it from its
+        // decoded future.
+        snapshot.locate_lints();
     }
 }
 

@@ -47,8 +47,9 @@ pub use resource::{ResourceId, ResourceKind};
 pub use snapshot::{
     Activity, AwaitStep, BlockingPlace, Counters, Deadlock, DeadlockLink, FrameInfo,
     FutureLocation, HeldLock, InspectPoint, Instrumentation, Lint, LockHolder, LockOrderStep,
-    LockSiteWaits, LongestHold, ResourceInfo, ResourceRef, Snapshot, SnapshotParts, SourceLocation,
-    StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason,
+    LockSiteWaits, LongestHold, ResourceInfo, ResourceRef, SchedulingDelays, Snapshot,
+    SnapshotParts, SourceLocation, StepStatus, TaskInfo, TaskState, WaitInfo, WaitReason, WakeInfo,
+    WokenBy,
 };
 pub use state_machine::{Local, NodeKind, NodeState, StateNode};
 pub use task::{TaskId, TaskKind};

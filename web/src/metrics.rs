@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;
 
-use async_inspect_model::{LockSiteWaits, Snapshot, TaskState};
+use async_inspect_model::{Lint, LockSiteWaits, Snapshot, TaskState};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
@@ -85,6 +85,14 @@ pub(crate) fn exposition(snapshot: &Snapshot) -> String {
         snapshot.lints().len(),
     );
 
+    let by_kind = Family::<Labels, Gauge>::default();
+    for lint in snapshot.lints() {
+        by_kind
+            .get_or_create(&vec![("kind".to_owned(), lint_kind(lint).to_owned())])
+            .inc();
+    }
+    registry.register("lints_by_kind", "Lints standing now, by kind", by_kind);
+
     let mut sites: BTreeMap<(String, String, String), Site> = BTreeMap::new();
     for info in snapshot.resources() {
         let key = (
@@ -147,7 +155,20 @@ pub(crate) fn exposition(snapshot: &Snapshot) -> String {
         "lock_wait_duration",
         "How long tasks waited for the inspected locks made at a site",
         Unit::Seconds,
-        SiteHistograms::of(snapshot),
+        site_histograms(snapshot),
+    );
+
+    let delays = snapshot.scheduling_delays();
+    registry.register_with_unit(
+        "scheduling_delay",
+        "How long woken tasks waited for a worker thread, from the wake to the poll",
+        Unit::Seconds,
+        Histograms(vec![(
+            Vec::new(),
+            delays.total.as_secs_f64(),
+            delays.count(),
+            buckets_in_seconds(&delays.buckets),
+        )]),
     );
 
     let mut text = String::new();
@@ -156,53 +177,70 @@ pub(crate) fn exposition(snapshot: &Snapshot) -> String {
     text
 }
 
-/// The wait-time histogram of every lock site, encoded as one Prometheus
-/// histogram family (`async_inspect_lock_wait_duration_seconds_bucket{le=…}`).
+/// Histograms of one family, one series per label set: its labels, the
+/// sum in seconds, the count, and the counts per bucket (upper bound in
+/// seconds, count).
 #[derive(Debug)]
-struct SiteHistograms(Vec<SiteHistogram>);
+struct Histograms(Vec<Histogram>);
 
-/// One site's series: its labels, the seconds waited in all, how many
-/// waits, and the waits per bucket (upper bound in seconds, count).
-type SiteHistogram = (Labels, f64, u64, Vec<(f64, u64)>);
+type Histogram = (Labels, f64, u64, Vec<(f64, u64)>);
 
-impl SiteHistograms {
-    fn of(snapshot: &Snapshot) -> Self {
-        let sites = snapshot.lock_sites().iter().map(|site| {
-            let labels = vec![
-                ("kind".to_owned(), site.kind.to_string()),
-                (
-                    "name".to_owned(),
-                    site.name
-                        .clone()
-                        .unwrap_or_else(|| site.created_at.to_string()),
-                ),
-                ("created_at".to_owned(), site.created_at.to_string()),
-            ];
-            let buckets: Vec<(f64, u64)> = site
-                .buckets
-                .iter()
-                .enumerate()
-                .map(|(i, &n)| {
-                    let bound = if i < LockSiteWaits::BOUNDS {
-                        LockSiteWaits::bound(i).as_secs_f64()
-                    } else {
-                        f64::INFINITY
-                    };
-                    (bound, n)
-                })
-                .collect();
-            let count = site.buckets.iter().sum();
-            (labels, site.waited.as_secs_f64(), count, buckets)
-        });
-        Self(sites.collect())
+/// The wait-time histogram of every lock site, as one family
+/// (`async_inspect_lock_wait_duration_seconds_bucket{le=…}`).
+fn site_histograms(snapshot: &Snapshot) -> Histograms {
+    let sites = snapshot.lock_sites().iter().map(|site| {
+        let labels = vec![
+            ("kind".to_owned(), site.kind.to_string()),
+            (
+                "name".to_owned(),
+                site.name
+                    .clone()
+                    .unwrap_or_else(|| site.created_at.to_string()),
+            ),
+            ("created_at".to_owned(), site.created_at.to_string()),
+        ];
+        let buckets = buckets_in_seconds(&site.buckets);
+        let count = site.buckets.iter().sum();
+        (labels, site.waited.as_secs_f64(), count, buckets)
+    });
+    Histograms(sites.collect())
+}
+
+/// Buckets of [`LockSiteWaits::bound`]s as (upper bound in seconds,
+/// count), the last one unbounded.
+fn buckets_in_seconds(buckets: &[u64]) -> Vec<(f64, u64)> {
+    buckets
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let bound = if i < LockSiteWaits::BOUNDS {
+                LockSiteWaits::bound(i).as_secs_f64()
+            } else {
+                f64::INFINITY
+            };
+            (bound, n)
+        })
+        .collect()
+}
+
+/// The label a lint is counted under.
+fn lint_kind(lint: &Lint) -> &'static str {
+    match lint {
+        Lint::BlockingPoll { .. } => "blocking_poll",
+        Lint::LockOrderInversion { .. } => "lock_order_inversion",
+        Lint::LockSiteOrderInversion { .. } => "lock_site_order_inversion",
+        Lint::Unwakeable { .. } => "unwakeable",
+        Lint::SelfWakeStorm { .. } => "self_wake_storm",
+        Lint::SchedulingDelay { .. } => "scheduling_delay",
+        _ => "other",
     }
 }
 
-impl TypedMetric for SiteHistograms {
+impl TypedMetric for Histograms {
     const TYPE: MetricType = MetricType::Histogram;
 }
 
-impl EncodeMetric for SiteHistograms {
+impl EncodeMetric for Histograms {
     fn encode(&self, mut encoder: MetricEncoder) -> std::fmt::Result {
         for (labels, sum, count, buckets) in &self.0 {
             encoder

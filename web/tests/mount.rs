@@ -140,6 +140,19 @@ async fn a_service_mounts_the_dashboard_behind_a_token() {
     };
     assert_eq!(count(f64::INFINITY), Some(1.0), "{body}");
     assert_eq!(count(0.004096), Some(0.0), "under 4 ms: none; {body}");
+    // Every woken poll's scheduling delay, in one histogram.
+    let delays = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == "async_inspect_scheduling_delay_seconds")
+        .unwrap_or_else(|| panic!("{body}"));
+    let prometheus_parse::Value::Histogram(buckets) = &delays.value else {
+        panic!("{:?}", delays.value);
+    };
+    assert!(
+        buckets.last().is_some_and(|b| b.count >= 1.0),
+        "the waiter was woken and polled: {body}"
+    );
 
     // The page at the prefix (axum matches it without a trailing slash):
     // its script, style and API calls go below the prefix.

@@ -1,14 +1,16 @@
 use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
 use crate::task::registry;
+use crate::task::waker::{self, TaskWaker};
 use async_inspect_model::FutureLocation;
+use async_inspect_model::snapshot::WakeInfo;
 
 use crate::task::{TaskId, TaskKind};
 use crate::{clock, config, lint};
@@ -78,9 +80,8 @@ impl Phase {
 ///
 /// The counters are written only by the thread polling the task (a task is
 /// polled by one thread at a time), so they are updated with a relaxed load
-/// and store rather than a locked read-modify-write. `wakes` is the
-/// exception: any thread may wake a task, and it is counted only when wake
-/// counting is on (see [`Config::count_wakes`](crate::Config::count_wakes)).
+/// and store rather than a locked read-modify-write. Wakes are the
+/// exception: any thread may wake a task (see [`Wakes`]).
 #[derive(Debug)]
 pub struct TaskCell {
     /// [`Phase`] in the low bits, the clock time it began in the rest.
@@ -89,8 +90,8 @@ pub struct TaskCell {
     polls: AtomicU64,
     /// Clock time spent inside polls, in nanoseconds.
     busy_ns: AtomicU64,
-    /// Times the task was woken, while wake counting is on.
-    wakes: AtomicU64,
+    /// What its waker counts, while wake counting is on.
+    wakes: Wakes,
     id: TaskId,
     /// The spawning task's id, 0 if none.
     parent: u64,
@@ -109,7 +110,43 @@ pub struct TaskCell {
     future_type: OnceLock<FutureType>,
     /// Where the pinned future lives, from its first poll on; 0 before.
     future_address: AtomicUsize,
+    /// The first waker wrapper it was polled with (later ones, rare, are
+    /// in its detail), to count the wakers for it that exist.
+    pub(crate) first_waker: OnceLock<Weak<TaskWaker>>,
 }
+
+/// What a task's waker counts (see the `waker` module). Wakers on any
+/// thread add to `count` and set `woken_at` and `by`; the rest is written
+/// by the thread polling the task.
+#[derive(Debug, Default)]
+struct Wakes {
+    /// Every wake.
+    count: AtomicU64,
+    /// `count` when the latest poll began: fewer than `count` means woken
+    /// since.
+    polled: AtomicU64,
+    /// Clock time of the first wake after the latest poll began.
+    woken_at: AtomicU64,
+    /// Who woke it last (see `waker::decode_woken_by`).
+    by: AtomicU64,
+    /// Wakes from inside its own poll.
+    own: AtomicU64,
+    /// The longest a wake waited for its poll, clock nanoseconds.
+    max_delay: AtomicU64,
+    /// Polls in a row that woke the task itself.
+    streak: AtomicU64,
+    /// When that streak began, and the task's busy time then.
+    streak_since: AtomicU64,
+    streak_busy: AtomicU64,
+}
+
+/// A self-wake streak is checked for a storm every this many polls.
+const STORM_POLLS: u64 = 1_000;
+/// A storm lasts at least this long (clock nanoseconds)…
+const STORM_LASTS: u64 = 100_000_000;
+/// …with polls this short on average: polls that do nothing but look and
+/// wake themselves, not a loop that yields between pieces of work.
+const STORM_POLL_AT_MOST: u64 = 20_000;
 
 /// A future's type as a task records it: its type anchor ([`anchor`]) and
 /// its size.
@@ -146,7 +183,7 @@ impl TaskCell {
             state: AtomicU64::new(Phase::New.at(now)),
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
-            wakes: AtomicU64::new(0),
+            wakes: Wakes::default(),
             id: super::id::next(),
             parent,
             created_at: now,
@@ -157,6 +194,7 @@ impl TaskCell {
             detail: Mutex::new(detail),
             future_type: OnceLock::new(),
             future_address: AtomicUsize::new(0),
+            first_waker: OnceLock::new(),
         });
         registry::insert(&cell);
         if record::on() {
@@ -282,7 +320,34 @@ impl TaskCell {
     }
 
     pub(crate) fn wakes(&self) -> u64 {
-        self.wakes.load(Ordering::Relaxed)
+        self.wakes.count.load(Ordering::Relaxed)
+    }
+
+    /// What its wakes tell a snapshot, given its detail (read under the
+    /// task's guard) and its phase and poll count read before the detail.
+    pub(crate) fn wake_info(&self, detail: Option<&Detail>, before: (Phase, u64)) -> WakeInfo {
+        let w = &self.wakes;
+        let outside = self
+            .first_waker
+            .get()
+            .and_then(|first| waker::wakers_outside(first, detail.map(|d| &d.wakers)));
+        // A waker dropped after its wake (a wake by value) published the
+        // wake first: seen gone, its wake is seen too.
+        std::sync::atomic::fence(Ordering::Acquire);
+        let count = w.count.load(Ordering::Relaxed);
+        // Acquire: a poll that marked these wakes as seen marked the task
+        // running before, so the phase read next says it is not steady.
+        let woken_since_poll = count != w.polled.load(Ordering::Acquire);
+        let woken_at = w.woken_at.load(Ordering::Relaxed);
+        let steady = before == (self.phase().0, self.polls()) && before.0 == Phase::Pending;
+        WakeInfo {
+            self_wakes: w.own.load(Ordering::Relaxed),
+            woken_by: waker::decode_woken_by(w.by.load(Ordering::Relaxed), count > 0, self.id),
+            woken_at: (woken_since_poll && before.0 == Phase::Pending)
+                .then(|| clock::to_duration(woken_at)),
+            max_delay: clock::to_duration(w.max_delay.load(Ordering::Relaxed)),
+            wakers: outside.filter(|_| steady),
+        }
     }
 
     fn guard(&self) -> MutexGuard<'_, Option<Box<Detail>>> {
@@ -312,10 +377,105 @@ impl TaskCell {
         f(guard.as_deref())
     }
 
-    /// Counts a wake.
+    /// Counts a wake by `by` (see `waker::woken_by`).
     #[inline]
-    pub(crate) fn record_wake(&self) {
-        self.wakes.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn record_wake(&self, by: u64) {
+        let w = &self.wakes;
+        let before = w.count.fetch_add(1, Ordering::Relaxed);
+        if before == w.polled.load(Ordering::Relaxed) {
+            w.woken_at.store(clock::now(), Ordering::Relaxed);
+        }
+        if by == waker::SELF {
+            // Only the thread polling the task wakes it from its poll.
+            w.own
+                .store(w.own.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        }
+        w.by.store(by, Ordering::Relaxed);
+    }
+
+    /// The task's phase word as it is, read before a poll marks the task
+    /// running, for [`TaskCell::wake_poll_begins`].
+    #[inline]
+    pub(crate) fn phase_word(&self) -> u64 {
+        self.state.load(Ordering::Relaxed)
+    }
+
+    /// A poll that began at `start`, the phase word having been `before`,
+    /// notes whether the task was woken since the previous poll, and how
+    /// long that wake waited for this one (from the wake, or from the end
+    /// of the previous poll when the wake came during it). Called once the
+    /// poll marked the task running, so that a snapshot that sees this
+    /// poll's mark of its wakes sees it running; returns the task's
+    /// self-wakes so far, for [`TaskCell::wake_poll_ends`].
+    #[inline]
+    pub(crate) fn wake_poll_begins(&self, before: u64, start: u64) -> u64 {
+        let w = &self.wakes;
+        let count = w.count.load(Ordering::Relaxed);
+        if count != w.polled.load(Ordering::Relaxed) {
+            // Release: seen by a snapshot, the running mark is seen too.
+            w.polled.store(count, Ordering::Release);
+            let (phase, since) = (Phase::from_bits(before), before >> PHASE_BITS);
+            let woken_at = w.woken_at.load(Ordering::Relaxed);
+            let waiting_from = if phase == Phase::Pending {
+                woken_at.max(since)
+            } else {
+                woken_at
+            };
+            let delay = start.saturating_sub(waiting_from);
+            waker::count_delay(delay);
+            if delay > w.max_delay.load(Ordering::Relaxed) {
+                w.max_delay.store(delay, Ordering::Relaxed);
+            }
+            if delay >= config::scheduling_delay_ns() {
+                self.late_poll(delay, start);
+            }
+        }
+        w.own.load(Ordering::Relaxed)
+    }
+
+    /// The poll that began at `start` with `own_before` self-wakes ended
+    /// at `end`: a streak of polls that woke the task itself grows or
+    /// ends.
+    #[inline]
+    pub(crate) fn wake_poll_ends(&self, own_before: u64, start: u64, end: u64) {
+        let w = &self.wakes;
+        if w.own.load(Ordering::Relaxed) != own_before {
+            let streak = w.streak.load(Ordering::Relaxed) + 1;
+            w.streak.store(streak, Ordering::Relaxed);
+            if streak == 1 {
+                w.streak_since.store(start, Ordering::Relaxed);
+                w.streak_busy
+                    .store(self.busy_ns.load(Ordering::Relaxed), Ordering::Relaxed);
+            } else if streak.is_multiple_of(STORM_POLLS) {
+                self.storm_check(streak, end);
+            }
+        } else if w.streak.load(Ordering::Relaxed) != 0 {
+            w.streak.store(0, Ordering::Relaxed);
+        }
+    }
+
+    #[cold]
+    fn late_poll(&self, delay: u64, start: u64) {
+        let w = &self.wakes;
+        let by = waker::decode_woken_by(w.by.load(Ordering::Relaxed), true, self.id);
+        lint::scheduling_delay(self.id, delay, by, start);
+    }
+
+    #[cold]
+    fn storm_check(&self, streak: u64, end: u64) {
+        let w = &self.wakes;
+        let over = end.saturating_sub(w.streak_since.load(Ordering::Relaxed));
+        let busy = self
+            .busy_ns
+            .load(Ordering::Relaxed)
+            .saturating_sub(w.streak_busy.load(Ordering::Relaxed));
+        if over < STORM_LASTS || busy / streak > STORM_POLL_AT_MOST {
+            return;
+        }
+        let first = self.with_detail(|detail| !std::mem::replace(&mut detail.storm_reported, true));
+        if first {
+            lint::self_wake_storm(self.id, streak, over);
+        }
     }
 
     /// Marks the task finished with `phase` and hands it to the registry's
@@ -458,6 +618,12 @@ impl<'a> PollScope<'a> {
             recorded,
             _restore: context::enter(Arc::as_ptr(cell), frame),
         }
+    }
+
+    /// When the poll began (clock time).
+    #[inline]
+    pub(crate) fn start(&self) -> u64 {
+        self.start
     }
 
     /// Ends the poll; `ready` says whether the future completed (the caller

@@ -42,8 +42,10 @@ pub(crate) struct Detail {
     /// When a traced frame last reported a blocking poll, so the task-level
     /// check does not report the same poll again.
     pub(crate) last_lint_at: u64,
-    /// The counting waker, while wake counting is on.
-    pub(crate) waker: crate::task::waker::WakerSlot,
+    /// The waker wrappers it was polled with after its first.
+    pub(crate) wakers: crate::task::waker::Wrappers,
+    /// Whether a self-wake storm was reported for it.
+    pub(crate) storm_reported: bool,
     /// The inspected locks the task holds, oldest first.
     pub(crate) held: Vec<Held>,
     /// For an adopted task: the runtime's id of the task it runs in.
@@ -201,7 +203,8 @@ impl Detail {
         detail.root_owner = None;
         detail.panic = None;
         detail.last_lint_at = 0;
-        detail.waker = crate::task::waker::WakerSlot::default();
+        detail.wakers = crate::task::waker::Wrappers::default();
+        detail.storm_reported = false;
         detail.held.clear();
         detail.host = None;
         if detail.frames.capacity() > KEPT_CAPACITY

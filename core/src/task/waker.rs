@@ -1,27 +1,33 @@
-//! Wakers that count the wakes of an inspected task (opt-in: see
-//! `Config::count_wakes`).
+//! The waker every inspected task is polled with: it counts the task's
+//! wakes, tells who woke it (another task, or a thread outside any task)
+//! and whether it woke itself, and, being one `Arc` per task, lets a
+//! snapshot count how many wakers for the task exist (each clone a timer,
+//! channel or lock keeps is one more strong reference).
 //!
-//! The wrapper is built once per task and rebuilt only when the runtime hands
-//! the task a different waker, so a poll allocates nothing: it compares two
-//! pointers (`Waker::will_wake`) and clones the wrapper.
+//! The wrapper is built once per task and rebuilt only when the runtime
+//! hands the task a different waker (`Waker::will_wake`): a poll compares
+//! two pointers and lends the cached waker, with no allocation and no
+//! reference count. Wakes cost an atomic add, a load, and a store.
 
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
 
-use crate::task::TaskCell;
+use async_inspect_model::snapshot::{LockSiteWaits, SchedulingDelays, WokenBy};
 
-struct CountingWaker {
-    /// Weak: the task's detail caches this waker, so a strong reference
-    /// would keep the task alive forever.
-    cell: Weak<TaskCell>,
+use crate::task::{TaskCell, TaskId, context};
+
+/// The waker a task is polled with: its runtime's waker, plus the task.
+pub(crate) struct TaskWaker {
+    /// Strong: a wake after the task finished still finds its record
+    /// (which goes when the last waker does).
+    cell: Arc<TaskCell>,
     inner: Waker,
 }
 
-impl Wake for CountingWaker {
+impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        if let Some(cell) = self.cell.upgrade() {
-            cell.record_wake();
-        }
+        self.cell.record_wake(woken_by(&self.cell));
         match Arc::try_unwrap(self) {
             Ok(this) => this.inner.wake(),
             Err(this) => this.inner.wake_by_ref(),
@@ -29,48 +35,255 @@ impl Wake for CountingWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(cell) = self.cell.upgrade() {
-            cell.record_wake();
-        }
+        self.cell.record_wake(woken_by(&self.cell));
         self.inner.wake_by_ref();
     }
 }
 
-/// The wrapped waker of one task, cached in its detail across polls.
-#[derive(Default)]
-pub(crate) struct WakerSlot {
-    cached: Option<(Arc<CountingWaker>, Waker)>,
+/// Who is waking `cell` on this thread, encoded for
+/// [`TaskCell::record_wake`]: [`SELF`], a task's id, or a thread's index
+/// with [`THREAD`] set.
+#[inline]
+fn woken_by(cell: &TaskCell) -> u64 {
+    let current = context::get();
+    if current.task.is_null() {
+        THREAD | thread_index()
+    } else if std::ptr::eq(current.task, cell) {
+        SELF
+    } else {
+        // SAFETY: a non-null current task is alive while its poll runs on
+        // this thread (see `context::with_task`).
+        unsafe { (*current.task).id().as_u64() }
+    }
 }
 
-impl std::fmt::Debug for WakerSlot {
+/// A wake from inside the task's own poll.
+pub(crate) const SELF: u64 = 0;
+/// Set on a waker code that is a thread's index.
+pub(crate) const THREAD: u64 = 1 << 63;
+
+/// What a waker code says, for a snapshot; `None` before any wake.
+pub(crate) fn decode_woken_by(code: u64, woken: bool, own: TaskId) -> Option<WokenBy> {
+    if !woken {
+        return None;
+    }
+    Some(match code {
+        SELF => WokenBy::Task(own),
+        code if code & THREAD != 0 => WokenBy::Thread(thread_name(code & !THREAD)),
+        id => WokenBy::Task(TaskId::from_u64(id)),
+    })
+}
+
+/// Names of the threads that woke tasks outside any task, by index; at
+/// most [`THREADS_NAMED`], later ones share the last index.
+static THREAD_NAMES: Mutex<Vec<Box<str>>> = Mutex::new(Vec::new());
+const THREADS_NAMED: usize = 1024;
+
+thread_local! {
+    static THREAD_INDEX: std::cell::Cell<u64> = const { std::cell::Cell::new(u64::MAX) };
+}
+
+#[inline]
+fn thread_index() -> u64 {
+    let index = THREAD_INDEX.with(std::cell::Cell::get);
+    if index != u64::MAX {
+        return index;
+    }
+    name_this_thread()
+}
+
+#[cold]
+fn name_this_thread() -> u64 {
+    let mut names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    let index = if names.len() < THREADS_NAMED {
+        let thread = std::thread::current();
+        let name = match thread.name() {
+            Some(name) => name.into(),
+            None => format!("{:?}", thread.id()).into(),
+        };
+        names.push(name);
+        names.len() - 1
+    } else {
+        THREADS_NAMED - 1
+    };
+    let index = index as u64;
+    THREAD_INDEX.with(|i| i.set(index));
+    index
+}
+
+fn thread_name(index: u64) -> String {
+    let names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    match usize::try_from(index).ok().and_then(|i| names.get(i)) {
+        Some(name) if index < THREADS_NAMED as u64 - 1 => name.to_string(),
+        _ => "another thread".to_owned(),
+    }
+}
+
+/// The wrapped waker of one task, kept by its `Inspected` future across
+/// polls (only its poller touches it, so it needs no lock).
+#[derive(Default)]
+pub(crate) struct WakerCache {
+    cached: Option<(Arc<TaskWaker>, Waker)>,
+}
+
+impl std::fmt::Debug for WakerCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WakerSlot")
+        f.debug_struct("WakerCache")
             .field("cached", &self.cached.is_some())
             .finish()
     }
 }
 
-/// The counting waker for `outer`, rebuilt only when the runtime hands the
-/// task a different waker. Costs the task's guard and a reference count per
-/// poll: wake counting is opt-in.
-pub(crate) fn counting_waker(cell: &Arc<TaskCell>, outer: &Waker) -> Waker {
-    cell.with_detail(|detail| {
-        let slot = &mut detail.waker;
-        let stale = match &slot.cached {
-            Some((counting, _)) => !counting.inner.will_wake(outer),
-            None => true,
-        };
-        if stale {
-            let counting = Arc::new(CountingWaker {
-                cell: Arc::downgrade(cell),
-                inner: outer.clone(),
-            });
-            let waker = Waker::from(Arc::clone(&counting));
-            slot.cached = Some((counting, waker));
+impl WakerCache {
+    /// The task's waker for a poll with the runtime's `outer`: the cached
+    /// one, or a new one when the runtime's waker changed.
+    #[inline]
+    pub(crate) fn get(&mut self, cell: &Arc<TaskCell>, outer: &Waker) -> &Waker {
+        let fresh = matches!(&self.cached, Some((wrapper, _)) if wrapper.inner.will_wake(outer));
+        if !fresh {
+            self.rebuild(cell, outer);
         }
-        match &slot.cached {
-            Some((_, waker)) => waker.clone(),
-            None => outer.clone(),
+        match &self.cached {
+            Some((_, waker)) => waker,
+            None => unreachable!("rebuilt above"),
         }
-    })
+    }
+
+    #[cold]
+    fn rebuild(&mut self, cell: &Arc<TaskCell>, outer: &Waker) {
+        let wrapper = Arc::new(TaskWaker {
+            cell: Arc::clone(cell),
+            inner: outer.clone(),
+        });
+        let weak = Arc::downgrade(&wrapper);
+        if let Err(weak) = cell.first_waker.set(weak) {
+            cell.with_detail(|detail| detail.wakers.adopt(weak));
+        }
+        let waker = Waker::from(Arc::clone(&wrapper));
+        self.cached = Some((wrapper, waker));
+    }
+}
+
+/// The wrappers a task was polled with after its first (the first is in
+/// its cell), kept weakly in its detail so that a snapshot can count the
+/// wakers for it that exist. Runtimes hand a task the same waker at every
+/// poll, so this stays empty but for executors that do not.
+#[derive(Debug, Default)]
+pub(crate) struct Wrappers {
+    later: Vec<Weak<TaskWaker>>,
+    /// More wrappers were made than are kept: their clones cannot be
+    /// counted.
+    overflowed: bool,
+}
+
+/// How many later wrappers a task keeps track of (a runtime that hands a
+/// new waker at every poll makes them uncountable past this).
+const WRAPPERS_KEPT: usize = 8;
+
+/// References the task's own `Inspected` holds on its latest wrapper (its
+/// `Arc` and its `Waker`).
+const OWN_REFERENCES: usize = 2;
+
+impl Wrappers {
+    fn adopt(&mut self, wrapper: Weak<TaskWaker>) {
+        self.later.retain(|w| w.strong_count() > 0);
+        if self.later.len() == WRAPPERS_KEPT {
+            self.later.remove(0);
+            self.overflowed = true;
+        }
+        self.later.push(wrapper);
+    }
+}
+
+/// The wakers for a task that exist outside its own `Inspected`, between
+/// its polls, given its first wrapper and the later ones; `None` when
+/// they cannot be counted, or when its `Inspected` is gone.
+pub(crate) fn wakers_outside(first: &Weak<TaskWaker>, later: Option<&Wrappers>) -> Option<u64> {
+    let later = later.filter(|w| !w.later.is_empty() || w.overflowed);
+    let (latest, older) = match later {
+        None => (first.strong_count(), 0),
+        Some(later) if later.overflowed => return None,
+        Some(later) => {
+            let (latest, older) = later.later.split_last()?;
+            let older: usize = older.iter().map(Weak::strong_count).sum();
+            (latest.strong_count(), older + first.strong_count())
+        }
+    };
+    Some((latest.checked_sub(OWN_REFERENCES)? + older) as u64)
+}
+
+/// Scheduling delays of every woken poll, in [`LockSiteWaits::BOUNDS`] + 1
+/// buckets, striped by thread so that workers do not share a line.
+struct Delays {
+    stripes: [Stripe; STRIPES],
+}
+
+/// The buckets, then the sum of the delays in nanoseconds.
+#[repr(align(256))]
+struct Stripe([AtomicU64; SLOTS]);
+
+const SLOTS: usize = LockSiteWaits::BOUNDS + 2;
+
+const STRIPES: usize = 8;
+
+static DELAYS: Delays = Delays {
+    stripes: [const { Stripe([const { AtomicU64::new(0) }; SLOTS]) }; STRIPES],
+};
+
+thread_local! {
+    static STRIPE: usize = {
+        use std::sync::atomic::AtomicUsize;
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
+    };
+}
+
+/// Counts one woken poll that waited `delay_ns` for its worker.
+#[inline]
+pub(crate) fn count_delay(delay_ns: u64) {
+    // Bucket i holds delays up to 1 µs × 2^i.
+    let micros = delay_ns.div_ceil(1_000);
+    let bucket = if micros <= 1 {
+        0
+    } else {
+        (64 - (micros - 1).leading_zeros() as usize).min(LockSiteWaits::BOUNDS)
+    };
+    let stripe = &DELAYS.stripes[STRIPE.with(|s| *s)].0;
+    stripe[bucket].fetch_add(1, Ordering::Relaxed);
+    if delay_ns > 0 {
+        stripe[SLOTS - 1].fetch_add(delay_ns, Ordering::Relaxed);
+    }
+}
+
+/// The scheduling delays counted so far.
+pub(crate) fn delays() -> SchedulingDelays {
+    let mut buckets = vec![0; LockSiteWaits::BOUNDS + 1];
+    let mut total = 0;
+    for stripe in &DELAYS.stripes {
+        for (sum, count) in buckets.iter_mut().zip(&stripe.0) {
+            *sum += count.load(Ordering::Relaxed);
+        }
+        total += stripe.0[SLOTS - 1].load(Ordering::Relaxed);
+    }
+    SchedulingDelays {
+        buckets,
+        total: std::time::Duration::from_nanos(total),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_fall_in_their_bucket() {
+        let before = delays();
+        count_delay(0);
+        count_delay(3_000_000); // 3 ms: ≤ 4.096 ms, bucket 12
+        let after = delays();
+        assert_eq!(after.buckets[0] - before.buckets[0], 1);
+        assert_eq!(after.buckets[12] - before.buckets[12], 1);
+        assert!(LockSiteWaits::bound(12) >= std::time::Duration::from_millis(3));
+        assert!(LockSiteWaits::bound(11) < std::time::Duration::from_millis(3));
+    }
 }

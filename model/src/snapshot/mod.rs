@@ -56,6 +56,9 @@ pub struct Snapshot {
     /// Wait times per lock site.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) lock_sites: Vec<LockSiteWaits>,
+    /// Scheduling delays of every woken poll.
+    #[serde(default)]
+    pub(crate) scheduling_delays: SchedulingDelays,
     pub(crate) counters: Counters,
     /// Why tasks' futures were not decoded, when they were not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +89,8 @@ pub struct SnapshotParts {
     pub counters: Counters,
     /// Wait times per lock site.
     pub lock_sites: Vec<LockSiteWaits>,
+    /// Scheduling delays of every woken poll.
+    pub scheduling_delays: SchedulingDelays,
 }
 
 impl Snapshot {
@@ -103,9 +108,10 @@ impl Snapshot {
             resources,
             counters,
             lock_sites,
+            scheduling_delays,
         } = parts;
         debug_assert!(tasks.windows(2).all(|w| w[0].id < w[1].id));
-        Self {
+        let mut snapshot = Self {
             format_version: FORMAT_VERSION,
             instrumentation,
             taken_at,
@@ -116,8 +122,35 @@ impl Snapshot {
             deadlocks,
             resources,
             lock_sites,
+            scheduling_delays,
             counters,
             state_machines: None,
+        };
+        snapshot.locate_lints();
+        snapshot
+    }
+
+    /// How long woken tasks waited for a worker thread: a histogram of
+    /// every woken poll.
+    pub fn scheduling_delays(&self) -> &SchedulingDelays {
+        &self.scheduling_delays
+    }
+
+    /// Says where each task a lint is about is parked, for the lints that
+    /// show it and do not know it yet: from its waits, traced awaits, or
+    /// decoded future. Called when the snapshot is made and again by
+    /// whoever decodes the tasks' futures afterwards.
+    pub fn locate_lints(&mut self) {
+        for lint in &mut self.lints {
+            let (Lint::Unwakeable { task, at, .. } | Lint::SelfWakeStorm { task, at, .. }) = lint
+            else {
+                continue;
+            };
+            if at.is_none()
+                && let Ok(i) = self.tasks.binary_search_by_key(task, |t| t.id)
+            {
+                *at = self.tasks[i].parked_at();
+            }
         }
     }
 
@@ -240,10 +273,10 @@ impl Snapshot {
         self.deadlocks
             .retain(|d| d.cycle.iter().any(|link| in_tree(link.task)));
         self.lints.retain(|lint| match lint {
-            Lint::BlockingPoll { task, .. } => in_tree(*task),
             Lint::LockOrderInversion { cycle } | Lint::LockSiteOrderInversion { cycle } => {
                 cycle.iter().any(|step| in_tree(step.task))
             }
+            lint => lint.task().is_some_and(in_tree),
         });
     }
 
@@ -311,6 +344,7 @@ impl Snapshot {
             deadlocks: Vec::new(),
             resources: Vec::new(),
             lock_sites: Vec::new(),
+            scheduling_delays: SchedulingDelays::default(),
             counters: Counters::default(),
             state_machines: None,
         }
@@ -494,9 +528,13 @@ pub struct TaskInfo {
     pub idle: Duration,
     /// Completed polls.
     pub polls: u64,
-    /// Times it was woken, counted only while wake counting is on
-    /// (`Config::count_wakes`, `ASYNC_INSPECT_WAKES=1`); 0 otherwise.
+    /// Times it was woken (counted unless wake counting is off:
+    /// `ASYNC_INSPECT_WAKES=0`).
     pub wakes: u64,
+    /// What its wakes tell: who woke it, whether it waits for a worker
+    /// now, how many wakers for it exist (see [`WakeInfo`]).
+    #[serde(default)]
+    pub wake: WakeInfo,
     /// When its latest poll ended (time since the inspector started);
     /// `None` while a poll runs or before the first.
     pub last_poll_at: Option<Duration>,
@@ -565,6 +603,96 @@ impl FutureLocation {
     /// ```
     pub fn is_idle(word: u64) -> bool {
         word & Self::PHASE_MASK == Self::IDLE
+    }
+}
+
+/// What a task's wakes tell, as counted by its wrapped waker.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WakeInfo {
+    /// Wakes that came from inside its own poll: it woke itself.
+    pub self_wakes: u64,
+    /// Who woke it last, when it was woken.
+    pub woken_by: Option<WokenBy>,
+    /// When it was woken, if it has not been polled since (time since the
+    /// inspector started): it is waiting for a worker thread.
+    pub woken_at: Option<Duration>,
+    /// The longest it waited for a worker, from a wake to the poll that
+    /// followed.
+    pub max_delay: Duration,
+    /// How many wakers for it exist now (held by timers, channels, locks,
+    /// the runtime), between its polls; `None` while it runs, or when
+    /// they cannot be counted.
+    pub wakers: Option<u64>,
+}
+
+/// Who woke a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WokenBy {
+    /// Another inspected task, from inside its poll.
+    Task(TaskId),
+    /// A thread outside any inspected task (a runtime's timer or I/O
+    /// driver, a blocking thread), by name.
+    Thread(String),
+}
+
+impl fmt::Display for WokenBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Task(task) => write!(f, "task {task}"),
+            Self::Thread(name) => write!(f, "thread `{name}` outside any task"),
+        }
+    }
+}
+
+/// How long tasks waited for a worker thread from a wake to the poll that
+/// followed: a histogram of every woken poll.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchedulingDelays {
+    /// Polls in each bucket: bucket `i` holds delays of at most
+    /// [`LockSiteWaits::bound`]`(i)`, the last one longer delays. The
+    /// clock behind it ticks every millisecond: shorter delays read 0.
+    pub buckets: Vec<u64>,
+    /// All the delays, summed.
+    #[serde(default)]
+    pub total: Duration,
+}
+
+impl SchedulingDelays {
+    /// How many woken polls it counts.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// The delay under which `quantile` (0..=1) of the woken polls were,
+    /// as a bucket's upper bound; `None` with no poll counted or when it
+    /// falls beyond the last bound.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use async_inspect_model::snapshot::SchedulingDelays;
+    ///
+    /// let mut buckets = vec![0; 25];
+    /// buckets[0] = 98; // at most 1 µs
+    /// buckets[16] = 2; // at most 65 ms
+    /// let delays = SchedulingDelays { buckets, total: Duration::from_millis(100) };
+    /// assert_eq!(delays.quantile(0.5), Some(Duration::from_micros(1)));
+    /// assert_eq!(delays.quantile(0.99), Some(Duration::from_micros(1 << 16)));
+    /// ```
+    pub fn quantile(&self, quantile: f64) -> Option<Duration> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((count as f64) * quantile.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return (i < LockSiteWaits::BOUNDS).then(|| LockSiteWaits::bound(i));
+            }
+        }
+        None
     }
 }
 
@@ -981,6 +1109,60 @@ pub enum Lint {
         /// next one's held lock was.
         cycle: Vec<LockOrderStep>,
     },
+    /// A task parked between polls, not woken since, with no waker for it
+    /// left anywhere: a future returned `Pending` without keeping its
+    /// waker, so nothing can ever poll the task again.
+    Unwakeable {
+        /// The task.
+        task: TaskId,
+        /// Since when it is parked (time since the inspector started).
+        since: Duration,
+        /// Where it is parked, when known (its await, or the lock or
+        /// channel it waits for).
+        at: Option<String>,
+    },
+    /// A task that woke itself from inside its own poll, poll after poll:
+    /// it spins, polling for something instead of waiting to be woken.
+    SelfWakeStorm {
+        /// The task.
+        task: TaskId,
+        /// Polls in a row that woke the task itself.
+        polls: u64,
+        /// Over how long.
+        over: Duration,
+        /// Where it is parked between those polls, when known.
+        at: Option<String>,
+        /// When it was found (time since the inspector started).
+        found_at: Duration,
+    },
+    /// A task woken but not polled for a long while: no worker thread was
+    /// free to poll it.
+    SchedulingDelay {
+        /// The task.
+        task: TaskId,
+        /// From the wake to the poll.
+        delay: Duration,
+        /// Who woke it.
+        woken_by: Option<WokenBy>,
+        /// A task whose poll blocked its thread meanwhile (its
+        /// blocking-poll lint), if one did.
+        blocker: Option<TaskId>,
+        /// When the poll came (time since the inspector started).
+        found_at: Duration,
+    },
+}
+
+impl Lint {
+    /// The task the lint is about, for the lints about one task.
+    pub fn task(&self) -> Option<TaskId> {
+        match self {
+            Self::BlockingPoll { task, .. }
+            | Self::Unwakeable { task, .. }
+            | Self::SelfWakeStorm { task, .. }
+            | Self::SchedulingDelay { task, .. } => Some(*task),
+            Self::LockOrderInversion { .. } | Self::LockSiteOrderInversion { .. } => None,
+        }
+    }
 }
 
 /// One step of a lock-order cycle: a task took a lock while holding

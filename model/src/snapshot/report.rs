@@ -70,6 +70,10 @@ impl Display for Snapshot {
     }
 }
 
+/// A task woken this long ago and not polled since is said to wait for a
+/// worker thread (shorter delays are the runtime's ordinary latency).
+const WAITING_FOR_A_WORKER: Duration = Duration::from_millis(10);
+
 fn rank(state: TaskState) -> u8 {
     match state {
         TaskState::Blocked => 0,
@@ -146,12 +150,25 @@ impl Snapshot {
         }
         if task.wakes > 0 {
             write!(f, " · wakes {}", task.wakes)?;
+            if task.wake.self_wakes > 0 {
+                write!(f, " ({} by itself)", task.wake.self_wakes)?;
+            }
         }
         write!(f, " · busy {}", Human(task.busy))?;
         if let Some(parent) = task.parent {
             write!(f, " · parent {parent}")?;
         }
         writeln!(f)?;
+        if let Some(woken) = task.wake.woken_at
+            && !task.state.is_finished()
+            && self.taken_at.saturating_sub(woken) >= WAITING_FOR_A_WORKER
+        {
+            write!(f, "│ woken {} ago", self.since(woken))?;
+            if let Some(by) = &task.wake.woken_by {
+                write!(f, " by {by}")?;
+            }
+            writeln!(f, ", not polled since: waiting for a worker thread")?;
+        }
 
         let mut children: HashMap<Option<u32>, Vec<&FrameInfo>> = HashMap::new();
         for frame in &task.frames {
@@ -586,6 +603,58 @@ impl Display for Lint {
                     ". Different locks each time so far; when the same ones meet in both orders, \
                      the tasks deadlock: take them in one order"
                 )
+            }
+            Lint::Unwakeable { task, since, at } => {
+                write!(f, "task {task} is parked")?;
+                if let Some(at) = at {
+                    write!(f, " at {at}")?;
+                }
+                write!(
+                    f,
+                    " and no waker for it exists: it can never be polled again \
+                     (a future returned Pending without keeping its waker; parked since {} after start)",
+                    Human(*since)
+                )
+            }
+            Lint::SelfWakeStorm {
+                task,
+                polls,
+                over,
+                at,
+                ..
+            } => {
+                write!(
+                    f,
+                    "task {task} woke itself in each of its last {polls} polls over {}",
+                    Human(*over)
+                )?;
+                if let Some(at) = at {
+                    write!(f, ", parked at {at}")?;
+                }
+                write!(
+                    f,
+                    ": it spins, polling for something instead of waiting to be woken \
+                     (give the waker to what it waits for)"
+                )
+            }
+            Lint::SchedulingDelay {
+                task,
+                delay,
+                woken_by,
+                blocker,
+                ..
+            } => {
+                write!(f, "task {task} waited {} for a worker", Human(*delay))?;
+                if let Some(by) = woken_by {
+                    write!(f, " after {by} woke it")?;
+                }
+                match blocker {
+                    Some(blocker) => write!(
+                        f,
+                        ": task {blocker} blocked the thread meanwhile (see its blocking-poll lint)"
+                    ),
+                    None => write!(f, ": every worker thread was busy"),
+                }
             }
             Lint::BlockingPoll {
                 task,
