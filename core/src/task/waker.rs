@@ -27,11 +27,10 @@ pub(crate) struct TaskWaker {
 
 impl Wake for TaskWaker {
     fn wake(self: Arc<Self>) {
-        self.cell.record_wake(woken_by(&self.cell));
-        match Arc::try_unwrap(self) {
-            Ok(this) => this.inner.wake(),
-            Err(this) => this.inner.wake_by_ref(),
-        }
+        // By reference: the task's own `Inspected` keeps the wrapper (and
+        // so the runtime's waker) alive while the task is, so trying to
+        // take the inner waker by value would only cost a failed exchange.
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
@@ -124,6 +123,10 @@ fn thread_name(index: u64) -> String {
 #[derive(Default)]
 pub(crate) struct WakerCache {
     cached: Option<(Arc<TaskWaker>, Waker)>,
+    /// The runtime waker's data and vtable pointers (what `will_wake`
+    /// compares), kept here beside the task's future rather than read
+    /// through the wrapper, whose line the task's wakers write.
+    outer: (usize, usize),
 }
 
 impl std::fmt::Debug for WakerCache {
@@ -139,8 +142,7 @@ impl WakerCache {
     /// one, or a new one when the runtime's waker changed.
     #[inline]
     pub(crate) fn get(&mut self, cell: &Arc<TaskCell>, outer: &Waker) -> &Waker {
-        let fresh = matches!(&self.cached, Some((wrapper, _)) if wrapper.inner.will_wake(outer));
-        if !fresh {
+        if self.cached.is_none() || self.outer != identity(outer) {
             self.rebuild(cell, outer);
         }
         match &self.cached {
@@ -161,7 +163,17 @@ impl WakerCache {
         }
         let waker = Waker::from(Arc::clone(&wrapper));
         self.cached = Some((wrapper, waker));
+        self.outer = identity(outer);
     }
+}
+
+/// What `Waker::will_wake` compares: the data and vtable pointers.
+#[inline]
+fn identity(waker: &Waker) -> (usize, usize) {
+    (
+        waker.data() as usize,
+        std::ptr::from_ref(waker.vtable()) as usize,
+    )
 }
 
 /// The wrappers a task was polled with after its first (the first is in
@@ -212,30 +224,67 @@ pub(crate) fn wakers_outside(first: &Weak<TaskWaker>, later: Option<&Wrappers>) 
     Some((latest.checked_sub(OWN_REFERENCES)? + older) as u64)
 }
 
-/// Scheduling delays of every woken poll, in [`LockSiteWaits::BOUNDS`] + 1
-/// buckets, striped by thread so that workers do not share a line.
-struct Delays {
-    stripes: [Stripe; STRIPES],
-}
-
-/// The buckets, then the sum of the delays in nanoseconds.
-#[repr(align(256))]
-struct Stripe([AtomicU64; SLOTS]);
+/// Scheduling delays of every woken poll, per thread: a bucket per
+/// [`LockSiteWaits::bound`] and one beyond, then the sum of the delays in
+/// nanoseconds; written only by that thread (a load and a store: no locked
+/// instruction on the poll path) and read by snapshots.
+struct ThreadDelays([AtomicU64; SLOTS]);
 
 const SLOTS: usize = LockSiteWaits::BOUNDS + 2;
 
-const STRIPES: usize = 8;
+impl ThreadDelays {
+    const fn new() -> Self {
+        Self([const { AtomicU64::new(0) }; SLOTS])
+    }
 
-static DELAYS: Delays = Delays {
-    stripes: [const { Stripe([const { AtomicU64::new(0) }; SLOTS]) }; STRIPES],
-};
+    /// Adds `n` to slot `i`; only the owning thread writes.
+    #[inline]
+    fn add(&self, i: usize, n: u64) {
+        let slot = &self.0[i];
+        slot.store(slot.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
+/// The delays of every thread alive that counted some, and of those gone
+/// (folded in when their thread ends, under the same lock).
+struct AllDelays {
+    threads: Vec<Arc<ThreadDelays>>,
+    gone: [u64; SLOTS],
+}
+
+static ALL_DELAYS: Mutex<AllDelays> = Mutex::new(AllDelays {
+    threads: Vec::new(),
+    gone: [0; SLOTS],
+});
+
+/// This thread's counts, registered at its first woken poll and folded
+/// into the gone threads' when it ends.
+struct Mine(Arc<ThreadDelays>);
+
+impl Mine {
+    fn register() -> Self {
+        let mine = Arc::new(ThreadDelays::new());
+        all_delays().threads.push(Arc::clone(&mine));
+        Self(mine)
+    }
+}
+
+impl Drop for Mine {
+    fn drop(&mut self) {
+        let mut all = all_delays();
+        all.threads.retain(|t| !Arc::ptr_eq(t, &self.0));
+        for (gone, slot) in all.gone.iter_mut().zip(&self.0.0) {
+            *gone += slot.load(Ordering::Relaxed);
+        }
+    }
+}
+
+fn all_delays() -> std::sync::MutexGuard<'static, AllDelays> {
+    ALL_DELAYS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 thread_local! {
-    static STRIPE: usize = {
-        use std::sync::atomic::AtomicUsize;
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        NEXT.fetch_add(1, Ordering::Relaxed) % STRIPES
-    };
+    static MINE: Mine = Mine::register();
 }
 
 /// Counts one woken poll that waited `delay_ns` for its worker.
@@ -248,26 +297,27 @@ pub(crate) fn count_delay(delay_ns: u64) {
     } else {
         (64 - (micros - 1).leading_zeros() as usize).min(LockSiteWaits::BOUNDS)
     };
-    let stripe = &DELAYS.stripes[STRIPE.with(|s| *s)].0;
-    stripe[bucket].fetch_add(1, Ordering::Relaxed);
-    if delay_ns > 0 {
-        stripe[SLOTS - 1].fetch_add(delay_ns, Ordering::Relaxed);
-    }
+    // A thread ending has no counts left to keep.
+    let _ = MINE.try_with(|mine| {
+        mine.0.add(bucket, 1);
+        if delay_ns > 0 {
+            mine.0.add(SLOTS - 1, delay_ns);
+        }
+    });
 }
 
 /// The scheduling delays counted so far.
 pub(crate) fn delays() -> SchedulingDelays {
-    let mut buckets = vec![0; LockSiteWaits::BOUNDS + 1];
-    let mut total = 0;
-    for stripe in &DELAYS.stripes {
-        for (sum, count) in buckets.iter_mut().zip(&stripe.0) {
-            *sum += count.load(Ordering::Relaxed);
+    let all = all_delays();
+    let mut slots = all.gone;
+    for thread in &all.threads {
+        for (sum, slot) in slots.iter_mut().zip(&thread.0) {
+            *sum += slot.load(Ordering::Relaxed);
         }
-        total += stripe.0[SLOTS - 1].load(Ordering::Relaxed);
     }
     SchedulingDelays {
-        buckets,
-        total: std::time::Duration::from_nanos(total),
+        buckets: slots[..SLOTS - 1].to_vec(),
+        total: std::time::Duration::from_nanos(slots[SLOTS - 1]),
     }
 }
 
@@ -285,5 +335,17 @@ mod tests {
         assert_eq!(after.buckets[12] - before.buckets[12], 1);
         assert!(LockSiteWaits::bound(12) >= std::time::Duration::from_millis(3));
         assert!(LockSiteWaits::bound(11) < std::time::Duration::from_millis(3));
+    }
+
+    #[test]
+    fn a_thread_that_ends_keeps_its_delays_counted() {
+        let before = delays();
+        std::thread::spawn(|| count_delay(5_000_000))
+            .join()
+            .unwrap();
+        let after = delays();
+        // 5 ms: ≤ 8.192 ms, bucket 13.
+        assert_eq!(after.buckets[13] - before.buckets[13], 1);
+        assert!(after.total - before.total >= std::time::Duration::from_millis(5));
     }
 }

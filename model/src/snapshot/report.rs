@@ -59,6 +59,17 @@ impl Display for Snapshot {
                 )?;
             }
         }
+        if let Some(p99) = self.scheduling_delays.quantile(0.99)
+            && p99 >= WAITING_FOR_A_WORKER
+        {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "Scheduling delay: 1 in 100 of {} woken polls waited more than {} for a worker thread after its wake",
+                self.scheduling_delays.count(),
+                Human(p99 / 2),
+            )?;
+        }
         if !self.lints.is_empty() {
             writeln!(f)?;
             writeln!(f, "Lints:")?;
