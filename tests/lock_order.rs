@@ -1,7 +1,6 @@
 //! Locks taken in opposite orders by different tasks are a deadlock waiting
 //! to happen: reported as a lint with both paths, though this run, one task
-//! after the other, never deadlocked (with lock order recorded:
-//! `ASYNC_INSPECT_LOCK_ORDER=1` or `Config::lock_order`).
+//! after the other, never deadlocked (lock order is recorded by default).
 
 use std::sync::Arc;
 
@@ -30,13 +29,8 @@ async fn in_order(first: Arc<Mutex<()>>, second: Arc<Mutex<()>>) -> u32 {
     line!() - 2
 }
 
-fn record_lock_order() {
-    async_inspect::Config::current().lock_order(true).apply();
-}
-
 #[async_inspect::test]
 async fn opposite_orders_in_two_tasks_are_reported_without_a_deadlock() {
-    record_lock_order();
     let accounts = Arc::new(Mutex::named("accounts", ()));
     let ledger = Arc::new(Mutex::named("ledger", ()));
     let first = async_inspect::spawn(in_order(accounts.clone(), ledger.clone()));
@@ -87,7 +81,6 @@ async fn opposite_orders_in_two_tasks_are_reported_without_a_deadlock() {
 
 #[async_inspect::test]
 async fn one_consistent_order_is_not_reported() {
-    record_lock_order();
     let config = Arc::new(RwLock::named("config", ()));
     let cache = Arc::new(Mutex::named("cache", ()));
     for _ in 0..3 {
@@ -137,7 +130,6 @@ fn site_inversions() -> Vec<Vec<LockOrderStep>> {
 
 #[async_inspect::test]
 async fn opposite_orders_of_two_creation_sites_are_reported_on_different_instances() {
-    record_lock_order();
     // Accounts among themselves in both orders: ordered by something the
     // creation site cannot see (an id), so not reported.
     let (a1, a2) = (account(1), account(2));

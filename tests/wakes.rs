@@ -316,7 +316,7 @@ fn waking_thread(after: Duration, by_value: bool) -> std::sync::mpsc::Sender<Wak
 #[async_inspect::test]
 async fn a_wake_by_value_followed_by_a_yield_is_no_lint() {
     let watcher = Watcher::start();
-    let to = waking_thread(Duration::from_millis(3), true);
+    let to = waking_thread(Duration::from_millis(10), true);
     let handle = async_inspect::spawn(async move {
         for _ in 0..40 {
             HandOff {

@@ -194,6 +194,40 @@ fn mutex(c: &mut Criterion) {
             YieldOnce(false).await;
         }
     });
+    // Lock order is recorded by default; off, a lock keeps no held list.
+    Config::current().lock_order(false).apply();
+    let unordered = async_inspect::sync::Mutex::new(0u64);
+    bench_two_polls(
+        &mut group,
+        "async_inspect::sync::Mutex, lock order off",
+        async {
+            loop {
+                *unordered.lock().await += 1;
+                YieldOnce(false).await;
+            }
+        },
+    );
+    Config::current().lock_order(true).apply();
+    // The second lock taken while the first is held: a pair, found in
+    // this thread's cache of known pairs after the first time.
+    let outer = async_inspect::sync::Mutex::new(0u64);
+    let inner = async_inspect::sync::Mutex::new(0u64);
+    bench_two_polls(&mut group, "two nested async_inspect::sync::Mutex", async {
+        loop {
+            let _outer = outer.lock().await;
+            *inner.lock().await += 1;
+            YieldOnce(false).await;
+        }
+    });
+    let tokio_outer = tokio::sync::Mutex::new(0u64);
+    let tokio_inner = tokio::sync::Mutex::new(0u64);
+    bench_two_polls(&mut group, "two nested tokio::sync::Mutex", async {
+        loop {
+            let _outer = tokio_outer.lock().await;
+            *tokio_inner.lock().await += 1;
+            YieldOnce(false).await;
+        }
+    });
     group.finish();
 }
 

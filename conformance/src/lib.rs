@@ -625,9 +625,8 @@ pub fn a_cancelled_task_is_aborted<R: Runtime>(rt: &R) {
 }
 
 /// Two tasks taking two locks in opposite orders, one after the other,
-/// are a lock-order lint while lock order is recorded.
+/// are a lock-order lint (lock order is recorded by default).
 pub fn a_lock_order_inversion_is_a_lint<R: Runtime>(rt: &R) {
-    async_inspect::Config::current().lock_order(true).apply();
     rt.block_on("conformance lock order", async {
         let a = std::sync::Arc::new(Mutex::named("conformance order A", ()));
         let b = std::sync::Arc::new(Mutex::named("conformance order B", ()));

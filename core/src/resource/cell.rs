@@ -47,15 +47,15 @@ pub struct Hold {
     id: u64,
     /// Which shared holder this is (readers and permits), 0 if exclusive.
     key: u64,
-    /// The holding task, while lock order is recorded: its list of held
-    /// locks is updated on release, even from another task.
-    ordered: Option<Arc<TaskCell>>,
+    /// Where the lock-order check keeps the hold among the task's held
+    /// locks (emptied on release, also from another task).
+    ordered: super::order::Ordered,
 }
 
 impl Hold {
-    /// The current task's hold of a resource of `kind`, and its `moves`
-    /// word for a guard that is `owned` or not.
-    fn current(kind: ResourceKind, owned: bool) -> (Self, u64) {
+    /// The current task's hold of a resource, and its `moves` word for a
+    /// guard that is `owned` or not.
+    fn current(owned: bool) -> (Self, u64) {
         let moves = |task: &TaskCell| {
             if owned {
                 OWNED | u64::from(task.spawned())
@@ -63,27 +63,14 @@ impl Hold {
                 0
             }
         };
-        if kind.is_lock() && crate::config::lock_order() {
-            let ordered = context::current_cell();
-            let (id, moves) = ordered
-                .as_ref()
-                .map_or((0, 0), |t| (t.id().as_u64(), moves(t)));
-            let hold = Self {
-                id,
-                key: 0,
-                ordered,
-            };
-            (hold, moves)
-        } else {
-            let (id, moves) =
-                context::with_task(|task, _| (task.id().as_u64(), moves(task))).unwrap_or((0, 0));
-            let hold = Self {
-                id,
-                key: 0,
-                ordered: None,
-            };
-            (hold, moves)
-        }
+        let (id, moves) =
+            context::with_task(|task, _| (task.id().as_u64(), moves(task))).unwrap_or((0, 0));
+        let hold = Self {
+            id,
+            key: 0,
+            ordered: super::order::Ordered::default(),
+        };
+        (hold, moves)
     }
 }
 
@@ -321,7 +308,7 @@ impl ResourceCell {
         permits: u32,
         owned: bool,
     ) -> Hold {
-        let (mut hold, moves) = Hold::current(self.kind, owned);
+        let (mut hold, moves) = Hold::current(owned);
         self.stats.acquisitions.fetch_add(1, Ordering::Relaxed);
         if record::on() {
             self.record_acquire(hold.id);
@@ -336,11 +323,23 @@ impl ResourceCell {
                 permits,
                 moves,
             });
-            if let Some(task) = &hold.ordered {
-                super::order::acquired(task, self, site);
+            if self.ordered() {
+                hold.ordered = super::order::acquired(self, site);
             }
         }
         hold
+    }
+
+    /// Whether taking it is ordered against the other locks its task holds
+    /// (locks, with lock order on).
+    #[inline]
+    fn ordered(&self) -> bool {
+        self.kind.is_lock() && crate::config::lock_order()
+    }
+
+    /// Its key among a task's held locks.
+    pub(crate) fn lock_key(&self) -> crate::task::held::LockKey {
+        crate::task::held::LockKey::new(self.slot, self.id.as_u64())
     }
 
     /// Records that a reader or permit holder released it (or forgot its
@@ -363,9 +362,7 @@ impl ResourceCell {
                 self.stats.held(held, record.task, record.site);
             }
         }
-        if let Some(task) = &hold.ordered {
-            super::order::released(task, self);
-        }
+        super::order::released(self, hold.id, hold.ordered);
     }
 
     /// Moves the permits of `from` into `into` (merged permits).
@@ -383,9 +380,7 @@ impl ResourceCell {
             }
         }
         from.key = 0;
-        if let Some(task) = &from.ordered {
-            super::order::released(task, self);
-        }
+        super::order::released(self, from.id, from.ordered);
     }
 
     /// Splits `permits` off the holding `from` into a new one, held by the
@@ -404,10 +399,11 @@ impl ResourceCell {
         split.permits = permits;
         shared.push(split);
         drop(shared);
-        let ordered = from.ordered.clone();
-        if let Some(task) = &ordered {
-            super::order::acquired(task, self, split.site);
-        }
+        let ordered = if from.ordered.is_kept() {
+            super::order::acquired(self, split.site)
+        } else {
+            super::order::Ordered::default()
+        };
         Hold {
             id: from.id,
             key: split.key,
@@ -420,7 +416,7 @@ impl ResourceCell {
     /// [`ResourceCell::released`].
     #[inline]
     pub fn acquired(self: &Arc<Self>, site: &'static Location<'static>, owned: bool) -> Hold {
-        let (hold, moves) = Hold::current(self.kind, owned);
+        let (mut hold, moves) = Hold::current(owned);
         self.holder_site.store(
             site as *const Location<'static> as *mut _,
             Ordering::Relaxed,
@@ -435,8 +431,8 @@ impl ResourceCell {
         // else records its wait under the graph lock after this store, and
         // the wait that closes a cycle walks under the same lock.
         self.holder.store(hold.id, Ordering::Release);
-        if let Some(task) = &hold.ordered {
-            super::order::acquired(task, self, site);
+        if hold.id != 0 && self.ordered() {
+            hold.ordered = super::order::acquired(self, site);
         }
         if record::on() {
             self.record_acquire(hold.id);
@@ -456,9 +452,7 @@ impl ResourceCell {
             }
         }
         self.holder.store(0, Ordering::Release);
-        if let Some(task) = &hold.ordered {
-            super::order::released(task, self);
-        }
+        super::order::released(self, hold.id, hold.ordered);
         if record::on() {
             self.record_release(hold.id);
         }
@@ -598,6 +592,13 @@ pub(crate) struct Counters {
     pub(crate) queue_max: u32,
     /// The longest hold so far: nanoseconds, task (0 if none), where taken.
     pub(crate) hold_max: Option<(u64, u64, &'static Location<'static>)>,
+}
+
+/// The live resource registered at `slot`, if it is the lock `key` names.
+pub(crate) fn by_key(key: crate::task::held::LockKey) -> Option<Arc<ResourceCell>> {
+    let resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
+    let cell = resources.get(key.slot())?.upgrade()?;
+    key.is(cell.id.as_u64()).then_some(cell)
 }
 
 /// Every live resource.

@@ -5,8 +5,11 @@
 //!
 //! The order is recorded per task, not per thread: a guard held across an
 //! `.await` still orders the locks taken after it, on whichever thread.
-//! Each lock remembers which locks it was already taken after, so only a
-//! new pair takes the global order graph's lock.
+//! Each task keeps the locks it holds in a small array of its own (see
+//! `task::held`); each thread remembers the pairs it already saw, and each
+//! lock which locks it was already taken after, so only a new pair takes
+//! the global order graph's lock. An uncontended lock with none held
+//! reads one array and writes one slot.
 //!
 //! Two graphs share the edges: one by lock, one by where locks are created.
 //! The second sees what the first cannot: one task locks an account's
@@ -22,7 +25,8 @@ use std::sync::{Arc, Mutex};
 
 use super::{ResourceCell, ResourceId};
 use crate::lint;
-use crate::task::{Held, TaskCell, TaskResource};
+use crate::task::held::LockKey;
+use crate::task::{TaskId, TaskResource, context};
 use async_inspect_model::snapshot::{LockOrderStep, ResourceRef, SourceLocation};
 
 /// "Took `to` at `took_at` while holding `from`, taken at `held_at`."
@@ -32,7 +36,7 @@ struct Edge {
     to: Arc<dyn TaskResource>,
     held_at: &'static Location<'static>,
     took_at: &'static Location<'static>,
-    task: crate::task::TaskId,
+    task: TaskId,
 }
 
 /// Where a lock was created, as a key.
@@ -121,51 +125,120 @@ struct Orders {
 
 static ORDER: Mutex<Option<Orders>> = Mutex::new(None);
 
-/// `task` took `resource` at `site`: order it after every lock it holds.
-pub(crate) fn acquired(
-    task: &Arc<TaskCell>,
-    resource: &Arc<ResourceCell>,
-    site: &'static Location<'static>,
-) {
-    let held: Vec<Held> = task.with_detail(|detail| {
-        let before = detail
-            .held
-            .iter()
-            .filter(|h| h.resource.id() != resource.id())
-            .cloned()
-            .collect();
-        detail.held.push(Held {
-            resource: Arc::clone(resource) as Arc<dyn TaskResource>,
-            site,
-        });
-        before
-    });
-    for h in held {
-        if !resource.learn_taken_after(h.resource.id()) {
-            continue;
-        }
-        let edge = Edge {
-            from: h.resource,
-            to: Arc::clone(resource) as Arc<dyn TaskResource>,
-            held_at: h.site,
-            took_at: site,
-            task: task.id(),
-        };
-        add(edge);
+/// Where a hold sits among its task's held locks: the slot's index plus
+/// one (0: not kept), and the task's registry key, to find the task when
+/// another one releases the lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Ordered {
+    slot: u8,
+    task_key: usize,
+}
+
+impl Ordered {
+    /// Whether the hold is kept among its task's held locks.
+    pub(crate) fn is_kept(self) -> bool {
+        self.slot != 0
     }
 }
 
-/// `task` let `resource` go.
-pub(crate) fn released(task: &TaskCell, resource: &ResourceCell) {
-    task.with_detail(|detail| {
-        if let Some(position) = detail
-            .held
-            .iter()
-            .rposition(|h| h.resource.id() == resource.id())
-        {
-            detail.held.remove(position);
+/// Pairs of locks (held, taken) this thread already saw, direct-mapped:
+/// a pair found here takes no lock at all; a miss (a new pair, or one
+/// pushed out by another) asks the lock itself, under its own guard.
+const KNOWN_PAIRS: usize = 512;
+
+thread_local! {
+    static KNOWN: [std::cell::Cell<(u64, u64)>; KNOWN_PAIRS] =
+        const { [const { std::cell::Cell::new((0, 0)) }; KNOWN_PAIRS] };
+}
+
+/// Whether this thread already ordered `taken` after `held`; notes it.
+#[inline]
+fn seen_here(held: LockKey, taken: LockKey) -> bool {
+    let pair = (held.word(), taken.word());
+    let hash =
+        pair.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ pair.1.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    let index = (hash >> 55) as usize % KNOWN_PAIRS;
+    KNOWN
+        .try_with(|known| known[index].replace(pair) == pair)
+        .unwrap_or(false)
+}
+
+/// The current task took `resource` at `site`: orders it after every lock
+/// the task holds, and keeps it among them. A pair of locks is looked at
+/// by the global order only the first time it is seen.
+#[inline]
+pub(crate) fn acquired(resource: &Arc<ResourceCell>, site: &'static Location<'static>) -> Ordered {
+    context::with_task(|task, _| {
+        let held = task.held_locks();
+        let key = resource.lock_key();
+        for (other, other_site) in held.held() {
+            if other != key && !seen_here(other, key) {
+                new_pair(task.id(), other, other_site, resource, site);
+            }
         }
+        match held.push(key, site) {
+            Some(index) => Ordered {
+                slot: index as u8 + 1,
+                task_key: task.slot.load(std::sync::atomic::Ordering::Relaxed),
+            },
+            None => Ordered::default(),
+        }
+    })
+    .unwrap_or_default()
+}
+
+/// A pair this thread had not seen: if the lock was never taken after
+/// the held one before, the order graph gets the edge.
+#[cold]
+fn new_pair(
+    task: TaskId,
+    held: LockKey,
+    held_at: &'static Location<'static>,
+    resource: &Arc<ResourceCell>,
+    took_at: &'static Location<'static>,
+) {
+    let Some(held) = super::cell::by_key(held) else {
+        return;
+    };
+    if !resource.learn_taken_after(held.id()) {
+        return;
+    }
+    add(Edge {
+        from: held as Arc<dyn TaskResource>,
+        to: Arc::clone(resource) as Arc<dyn TaskResource>,
+        held_at,
+        took_at,
+        task,
     });
+}
+
+/// The hold `ordered` of `resource` by task `holder` ended: it leaves the
+/// task's held locks (found through the registry when another task lets
+/// it go, a guard that moved).
+#[inline]
+pub(crate) fn released(resource: &ResourceCell, holder: u64, ordered: Ordered) {
+    if !ordered.is_kept() {
+        return;
+    }
+    let index = usize::from(ordered.slot - 1);
+    let key = resource.lock_key();
+    let here = context::with_task(|task, _| {
+        let mine = task.id().as_u64() == holder;
+        if mine {
+            task.held_locks().remove(index, key);
+        }
+        mine
+    });
+    if here != Some(true) {
+        released_elsewhere(TaskId::from_u64(holder), ordered.task_key, index, key);
+    }
+}
+
+#[cold]
+fn released_elsewhere(holder: TaskId, task_key: usize, index: usize, key: LockKey) {
+    if let Some(task) = crate::task::registry::find(holder, task_key) {
+        task.held_locks().remove(index, key);
+    }
 }
 
 /// Adds an edge to both graphs and reports a new cycle it closes in

@@ -1,12 +1,13 @@
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
 use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
+use crate::task::held::HeldLocks;
 use crate::task::registry;
 use crate::task::waker::{self, TaskWaker};
 use async_inspect_model::FutureLocation;
@@ -113,6 +114,9 @@ pub struct TaskCell {
     /// The first waker wrapper it was polled with (later ones, rare, are
     /// in its detail), to count the wakers for it that exist.
     pub(crate) first_waker: OnceLock<Weak<TaskWaker>>,
+    /// The inspected locks it holds, for the lock-order check; made at its
+    /// first lock, freed with the cell.
+    held: AtomicPtr<HeldLocks>,
 }
 
 /// What a task's waker counts (see the `waker` module). Wakers on any
@@ -195,6 +199,7 @@ impl TaskCell {
             future_type: OnceLock::new(),
             future_address: AtomicUsize::new(0),
             first_waker: OnceLock::new(),
+            held: AtomicPtr::new(std::ptr::null_mut()),
         });
         registry::insert(&cell);
         if record::on() {
@@ -478,6 +483,39 @@ impl TaskCell {
         }
     }
 
+    /// The locks the task holds, for the lock-order check; the array is
+    /// made at the first call.
+    #[inline]
+    pub(crate) fn held_locks(&self) -> &HeldLocks {
+        let held = self.held.load(Ordering::Acquire);
+        if held.is_null() {
+            return self.make_held_locks();
+        }
+        // SAFETY: set once from `Box::into_raw` and freed only when the
+        // cell drops; `&self` keeps the cell alive.
+        unsafe { &*held }
+    }
+
+    #[cold]
+    fn make_held_locks(&self) -> &HeldLocks {
+        let new = Box::into_raw(Box::new(HeldLocks::new()));
+        let held = match self.held.compare_exchange(
+            std::ptr::null_mut(),
+            new,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => new,
+            Err(existing) => {
+                // SAFETY: `new` was never shared.
+                drop(unsafe { Box::from_raw(new) });
+                existing
+            }
+        };
+        // SAFETY: as in `held_locks`.
+        unsafe { &*held }
+    }
+
     /// Marks the task finished with `phase` and hands it to the registry's
     /// retention list. Only the first call counts; the caller owns the
     /// task's poll, so nothing else changes the phase meanwhile.
@@ -590,6 +628,12 @@ impl TaskCell {
 
 impl Drop for TaskCell {
     fn drop(&mut self) {
+        let held = *self.held.get_mut();
+        if !held.is_null() {
+            // SAFETY: made by `Box::into_raw` in `held_locks`, and the
+            // cell (which every borrow of it borrows) is going.
+            drop(unsafe { Box::from_raw(held) });
+        }
         let detail = self.detail.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(detail) = detail.take() {
             Detail::recycle(detail);

@@ -46,8 +46,6 @@ pub(crate) struct Detail {
     pub(crate) wakers: crate::task::waker::Wrappers,
     /// Whether a self-wake storm was reported for it.
     pub(crate) storm_reported: bool,
-    /// The inspected locks the task holds, oldest first.
-    pub(crate) held: Vec<Held>,
     /// For an adopted task: the runtime's id of the task it runs in.
     pub(crate) host: Option<Box<str>>,
 }
@@ -58,13 +56,6 @@ pub(crate) struct Detail {
 pub(crate) trait TaskResource: NamedResource {
     /// The tasks holding it now, with where and since when.
     fn holders(&self) -> Vec<LockHolder>;
-}
-
-/// A lock a task holds, in its detail (for the lock-order check).
-#[derive(Debug, Clone)]
-pub(crate) struct Held {
-    pub(crate) resource: Arc<dyn TaskResource>,
-    pub(crate) site: &'static Location<'static>,
 }
 
 /// What a task waits for, as the wrapper that knows it reports it.
@@ -205,7 +196,6 @@ impl Detail {
         detail.last_lint_at = 0;
         detail.wakers = crate::task::waker::Wrappers::default();
         detail.storm_reported = false;
-        detail.held.clear();
         detail.host = None;
         if detail.frames.capacity() > KEPT_CAPACITY
             || detail.waits.capacity() > KEPT_CAPACITY

@@ -66,6 +66,13 @@ pub(crate) fn finish(cell: &Arc<TaskCell>) {
     drop(evicted);
 }
 
+/// The live task `id`, registered under `key` (its cell's slot).
+pub(crate) fn find(id: TaskId, key: usize) -> Option<Arc<TaskCell>> {
+    let index = (id.as_u64() % SHARDS as u64) as usize;
+    let shard = SHARD_LIST[index].lock().unwrap_or_else(|e| e.into_inner());
+    shard.live.get(key).filter(|cell| cell.id() == id).cloned()
+}
+
 impl Shard {
     /// Removes finished tasks past the count or older than `max_age` and
     /// returns them, to be released once the lock is dropped.
