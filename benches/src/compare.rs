@@ -43,7 +43,7 @@ impl Contender {
     fn runs(&self, workload: Workload) -> bool {
         match workload {
             Workload::W6 => self.name == "async-inspect enabled",
-            Workload::W5 => !self.on_smol(),
+            Workload::W4s | Workload::W5 | Workload::W7 => !self.on_smol(),
             _ => true,
         }
     }
@@ -244,6 +244,12 @@ fn print_table(
             "W3 lock-heavy: 200 tasks × 1 000 lock/yield/unlock on one Mutex (async-inspect: its own)"
         }
         Workload::W4 => "W4 traced chain: 10 000 tasks × 3 nested instrumented fns, 2 yields each",
+        Workload::W4s => {
+            "W4s sleeping chain: 10 000 tasks × 3 nested instrumented fns, each sleeping 50 µs (async-inspect: its own sleep)"
+        }
+        Workload::W7 => {
+            "W7 timers: 10 000 tasks × 10 sleeps of 1 ms (async-inspect: its own sleep)"
+        }
         Workload::W5 => "W5 memory: 100 000 live idle tasks",
         Workload::W6 => "W6 snapshot of 100 000 tasks parked in traced fns",
     };

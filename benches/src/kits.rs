@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use tokio::task::yield_now;
 
@@ -38,6 +39,17 @@ pub trait Kit: Copy + Send + Sync + 'static {
     /// Three nested functions that each yield twice (W4).
     fn chain(self) -> impl Future<Output = ()> + Send + 'static;
 
+    /// Three nested functions that each sleep `pause` once, on the kit's
+    /// timer (W4s): tokio's `sleep`, or the kit's own.
+    fn sleeping_chain(self, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        plain::sleepy1(pause)
+    }
+
+    /// A task body of `n` sleeps of `pause` (W7), on the kit's timer.
+    fn timers(self, n: u32, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        plain::timers(n, pause)
+    }
+
     /// `tasks` tasks that each lock, yield and unlock one shared mutex
     /// `rounds` times (W3): tokio's mutex, or the kit's own.
     fn lock_loops(
@@ -56,7 +68,32 @@ pub trait Kit: Copy + Send + Sync + 'static {
 }
 
 macro_rules! workload_fns {
-    ($($attr:meta)?) => {
+    ($sleep:path $(, $attr:meta)?) => {
+        $(#[$attr])?
+        pub async fn sleepy1(pause: std::time::Duration) {
+            $sleep(pause).await;
+            sleepy2(pause).await;
+        }
+
+        $(#[$attr])?
+        pub async fn sleepy2(pause: std::time::Duration) {
+            $sleep(pause).await;
+            sleepy3(pause).await;
+        }
+
+        $(#[$attr])?
+        pub async fn sleepy3(pause: std::time::Duration) {
+            $sleep(pause).await;
+        }
+
+        /// `n` sleeps of `pause` in a row (not instrumented: W7 measures
+        /// the timers).
+        pub async fn timers(n: u32, pause: std::time::Duration) {
+            for _ in 0..n {
+                $sleep(pause).await;
+            }
+        }
+
         $(#[$attr])?
         pub async fn spin(n: u32) {
             for _ in 0..n {
@@ -87,7 +124,7 @@ macro_rules! workload_fns {
 }
 
 mod plain {
-    workload_fns!();
+    workload_fns!(tokio::time::sleep);
 }
 
 #[allow(
@@ -95,11 +132,11 @@ mod plain {
     reason = "W1 and W2 spin untraced: they measure the task wrapper"
 )]
 mod traced {
-    workload_fns!(async_inspect::trace);
+    workload_fns!(async_inspect::time::sleep, async_inspect::trace);
 }
 
 mod framed {
-    workload_fns!(async_backtrace::framed);
+    workload_fns!(tokio::time::sleep, async_backtrace::framed);
 }
 
 /// Plain `tokio::spawn`, nothing instrumented.
@@ -147,6 +184,14 @@ impl Kit for Inspect {
         traced::level1()
     }
 
+    fn sleeping_chain(self, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        traced::sleepy1(pause)
+    }
+
+    fn timers(self, n: u32, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        traced::timers(n, pause)
+    }
+
     fn lock_loops(
         self,
         tasks: usize,
@@ -177,6 +222,14 @@ impl Kit for Backtrace {
 
     fn chain(self) -> impl Future<Output = ()> + Send + 'static {
         framed::level1()
+    }
+
+    fn sleeping_chain(self, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        framed::sleepy1(pause)
+    }
+
+    fn timers(self, n: u32, pause: Duration) -> impl Future<Output = ()> + Send + 'static {
+        framed::timers(n, pause)
     }
 }
 

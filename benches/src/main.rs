@@ -57,10 +57,14 @@ pub enum Workload {
     W3,
     /// Traced chain: 10 000 tasks through three nested instrumented fns.
     W4,
+    /// The traced chain sleeping 50 µs at each level instead of yielding.
+    W4s,
     /// Memory: 100 000 live idle tasks.
     W5,
     /// Snapshot of 100 000 tasks parked in traced fns.
     W6,
+    /// Timers: 10 000 tasks × 10 sleeps of 1 ms.
+    W7,
 }
 
 /// How tasks are spawned and instrumented.
@@ -86,6 +90,8 @@ fn run<K: Kit>(kit: K, workload: Workload, sizes: Sizes) -> Measured {
         Workload::W2 => workloads::w2_poll(kit, sizes),
         Workload::W3 => workloads::w3_lock(kit, sizes),
         Workload::W4 => workloads::w4_chain(kit, sizes),
+        Workload::W4s => workloads::w4_sleeping_chain(kit, sizes),
+        Workload::W7 => workloads::w7_timers(kit, sizes),
         Workload::W5 => workloads::w5_memory(kit, sizes),
         Workload::W6 => workloads::w6_snapshot(sizes),
     }
@@ -118,9 +124,12 @@ fn main() {
                 KitName::Backtrace => run(Backtrace, workload, sizes),
                 KitName::Metrics => run(Metrics, workload, sizes),
                 KitName::SmolBare | KitName::SmolInspect
-                    if matches!(workload, Workload::W5 | Workload::W6) =>
+                    if matches!(
+                        workload,
+                        Workload::W4s | Workload::W5 | Workload::W6 | Workload::W7
+                    ) =>
                 {
-                    eprintln!("async-inspect-bench: W5 and W6 run on tokio only");
+                    eprintln!("async-inspect-bench: W4s, W5, W6 and W7 run on tokio only");
                     std::process::exit(2);
                 }
                 KitName::SmolBare => run(SmolBare, workload, sizes),

@@ -18,6 +18,7 @@ pub struct Sizes {
     pub lock_tasks: usize,
     pub lock_rounds: u32,
     pub chain_tasks: usize,
+    pub timer_tasks: usize,
     pub idle_tasks: usize,
     pub snapshot_tasks: usize,
     pub graph_edges: usize,
@@ -33,6 +34,7 @@ impl Sizes {
             lock_tasks: n(200.0),
             lock_rounds: 1_000,
             chain_tasks: n(10_000.0),
+            timer_tasks: n(10_000.0),
             idle_tasks: n(100_000.0),
             snapshot_tasks: n(100_000.0),
             graph_edges: n(10_000.0),
@@ -132,6 +134,37 @@ pub fn w4_chain<K: Kit>(kit: K, sizes: Sizes) -> Measured {
     measure_on(kit, || async move {
         let handles: Vec<_> = (0..sizes.chain_tasks)
             .map(|_| kit.spawn(kit.chain()))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+/// W4s: W4 with each level sleeping 50 µs on the kit's timer instead of
+/// yielding, as user code pauses.
+pub fn w4_sleeping_chain<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure_on(kit, || async move {
+        let pause = Duration::from_micros(50);
+        let handles: Vec<_> = (0..sizes.chain_tasks)
+            .map(|_| kit.spawn(kit.sleeping_chain(pause)))
+            .collect();
+        for handle in handles {
+            handle.await;
+        }
+        None
+    })
+    .0
+}
+
+/// W7: many tasks sleeping on the kit's timer: 10 000 tasks × 10 sleeps
+/// of 1 ms.
+pub fn w7_timers<K: Kit>(kit: K, sizes: Sizes) -> Measured {
+    measure_on(kit, || async move {
+        let handles: Vec<_> = (0..sizes.timer_tasks)
+            .map(|_| kit.spawn(kit.timers(10, Duration::from_millis(1))))
             .collect();
         for handle in handles {
             handle.await;
