@@ -67,7 +67,7 @@ pub fn snapshot() -> Snapshot {
     }
     deadlocks.retain(|d| shows_every_wait(d, &tasks));
     let (mut lints, lints_dropped) = lint::all();
-    lints.extend(unwakeable(&tasks));
+    lints.extend(unwakeable(&tasks, to_duration(now)));
     let totals = registry::totals();
     Snapshot::from_parts(SnapshotParts {
         instrumentation: if config::enabled() {
@@ -96,13 +96,13 @@ pub fn snapshot() -> Snapshot {
 
 /// A lint for each task parked with no waker for it left and no wake
 /// since its latest poll began: nothing can poll it again.
-fn unwakeable(tasks: &[TaskInfo]) -> impl Iterator<Item = Lint> + '_ {
+fn unwakeable(tasks: &[TaskInfo], taken_at: Duration) -> impl Iterator<Item = Lint> + '_ {
     tasks
         .iter()
         .filter(|task| task.wake.wakers == Some(0) && task.wake.woken_at.is_none())
-        .map(|task| Lint::Unwakeable {
+        .map(move |task| Lint::Unwakeable {
             task: task.id,
-            since: task.last_poll_at.unwrap_or(task.state_since),
+            parked_for: taken_at.saturating_sub(task.state_since),
             at: None,
         })
 }

@@ -1115,8 +1115,8 @@ pub enum Lint {
     Unwakeable {
         /// The task.
         task: TaskId,
-        /// Since when it is parked (time since the inspector started).
-        since: Duration,
+        /// How long it has been parked, at the snapshot.
+        parked_for: Duration,
         /// Where it is parked, when known (its await, or the lock or
         /// channel it waits for).
         at: Option<String>,

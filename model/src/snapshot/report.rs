@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{
     BlockingPlace, Deadlock, FrameInfo, Instrumentation, Lint, Snapshot, StepStatus, TaskInfo,
-    TaskState, WaitInfo, WaitReason,
+    TaskState, WaitInfo, WaitReason, WokenBy,
 };
 
 use crate::duration::Human;
@@ -170,6 +170,12 @@ impl Snapshot {
             write!(f, " · parent {parent}")?;
         }
         writeln!(f)?;
+        if task.wake.wakers == Some(0) && task.wake.woken_at.is_none() {
+            writeln!(
+                f,
+                "│ no waker for it exists: it can never be polled again (see Lints)"
+            )?;
+        }
         if let Some(woken) = task.wake.woken_at
             && !task.state.is_finished()
             && self.taken_at.saturating_sub(woken) >= WAITING_FOR_A_WORKER
@@ -615,7 +621,11 @@ impl Display for Lint {
                      the tasks deadlock: take them in one order"
                 )
             }
-            Lint::Unwakeable { task, since, at } => {
+            Lint::Unwakeable {
+                task,
+                parked_for,
+                at,
+            } => {
                 write!(f, "task {task} is parked")?;
                 if let Some(at) = at {
                     write!(f, " at {at}")?;
@@ -623,8 +633,8 @@ impl Display for Lint {
                 write!(
                     f,
                     " and no waker for it exists: it can never be polled again \
-                     (a future returned Pending without keeping its waker; parked since {} after start)",
-                    Human(*since)
+                     (parked for {}; a future returned Pending without keeping its waker)",
+                    Human(*parked_for)
                 )
             }
             Lint::SelfWakeStorm {
@@ -656,8 +666,10 @@ impl Display for Lint {
                 ..
             } => {
                 write!(f, "task {task} waited {} for a worker", Human(*delay))?;
-                if let Some(by) = woken_by {
-                    write!(f, " after {by} woke it")?;
+                match woken_by {
+                    Some(WokenBy::Task(by)) if by == task => write!(f, " after it woke itself")?,
+                    Some(by) => write!(f, " after {by} woke it")?,
+                    None => {}
                 }
                 match blocker {
                     Some(blocker) => write!(
