@@ -106,3 +106,89 @@ async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
     drop(guard);
     waiter.await.unwrap();
 }
+
+/// `serve --url`: this machine's dashboard of a service's mounted one,
+/// read every second through its API; a wrong token fails at once.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_by_url_shows_a_mounted_service() {
+    use std::io::{BufRead, Read, Write};
+    let lock = Arc::new(Mutex::named("far away", ()));
+    let guard = lock.clone().lock_owned().await;
+    let waiter = {
+        let lock = lock.clone();
+        async_inspect::spawn(async move { drop(lock.lock().await) })
+    };
+    let app = axum::Router::new().nest(
+        "/debug/async-inspect",
+        router(Auth::Token("s3cret".into())).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let url = format!("http://{address}/debug/async-inspect");
+
+    let wrong = failure(
+        &cli(args(&[
+            "serve",
+            "--url",
+            &url,
+            "--url-token",
+            "nope",
+            "--port",
+            "0",
+        ]))
+        .await,
+    );
+    assert!(wrong.contains("the token was refused (401)"), "{wrong}");
+
+    let served = {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut server = Command::new(CLI)
+                .args([
+                    "serve",
+                    "--url",
+                    &url,
+                    "--url-token",
+                    "s3cret",
+                    "--port",
+                    "0",
+                ])
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(server.stderr.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            let local = line
+                .split("http://")
+                .nth(1)
+                .and_then(|rest| rest.split('/').next())
+                .unwrap_or_else(|| panic!("the URL: {line}"))
+                .to_owned();
+            let mut stream = std::net::TcpStream::connect(&local).unwrap();
+            write!(
+                stream,
+                "GET /api/v1/snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            stream.read_to_string(&mut response).unwrap();
+            let _ = server.kill();
+            let _ = server.wait();
+            response
+        })
+        .await
+        .unwrap()
+    };
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+    assert!(
+        served.contains(&format!("\"pid\":{}", std::process::id())),
+        "{served}"
+    );
+    assert!(served.contains("far away"), "{served}");
+
+    drop(guard);
+    waiter.await.unwrap();
+}
