@@ -72,11 +72,7 @@ impl<F: Future> Inspected<F> {
         location: &'static Location<'static>,
     ) -> Self {
         config::init();
-        let cell = config::enabled().then(|| {
-            let cell = TaskCell::register(kind, name, location);
-            cell.set_future_type::<F>();
-            cell
-        });
+        let cell = config::enabled().then(|| TaskCell::register_future::<F>(kind, name, location));
         Self {
             future,
             cell,

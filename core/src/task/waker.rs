@@ -158,7 +158,7 @@ impl WakerCache {
             inner: outer.clone(),
         });
         let weak = Arc::downgrade(&wrapper);
-        if let Err(weak) = cell.first_waker.set(weak) {
+        if let Err(weak) = cell.set_first_waker(weak) {
             cell.with_detail(|detail| detail.wakers.adopt(weak));
         }
         let waker = Waker::from(Arc::clone(&wrapper));
