@@ -130,3 +130,49 @@ async fn a_hot_lock_taken_a_million_times_is_no_inversion() {
     });
     assert!(!about_hot, "{snapshot}");
 }
+
+/// A guard taken by one task and dropped by another leaves the first
+/// task's held locks: what the first takes afterwards is not ordered after
+/// it (else a later opposite order would be a false inversion).
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guard_released_by_another_task_leaves_its_taker() {
+    if std::env::var_os(CHILD).is_some() {
+        return;
+    }
+    let first = Arc::new(Mutex::named("handed over", ()));
+    let second = Arc::new(Mutex::named("taken after", ()));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dropper = async_inspect::spawn(async move {
+        let guard: async_inspect::sync::OwnedMutexGuard<()> = rx.await.unwrap();
+        drop(guard);
+    });
+    {
+        let (first, second) = (first.clone(), second.clone());
+        async_inspect::spawn(async move {
+            let guard = first.clone().lock_owned().await;
+            tx.send(guard).unwrap();
+            // Released by the other task before this one goes on.
+            tokio::task::yield_now().await;
+            while first.try_lock().is_err() {
+                tokio::task::yield_now().await;
+            }
+            let _taken = second.lock().await;
+        })
+        .await
+        .unwrap();
+    }
+    dropper.await.unwrap();
+    // The opposite order, in a task of its own: fine, since nothing was
+    // ever taken while `handed over` was held.
+    async_inspect::spawn(async move {
+        let _taken = second.lock().await;
+        let _handed = first.lock().await;
+    })
+    .await
+    .unwrap();
+    let snapshot = async_inspect::snapshot();
+    assert!(
+        !inversion_between(snapshot.lints(), "handed over", "taken after"),
+        "{snapshot}"
+    );
+}
