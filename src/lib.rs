@@ -313,21 +313,55 @@ pub mod web {
 
     /// The dashboard of this program, to nest under a path of its own
     /// server; `auth` says who may read (every route reads, none changes
-    /// the program).
+    /// the program: see [`router_with_control`] for recording).
     ///
     /// # Errors
     ///
     /// When its snapshot thread cannot start.
     pub fn router(auth: Auth) -> std::io::Result<async_inspect_web::Router> {
-        let title = std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "this program".to_owned());
         async_inspect_web::router(
-            &format!("{title} (pid {})", std::process::id()),
+            &title(),
             async_inspect_agent::state_machines::snapshot,
             auth,
         )
+    }
+
+    /// [`router`], and clients that `auth` lets in may also record the
+    /// program (`async-inspect record --url URL --token T --duration 5s
+    /// -o FILE`): the program records itself on a thread of its own for
+    /// the time asked (at most 10 minutes a request) and answers the trace
+    /// file. Allow it only where reading is guarded (a token, or your own
+    /// layer): recording costs the program while it lasts.
+    ///
+    /// # Errors
+    ///
+    /// When its snapshot thread cannot start.
+    pub fn router_with_control(auth: Auth) -> std::io::Result<async_inspect_web::Router> {
+        let control = async_inspect_web::Control {
+            record: Box::new(|duration, all_polls| {
+                let polls = if all_polls {
+                    crate::record::Polls::All
+                } else {
+                    crate::record::Polls::Long
+                };
+                async_inspect_agent::recording::record_for(duration, polls)
+            }),
+        };
+        async_inspect_web::router_with_control(
+            &title(),
+            async_inspect_agent::state_machines::snapshot,
+            auth,
+            control,
+        )
+    }
+
+    /// The dashboard's title: the program and its pid.
+    fn title() -> String {
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "this program".to_owned());
+        format!("{program} (pid {})", std::process::id())
     }
 }
 

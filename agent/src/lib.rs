@@ -23,6 +23,7 @@ mod dump;
 #[cfg(unix)]
 mod early;
 mod panic_stack;
+pub mod recording;
 #[cfg(unix)]
 mod server;
 pub mod state_machines;

@@ -34,7 +34,7 @@ impl Remote {
             );
         }
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
+            .http_status_as_error(false)
             .build();
         Ok(Self {
             base: url.trim_end_matches('/').to_owned(),
@@ -60,8 +60,8 @@ impl Remote {
     /// The dashboard cannot be reached, refuses the token, is not a
     /// dashboard, or speaks another version.
     pub(crate) fn snapshot(&self) -> anyhow::Result<Snapshot> {
-        let body = self.get("/api/v1/snapshot")?;
-        serde_json::from_str(&body).map_err(|e| {
+        let body = self.fetch(Method::Get, "/api/v1/snapshot", TIMEOUT)?;
+        serde_json::from_slice(&body).map_err(|e| {
             anyhow!(
                 "{}: the answer is not a snapshot this async-inspect reads (a server of another \
                  version?): {e}",
@@ -70,40 +70,97 @@ impl Remote {
         })
     }
 
-    /// GETs `path` below the dashboard: the body.
-    fn get(&self, path: &str) -> anyhow::Result<String> {
+    /// A recording of the program for `duration` (every poll or the long
+    /// ones): the trace file's bytes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Remote::snapshot`], and when the program does not allow
+    /// recording over its dashboard.
+    pub(crate) fn record(&self, duration: Duration, all_polls: bool) -> anyhow::Result<Vec<u8>> {
+        let path = format!(
+            "/api/v1/record?duration={}ms&all_polls={}",
+            duration.as_millis(),
+            u8::from(all_polls)
+        );
+        self.fetch(Method::Post, &path, duration + TIMEOUT)
+    }
+
+    /// Sends a request to `path` below the dashboard, waiting at most
+    /// `timeout`: the body of a success; a failure in one line.
+    fn fetch(&self, method: Method, path: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
         let url = format!("{}{path}", self.base);
-        let mut request = self.agent.get(&url);
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", &format!("Bearer {token}"));
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let sent = match method {
+            Method::Get => {
+                let mut request = self
+                    .agent
+                    .get(&url)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build();
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.call()
+            }
+            Method::Post => {
+                let mut request = self
+                    .agent
+                    .post(&url)
+                    .config()
+                    .timeout_global(Some(timeout))
+                    .build();
+                if let Some(bearer) = &bearer {
+                    request = request.header("Authorization", bearer);
+                }
+                request.send_empty()
+            }
+        };
+        let mut response = sent.map_err(|error| anyhow!("cannot reach {}: {error}", self.base))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MOST_BYTES)
+            .read_to_vec()
+            .with_context(|| format!("{url}: the answer could not be read"))?;
+        if (200..300).contains(&status) {
+            return Ok(body);
         }
-        match request.call() {
-            Ok(mut response) => response
-                .body_mut()
-                .with_config()
-                .limit(MOST_BYTES)
-                .read_to_string()
-                .with_context(|| format!("{url}: the answer could not be read")),
-            Err(ureq::Error::StatusCode(401)) => Err(anyhow!(match &self.token {
-                Some(_) => format!("{}: the token was refused (401)", self.base),
-                None => format!(
-                    "{}: a token is needed (401): pass the one it was started with, --token T",
-                    self.base
-                ),
-            })),
-            Err(ureq::Error::StatusCode(403)) => Err(anyhow!(
+        // The dashboard says why in `{"error": "…"}`.
+        let said = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("error")?.as_str().map(str::to_owned));
+        Err(anyhow!(match (status, said) {
+            (401, _) if self.token.is_some() => {
+                format!("{}: the token was refused (401)", self.base)
+            }
+            (401, _) => format!(
+                "{}: a token is needed (401): pass the one it was started with, --token T",
+                self.base
+            ),
+            (403, Some(said)) => format!("{}: refused (403): {said}", self.base),
+            (403, None) => format!(
                 "{}: refused (403): the dashboard answers only clients on its own machine",
                 self.base
-            )),
-            Err(ureq::Error::StatusCode(404)) => Err(anyhow!(
+            ),
+            (404, _) => format!(
                 "{}: no async-inspect dashboard there (404 for {path}): give the path it is \
                  mounted at, e.g. http://host:8080/debug/async-inspect",
                 self.base
-            )),
-            Err(ureq::Error::StatusCode(status)) => {
-                Err(anyhow!("{}: the server answered {status}", self.base))
-            }
-            Err(error) => Err(anyhow!("cannot reach {}: {error}", self.base)),
-        }
+            ),
+            (status, Some(said)) => format!("{}: the server answered {status}: {said}", self.base),
+            (status, None) => format!("{}: the server answered {status}", self.base),
+        }))
     }
+}
+
+/// How long a request may take (a recording: its duration more).
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy)]
+enum Method {
+    Get,
+    Post,
 }

@@ -192,3 +192,94 @@ async fn serve_by_url_shows_a_mounted_service() {
     drop(guard);
     waiter.await.unwrap();
 }
+
+#[async_inspect::trace]
+async fn remote_work(round: u32) -> u32 {
+    async_inspect::time::sleep(std::time::Duration::from_millis(2)).await;
+    round + 1
+}
+
+/// `record --url`: a dashboard mounted with control allowed records the
+/// program and sends the trace; a read-only one refuses, saying why.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_by_url_writes_the_programs_trace() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let worker = {
+        let stop = stop.clone();
+        async_inspect::spawn(async move {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round = remote_work(round).await;
+            }
+            round
+        })
+    };
+    let app = axum::Router::new()
+        .nest(
+            "/control",
+            async_inspect::web::router_with_control(Auth::Token("s3cret".into())).unwrap(),
+        )
+        .nest("/read", router(Auth::Token("s3cret".into())).unwrap());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = std::env::temp_dir().join(format!("async-inspect-record-url-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("remote.trace");
+    let url = format!("http://{address}/control");
+    let recorded = cli(args(&[
+        "record",
+        "--url",
+        &url,
+        "--token",
+        "s3cret",
+        "--duration",
+        "300ms",
+        "-o",
+        file.to_str().unwrap(),
+    ]))
+    .await;
+    assert!(recorded.status.success(), "{recorded:?}");
+    let trace =
+        async_inspect_model::trace_file::read_trace(std::fs::File::open(&file).unwrap()).unwrap();
+    assert_eq!(trace.pid, std::process::id());
+    assert!(trace.snapshots.len() >= 2, "{}", trace.snapshots.len());
+    assert!(
+        trace
+            .sites
+            .iter()
+            .any(|site| site.function == "remote_work"),
+        "the traced calls were recorded: {:?}",
+        trace.sites
+    );
+
+    let read_only = format!("http://{address}/read");
+    let refused = failure(
+        &cli(args(&[
+            "record",
+            "--url",
+            &read_only,
+            "--token",
+            "s3cret",
+            "-o",
+            file.to_str().unwrap(),
+        ]))
+        .await,
+    );
+    assert!(
+        refused.contains("refused (403): recording is not allowed here"),
+        "{refused}"
+    );
+    let wrong = failure(
+        &cli(args(&[
+            "record", "--url", &url, "--token", "nope", "-o", "x.trace",
+        ]))
+        .await,
+    );
+    assert!(wrong.contains("the token was refused (401)"), "{wrong}");
+
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(worker.await.unwrap() > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}

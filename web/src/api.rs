@@ -1,5 +1,6 @@
 //! The JSON API, versioned under `/api/v1/`, the live updates, and the
-//! page. Every route reads; none changes the program.
+//! page. Every route reads, but `POST /api/v1/record`, there only when the
+//! program mounted the dashboard with control allowed.
 //!
 //! | path | what |
 //! |---|---|
@@ -16,6 +17,7 @@
 //! | `/api/v1/export/chrome` | the recording as a Chrome trace (Perfetto) |
 //! | `/api/v1/events` | Server-Sent Events: `update` on each change |
 //! | `/metrics` | the snapshot's metrics, in Prometheus's text format |
+//! | `POST /api/v1/record?duration=5s&all_polls=1` | with control allowed: a recording of that long, as a trace file |
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
@@ -44,6 +46,8 @@ struct App {
     current: Arc<RwLock<Arc<Data>>>,
     access: Access,
     picker: Option<Arc<Picker>>,
+    /// What clients may change, when the program allows it.
+    control: Option<Arc<crate::mount::Control>>,
 }
 
 /// Who may read.
@@ -75,11 +79,17 @@ impl App {
     }
 }
 
-pub(crate) fn router(data: Arc<Data>, access: Access, picker: Option<Arc<Picker>>) -> Router {
+pub(crate) fn router(
+    data: Arc<Data>,
+    access: Access,
+    picker: Option<Arc<Picker>>,
+    control: Option<Arc<crate::mount::Control>>,
+) -> Router {
     let app = App {
         current: Arc::new(RwLock::new(data)),
         access,
         picker,
+        control,
     };
     Router::new()
         .route("/", get(index))
@@ -102,10 +112,70 @@ pub(crate) fn router(data: Arc<Data>, access: Access, picker: Option<Arc<Picker>
         .route("/api/v1/events", get(events))
         .route("/api/v1/processes", get(processes))
         .route("/api/v1/attach", get(attach))
+        .route("/api/v1/record", axum::routing::post(record))
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
         .layer(middleware::from_fn_with_state(app.clone(), refresh))
         .layer(middleware::from_fn_with_state(app.clone(), check_access))
         .with_state(app)
+}
+
+#[derive(Deserialize)]
+struct RecordQuery {
+    duration: Option<String>,
+    all_polls: Option<u8>,
+}
+
+/// `POST /api/v1/record`: records the program for `duration` (default
+/// 5 s) on a thread of its own, and answers the trace file; 403 unless
+/// the program allowed control.
+async fn record(State(app): State<App>, Query(query): Query<RecordQuery>) -> Response {
+    let Some(control) = app.control.clone() else {
+        return error(
+            StatusCode::FORBIDDEN,
+            "recording is not allowed here: the program mounts its dashboard read-only \
+             (async_inspect::web::router_with_control allows it)",
+        );
+    };
+    let duration = match query
+        .duration
+        .as_deref()
+        .map(async_inspect_model::parse_duration)
+    {
+        None => Duration::from_secs(5),
+        Some(Some(duration)) => duration,
+        Some(None) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "duration: expected a duration such as 5s or 500ms",
+            );
+        }
+    };
+    let all_polls = query.all_polls.unwrap_or(0) != 0;
+    let (done, recorded) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new()
+        .name("async-inspect-record".into())
+        .spawn(move || {
+            let _ = done.send((control.record)(duration, all_polls));
+        });
+    if let Err(e) = started {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot record: {e}"),
+        );
+    }
+    match recorded.await {
+        Ok(Ok(bytes)) => {
+            ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+        }
+        Ok(Err(e)) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot record: {e}"),
+        ),
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the recording thread ended",
+        ),
+    }
 }
 
 /// The page, with its links under the path it is served at: nested

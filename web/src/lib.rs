@@ -30,7 +30,7 @@ use async_inspect_model::trace_file::Trace;
 
 pub use axum::Router;
 pub use data::Data;
-pub use mount::Auth;
+pub use mount::{Auth, Control};
 
 /// What the caller sends a live dashboard.
 #[derive(Debug)]
@@ -171,7 +171,7 @@ impl Server {
                 Some(token) => api::Access::Token(token.into()),
                 None => api::Access::Open,
             };
-            let app = api::router(self.data, access, self.picker);
+            let app = api::router(self.data, access, self.picker, None);
             axum::serve(listener, app).await?;
             Ok(())
         })
@@ -223,7 +223,8 @@ pub fn live(title: &str, updates: std::sync::mpsc::Receiver<Update>) -> Arc<Data
 /// API, the live stream and `/metrics`, read from `source` (the program's
 /// snapshot function) on a thread of the dashboard's own, only when a
 /// request wants a snapshot. `auth` says who may read; every route reads,
-/// none changes the program.
+/// none changes the program (see [`router_with_control`] for one that
+/// may record it).
 ///
 /// # Errors
 ///
@@ -242,5 +243,27 @@ pub fn router(
     auth: Auth,
 ) -> io::Result<Router> {
     let data = mount::data(title, source)?;
-    Ok(api::router(data, auth.into(), None))
+    Ok(api::router(data, auth.into(), None, None))
+}
+
+/// [`router`], and clients with access may also change the program as
+/// `control` allows: record it (`POST /api/v1/record?duration=5s`, what
+/// `async-inspect record --url` asks).
+///
+/// # Errors
+///
+/// When the snapshot thread cannot start.
+pub fn router_with_control(
+    title: &str,
+    source: impl Fn() -> Snapshot + Send + 'static,
+    auth: Auth,
+    control: Control,
+) -> io::Result<Router> {
+    let data = mount::data(title, source)?;
+    Ok(api::router(
+        data,
+        auth.into(),
+        None,
+        Some(Arc::new(control)),
+    ))
 }

@@ -32,6 +32,23 @@ pub enum Auth {
     External,
 }
 
+/// What a mounted dashboard may change in the program beyond reading it,
+/// given only by a caller that allows it (`allow_control`): clients with
+/// access may then record the program (`POST /api/v1/record`,
+/// `async-inspect record --url`).
+pub struct Control {
+    /// Records the program for the given time (every poll when the flag
+    /// is set, else the long ones) and gives the trace file's bytes. Runs
+    /// on a thread of its own, never on the server's runtime.
+    pub record: Box<dyn Fn(Duration, bool) -> std::io::Result<Vec<u8>> + Send + Sync>,
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").finish_non_exhaustive()
+    }
+}
+
 /// The data of a dashboard fed by `source`, titled `title`, with the
 /// thread that takes its snapshots.
 pub(crate) fn data(

@@ -12,8 +12,17 @@ use crate::traces::{Recorder, polls};
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The process id.
-    #[arg(long)]
-    pub(crate) pid: u32,
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) pid: Option<u32>,
+    /// A program's dashboard mounted with control allowed
+    /// (`async_inspect::web::router_with_control`), on this machine or
+    /// another: it records itself for --duration (5s if not given) and
+    /// sends the trace.
+    #[arg(long, value_name = "URL")]
+    pub(crate) url: Option<String>,
+    /// The token the dashboard at --url asks for.
+    #[arg(long, value_name = "T", requires = "url")]
+    pub(crate) token: Option<String>,
     /// The trace file to write.
     #[arg(short, long, value_name = "FILE")]
     pub(crate) output: PathBuf,
@@ -34,11 +43,22 @@ pub(crate) struct Args {
 pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
     let Args {
         pid,
+        url,
+        token,
         output,
         duration,
         interval,
         all_polls,
     } = args;
+    let Some(pid) = pid else {
+        let remote = crate::remote::Remote::new(url.as_deref().unwrap_or_default(), token)?;
+        return record_remote(
+            &remote,
+            &output,
+            duration.unwrap_or(REMOTE_DEFAULT),
+            all_polls,
+        );
+    };
     let to = (output, polls(all_polls));
     let mut client = Client::connect_pid(pid)?;
     let mut recorder = Recorder::start(&to, &mut client)?;
@@ -56,6 +76,39 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         "async-inspect: recorded {} of process {pid} over {} to {}",
         recorder.summary(),
         async_inspect_model::format_duration(started.elapsed()),
+        output.display()
+    );
+    Ok(0)
+}
+
+/// How long a recording over a dashboard lasts when --duration is not
+/// given (it is one request, so it cannot run until stopped).
+const REMOTE_DEFAULT: Duration = Duration::from_secs(5);
+
+/// Records the program behind the dashboard `remote` for `duration` into
+/// `output`; checks that what came is a trace this CLI reads.
+fn record_remote(
+    remote: &crate::remote::Remote,
+    output: &std::path::Path,
+    duration: Duration,
+    all_polls: bool,
+) -> anyhow::Result<i32> {
+    use anyhow::Context;
+    let bytes = remote.record(duration, all_polls)?;
+    let trace =
+        async_inspect_model::trace_file::read_trace(&mut bytes.as_slice()).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: the answer is not a trace this async-inspect reads: {e}",
+                remote.url()
+            )
+        })?;
+    std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!(
+        "async-inspect: recorded {} snapshots and {} events of {} over {} to {}",
+        trace.snapshots.len(),
+        trace.events.len(),
+        remote.url(),
+        async_inspect_model::format_duration(duration),
         output.display()
     );
     Ok(0)
