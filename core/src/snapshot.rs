@@ -99,7 +99,7 @@ pub fn snapshot() -> Snapshot {
 fn unwakeable(tasks: &[TaskInfo], taken_at: Duration) -> impl Iterator<Item = Lint> + '_ {
     tasks
         .iter()
-        .filter(|task| task.wake.wakers == Some(0) && task.wake.woken_at.is_none())
+        .filter(|task| task.unwakeable())
         .map(move |task| Lint::Unwakeable {
             task: task.id,
             parked_for: taken_at.saturating_sub(task.state_since),

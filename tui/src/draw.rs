@@ -254,6 +254,8 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
             None if in_deadlock.contains(&task.id) => {
                 format!("{} DEADLOCK", state_icon(task.state))
             }
+            // Nothing can poll it again (its waker is gone): a lint.
+            None if task.unwakeable() => format!("{} NO WAKER", state_icon(task.state)),
             None => format!("{} {}", state_icon(task.state), task.state.label()),
         };
         let cells = [
@@ -272,7 +274,7 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
                 .fg(Color::Black)
                 .bg(Color::LightYellow)
                 .add_modifier(Modifier::BOLD),
-            None if in_deadlock.contains(&task.id) => {
+            None if in_deadlock.contains(&task.id) || task.unwakeable() => {
                 state_style(task.state).add_modifier(Modifier::BOLD)
             }
             None => state_style(task.state),

@@ -789,3 +789,30 @@ fn the_debugger_toggles_breakpoints_and_drives_paused_tasks_only() {
     let why = debugger.request(Command::Toggle, Some(idle)).unwrap_err();
     assert!(why.contains("not parked at a traced await"), "{why}");
 }
+
+#[test]
+fn a_task_nobody_can_wake_says_so_in_its_row() {
+    let path = format!(
+        "{}/../model/tests/fixtures/stuck_request.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The first task: parked, not woken since, no waker left.
+    let task = &mut json["tasks"][0];
+    let id = task["id"].as_u64().unwrap();
+    task["wake"] = serde_json::json!({
+        "self_wakes": 0, "woken_by": null, "woken_at": null,
+        "max_delay": { "secs": 0, "nanos": 0 }, "wakers": 0
+    });
+    let snapshot: Snapshot = serde_json::from_value(json).unwrap();
+    let screen = render(&snapshot, &View::default(), 120, 20);
+    let row = screen
+        .lines()
+        .find(|line| {
+            line.contains(&format!("#{id} ")) || line.trim_start().starts_with(&format!("{id} "))
+        })
+        .unwrap_or_else(|| panic!("task {id}'s row: {screen}"));
+    assert!(row.contains("NO WAKER"), "{screen}");
+    assert_eq!(screen.matches("NO WAKER").count(), 1, "{screen}");
+}

@@ -373,6 +373,7 @@ fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
         "kind": task.kind,
         "parked_at": task.parked_at(),
         "deadlocked": snapshot.deadlocks_of(task.id).next().is_some(),
+        "unwakeable": task.unwakeable(),
         "location": task.location.to_string(),
         "for_ms": task.in_state_for(snapshot).as_millis() as u64,
         "polls": task.polls,

@@ -52,6 +52,11 @@ async fn a_service_mounts_the_dashboard_behind_a_token() {
     tokio::time::sleep(Duration::from_millis(5)).await;
     drop(taken);
     briefly.await.unwrap();
+    // And a task nobody can wake: its future kept no waker.
+    let lost = async_inspect::task::Builder::new()
+        .name("lost-waker")
+        .spawn(std::future::poll_fn(|_| std::task::Poll::<()>::Pending))
+        .unwrap();
     let address = service(Auth::Token("s3cret".into())).await;
     let bearer = [("Authorization", "Bearer s3cret")];
 
@@ -140,6 +145,20 @@ async fn a_service_mounts_the_dashboard_behind_a_token() {
     };
     assert_eq!(count(f64::INFINITY), Some(1.0), "{body}");
     assert_eq!(count(0.004096), Some(0.0), "under 4 ms: none; {body}");
+    // The lost task's row says nothing can wake it.
+    let (status, _, body) = blocking(move || {
+        request(
+            address,
+            &format!("{PREFIX}/api/v1/tasks?q=lost-waker"),
+            &bearer,
+        )
+    })
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let rows: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(rows.to_string().contains("\"unwakeable\":true"), "{body}");
+    lost.abort();
+
     // Every woken poll's scheduling delay, in one histogram.
     let delays = scrape
         .samples

@@ -862,6 +862,12 @@ impl TaskInfo {
         })
     }
 
+    /// Whether nothing can poll the task again: parked between polls, not
+    /// woken since its last poll began, and no waker for it left.
+    pub fn unwakeable(&self) -> bool {
+        self.wake.wakers == Some(0) && self.wake.woken_at.is_none()
+    }
+
     /// The mean time between the task's polls.
     pub fn mean_time_between_polls(&self) -> Option<Duration> {
         (self.polls > 1).then(|| self.age / u32::try_from(self.polls).unwrap_or(u32::MAX))

@@ -170,7 +170,7 @@ impl Snapshot {
             write!(f, " · parent {parent}")?;
         }
         writeln!(f)?;
-        if task.wake.wakers == Some(0) && task.wake.woken_at.is_none() {
+        if task.unwakeable() {
             writeln!(
                 f,
                 "│ no waker for it exists: it can never be polled again (see Lints)"

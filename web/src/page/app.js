@@ -137,7 +137,8 @@ function taskTable(rows) {
     rows.map((t) => `<tr class="${esc(t.state.toLowerCase())}${t.paused_at ? " paused" : ""}${t.deadlocked ? " deadlocked" : ""}">
       <td><a href="#/task/${t.id}">#${t.id}</a></td>
       <td>${t.paused_at ? `PAUSED at breakpoint ${t.paused_at}`
-        : t.deadlocked ? `<b class="mark">DEADLOCK</b>` : esc(t.state)}</td>
+        : t.deadlocked ? `<b class="mark">DEADLOCK</b>`
+        : t.unwakeable ? `<b class="mark">NO WAKER</b> ${esc(t.state)}` : esc(t.state)}</td>
       <td><a href="#/task/${t.id}">${esc(t.name)}</a></td>
       <td class="code">${esc(t.parked_at || "")}</td><td>${ms(t.for_ms)}</td>
       <td>${t.polls}</td><td>${t.busy_pct.toFixed(0)}%</td></tr>`).join("") +
