@@ -1,7 +1,8 @@
 //! `async-inspect-bench soak`: is memory flat over a long run with
 //! inspection on? Short tasks spawned in waves, each making and taking a
 //! lock of its own (distinct lock instances at one site) and half of them
-//! contending on a shared one, a snapshot taken every second as a watching
+//! contending on a shared one while holding theirs (a new pair of locks
+//! for the lock order each time), a snapshot taken every second as a watching
 //! client would; RSS sampled every second. After warm-up (the first tenth
 //! of the tasks), the late RSS (the median of the last third of the
 //! samples) must stay within the tolerance of its level then; the peak is
@@ -60,11 +61,18 @@ pub fn soak(options: &Options) -> bool {
                     let shared = shared.clone();
                     let own = (locks_made + i < options.locks).then(|| Mutex::new(i));
                     async_inspect::spawn(async move {
-                        if let Some(own) = own {
-                            *own.lock().await += 1;
-                        }
+                        // Half take the shared lock while holding their
+                        // own: a new pair of locks each time, for the
+                        // lock order to learn and forget.
+                        let own = match &own {
+                            Some(own) => Some(own.lock().await),
+                            None => None,
+                        };
                         if i % 2 == 0 {
                             *shared.lock().await += 1;
+                        }
+                        if let Some(mut own) = own {
+                            *own += 1;
                         }
                         tokio::task::yield_now().await;
                     })

@@ -147,8 +147,12 @@ pub struct ResourceCell {
     shared: Mutex<Vec<SharedHolder>>,
     /// The last [`Hold::key`] given out.
     next_key: AtomicU64,
-    /// Locks that were held when this one was taken (see `order`).
-    taken_after: Mutex<Vec<ResourceId>>,
+    /// Locks that were held when this one was taken (see `order`), at
+    /// most [`TAKEN_AFTER_KEPT`] (then forgotten and learnt again).
+    pub(super) taken_after: Mutex<Vec<ResourceId>>,
+    /// Whether the lock order by lock has an edge from or to it (to be
+    /// forgotten when it goes).
+    ordered: std::sync::atomic::AtomicBool,
     stats: Stats,
     /// For a channel's end: what went through the channel.
     counts: Option<Arc<super::ChannelCounts>>,
@@ -202,6 +206,7 @@ impl ResourceCell {
             shared: Mutex::new(Vec::new()),
             next_key: AtomicU64::new(0),
             taken_after: Mutex::new(Vec::new()),
+            ordered: std::sync::atomic::AtomicBool::new(false),
             stats: Stats::default(),
             site: super::sites::site(kind, name.as_deref(), created_at),
             counts,
@@ -519,8 +524,19 @@ impl ResourceCell {
         if after.contains(&other) {
             return false;
         }
+        // A long-lived lock taken after many short-lived ones (a shared
+        // lock under each connection's) would remember them all: the list
+        // starts over instead, and the order graph drops repeats.
+        if after.len() >= TAKEN_AFTER_KEPT {
+            after.clear();
+        }
         after.push(other);
         true
+    }
+
+    /// Notes that the lock order by lock has an edge from or to it.
+    pub(crate) fn note_ordered(&self) {
+        self.ordered.store(true, Ordering::Relaxed);
     }
 
     /// A task starts waiting for it.
@@ -636,10 +652,19 @@ impl ResourceCell {
 
 impl Drop for ResourceCell {
     fn drop(&mut self) {
-        let mut resources = RESOURCES.lock().unwrap_or_else(|e| e.into_inner());
-        resources.try_remove(self.slot);
+        RESOURCES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_remove(self.slot);
+        if *self.ordered.get_mut() {
+            super::order::forget(self.id);
+        }
     }
 }
+
+/// How many locks a lock remembers being taken after (see
+/// [`ResourceCell::learn_taken_after`]).
+const TAKEN_AFTER_KEPT: usize = 256;
 
 impl record::NamedResource for ResourceCell {
     fn id(&self) -> ResourceId {

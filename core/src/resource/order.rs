@@ -29,11 +29,28 @@ use crate::task::held::LockKey;
 use crate::task::{TaskId, TaskResource, context};
 use async_inspect_model::snapshot::{LockOrderStep, ResourceRef, SourceLocation};
 
+/// A lock as the order graphs keep it: what a report says of it, not
+/// the lock itself (the graphs must not keep dead locks alive).
+#[derive(Clone)]
+struct Named {
+    reference: ResourceRef,
+    created_at: &'static Location<'static>,
+}
+
+impl Named {
+    fn of(resource: &dyn TaskResource) -> Self {
+        Self {
+            reference: reference(resource),
+            created_at: resource.created_at(),
+        }
+    }
+}
+
 /// "Took `to` at `took_at` while holding `from`, taken at `held_at`."
 #[derive(Clone)]
 struct Edge {
-    from: Arc<dyn TaskResource>,
-    to: Arc<dyn TaskResource>,
+    from: Named,
+    to: Named,
     held_at: &'static Location<'static>,
     took_at: &'static Location<'static>,
     task: TaskId,
@@ -42,37 +59,66 @@ struct Edge {
 /// Where a lock was created, as a key.
 type Site = (&'static str, u32, u32);
 
-fn site_of(resource: &dyn TaskResource) -> Site {
-    let at = resource.created_at();
+fn site_of(lock: &Named) -> Site {
+    let at = lock.created_at;
     (at.file(), at.line(), at.column())
+}
+
+fn id_of(lock: &Named) -> ResourceId {
+    lock.reference.id
 }
 
 /// The order between locks, by a key of each: its id, or its creation site.
 struct OrderGraph<K> {
     after: HashMap<K, Vec<Edge>>,
+    /// For each key, the keys with an edge to it (to forget a lock).
+    before: HashMap<K, Vec<K>>,
     /// The cycles reported, as their sorted keys.
     reported: HashSet<Vec<K>>,
-    key: fn(&dyn TaskResource) -> K,
+    key: fn(&Named) -> K,
 }
 
 impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
-    fn new(key: fn(&dyn TaskResource) -> K) -> Self {
+    fn new(key: fn(&Named) -> K) -> Self {
         Self {
             after: HashMap::new(),
+            before: HashMap::new(),
             reported: HashSet::new(),
             key,
         }
     }
 
+    /// Forgets every edge from or to `key` (a lock that is gone).
+    fn forget(&mut self, key: K) {
+        for edge in self.after.remove(&key).unwrap_or_default() {
+            let to = (self.key)(&edge.to);
+            if let Some(before) = self.before.get_mut(&to) {
+                before.retain(|k| *k != key);
+                if before.is_empty() {
+                    self.before.remove(&to);
+                }
+            }
+        }
+        for from in self.before.remove(&key).unwrap_or_default() {
+            if let Some(after) = self.after.get_mut(&from) {
+                after.retain(|e| (self.key)(&e.to) != key);
+                if after.is_empty() {
+                    self.after.remove(&from);
+                }
+            }
+        }
+    }
+
     /// Adds an edge; the edges of a new cycle it closes, if any.
     fn add(&mut self, edge: &Edge) -> Option<Vec<Edge>> {
-        let (from, to) = ((self.key)(&*edge.from), (self.key)(&*edge.to));
+        let (from, to) = ((self.key)(&edge.from), (self.key)(&edge.to));
         let after = self.after.entry(from).or_default();
         // One edge per pair of keys: many instances of two sites add one.
-        if after.iter().any(|e| (self.key)(&*e.to) == to) {
+        if after.iter().any(|e| (self.key)(&e.to) == to) {
             return None;
         }
         after.push(edge.clone());
+        self.before.entry(to).or_default().push(from);
         let cycle: Vec<Edge> = {
             let back = self.path(to, from)?;
             std::iter::once(edge).chain(back).cloned().collect()
@@ -82,7 +128,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
 
     /// Marks `cycle` reported; whether it was new.
     fn remember(&mut self, cycle: &[Edge]) -> bool {
-        let mut key: Vec<K> = cycle.iter().map(|e| (self.key)(&*e.from)).collect();
+        let mut key: Vec<K> = cycle.iter().map(|e| (self.key)(&e.from)).collect();
         key.sort_unstable();
         key.dedup();
         self.reported.insert(key)
@@ -108,7 +154,7 @@ impl<K: Copy + Eq + Ord + std::hash::Hash> OrderGraph<K> {
         }
         for edge in self.after.get(&at).into_iter().flatten() {
             path.push(edge);
-            let next = (self.key)(&*edge.to);
+            let next = (self.key)(&edge.to);
             if next == to || self.walk(next, to, visited, path) {
                 return true;
             }
@@ -203,9 +249,11 @@ fn new_pair(
     if !resource.learn_taken_after(held.id()) {
         return;
     }
+    held.note_ordered();
+    resource.note_ordered();
     add(Edge {
-        from: held as Arc<dyn TaskResource>,
-        to: Arc::clone(resource) as Arc<dyn TaskResource>,
+        from: Named::of(&*held),
+        to: Named::of(&**resource),
         held_at,
         took_at,
         task,
@@ -248,14 +296,14 @@ fn add(edge: Edge) {
     let (by_lock, by_site) = {
         let mut orders = ORDER.lock().unwrap_or_else(|e| e.into_inner());
         let orders = orders.get_or_insert_with(|| Orders {
-            by_lock: OrderGraph::new(|r| r.id()),
+            by_lock: OrderGraph::new(id_of),
             by_site: OrderGraph::new(site_of),
         });
         let by_lock = orders.by_lock.add(&edge);
         if let Some(cycle) = &by_lock {
             orders.by_site.remember(cycle);
         }
-        let same_site = site_of(&*edge.from) == site_of(&*edge.to);
+        let same_site = site_of(&edge.from) == site_of(&edge.to);
         let by_site = if by_lock.is_none() && !same_site {
             orders.by_site.add(&edge)
         } else {
@@ -286,11 +334,75 @@ fn location(site: &'static Location<'static>) -> SourceLocation {
 fn step(edge: &Edge) -> LockOrderStep {
     LockOrderStep {
         task: edge.task,
-        held: reference(&*edge.from),
+        held: edge.from.reference.clone(),
         held_at: location(edge.held_at),
-        held_created_at: location(edge.from.created_at()),
-        took: reference(&*edge.to),
+        held_created_at: location(edge.from.created_at),
+        took: edge.to.reference.clone(),
         took_at: location(edge.took_at),
-        took_created_at: location(edge.to.created_at()),
+        took_created_at: location(edge.to.created_at),
+    }
+}
+
+/// The lock `id` is gone: the order by lock forgets it (the order by
+/// site keeps what its sites taught). Called only for locks that were
+/// ever in it.
+pub(crate) fn forget(id: ResourceId) {
+    let mut orders = ORDER.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(orders) = orders.as_mut() {
+        orders.by_lock.forget(id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::panic::Location;
+
+    use super::*;
+    use crate::{Inspected, TaskKind};
+    use async_inspect_model::ResourceKind;
+
+    /// Edges of the order by lock from or to `id`.
+    fn edges_touching(id: ResourceId) -> usize {
+        let orders = ORDER.lock().unwrap_or_else(|e| e.into_inner());
+        orders.as_ref().map_or(0, |orders| {
+            let graph = &orders.by_lock;
+            graph.after.get(&id).map_or(0, Vec::len) + graph.before.get(&id).map_or(0, Vec::len)
+        })
+    }
+
+    /// A long-lived lock taken under a thousand short-lived ones (as a
+    /// shared lock under each connection's): once they are gone, the order
+    /// keeps none of them, and the shared lock remembers a bounded few.
+    #[test]
+    fn locks_that_go_leave_the_order() {
+        let shared = ResourceCell::new(
+            ResourceKind::Mutex,
+            Some("shared".into()),
+            Location::caller(),
+        );
+        let task = Inspected::new(
+            {
+                let shared = Arc::clone(&shared);
+                async move {
+                    let mut peak = 0;
+                    for _ in 0..1_000 {
+                        let own = ResourceCell::new(ResourceKind::Mutex, None, Location::caller());
+                        let own_hold = own.acquired(Location::caller(), false);
+                        let shared_hold = shared.acquired(Location::caller(), false);
+                        peak = peak.max(edges_touching(shared.id()));
+                        shared.released(shared_hold);
+                        own.released(own_hold);
+                    }
+                    peak
+                }
+            },
+            TaskKind::Spawned,
+            None,
+        );
+        let peak = futures::executor::block_on(task);
+        assert!(peak >= 1, "the pairs were ordered");
+        assert_eq!(edges_touching(shared.id()), 0);
+        let remembered = shared.taken_after.lock().unwrap().len();
+        assert!(remembered <= 256, "{remembered}");
     }
 }
