@@ -4,6 +4,8 @@
 //! prints the report and passes the exit code on, a live attach ends when
 //! the program does, and bad input is one line and a non-zero exit.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -962,7 +964,6 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
 
 #[test]
 fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
-    use std::io::{BufRead, Read, Write};
     let dir = scratch("serve");
     let trace = dir.join("empty.trace");
     let file = std::fs::File::create(&trace).unwrap();
@@ -977,30 +978,14 @@ fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
         .snapshot(&async_inspect_model::Snapshot::from_parts(empty))
         .unwrap();
     drop(writer);
-    let mut server = Command::new(CLI)
+    let server = Command::new(CLI)
         .args(["serve", "--port", "0", "--trace", trace.to_str().unwrap()])
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(server.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = App(server);
-    let address = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("the URL: {line}"))
-        .to_owned();
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    write!(
-        stream,
-        "GET /api/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let mut server = App(server);
+    let address = common::served_address(&mut server.0);
+    let response = common::http_get(&address, "/api/v1/status");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(
         response.contains("\"title\":\"fixture (pid 42, recorded)\""),

@@ -1,13 +1,18 @@
-//! `attach --url`: a service's mounted dashboard read from another
-//! process, as from another machine: the dump of its stuck task, its JSON,
-//! and one clear line (and a failing exit) for a wrong token, a missing
-//! one, a wrong path, a server that is not there.
+//! `attach`, `serve` and `record` with `--url`: a service's mounted
+//! dashboard read from another process, as from another machine: the dump
+//! of its stuck task, its JSON, this machine's dashboard of it, a
+//! recording (where the service allows control), and one clear line (and
+//! a failing exit) for a wrong token, a missing one, a wrong path, a
+//! server that is not there, a dashboard that does not allow recording.
+
+mod common;
 
 use std::net::SocketAddr;
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use async_inspect::sync::Mutex;
+use async_inspect::JoinHandle;
+use async_inspect::sync::{Mutex, OwnedMutexGuard};
 use async_inspect::web::{Auth, router};
 
 const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
@@ -31,22 +36,36 @@ fn failure(output: &Output) -> String {
     stderr
 }
 
-#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
-async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
-    let lock = Arc::new(Mutex::named("stuck", ()));
+/// A task waiting for the lock `name`, whose guard the caller holds.
+async fn stuck_on(name: &'static str) -> (OwnedMutexGuard<()>, JoinHandle<()>) {
+    let lock = Arc::new(Mutex::named(name, ()));
     let guard = lock.clone().lock_owned().await;
-    let waiter = {
-        let lock = lock.clone();
-        async_inspect::spawn(async move { drop(lock.lock().await) })
-    };
+    let waiter = async_inspect::spawn(async move { drop(lock.lock().await) });
+    (guard, waiter)
+}
+
+/// Serves `app` on a free loopback port, in this program: its address.
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    address
+}
+
+/// This program's dashboard, read-only behind a token, mounted at
+/// `/debug/async-inspect` of a server: its URL.
+async fn mounted() -> String {
     let app = axum::Router::new().nest(
         "/debug/async-inspect",
         router(Auth::Token("s3cret".into())).unwrap(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
-    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let url = format!("http://{address}/debug/async-inspect");
+    format!("http://{}/debug/async-inspect", serve(app).await)
+}
+
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
+    let (guard, waiter) = stuck_on("stuck").await;
+    let url = mounted().await;
 
     let dump = cli(args(&[
         "attach", "--url", &url, "--token", "s3cret", "--dump",
@@ -82,7 +101,7 @@ async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
     assert!(wrong.contains("the token was refused (401)"), "{wrong}");
     let missing = failure(&cli(args(&["attach", "--url", &url, "--dump"])).await);
     assert!(missing.contains("a token is needed (401)"), "{missing}");
-    let elsewhere = format!("http://{address}/not-here");
+    let elsewhere = url.replace("/debug/async-inspect", "/not-here");
     let path = failure(
         &cli(args(&[
             "attach", "--url", &elsewhere, "--token", "s3cret", "--dump",
@@ -111,21 +130,8 @@ async fn attach_by_url_dumps_a_mounted_service_and_says_what_is_wrong() {
 /// read every second through its API; a wrong token fails at once.
 #[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_by_url_shows_a_mounted_service() {
-    use std::io::{BufRead, Read, Write};
-    let lock = Arc::new(Mutex::named("far away", ()));
-    let guard = lock.clone().lock_owned().await;
-    let waiter = {
-        let lock = lock.clone();
-        async_inspect::spawn(async move { drop(lock.lock().await) })
-    };
-    let app = axum::Router::new().nest(
-        "/debug/async-inspect",
-        router(Auth::Token("s3cret".into())).unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
-    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let url = format!("http://{address}/debug/async-inspect");
+    let (guard, waiter) = stuck_on("far away").await;
+    let url = mounted().await;
 
     let wrong = failure(
         &cli(args(&[
@@ -157,24 +163,8 @@ async fn serve_by_url_shows_a_mounted_service() {
                 .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
-            let mut line = String::new();
-            std::io::BufReader::new(server.stderr.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            let local = line
-                .split("http://")
-                .nth(1)
-                .and_then(|rest| rest.split('/').next())
-                .unwrap_or_else(|| panic!("the URL: {line}"))
-                .to_owned();
-            let mut stream = std::net::TcpStream::connect(&local).unwrap();
-            write!(
-                stream,
-                "GET /api/v1/snapshot HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut response = String::new();
-            stream.read_to_string(&mut response).unwrap();
+            let local = common::served_address(&mut server);
+            let response = common::http_get(&local, "/api/v1/snapshot");
             let _ = server.kill();
             let _ = server.wait();
             response
@@ -220,9 +210,7 @@ async fn record_by_url_writes_the_programs_trace() {
             async_inspect::web::router_with_control(Auth::Token("s3cret".into())).unwrap(),
         )
         .nest("/read", router(Auth::Token("s3cret".into())).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address: SocketAddr = listener.local_addr().unwrap();
-    async_inspect::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let address = serve(app).await;
 
     let dir = std::env::temp_dir().join(format!("async-inspect-record-url-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
