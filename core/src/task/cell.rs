@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::record::{self, EndHow};
@@ -112,14 +112,11 @@ pub struct TaskCell {
     /// Where the pinned future lives, from its first poll on; 0 before.
     future_address: AtomicUsize,
     /// The first waker wrapper it was polled with (later ones, rare, are
-    /// in its detail), to count the wakers for it that exist. (A bare
-    /// pointer from `Weak::into_raw` instead, 8 bytes less, measured 160
-    /// bytes more of resident memory per idle task in W5, for a reason
-    /// not found yet: kept as is.)
+    /// in its detail), to count the wakers for it that exist.
     first_waker: OnceLock<Weak<TaskWaker>>,
     /// The inspected locks it holds, for the lock-order check; made at its
-    /// first lock, freed with the cell.
-    held: AtomicPtr<HeldLocks>,
+    /// first lock.
+    held: OnceLock<Box<HeldLocks>>,
 }
 
 /// What a task's waker counts (see the `waker` module). Wakers on any
@@ -222,7 +219,7 @@ impl TaskCell {
             future_type,
             future_address: AtomicUsize::new(0),
             first_waker: OnceLock::new(),
-            held: AtomicPtr::new(std::ptr::null_mut()),
+            held: OnceLock::new(),
         });
         registry::insert(&cell);
         if record::on() {
@@ -348,7 +345,8 @@ impl TaskCell {
     pub(crate) fn wake_info(&self, detail: Option<&Detail>, before: (Phase, u64)) -> WakeInfo {
         let w = &self.wakes;
         let outside = self
-            .first_waker()
+            .first_waker
+            .get()
             .and_then(|first| waker::wakers_outside(first, detail.map(|d| &d.wakers)));
         // A waker dropped after its wake (a wake by value) published the
         // wake first: seen gone, its wake is seen too.
@@ -503,42 +501,11 @@ impl TaskCell {
         self.first_waker.set(wrapper)
     }
 
-    /// The task's first waker wrapper, if it was polled.
-    fn first_waker(&self) -> Option<&Weak<TaskWaker>> {
-        self.first_waker.get()
-    }
-
     /// The locks the task holds, for the lock-order check; the array is
     /// made at the first call.
     #[inline]
     pub(crate) fn held_locks(&self) -> &HeldLocks {
-        let held = self.held.load(Ordering::Acquire);
-        if held.is_null() {
-            return self.make_held_locks();
-        }
-        // SAFETY: set once from `Box::into_raw` and freed only when the
-        // cell drops; `&self` keeps the cell alive.
-        unsafe { &*held }
-    }
-
-    #[cold]
-    fn make_held_locks(&self) -> &HeldLocks {
-        let new = Box::into_raw(Box::new(HeldLocks::new()));
-        let held = match self.held.compare_exchange(
-            std::ptr::null_mut(),
-            new,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => new,
-            Err(existing) => {
-                // SAFETY: `new` was never shared.
-                drop(unsafe { Box::from_raw(new) });
-                existing
-            }
-        };
-        // SAFETY: as in `held_locks`.
-        unsafe { &*held }
+        self.held.get_or_init(|| Box::new(HeldLocks::new()))
     }
 
     /// Marks the task finished with `phase` and hands it to the registry's
@@ -653,12 +620,6 @@ impl TaskCell {
 
 impl Drop for TaskCell {
     fn drop(&mut self) {
-        let held = *self.held.get_mut();
-        if !held.is_null() {
-            // SAFETY: made by `Box::into_raw` in `held_locks`, and the
-            // cell (which every borrow of it borrows) is going.
-            drop(unsafe { Box::from_raw(held) });
-        }
         let detail = self.detail.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(detail) = detail.take() {
             Detail::recycle(detail);
