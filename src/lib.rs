@@ -357,11 +357,11 @@ pub mod web {
 
     /// The dashboard's title: the program and its pid.
     fn title() -> String {
-        let program = std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "this program".to_owned());
-        format!("{program} (pid {})", std::process::id())
+        format!(
+            "{} (pid {})",
+            async_inspect_agent::program_name(),
+            std::process::id()
+        )
     }
 }
 

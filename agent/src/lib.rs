@@ -36,6 +36,14 @@ pub use async_inspect_model::wire::{socket_dir, socket_for};
 pub use server::{MAX_CLIENTS, socket, start};
 pub use watchdog::service::log_stalls;
 
+/// This program's name: its executable's file name (`?` if unknown).
+pub fn program_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
 /// Reads the environment (once) and starts what it asks for: the agent
 /// (`ASYNC_INSPECT_AGENT=1`, set by `async-inspect run`), a recording from
 /// the first poll kept for the agent's first client

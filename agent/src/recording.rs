@@ -28,10 +28,7 @@ pub fn record_for(duration: Duration, polls: Polls) -> io::Result<Vec<u8>> {
     let duration = duration.min(LONGEST);
     let recorder = Recorder::start_with(polls);
     let first = crate::state_machines::snapshot();
-    let program = std::env::current_exe()
-        .ok()
-        .and_then(|exe| Some(exe.file_name()?.to_string_lossy().into_owned()))
-        .unwrap_or_default();
+    let program = crate::program_name();
     let mut bytes = Vec::new();
     let mut writer = TraceWriter::new(&mut bytes, first.pid(), &program, first.started_at_unix())?;
     writer.snapshot(&first)?;

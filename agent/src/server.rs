@@ -414,17 +414,9 @@ fn welcome() -> Welcome {
     Welcome {
         protocol: PROTOCOL,
         pid: std::process::id(),
-        program: program_name(),
+        program: crate::program_name(),
         started_at_unix: async_inspect_core::clock::started_at_unix(),
     }
-}
-
-/// This program's name: its executable's file name.
-fn program_name() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| "?".to_owned())
 }
 
 fn uid() -> u32 {
