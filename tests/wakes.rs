@@ -358,24 +358,30 @@ async fn a_waker_sent_to_another_thread_and_woken_later_is_no_lint() {
 async fn select_dropping_a_branch_while_another_holds_a_waker_is_no_lint() {
     let watcher = Watcher::start();
     let (tx, mut rx) = tokio::sync::mpsc::channel::<u32>(1);
-    let handle = async_inspect::spawn(async move {
-        let mut ticks = 0;
-        loop {
-            tokio::select! {
-                message = rx.recv() => return (ticks, message),
-                // Its sleep wins, and the recv branch's future (and the
-                // waker it registered) is dropped; the next round
-                // registers again.
-                () = tokio::time::sleep(Duration::from_millis(2)) => ticks += 1,
+    let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let handle = {
+        let ticks = ticks.clone();
+        async_inspect::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = rx.recv() => return message,
+                    // Its sleep wins, and the recv branch's future (and
+                    // the waker it registered) is dropped; the next round
+                    // registers again.
+                    () = tokio::time::sleep(Duration::from_millis(2)) => {
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
             }
-        }
-    });
+        })
+    };
     let id = handle.inspect_id().unwrap();
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    // Twenty rounds of a branch dropped, then the message.
+    while ticks.load(Ordering::Relaxed) < 20 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     tx.send(7).await.unwrap();
-    let (ticks, message) = handle.await.unwrap();
-    assert!(ticks > 0);
-    assert_eq!(message, Some(7));
+    assert_eq!(handle.await.unwrap(), Some(7));
     watcher.assert_quiet(&[id], &[id]);
 }
 
