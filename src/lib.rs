@@ -287,6 +287,44 @@ pub mod agent {
 /// ```
 pub use async_inspect_agent::log_stalls;
 
+/// Tasks in the `tracing` spans they run in (the `tracing` feature): add
+/// [`layer()`](tracing::layer) to the program's subscriber, and each task
+/// shows its spans with their fields (`in span request{id=4}`) and the
+/// trace id a `trace_id` or `traceparent` field carries, in every view;
+/// a task spawned inside a span keeps it, also when it enters none itself.
+///
+/// ```
+/// use tracing::Instrument;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let subscriber = tracing_subscriber::registry().with(async_inspect::tracing::layer());
+/// tracing::subscriber::set_global_default(subscriber).unwrap();
+///
+/// let runtime = tokio::runtime::Runtime::new().unwrap();
+/// runtime.block_on(async {
+///     let request = tracing::info_span!("request", trace_id = "4bf92f3577b34da6a3ce929d0e0e4736");
+///     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+///     let task = async_inspect::spawn(async move { rx.await }.instrument(request));
+///     tokio::task::yield_now().await;
+///     # let mut parked = false;
+///     # for _ in 0..1000 {
+///     #     parked = async_inspect::snapshot().tasks().iter().any(|t| !t.spans.is_empty());
+///     #     if parked { break }
+///     #     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+///     # }
+///     let snapshot = async_inspect::snapshot();
+///     let served = snapshot.tasks().iter().find(|t| !t.spans.is_empty()).unwrap();
+///     assert_eq!(served.spans[0].name, "request");
+///     assert_eq!(served.trace_id.as_deref(), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+///     tx.send(()).unwrap();
+///     task.await.unwrap().unwrap();
+/// });
+/// ```
+#[cfg(feature = "tracing")]
+pub mod tracing {
+    pub use async_inspect_core::tracing_layer::{Layer, layer};
+}
+
 /// The dashboard mounted in the program's own axum server (the `web`
 /// feature): the page, the JSON API, the live stream and `/metrics` for
 /// Prometheus, reading this program's inspector on a thread of its own,

@@ -8,14 +8,16 @@
 //! [`Snapshot`], whose `Display` is the text report.
 //!
 //! Layering, from the bottom (a module uses only those before it):
-//! - `clock`, `site` (what a traced fn is), `config`: values;
+//! - `clock`, `site` (what a traced fn is), `span` (the `tracing` spans
+//!   tasks run in), `config`: values;
 //! - `lint`, `record` (event rings and the collector): sinks the machinery
 //!   reports into, naming tasks and resources through small traits;
 //! - `task` (cells, frames, details, the registry, the current task);
 //! - `resource` (locks and channel ends, the wait-for and lock-order
 //!   graphs), `debug` (breakpoints), which name tasks;
 //! - `trace`, `wait`, `inspected`: the futures and helpers the adapters
-//!   and the macros use;
+//!   and the macros use; `tracing_layer` (feature `tracing`), the
+//!   `tracing` layer that notes spans on tasks;
 //! - `snapshot`: reads all of it into the model's [`Snapshot`].
 //!
 //! The data it produces is the model's (`async-inspect-model`); the parts
@@ -47,8 +49,11 @@ pub mod record;
 pub mod resource;
 mod site;
 pub mod snapshot;
+pub mod span;
 mod task;
 pub mod trace;
+#[cfg(feature = "tracing")]
+pub mod tracing_layer;
 pub mod wait;
 
 pub use async_inspect_model as model;

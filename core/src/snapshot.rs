@@ -214,6 +214,8 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         panic: None,
         holds: Vec::new(),
         host_task: None,
+        spans: Vec::new(),
+        trace_id: None,
         future: if phase.is_finished() {
             None
         } else {
@@ -227,6 +229,8 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         let Some(detail) = detail else { return };
         info.panic = detail.panic.as_deref().map(str::to_owned);
         info.host_task = detail.host.as_deref().map(str::to_owned);
+        (info.spans, info.trace_id) =
+            crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref());
         // An adopted task starts where its root traced fn is.
         if info.kind == crate::TaskKind::Adopted
             && let Some(root) = detail.root_fn

@@ -12,6 +12,7 @@
 //! - [`task`], [`resource`], [`duration`]: identities and units;
 //! - [`breakpoint`]: breakpoints as written, and how a task steps;
 //! - [`state_machine`]: a task's future decoded from debuginfo;
+//! - [`span`]: the `tracing` spans a task runs in, and their trace id;
 //! - [`snapshot`]: [`Snapshot`], everything known at one moment, and its
 //!   text report;
 //! - [`event`]: what a recording holds, and the time spans drawn from it;
@@ -37,6 +38,7 @@ mod fuzz;
 pub mod profile;
 pub mod resource;
 pub mod snapshot;
+pub mod span;
 pub mod state_machine;
 pub mod task;
 pub mod trace_file;

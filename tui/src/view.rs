@@ -450,20 +450,10 @@ pub fn listed<'a>(snapshot: &'a Snapshot, view: &View) -> Vec<&'a TaskInfo> {
         _ => 3,
     };
     let search = view.search.to_lowercase();
-    let matches = |task: &TaskInfo| {
-        search.is_empty()
-            || task.name.to_lowercase().contains(&search)
-            || task
-                .blocked_at()
-                .is_some_and(|(_, step)| step.expr.to_lowercase().contains(&search))
-            || task
-                .parked_at()
-                .is_some_and(|at| at.to_lowercase().contains(&search))
-    };
     let mut tasks: Vec<&TaskInfo> = snapshot
         .tasks()
         .iter()
-        .filter(|t| view.filter.keeps(t.state) && matches(t))
+        .filter(|t| view.filter.keeps(t.state) && t.matches(&search))
         .collect();
     let parked = |t: &TaskInfo| t.blocked_at().map(|(_, step)| step.expr.to_string());
     tasks.sort_by(|a, b| {

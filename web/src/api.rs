@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `/api/v1/status` | program, counts, activity, whether it ended, how fresh |
 //! | `/api/v1/snapshot?at=S` | the whole snapshot (a recording's as of `S` seconds) |
-//! | `/api/v1/tasks?state=&q=&sort=&offset=&limit=` | the task table, filtered, sorted, paged |
+//! | `/api/v1/tasks?state=&q=&trace=&sort=&offset=&limit=` | the task table, filtered (by state, a search, a trace id), sorted, paged |
 //! | `/api/v1/tasks/{id}` | one task, with its report section and children |
 //! | `/api/v1/deadlocks`, `/api/v1/lints`, `/api/v1/resources` | as named |
 //! | `/api/v1/graph?task=ID` | the wait-for graph (around a task), cycles marked |
@@ -357,6 +357,8 @@ struct TasksQuery {
     offset: Option<usize>,
     limit: Option<usize>,
     at: Option<f64>,
+    /// Only the tasks serving this trace (its id, or 8+ hex digits of it).
+    trace: Option<String>,
 }
 
 fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
@@ -374,6 +376,8 @@ fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
         "parked_at": task.parked_at(),
         "deadlocked": snapshot.deadlocks_of(task.id).next().is_some(),
         "unwakeable": task.unwakeable(),
+        "span": task.spans.last().map(ToString::to_string),
+        "trace_id": task.trace_id,
         "location": task.location.to_string(),
         "for_ms": task.in_state_for(snapshot).as_millis() as u64,
         "polls": task.polls,
@@ -392,14 +396,8 @@ async fn tasks(State(app): State<App>, Query(query): Query<TasksQuery>) -> Respo
                 Some("finished") => t.state.is_finished(),
                 Some(state) => t.state.label().eq_ignore_ascii_case(state),
             })
-            .filter(|t| {
-                needle.is_empty()
-                    || t.name.to_lowercase().contains(&needle)
-                    || t.parked_at()
-                        .is_some_and(|p| p.to_lowercase().contains(&needle))
-                    || t.blocked_at()
-                        .is_some_and(|(_, s)| s.expr.to_lowercase().contains(&needle))
-            })
+            .filter(|t| t.matches(&needle))
+            .filter(|t| query.trace.as_deref().is_none_or(|id| t.in_trace(id)))
             .collect();
         let rank = |t: &TaskInfo| match t.state {
             TaskState::Blocked => 0,

@@ -4,6 +4,7 @@
 //! the output is not a terminal).
 
 use std::io::Write;
+use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use async_inspect_model::Snapshot;
@@ -42,6 +43,54 @@ pub(crate) struct Args {
     /// the output is not a terminal).
     #[arg(long)]
     pub(crate) no_tui: bool,
+    /// Only the tasks serving this trace: its id (32 hex digits, from a
+    /// `trace_id` or `traceparent` field of the spans they run in, with
+    /// `async_inspect::tracing::layer()`), or its first 8 or more.
+    #[arg(long, value_parser = trace_id)]
+    pub(crate) trace: Option<String>,
+}
+
+/// A trace id or a prefix of one: 8 to 32 hex digits.
+fn trace_id(text: &str) -> Result<String, String> {
+    let ok = (8..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("a trace id is 32 hex digits (or its first 8 or more)".into())
+    }
+}
+
+/// What `attach` shows of each snapshot: all of it, or one trace's tasks.
+#[derive(Clone, Debug)]
+struct Shown(Option<String>);
+
+impl Shown {
+    fn apply(&self, mut snapshot: Snapshot) -> Snapshot {
+        if let Some(trace) = &self.0 {
+            snapshot.retain_tasks(|task| task.in_trace(trace));
+        }
+        snapshot
+    }
+
+    /// Relays `updates`, each snapshot cut to what is shown.
+    fn relay(self, updates: Receiver<Update>) -> Receiver<Update> {
+        if self.0.is_none() {
+            return updates;
+        }
+        let (relayed, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for update in updates {
+                let update = match update {
+                    Update::Snapshot(snapshot) => Update::Snapshot(Box::new(self.apply(*snapshot))),
+                    other => other,
+                };
+                if relayed.send(update).is_err() {
+                    return;
+                }
+            }
+        });
+        receiver
+    }
 }
 
 /// Looks inside process `args.pid`: one report, or a live view.
@@ -54,15 +103,17 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         json,
         interval,
         no_tui,
+        trace,
     } = args;
+    let shown = Shown(trace);
     let tui = use_tui(no_tui);
     let Some(pid) = pid else {
         let remote = Remote::new(url.as_deref().unwrap_or_default(), token)?;
-        return remote_view(&remote, dump, json, tui, interval);
+        return remote_view(&remote, dump, json, tui, interval, &shown);
     };
     let mut client = Client::connect_pid(pid)?;
     if dump {
-        print_dump(&client.snapshot()?, json)?;
+        print_dump(&shown.apply(client.snapshot()?), json)?;
         return Ok(0);
     }
     if tui {
@@ -75,12 +126,13 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         let requests = client.requests()?;
         let (updates, receiver) = std::sync::mpsc::channel();
         std::thread::spawn(move || feed(client, None, &updates));
+        let receiver = shown.relay(receiver);
         async_inspect_tui::run(&title, &receiver, Some(&requests), ascii())?;
         return Ok(0);
     }
     loop {
         match client.next_snapshot() {
-            Ok(snapshot) => show_live(&snapshot)?,
+            Ok(snapshot) => show_live(&shown.apply(snapshot))?,
             Err(error) if error.is::<client::Ended>() || !alive(pid).unwrap_or(false) => {
                 writeln!(std::io::stdout(), "async-inspect: process {pid} ended")?;
                 return Ok(0);
@@ -110,9 +162,10 @@ fn remote_view(
     json: bool,
     tui: bool,
     interval: Duration,
+    shown: &Shown,
 ) -> anyhow::Result<i32> {
     // The first fetch says at once what is wrong with the URL or token.
-    let first = remote.snapshot()?;
+    let first = shown.apply(remote.snapshot()?);
     if dump {
         print_dump(&first, json)?;
         return Ok(0);
@@ -121,7 +174,7 @@ fn remote_view(
         show_live(&first)?;
         loop {
             std::thread::sleep(interval);
-            show_live(&remote.snapshot()?)?;
+            show_live(&shown.apply(remote.snapshot()?))?;
         }
     }
     let title = remote.url().to_owned();
@@ -141,6 +194,7 @@ fn remote_view(
             }
         }
     });
+    let receiver = shown.clone().relay(receiver);
     async_inspect_tui::run(&title, &receiver, None, ascii())?;
     Ok(0)
 }

@@ -202,7 +202,10 @@ impl TaskCell {
         })
         .unwrap_or(0);
         let now = clock::now();
-        let detail = name.map(Detail::named);
+        let mut detail = name.map(Detail::named);
+        if let Some(span) = crate::span::spawn_context() {
+            detail.get_or_insert_with(Detail::take).spawned_in = Some(span);
+        }
         let cell = Arc::new(Self {
             state: AtomicU64::new(Phase::New.at(now)),
             polls: AtomicU64::new(0),
@@ -386,6 +389,16 @@ impl TaskCell {
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
         let mut guard = self.guard();
         f(guard.get_or_insert_with(Detail::take))
+    }
+
+    /// Notes that the task entered `tracing` span `span` (kept until it
+    /// enters another).
+    pub(crate) fn enter_span(&self, span: &Arc<crate::span::SpanRecord>) {
+        self.with_detail(|detail| {
+            if !detail.span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
+                detail.span = Some(Arc::clone(span));
+            }
+        });
     }
 
     /// Runs `f` on the task's detail, if it has one, for reading.

@@ -12,6 +12,7 @@ use async_inspect_model::snapshot::{BlockingPlace, Lint, LockHolder, SourceLocat
 use crate::clock;
 use crate::record::NamedResource;
 use crate::site::FnInfo;
+use crate::span::SpanRecord;
 use crate::task::TaskId;
 use crate::task::frame::FramePtr;
 
@@ -48,6 +49,10 @@ pub(crate) struct Detail {
     pub(crate) storm_reported: bool,
     /// For an adopted task: the runtime's id of the task it runs in.
     pub(crate) host: Option<Box<str>>,
+    /// The `tracing` span it entered last.
+    pub(crate) span: Option<Arc<SpanRecord>>,
+    /// The `tracing` span current where it was spawned.
+    pub(crate) spawned_in: Option<Arc<SpanRecord>>,
 }
 
 /// A resource as a task's record keeps it (a lock it waits for or holds):
@@ -197,6 +202,8 @@ impl Detail {
         detail.wakers = crate::task::waker::Wrappers::default();
         detail.storm_reported = false;
         detail.host = None;
+        detail.span = None;
+        detail.spawned_in = None;
         if detail.frames.capacity() > KEPT_CAPACITY
             || detail.waits.capacity() > KEPT_CAPACITY
             || detail.timeouts.capacity() > KEPT_CAPACITY

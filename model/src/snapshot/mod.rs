@@ -555,6 +555,15 @@ pub struct TaskInfo {
     /// task id), when the runtime tells.
     #[serde(default)]
     pub host_task: Option<String>,
+    /// The `tracing` spans it runs in, outermost first (with
+    /// `async_inspect::tracing::layer()` installed): those it entered
+    /// itself, else those current where it was spawned.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spans: Vec<crate::span::SpanInfo>,
+    /// The trace id its spans carry (see [`span`](crate::span)), 32
+    /// lowercase hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     /// Where the task's future lives, for a reader of the program's
     /// debuginfo; `None` for a finished task, one never polled, or one
     /// that is not an inspected future (a blocking closure, a hosted task).
@@ -846,6 +855,34 @@ impl TaskInfo {
         self.blocked_at()
             .map(|(_, step)| format!("{}.await  {}", step.expr, step.location))
             .or_else(|| self.suspended_at())
+    }
+
+    /// Whether the task serves trace `id`: its trace id, or a prefix of it
+    /// at least 8 hex digits long (see [`names_trace`](crate::span::names_trace)).
+    pub fn in_trace(&self, id: &str) -> bool {
+        self.trace_id
+            .as_deref()
+            .is_some_and(|trace| crate::span::names_trace(id, trace))
+    }
+
+    /// Whether a search for `needle` (lowercase) finds the task, as the
+    /// terminal UI's and the dashboard's search do: in its name, where it
+    /// is parked, the await it is blocked at, its spans (`request{id=4}`)
+    /// and its trace id.
+    pub fn matches(&self, needle: &str) -> bool {
+        needle.is_empty()
+            || self.name.to_lowercase().contains(needle)
+            || self
+                .blocked_at()
+                .is_some_and(|(_, step)| step.expr.to_lowercase().contains(needle))
+            || self
+                .parked_at()
+                .is_some_and(|at| at.to_lowercase().contains(needle))
+            || self
+                .spans
+                .iter()
+                .any(|span| span.to_string().to_lowercase().contains(needle))
+            || self.in_trace(needle)
     }
 
     /// The innermost await the task is parked on, with its frame.

@@ -170,6 +170,7 @@ impl Snapshot {
             write!(f, " · parent {parent}")?;
         }
         writeln!(f)?;
+        self.write_spans(f, task)?;
         if task.unwakeable() {
             writeln!(
                 f,
@@ -245,6 +246,33 @@ impl Snapshot {
             writeln!(f)?;
         }
         Ok(())
+    }
+
+    /// `│ in span request{id=4} › query{table=stock} · trace 4bf9…`.
+    fn write_spans(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        if task.spans.is_empty() && task.trace_id.is_none() {
+            return Ok(());
+        }
+        write!(f, "│")?;
+        if !task.spans.is_empty() {
+            write!(f, " in span ")?;
+            for (i, span) in task.spans.iter().enumerate() {
+                if i > 0 {
+                    write!(f, " › ")?;
+                }
+                write!(f, "{span}")?;
+            }
+            if task.spans.iter().all(|span| span.from_spawner) {
+                write!(f, " (where it was spawned)")?;
+            }
+        }
+        if let Some(trace) = &task.trace_id {
+            if !task.spans.is_empty() {
+                write!(f, " ·")?;
+            }
+            write!(f, " trace {trace}")?;
+        }
+        writeln!(f)
     }
 
     fn write_frame(

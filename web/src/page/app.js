@@ -139,13 +139,14 @@ function taskTable(rows) {
       <td>${t.paused_at ? `PAUSED at breakpoint ${t.paused_at}`
         : t.deadlocked ? `<b class="mark">DEADLOCK</b>`
         : t.unwakeable ? `<b class="mark">NO WAKER</b> ${esc(t.state)}` : esc(t.state)}</td>
-      <td><a href="#/task/${t.id}">${esc(t.name)}</a></td>
+      <td><a href="#/task/${t.id}">${esc(t.name)}</a>${t.span ? ` <span class="span code">${esc(t.span)}</span>` : ""}
+        ${t.trace_id ? ` <a class="trace code" href="#/trace/${t.trace_id}">trace ${esc(t.trace_id.slice(0, 8))}</a>` : ""}</td>
       <td class="code">${esc(t.parked_at || "")}</td><td>${ms(t.for_ms)}</td>
       <td>${t.polls}</td><td>${t.busy_pct.toFixed(0)}%</td></tr>`).join("") +
     "</tbody></table>";
 }
 
-const tableState = { state: "all", q: "", sort: "state", offset: 0 };
+const tableState = { state: "all", q: "", trace: "", sort: "state", offset: 0 };
 
 async function tasks() {
   const page = await api("api/v1/tasks", { ...tableState, limit: 200 });
@@ -155,7 +156,8 @@ async function tasks() {
     <form class="filters" onsubmit="return false">
       <label>state <select id="f-state">${["all", "blocked", "running", "idle", "finished"]
         .map((v) => option(v, tableState.state)).join("")}</select></label>
-      <label>search <input id="f-q" value="${esc(tableState.q)}" placeholder="name or await"></label>
+      <label>search <input id="f-q" value="${esc(tableState.q)}" placeholder="name, await or span"></label>
+      <label>trace <input id="f-trace" value="${esc(tableState.trace)}" placeholder="trace id"></label>
       <label>sort <select id="f-sort">${["state", "id", "name", "polls", "age"]
         .map((v) => option(v, tableState.sort)).join("")}</select></label>
       <span>${page.total} tasks · ${page.offset + 1}–${Math.min(page.total, page.offset + 200)}</span>
@@ -167,6 +169,7 @@ async function tasks() {
   document.getElementById("f-state").onchange = (e) => { tableState.state = e.target.value; again(); };
   document.getElementById("f-sort").onchange = (e) => { tableState.sort = e.target.value; again(); };
   document.getElementById("f-q").onchange = (e) => { tableState.q = e.target.value; again(); };
+  document.getElementById("f-trace").onchange = (e) => { tableState.trace = e.target.value.trim(); again(); };
   document.getElementById("f-prev").onclick = () => { tableState.offset = Math.max(0, tableState.offset - 200); tasks(); };
   document.getElementById("f-next").onclick = () => { tableState.offset += 200; tasks(); };
 }
@@ -184,7 +187,8 @@ async function task(id) {
     <h2>Task #${t.row.id} ${esc(t.row.name)} <small>${esc(t.row.state)}</small></h2>
     <p>${holders.length ? `Waits for ${holders.map((h) => `<a href="#/task/${h}">task #${h}</a>`).join(", ")} ·` : ""}
       <a href="#/graph/${t.row.id}">its wait-for graph</a> ·
-      parent ${t.task.parent ? `<a href="#/task/${t.task.parent}">#${t.task.parent}</a>` : "none"}</p>
+      parent ${t.task.parent ? `<a href="#/task/${t.task.parent}">#${t.task.parent}</a>` : "none"}
+      ${t.row.trace_id ? ` · serves trace <a class="code" href="#/trace/${t.row.trace_id}">${esc(t.row.trace_id)}</a>` : ""}</p>
     <pre class="report">${esc(t.report)}</pre>
     ${t.children.length ? `<h3>Children</h3>${taskTable(t.children)}` : ""}`;
 }
@@ -307,7 +311,7 @@ async function render() {
   const parts = location.hash.replace(/^#\/?/, "").split("/");
   const name = parts[0] || "overview";
   for (const a of document.querySelectorAll("nav a[data-view]")) {
-    a.classList.toggle("active", a.dataset.view === name || (name === "task" && a.dataset.view === "tasks"));
+    a.classList.toggle("active", a.dataset.view === name || ((name === "task" || name === "trace") && a.dataset.view === "tasks"));
   }
   try {
     if (!status) return;
@@ -316,6 +320,8 @@ async function render() {
     switch (name) {
       case "tasks": return await tasks();
       case "task": return await task(parts[1]);
+      // Every task serving one request: the tasks table, filtered.
+      case "trace": tableState.trace = decodeURIComponent(parts[1] || ""); tableState.offset = 0; return await tasks();
       case "timeline": return await timeline();
       case "graph": return await graph(parts[1]);
       case "profile": return await profile();
