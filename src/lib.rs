@@ -39,7 +39,12 @@
 //!   [`inspect_point!`] emits nothing, and [`snapshot()`] returns an empty
 //!   snapshot that says instrumentation is compiled out.
 //! - `tokio` (default): the tokio adapter.
-//! - `smol`, `async-std`: reserved for their adapters.
+//! - `smol`, `async-std`: their adapters.
+//! - `web`: the dashboard to mount in your axum app (`web::router`).
+//! - `tracing`: tasks in the `tracing` spans they run in
+//!   (`tracing::layer()`), and the stall log through `tracing`.
+//! - `http`: tower layers that carry a request's `traceparent` between
+//!   processes (`remote::http`).
 //!
 //! At run time, `ASYNC_INSPECT=0` switches recording off (a poll then costs
 //! one relaxed atomic load more than tokio's own).
@@ -237,6 +242,7 @@ pub fn current_task() -> Option<TaskId> {
     }
 }
 
+pub mod remote;
 pub mod sync;
 
 /// Calls `hook` for every deadlock found from now on, once per deadlock,
@@ -274,7 +280,7 @@ pub mod agent {
 /// forms: a watchdog for services, which never stops the program (as
 /// `ASYNC_INSPECT_STALL_LOG=5s` does without a code change). To stderr, or
 /// through `tracing` (WARN, target `async_inspect`) with the `tracing`
-/// feature; at most one report per `threshold`, each wait once; channel
+/// feature once the program set a global subscriber; at most one report per `threshold`, each wait once; channel
 /// receives (a connection at rest) are left out. Its thread sleeps while
 /// no task waits.
 ///

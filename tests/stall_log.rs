@@ -90,3 +90,68 @@ fn a_lock_wait_past_the_threshold_and_a_deadlock_are_logged_once_each() {
         .count();
     assert_eq!(deadlocks, 1, "{stderr}");
 }
+
+const TRACED_CHILD: &str = "ASYNC_INSPECT_TEST_STALL_TRACED_CHILD";
+
+/// Prints each `tracing` event's target, level and message to stderr,
+/// marked, so the parent can tell them from plain stderr writes.
+struct Marked;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Marked {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        let meta = event.metadata();
+        eprintln!("TRACED {} {}: {}", meta.level(), meta.target(), message.0);
+    }
+}
+
+/// In the child only: a global subscriber, then a lock wait past the
+/// threshold.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_stalls_with_a_subscriber() {
+    if std::env::var_os(TRACED_CHILD).is_none() {
+        return;
+    }
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Marked)).unwrap();
+    let db = Arc::new(Mutex::named("db", ()));
+    let held = db.clone().lock_owned().await;
+    let waiter = {
+        let db = db.clone();
+        async_inspect::spawn(async move { drop(db.lock().await) })
+    };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(held);
+    waiter.await.unwrap();
+}
+
+#[test]
+fn with_a_subscriber_the_stall_goes_through_tracing() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["child_stalls_with_a_subscriber", "--exact", "--nocapture"])
+        .env(TRACED_CHILD, "1")
+        .env("ASYNC_INSPECT_STALL_LOG", "200ms")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("TRACED WARN async_inspect: async-inspect: stalled (over 200ms): "),
+        "{stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.starts_with("async-inspect: stalled")),
+        "not to stderr as well: {stderr}"
+    );
+}

@@ -24,6 +24,7 @@ mod client;
 mod commands;
 mod decode;
 mod live;
+mod otlp;
 mod remote;
 mod traces;
 
@@ -143,7 +144,7 @@ mod tests {
         let Command::Attach(attach) = cli.command else {
             panic!("attach");
         };
-        assert!(attach.pid == Some(42) && attach.dump && attach.json);
+        assert!(attach.pid == [42] && attach.dump && attach.json);
         let cli = Cli::try_parse_from(["async-inspect", "run", "--report", "--", "app", "--flag"])
             .unwrap();
         let Command::Run(run) = cli.command else {

@@ -6,40 +6,19 @@
 
 mod common;
 
+use common::{CLI, cli, export, text};
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
-
 /// The examples' directory, built once for every test of this file.
-fn examples() -> &'static PathBuf {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    BUILT.get_or_init(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "async-inspect"])
-            .args(["--example", "stuck_request", "--example", "slow_service"])
-            .args(["--example", "axum_deadlock", "--example", "unannotated"])
-            .current_dir(&root)
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "the examples build");
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        target.join("debug/examples")
-    })
-}
-
 fn stuck_request() -> PathBuf {
-    examples().join("stuck_request")
+    common::examples().join("stuck_request")
 }
 
 fn slow_service() -> PathBuf {
-    examples().join("slow_service")
+    common::examples().join("slow_service")
 }
 
 /// A fresh directory for one test's files.
@@ -108,31 +87,10 @@ impl Drop for App {
     }
 }
 
-fn cli(args: &[&str]) -> Output {
-    Command::new(CLI).args(args).output().expect("the CLI runs")
-}
-
-/// `async-inspect export TRACE --format FORMAT -o OUT`, which must succeed.
-fn export(trace: &std::path::Path, format: &str, out: &std::path::Path) {
-    let done = cli(&[
-        "export",
-        trace.to_str().unwrap(),
-        "--format",
-        format,
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(done.status.success(), "{}", text(&done.stderr));
-}
-
 /// `async-inspect export TRACE --format chrome`, parsed.
 fn chrome_of(trace: &std::path::Path, out: &std::path::Path) -> serde_json::Value {
     export(trace, "chrome", out);
     serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Takes dumps until the report shows the request stuck (it is, a second
@@ -170,7 +128,7 @@ fn attach_dump_finds_the_stuck_await_and_its_line() {
 /// tasks' futures from `/proc/PID/exe` and the program's memory.
 #[test]
 fn attach_dump_decodes_the_futures_of_a_program_nobody_annotated() {
-    let mut command = Command::new(examples().join("unannotated"));
+    let mut command = Command::new(common::examples().join("unannotated"));
     command
         .env("ASYNC_INSPECT_AGENT", "1")
         .env_remove("ASYNC_INSPECT_SOCKET");
@@ -193,7 +151,7 @@ fn a_signal_dumps_the_report_the_program_would_print() {
     let dir = scratch("dump-signal");
     let dump = dir.join("dump.txt");
     let _ = std::fs::remove_file(&dump);
-    let mut command = Command::new(examples().join("unannotated"));
+    let mut command = Command::new(common::examples().join("unannotated"));
     command
         .env("ASYNC_INSPECT_DUMP_SIGNAL", "SIGUSR1")
         .env("ASYNC_INSPECT_DUMP_TO", &dump)
@@ -512,6 +470,51 @@ fn run_record_keeps_every_poll_call_await_and_lock() {
             .any(|h| h["name"] == "holds Mutex `cache`")
     );
 
+    // The same recording as OpenTelemetry spans: a request's query is a
+    // span inside the request's, in the task's trace, and its slow sleep
+    // one inside the query's; lock waits are events.
+    let otlp = dir.join("service.otlp.json");
+    export(&trace, "otlp", &otlp);
+    let request: opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest =
+        serde_json::from_slice(&std::fs::read(&otlp).unwrap()).unwrap();
+    let spans: Vec<_> = request.resource_spans[0].scope_spans[0]
+        .spans
+        .iter()
+        .collect();
+    let by_id: std::collections::HashMap<&[u8], _> =
+        spans.iter().map(|s| (&s.span_id[..], *s)).collect();
+    let parent =
+        |s: &opentelemetry_proto::tonic::trace::v1::Span| by_id.get(&s.parent_span_id[..]).copied();
+    let query = spans
+        .iter()
+        .find(|s| {
+            s.name.starts_with("query_db(id=")
+                && parent(s).is_some_and(|p| p.name.starts_with("handle_request(id="))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "a query inside its request: {:?}",
+                &spans[..spans.len().min(5)]
+            )
+        });
+    let handler = parent(query).unwrap();
+    assert_eq!(query.trace_id, handler.trace_id);
+    assert!(
+        query.start_time_unix_nano >= handler.start_time_unix_nano
+            && query.end_time_unix_nano <= handler.end_time_unix_nano
+    );
+    assert!(spans.iter().any(|s| {
+        s.name.starts_with("sleep(Duration::from_millis(took))")
+            && parent(s).is_some_and(|p| p.name.starts_with("query_db("))
+            && s.end_time_unix_nano - s.start_time_unix_nano >= 90_000_000
+    }));
+    assert!(
+        spans
+            .iter()
+            .flat_map(|s| &s.events)
+            .any(|e| e.name == "wait for Mutex `cache`")
+    );
+
     let out = cli(&["replay", trace.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).starts_with("replay of slow_service"));
@@ -692,7 +695,7 @@ fn http_get(port: u16, path: &str, answer: bool) -> Option<String> {
 #[test]
 fn attach_names_the_stuck_and_deadlocked_handlers_of_an_axum_service() {
     use std::io::BufRead;
-    let mut child = Command::new(examples().join("axum_deadlock"))
+    let mut child = Command::new(common::examples().join("axum_deadlock"))
         .args(["--port", "0"])
         .env_remove("ASYNC_INSPECT_SOCKET")
         .stdout(Stdio::piped())

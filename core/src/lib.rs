@@ -15,8 +15,8 @@
 //! - `task` (cells, frames, details, the registry, the current task);
 //! - `resource` (locks and channel ends, the wait-for and lock-order
 //!   graphs), `debug` (breakpoints), which name tasks;
-//! - `trace`, `wait`, `inspected`: the futures and helpers the adapters
-//!   and the macros use; `tracing_layer` (feature `tracing`), the
+//! - `trace`, `wait`, `inspected`, `remote` (calls between processes):
+//!   the futures and helpers the adapters and the macros use; `tracing_layer` (feature `tracing`), the
 //!   `tracing` layer that notes spans on tasks;
 //! - `snapshot`: reads all of it into the model's [`Snapshot`].
 //!
@@ -46,6 +46,7 @@ pub mod debug;
 mod inspected;
 pub mod lint;
 pub mod record;
+pub mod remote;
 pub mod resource;
 mod site;
 pub mod snapshot;

@@ -216,6 +216,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         host_task: None,
         spans: Vec::new(),
         trace_id: None,
+        serves: None,
         future: if phase.is_finished() {
             None
         } else {
@@ -231,6 +232,10 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         info.host_task = detail.host.as_deref().map(str::to_owned);
         (info.spans, info.trace_id) =
             crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref());
+        info.serves = detail.serves.as_deref().cloned();
+        if info.trace_id.is_none() {
+            info.trace_id = info.serves.as_ref().map(|call| call.trace_id.clone());
+        }
         // An adopted task starts where its root traced fn is.
         if info.kind == crate::TaskKind::Adopted
             && let Some(root) = detail.root_fn
@@ -272,6 +277,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         holders: resource.holders(),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
+                    WaitKind::Remote(call) => WaitReason::Remote((**call).clone()),
                     WaitKind::Paused { breakpoint, place } => WaitReason::Paused {
                         breakpoint: *breakpoint,
                         place: place.clone(),

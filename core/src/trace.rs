@@ -13,7 +13,7 @@
 
 use std::fmt::{self, Debug, Write};
 use std::future::{Future, IntoFuture};
-use std::panic::{AssertUnwindSafe, Location, catch_unwind, resume_unwind};
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -21,8 +21,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::task::context;
-use crate::task::panic_message;
-use crate::task::{FrameCell, FrameHandle, Phase, PollScope, TaskCell, TaskKind};
+use crate::task::{FrameCell, FrameHandle, Phase, TaskCell, TaskKind, poll_adopted};
 use crate::{clock, config, record};
 
 pub use crate::site::{AwaitInfo, FnInfo};
@@ -241,19 +240,7 @@ impl<F: Future> Future for Traced<F> {
         };
         let frame: *const FrameCell = frame.get();
         let poll = if *adopted {
-            let scope = PollScope::begin(cell, frame);
-            match catch_unwind(AssertUnwindSafe(|| this.future.poll(cx))) {
-                Ok(poll) => {
-                    scope.end(poll.is_ready());
-                    poll
-                }
-                Err(payload) => {
-                    drop(scope);
-                    cell.set_panic(panic_message(payload.as_ref()));
-                    cell.finish(Phase::Panicked);
-                    resume_unwind(payload)
-                }
-            }
+            poll_adopted(cell, frame, || this.future.poll(cx))
         } else {
             let _restore = context::enter(Arc::as_ptr(cell), frame);
             this.future.poll(cx)

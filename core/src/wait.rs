@@ -28,6 +28,8 @@ pub enum Wait {
     Join(TaskId),
     /// Anything else, described in words.
     Other(Cow<'static, str>),
+    /// A call to another process (see [`remote`](crate::remote)).
+    Remote(Arc<async_inspect_model::span::RemoteRequest>),
 }
 
 /// Registers one wait of the current task while the wrapped future is pending.
@@ -78,6 +80,7 @@ impl WaitSlot {
                     WaitKind::Join { task }
                 }
                 Wait::Other(text) => WaitKind::Other(text),
+                Wait::Remote(call) => WaitKind::Remote(call),
             };
             // SAFETY: see `context`: a non-null current frame is alive for
             // the whole poll.

@@ -1,5 +1,10 @@
 //! The `tracing` spans a task runs in, and the trace id they carry.
 //!
+//! Across processes, a call carries a W3C `traceparent` header: the
+//! calling task waits for a [`RemoteRequest`] and the task serving it in
+//! the next process names the same one, which is how two processes'
+//! snapshots are joined (see [`snapshot::across`](crate::snapshot::across)).
+//!
 //! A task that runs inside a span (`#[tracing::instrument]`, `.instrument`,
 //! `span.enter()`) shows that span and its parents with their fields, so a
 //! stuck task says which request it serves. A trace id is read from a
@@ -41,6 +46,26 @@ impl fmt::Display for SpanInfo {
             write!(f, "{name}={value}")?;
         }
         f.write_str("}")
+    }
+}
+
+/// A call between processes, as both ends name it: the request, the trace
+/// it belongs to and the caller's span for it (the parent span id of the
+/// `traceparent` header it carried).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RemoteRequest {
+    /// What was asked, in words: `POST http://inventory/reserve`.
+    pub request: String,
+    /// Its trace id, 32 lowercase hex digits.
+    pub trace_id: String,
+    /// The caller's span id for this call, 16 lowercase hex digits.
+    pub span_id: String,
+}
+
+impl RemoteRequest {
+    /// Whether `other` is the same call seen from the other end.
+    pub fn same_call(&self, other: &RemoteRequest) -> bool {
+        self.trace_id == other.trace_id && self.span_id == other.span_id
     }
 }
 

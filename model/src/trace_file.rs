@@ -185,6 +185,20 @@ pub struct Trace {
     pub truncated: bool,
 }
 
+/// A traced call begun before a recording's first event (see
+/// [`Trace::calls_before_events`]).
+#[derive(Clone, Copy, Debug)]
+pub struct EarlierCall<'a> {
+    /// Its task.
+    pub task: u64,
+    /// The call, as the first snapshot shows it.
+    pub frame: &'a crate::FrameInfo,
+    /// The await it was parked at then: its index among the fn's awaits
+    /// (as events number them), since when (the events' clock), and the
+    /// awaited expression.
+    pub parked: Option<(u16, u64, &'a str)>,
+}
+
 impl Trace {
     /// An empty trace of the program `pid`, `program`, to fill as a live
     /// connection brings snapshots and events.
@@ -232,6 +246,47 @@ impl Trace {
     /// The resource an event's `resource` names.
     pub fn resource(&self, id: u64) -> Option<&ResourceSite> {
         self.resources.iter().find(|r| r.id == id)
+    }
+
+    /// The traced calls going on before the first event, as the first
+    /// snapshot shows them: the recording has no `Enter` for them, and
+    /// they are often what it was made for (a task stuck since before).
+    /// Empty for a recording without events.
+    pub fn calls_before_events(&self) -> Vec<EarlierCall<'_>> {
+        let (Some(first), Some(first_event)) = (self.snapshots.first(), self.events.first()) else {
+            return Vec::new();
+        };
+        let first_event = first_event.start();
+        let entered: std::collections::HashSet<(u64, u32)> = self
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Enter { task, frame, .. } => Some((*task, *frame)),
+                _ => None,
+            })
+            .collect();
+        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        let mut calls = Vec::new();
+        for task in first.tasks().iter().filter(|t| !t.state.is_finished()) {
+            let id = task.id.as_u64();
+            for frame in &task.frames {
+                if entered.contains(&(id, frame.id)) || nanos(frame.entered_at) >= first_event {
+                    continue;
+                }
+                let parked = frame.current_await().and_then(|step| match step.status {
+                    crate::StepStatus::InProgress { since } if nanos(since) < first_event => {
+                        Some((step.step - 1, nanos(since), &*step.expr))
+                    }
+                    _ => None,
+                });
+                calls.push(EarlierCall {
+                    task: id,
+                    frame,
+                    parked,
+                });
+            }
+        }
+        calls
     }
 
     /// How long the recording spans, first snapshot to last.

@@ -81,6 +81,7 @@ fn walk(
                 )
             }
             WaitReason::Other(text) => (text.clone(), vec![]),
+            WaitReason::Remote(call) => (call.request.clone(), vec![]),
             WaitReason::Paused { breakpoint, place } => (
                 format!("nothing: paused at breakpoint {breakpoint} in {place}"),
                 vec![],

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_inspect_model::event::Event;
 use async_inspect_model::trace_file::Trace;
-use async_inspect_model::{Snapshot, StepStatus, TaskInfo, WaitReason};
+use async_inspect_model::{Snapshot, TaskInfo, WaitReason};
 use serde_json::{Value, json};
 
 /// A slice open on a task's track: its name, category and start.
@@ -86,7 +86,7 @@ fn from_events(trace: &Trace) -> Value {
     let mut open = Open::new();
     // The traced fn of each frame, for its awaits' names.
     let mut sites: HashMap<(u64, u32), u32> = HashMap::new();
-    seed_from_snapshot(trace, first_event, &mut open);
+    seed_from_snapshot(trace, &mut open);
     let resource = |id: u64| match trace.resource(id) {
         Some(r) => format!("{} `{}`", r.kind, r.label),
         None => format!("resource #{id}"),
@@ -225,44 +225,22 @@ fn from_events(trace: &Trace) -> Value {
 /// Opens the calls (and their awaits) that the first snapshot shows begun
 /// before the first event: the recording has no `Enter` for them, and they
 /// are often what it was made for (a task stuck since before).
-fn seed_from_snapshot(
-    trace: &Trace,
-    first_event: u64,
-    open: &mut BTreeMap<Key, Vec<(u64, String, &'static str)>>,
-) {
-    let Some(first) = trace.snapshots.first() else {
-        return;
-    };
-    let entered: HashSet<(u64, u32)> = trace
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Enter { task, frame, .. } => Some((*task, *frame)),
-            _ => None,
-        })
-        .collect();
-    let nanos = |d: Duration| d.as_nanos() as u64;
-    for task in first.tasks().iter().filter(|t| !t.state.is_finished()) {
-        let id = task.id.as_u64();
-        for frame in &task.frames {
-            if entered.contains(&(id, frame.id)) || nanos(frame.entered_at) >= first_event {
-                continue;
-            }
-            let key = Key::Frame(id, frame.id);
-            let call = (nanos(frame.entered_at), frame.call(), "traced call");
-            open.entry(key).or_default().push(call);
-            if let Some(step) = frame.current_await()
-                && let StepStatus::InProgress { since } = step.status
-                && nanos(since) < first_event
-            {
-                let key = Key::Await(id, frame.id, step.step - 1);
-                let name = format!("{}.await", step.expr);
-                open.entry(key)
-                    .or_default()
-                    .push((nanos(since), name, "await"));
-            }
+fn seed_from_snapshot(trace: &Trace, open: &mut BTreeMap<Key, Vec<(u64, String, &'static str)>>) {
+    for call in trace.calls_before_events() {
+        let (task, frame) = (call.task, call.frame);
+        let key = Key::Frame(task, frame.id);
+        let begun = (nanos(frame.entered_at), frame.call(), "traced call");
+        open.entry(key).or_default().push(begun);
+        if let Some((index, since, expr)) = call.parked {
+            let key = Key::Await(task, frame.id, index);
+            let name = format!("{expr}.await");
+            open.entry(key).or_default().push((since, name, "await"));
         }
     }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 fn from_snapshots(trace: &Trace) -> Value {
@@ -398,6 +376,7 @@ fn slices_of(task: &TaskInfo) -> Vec<(usize, String, String, &'static str)> {
             }
             WaitReason::Channel { end, .. } => format!("wait on channel `{}`", end.name),
             WaitReason::Other(text) => text.clone(),
+            WaitReason::Remote(call) => call.request.clone(),
             WaitReason::Paused { breakpoint, .. } => format!("paused at breakpoint {breakpoint}"),
             _ => "wait".to_owned(),
         };

@@ -195,13 +195,15 @@ fn report(due: &[(WaitKey, String)], threshold: Duration, new_deadlock: bool) {
     write(&text);
 }
 
-#[cfg(feature = "tracing")]
+/// Writes the report through `tracing` (WARN, target `async_inspect`)
+/// when the program set a subscriber and the feature is on, else to
+/// stderr: a report nobody would see is not written.
 fn write(text: &str) {
-    tracing::warn!(target: "async_inspect", "{text}");
-}
-
-#[cfg(not(feature = "tracing"))]
-fn write(text: &str) {
+    #[cfg(feature = "tracing")]
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(target: "async_inspect", "{text}");
+        return;
+    }
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }

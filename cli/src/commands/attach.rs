@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_inspect_model::Snapshot;
 use async_inspect_model::event::Polls;
+use async_inspect_model::snapshot::across;
 use async_inspect_tui::Update;
 
 use crate::client::{self, Client, alive};
@@ -19,14 +20,15 @@ use crate::{ascii, duration};
 /// The arguments of `async-inspect attach`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// The process id.
-    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
-    pub(crate) pid: Option<u32>,
+    /// The process id. Several (`--pid A --pid B`, and `--url`s) with
+    /// `--dump`: their reports joined by the calls between them.
+    #[arg(long, required_unless_present = "url")]
+    pub(crate) pid: Vec<u32>,
     /// Or the URL of its dashboard, mounted in the service
     /// (`async_inspect::web::router`) or served by `async-inspect serve`:
     /// e.g. http://host:8080/debug/async-inspect.
     #[arg(long)]
-    pub(crate) url: Option<String>,
+    pub(crate) url: Vec<String>,
     /// The dashboard's token, with --url.
     #[arg(long, requires = "url")]
     pub(crate) token: Option<String>,
@@ -106,9 +108,15 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         trace,
     } = args;
     let shown = Shown(trace);
+    if pid.len() + url.len() > 1 {
+        if !dump {
+            anyhow::bail!("several processes are shown joined in one report: add --dump");
+        }
+        return joined_dump(&pid, &url, token, json, &shown);
+    }
     let tui = use_tui(no_tui);
-    let Some(pid) = pid else {
-        let remote = Remote::new(url.as_deref().unwrap_or_default(), token)?;
+    let Some(&pid) = pid.first() else {
+        let remote = Remote::new(url.first().map_or("", String::as_str), token)?;
         return remote_view(&remote, dump, json, tui, interval, &shown);
     };
     let mut client = Client::connect_pid(pid)?;
@@ -140,6 +148,53 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
             Err(error) => return Err(error),
         }
     }
+}
+
+/// `attach --pid A --pid B --dump`: each process's report, then the
+/// chains of waits that cross from one to the next (a task waiting for a
+/// call → the task serving it → what that one waits for), and the
+/// deadlocks that only show when they are joined.
+fn joined_dump(
+    pids: &[u32],
+    urls: &[String],
+    token: Option<String>,
+    json: bool,
+    shown: &Shown,
+) -> anyhow::Result<i32> {
+    let mut processes: Vec<(String, Snapshot)> = Vec::new();
+    for &pid in pids {
+        let mut client = Client::connect_pid(pid)?;
+        let name = format!("{} (pid {pid})", client.welcome.program);
+        processes.push((name, client.snapshot()?));
+    }
+    for url in urls {
+        let snapshot = Remote::new(url, token.clone())?.snapshot()?;
+        processes.push((format!("{url} (pid {})", snapshot.pid()), snapshot));
+    }
+    let joined = across::join(
+        &processes
+            .iter()
+            .map(|(name, snapshot)| across::Process { name, snapshot })
+            .collect::<Vec<_>>(),
+    );
+    let mut out = std::io::stdout().lock();
+    if json {
+        let processes: Vec<_> = processes
+            .into_iter()
+            .map(|(name, snapshot)| serde_json::json!({ "name": name, "snapshot": shown.apply(snapshot) }))
+            .collect();
+        let value = serde_json::json!({ "processes": processes, "across": joined });
+        serde_json::to_writer_pretty(&mut out, &value)?;
+        writeln!(out)?;
+        return Ok(0);
+    }
+    for (name, snapshot) in processes {
+        writeln!(out, "══ {name} ══")?;
+        write!(out, "{}", shown.apply(snapshot))?;
+        writeln!(out)?;
+    }
+    write!(out, "{joined}")?;
+    Ok(0)
 }
 
 /// One report (or the snapshot as JSON) on stdout.

@@ -1,5 +1,7 @@
 //! `async-inspect export FILE --format F -o OUT`: a recording as JSON, a
-//! Chrome trace, folded stacks or a flamegraph.
+//! Chrome trace, folded stacks, a flamegraph or OpenTelemetry spans
+//! (OTLP/JSON); `--format otlp --endpoint URL` sends the spans to an OTLP
+//! collector instead (OTLP/HTTP, protobuf).
 
 use std::fs::File;
 use std::io::Write;
@@ -19,8 +21,12 @@ pub(crate) struct Args {
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,
     /// Where to write it.
-    #[arg(short, long, value_name = "OUT")]
-    pub(crate) output: PathBuf,
+    #[arg(short, long, value_name = "OUT", required_unless_present = "endpoint")]
+    pub(crate) output: Option<PathBuf>,
+    /// With --format otlp: send the spans to this OTLP/HTTP collector
+    /// (e.g. http://localhost:4318/v1/traces) instead of writing a file.
+    #[arg(long, value_name = "URL", conflicts_with = "output")]
+    pub(crate) endpoint: Option<String>,
 }
 
 /// What `export` writes.
@@ -36,6 +42,9 @@ pub(crate) enum ExportFormat {
     Folded,
     /// A flamegraph (SVG) of time in polls per logical async stack.
     Flamegraph,
+    /// OpenTelemetry spans as OTLP/JSON: tasks, traced calls and parked
+    /// awaits, in the trace of the request each task serves.
+    Otlp,
 }
 
 /// Converts the recording `args.file` to `args.format`.
@@ -44,9 +53,20 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         file,
         format,
         output,
+        endpoint,
     } = args;
-    let (path, output) = (file.as_path(), output.as_path());
-    let trace = open_trace(path)?;
+    let trace = open_trace(&file)?;
+    if let Some(endpoint) = endpoint {
+        if !matches!(format, ExportFormat::Otlp) {
+            anyhow::bail!("--endpoint sends OTLP: use it with --format otlp");
+        }
+        let request = crate::otlp::request(&trace);
+        let spans = crate::otlp::send(&endpoint, &request)?;
+        eprintln!("async-inspect: sent {spans} spans to {endpoint}");
+        return Ok(0);
+    }
+    let output = output.expect("clap requires --output without --endpoint");
+    let output = output.as_path();
     let file =
         File::create(output).with_context(|| format!("cannot write {}", output.display()))?;
     let mut out = std::io::BufWriter::new(file);
@@ -71,6 +91,9 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         ExportFormat::Folded => {
             let profile = async_inspect_model::profile::Profile::from_trace(&trace);
             out.write_all(profile.folded(Weight::Cpu).as_bytes())?;
+        }
+        ExportFormat::Otlp => {
+            serde_json::to_writer(&mut out, &crate::otlp::request(&trace))?;
         }
         ExportFormat::Flamegraph => {
             drop(out);

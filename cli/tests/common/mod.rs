@@ -2,7 +2,58 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, Read, Write};
-use std::process::Child;
+use std::path::PathBuf;
+use std::process::{Child, Command, Output};
+use std::sync::OnceLock;
+
+/// The CLI under test.
+pub const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
+
+/// Runs the CLI with `args`, to the end.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(CLI).args(args).output().expect("the CLI runs")
+}
+
+/// Bytes a command wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `async-inspect export TRACE --format FORMAT -o OUT`, which must succeed.
+pub fn export(trace: &std::path::Path, format: &str, out: &std::path::Path) {
+    let done = cli(&[
+        "export",
+        trace.to_str().unwrap(),
+        "--format",
+        format,
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+}
+
+/// The directory of the facade's examples the CLI's tests run, built once
+/// per test binary.
+pub fn examples() -> &'static PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "async-inspect"])
+            .args(["--example", "stuck_request", "--example", "slow_service"])
+            .args(["--example", "axum_deadlock", "--example", "unannotated"])
+            .args(["--example", "two_services"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the examples build");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        target.join("debug/examples")
+    })
+}
 
 /// The address an `async-inspect serve` child listens on, read from the
 /// first line it writes to stderr (`… http://ADDRESS/…`); the child's

@@ -393,10 +393,36 @@ impl TaskCell {
 
     /// Notes that the task entered `tracing` span `span` (kept until it
     /// enters another).
+    #[cfg(feature = "tracing")]
     pub(crate) fn enter_span(&self, span: &Arc<crate::span::SpanRecord>) {
         self.with_detail(|detail| {
             if !detail.span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
                 detail.span = Some(Arc::clone(span));
+            }
+        });
+    }
+
+    /// The trace the task is in: that of its `tracing` spans, else that
+    /// of the request it serves for another process.
+    pub(crate) fn trace_id(&self) -> Option<String> {
+        self.read_detail(|detail| {
+            let detail = detail?;
+            crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref())
+                .1
+                .or_else(|| detail.serves.as_ref().map(|call| call.trace_id.clone()))
+        })
+    }
+
+    /// Notes the request from another process the task serves.
+    pub(crate) fn serve(&self, call: Option<Arc<async_inspect_model::span::RemoteRequest>>) {
+        self.with_detail(|detail| detail.serves = call);
+    }
+
+    /// The task no longer serves `call` (if it still did).
+    pub(crate) fn stop_serving(&self, call: &Arc<async_inspect_model::span::RemoteRequest>) {
+        self.with_detail(|detail| {
+            if detail.serves.as_ref().is_some_and(|c| Arc::ptr_eq(c, call)) {
+                detail.serves = None;
             }
         });
     }
@@ -636,6 +662,29 @@ impl Drop for TaskCell {
         let detail = self.detail.get_mut().unwrap_or_else(|e| e.into_inner());
         if let Some(detail) = detail.take() {
             Detail::recycle(detail);
+        }
+    }
+}
+
+/// One poll of the adopted task `cell` (whose root is a wrapper of ours,
+/// polled outside any inspected task), with `frame` current: a panic
+/// marks the task panicked, with its message, and unwinds on.
+pub(crate) fn poll_adopted<T>(
+    cell: &Arc<TaskCell>,
+    frame: *const FrameCell,
+    poll: impl FnOnce() -> std::task::Poll<T>,
+) -> std::task::Poll<T> {
+    let scope = PollScope::begin(cell, frame);
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(poll)) {
+        Ok(poll) => {
+            scope.end(poll.is_ready());
+            poll
+        }
+        Err(payload) => {
+            drop(scope);
+            cell.set_panic(panic_message(payload.as_ref()));
+            cell.finish(Phase::Panicked);
+            std::panic::resume_unwind(payload)
         }
     }
 }

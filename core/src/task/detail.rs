@@ -8,6 +8,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use async_inspect_model::snapshot::{BlockingPlace, Lint, LockHolder, SourceLocation};
+use async_inspect_model::span::RemoteRequest;
 
 use crate::clock;
 use crate::record::NamedResource;
@@ -53,6 +54,8 @@ pub(crate) struct Detail {
     pub(crate) span: Option<Arc<SpanRecord>>,
     /// The `tracing` span current where it was spawned.
     pub(crate) spawned_in: Option<Arc<SpanRecord>>,
+    /// The request from another process it serves.
+    pub(crate) serves: Option<Arc<RemoteRequest>>,
 }
 
 /// A resource as a task's record keeps it (a lock it waits for or holds):
@@ -78,6 +81,8 @@ pub(crate) enum WaitKind {
         site: &'static Location<'static>,
     },
     Other(Cow<'static, str>),
+    /// A call to another process.
+    Remote(Arc<RemoteRequest>),
     /// Paused at a breakpoint (see [`debug`](crate::debug)), at `place`:
     /// `f() at file:line`.
     Paused {
@@ -204,6 +209,7 @@ impl Detail {
         detail.host = None;
         detail.span = None;
         detail.spawned_in = None;
+        detail.serves = None;
         if detail.frames.capacity() > KEPT_CAPACITY
             || detail.waits.capacity() > KEPT_CAPACITY
             || detail.timeouts.capacity() > KEPT_CAPACITY

@@ -6,6 +6,7 @@
 //! [`Snapshot::taken_at`]), so a snapshot read from a file later still says
 //! how long each task had been blocked when it was taken.
 
+pub mod across;
 mod machine;
 mod report;
 
@@ -564,6 +565,11 @@ pub struct TaskInfo {
     /// lowercase hex digits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,
+    /// The request from another process it serves, as the `traceparent`
+    /// the request carried names it (`async_inspect::remote::serve`, the
+    /// HTTP server layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serves: Option<crate::span::RemoteRequest>,
     /// Where the task's future lives, for a reader of the program's
     /// debuginfo; `None` for a finished task, one never polled, or one
     /// that is not an inspected future (a blocking closure, a hosted task).
@@ -1038,6 +1044,10 @@ pub enum WaitReason {
     },
     /// Something else, in words.
     Other(String),
+    /// A call to another process (`async_inspect::remote::Outbound`, the
+    /// HTTP client layer): the next process's task serving it names the
+    /// same call (see [`across`]).
+    Remote(crate::span::RemoteRequest),
     /// Paused at a breakpoint (see [`debug`](crate::debug)); never part of
     /// a deadlock.
     Paused {

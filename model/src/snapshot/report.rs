@@ -171,6 +171,7 @@ impl Snapshot {
         }
         writeln!(f)?;
         self.write_spans(f, task)?;
+        self.write_serves(f, task)?;
         if task.unwakeable() {
             writeln!(
                 f,
@@ -250,7 +251,12 @@ impl Snapshot {
 
     /// `│ in span request{id=4} › query{table=stock} · trace 4bf9…`.
     fn write_spans(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
-        if task.spans.is_empty() && task.trace_id.is_none() {
+        // A served request's trace is on its own line.
+        let trace = task
+            .trace_id
+            .as_ref()
+            .filter(|t| task.serves.as_ref().is_none_or(|call| &call.trace_id != *t));
+        if task.spans.is_empty() && trace.is_none() {
             return Ok(());
         }
         write!(f, "│")?;
@@ -266,13 +272,25 @@ impl Snapshot {
                 write!(f, " (where it was spawned)")?;
             }
         }
-        if let Some(trace) = &task.trace_id {
+        if let Some(trace) = trace {
             if !task.spans.is_empty() {
                 write!(f, " ·")?;
             }
             write!(f, " trace {trace}")?;
         }
         writeln!(f)
+    }
+
+    /// `│ serves POST /reserve for another process (trace …, its span …)`.
+    fn write_serves(&self, f: &mut Formatter<'_>, task: &TaskInfo) -> fmt::Result {
+        if let Some(call) = &task.serves {
+            writeln!(
+                f,
+                "│ serves {} for another process (trace {}, the caller's span {})",
+                call.request, call.trace_id, call.span_id
+            )?;
+        }
+        Ok(())
     }
 
     fn write_frame(
@@ -496,6 +514,10 @@ impl Snapshot {
                 text
             }
             WaitReason::Other(text) => text.clone(),
+            WaitReason::Remote(call) => format!(
+                "{} (another process: trace {}, span {})",
+                call.request, call.trace_id, call.span_id
+            ),
             WaitReason::Paused { breakpoint, place } => {
                 format!("paused at breakpoint {breakpoint} in {place}")
             }
