@@ -109,8 +109,9 @@ pub mod http {
         }
     }
 
-    /// Makes each request a call the calling task waits for, and sends its
-    /// `traceparent` header (replacing one already set).
+    /// Makes each request a call the calling task waits for, with its
+    /// `traceparent` header: the one already set (by OpenTelemetry's
+    /// propagator, say), else a new one in the calling task's trace.
     #[derive(Clone, Copy, Debug, Default)]
     pub struct CallLayer;
 
@@ -141,10 +142,19 @@ pub mod http {
         }
 
         fn call(&mut self, mut request: ::http::Request<B>) -> Self::Future {
-            let call = Outbound::new(format!("{} {}", request.method(), request.uri()));
-            if let Ok(value) = ::http::HeaderValue::from_str(&call.traceparent()) {
-                request.headers_mut().insert(TRACEPARENT, value);
-            }
+            let asked = format!("{} {}", request.method(), request.uri());
+            let set = request
+                .headers()
+                .get(TRACEPARENT)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|header| Outbound::with_traceparent(asked.clone(), header));
+            let call = set.unwrap_or_else(|| {
+                let call = Outbound::new(asked);
+                if let Ok(value) = ::http::HeaderValue::from_str(&call.traceparent()) {
+                    request.headers_mut().insert(TRACEPARENT, value);
+                }
+                call
+            });
             call.wait(self.inner.call(request))
         }
     }

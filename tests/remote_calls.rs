@@ -103,6 +103,28 @@ async fn a_client_call_sends_its_traceparent_and_the_task_waits_for_it() {
     assert_eq!(handle.await.unwrap(), Ok("done"));
     let after = async_inspect::snapshot();
     assert!(remote_wait(&after, id).is_none(), "{after}");
+
+    // A header already set (OpenTelemetry's propagator) is kept, and the
+    // call is the one it names.
+    let mut client = CallLayer.layer(held.clone());
+    let set = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let handle = async_inspect::spawn(async move {
+        let request = http::Request::get("http://db/stock")
+            .header(TRACEPARENT, set)
+            .body(())
+            .unwrap();
+        client.call(request).await
+    });
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("the second call", |s| remote_wait(s, id).is_some()).await;
+    let call = remote_wait(&snapshot, id).unwrap();
+    assert_eq!(
+        (call.trace_id.as_str(), call.span_id.as_str()),
+        ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331")
+    );
+    assert_eq!(held.seen.lock().unwrap()[1][TRACEPARENT], set);
+    held.answer_all();
+    assert_eq!(handle.await.unwrap(), Ok("done"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

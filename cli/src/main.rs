@@ -97,6 +97,16 @@ fn duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("`{text}` is not a duration such as 500ms or 2s"))
 }
 
+/// A trace id or a prefix of one (`--trace`): 8 to 32 hex digits.
+fn trace_id(text: &str) -> Result<String, String> {
+    let ok = (8..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err("a trace id is 32 hex digits (or its first 8 or more)".into())
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     match run(cli) {

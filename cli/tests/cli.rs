@@ -603,6 +603,20 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
         .expect("render's CPU under handle_request");
     let nanos: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(nanos > 0);
+
+    // Limited to one request's trace: the service's tasks serve none.
+    let from = trace.to_str().unwrap();
+    let out = cli(&["profile", "--from", from, "--trace", "0af7651916cd43dd"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.lines().count() == 1
+            && said.contains("no task of")
+            && said.contains("serves trace 0af7651916cd43dd"),
+        "{said}"
+    );
+    let out = cli(&["profile", "--from", from, "--trace", "xyz"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
 }
 
 #[test]

@@ -59,6 +59,25 @@ impl Outbound {
         }
     }
 
+    /// A call asking `request` whose `traceparent` header is already set
+    /// (by OpenTelemetry's propagator, say): the call is that header's
+    /// trace and span, so both ends and the program's own traces agree.
+    /// `None` when `header` is not a valid `traceparent`.
+    ///
+    /// ```
+    /// use async_inspect_core::remote::Outbound;
+    ///
+    /// let header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    /// let call = Outbound::with_traceparent("GET http://db/stock", header).unwrap();
+    /// assert_eq!(call.request().span_id, "00f067aa0ba902b7");
+    /// assert!(Outbound::with_traceparent("GET http://db/stock", "junk").is_none());
+    /// ```
+    pub fn with_traceparent(request: impl Into<String>, header: &str) -> Option<Self> {
+        Some(Self {
+            call: Arc::new(incoming(request, Some(header))?),
+        })
+    }
+
     /// The `traceparent` header value for the request: version 00, the
     /// trace, the call's span, sampled.
     pub fn traceparent(&self) -> String {

@@ -248,6 +248,25 @@ impl Trace {
         self.resources.iter().find(|r| r.id == id)
     }
 
+    /// Keeps only the tasks serving trace `id` (its id, or 8 or more of
+    /// its first hex digits), as the recording's snapshots show their
+    /// trace ids: their events, and them in each snapshot. How many tasks
+    /// it kept.
+    pub fn retain_trace(&mut self, id: &str) -> usize {
+        let tasks: std::collections::HashSet<u64> = self
+            .snapshots
+            .iter()
+            .flat_map(Snapshot::tasks)
+            .filter(|task| task.in_trace(id))
+            .map(|task| task.id.as_u64())
+            .collect();
+        self.events.retain(|event| tasks.contains(&event.task()));
+        for snapshot in &mut self.snapshots {
+            snapshot.retain_tasks(|task| tasks.contains(&task.id.as_u64()));
+        }
+        tasks.len()
+    }
+
     /// The traced calls going on before the first event, as the first
     /// snapshot shows them: the recording has no `Enter` for them, and
     /// they are often what it was made for (a task stuck since before).
@@ -404,6 +423,30 @@ mod tests {
             writer.snapshot(&crate::snapshot::sample()).unwrap();
         }
         writer.out
+    }
+
+    #[test]
+    fn a_trace_keeps_one_requests_tasks() {
+        let mut snapshot = crate::snapshot::sample();
+        let served = snapshot.tasks()[0].id.as_u64();
+        let other = snapshot.tasks()[1].id.as_u64();
+        snapshot.tasks_mut()[0].trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        let mut trace = Trace::new(7, "app", Duration::from_secs(1));
+        trace.snapshots.push(snapshot);
+        trace.events = [served, other, served]
+            .into_iter()
+            .enumerate()
+            .map(|(i, task)| Event::Poll {
+                task,
+                start: i as u64 * 10,
+                end: i as u64 * 10 + 5,
+            })
+            .collect();
+        assert_eq!(trace.clone().retain_trace("0af76519"), 0);
+        assert_eq!(trace.retain_trace("4BF92F35"), 1);
+        assert!(trace.events.len() == 2 && trace.events.iter().all(|e| e.task() == served));
+        let tasks = trace.snapshots[0].tasks();
+        assert!(tasks.len() == 1 && tasks[0].id.as_u64() == served);
     }
 
     #[test]

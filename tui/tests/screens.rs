@@ -816,3 +816,53 @@ fn a_task_nobody_can_wake_says_so_in_its_row() {
     assert!(row.contains("NO WAKER"), "{screen}");
     assert_eq!(screen.matches("NO WAKER").count(), 1, "{screen}");
 }
+
+#[test]
+fn a_search_finds_a_request_by_its_trace_id_or_a_span_field() {
+    let path = format!(
+        "{}/../model/tests/fixtures/stuck_request.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The last task serves a request: its spans and trace id, as the
+    // tracing layer gives them.
+    let task = json["tasks"].as_array_mut().unwrap().last_mut().unwrap();
+    let id = task["id"].as_u64().unwrap();
+    task["spans"] = serde_json::json!([{
+        "name": "request", "target": "app",
+        "fields": [["user_id", "7"], ["trace_id", "4bf92f3577b34da6a3ce929d0e0e4736"]]
+    }]);
+    task["trace_id"] = "4bf92f3577b34da6a3ce929d0e0e4736".into();
+    let snapshot: Snapshot = serde_json::from_value(json).unwrap();
+    let key = |code| KeyEvent::new(code, KeyModifiers::NONE);
+    for search in ["4BF92F35", "user_id=7"] {
+        let mut view = View::default();
+        view.apply(
+            action_for(key(KeyCode::Char('/')), &view).unwrap(),
+            &snapshot,
+        );
+        for c in search.chars() {
+            view.apply(action_for(key(KeyCode::Char(c)), &view).unwrap(), &snapshot);
+        }
+        let ids: Vec<u64> = listed(&snapshot, &view)
+            .iter()
+            .map(|t| t.id.as_u64())
+            .collect();
+        assert_eq!(ids, [id], "{search}");
+        // Its detail says which request it serves.
+        view.apply(Action::EndSearch, &snapshot);
+        view.apply(Action::Open, &snapshot);
+        let screen = render(&snapshot, &view, 160, 40);
+        assert!(
+            screen.contains("in span request{user_id=7 trace_id=4bf92f35"),
+            "{screen}"
+        );
+    }
+    // Too short to name a trace: a search for text, which nothing has.
+    let view = View {
+        search: "4bf9x".into(),
+        ..View::default()
+    };
+    assert!(listed(&snapshot, &view).is_empty());
+}

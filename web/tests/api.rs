@@ -345,3 +345,35 @@ fn a_paused_task_is_marked_in_the_task_rows_and_its_report() {
         "{detail}"
     );
 }
+
+#[test]
+fn the_task_table_filters_by_trace_and_finds_span_fields() {
+    let mut snapshot = fixture();
+    let id = {
+        let task = &mut snapshot.tasks_mut()[0];
+        task.trace_id = Some("4bf92f3577b34da6a3ce929d0e0e4736".into());
+        task.spans = vec![async_inspect_model::span::SpanInfo {
+            name: "request".into(),
+            target: "app".into(),
+            fields: vec![("order".into(), "7".into())],
+            from_spawner: false,
+        }];
+        task.id.as_u64()
+    };
+    let data = Arc::new(Data::live("fixture"));
+    data.apply(Update::Snapshot(Box::new(snapshot)));
+    let address = serve(data, None);
+
+    let only = json(address, "/api/v1/tasks?trace=4BF92F3577");
+    assert_eq!(only["total"], 1, "{only}");
+    let row = &only["tasks"][0];
+    assert_eq!(row["id"], id);
+    assert_eq!(row["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_eq!(row["span"], "request{order=7}");
+    // Another trace, or too short a prefix to name one: nothing.
+    assert_eq!(json(address, "/api/v1/tasks?trace=0af76519")["total"], 0);
+    assert_eq!(json(address, "/api/v1/tasks?trace=4bf9")["total"], 0);
+    // The search finds a span's field.
+    let found = json(address, "/api/v1/tasks?q=order%3D7");
+    assert_eq!(found["total"], 1, "{found}");
+}

@@ -15,7 +15,7 @@ use async_inspect_tui::Update;
 use crate::client::{self, Client, alive};
 use crate::live::{feed, show_live, use_tui};
 use crate::remote::Remote;
-use crate::{ascii, duration};
+use crate::{ascii, duration, trace_id};
 
 /// The arguments of `async-inspect attach`.
 #[derive(clap::Args, Debug)]
@@ -50,16 +50,6 @@ pub(crate) struct Args {
     /// `async_inspect::tracing::layer()`), or its first 8 or more.
     #[arg(long, value_parser = trace_id)]
     pub(crate) trace: Option<String>,
-}
-
-/// A trace id or a prefix of one: 8 to 32 hex digits.
-fn trace_id(text: &str) -> Result<String, String> {
-    let ok = (8..=32).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit());
-    if ok {
-        Ok(text.to_ascii_lowercase())
-    } else {
-        Err("a trace id is 32 hex digits (or its first 8 or more)".into())
-    }
 }
 
 /// What `attach` shows of each snapshot: all of it, or one trace's tasks.

@@ -32,6 +32,10 @@ pub(crate) struct Args {
     /// Profile this recording instead of running a program.
     #[arg(long, value_name = "FILE")]
     pub(crate) from: Option<PathBuf>,
+    /// Only the tasks serving this trace (one request: its id from a
+    /// `trace_id` or `traceparent`, or its first 8 or more hex digits).
+    #[arg(long, value_parser = crate::trace_id)]
+    pub(crate) trace: Option<String>,
     /// The program and its arguments (after `--`).
     #[arg(
         required_unless_present = "from",
@@ -65,7 +69,16 @@ pub(crate) fn exec(options: Args) -> anyhow::Result<i32> {
     if temporary {
         let _ = std::fs::remove_file(&trace_path);
     }
-    let trace = trace?;
+    let mut trace = trace?;
+    if let Some(id) = &options.trace
+        && trace.retain_trace(id) == 0
+    {
+        anyhow::bail!(
+            "no task of {} serves trace {id} (tasks show their trace with the `tracing` \
+             layer or `remote::serve`)",
+            trace_path.display()
+        );
+    }
     if let Some(path) = &options.record {
         eprintln!(
             "async-inspect: recorded {} events to {}",
