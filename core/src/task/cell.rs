@@ -571,6 +571,12 @@ impl TaskCell {
                 at: record::now(),
             });
         }
+        // The calls it made are over: their frames go back to this
+        // thread's pool now (where a worker's frames mostly came from),
+        // not on whichever thread drops the record later.
+        if let Some(detail) = self.guard().as_deref_mut() {
+            crate::task::frame::reap(detail);
+        }
         registry::finish(self);
     }
 

@@ -45,25 +45,41 @@ fn shard(cell: &TaskCell) -> MutexGuard<'static, Shard> {
     SHARD_LIST[index].lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Registers a new task, and lets go of the finished tasks of its shard
+/// past the retention's count or age: on the spawning thread, which
+/// allocates the records in a spawn-heavy program, so that a record is
+/// mostly freed where it was allocated (a free on another thread contends
+/// for the allocator's lock: the finishing workers did so before).
 pub(crate) fn insert(cell: &Arc<TaskCell>) {
-    let key = shard(cell).live.insert(Arc::clone(cell));
-    cell.slot.store(key, Ordering::Relaxed);
-}
-
-pub(crate) fn finish(cell: &Arc<TaskCell>) {
-    let key = cell.slot.load(Ordering::Relaxed);
     let (max_count, max_age) = config::retention();
     let per_shard = max_count.div_ceil(SHARDS);
+    let now = cell.created_at();
+    let mut shard = shard(cell);
+    let key = shard.live.insert(Arc::clone(cell));
+    // Two at most: a task finishes once for each spawned, so the list
+    // keeps to its count, and no spawn pays for a burst of finishes.
+    let evicted = [
+        shard.evict(per_shard, max_age, now),
+        shard.evict(per_shard, max_age, now),
+    ];
+    drop(shard);
+    cell.slot.store(key, Ordering::Relaxed);
+    // Released after the lock.
+    drop(evicted);
+}
+
+/// Moves a finished task to its shard's retention list, trimmed at the
+/// next spawn in that shard or the next snapshot (so the list can exceed
+/// its count by the tasks that finish in between: records that were all
+/// live a moment before).
+pub(crate) fn finish(cell: &Arc<TaskCell>) {
+    let key = cell.slot.load(Ordering::Relaxed);
     let mut shard = shard(cell);
     let Some(cell) = shard.live.try_remove(key) else {
         return;
     };
     shard.finished_total += 1;
     shard.finished.push_back(cell);
-    // Evicted cells are released after the lock.
-    let evicted = shard.trim(per_shard, max_age, clock::now());
-    drop(shard);
-    drop(evicted);
 }
 
 /// The live task `id`, registered under `key` (its cell's slot).
@@ -74,19 +90,27 @@ pub(crate) fn find(id: TaskId, key: usize) -> Option<Arc<TaskCell>> {
 }
 
 impl Shard {
-    /// Removes finished tasks past the count or older than `max_age` and
-    /// returns them, to be released once the lock is dropped.
+    /// Removes the oldest finished task if the list is past `max_count`
+    /// or it is older than `max_age`, and returns it, to be released once
+    /// the lock is dropped.
+    fn evict(&mut self, max_count: usize, max_age: u64, now: u64) -> Option<Arc<TaskCell>> {
+        let oldest = self.finished.front()?;
+        let too_many = self.finished.len() > max_count;
+        let too_old = now.saturating_sub(oldest.phase().1) > max_age;
+        if !(too_many || too_old) {
+            return None;
+        }
+        self.evicted_total += 1;
+        self.finished.pop_front()
+    }
+
+    /// Removes every finished task past the count or older than `max_age`;
+    /// the last one removed is returned, to be released once the lock is
+    /// dropped (the rest are released here).
     fn trim(&mut self, max_count: usize, max_age: u64, now: u64) -> Option<Arc<TaskCell>> {
         let mut evicted = None;
-        while let Some(oldest) = self.finished.front() {
-            let too_many = self.finished.len() > max_count;
-            let too_old = now.saturating_sub(oldest.phase().1) > max_age;
-            if !(too_many || too_old) {
-                break;
-            }
-            // Usually one cell; if more, the rest are released here.
-            evicted = self.finished.pop_front();
-            self.evicted_total += 1;
+        while let Some(cell) = self.evict(max_count, max_age, now) {
+            evicted = Some(cell);
         }
         evicted
     }
