@@ -374,8 +374,12 @@ pub mod web {
     /// program (`async-inspect record --url URL --token T --duration 5s
     /// -o FILE`): the program records itself on a thread of its own for
     /// the time asked (at most 10 minutes a request) and answers the trace
-    /// file. Allow it only where reading is guarded (a token, or your own
-    /// layer): recording costs the program while it lasts.
+    /// file; and debug it (`async-inspect debug --url URL --token T`):
+    /// breakpoints at traced awaits pause the tasks that reach them until
+    /// the debugger lets them go, and a debugger that closes or goes quiet
+    /// for 30 s lets every task it paused go. Allow it only where reading
+    /// is guarded (a token, or your own layer): recording costs the
+    /// program while it lasts, and a paused task serves nobody.
     ///
     /// # Errors
     ///
@@ -390,6 +394,7 @@ pub mod web {
                 };
                 async_inspect_agent::recording::record_for(duration, polls)
             }),
+            debug: Some(std::sync::Arc::new(Debugging(std::sync::Arc::default()))),
         };
         async_inspect_web::router_with_control(
             &title(),
@@ -397,6 +402,31 @@ pub mod web {
             auth,
             control,
         )
+    }
+
+    /// The program's debugger sessions over HTTP (`debug --url`).
+    struct Debugging(std::sync::Arc<async_inspect_agent::debugger::Sessions>);
+
+    impl async_inspect_web::DebugSessions for Debugging {
+        fn open(&self) -> u64 {
+            self.0.open()
+        }
+
+        fn exchange(
+            &self,
+            session: u64,
+            requests: &[async_inspect_core::model::wire::Request],
+        ) -> Option<Vec<async_inspect_core::model::wire::Reply>> {
+            self.0.exchange(
+                session,
+                requests,
+                async_inspect_agent::state_machines::snapshot,
+            )
+        }
+
+        fn close(&self, session: u64) -> bool {
+            self.0.close(session)
+        }
     }
 
     /// The dashboard's title: the program and its pid.

@@ -18,6 +18,7 @@
 //! assert!(async_inspect_agent::socket().is_none());
 //! ```
 
+pub mod debugger;
 #[cfg(target_os = "linux")]
 mod dump;
 #[cfg(unix)]

@@ -21,8 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
 use std::time::{Duration, Instant};
 
-use async_inspect_core::debug::{Breakpoint, PausedTask};
 use async_inspect_core::record::Recorder;
+
+use crate::debugger::Debugger;
 use async_inspect_model::wire::{
     MAX_READ, PROTOCOL, Reply, Request, Welcome, WireError, read_frame, socket_dir, write_frame,
 };
@@ -222,11 +223,9 @@ struct Session {
     /// Deadlocks found when the last snapshot was streamed.
     deadlocks_seen: u64,
     recorder: Option<Recorder>,
-    /// This client's breakpoints: dropped (and their tasks let go) when
-    /// it goes, so a vanished debugger never leaves the program paused.
-    breakpoints: Vec<Breakpoint>,
-    /// Tasks paused at them, the latest last.
-    paused: Vec<PausedTask>,
+    /// This client's breakpoints and the tasks paused at them: dropped
+    /// (and the tasks let go) when it goes.
+    debugger: Debugger,
 }
 
 impl Session {
@@ -243,7 +242,7 @@ impl Session {
                     .min(due.saturating_duration_since(now))
                     .min(DEADLOCK_NOTICE);
             }
-            if self.recorder.is_some() || !self.breakpoints.is_empty() {
+            if self.recorder.is_some() || self.debugger.is_active() {
                 wait = wait.min(EVENTS_EVERY);
             }
             match requests.recv_timeout(wait) {
@@ -321,79 +320,17 @@ impl Session {
                 let message = "a hello after the handshake".to_owned();
                 write_frame(out, &Reply::Error { message })
             }
-            Request::Break { spec } => match async_inspect_core::debug::break_at(&spec) {
-                Ok(breakpoint) => {
-                    let reply = Reply::Breakpoint {
-                        id: breakpoint.id(),
-                        spec: breakpoint.describe(),
-                    };
-                    self.breakpoints.push(breakpoint);
-                    write_frame(out, &reply)
-                }
-                Err(error) => write_frame(
-                    out,
-                    &Reply::Error {
-                        message: error.to_string(),
-                    },
-                ),
+            request => match self.debugger.answer(&request) {
+                Some(reply) => write_frame(out, &reply),
+                None => Ok(()),
             },
-            Request::Delete { id } => {
-                let before = self.breakpoints.len();
-                self.breakpoints.retain(|b| b.id() != id);
-                if self.breakpoints.len() == before {
-                    let message = format!("no breakpoint {id}");
-                    return write_frame(out, &Reply::Error { message });
-                }
-                let (gone, kept): (Vec<_>, Vec<_>) =
-                    self.paused.drain(..).partition(|p| p.breakpoint() == id);
-                self.paused = kept;
-                let tasks = gone.iter().map(|p| p.id().as_u64()).collect();
-                write_frame(out, &Reply::Resumed { tasks })
-            }
-            Request::Continue { task } => {
-                let (go, stay): (Vec<_>, Vec<_>) = self
-                    .paused
-                    .drain(..)
-                    .partition(|p| task.is_none_or(|t| p.id().as_u64() == t));
-                self.paused = stay;
-                if go.is_empty() {
-                    let message = "no such paused task".to_owned();
-                    return write_frame(out, &Reply::Error { message });
-                }
-                let tasks = go.iter().map(|p| p.id().as_u64()).collect();
-                for paused in go {
-                    paused.resume();
-                }
-                write_frame(out, &Reply::Resumed { tasks })
-            }
-            Request::Step { task, how } => {
-                let position = match task {
-                    Some(t) => self.paused.iter().position(|p| p.id().as_u64() == t),
-                    None => self.paused.len().checked_sub(1),
-                };
-                let Some(position) = position else {
-                    let message = "no such paused task".to_owned();
-                    return write_frame(out, &Reply::Error { message });
-                };
-                let paused = self.paused.remove(position);
-                let tasks = vec![paused.id().as_u64()];
-                paused.go(how);
-                write_frame(out, &Reply::Resumed { tasks })
-            }
         }
     }
 
     /// Tells the client of tasks that paused at its breakpoints.
     fn announce_pauses(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
-        for breakpoint in &self.breakpoints {
-            while let Some(paused) = breakpoint.try_hit() {
-                let reply = Reply::Paused {
-                    task: paused.id().as_u64(),
-                    breakpoint: paused.breakpoint(),
-                };
-                self.paused.push(paused);
-                write_frame(out, &reply)?;
-            }
+        for reply in self.debugger.pauses() {
+            write_frame(out, &reply)?;
         }
         Ok(())
     }

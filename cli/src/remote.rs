@@ -83,7 +83,54 @@ impl Remote {
             duration.as_millis(),
             u8::from(all_polls)
         );
-        self.fetch(Method::Post, &path, duration + TIMEOUT)
+        self.fetch(Method::Post(&[]), &path, duration + TIMEOUT)
+    }
+
+    /// Opens a debugger session on the program: its number.
+    ///
+    /// # Errors
+    ///
+    /// As [`Remote::snapshot`], and when the program does not allow
+    /// debugging over its dashboard.
+    pub(crate) fn debug_open(&self) -> anyhow::Result<u64> {
+        let body = self.fetch(Method::Post(&[]), "/api/v1/debug", TIMEOUT)?;
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("session")?.as_u64())
+            .ok_or_else(|| anyhow!("{}: the answer names no debug session", self.base))
+    }
+
+    /// Sends `requests` in debugger session `session`: their replies, then
+    /// the tasks paused since.
+    ///
+    /// # Errors
+    ///
+    /// As [`Remote::snapshot`], and when the session is closed.
+    pub(crate) fn debug_exchange(
+        &self,
+        session: u64,
+        requests: &[async_inspect_model::wire::Request],
+    ) -> anyhow::Result<Vec<async_inspect_model::wire::Reply>> {
+        let sent = serde_json::to_vec(requests)?;
+        let path = format!("/api/v1/debug/{session}");
+        let body = self.fetch(Method::Post(&sent), &path, TIMEOUT)?;
+        serde_json::from_slice(&body).map_err(|e| {
+            anyhow!(
+                "{}: the answer is not a debugger's this async-inspect reads: {e}",
+                self.base
+            )
+        })
+    }
+
+    /// Closes debugger session `session`: its breakpoints go, and the
+    /// tasks they paused with them.
+    ///
+    /// # Errors
+    ///
+    /// As [`Remote::snapshot`].
+    pub(crate) fn debug_close(&self, session: u64) -> anyhow::Result<()> {
+        let path = format!("/api/v1/debug/{session}");
+        self.fetch(Method::Delete, &path, TIMEOUT).map(drop)
     }
 
     /// Sends a request to `path` below the dashboard, waiting at most
@@ -91,30 +138,29 @@ impl Remote {
     fn fetch(&self, method: Method, path: &str, timeout: Duration) -> anyhow::Result<Vec<u8>> {
         let url = format!("{}{path}", self.base);
         let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let sent = match method {
-            Method::Get => {
-                let mut request = self
-                    .agent
-                    .get(&url)
-                    .config()
-                    .timeout_global(Some(timeout))
-                    .build();
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer);
-                }
-                request.call()
+        let with_token = |request: ureq::RequestBuilder<ureq::typestate::WithoutBody>| {
+            let request = request.config().timeout_global(Some(timeout)).build();
+            match &bearer {
+                Some(bearer) => request.header("Authorization", bearer),
+                None => request,
             }
-            Method::Post => {
-                let mut request = self
+        };
+        let sent = match method {
+            Method::Get => with_token(self.agent.get(&url)).call(),
+            Method::Delete => with_token(self.agent.delete(&url)).call(),
+            Method::Post(body) => {
+                let request = self
                     .agent
                     .post(&url)
                     .config()
                     .timeout_global(Some(timeout))
-                    .build();
-                if let Some(bearer) = &bearer {
-                    request = request.header("Authorization", bearer);
-                }
-                request.send_empty()
+                    .build()
+                    .header("Content-Type", "application/json");
+                let request = match &bearer {
+                    Some(bearer) => request.header("Authorization", bearer),
+                    None => request,
+                };
+                request.send(body)
             }
         };
         let mut response = sent.map_err(|error| anyhow!("cannot reach {}: {error}", self.base))?;
@@ -145,6 +191,9 @@ impl Remote {
                 "{}: refused (403): the dashboard answers only clients on its own machine",
                 self.base
             ),
+            (404, Some(said)) if path.starts_with("/api/v1/debug/") => {
+                format!("{}: {said}", self.base)
+            }
             (404, _) => format!(
                 "{}: no async-inspect dashboard there (404 for {path}): give the path it is \
                  mounted at, e.g. http://host:8080/debug/async-inspect",
@@ -160,7 +209,9 @@ impl Remote {
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy)]
-enum Method {
+enum Method<'a> {
     Get,
-    Post,
+    /// With this body (JSON, or empty).
+    Post(&'a [u8]),
+    Delete,
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{CLI, cli, export, text};
+use common::{CLI, Debugger, cli, export, text};
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -1034,74 +1034,6 @@ fn serve_shows_a_recording_and_refuses_an_open_bind_without_a_token() {
     );
 }
 
-/// A debugger session: its stdin, and its output lines as they come.
-struct Debugger {
-    child: Child,
-    lines: std::sync::mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Debugger {
-    fn start(pid: u32) -> Self {
-        use std::io::BufRead;
-        let mut child = Command::new(CLI)
-            .args(["debug", "--pid", &pid.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { return };
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, command: &str) {
-        use std::io::Write;
-        let stdin = self.child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{command}").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// Sends `how TASK` (a step) and checks the task pauses again at the
-    /// await `at`.
-    fn stops_at(&mut self, task: u64, how: &str, at: &str) {
-        self.send(&format!("{how} {task}"));
-        self.expect("the next pause", |l| {
-            l == format!("task #{task} paused at breakpoint 1")
-        });
-        self.send(&format!("bt {task}"));
-        self.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
-    }
-
-    /// The first line from now on that `matches`.
-    fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
-        loop {
-            match self.lines.recv_timeout(Duration::from_secs(30)) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if matches(&line) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no {what}; the debugger said:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-}
-
 /// Whether the program still has a task paused at a breakpoint.
 fn anything_paused(pid: u32) -> bool {
     let out = cli(&["attach", "--pid", &pid.to_string(), "--dump"]);
@@ -1122,7 +1054,7 @@ fn wait_until_nothing_paused(pid: u32) {
 #[test]
 fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
     let app = App::slow_service();
-    let mut debugger = Debugger::start(app.pid());
+    let mut debugger = Debugger::start(&["--pid", &app.pid().to_string()]);
     debugger.send("break query_db#1");
     debugger.expect("the breakpoint", |l| l == "breakpoint 1 at query_db#1");
     let paused = debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 1"));
@@ -1189,7 +1121,7 @@ fn debug_stops_a_live_service_at_an_await_steps_it_and_lets_it_go() {
     wait_until_nothing_paused(app.pid());
 
     // A debugger that dies leaves nothing paused either.
-    let mut debugger = Debugger::start(app.pid());
+    let mut debugger = Debugger::start(&["--pid", &app.pid().to_string()]);
     debugger.send("break query_db");
     debugger.expect("a paused task", |l| l.ends_with("paused at breakpoint 3"));
     assert!(anything_paused(app.pid()));

@@ -271,3 +271,88 @@ async fn record_by_url_writes_the_programs_trace() {
     assert!(worker.await.unwrap() > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[async_inspect::trace]
+async fn ticking(round: u32) -> u32 {
+    async_inspect::time::sleep(std::time::Duration::from_millis(5)).await;
+    round + 1
+}
+
+/// `debug --url`: over a dashboard mounted with control allowed, a
+/// breakpoint pauses the task that reaches it, `bt` shows it there,
+/// `continue` lets it go, and quitting closes the session (its breakpoint
+/// goes: the task runs on); a read-only dashboard refuses, saying why.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_by_url_pauses_and_lets_go() {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rounds = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let worker = {
+        let (stop, rounds) = (stop.clone(), rounds.clone());
+        async_inspect::spawn(async move {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                round = ticking(round).await;
+                rounds.store(round, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let id = worker.inspect_id().unwrap().as_u64();
+    let app = axum::Router::new()
+        .nest(
+            "/control",
+            async_inspect::web::router_with_control(Auth::Token("s3cret".into())).unwrap(),
+        )
+        .nest("/read", router(Auth::Token("s3cret".into())).unwrap());
+    let address = serve(app).await;
+    let url = format!("http://{address}/control");
+
+    let rounds_seen = rounds.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut debugger = common::Debugger::start(&["--url", &url, "--token", "s3cret"]);
+        debugger.expect("the greeting", |l| l.contains("attached to"));
+        debugger.send("break ticking");
+        debugger.expect("the breakpoint", |l| {
+            l.starts_with("breakpoint 1 at ticking")
+        });
+        debugger.expect("the pause", |l| {
+            l == format!("task #{id} paused at breakpoint 1")
+        });
+        // Paused: it makes no progress.
+        let at = rounds_seen.load(std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert_eq!(rounds_seen.load(std::sync::atomic::Ordering::Relaxed), at);
+        debugger.send(&format!("bt {id}"));
+        debugger.expect("where it is paused", |l| {
+            l.contains("Waiting for: paused at breakpoint 1 in ticking()")
+        });
+        debugger.send(&format!("continue {id}"));
+        debugger.expect("let go", |l| l == format!("let go: #{id}"));
+        // It reaches the breakpoint again on its next round.
+        debugger.expect("the next pause", |l| {
+            l == format!("task #{id} paused at breakpoint 1")
+        });
+        debugger.send("quit");
+        debugger.expect("the end", |l| {
+            l.contains("detached; nothing is left paused")
+        });
+        assert!(debugger.child.wait().unwrap().success());
+    })
+    .await
+    .unwrap();
+    // The session closed with its breakpoint: the task runs on.
+    let before = rounds.load(std::sync::atomic::Ordering::Relaxed);
+    let start = std::time::Instant::now();
+    while rounds.load(std::sync::atomic::Ordering::Relaxed) <= before + 2 {
+        assert!(start.elapsed() < common::PATIENCE, "the task stayed paused");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    let read_only = format!("http://{address}/read");
+    let refused = failure(&cli(args(&["debug", "--url", &read_only, "--token", "s3cret"])).await);
+    assert!(
+        refused.contains("refused (403): debugging is not allowed here"),
+        "{refused}"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    worker.await.unwrap();
+}

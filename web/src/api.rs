@@ -18,6 +18,7 @@
 //! | `/api/v1/events` | Server-Sent Events: `update` on each change |
 //! | `/metrics` | the snapshot's metrics, in Prometheus's text format |
 //! | `POST /api/v1/record?duration=5s&all_polls=1` | with control allowed: a recording of that long, as a trace file |
+//! | `POST /api/v1/debug`, `POST` / `DELETE /api/v1/debug/{session}` | with control allowed: a debugger session (breakpoints, continue, step), its requests and replies as JSON lists, closed when deleted or quiet for 30 s |
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
@@ -113,6 +114,11 @@ pub(crate) fn router(
         .route("/api/v1/processes", get(processes))
         .route("/api/v1/attach", get(attach))
         .route("/api/v1/record", axum::routing::post(record))
+        .route("/api/v1/debug", axum::routing::post(debug_open))
+        .route(
+            "/api/v1/debug/{session}",
+            axum::routing::post(debug_exchange).delete(debug_close),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such page or API path") })
         .layer(middleware::from_fn_with_state(app.clone(), refresh))
         .layer(middleware::from_fn_with_state(app.clone(), check_access))
@@ -175,6 +181,94 @@ async fn record(State(app): State<App>, Query(query): Query<RecordQuery>) -> Res
             StatusCode::INTERNAL_SERVER_ERROR,
             "the recording thread ended",
         ),
+    }
+}
+
+/// The program's debugger sessions, where it allows control.
+fn debugging(app: &App) -> Option<Arc<dyn crate::mount::DebugSessions>> {
+    app.control.as_ref()?.debug.clone()
+}
+
+/// Why a dashboard without debugger sessions refuses.
+const NOT_DEBUGGABLE: &str = "debugging is not allowed here: the program mounts its dashboard \
+                              read-only (async_inspect::web::router_with_control allows it)";
+
+/// Runs `work` on a thread of its own (never on the server's runtime:
+/// a snapshot, or a debugger's lock, may take a while); `None` if that
+/// thread could not start or did not answer.
+async fn off_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("async-inspect-debug".into())
+        .spawn(move || {
+            let _ = done.send(work());
+        })
+        .ok()?;
+    result.await.ok()
+}
+
+/// The answer when [`off_runtime`] got none.
+fn no_answer() -> Response {
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "the debugger's thread did not answer",
+    )
+}
+
+/// `POST /api/v1/debug`: opens a debugger session, `{"session": N}`.
+async fn debug_open(State(app): State<App>) -> Response {
+    let Some(sessions) = debugging(&app) else {
+        return error(StatusCode::FORBIDDEN, NOT_DEBUGGABLE);
+    };
+    match off_runtime(move || sessions.open()).await {
+        Some(session) => (StatusCode::CREATED, Json(json!({ "session": session }))).into_response(),
+        None => no_answer(),
+    }
+}
+
+/// `POST /api/v1/debug/{session}` with a JSON list of requests: their
+/// replies, then the tasks paused since (an empty list only asks for
+/// those).
+async fn debug_exchange(
+    State(app): State<App>,
+    Path(session): Path<u64>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(sessions) = debugging(&app) else {
+        return error(StatusCode::FORBIDDEN, NOT_DEBUGGABLE);
+    };
+    let requests: Vec<async_inspect_model::wire::Request> = match serde_json::from_slice(&body) {
+        Ok(requests) => requests,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("expected a JSON list of debugger requests: {e}"),
+            );
+        }
+    };
+    match off_runtime(move || sessions.exchange(session, &requests)).await {
+        Some(Some(replies)) => Json(replies).into_response(),
+        Some(None) => error(
+            StatusCode::NOT_FOUND,
+            &format!("no debug session {session}: it was closed, or went quiet for 30s"),
+        ),
+        None => no_answer(),
+    }
+}
+
+/// `DELETE /api/v1/debug/{session}`: closes it; its breakpoints go and the
+/// tasks they paused with them.
+async fn debug_close(State(app): State<App>, Path(session): Path<u64>) -> Response {
+    let Some(sessions) = debugging(&app) else {
+        return error(StatusCode::FORBIDDEN, NOT_DEBUGGABLE);
+    };
+    match off_runtime(move || sessions.close(session)).await {
+        Some(true) => StatusCode::NO_CONTENT.into_response(),
+        Some(false) => error(
+            StatusCode::NOT_FOUND,
+            &format!("no debug session {session}"),
+        ),
+        None => no_answer(),
     }
 }
 

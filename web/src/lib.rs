@@ -30,7 +30,7 @@ use async_inspect_model::trace_file::Trace;
 
 pub use axum::Router;
 pub use data::Data;
-pub use mount::{Auth, Control};
+pub use mount::{Auth, Control, DebugSessions};
 
 /// What the caller sends a live dashboard.
 #[derive(Debug)]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_inspect_model::Snapshot;
+use async_inspect_model::wire::{Reply, Request};
 
 use crate::Update;
 use crate::data::{Data, Refresher};
@@ -35,12 +36,29 @@ pub enum Auth {
 /// What a mounted dashboard may change in the program beyond reading it,
 /// given only by a caller that allows it (`allow_control`): clients with
 /// access may then record the program (`POST /api/v1/record`,
-/// `async-inspect record --url`).
+/// `async-inspect record --url`) and debug it (`/api/v1/debug`,
+/// `async-inspect debug --url`).
 pub struct Control {
     /// Records the program for the given time (every poll when the flag
     /// is set, else the long ones) and gives the trace file's bytes. Runs
     /// on a thread of its own, never on the server's runtime.
     pub record: Box<dyn Fn(Duration, bool) -> std::io::Result<Vec<u8>> + Send + Sync>,
+    /// Debugger sessions: breakpoints and the tasks paused at them.
+    pub debug: Option<Arc<dyn DebugSessions>>,
+}
+
+/// Debugger sessions over HTTP, as the program keeps them: each has its
+/// breakpoints and the tasks paused at them, let go when the session is
+/// closed or goes quiet. Called on a thread of the dashboard's own.
+pub trait DebugSessions: Send + Sync {
+    /// Opens a session; its number.
+    fn open(&self) -> u64;
+    /// Answers `requests` (`Break`, `Delete`, `Continue`, `Step`,
+    /// `Snapshot`) in session `session`, followed by the tasks paused
+    /// since; `None` when that session is not open.
+    fn exchange(&self, session: u64, requests: &[Request]) -> Option<Vec<Reply>>;
+    /// Closes session `session`; whether it was open.
+    fn close(&self, session: u64) -> bool;
 }
 
 impl std::fmt::Debug for Control {

@@ -1,28 +1,147 @@
-//! `async-inspect debug --pid N`: a line-oriented debugger for a running
-//! program's await points. Commands come from stdin, one per line: at a
-//! terminal through a prompt with line editing and history, piped as
-//! plain lines (so it can be scripted). What the program does (a task
-//! pausing, tasks let go) is printed as it happens. Its breakpoints live as
-//! long as the connection: quitting, or the debugger dying, lets every
-//! paused task go.
+//! `async-inspect debug --pid N` (or `--url URL [--token T]`, a dashboard
+//! the program mounts with control allowed): a line-oriented debugger for
+//! a running program's await points. Commands come from stdin, one per
+//! line: at a terminal through a prompt with line editing and history,
+//! piped as plain lines (so it can be scripted). What the program does (a
+//! task pausing, tasks let go) is printed as it happens. Its breakpoints
+//! live as long as the connection, or the HTTP session: quitting, or the
+//! debugger dying (an HTTP session quiet for 30 s), lets every paused task
+//! go.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, IsTerminal, StdinLock, Write};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_inspect_model::breakpoint::Step;
 use async_inspect_model::wire::{Reply, Request};
 use async_inspect_model::{Snapshot, TaskId};
 
-use crate::client::{Client, Replies};
+use crate::client::Client;
+use crate::remote::Remote;
 
 /// The arguments of `async-inspect debug`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
     /// The process id.
+    #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+    pub(crate) pid: Option<u32>,
+    /// Or the URL of its dashboard, mounted with control allowed
+    /// (`async_inspect::web::router_with_control`).
     #[arg(long)]
-    pub(crate) pid: u32,
+    pub(crate) url: Option<String>,
+    /// The dashboard's token, with --url.
+    #[arg(long, requires = "url")]
+    pub(crate) token: Option<String>,
+}
+
+/// How often a debugger over HTTP asks which tasks paused.
+const POLL_EVERY: Duration = Duration::from_millis(250);
+
+/// Where the debugger's requests go: the agent's socket, or a dashboard's
+/// debug session (whose replies, and the pauses it is asked for every
+/// [`POLL_EVERY`], go to the printer through a channel).
+enum Link {
+    Socket(Box<Client>),
+    Http {
+        remote: Arc<Remote>,
+        session: u64,
+        replies: mpsc::Sender<Reply>,
+        done: Arc<AtomicBool>,
+        poller: std::thread::JoinHandle<()>,
+    },
+}
+
+/// The replies the printer reads, one at a time; `None` once there are no
+/// more.
+type Incoming = Box<dyn FnMut() -> Option<Reply> + Send>;
+
+impl Link {
+    /// Connects to process `pid`, or opens a session on the dashboard at
+    /// `url`: the link, where replies come from, and what to call the
+    /// program.
+    fn open(args: Args) -> anyhow::Result<(Self, Incoming, String)> {
+        if let Some(pid) = args.pid {
+            let client = Client::connect_pid(pid)?;
+            let mut replies = client.replies()?;
+            let program = format!("{} (pid {pid})", client.welcome.program);
+            let link = Self::Socket(Box::new(client));
+            return Ok((link, Box::new(move || replies.next().ok()), program));
+        }
+        let url = args.url.unwrap_or_default();
+        let remote = Arc::new(Remote::new(&url, args.token)?);
+        let session = remote.debug_open()?;
+        let (replies, incoming) = mpsc::channel();
+        let done = Arc::new(AtomicBool::new(false));
+        let poller = {
+            let (remote, replies, done) = (Arc::clone(&remote), replies.clone(), Arc::clone(&done));
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    std::thread::sleep(POLL_EVERY);
+                    if done.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    match remote.debug_exchange(session, &[]) {
+                        Ok(news) => news.into_iter().for_each(|r| drop(replies.send(r))),
+                        Err(error) => {
+                            let message = format!("{error:#}");
+                            let _ = replies.send(Reply::Error { message });
+                            return;
+                        }
+                    }
+                }
+            })
+        };
+        let link = Self::Http {
+            remote,
+            session,
+            replies,
+            done,
+            poller,
+        };
+        Ok((link, Box::new(move || incoming.recv().ok()), url))
+    }
+
+    fn send(&mut self, request: &Request) -> anyhow::Result<()> {
+        match self {
+            Self::Socket(client) => client.send(request),
+            Self::Http {
+                remote,
+                session,
+                replies,
+                ..
+            } => {
+                for reply in remote.debug_exchange(*session, std::slice::from_ref(request))? {
+                    let _ = replies.send(reply);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the session: the program removes this debugger's breakpoints
+    /// and lets every task they paused go.
+    fn close(self) {
+        match self {
+            Self::Socket(client) => client.close(),
+            Self::Http {
+                remote,
+                session,
+                replies,
+                done,
+                poller,
+            } => {
+                done.store(true, Ordering::Relaxed);
+                if let Err(error) = remote.debug_close(session) {
+                    eprintln!("async-inspect debug: {error:#}");
+                }
+                let _ = poller.join();
+                drop(replies);
+            }
+        }
+    }
 }
 
 /// What a snapshot was asked for.
@@ -83,12 +202,10 @@ impl Commands {
     }
 }
 
-/// Runs the debugger on process `args.pid` until `quit` or the end of
-/// stdin.
+/// Runs the debugger on process `args.pid` (or the dashboard at
+/// `args.url`) until `quit` or the end of stdin.
 pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
-    let pid = args.pid;
-    let mut client = Client::connect_pid(pid)?;
-    let replies = client.replies()?;
+    let (mut link, replies, program) = Link::open(args)?;
     let wanted: Arc<Mutex<VecDeque<Wanted>>> = Arc::default();
     let last_paused: Arc<Mutex<Option<u64>>> = Arc::default();
     let breakpoints: Arc<Mutex<Vec<(u64, String)>>> = Arc::default();
@@ -100,10 +217,7 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         };
         std::thread::spawn(move || print_replies(replies, &shared))
     };
-    println!(
-        "async-inspect debug: attached to {} (pid {pid}); `help` lists the commands",
-        client.welcome.program
-    );
+    println!("async-inspect debug: attached to {program}; `help` lists the commands");
     let mut commands = Commands::new();
     while let Some(line) = commands.next()? {
         let line = line.trim();
@@ -196,11 +310,11 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
                 continue;
             }
         };
-        client.send(&request)?;
+        link.send(&request)?;
     }
     // Closing the connection removes this debugger's breakpoints and lets
     // every task they paused go.
-    client.close();
+    link.close();
     let _ = printer.join();
     println!("async-inspect debug: detached; nothing is left paused");
     Ok(0)
@@ -219,9 +333,9 @@ struct Shared {
     breakpoints: Arc<Mutex<Vec<(u64, String)>>>,
 }
 
-fn print_replies(mut replies: Replies, shared: &Shared) {
+fn print_replies(mut replies: Incoming, shared: &Shared) {
     let wanted = &shared.wanted;
-    while let Ok(reply) = replies.next() {
+    while let Some(reply) = replies() {
         let mut out = std::io::stdout().lock();
         let _ = match reply {
             Reply::Breakpoint { id, spec } => {

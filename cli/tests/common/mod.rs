@@ -6,6 +6,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 use std::sync::OnceLock;
 
+/// The safety net: no test waits longer than this for an event.
+pub const PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// The CLI under test.
 pub const CLI: &str = env!("CARGO_BIN_EXE_async-inspect");
 
@@ -82,4 +85,75 @@ pub fn http_get(address: &str, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     response
+}
+
+/// A debugger session: its stdin, and its output lines as they come.
+pub struct Debugger {
+    /// The debugger's process.
+    pub child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Debugger {
+    /// `async-inspect debug ARGS…`, its stdin piped.
+    pub fn start(args: &[&str]) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(CLI)
+            .arg("debug")
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    pub fn send(&mut self, command: &str) {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{command}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Sends `how TASK` (a step) and checks the task pauses again at the
+    /// await `at`.
+    pub fn stops_at(&mut self, task: u64, how: &str, at: &str) {
+        self.send(&format!("{how} {task}"));
+        self.expect("the next pause", |l| {
+            l == format!("task #{task} paused at breakpoint 1")
+        });
+        self.send(&format!("bt {task}"));
+        self.expect(at, |l| l.contains(&format!("{at} ◄─── BLOCKED")));
+    }
+
+    /// The first line from now on that `matches`.
+    pub fn expect(&mut self, what: &str, matches: impl Fn(&str) -> bool) -> String {
+        loop {
+            match self.lines.recv_timeout(std::time::Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if matches(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!("no {what}; the debugger said:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
 }
