@@ -189,28 +189,66 @@ async fn remote_work(round: u32) -> u32 {
     round + 1
 }
 
-/// `record --url`: a dashboard mounted with control allowed records the
-/// program and sends the trace; a read-only one refuses, saying why.
-#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
-async fn record_by_url_writes_the_programs_trace() {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let worker = {
-        let stop = stop.clone();
-        async_inspect::spawn(async move {
-            let mut round = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                round = remote_work(round).await;
-            }
-            round
-        })
-    };
+/// A task calling the traced `remote_work` in a loop until stopped.
+struct Worker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    rounds: Arc<std::sync::atomic::AtomicU32>,
+    handle: JoinHandle<()>,
+}
+
+impl Worker {
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let rounds = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let handle = {
+            let (stop, rounds) = (stop.clone(), rounds.clone());
+            async_inspect::spawn(async move {
+                let mut round = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    round = remote_work(round).await;
+                    rounds.store(round, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+        };
+        Self {
+            stop,
+            rounds,
+            handle,
+        }
+    }
+
+    /// Its rounds so far.
+    fn rounds(&self) -> u32 {
+        self.rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops it: the rounds it made.
+    async fn stop(self) -> u32 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let rounds = self.rounds.clone();
+        self.handle.await.unwrap();
+        rounds.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// This program's dashboard served twice behind a token: with control
+/// allowed at `/control`, read-only at `/read`; the server's address.
+async fn controlled_and_read_only() -> SocketAddr {
     let app = axum::Router::new()
         .nest(
             "/control",
             async_inspect::web::router_with_control(Auth::Token("s3cret".into())).unwrap(),
         )
         .nest("/read", router(Auth::Token("s3cret".into())).unwrap());
-    let address = serve(app).await;
+    serve(app).await
+}
+
+/// `record --url`: a dashboard mounted with control allowed records the
+/// program and sends the trace; a read-only one refuses, saying why.
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_by_url_writes_the_programs_trace() {
+    let worker = Worker::start();
+    let address = controlled_and_read_only().await;
 
     let dir = std::env::temp_dir().join(format!("async-inspect-record-url-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -267,15 +305,8 @@ async fn record_by_url_writes_the_programs_trace() {
     );
     assert!(wrong.contains("the token was refused (401)"), "{wrong}");
 
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    assert!(worker.await.unwrap() > 0);
+    assert!(worker.stop().await > 0);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[async_inspect::trace]
-async fn ticking(round: u32) -> u32 {
-    async_inspect::time::sleep(std::time::Duration::from_millis(5)).await;
-    round + 1
 }
 
 /// `debug --url`: over a dashboard mounted with control allowed, a
@@ -284,46 +315,30 @@ async fn ticking(round: u32) -> u32 {
 /// goes: the task runs on); a read-only dashboard refuses, saying why.
 #[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
 async fn debug_by_url_pauses_and_lets_go() {
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let rounds = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let worker = {
-        let (stop, rounds) = (stop.clone(), rounds.clone());
-        async_inspect::spawn(async move {
-            let mut round = 0;
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                round = ticking(round).await;
-                rounds.store(round, std::sync::atomic::Ordering::Relaxed);
-            }
-        })
-    };
-    let id = worker.inspect_id().unwrap().as_u64();
-    let app = axum::Router::new()
-        .nest(
-            "/control",
-            async_inspect::web::router_with_control(Auth::Token("s3cret".into())).unwrap(),
-        )
-        .nest("/read", router(Auth::Token("s3cret".into())).unwrap());
-    let address = serve(app).await;
+    let worker = Worker::start();
+    let id = worker.handle.inspect_id().unwrap().as_u64();
+    let address = controlled_and_read_only().await;
     let url = format!("http://{address}/control");
 
-    let rounds_seen = rounds.clone();
+    let rounds = worker.rounds.clone();
     tokio::task::spawn_blocking(move || {
         let mut debugger = common::Debugger::start(&["--url", &url, "--token", "s3cret"]);
         debugger.expect("the greeting", |l| l.contains("attached to"));
-        debugger.send("break ticking");
+        // Only this test's task: the other tests' tasks run the same fn.
+        debugger.send(&format!("break remote_work if task={id}"));
         debugger.expect("the breakpoint", |l| {
-            l.starts_with("breakpoint 1 at ticking")
+            l.starts_with("breakpoint 1 at remote_work")
         });
         debugger.expect("the pause", |l| {
             l == format!("task #{id} paused at breakpoint 1")
         });
         // Paused: it makes no progress.
-        let at = rounds_seen.load(std::sync::atomic::Ordering::Relaxed);
+        let at = rounds.load(std::sync::atomic::Ordering::Relaxed);
         std::thread::sleep(std::time::Duration::from_millis(100));
-        assert_eq!(rounds_seen.load(std::sync::atomic::Ordering::Relaxed), at);
+        assert_eq!(rounds.load(std::sync::atomic::Ordering::Relaxed), at);
         debugger.send(&format!("bt {id}"));
         debugger.expect("where it is paused", |l| {
-            l.contains("Waiting for: paused at breakpoint 1 in ticking()")
+            l.contains("Waiting for: paused at breakpoint 1 in remote_work()")
         });
         debugger.send(&format!("continue {id}"));
         debugger.expect("let go", |l| l == format!("let go: #{id}"));
@@ -340,9 +355,9 @@ async fn debug_by_url_pauses_and_lets_go() {
     .await
     .unwrap();
     // The session closed with its breakpoint: the task runs on.
-    let before = rounds.load(std::sync::atomic::Ordering::Relaxed);
+    let before = worker.rounds();
     let start = std::time::Instant::now();
-    while rounds.load(std::sync::atomic::Ordering::Relaxed) <= before + 2 {
+    while worker.rounds() <= before + 2 {
         assert!(start.elapsed() < common::PATIENCE, "the task stayed paused");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
@@ -353,6 +368,5 @@ async fn debug_by_url_pauses_and_lets_go() {
         refused.contains("refused (403): debugging is not allowed here"),
         "{refused}"
     );
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    worker.await.unwrap();
+    worker.stop().await;
 }
