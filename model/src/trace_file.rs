@@ -224,6 +224,16 @@ impl Trace {
         self.events_dropped += batch.dropped;
     }
 
+    /// Forgets the resources no event of the trace names any more (their
+    /// events were dropped from a live view): a long view of a program
+    /// that makes a lock per connection stays bounded. A resource named
+    /// again later shows as `resource #id`.
+    pub fn forget_unnamed_resources(&mut self) {
+        let named: std::collections::HashSet<u64> =
+            self.events.iter().filter_map(Event::resource).collect();
+        self.resources.retain(|r| named.contains(&r.id));
+    }
+
     /// The snapshot as of `at` since the first one: the last taken at or
     /// before it (the first if `at` is before it).
     pub fn at(&self, at: Duration) -> Option<&Snapshot> {

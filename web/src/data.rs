@@ -15,6 +15,10 @@ use crate::Update;
 /// Events kept from a live process; older ones go.
 const KEPT: usize = 200_000;
 
+/// Resources named by a live process's events are kept up to this many
+/// (or twice the events kept); past it, those no kept event names go.
+const RESOURCES_KEPT: usize = 50_000;
+
 /// Snapshots' worth of activity kept for the sparkline.
 const ACTIVITY: usize = 60;
 
@@ -156,6 +160,12 @@ impl Data {
                         inner.trace.events.drain(..drop);
                         inner.trace.events_dropped += drop as u64;
                     }
+                    // At most twice what the kept events can name, so the
+                    // sweep runs once per that many new locks.
+                    let most = RESOURCES_KEPT.max(2 * inner.trace.events.len());
+                    if inner.trace.resources.len() > most {
+                        inner.trace.forget_unnamed_resources();
+                    }
                 }
                 Update::Ended(why) => inner.ended = Some(why),
             }
@@ -199,5 +209,59 @@ impl Inner {
             Some(at) if !self.live => self.trace.at(Duration::from_secs_f64(at.max(0.0))),
             _ => self.trace.snapshots.last(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_inspect_model::ResourceKind;
+    use async_inspect_model::event::{Batch, Event, ResourceSite};
+
+    use super::*;
+
+    /// A batch naming `n` new locks from `first` on, each waited for once.
+    fn locks(first: u64, n: u64) -> Batch {
+        Batch {
+            sites: Vec::new(),
+            resources: (first..first + n)
+                .map(|id| ResourceSite {
+                    id,
+                    kind: ResourceKind::Mutex,
+                    label: format!("lock {id}"),
+                    created_at: "src/a.rs:1:1".into(),
+                })
+                .collect(),
+            events: (first..first + n)
+                .map(|resource| Event::Wait {
+                    task: 1,
+                    resource,
+                    at: resource,
+                })
+                .collect(),
+            dropped: 0,
+        }
+    }
+
+    #[test]
+    fn a_live_view_keeps_its_events_and_their_locks_bounded() {
+        let data = Data::live("program");
+        // A lock per connection, a million connections.
+        for round in 0..50 {
+            data.apply(Update::Events(Box::new(locks(round * 20_000, 20_000))));
+        }
+        let inner = data.read();
+        assert!(inner.trace.events.len() <= KEPT);
+        let most = RESOURCES_KEPT.max(2 * KEPT) + 20_000;
+        assert!(
+            inner.trace.resources.len() <= most,
+            "{}",
+            inner.trace.resources.len()
+        );
+        // The newest events still have their locks' names.
+        let last = inner.trace.events.last().and_then(Event::resource).unwrap();
+        assert_eq!(
+            inner.trace.resource(last).unwrap().label,
+            format!("lock {last}")
+        );
     }
 }

@@ -150,6 +150,17 @@ pub enum Event {
 }
 
 impl Event {
+    /// The resource the event names, for a lock wait, acquire or release.
+    pub fn resource(&self) -> Option<u64> {
+        match *self {
+            Self::Wait { resource, .. }
+            | Self::WaitEnd { resource, .. }
+            | Self::Acquire { resource, .. }
+            | Self::Release { resource, .. } => Some(resource),
+            _ => None,
+        }
+    }
+
     /// The task the event is about.
     pub fn task(&self) -> u64 {
         match *self {
