@@ -19,18 +19,10 @@ async fn child_stalls_then_deadlocks() {
     if std::env::var_os(CHILD).is_none() {
         return;
     }
-    let db = Arc::new(Mutex::named("db", ()));
-    let held = db.clone().lock_owned().await;
-    let waiter = {
-        let db = db.clone();
-        async_inspect::spawn(async move { drop(db.lock().await) })
-    };
     let (_tx, mut rx) = mpsc::named_channel::<()>("idle", 1);
     let resting = async_inspect::spawn(async move { rx.recv().await });
     // Well past the 200 ms threshold: one report, then none for it again.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    drop(held);
-    waiter.await.unwrap();
+    wait_for_db(tokio::time::sleep(Duration::from_secs(2))).await;
 
     let (alice, bob) = (
         Arc::new(Mutex::named("alice", ())),
@@ -50,16 +42,37 @@ async fn child_stalls_then_deadlocks() {
     resting.abort();
 }
 
-#[test]
-fn a_lock_wait_past_the_threshold_and_a_deadlock_are_logged_once_each() {
+/// A task waits for the Mutex `db` that this one holds until `release`
+/// completes; then the wait ends.
+async fn wait_for_db(release: impl std::future::Future<Output = ()>) {
+    let db = Arc::new(Mutex::named("db", ()));
+    let held = db.clone().lock_owned().await;
+    let waiter = {
+        let db = db.clone();
+        async_inspect::spawn(async move { drop(db.lock().await) })
+    };
+    release.await;
+    drop(held);
+    waiter.await.unwrap();
+}
+
+/// Runs the test `child` of this binary with `marker` set and the stall
+/// log at 200 ms: its stderr, once it succeeded.
+fn run_child(child: &str, marker: &str) -> String {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["child_stalls_then_deadlocks", "--exact", "--nocapture"])
-        .env(CHILD, "1")
+        .args([child, "--exact", "--nocapture"])
+        .env(marker, "1")
         .env("ASYNC_INSPECT_STALL_LOG", "200ms")
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(output.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_lock_wait_past_the_threshold_and_a_deadlock_are_logged_once_each() {
+    let stderr = run_child("child_stalls_then_deadlocks", CHILD);
     assert!(
         stderr.contains("child: done"),
         "the program ran on: {stderr}"
@@ -94,8 +107,12 @@ fn a_lock_wait_past_the_threshold_and_a_deadlock_are_logged_once_each() {
 const TRACED_CHILD: &str = "ASYNC_INSPECT_TEST_STALL_TRACED_CHILD";
 
 /// Prints each `tracing` event's target, level and message to stderr,
-/// marked, so the parent can tell them from plain stderr writes.
+/// marked, so the parent can tell them from plain stderr writes; notes
+/// that the stall log wrote through it.
 struct Marked;
+
+/// The stall log's report came through the subscriber.
+static TRACED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Marked {
     fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
@@ -111,6 +128,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Marked {
         event.record(&mut message);
         let meta = event.metadata();
         eprintln!("TRACED {} {}: {}", meta.level(), meta.target(), message.0);
+        if meta.target() == "async_inspect" {
+            TRACED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 }
 
@@ -123,27 +143,21 @@ async fn child_stalls_with_a_subscriber() {
     }
     use tracing_subscriber::layer::SubscriberExt;
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Marked)).unwrap();
-    let db = Arc::new(Mutex::named("db", ()));
-    let held = db.clone().lock_owned().await;
-    let waiter = {
-        let db = db.clone();
-        async_inspect::spawn(async move { drop(db.lock().await) })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    drop(held);
-    waiter.await.unwrap();
+    // Held until the report came through the subscriber (20 s at most).
+    wait_for_db(async {
+        let start = std::time::Instant::now();
+        while !TRACED.load(std::sync::atomic::Ordering::Relaxed)
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
 }
 
 #[test]
 fn with_a_subscriber_the_stall_goes_through_tracing() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["child_stalls_with_a_subscriber", "--exact", "--nocapture"])
-        .env(TRACED_CHILD, "1")
-        .env("ASYNC_INSPECT_STALL_LOG", "200ms")
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
+    let stderr = run_child("child_stalls_with_a_subscriber", TRACED_CHILD);
     assert!(
         stderr.contains("TRACED WARN async_inspect: async-inspect: stalled (over 200ms): "),
         "{stderr}"

@@ -11,8 +11,8 @@
 //! `span` module).
 //!
 //! Entering a span outside inspected tasks costs one thread-local read;
-//! inside one, a lookup of the span's extension and, when the task enters
-//! a span other than the last, a store under the task's own guard.
+//! inside one, a lookup of the span's extension and a compare under the
+//! task's own (uncontended) guard, with a store when the span changed.
 
 use std::fmt::{self, Write as _};
 use std::sync::Arc;
