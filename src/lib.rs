@@ -392,7 +392,11 @@ pub mod web {
                 } else {
                     crate::record::Polls::Long
                 };
-                async_inspect_agent::recording::record_for(duration, polls)
+                async_inspect_agent::recording::record_for(
+                    duration,
+                    polls,
+                    async_inspect_agent::recording::LARGEST,
+                )
             }),
             debug: Some(std::sync::Arc::new(Debugging(std::sync::Arc::default()))),
         };

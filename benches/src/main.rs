@@ -13,6 +13,7 @@ mod compare;
 mod kits;
 mod recorder;
 mod soak;
+mod soak_clients;
 mod workloads;
 
 use clap::{Parser, Subcommand, ValueEnum};

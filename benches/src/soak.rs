@@ -28,6 +28,10 @@ pub struct Options {
     /// How far RSS may rise over its level after warm-up, in percent.
     #[arg(long, default_value_t = 10.0)]
     tolerance: f64,
+    /// Serve the agent's socket all along to these clients (all four when
+    /// named without a list; see `soak_clients`).
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 0.., require_equals = true)]
+    clients: Option<Vec<crate::soak_clients::Client>>,
 }
 
 /// This process's resident memory, in bytes.
@@ -53,6 +57,10 @@ pub fn soak(options: &Options) -> bool {
     let mut warm: Option<u64> = None;
     let mut done = 0_u64;
     let mut locks_made = 0_u64;
+    let clients = options
+        .clients
+        .as_deref()
+        .map(crate::soak_clients::Clients::start);
     while done < options.tasks {
         let wave = options.wave.min(options.tasks - done);
         runtime.block_on(async {
@@ -103,6 +111,7 @@ pub fn soak(options: &Options) -> bool {
         }
     }
     samples.push((started.elapsed(), done, rss()));
+    let served = clients.is_none_or(crate::soak_clients::Clients::stop);
     let warm = warm.unwrap_or_else(rss);
     let after: Vec<u64> = samples
         .iter()
@@ -131,5 +140,5 @@ pub fn soak(options: &Options) -> bool {
         mib(peak),
         percent(peak),
     );
-    percent(late) <= options.tolerance
+    percent(late) <= options.tolerance && served
 }

@@ -280,6 +280,44 @@ async fn record_by_url_writes_the_programs_trace() {
         trace.sites
     );
 
+    // One recording at a time: a second, while the first runs, is refused.
+    let first = tokio::spawn(cli(args(&[
+        "record",
+        "--url",
+        &url,
+        "--token",
+        "s3cret",
+        "--duration",
+        "5s",
+        "-o",
+        dir.join("first.trace").to_str().unwrap(),
+    ])));
+    let waited = std::time::Instant::now();
+    while !async_inspect_agent::recording::under_way() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(60),
+            "never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let busy = failure(
+        &cli(args(&[
+            "record",
+            "--url",
+            &url,
+            "--token",
+            "s3cret",
+            "-o",
+            "second.trace",
+        ]))
+        .await,
+    );
+    assert!(
+        busy.contains("409: cannot record: another recording of this program is under way"),
+        "{busy}"
+    );
+    assert!(first.await.unwrap().status.success());
+
     let read_only = format!("http://{address}/read");
     let refused = failure(
         &cli(args(&[

@@ -224,14 +224,51 @@ impl Trace {
         self.events_dropped += batch.dropped;
     }
 
+    /// Adds a live batch as [`add_events`](Self::add_events) does, keeping
+    /// the trace bounded for a view that runs for days: past `events_kept`
+    /// events the oldest go (half of what is kept at once, so this is
+    /// rare, counted as dropped), and past
+    /// max([`RESOURCES_KEPT`](Self::RESOURCES_KEPT), twice the events) the
+    /// resources no kept event names go too (a program that makes a lock
+    /// per connection).
+    pub fn add_live_events(&mut self, batch: Batch, events_kept: usize) {
+        self.add_events(batch);
+        let over = self.events.len().saturating_sub(events_kept);
+        if over > 0 {
+            let drop = over.max(events_kept / 2).min(self.events.len());
+            self.events.drain(..drop);
+            self.events_dropped += drop as u64;
+        }
+        // Twice what the kept events can name, so the sweep runs once per
+        // that many new locks.
+        let most = Self::RESOURCES_KEPT.max(2 * self.events.len());
+        if self.resources.len() > most {
+            self.forget_unnamed_resources();
+        }
+    }
+
+    /// The resources a live view keeps whatever its events name (see
+    /// [`add_live_events`](Self::add_live_events)).
+    pub const RESOURCES_KEPT: usize = 50_000;
+
     /// Forgets the resources no event of the trace names any more (their
-    /// events were dropped from a live view): a long view of a program
-    /// that makes a lock per connection stays bounded. A resource named
-    /// again later shows as `resource #id`.
+    /// events were dropped from a live view), and any named twice (a
+    /// recorder names a resource again after it forgot it): a long view of
+    /// a program that makes a lock per connection stays bounded. A
+    /// resource named again later shows as `resource #id`.
     pub fn forget_unnamed_resources(&mut self) {
         let named: std::collections::HashSet<u64> =
             self.events.iter().filter_map(Event::resource).collect();
-        self.resources.retain(|r| named.contains(&r.id));
+        let mut seen = std::collections::HashSet::new();
+        self.resources
+            .retain(|r| named.contains(&r.id) && seen.insert(r.id));
+    }
+
+    /// Keeps the first naming of each resource (a long recording names a
+    /// resource again after the recorder forgot it).
+    fn dedup_resources(&mut self) {
+        let mut seen = std::collections::HashSet::new();
+        self.resources.retain(|r| seen.insert(r.id));
     }
 
     /// The snapshot as of `at` since the first one: the last taken at or
@@ -389,6 +426,7 @@ fn assemble(records: Vec<Record>, truncated: bool) -> Result<Trace, TraceError> 
     // Batches are each in order; a poll that began before the previous
     // batch was collected can end up after it.
     trace.events.sort_by_key(Event::start);
+    trace.dedup_resources();
     Ok(trace)
 }
 
@@ -504,6 +542,31 @@ mod tests {
         assert_eq!(trace.events_dropped, 4);
         assert_eq!(trace.site(0).unwrap().function, "load");
         assert_eq!(trace.snapshots.len(), 1);
+    }
+
+    #[test]
+    fn a_resource_named_again_reads_back_once() {
+        use crate::event::{Batch, ResourceSite};
+        use crate::resource::ResourceKind;
+        let lock = |id, label: &str| ResourceSite {
+            id,
+            kind: ResourceKind::Mutex,
+            label: label.into(),
+            created_at: "src/main.rs:1:1".into(),
+        };
+        let mut writer = TraceWriter::new(Vec::new(), 7, "app", Duration::ZERO).unwrap();
+        // The recorder forgot lock 3 between the batches and named it again.
+        for resources in [vec![lock(3, "db"), lock(4, "cache")], vec![lock(3, "db")]] {
+            let batch = Batch {
+                resources,
+                ..Batch::default()
+            };
+            writer.events(&batch).unwrap();
+        }
+        let trace = read_trace(writer.out.as_slice()).unwrap();
+        let ids: Vec<u64> = trace.resources.iter().map(|r| r.id).collect();
+        assert_eq!(ids, [3, 4]);
+        assert_eq!(trace.resource(3).unwrap().label, "db");
     }
 
     #[test]

@@ -68,16 +68,10 @@ impl Recorded {
         activity.samples().to_vec()
     }
 
-    /// Adds a live batch, letting the oldest events go past [`KEPT`].
+    /// Adds a live batch, letting the oldest events go past [`KEPT`], and
+    /// the locks no kept event names (see [`Trace::add_live_events`]).
     pub fn add(&mut self, batch: Batch) {
-        self.trace.add_events(batch);
-        let over = self.trace.events.len().saturating_sub(KEPT);
-        if over > 0 {
-            // Half of what is kept at once, so this is rare.
-            let drop = over.max(KEPT / 2);
-            self.trace.events.drain(..drop);
-            self.trace.events_dropped += drop as u64;
-        }
+        self.trace.add_live_events(batch, KEPT);
     }
 
     /// The events, as a trace.

@@ -173,6 +173,9 @@ async fn record(State(app): State<App>, Query(query): Query<RecordQuery>) -> Res
         Ok(Ok(bytes)) => {
             ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
         }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+            error(StatusCode::CONFLICT, &format!("cannot record: {e}"))
+        }
         Ok(Err(e)) => error(
             StatusCode::INTERNAL_SERVER_ERROR,
             &format!("cannot record: {e}"),

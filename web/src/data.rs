@@ -15,10 +15,6 @@ use crate::Update;
 /// Events kept from a live process; older ones go.
 const KEPT: usize = 200_000;
 
-/// Resources named by a live process's events are kept up to this many
-/// (or twice the events kept); past it, those no kept event names go.
-const RESOURCES_KEPT: usize = 50_000;
-
 /// Snapshots' worth of activity kept for the sparkline.
 const ACTIVITY: usize = 60;
 
@@ -153,19 +149,7 @@ impl Data {
                     inner.updated = Some(Instant::now());
                 }
                 Update::Events(batch) => {
-                    inner.trace.add_events(*batch);
-                    let over = inner.trace.events.len().saturating_sub(KEPT);
-                    if over > 0 {
-                        let drop = over.max(KEPT / 2);
-                        inner.trace.events.drain(..drop);
-                        inner.trace.events_dropped += drop as u64;
-                    }
-                    // At most twice what the kept events can name, so the
-                    // sweep runs once per that many new locks.
-                    let most = RESOURCES_KEPT.max(2 * inner.trace.events.len());
-                    if inner.trace.resources.len() > most {
-                        inner.trace.forget_unnamed_resources();
-                    }
+                    inner.trace.add_live_events(*batch, KEPT);
                 }
                 Update::Ended(why) => inner.ended = Some(why),
             }
@@ -251,7 +235,7 @@ mod tests {
         }
         let inner = data.read();
         assert!(inner.trace.events.len() <= KEPT);
-        let most = RESOURCES_KEPT.max(2 * KEPT) + 20_000;
+        let most = Trace::RESOURCES_KEPT.max(2 * KEPT) + 20_000;
         assert!(
             inner.trace.resources.len() <= most,
             "{}",

@@ -103,12 +103,23 @@ fn record_remote(
             )
         })?;
     std::fs::write(output, &bytes).with_context(|| format!("cannot write {}", output.display()))?;
+    // The program stops a recording early at its size limit: its first and
+    // last snapshots say how long it lasted.
+    let lasted = match (trace.snapshots.first(), trace.snapshots.last()) {
+        (Some(first), Some(last)) => last.taken_at().saturating_sub(first.taken_at()),
+        _ => duration,
+    };
+    let early = if lasted + Duration::from_secs(1) < duration {
+        " (the program stopped it early: its trace reached the size it keeps)"
+    } else {
+        ""
+    };
     eprintln!(
-        "async-inspect: recorded {} snapshots and {} events of {} over {} to {}",
+        "async-inspect: recorded {} snapshots and {} events of {} over {}{early} to {}",
         trace.snapshots.len(),
         trace.events.len(),
         remote.url(),
-        async_inspect_model::format_duration(duration),
+        async_inspect_model::format_duration(lasted),
         output.display()
     );
     Ok(0)

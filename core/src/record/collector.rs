@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use super::ring::{self, NEW_RINGS, NamedResource, RING_DROPPED, Raw};
@@ -17,12 +17,18 @@ use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
 /// How often the collector drains the rings.
 pub(crate) const INTERVAL: Duration = Duration::from_millis(10);
 
+/// How many resources the collector names before it forgets them all (at
+/// the start of a round, so that a round's batch names what it uses).
+const RESOURCES_NAMED: usize = 1 << 16;
+
 /// Every event lost so far, in rings or at recorders.
 pub(crate) static EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 pub(crate) struct Subscriber {
     pub(crate) id: u64,
     pub(crate) tx: SyncSender<Batch>,
+    /// Events sent and not yet received: at most [`BACKLOG`](super::BACKLOG).
+    pub(crate) pending: Arc<AtomicU64>,
     pub(crate) polls: Polls,
     /// Sites and resources it has been given: a prefix of the collector's.
     known_sites: usize,
@@ -32,10 +38,16 @@ pub(crate) struct Subscriber {
 }
 
 impl Subscriber {
-    pub(crate) fn new(id: u64, tx: SyncSender<Batch>, polls: Polls) -> Self {
+    pub(crate) fn new(
+        id: u64,
+        tx: SyncSender<Batch>,
+        pending: Arc<AtomicU64>,
+        polls: Polls,
+    ) -> Self {
         Self {
             id,
             tx,
+            pending,
             polls,
             known_sites: 0,
             known_resources: 0,
@@ -115,6 +127,9 @@ impl Collector {
     }
 
     pub(crate) fn collect_once(&mut self) {
+        if self.resources.len() >= RESOURCES_NAMED {
+            self.forget_resources();
+        }
         self.rings
             .append(&mut NEW_RINGS.lock().unwrap_or_else(|e| e.into_inner()));
         let mut raw = Vec::new();
@@ -154,7 +169,17 @@ impl Collector {
                 continue;
             }
             let sent = batch.events.len() as u64;
-            match subscriber.tx.try_send(batch) {
+            // Counted before sending: the recorder subtracts what it takes.
+            let pending = subscriber.pending.fetch_add(sent, Ordering::Relaxed);
+            let sent_now = if pending + sent > super::BACKLOG && sent > 0 {
+                Err(TrySendError::Full(batch))
+            } else {
+                subscriber.tx.try_send(batch)
+            };
+            if sent_now.is_err() {
+                subscriber.pending.fetch_sub(sent, Ordering::Relaxed);
+            }
+            match sent_now {
                 Ok(()) => {
                     subscriber.known_sites = self.sites.len();
                     subscriber.known_resources = self.resources.len();
@@ -269,6 +294,18 @@ impl Collector {
         id
     }
 
+    /// Forgets every resource named so far (each recorder has been sent
+    /// them, or lost the events that named them): those used again are
+    /// named again. A recording that lives for days through a lock per
+    /// connection keeps this table bounded.
+    fn forget_resources(&mut self) {
+        self.resources.clear();
+        self.resource_ids.clear();
+        for subscriber in &mut self.subscribers {
+            subscriber.known_resources = 0;
+        }
+    }
+
     fn resource(&mut self, cell: &dyn NamedResource) -> u64 {
         let id = cell.id().as_u64();
         if !self.resource_ids.contains_key(&id) {
@@ -282,5 +319,77 @@ impl Collector {
             });
         }
         id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Polls, Recorder, emit};
+    use async_inspect_model::resource::{ResourceId, ResourceKind};
+
+    #[derive(Debug)]
+    struct Lock(u64);
+
+    impl NamedResource for Lock {
+        fn id(&self) -> ResourceId {
+            ResourceId::from_u64(self.0)
+        }
+        fn kind(&self) -> ResourceKind {
+            ResourceKind::Mutex
+        }
+        fn label(&self) -> String {
+            format!("lock {}", self.0)
+        }
+        fn created_at(&self) -> &'static std::panic::Location<'static> {
+            std::panic::Location::caller()
+        }
+    }
+
+    fn acquire(id: u64) {
+        emit(Raw::Acquire {
+            task: u64::MAX - 4,
+            resource: Arc::new(Lock(id)),
+            at: 1,
+        });
+    }
+
+    #[test]
+    fn the_named_resources_stay_bounded_and_what_a_batch_uses_is_named() {
+        let recorder = Recorder::start_with(Polls::All);
+        // Far more distinct locks than the collector names, a ring's
+        // worth a round; then the first lock again.
+        let first = 1 << 40;
+        let rounds = 3 * RESOURCES_NAMED / ring::RING;
+        let mut named = std::collections::HashSet::new();
+        for round in 0..rounds {
+            for i in 0..ring::RING / 2 {
+                acquire(first + (round * ring::RING + i) as u64);
+            }
+            for batch in recorder.flush() {
+                named.extend(batch.resources.iter().map(|r| r.id));
+            }
+            let table = lock().as_ref().map_or(0, |c| c.resources.len());
+            // Bounded by the table and one round of new names (other
+            // tests' included).
+            assert!(table < RESOURCES_NAMED + 2 * ring::RING, "{table}");
+        }
+        acquire(first);
+        let again: Vec<Batch> = recorder.flush();
+        let used: Vec<u64> = again
+            .iter()
+            .flat_map(|b| &b.events)
+            .filter_map(Event::resource)
+            .collect();
+        assert!(used.contains(&first));
+        // Every lock a kept event uses was named to this recorder, the
+        // first one twice (it was forgotten between).
+        assert!(named.contains(&first));
+        assert!(
+            again
+                .iter()
+                .flat_map(|b| &b.resources)
+                .any(|r| r.id == first)
+        );
     }
 }

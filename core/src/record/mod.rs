@@ -26,6 +26,7 @@
 mod collector;
 pub(crate) mod ring;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, sync_channel};
 use std::time::Duration;
@@ -38,6 +39,11 @@ pub(crate) use ring::{ALL_POLLS, NamedResource, Raw, SpawnedTask, emit, level, n
 /// Batches a recorder can have waiting before newer ones are dropped: a
 /// few seconds' worth at the collector's pace.
 pub const QUEUE: usize = 256;
+
+/// Events a recorder can have waiting before newer batches are dropped
+/// (about 15 MiB): the bound that holds when the program produces far
+/// more than a slow reader takes, whatever the batches' sizes.
+pub const BACKLOG: u64 = 1 << 18;
 
 /// Whether anything is being recorded: some [`Recorder`] lives.
 ///
@@ -74,6 +80,8 @@ fn ring_dropped_unseen() -> u64 {
 pub struct Recorder {
     id: u64,
     rx: Receiver<Batch>,
+    /// Events the collector sent and this recorder has not taken yet.
+    pending: Arc<AtomicU64>,
 }
 
 impl Recorder {
@@ -89,30 +97,51 @@ impl Recorder {
         crate::config::init();
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE);
+        let pending = Arc::new(AtomicU64::new(0));
         {
             let mut guard = collector::lock();
             let collector = guard.get_or_insert_with(Default::default);
             // What was produced before goes to the recorders of before.
             collector.collect_once();
-            collector
-                .subscribers
-                .push(collector::Subscriber::new(id, tx, polls));
+            collector.subscribers.push(collector::Subscriber::new(
+                id,
+                tx,
+                Arc::clone(&pending),
+                polls,
+            ));
             collector.set_level();
         }
         collector::start();
-        Self { id, rx }
+        Self { id, rx, pending }
     }
 
     /// The next batch, waiting at most `timeout`; `None` if none came.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<Batch> {
-        self.rx.recv_timeout(timeout).ok()
+        let batch = self.rx.recv_timeout(timeout).ok()?;
+        self.taken(&batch);
+        Some(batch)
     }
 
     /// Collects what every thread has produced so far, and returns every
     /// batch waiting for this recorder: what happened up to this call.
     pub fn flush(&self) -> Vec<Batch> {
         collector::collect();
-        self.rx.try_iter().collect()
+        let batches: Vec<Batch> = self.rx.try_iter().collect();
+        batches.iter().for_each(|batch| self.taken(batch));
+        batches
+    }
+
+    /// The batches waiting, without collecting first.
+    #[cfg(test)]
+    fn take_waiting(&self) -> Vec<Batch> {
+        let batches: Vec<Batch> = self.rx.try_iter().collect();
+        batches.iter().for_each(|batch| self.taken(batch));
+        batches
+    }
+
+    fn taken(&self, batch: &Batch) {
+        self.pending
+            .fetch_sub(batch.events.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -175,19 +204,51 @@ mod tests {
             emit(poll_event(task));
             assert_eq!(polls_of(&fast.flush(), task), 1);
         }
-        let kept: Vec<Batch> = slow.rx.try_iter().collect();
+        let kept = slow.take_waiting();
         assert!(kept.len() <= QUEUE);
         let got = polls_of(&kept, task);
         assert!(got < rounds, "{got}");
         emit(poll_event(task));
         let next = slow.flush();
-        let told: u64 = next.iter().map(|b| b.dropped).sum();
+        // Told in the first batch that got through after a loss: one kept
+        // (a small batch fits where a large one did not) or the next.
+        let told: u64 = kept.iter().chain(&next).map(|b| b.dropped).sum();
         assert!(
             told >= (rounds - got) as u64,
             "told {told}, lost {}",
             rounds - got
         );
         assert_eq!(polls_of(&next, task), 1);
+    }
+
+    #[test]
+    fn a_recorder_never_has_more_than_its_backlog_waiting() {
+        let slow = Recorder::start_with(Polls::All);
+        let fast = Recorder::start_with(Polls::All);
+        let task = u64::MAX - 3;
+        // Batches of a full ring each, far fewer than QUEUE of them, and
+        // far more events than the backlog.
+        let rounds = BACKLOG as usize / ring::RING + 10;
+        assert!(rounds < QUEUE);
+        for _ in 0..rounds {
+            for _ in 0..ring::RING {
+                emit(poll_event(task));
+            }
+            fast.flush();
+        }
+        let waiting = slow.pending.load(Ordering::Relaxed);
+        assert!(waiting <= BACKLOG, "{waiting} waiting");
+        let kept = slow.take_waiting();
+        let events: usize = kept.iter().map(|b| b.events.len()).sum();
+        assert!(events as u64 <= BACKLOG, "{events} kept");
+        let got = polls_of(&kept, task);
+        assert!(got > 0 && got < rounds * ring::RING, "{got}");
+        // Taking what waited made room, and the loss is told.
+        emit(poll_event(task));
+        let next = slow.flush();
+        assert_eq!(polls_of(&next, task), 1);
+        let told: u64 = kept.iter().chain(&next).map(|b| b.dropped).sum();
+        assert!(told >= (rounds * ring::RING - got) as u64, "told {told}");
     }
 
     #[test]
