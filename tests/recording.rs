@@ -166,6 +166,58 @@ fn nothing_is_recorded_without_a_recorder_and_each_fn_is_named_once() {
     assert_eq!(recorder.flush().iter().map(|b| b.dropped).sum::<u64>(), 0);
 }
 
+/// Recording every poll records every wake too, with the task whose poll
+/// woke it; recording the long polls records none.
+#[test]
+fn a_recording_of_every_poll_has_who_woke_whom() {
+    let recorder = Recorder::start_with(Polls::All);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (waiter, sender) = runtime.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let (go, ready) = tokio::sync::oneshot::channel::<()>();
+        let waiter = async_inspect::spawn(async move { rx.await.unwrap() });
+        let sender = async_inspect::spawn(async move {
+            ready.await.unwrap();
+            tx.send(7).unwrap();
+        });
+        let ids = (
+            waiter.inspect_id().unwrap().as_u64(),
+            sender.inspect_id().unwrap().as_u64(),
+        );
+        // The waiter parks first, so that the send wakes it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        go.send(()).unwrap();
+        assert_eq!(waiter.await.unwrap(), 7);
+        sender.await.unwrap();
+        ids
+    });
+    let woke =
+        |e: &Event| matches!(e, Event::Wake { task, by, .. } if *task == waiter && *by == sender);
+    let batches = collect(&recorder, |batches| events(batches).any(woke));
+    let wake_at = events(&batches).find(|e| woke(e)).unwrap().at();
+    // Inside the sender's poll, before the waiter's last poll began.
+    assert!(events(&batches).any(|e| matches!(e,
+        Event::Poll { task, start, end } if *task == sender && *start <= wake_at && wake_at <= *end)));
+    assert!(events(&batches).any(|e| matches!(e,
+        Event::Poll { task, start, .. } if *task == waiter && *start >= wake_at)));
+    drop(recorder);
+
+    let long = Recorder::start_with(Polls::Long);
+    runtime.block_on(async {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+        let waiter = async_inspect::spawn(async move { rx.await.unwrap() });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        tx.send(1).unwrap();
+        waiter.await.unwrap();
+    });
+    let batches = long.flush();
+    assert!(!events(&batches).any(|e| matches!(e, Event::Wake { .. })));
+}
+
 fn kind(event: &Event) -> &'static str {
     match event {
         Event::Spawn { .. } => "spawn",
@@ -180,6 +232,7 @@ fn kind(event: &Event) -> &'static str {
         Event::Acquire { .. } => "acquire",
         Event::Release { .. } => "release",
         Event::Point { .. } => "point",
+        Event::Wake { .. } => "wake",
         _ => "other",
     }
 }

@@ -43,7 +43,10 @@ async fn every_wake_is_counted_by_default() {
         if round == 3 {
             let report = snapshot.to_string();
             assert!(report.contains("polls 3 (every"), "{report}");
-            assert!(report.contains(" · wakes 2 · "), "{report}");
+            // The test's own task woke it last.
+            let main = async_inspect::current_task().unwrap();
+            let woken = format!(" · wakes 2, the last by task {main} ");
+            assert!(report.contains(&woken), "{report}");
         }
         notify.notify_one();
     }
@@ -55,6 +58,60 @@ async fn every_wake_is_counted_by_default() {
     // The test's own task woke it, from its poll.
     let main = async_inspect::current_task().unwrap();
     assert_eq!(info.wake.woken_by, Some(WokenBy::Task(main)));
+}
+
+/// A task its inspected sleep woke, then its timeout's deadline, names
+/// each timer by where it was set, in the snapshot and the report.
+#[async_inspect::test]
+async fn a_wake_by_an_inspected_timer_names_the_timer() {
+    let (sent, parked) = tokio::sync::oneshot::channel::<()>();
+    let (_never, late) = tokio::sync::oneshot::channel::<()>();
+    let sleep_line = line!() + 3;
+    let timeout_line = line!() + 4;
+    let handle = async_inspect::spawn(async move {
+        async_inspect::time::sleep(Duration::from_millis(20)).await;
+        let _ = parked.await;
+        let _ = async_inspect::time::timeout(Duration::from_millis(20), late).await;
+        std::future::pending::<()>().await;
+    });
+    let id = handle.inspect_id().unwrap();
+    let after_sleep = eventually("the task parked on the channel after its sleep", |s| {
+        s.task(id)
+            .is_some_and(|t| t.polls == 2 && t.state == TaskState::Idle)
+    })
+    .await;
+    let at = |line: u32| format!("{}:{line}", file!());
+    let info = task(&after_sleep, id);
+    assert_eq!(info.wake.woken_by, Some(WokenBy::Timer(at(sleep_line))));
+    let report = after_sleep.to_string();
+    assert!(
+        report.contains(&format!("the last by the timer set at {}", at(sleep_line))),
+        "{report}"
+    );
+
+    // The channel's sender wakes it from this task: a task, not a timer.
+    sent.send(()).unwrap();
+    let main = async_inspect::current_task().unwrap();
+    let on_channel = eventually("the task in its timeout", |s| {
+        s.task(id)
+            .is_some_and(|t| t.polls == 3 && t.state == TaskState::Idle)
+    })
+    .await;
+    assert_eq!(
+        task(&on_channel, id).wake.woken_by,
+        Some(WokenBy::Task(main))
+    );
+
+    let after_timeout = eventually("the task parked after its timeout", |s| {
+        s.task(id)
+            .is_some_and(|t| t.polls == 4 && t.state == TaskState::Idle)
+    })
+    .await;
+    assert_eq!(
+        task(&after_timeout, id).wake.woken_by,
+        Some(WokenBy::Timer(at(timeout_line)))
+    );
+    handle.abort();
 }
 
 /// The bug: a future that returns `Pending` and keeps no waker.

@@ -17,6 +17,7 @@
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
+use std::panic::Location;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -192,6 +193,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
         timer: Timer::at(deadline),
         deadline,
         wait: WaitSlot::new(),
+        site: Location::caller(),
     }
 }
 
@@ -203,6 +205,8 @@ pin_project! {
         timer: Timer,
         deadline: Instant,
         wait: WaitSlot,
+        // Where it was made: what woke the task, when the timer did.
+        site: &'static Location<'static>,
     }
 }
 
@@ -236,14 +240,14 @@ impl Future for Sleep {
         let this = self.project();
         let ready = this.timer.poll(cx);
         #[cfg(not(feature = "inspect"))]
-        let _ = this.wait;
+        let _ = (this.wait, this.site);
         #[cfg(feature = "inspect")]
         if ready.is_pending() {
             let deadline = *this.deadline;
             this.wait
                 .pending(|| Wait::Sleep(deadline.saturating_duration_since(Instant::now())));
         } else {
-            this.wait.clear();
+            this.wait.elapsed(this.site);
         }
         ready
     }
@@ -274,6 +278,7 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
             timer: None,
             deadline: None,
             slot: TimeoutSlot::new(),
+            site: Location::caller(),
         },
     }
 }
@@ -291,6 +296,7 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
         timer: Some(Timer::at(deadline)),
         deadline: Some(deadline),
         slot: TimeoutSlot::new(),
+        site: Location::caller(),
     }
 }
 
@@ -304,6 +310,8 @@ pin_project! {
         timer: Option<Timer>,
         deadline: Option<Instant>,
         slot: TimeoutSlot,
+        // Where it was made: what woke the task, when its deadline did.
+        site: &'static Location<'static>,
     }
 }
 
@@ -335,7 +343,7 @@ impl<F: Future> Future for Timeout<F> {
                 .enter(|| deadline.saturating_duration_since(Instant::now()));
         }
         #[cfg(not(feature = "inspect"))]
-        let _ = (this.deadline, this.slot);
+        let _ = (this.deadline, this.slot, this.site);
         // The future first, as tokio's: one that is ready at the deadline
         // still wins.
         let poll = match this.future.poll(cx) {
@@ -346,8 +354,10 @@ impl<F: Future> Future for Timeout<F> {
             },
         };
         #[cfg(feature = "inspect")]
-        if poll.is_ready() {
-            this.slot.clear();
+        match &poll {
+            Poll::Ready(Err(_)) => this.slot.elapsed(this.site),
+            Poll::Ready(Ok(_)) => this.slot.clear(),
+            Poll::Pending => {}
         }
         poll
     }

@@ -95,6 +95,17 @@ impl WaitSlot {
         self.registered.is_some()
     }
 
+    /// The timer made at `site` that this wait was for elapsed, and the
+    /// task polling it sees so: the wake that brought the poll was that
+    /// timer's (see [`WokenBy::Timer`](crate::WokenBy::Timer)). Clears the
+    /// wait.
+    pub fn elapsed(&mut self, site: &'static std::panic::Location<'static>) {
+        if let Some(registered) = &self.registered {
+            registered.cell.woken_by_timer(site);
+        }
+        self.clear();
+    }
+
     /// Removes the wait: the future completed, or will be re-registered with
     /// a new deadline.
     #[inline]
@@ -143,6 +154,16 @@ impl TimeoutSlot {
             let id = cell.begin_timeout(frame, deadline);
             self.registered = Some((cell, id));
         }
+    }
+
+    /// The deadline passed, and the task polling the timeout sees so:
+    /// the wake that brought the poll was its timer's, made at `site`.
+    /// Removes the deadline.
+    pub fn elapsed(&mut self, site: &'static std::panic::Location<'static>) {
+        if let Some((cell, _)) = &self.registered {
+            cell.woken_by_timer(site);
+        }
+        self.clear();
     }
 
     /// Removes the deadline: the timeout completed or elapsed.

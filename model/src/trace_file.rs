@@ -29,7 +29,7 @@ use crate::event::{Batch, Event, FnSite, ResourceSite};
 pub const MAGIC: &[u8; 8] = b"AIQTRACE";
 
 /// The format version this build writes, and the newest it reads.
-pub const TRACE_VERSION: u32 = 2;
+pub const TRACE_VERSION: u32 = 3;
 
 /// The longest record a reader accepts: 64 MiB.
 const MAX_RECORD: u32 = 64 << 20;

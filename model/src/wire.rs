@@ -20,7 +20,7 @@ use crate::breakpoint::Step;
 use crate::event::{Batch, Polls};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 5;
+pub const PROTOCOL: u32 = 6;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).

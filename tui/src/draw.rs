@@ -265,6 +265,7 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
             at,
             format_duration(task.in_state_for(snapshot)).to_string(),
             task.polls.to_string(),
+            task.wakes.to_string(),
             format!("{busy:.0}%"),
         ];
         let cells = cells.map(|c| if view.ascii { to_ascii(&c) } else { c });
@@ -291,25 +292,35 @@ fn tasks(frame: &mut Frame<'_>, area: Rect, snapshot: &Snapshot, view: &View) {
         Sort::Polls => 5,
         Sort::Age => usize::MAX,
     };
-    let header = ["ID", "STATE", "NAME", "PARKED AT", "FOR", "POLLS", "BUSY"]
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            if i == sorted_column {
-                format!("{name}{marker}")
-            } else {
-                (*name).to_owned()
-            }
-        });
+    let header = [
+        "ID",
+        "STATE",
+        "NAME",
+        "PARKED AT",
+        "FOR",
+        "POLLS",
+        "WAKES",
+        "BUSY",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, name)| {
+        if i == sorted_column {
+            format!("{name}{marker}")
+        } else {
+            (*name).to_owned()
+        }
+    });
     let table = Table::new(
         rows,
         [
             Constraint::Length(7),
             Constraint::Length(11),
-            Constraint::Percentage(22),
+            Constraint::Percentage(18),
             Constraint::Fill(1),
             Constraint::Length(7),
-            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Length(6),
             Constraint::Length(5),
         ],
     )

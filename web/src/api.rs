@@ -478,6 +478,7 @@ fn row(snapshot: &Snapshot, task: &TaskInfo) -> Value {
         "location": task.location.to_string(),
         "for_ms": task.in_state_for(snapshot).as_millis() as u64,
         "polls": task.polls,
+        "wakes": task.wakes,
         "busy_pct": busy,
     })
 }

@@ -86,6 +86,9 @@ fn from_events(trace: &Trace) -> Value {
     let mut open = Open::new();
     // The traced fn of each frame, for its awaits' names.
     let mut sites: HashMap<(u64, u32), u32> = HashMap::new();
+    // Wake arrows begun, by the task they will end at.
+    let mut woken: HashMap<u64, Vec<u64>> = HashMap::new();
+    let mut flows = 0_u64;
     seed_from_snapshot(trace, &mut open);
     let resource = |id: u64| match trace.resource(id) {
         Some(r) => format!("{} `{}`", r.kind, r.label),
@@ -115,10 +118,30 @@ fn from_events(trace: &Trace) -> Value {
             }
         };
         match event {
-            Event::Poll { start, end, .. } => out.push(json!({
-                "ph": "X", "name": "poll", "cat": "poll", "pid": pid, "tid": track(task, 1),
-                "ts": micros(*start), "dur": micros(*end) - micros(*start),
-            })),
+            Event::Poll { start, end, .. } => {
+                out.push(json!({
+                    "ph": "X", "name": "poll", "cat": "poll", "pid": pid, "tid": track(task, 1),
+                    "ts": micros(*start), "dur": micros(*end) - micros(*start),
+                }));
+                // The arrows of the wakes that brought this poll end here.
+                for id in woken.remove(&task).unwrap_or_default() {
+                    out.push(json!({
+                        "ph": "f", "bp": "e", "id": id, "name": "wake", "cat": "wake",
+                        "pid": pid, "tid": track(task, 1), "ts": micros(*start),
+                    }));
+                }
+            }
+            // Another task's wake: an arrow from its poll to the poll the
+            // wake brought (self-wakes and wakes from outside any task
+            // draw none).
+            Event::Wake { by, at, .. } if *by != 0 && *by != task => {
+                flows += 1;
+                out.push(json!({
+                    "ph": "s", "id": flows, "name": "wake", "cat": "wake",
+                    "pid": pid, "tid": track(*by, 1), "ts": micros(*at),
+                }));
+                woken.entry(task).or_default().push(flows);
+            }
             Event::Enter {
                 frame,
                 site,
@@ -387,4 +410,53 @@ fn slices_of(task: &TaskInfo) -> Vec<(usize, String, String, &'static str)> {
         slices.push((3, format!("hold {}", held.resource.id), name, "hold"));
     }
     slices
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wake_by_another_task_is_an_arrow_to_the_poll_it_brought() {
+        let mut trace = Trace::new(7, "app", Duration::ZERO);
+        let poll = |task, start, end| Event::Poll { task, start, end };
+        trace.events = vec![
+            poll(1, 10_000, 20_000),
+            Event::Wake {
+                task: 2,
+                by: 1,
+                at: 15_000,
+            },
+            // Itself, and from outside any task: no arrow.
+            Event::Wake {
+                task: 2,
+                by: 2,
+                at: 16_000,
+            },
+            Event::Wake {
+                task: 1,
+                by: 0,
+                at: 25_000,
+            },
+            poll(2, 30_000, 40_000),
+            poll(1, 31_000, 32_000),
+        ];
+        let chrome = chrome_trace(&trace);
+        let flows: Vec<&Value> = chrome["traceEvents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["cat"] == "wake")
+            .collect();
+        assert_eq!(flows.len(), 2, "{flows:?}");
+        let (start, end) = (flows[0], flows[1]);
+        assert_eq!(start["ph"], "s");
+        assert_eq!(start["tid"], track(1, 1));
+        assert_eq!(start["ts"], 5.0);
+        assert_eq!(end["ph"], "f");
+        assert_eq!(end["bp"], "e");
+        assert_eq!(end["tid"], track(2, 1));
+        assert_eq!(end["ts"], 20.0);
+        assert_eq!(start["id"], end["id"]);
+    }
 }

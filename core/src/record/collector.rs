@@ -154,11 +154,15 @@ impl Collector {
         for i in 0..count {
             let subscriber = &mut self.subscribers[i];
             subscriber.dropped += lost;
-            let events = if i + 1 == count {
+            let mut events = if i + 1 == count {
                 std::mem::take(&mut events)
             } else {
                 events.clone()
             };
+            // Wakes are for the recorders of every poll (as many as polls).
+            if matches!(subscriber.polls, Polls::Long) && ring::level() == ring::ALL_POLLS {
+                events.retain(|e| !matches!(e, Event::Wake { .. }));
+            }
             let batch = Batch {
                 sites: self.sites[subscriber.known_sites..].to_vec(),
                 resources: self.resources[subscriber.known_resources..].to_vec(),
@@ -269,6 +273,7 @@ impl Collector {
                 value: value.map(|v| v.to_string()),
                 at,
             },
+            Raw::Wake { task, by, at } => Event::Wake { task, by, at },
         }
     }
 

@@ -161,6 +161,11 @@ pub(crate) enum Raw {
         value: Option<Arc<str>>,
         at: u64,
     },
+    Wake {
+        task: u64,
+        by: u64,
+        at: u64,
+    },
 }
 
 /// Pushes `event` into this thread's ring, or counts it dropped.

@@ -365,6 +365,7 @@ impl TaskCell {
             woken_by: waker::decode_woken_by(w.by.load(Ordering::Relaxed), count > 0, self.id),
             woken_at: (woken_since_poll && before.0 == Phase::Pending)
                 .then(|| clock::to_duration(woken_at)),
+            last_woken_at: (count > 0).then(|| clock::to_duration(woken_at)),
             max_delay: clock::to_duration(w.max_delay.load(Ordering::Relaxed)),
             wakers: outside.filter(|_| steady),
         }
@@ -447,6 +448,24 @@ impl TaskCell {
                 .store(w.own.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         }
         w.by.store(by, Ordering::Relaxed);
+    }
+
+    /// The task, parked on an inspected timer made at `site`, is polled
+    /// and finds it elapsed: if its last wake came from a thread outside
+    /// any task (the runtime's timer), that wake is the timer's. Called by
+    /// the thread polling the task.
+    pub(crate) fn woken_by_timer(&self, site: &'static std::panic::Location<'static>) {
+        let by = &self.wakes.by;
+        let code = by.load(Ordering::Relaxed);
+        if code & waker::THREAD != 0 {
+            // A concurrent wake's own code is as good: whichever is last.
+            let _ = by.compare_exchange(
+                code,
+                waker::timer_code(site),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// The task's phase word as it is, read before a poll marks the task

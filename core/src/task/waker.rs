@@ -9,12 +9,14 @@
 //! two pointers and lends the cached waker, with no allocation and no
 //! reference count. Wakes cost an atomic add, a load, and a store.
 
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
 
 use async_inspect_model::snapshot::{LockSiteWaits, SchedulingDelays, WokenBy};
 
+use crate::record;
 use crate::task::{TaskCell, TaskId, context};
 
 /// The waker a task is polled with: its runtime's waker, plus the task.
@@ -34,9 +36,30 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.cell.record_wake(woken_by(&self.cell));
+        let by = woken_by(&self.cell);
+        self.cell.record_wake(by);
+        if record::level() == record::ALL_POLLS {
+            record_wake_event(&self.cell, by);
+        }
         self.inner.wake_by_ref();
     }
+}
+
+/// A recording of every poll gets the wake too (the Chrome export draws
+/// it as an arrow from the waking task to the poll it brought).
+#[cold]
+fn record_wake_event(cell: &TaskCell, by: u64) {
+    let task = cell.id().as_u64();
+    let by = match by {
+        SELF => task,
+        by if by & (THREAD | TIMER) != 0 => 0,
+        by => by,
+    };
+    record::emit(record::Raw::Wake {
+        task,
+        by,
+        at: record::now(),
+    });
 }
 
 /// Who is waking `cell` on this thread, encoded for
@@ -61,6 +84,15 @@ pub(crate) const SELF: u64 = 0;
 /// Set on a waker code that is a thread's index.
 pub(crate) const THREAD: u64 = 1 << 63;
 
+/// Set (without [`THREAD`]) on a waker code that is an inspected timer's
+/// site: the address of its `'static` `Location`.
+const TIMER: u64 = 1 << 62;
+
+/// The waker code of the inspected timer made at `site`.
+pub(crate) fn timer_code(site: &'static Location<'static>) -> u64 {
+    TIMER | std::ptr::from_ref(site) as u64
+}
+
 /// What a waker code says, for a snapshot; `None` before any wake.
 pub(crate) fn decode_woken_by(code: u64, woken: bool, own: TaskId) -> Option<WokenBy> {
     if !woken {
@@ -69,6 +101,12 @@ pub(crate) fn decode_woken_by(code: u64, woken: bool, own: TaskId) -> Option<Wok
     Some(match code {
         SELF => WokenBy::Task(own),
         code if code & THREAD != 0 => WokenBy::Thread(thread_name(code & !THREAD)),
+        code if code & TIMER != 0 => {
+            // SAFETY: a code with TIMER (and not THREAD) is only made by
+            // `timer_code`, from a `&'static Location`: it lives forever.
+            let site = unsafe { &*((code & !TIMER) as *const Location<'static>) };
+            WokenBy::Timer(format!("{}:{}", site.file(), site.line()))
+        }
         id => WokenBy::Task(TaskId::from_u64(id)),
     })
 }

@@ -147,6 +147,17 @@ pub enum Event {
         /// When.
         at: u64,
     },
+    /// The task was woken (recorded with every poll: as many as polls).
+    Wake {
+        /// The task woken.
+        task: u64,
+        /// The task whose poll woke it (itself included), 0 when the wake
+        /// came from outside any task (a runtime's timer or I/O driver,
+        /// another thread).
+        by: u64,
+        /// When.
+        at: u64,
+    },
 }
 
 impl Event {
@@ -175,7 +186,8 @@ impl Event {
             | Self::WaitEnd { task, .. }
             | Self::Acquire { task, .. }
             | Self::Release { task, .. }
-            | Self::Point { task, .. } => task,
+            | Self::Point { task, .. }
+            | Self::Wake { task, .. } => task,
         }
     }
 
@@ -193,7 +205,8 @@ impl Event {
             | Self::WaitEnd { at, .. }
             | Self::Acquire { at, .. }
             | Self::Release { at, .. }
-            | Self::Point { at, .. } => at,
+            | Self::Point { at, .. }
+            | Self::Wake { at, .. } => at,
         }
     }
 

@@ -631,6 +631,11 @@ pub struct WakeInfo {
     /// When it was woken, if it has not been polled since (time since the
     /// inspector started): it is waiting for a worker thread.
     pub woken_at: Option<Duration>,
+    /// When the wake that led to its latest poll came (or the one it waits
+    /// on now): with [`woken_by`](Self::woken_by), "the last by task #3
+    /// 20ms ago". `None` before any wake.
+    #[serde(default)]
+    pub last_woken_at: Option<Duration>,
     /// The longest it waited for a worker, from a wake to the poll that
     /// followed.
     pub max_delay: Duration,
@@ -649,6 +654,9 @@ pub enum WokenBy {
     /// A thread outside any inspected task (a runtime's timer or I/O
     /// driver, a blocking thread), by name.
     Thread(String),
+    /// An inspected timer (`async_inspect::time::sleep`, `timeout`) that
+    /// the task was waiting on, made at `file:line`: its deadline passed.
+    Timer(String),
 }
 
 impl fmt::Display for WokenBy {
@@ -656,6 +664,7 @@ impl fmt::Display for WokenBy {
         match self {
             Self::Task(task) => write!(f, "task {task}"),
             Self::Thread(name) => write!(f, "thread `{name}` outside any task"),
+            Self::Timer(at) => write!(f, "the timer set at {at}"),
         }
     }
 }

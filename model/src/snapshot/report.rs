@@ -164,6 +164,18 @@ impl Snapshot {
             if task.wake.self_wakes > 0 {
                 write!(f, " ({} by itself)", task.wake.self_wakes)?;
             }
+            match (&task.wake.woken_by, task.wake.last_woken_at) {
+                (Some(WokenBy::Task(by)), _) if *by == task.id => {}
+                (Some(by), Some(at)) => write!(f, ", the last by {by} {} ago", self.since(at))?,
+                _ => {}
+            }
+            if task.wake.max_delay >= WAITING_FOR_A_WORKER {
+                write!(
+                    f,
+                    " · waited up to {} for a worker",
+                    Human(task.wake.max_delay)
+                )?;
+            }
         }
         write!(f, " · busy {}", Human(task.busy))?;
         if let Some(parent) = task.parent {

@@ -133,7 +133,7 @@ async function overview() {
 function taskTable(rows) {
   if (!rows.length) return "<p>None.</p>";
   return `<table class="tasks"><thead><tr><th>id</th><th>state</th><th>name</th><th>parked at</th>
-    <th>for</th><th>polls</th><th>busy</th></tr></thead><tbody>` +
+    <th>for</th><th>polls</th><th>wakes</th><th>busy</th></tr></thead><tbody>` +
     rows.map((t) => `<tr class="${esc(t.state.toLowerCase())}${t.paused_at ? " paused" : ""}${t.deadlocked ? " deadlocked" : ""}">
       <td><a href="#/task/${t.id}">#${t.id}</a></td>
       <td>${t.paused_at ? `PAUSED at breakpoint ${t.paused_at}`
@@ -142,7 +142,7 @@ function taskTable(rows) {
       <td><a href="#/task/${t.id}">${esc(t.name)}</a>${t.span ? ` <span class="span code">${esc(t.span)}</span>` : ""}
         ${t.trace_id ? ` <a class="trace code" href="#/trace/${t.trace_id}">trace ${esc(t.trace_id.slice(0, 8))}</a>` : ""}</td>
       <td class="code">${esc(t.parked_at || "")}</td><td>${ms(t.for_ms)}</td>
-      <td>${t.polls}</td><td>${t.busy_pct.toFixed(0)}%</td></tr>`).join("") +
+      <td>${t.polls}</td><td>${t.wakes}</td><td>${t.busy_pct.toFixed(0)}%</td></tr>`).join("") +
     "</tbody></table>";
 }
 
