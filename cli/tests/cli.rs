@@ -976,6 +976,41 @@ fn async_inspect_test_names_what_hung_deadlocked_and_inverted() {
         .unwrap();
     assert_eq!(passing.status.code(), Some(0), "{}", text(&passing.stderr));
     assert!(text(&passing.stderr).contains("async-inspect test: 0 hung, 0 deadlock(s)"));
+
+    // A test that passes but leaves a task nobody can wake: a lint, which
+    // fails the run when asked to.
+    let lint_run = |fail: bool| {
+        Command::new(CLI)
+            .arg("test")
+            .args(fail.then_some("--fail-on-lint"))
+            .args(["--", "--manifest-path"])
+            .arg(&manifest)
+            .args(["--test", "fixture", "loses_a_waker"])
+            .env("CARGO_TARGET_DIR", &target)
+            .output()
+            .unwrap()
+    };
+    let linted = lint_run(true);
+    let stderr = text(&linted.stderr);
+    assert_eq!(linted.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "async-inspect test: 0 hung, 0 deadlock(s), 0 lock-order inversion(s), 1 other lint(s)"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("async-inspect: ⚠ task #") && stderr.contains("no waker for it exists"),
+        "the lint is passed through: {stderr}"
+    );
+    // Not asked: the test passes, and nothing is said of lints.
+    let quiet = lint_run(false);
+    assert_eq!(quiet.status.code(), Some(0), "{}", text(&quiet.stderr));
+    assert!(
+        !text(&quiet.stderr).contains("lint"),
+        "{}",
+        text(&quiet.stderr)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

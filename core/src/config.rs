@@ -158,7 +158,7 @@ impl Config {
     }
 }
 
-/// Whether lock-order lints are printed to stderr as they are found
+/// Whether lints are printed to stderr as they are found
 /// (`ASYNC_INSPECT_PRINT_LINTS`, which `async-inspect test` sets).
 static PRINT_LINTS: AtomicBool = AtomicBool::new(false);
 

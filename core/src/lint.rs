@@ -3,7 +3,7 @@
 //! waited long for a worker. Kept in a small bounded list; the oldest are dropped and
 //! counted.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,6 +26,7 @@ pub(crate) fn push(lint: Lint) {
 }
 
 fn keep(lints: &mut VecDeque<Lint>, lint: Lint) {
+    announce(&lint);
     if lints.len() == LINTS_KEPT {
         lints.pop_front();
         DROPPED.fetch_add(1, Ordering::Relaxed);
@@ -55,24 +56,51 @@ pub(crate) fn blocking_poll(task: TaskId, duration: u64) {
 
 #[cold]
 pub(crate) fn lock_order_inversion(cycle: Vec<LockOrderStep>) {
-    push_and_print(Lint::LockOrderInversion { cycle });
+    push(Lint::LockOrderInversion { cycle });
 }
 
-/// Keeps a lock-order lint, and prints it when asked to (for `async-inspect
-/// test --fail-on-lock-order`, which reads them from the test's output).
-fn push_and_print(lint: Lint) {
-    if crate::config::print_lints() {
-        // Straight to the stream, past a test harness's capture of
-        // `eprintln!`: a passing test's inversion must be seen too.
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), "async-inspect: ⚠ {lint}");
+/// Whether lints are printed as they are found ([`announce`]).
+pub fn announcing() -> bool {
+    crate::config::print_lints()
+}
+
+/// Prints `lint` to stderr when asked to (`ASYNC_INSPECT_PRINT_LINTS=1`,
+/// which `async-inspect test --fail-on-lint` sets and reads back from the
+/// tests' output): once per kind and task (a blocked thread makes many
+/// scheduling-delay lints for one task), once per text for the lints about
+/// no one task. Lints found as they happen are announced when found; the
+/// test harness announces those a snapshot finds (a task nobody can wake)
+/// when each test ends.
+pub fn announce(lint: &Lint) {
+    if !crate::config::print_lints() {
+        return;
     }
-    push(lint);
+    /// Announced so far, forgotten past this many.
+    const REMEMBERED: usize = 4096;
+    static ANNOUNCED: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+    let key = match lint.task() {
+        Some(task) => format!("{} {task}", lint.kind()),
+        None => lint.to_string(),
+    };
+    {
+        let mut announced = ANNOUNCED.lock().unwrap_or_else(|e| e.into_inner());
+        let announced = announced.get_or_insert_with(HashSet::new);
+        if announced.len() == REMEMBERED {
+            announced.clear();
+        }
+        if !announced.insert(key) {
+            return;
+        }
+    }
+    // Straight to the stream, past a test harness's capture of
+    // `eprintln!`: a passing test's lints must be seen too.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "async-inspect: ⚠ {lint}");
 }
 
 #[cold]
 pub(crate) fn lock_site_order_inversion(cycle: Vec<LockOrderStep>) {
-    push_and_print(Lint::LockSiteOrderInversion { cycle });
+    push(Lint::LockSiteOrderInversion { cycle });
 }
 
 /// A task that woke itself in each of its last `polls` polls, over `over`

@@ -88,7 +88,7 @@ pub(crate) fn exposition(snapshot: &Snapshot) -> String {
     let by_kind = Family::<Labels, Gauge>::default();
     for lint in snapshot.lints() {
         by_kind
-            .get_or_create(&vec![("kind".to_owned(), lint_kind(lint).to_owned())])
+            .get_or_create(&vec![("kind".to_owned(), Lint::kind(lint).to_owned())])
             .inc();
     }
     registry.register("lints_by_kind", "Lints standing now, by kind", by_kind);
@@ -221,19 +221,6 @@ fn buckets_in_seconds(buckets: &[u64]) -> Vec<(f64, u64)> {
             (bound, n)
         })
         .collect()
-}
-
-/// The label a lint is counted under.
-fn lint_kind(lint: &Lint) -> &'static str {
-    match lint {
-        Lint::BlockingPoll { .. } => "blocking_poll",
-        Lint::LockOrderInversion { .. } => "lock_order_inversion",
-        Lint::LockSiteOrderInversion { .. } => "lock_site_order_inversion",
-        Lint::Unwakeable { .. } => "unwakeable",
-        Lint::SelfWakeStorm { .. } => "self_wake_storm",
-        Lint::SchedulingDelay { .. } => "scheduling_delay",
-        _ => "other",
-    }
 }
 
 impl TypedMetric for Histograms {

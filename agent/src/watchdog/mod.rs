@@ -91,6 +91,9 @@ pin_project! {
             if let Some(watch) = this.project().watch.take() {
                 watch.state().finished = true;
             }
+            if async_inspect_core::lint::announcing() && !std::thread::panicking() {
+                announce_unwakeable();
+            }
         }
     }
 }
@@ -125,6 +128,21 @@ impl<F: Future> Future for Watched<F> {
             }
         }
         this.body.poll(cx).map(Ok)
+    }
+}
+
+/// At the end of a test, under `async-inspect test` (which reads lints from
+/// the tests' output): the tasks that nobody can wake, which only a
+/// snapshot finds (the other lints are announced as they are found). When
+/// the test's future is dropped, after its last poll: a snapshot inside it
+/// would make the poll a blocking one.
+#[cold]
+fn announce_unwakeable() {
+    let snapshot = async_inspect_core::snapshot();
+    for lint in snapshot.lints() {
+        if matches!(lint, async_inspect_model::Lint::Unwakeable { .. }) {
+            async_inspect_core::lint::announce(lint);
+        }
     }
 }
 

@@ -29,6 +29,11 @@ pub(crate) struct Args {
     /// Record lock order, and exit non-zero on an inversion.
     #[arg(long)]
     pub(crate) fail_on_lock_order: bool,
+    /// Exit non-zero on any lint: a task nobody can wake, one spinning on
+    /// self-wakes, one starved of a worker, a blocking poll, a lock-order
+    /// inversion.
+    #[arg(long)]
+    pub(crate) fail_on_lint: bool,
     /// Where each hung test's trace goes (`<test>.trace`: its events and
     /// where it was stuck).
     #[arg(long, value_name = "DIR", default_value = "target/async-inspect")]
@@ -45,6 +50,7 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
         hang: args.fail_on_hang,
         deadlock: args.fail_on_deadlock,
         lock_order: args.fail_on_lock_order,
+        lint: args.fail_on_lint,
     };
     run(args.timeout, fail_on, &args.trace_out, &args.cargo_args)
 }
@@ -55,6 +61,7 @@ struct FailOn {
     hang: bool,
     deadlock: bool,
     lock_order: bool,
+    lint: bool,
 }
 
 /// What the tests' output told.
@@ -66,6 +73,8 @@ struct Findings {
     /// again in the report of the test it hangs.
     deadlocks: Vec<String>,
     lock_order: usize,
+    /// Lints other than lock-order inversions.
+    lints: usize,
     /// Trace files the hung tests left.
     traces: Vec<String>,
     /// Test binaries in which no inspected task progressed.
@@ -88,6 +97,8 @@ impl Findings {
         }
         if line.starts_with("async-inspect: ⚠ potential deadlock") {
             self.lock_order += 1;
+        } else if line.starts_with("async-inspect: ⚠ ") {
+            self.lints += 1;
         }
         if let Some(rest) = line.strip_prefix("async-inspect: no inspected task made progress for ")
             && let Some((_, tail)) = rest.split_once(" in ")
@@ -131,9 +142,10 @@ fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if fail_on.lock_order {
-        command
-            .env("ASYNC_INSPECT_LOCK_ORDER", "1")
-            .env("ASYNC_INSPECT_PRINT_LINTS", "1");
+        command.env("ASYNC_INSPECT_LOCK_ORDER", "1");
+    }
+    if fail_on.lock_order || fail_on.lint {
+        command.env("ASYNC_INSPECT_PRINT_LINTS", "1");
     }
     let mut child = command.spawn().context("cannot run cargo test")?;
     let findings = Arc::new(Mutex::new(Findings::default()));
@@ -154,6 +166,9 @@ fn run(
         findings.deadlocks.len(),
         findings.lock_order
     );
+    if fail_on.lint {
+        summary.push_str(&format!(", {} other lint(s)", findings.lints));
+    }
     if !findings.stalls.is_empty() {
         summary.push_str(&format!(
             ", {} stalled test binar{} ({})",
@@ -180,7 +195,8 @@ fn run(
     }
     let failed = (fail_on.hang && !(findings.hung.is_empty() && findings.stalls.is_empty()))
         || (fail_on.deadlock && !findings.deadlocks.is_empty())
-        || (fail_on.lock_order && findings.lock_order > 0);
+        || (fail_on.lock_order && findings.lock_order > 0)
+        || (fail_on.lint && findings.lock_order + findings.lints > 0);
     let code = status.code().unwrap_or(1);
     Ok(if failed { code.max(1) } else { code })
 }

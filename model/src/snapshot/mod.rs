@@ -1215,6 +1215,28 @@ pub enum Lint {
 }
 
 impl Lint {
+    /// What kind of lint it is, in snake case (`unwakeable`,
+    /// `self_wake_storm`, `scheduling_delay`, `blocking_poll`,
+    /// `lock_order_inversion`, `lock_site_order_inversion`): the label
+    /// `/metrics` counts it under.
+    ///
+    /// ```
+    /// use async_inspect_model::{Lint, TaskId};
+    ///
+    /// let lint = Lint::Unwakeable { task: TaskId::from_u64(3), parked_for: Default::default(), at: None };
+    /// assert_eq!(lint.kind(), "unwakeable");
+    /// ```
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BlockingPoll { .. } => "blocking_poll",
+            Self::LockOrderInversion { .. } => "lock_order_inversion",
+            Self::LockSiteOrderInversion { .. } => "lock_site_order_inversion",
+            Self::Unwakeable { .. } => "unwakeable",
+            Self::SelfWakeStorm { .. } => "self_wake_storm",
+            Self::SchedulingDelay { .. } => "scheduling_delay",
+        }
+    }
+
     /// The task the lint is about, for the lints about one task.
     pub fn task(&self) -> Option<TaskId> {
         match self {
