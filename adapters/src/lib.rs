@@ -90,36 +90,87 @@ where
 /// What an adapter's join handle adds to its runtime's: the task's
 /// inspector id, and the join wait ("waiting for task #N") recorded on the
 /// awaiting task while an await of the handle is pending.
+///
+/// Two words: a program that keeps many handles (a `Vec` of 200 000 of
+/// them) pays little for them, also with inspection off. The wait's record
+/// is boxed when an await is first pending, once per await that waits.
 #[derive(Debug)]
-pub struct JoinWait {
-    id: Option<async_inspect_core::TaskId>,
-    wait: async_inspect_core::wait::WaitSlot,
+pub struct JoinWait(JoinState);
+
+#[derive(Debug)]
+enum JoinState {
+    /// Inspection was off at spawn.
+    Plain,
+    /// Not awaited, or not pending.
+    Task(async_inspect_core::TaskId),
+    /// An await of it is pending, and recorded on the awaiting task.
+    Waiting(
+        Box<(
+            async_inspect_core::TaskId,
+            async_inspect_core::wait::WaitSlot,
+        )>,
+    ),
 }
 
 impl JoinWait {
     /// For the task `id`, `None` when inspection was off at spawn.
     pub fn new(id: Option<async_inspect_core::TaskId>) -> Self {
-        Self {
-            id,
-            wait: async_inspect_core::wait::WaitSlot::new(),
-        }
+        Self(id.map_or(JoinState::Plain, JoinState::Task))
     }
 
     /// The inspector's id of the task.
     pub fn id(&self) -> Option<async_inspect_core::TaskId> {
-        self.id
+        match &self.0 {
+            JoinState::Plain => None,
+            JoinState::Task(id) => Some(*id),
+            JoinState::Waiting(waiting) => Some(waiting.0),
+        }
     }
 
     /// Records or ends the wait after the runtime's handle was polled to
     /// `poll`, which it returns.
     pub fn polled<T>(&mut self, poll: std::task::Poll<T>) -> std::task::Poll<T> {
-        match (&poll, self.id) {
-            (std::task::Poll::Pending, Some(task)) => self
-                .wait
-                .pending(|| async_inspect_core::wait::Wait::Join(task)),
-            (std::task::Poll::Ready(_), _) => self.wait.clear(),
+        use async_inspect_core::wait::{Wait, WaitSlot};
+        match (&poll, &mut self.0) {
+            (std::task::Poll::Pending, JoinState::Task(task)) => {
+                let task = *task;
+                let mut waiting = Box::new((task, WaitSlot::new()));
+                waiting.1.pending(|| Wait::Join(task));
+                self.0 = JoinState::Waiting(waiting);
+            }
+            (std::task::Poll::Pending, JoinState::Waiting(waiting)) => {
+                let task = waiting.0;
+                waiting.1.pending(|| Wait::Join(task));
+            }
+            (std::task::Poll::Ready(_), JoinState::Waiting(waiting)) => {
+                // The wait ends with its record.
+                self.0 = JoinState::Task(waiting.0);
+            }
             _ => {}
         }
         poll
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_join_wait_is_two_words_and_boxes_its_wait_only_while_pending() {
+        assert_eq!(
+            std::mem::size_of::<JoinWait>(),
+            2 * std::mem::size_of::<usize>()
+        );
+        let task = async_inspect_core::TaskId::from_u64(7);
+        let mut join = JoinWait::new(Some(task));
+        assert!(join.polled(std::task::Poll::<()>::Pending).is_pending());
+        // Outside an inspected task nothing is recorded, but the state
+        // moved to waiting and keeps the id.
+        assert!(matches!(join.0, JoinState::Waiting(_)));
+        assert_eq!(join.id(), Some(task));
+        assert!(join.polled(std::task::Poll::Ready(())).is_ready());
+        assert!(matches!(join.0, JoinState::Task(t) if t == task));
+        assert_eq!(JoinWait::new(None).id(), None);
     }
 }
