@@ -10,7 +10,7 @@
 //! | `/api/v1/tasks/{id}` | one task, with its report section and children |
 //! | `/api/v1/deadlocks`, `/api/v1/lints`, `/api/v1/resources` | as named |
 //! | `/api/v1/graph?task=ID` | the wait-for graph (around a task), cycles marked |
-//! | `/api/v1/timeline?window_ms=&tasks=1,2` | spans of polls, lock waits and parked awaits |
+//! | `/api/v1/timeline?window_ms=&tasks=1,2` | spans of polls, lock waits and parked awaits; who woke whom among them |
 //! | `/api/v1/profile` | the profile of the recorded events, and its report |
 //! | `/api/v1/profile/flamegraph.svg?wait=1` | its flamegraph |
 //! | `/api/v1/export/json` | the recording: snapshots and events |
@@ -25,7 +25,7 @@ use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use async_inspect_model::event::{SpanKind, spans};
+use async_inspect_model::event::{Event, SpanKind, spans};
 use async_inspect_model::profile::Weight;
 use async_inspect_model::{Snapshot, TaskId, TaskInfo, TaskState, WaitReason};
 use axum::Router;
@@ -660,6 +660,9 @@ struct TimelineQuery {
     at: Option<f64>,
 }
 
+/// The most wakes a timeline draws.
+const WAKES_SHOWN: usize = 2_000;
+
 async fn timeline(State(app): State<App>, Query(query): Query<TimelineQuery>) -> Response {
     with_snapshot(&app, query.at, |inner, snapshot| {
         let end = snapshot.taken_at().as_nanos() as u64;
@@ -727,8 +730,29 @@ async fn timeline(State(app): State<App>, Query(query): Query<TimelineQuery>) ->
                 json!({ "task": task, "name": names.get(task).copied().unwrap_or("?"), "spans": spans })
             })
             .collect();
+        // Who woke whom among the lanes shown (a recording of every poll
+        // has the wakes), the latest first kept.
+        let wakes: Vec<Value> = inner
+            .trace
+            .events
+            .iter()
+            .rev()
+            .filter_map(|event| match *event {
+                Event::Wake { task, by, at }
+                    if by != task
+                        && (start..=end).contains(&at)
+                        && wanted_set.contains(&task)
+                        && wanted_set.contains(&by) =>
+                {
+                    Some(json!([by, task, at]))
+                }
+                _ => None,
+            })
+            .take(WAKES_SHOWN)
+            .collect();
         Json(json!({
             "start_ns": start, "end_ns": end, "events": inner.trace.events.len(), "lanes": lanes,
+            "wakes": wakes,
         }))
         .into_response()
     })

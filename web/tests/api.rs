@@ -14,7 +14,7 @@ use async_inspect_model::trace_file::Trace;
 use async_inspect_web::{Data, Options, ServeError, Server, Update};
 use common::{fixture, get, json, live_fixture, serve};
 
-fn events_for(task: u64, end: u64) -> Batch {
+fn events_for(task: u64, other: u64, end: u64) -> Batch {
     let t = |before: u64| end - before * 1_000_000;
     serde_json::from_value(serde_json::json!({
         "sites": [{"id": 0, "function": "transfer", "module_path": "deadlock", "file": "examples/deadlock.rs",
@@ -27,6 +27,7 @@ fn events_for(task: u64, end: u64) -> Batch {
             {"await_end": {"task": task, "frame": 1, "index": 1, "at": t(199)}},
             {"poll": {"task": task, "start": t(199), "end": t(198)}},
             {"wait": {"task": task, "resource": 9, "at": t(198)}},
+            {"wake": {"task": task, "by": other, "at": t(200)}},
         ],
         "dropped": 0,
     }))
@@ -39,8 +40,10 @@ fn every_endpoint_answers_from_a_live_process() {
     let snapshot = fixture();
     let link = &snapshot.deadlocks()[0].cycle[0];
     let task = link.task.as_u64();
+    let other = link.held_by.as_u64();
     data.apply(Update::Events(Box::new(events_for(
         task,
+        other,
         snapshot.taken_at().as_nanos() as u64,
     ))));
 
@@ -48,7 +51,7 @@ fn every_endpoint_answers_from_a_live_process() {
     assert_eq!(status["deadlocks"], 1);
     assert_eq!(status["blocked"], 3);
     assert_eq!(status["live"], true);
-    assert_eq!(status["events"], 6);
+    assert_eq!(status["events"], 7);
 
     let tasks = json(address, "/api/v1/tasks?state=blocked&sort=id");
     assert_eq!(tasks["total"], 3);
@@ -146,6 +149,14 @@ fn every_endpoint_answers_from_a_live_process() {
         kinds.contains(&"poll") && kinds.contains(&"parked") && kinds.contains(&"lock"),
         "{kinds:?}"
     );
+    // The wake between two lanes shown; none when the waker's lane is not.
+    let both = json(
+        address,
+        &format!("/api/v1/timeline?window_ms=1000&tasks={task},{other}"),
+    );
+    let at = snapshot.taken_at().as_nanos() as u64 - 200_000_000;
+    assert_eq!(both["wakes"], serde_json::json!([[other, task, at]]));
+    assert_eq!(timeline["wakes"], serde_json::json!([]));
 
     let profile = json(address, "/api/v1/profile");
     assert!(
@@ -159,7 +170,7 @@ fn every_endpoint_answers_from_a_live_process() {
     assert!(svg.contains("<svg") && svg.contains("transfer"), "{svg}");
 
     let export = json(address, "/api/v1/export/json");
-    assert_eq!(export["events"].as_array().unwrap().len(), 6);
+    assert_eq!(export["events"].as_array().unwrap().len(), 7);
     let chrome = json(address, "/api/v1/export/chrome");
     let slices = chrome["traceEvents"].as_array().unwrap();
     assert!(

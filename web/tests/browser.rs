@@ -29,9 +29,18 @@ fn a_script_error_is_caught() {
 
 #[test]
 fn a_person_finds_the_deadlock_and_the_stuck_await_in_the_browser() {
-    let (_, address) = live_fixture(None);
+    let (data, address) = live_fixture(None);
     let snapshot = fixture();
-    let task = snapshot.deadlocks()[0].cycle[0].task.as_u64();
+    let link = &snapshot.deadlocks()[0].cycle[0];
+    let task = link.task.as_u64();
+    // One task of the cycle woke the other, 100 ms before the snapshot.
+    let at = snapshot.taken_at().as_nanos() as u64 - 100_000_000;
+    let wake = serde_json::json!({"sites": [], "resources": [], "dropped": 0, "events": [
+        {"wake": {"task": task, "by": link.held_by.as_u64(), "at": at}},
+    ]});
+    data.apply(async_inspect_web::Update::Events(Box::new(
+        serde_json::from_value(wake).unwrap(),
+    )));
 
     let overview = visit(address, "", "overview");
     assert!(script_errors(&overview).is_empty(), "{overview}");
@@ -69,6 +78,13 @@ fn a_person_finds_the_deadlock_and_the_stuck_await_in_the_browser() {
     assert!(
         timeline.contains("class=\"lock\""),
         "a lane waiting for a lock: {timeline}"
+    );
+    assert!(
+        timeline.contains(&format!(
+            "task #{} woke task #{task}",
+            link.held_by.as_u64()
+        )),
+        "the wake's arrow: {timeline}"
     );
 
     let graph = visit(address, "graph", "graph");

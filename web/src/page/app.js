@@ -207,13 +207,23 @@ async function timeline() {
       `<title>${kind} ${ms((b - a) / 1e6)}</title></rect>`).join("");
     return `<a href="#/task/${l.task}"><text x="4" y="${y + 13}">#${l.task} ${esc(l.name.slice(0, 28))}</text></a>${spans}`;
   }).join("");
+  // Who woke whom: an arrow from the waking task's lane to the woken one's.
+  const row = new Map(data.lanes.map((l, i) => [l.task, i]));
+  const wakes = (data.wakes || []).map(([by, task, at]) => {
+    const from = row.get(by) * lane + lane / 2, to = row.get(task) * lane + lane / 2;
+    return `<line class="wake" x1="${x(at)}" y1="${from}" x2="${x(at)}" y2="${to}" marker-end="url(#wake)">` +
+      `<title>task #${by} woke task #${task}</title></line>`;
+  }).join("");
   const zoom = [1000, 5000, 30000, 120000].map((w) =>
     `<button data-w="${w}" ${w === windowMs ? "disabled" : ""}>${ms(w)}</button>`).join(" ");
   view().innerHTML = `
     <p>The last ${ms(windowMs)}: <span class="poll">■</span> polled
       <span class="lock">■</span> waiting for a lock <span class="parked">■</span> parked at an await · zoom ${zoom}</p>
     ${data.events === 0 ? "<p>No events recorded: the timeline needs a recording with events.</p>" : ""}
-    <svg class="timeline" width="${width}" height="${data.lanes.length * lane + 4}">${rows}</svg>`;
+    ${wakes ? "<p>↓ an arrow: a wake from one task to another (recorded with every poll).</p>" : ""}
+    <svg class="timeline" width="${width}" height="${data.lanes.length * lane + 4}">
+      <defs><marker id="wake" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="5" markerHeight="5" orient="auto">
+        <path d="M0,0 L10,5 L0,10 z"/></marker></defs>${rows}${wakes}</svg>`;
   for (const b of view().querySelectorAll("button[data-w]")) {
     b.onclick = () => { windowMs = Number(b.dataset.w); timeline(); };
   }
