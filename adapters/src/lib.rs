@@ -95,57 +95,36 @@ where
 /// them) pays little for them, also with inspection off. The wait's record
 /// is boxed when an await is first pending, once per await that waits.
 #[derive(Debug)]
-pub struct JoinWait(JoinState);
-
-#[derive(Debug)]
-enum JoinState {
-    /// Inspection was off at spawn.
-    Plain,
-    /// Not awaited, or not pending.
-    Task(async_inspect_core::TaskId),
-    /// An await of it is pending, and recorded on the awaiting task.
-    Waiting(
-        Box<(
-            async_inspect_core::TaskId,
-            async_inspect_core::wait::WaitSlot,
-        )>,
-    ),
+pub struct JoinWait {
+    /// The task; `None` when inspection was off at spawn. (Named `id`: the
+    /// state-machine decoder reads it to say which task a handle joins.)
+    id: Option<async_inspect_core::TaskId>,
+    /// The wait recorded while an await of the handle is pending.
+    wait: Option<Box<async_inspect_core::wait::WaitSlot>>,
 }
 
 impl JoinWait {
     /// For the task `id`, `None` when inspection was off at spawn.
     pub fn new(id: Option<async_inspect_core::TaskId>) -> Self {
-        Self(id.map_or(JoinState::Plain, JoinState::Task))
+        Self { id, wait: None }
     }
 
     /// The inspector's id of the task.
     pub fn id(&self) -> Option<async_inspect_core::TaskId> {
-        match &self.0 {
-            JoinState::Plain => None,
-            JoinState::Task(id) => Some(*id),
-            JoinState::Waiting(waiting) => Some(waiting.0),
-        }
+        self.id
     }
 
     /// Records or ends the wait after the runtime's handle was polled to
     /// `poll`, which it returns.
     pub fn polled<T>(&mut self, poll: std::task::Poll<T>) -> std::task::Poll<T> {
         use async_inspect_core::wait::{Wait, WaitSlot};
-        match (&poll, &mut self.0) {
-            (std::task::Poll::Pending, JoinState::Task(task)) => {
-                let task = *task;
-                let mut waiting = Box::new((task, WaitSlot::new()));
-                waiting.1.pending(|| Wait::Join(task));
-                self.0 = JoinState::Waiting(waiting);
-            }
-            (std::task::Poll::Pending, JoinState::Waiting(waiting)) => {
-                let task = waiting.0;
-                waiting.1.pending(|| Wait::Join(task));
-            }
-            (std::task::Poll::Ready(_), JoinState::Waiting(waiting)) => {
-                // The wait ends with its record.
-                self.0 = JoinState::Task(waiting.0);
-            }
+        match (&poll, self.id) {
+            (std::task::Poll::Pending, Some(task)) => self
+                .wait
+                .get_or_insert_with(|| Box::new(WaitSlot::new()))
+                .pending(|| Wait::Join(task)),
+            // The wait ends with its record.
+            (std::task::Poll::Ready(_), _) => self.wait = None,
             _ => {}
         }
         poll
@@ -164,13 +143,14 @@ mod tests {
         );
         let task = async_inspect_core::TaskId::from_u64(7);
         let mut join = JoinWait::new(Some(task));
+        assert!(join.wait.is_none());
         assert!(join.polled(std::task::Poll::<()>::Pending).is_pending());
-        // Outside an inspected task nothing is recorded, but the state
-        // moved to waiting and keeps the id.
-        assert!(matches!(join.0, JoinState::Waiting(_)));
+        assert!(join.wait.is_some());
         assert_eq!(join.id(), Some(task));
         assert!(join.polled(std::task::Poll::Ready(())).is_ready());
-        assert!(matches!(join.0, JoinState::Task(t) if t == task));
-        assert_eq!(JoinWait::new(None).id(), None);
+        assert!(join.wait.is_none());
+        let mut plain = JoinWait::new(None);
+        assert!(plain.polled(std::task::Poll::<()>::Pending).is_pending());
+        assert!(plain.wait.is_none() && plain.id().is_none());
     }
 }

@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
@@ -9,7 +9,7 @@ use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRe
 use crate::task::frame::FrameCell;
 use crate::task::held::HeldLocks;
 use crate::task::registry;
-use crate::task::waker::{self, TaskWaker};
+use crate::task::waker::{self, RuntimeWaker};
 use async_inspect_model::FutureLocation;
 use async_inspect_model::snapshot::WakeInfo;
 
@@ -111,9 +111,9 @@ pub struct TaskCell {
     future_type: Option<FutureType>,
     /// Where the pinned future lives, from its first poll on; 0 before.
     future_address: AtomicUsize,
-    /// The first waker wrapper it was polled with (later ones, rare, are
-    /// in its detail), to count the wakers for it that exist.
-    first_waker: OnceLock<Weak<TaskWaker>>,
+    /// The runtime's waker its own waker handles wake (see the `waker`
+    /// module): set at its first poll, let go with the last handle.
+    runtime_waker: RuntimeWaker,
     /// The inspected locks it holds, for the lock-order check; made at its
     /// first lock.
     held: OnceLock<Box<HeldLocks>>,
@@ -137,8 +137,13 @@ struct Wakes {
     own: AtomicU64,
     /// The longest a wake waited for its poll, clock nanoseconds.
     max_delay: AtomicU64,
-    /// Polls in a row that woke the task itself.
-    streak: AtomicU64,
+    /// Polls in a row that woke the task itself (it stays at its most).
+    streak: AtomicU32,
+    /// The task's own waker handles that exist (its `Inspected`'s and every
+    /// clone): between them they hold one reference to the task's record.
+    /// Beside `streak`, so that the record stays as small as it was
+    /// before the handles were counted in it.
+    handles: AtomicU32,
     /// When that streak began, and the task's busy time then.
     streak_since: AtomicU64,
     streak_busy: AtomicU64,
@@ -221,7 +226,7 @@ impl TaskCell {
             detail: Mutex::new(detail),
             future_type,
             future_address: AtomicUsize::new(0),
-            first_waker: OnceLock::new(),
+            runtime_waker: RuntimeWaker::new(),
             held: OnceLock::new(),
         });
         registry::insert(&cell);
@@ -347,10 +352,10 @@ impl TaskCell {
     /// task's guard) and its phase and poll count read before the detail.
     pub(crate) fn wake_info(&self, detail: Option<&Detail>, before: (Phase, u64)) -> WakeInfo {
         let w = &self.wakes;
-        let outside = self
-            .first_waker
-            .get()
-            .and_then(|first| waker::wakers_outside(first, detail.map(|d| &d.wakers)));
+        let outside = waker::wakers_outside(
+            u64::from(w.handles.load(Ordering::Acquire)),
+            detail.map(|d| &d.wakers),
+        );
         // A waker dropped after its wake (a wake by value) published the
         // wake first: seen gone, its wake is seen too.
         std::sync::atomic::fence(Ordering::Acquire);
@@ -515,8 +520,9 @@ impl TaskCell {
     pub(crate) fn wake_poll_ends(&self, own_before: u64, start: u64, end: u64) {
         let w = &self.wakes;
         if w.own.load(Ordering::Relaxed) != own_before {
-            let streak = w.streak.load(Ordering::Relaxed) + 1;
+            let streak = w.streak.load(Ordering::Relaxed).saturating_add(1);
             w.streak.store(streak, Ordering::Relaxed);
+            let streak = u64::from(streak);
             if streak == 1 {
                 w.streak_since.store(start, Ordering::Relaxed);
                 w.streak_busy
@@ -553,10 +559,16 @@ impl TaskCell {
         }
     }
 
-    /// Keeps `wrapper` as the task's first waker wrapper; gives it back if
-    /// there is one already.
-    pub(crate) fn set_first_waker(&self, wrapper: Weak<TaskWaker>) -> Result<(), Weak<TaskWaker>> {
-        self.first_waker.set(wrapper)
+    /// The count of the task's own waker handles.
+    #[inline]
+    pub(crate) fn waker_handles(&self) -> &AtomicU32 {
+        &self.wakes.handles
+    }
+
+    /// The runtime's waker its own handles wake.
+    #[inline]
+    pub(crate) fn runtime_waker(&self) -> &RuntimeWaker {
+        &self.runtime_waker
     }
 
     /// The locks the task holds, for the lock-order check; the array is
