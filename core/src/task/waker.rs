@@ -135,7 +135,10 @@ fn first_handle(cell: &Arc<TaskCell>, runtime: &Waker) -> Option<Waker> {
 fn wake_through(cell: &TaskCell, waker: &Waker) {
     let by = woken_by(cell);
     cell.record_wake(by);
-    if record::level() == record::ALL_POLLS {
+    // Only a wake from another task's poll: a self-wake or one from a
+    // thread draws no arrow, and they are as many as polls (recording
+    // each doubled the cost of recording every poll of a yielding loop).
+    if by != SELF && by & (THREAD | TIMER) == 0 && record::level() == record::ALL_POLLS {
         record_wake_event(cell, by);
     }
     waker.wake_by_ref();
@@ -163,18 +166,13 @@ impl Wake for TaskWaker {
     }
 }
 
-/// A recording of every poll gets the wake too (the Chrome export draws
-/// it as an arrow from the waking task to the poll it brought).
+/// A recording of every poll gets a wake from another task's poll too (the
+/// Chrome export draws it as an arrow from the waking task to the poll it
+/// brought); `by` is that task's id.
 #[cold]
 fn record_wake_event(cell: &TaskCell, by: u64) {
-    let task = cell.id().as_u64();
-    let by = match by {
-        SELF => task,
-        by if by & (THREAD | TIMER) != 0 => 0,
-        by => by,
-    };
     record::emit(record::Raw::Wake {
-        task,
+        task: cell.id().as_u64(),
         by,
         at: record::now(),
     });

@@ -147,13 +147,13 @@ pub enum Event {
         /// When.
         at: u64,
     },
-    /// The task was woken (recorded with every poll: as many as polls).
+    /// Another task's poll woke the task (recorded with every poll; a
+    /// task's wakes of itself and wakes from outside any task, as many as
+    /// polls, are counted in snapshots, not recorded).
     Wake {
         /// The task woken.
         task: u64,
-        /// The task whose poll woke it (itself included), 0 when the wake
-        /// came from outside any task (a runtime's timer or I/O driver,
-        /// another thread).
+        /// The task whose poll woke it.
         by: u64,
         /// When.
         at: u64,
