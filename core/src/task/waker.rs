@@ -550,9 +550,11 @@ mod tests {
         }
     }
 
-    /// The wakers for the parked task that exist, as a snapshot counts.
+    /// The wakers for the parked task that exist outside it, as a
+    /// snapshot counts them.
     fn wakers_of(cell: &TaskCell) -> Option<u64> {
-        crate::snapshot().task(cell.id())?.wake.wakers
+        let handles = u64::from(cell.waker_handles().load(Ordering::Acquire));
+        cell.with_detail(|detail| wakers_outside(handles, Some(&detail.wakers)))
     }
 
     #[test]
