@@ -48,6 +48,9 @@ pub fn start_if_asked() {
     let path =
         std::env::temp_dir().join(format!("async-inspect-bench-{}.trace", std::process::id()));
     let file = std::fs::File::create(&path).expect("a temp trace file");
+    // Written through the open file; unlinked now, so that a process that
+    // ends before its recorder thread (every run does) leaves nothing.
+    let _ = std::fs::remove_file(&path);
     let mut writer = TraceWriter::new(
         std::io::BufWriter::new(file),
         welcome.pid,
@@ -67,6 +70,5 @@ pub fn start_if_asked() {
                 break;
             }
         }
-        let _ = std::fs::remove_file(path);
     });
 }

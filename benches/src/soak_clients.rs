@@ -210,7 +210,9 @@ fn stalled(socket: &Path, stop: &AtomicBool, seen: &Seen) {
     // short soak still sees the agent let go of one client.
     loop {
         let Some(mut stream) = connect(socket, seen, "stalled") else {
-            pause(stop, Duration::from_secs(1));
+            if pause(stop, Duration::from_secs(1)) {
+                return;
+            }
             continue;
         };
         let ask = Request::Stream {

@@ -21,14 +21,32 @@ fn slow_service() -> PathBuf {
     common::examples().join("slow_service")
 }
 
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh directory for one test's files, removed when the test is done
+/// with it (kept when it fails, to look at).
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!(
         "async-inspect-cli-test-{}-{name}",
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
+}
+
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// The example, stuck for good, with its agent on; killed when dropped.
@@ -867,7 +885,6 @@ fn record_then_replay_and_export() {
     let message = text(&out.stderr);
     assert!(message.contains("not an async-inspect trace"), "{message}");
     assert_eq!(message.lines().count(), 1, "{message}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A crate of its own whose tests hang, deadlock, invert a lock order or

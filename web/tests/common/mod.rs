@@ -139,6 +139,9 @@ pub fn visit_url(url: &str, shot: &str) -> String {
         "no screenshot of {url}: {}",
         String::from_utf8_lossy(&screenshot.stderr)
     );
+    // Chromium's two profiles are megabytes each: a run of the suite left
+    // them behind by the hundred.
+    let _ = std::fs::remove_dir_all(&scratch);
     String::from_utf8_lossy(&dom.stdout).into_owned()
 }
 
