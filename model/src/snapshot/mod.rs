@@ -645,9 +645,10 @@ pub struct WakeInfo {
     pub wakers: Option<u64>,
 }
 
-/// Who woke a task.
+/// Who woke a task (more kinds of waker may come: match with a `_` arm).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum WokenBy {
     /// Another inspected task, from inside its poll.
     Task(TaskId),
