@@ -24,11 +24,7 @@ async fn load(user: u32, lock: Arc<Mutex<u32>>) -> u32 {
 #[test]
 fn a_recording_has_polls_frames_awaits_locks_and_points() {
     let recorder = Recorder::start_with(Polls::All);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = two_workers();
     let lock = Arc::new(Mutex::named("total", 0));
     let holder = Arc::clone(&lock);
     let (task, value) = runtime.block_on(async move {
@@ -166,17 +162,14 @@ fn nothing_is_recorded_without_a_recorder_and_each_fn_is_named_once() {
     assert_eq!(recorder.flush().iter().map(|b| b.dropped).sum::<u64>(), 0);
 }
 
-/// Recording every poll records every wake too, with the task whose poll
-/// woke it; recording the long polls records none.
+/// Recording every poll records each wake of a task by another, with the
+/// task whose poll woke it; a recorder of the long polls alongside gets
+/// the same events but those wakes (the collector leaves them out for it).
 #[test]
 fn a_recording_of_every_poll_has_who_woke_whom() {
-    let recorder = Recorder::start_with(Polls::All);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (waiter, sender) = runtime.block_on(async {
+    let long = Recorder::start_with(Polls::Long);
+    let all = Recorder::start_with(Polls::All);
+    let (waiter, sender) = two_workers().block_on(async {
         let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
         let (go, ready) = tokio::sync::oneshot::channel::<()>();
         let waiter = async_inspect::spawn(async move { rx.await.unwrap() });
@@ -184,38 +177,43 @@ fn a_recording_of_every_poll_has_who_woke_whom() {
             ready.await.unwrap();
             tx.send(7).unwrap();
         });
-        let ids = (
-            waiter.inspect_id().unwrap().as_u64(),
-            sender.inspect_id().unwrap().as_u64(),
-        );
+        let ids = (waiter.inspect_id().unwrap(), sender.inspect_id().unwrap());
         // The waiter parks first, so that the send wakes it.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        common::eventually("the waiter parked", |s| {
+            s.task(ids.0)
+                .is_some_and(|t| t.polls == 1 && t.state == async_inspect::TaskState::Idle)
+        })
+        .await;
         go.send(()).unwrap();
         assert_eq!(waiter.await.unwrap(), 7);
         sender.await.unwrap();
-        ids
+        (ids.0.as_u64(), ids.1.as_u64())
     });
     let woke =
         |e: &Event| matches!(e, Event::Wake { task, by, .. } if *task == waiter && *by == sender);
-    let batches = collect(&recorder, |batches| events(batches).any(woke));
+    let batches = collect(&all, |batches| events(batches).any(woke));
     let wake_at = events(&batches).find(|e| woke(e)).unwrap().at();
     // Inside the sender's poll, before the waiter's last poll began.
     assert!(events(&batches).any(|e| matches!(e,
         Event::Poll { task, start, end } if *task == sender && *start <= wake_at && wake_at <= *end)));
     assert!(events(&batches).any(|e| matches!(e,
         Event::Poll { task, start, .. } if *task == waiter && *start >= wake_at)));
-    drop(recorder);
 
-    let long = Recorder::start_with(Polls::Long);
-    runtime.block_on(async {
-        let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
-        let waiter = async_inspect::spawn(async move { rx.await.unwrap() });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        tx.send(1).unwrap();
-        waiter.await.unwrap();
-    });
-    let batches = long.flush();
-    assert!(!events(&batches).any(|e| matches!(e, Event::Wake { .. })));
+    let long = long.flush();
+    assert!(
+        events(&long).any(|e| matches!(e, Event::End { task, .. } if *task == waiter)),
+        "the recorder of long polls got that round's events"
+    );
+    assert!(!events(&long).any(|e| matches!(e, Event::Wake { .. })));
+}
+
+/// Tokio's multi-thread runtime with two workers, timers and I/O.
+fn two_workers() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 fn kind(event: &Event) -> &'static str {

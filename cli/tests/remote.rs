@@ -252,23 +252,26 @@ async fn record_by_url_writes_the_programs_trace() {
 
     let dir = std::env::temp_dir().join(format!("async-inspect-record-url-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("remote.trace");
     let url = format!("http://{address}/control");
-    let recorded = cli(args(&[
-        "record",
-        "--url",
+    let read_only = format!("http://{address}/read");
+    // `record --url URL --token TOKEN` and the rest.
+    let record = |url: &str, token: &str, rest: &[&str]| {
+        let mut list = vec!["record", "--url", url, "--token", token];
+        list.extend_from_slice(rest);
+        cli(args(&list))
+    };
+    let out = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let recorded = record(
         &url,
-        "--token",
         "s3cret",
-        "--duration",
-        "300ms",
-        "-o",
-        file.to_str().unwrap(),
-    ]))
+        &["--duration", "300ms", "-o", &out("remote.trace")],
+    )
     .await;
     assert!(recorded.status.success(), "{recorded:?}");
-    let trace =
-        async_inspect_model::trace_file::read_trace(std::fs::File::open(&file).unwrap()).unwrap();
+    let trace = async_inspect_model::trace_file::read_trace(
+        std::fs::File::open(dir.join("remote.trace")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(trace.pid, std::process::id());
     assert!(trace.snapshots.len() >= 2, "{}", trace.snapshots.len());
     assert!(
@@ -281,66 +284,29 @@ async fn record_by_url_writes_the_programs_trace() {
     );
 
     // One recording at a time: a second, while the first runs, is refused.
-    let first = tokio::spawn(cli(args(&[
-        "record",
-        "--url",
+    let first = tokio::spawn(record(
         &url,
-        "--token",
         "s3cret",
-        "--duration",
-        "5s",
-        "-o",
-        dir.join("first.trace").to_str().unwrap(),
-    ])));
+        &["--duration", "5s", "-o", &out("first.trace")],
+    ));
     let waited = std::time::Instant::now();
     while !async_inspect_agent::recording::under_way() {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(60),
-            "never started"
-        );
+        assert!(waited.elapsed() < common::PATIENCE, "never started");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    let busy = failure(
-        &cli(args(&[
-            "record",
-            "--url",
-            &url,
-            "--token",
-            "s3cret",
-            "-o",
-            "second.trace",
-        ]))
-        .await,
-    );
+    let busy = failure(&record(&url, "s3cret", &["-o", &out("second.trace")]).await);
     assert!(
         busy.contains("409: cannot record: another recording of this program is under way"),
         "{busy}"
     );
     assert!(first.await.unwrap().status.success());
 
-    let read_only = format!("http://{address}/read");
-    let refused = failure(
-        &cli(args(&[
-            "record",
-            "--url",
-            &read_only,
-            "--token",
-            "s3cret",
-            "-o",
-            file.to_str().unwrap(),
-        ]))
-        .await,
-    );
+    let refused = failure(&record(&read_only, "s3cret", &["-o", &out("refused.trace")]).await);
     assert!(
         refused.contains("refused (403): recording is not allowed here"),
         "{refused}"
     );
-    let wrong = failure(
-        &cli(args(&[
-            "record", "--url", &url, "--token", "nope", "-o", "x.trace",
-        ]))
-        .await,
-    );
+    let wrong = failure(&record(&url, "nope", &["-o", &out("x.trace")]).await);
     assert!(wrong.contains("the token was refused (401)"), "{wrong}");
 
     assert!(worker.stop().await > 0);

@@ -120,8 +120,9 @@ pub struct TaskCell {
 }
 
 /// What a task's waker counts (see the `waker` module). Wakers on any
-/// thread add to `count` and set `woken_at` and `by`; the rest is written
-/// by the thread polling the task.
+/// thread add to `count` and set `woken_at` and `by`, and count their
+/// handles in `handles`; the rest is written by the thread polling the
+/// task.
 #[derive(Debug, Default)]
 struct Wakes {
     /// Every wake.

@@ -539,8 +539,25 @@ mod tests {
         }
     }
 
-    /// Pending until woken once; keeps a clone of its waker in `kept`.
+    /// Pending for ever; keeps a clone of the waker of its latest poll.
     struct KeepsItsWaker(Arc<Mutex<Option<Waker>>>);
+
+    /// A task of a [`KeepsItsWaker`], its record, and where the future
+    /// keeps its waker.
+    fn keeping_its_waker() -> (
+        Pin<Box<Inspected<KeepsItsWaker>>>,
+        Arc<TaskCell>,
+        Arc<Mutex<Option<Waker>>>,
+    ) {
+        let kept = Arc::new(Mutex::new(None));
+        let task = Box::pin(Inspected::new(
+            KeepsItsWaker(Arc::clone(&kept)),
+            TaskKind::Spawned,
+            None,
+        ));
+        let cell = Arc::clone(task.cell().unwrap());
+        (task, cell, kept)
+    }
 
     impl Future for KeepsItsWaker {
         type Output = ();
@@ -563,13 +580,7 @@ mod tests {
         let dropped = Arc::clone(&runtime.dropped);
         let outer = Waker::from(Arc::clone(&runtime));
         drop(runtime);
-        let kept = Arc::new(Mutex::new(None));
-        let mut task = Box::pin(Inspected::new(
-            KeepsItsWaker(Arc::clone(&kept)),
-            TaskKind::Spawned,
-            None,
-        ));
-        let cell = Arc::clone(task.cell().unwrap());
+        let (mut task, cell, kept) = keeping_its_waker();
         let mut cx = Context::from_waker(&outer);
         for _ in 0..3 {
             assert!(task.as_mut().poll(&mut cx).is_pending());
@@ -601,13 +612,7 @@ mod tests {
 
     #[test]
     fn a_runtime_that_hands_other_wakers_gets_wrappers_counted_too() {
-        let kept = Arc::new(Mutex::new(None));
-        let mut task = Box::pin(Inspected::new(
-            KeepsItsWaker(Arc::clone(&kept)),
-            TaskKind::Spawned,
-            None,
-        ));
-        let cell = Arc::clone(task.cell().unwrap());
+        let (mut task, cell, kept) = keeping_its_waker();
         let first = Waker::from(Arc::new(Runtime::default()));
         assert!(
             task.as_mut()
