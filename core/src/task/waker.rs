@@ -539,16 +539,15 @@ mod tests {
         }
     }
 
+    /// Where a [`KeepsItsWaker`] keeps the waker of its latest poll.
+    type Kept = Arc<Mutex<Option<Waker>>>;
+
     /// Pending for ever; keeps a clone of the waker of its latest poll.
-    struct KeepsItsWaker(Arc<Mutex<Option<Waker>>>);
+    struct KeepsItsWaker(Kept);
 
     /// A task of a [`KeepsItsWaker`], its record, and where the future
     /// keeps its waker.
-    fn keeping_its_waker() -> (
-        Pin<Box<Inspected<KeepsItsWaker>>>,
-        Arc<TaskCell>,
-        Arc<Mutex<Option<Waker>>>,
-    ) {
+    fn keeping_its_waker() -> (Pin<Box<Inspected<KeepsItsWaker>>>, Arc<TaskCell>, Kept) {
         let kept = Arc::new(Mutex::new(None));
         let task = Box::pin(Inspected::new(
             KeepsItsWaker(Arc::clone(&kept)),
