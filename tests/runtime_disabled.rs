@@ -18,13 +18,18 @@ fn async_inspect_0_records_nothing() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
+    let _lock = runtime.block_on(async {
+        // Before any spawn: the first thing that asks whether recording is
+        // on reads the environment.
+        let lock = async_inspect::sync::Mutex::new(0);
+        *lock.lock().await += 1;
         let handle = async_inspect::spawn(traced(1));
         assert_eq!(handle.inspect_id(), None);
         assert_eq!(handle.await.unwrap(), 2);
         let adopted = traced(5).await;
         assert_eq!(adopted, 6);
         async_inspect::inspect_point!("ignored");
+        lock
     });
     let snapshot = async_inspect::snapshot();
     assert_eq!(
@@ -32,5 +37,6 @@ fn async_inspect_0_records_nothing() {
         async_inspect::Instrumentation::DisabledAtRuntime
     );
     assert!(snapshot.tasks().is_empty(), "{snapshot}");
+    assert!(snapshot.resources().is_empty(), "{snapshot}");
     assert!(snapshot.to_string().contains("recording is OFF"));
 }

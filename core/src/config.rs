@@ -188,9 +188,14 @@ pub fn take_agent_request() -> bool {
     AGENT_WANTED.load(Ordering::Relaxed) && AGENT_WANTED.swap(false, Ordering::AcqRel)
 }
 
-/// Whether recording is on: one relaxed load.
+/// Whether recording is on: one relaxed load once the environment is read
+/// (reading it first if nothing did yet: a lock created before the first
+/// spawn must see `ASYNC_INSPECT=0`).
 #[inline]
 pub fn enabled() -> bool {
+    if !INIT.is_completed() {
+        init();
+    }
     ENABLED.load(Ordering::Relaxed)
 }
 
