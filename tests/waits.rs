@@ -164,3 +164,63 @@ async fn a_cancelled_sleep_leaves_no_wait_behind() {
     assert_eq!(task(&snapshot, id).state, async_inspect::TaskState::Idle);
     handle.abort();
 }
+
+/// The ids of the locks `info`'s waits are for.
+fn waited_locks(info: &async_inspect::TaskInfo) -> Vec<async_inspect::ResourceId> {
+    info.waits
+        .iter()
+        .map(|wait| match &wait.reason {
+            WaitReason::Lock { resource, .. } => resource.id,
+            other => panic!("expected a lock wait, got {other:?}"),
+        })
+        .collect()
+}
+
+#[async_inspect::test]
+async fn one_of_many_waits_can_end_and_its_lock_go() {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    use std::sync::Arc;
+
+    // More waits than a task removes one by one: an ended wait in the
+    // middle is marked, and kept until enough others end.
+    let locks: Vec<_> = (0..20)
+        .map(|_| Arc::new(async_inspect::sync::Mutex::new(())))
+        .collect();
+    let mut guards: Vec<_> = locks
+        .iter()
+        .map(|lock| Arc::clone(lock).try_lock_owned().unwrap())
+        .collect();
+    let waiter = async_inspect::spawn(async move {
+        let mut waits: FuturesUnordered<_> = locks
+            .into_iter()
+            .map(|lock| async move { drop(lock.lock_owned().await) })
+            .collect();
+        while waits.next().await.is_some() {}
+    });
+    let id = waiter.inspect_id().unwrap();
+    let before = eventually("20 waits", |s| {
+        s.task(id).is_some_and(|t| t.waits.len() == 20)
+    })
+    .await;
+    let all = waited_locks(task(&before, id));
+    // The sixth lock's last owner is the waiter's future, which drops it
+    // as soon as it got it: the wait ends and the lock goes.
+    drop(guards.remove(5));
+    let after = eventually("19 waits", |s| {
+        s.task(id).is_some_and(|t| t.waits.len() == 19)
+    })
+    .await;
+    let left = waited_locks(task(&after, id));
+    // Exactly one wait went, and the others are as they were.
+    let gone: Vec<_> = all.iter().filter(|lock| !left.contains(lock)).collect();
+    assert_eq!(gone.len(), 1, "{after}");
+    assert_ne!(Some(gone[0]), all.last(), "the wait that ended is not the latest");
+    let kept: Vec<_> = all
+        .iter()
+        .filter(|lock| *lock != gone[0])
+        .copied()
+        .collect();
+    assert_eq!(left, kept, "{after}");
+    drop(guards);
+    waiter.await.unwrap();
+}

@@ -266,15 +266,15 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
-                    WaitKind::Lock { resource, .. } if resource.kind().is_lock() => {
+                    WaitKind::Lock { resource, .. } if resource.get().kind().is_lock() => {
                         WaitReason::Lock {
-                            resource: resource_ref(&**resource),
-                            holders: resource.holders(),
+                            resource: resource_ref(resource.get()),
+                            holders: resource.get().holders(),
                         }
                     }
                     WaitKind::Lock { resource, .. } => WaitReason::Channel {
-                        end: resource_ref(&**resource),
-                        holders: resource.holders(),
+                        end: resource_ref(resource.get()),
+                        holders: resource.get().holders(),
                     },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                     WaitKind::Remote(call) => WaitReason::Remote((**call).clone()),

@@ -543,14 +543,20 @@ impl ResourceCell {
     pub(crate) fn wait_began(&self) {
         self.stats.contended.fetch_add(1, Ordering::Relaxed);
         let waiting = self.waiters.fetch_add(1, Ordering::Relaxed) + 1;
-        self.stats.queue_max.fetch_max(waiting, Ordering::Relaxed);
+        // A load first: a locked instruction only for a new most (this
+        // line is what every waiter of a contended lock touches).
+        if waiting > self.stats.queue_max.load(Ordering::Relaxed) {
+            self.stats.queue_max.fetch_max(waiting, Ordering::Relaxed);
+        }
     }
 
     /// A task stopped waiting for it, after `waited` nanoseconds.
     pub(crate) fn wait_ended(&self, waited: u64) {
         self.waiters.fetch_sub(1, Ordering::Relaxed);
         self.stats.wait_total.fetch_add(waited, Ordering::Relaxed);
-        self.stats.wait_max.fetch_max(waited, Ordering::Relaxed);
+        if waited > self.stats.wait_max.load(Ordering::Relaxed) {
+            self.stats.wait_max.fetch_max(waited, Ordering::Relaxed);
+        }
         if let Some(site) = &self.site {
             site.record(waited);
         }

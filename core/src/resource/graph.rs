@@ -1,7 +1,9 @@
 //! The wait-for graph: which task waits for which resource, and the walk
 //! that finds a cycle the moment it closes.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -13,11 +15,48 @@ use crate::task::context;
 use crate::task::{TaskCell, WaitKind};
 use crate::{clock, config, record};
 
+/// The resource of a wait in the graph, by address: the [`LockWait`] that
+/// added the edge holds an `Arc` of it until after it removed the edge (or
+/// for ever, if the wait is forgotten, leaking its `Arc`), so the resource
+/// outlives the edge. Not an `Arc` of its own: every contended lock would
+/// count it up and down once more on the line all its waiters share.
+struct EdgeResource(std::ptr::NonNull<ResourceCell>);
+
+// SAFETY: a shared reference to a `ResourceCell` (`Sync`) is all it gives.
+unsafe impl Send for EdgeResource {}
+// SAFETY: as above.
+unsafe impl Sync for EdgeResource {}
+
+impl EdgeResource {
+    /// The resource of a wait whose [`LockWait`] holds `resource` for as
+    /// long as its edge is in the graph.
+    fn new(resource: &Arc<ResourceCell>) -> Self {
+        Self(std::ptr::NonNull::from(&**resource))
+    }
+
+    fn get(&self) -> &ResourceCell {
+        // SAFETY: see the type: alive while the edge is in the graph, and
+        // edges are reached only through the graph.
+        unsafe { self.0.as_ref() }
+    }
+
+    /// An `Arc` of its own, for a report that may outlive the wait.
+    fn to_arc(&self) -> Arc<ResourceCell> {
+        // SAFETY: the pointer came from a live `Arc` (`Arc::as_ptr` is the
+        // pointer `Arc::into_raw` gives) that holds a strong count for as
+        // long as the edge lives; this adds one.
+        unsafe {
+            Arc::increment_strong_count(self.0.as_ptr());
+            Arc::from_raw(self.0.as_ptr())
+        }
+    }
+}
+
 /// What a task waits for.
 enum Target {
     /// A lock, from the `lock()` call at `site`.
     Lock {
-        resource: Arc<ResourceCell>,
+        resource: EdgeResource,
         site: &'static Location<'static>,
         /// For a wait for news (a broadcast or watch receiver's): the
         /// channel's send count before the wait began; any send after it
@@ -47,7 +86,7 @@ impl Edge {
     /// The tasks that must move for this wait to end.
     fn holders(&self) -> Holders {
         match &self.target {
-            Target::Lock { resource, .. } => resource.holders(),
+            Target::Lock { resource, .. } => resource.get().holders(),
             Target::Join { task } => Holders::One(Some(Holding::pinned(*task))),
         }
     }
@@ -83,15 +122,15 @@ impl Edge {
                 resource,
                 news_after: Some(seen),
                 ..
-            } => resource.sent_count() > *seen,
-            Target::Lock { resource, .. } => resource.satisfied_now(),
+            } => resource.get().sent_count() > *seen,
+            Target::Lock { resource, .. } => resource.get().satisfied_now(),
             Target::Join { .. } => false,
         }
     }
 
-    fn resource(&self) -> Option<&Arc<ResourceCell>> {
+    fn resource(&self) -> Option<&ResourceCell> {
         match &self.target {
-            Target::Lock { resource, .. } => Some(resource),
+            Target::Lock { resource, .. } => Some(resource.get()),
             Target::Join { .. } => None,
         }
     }
@@ -137,8 +176,37 @@ struct Graph {
     /// By waiting task id. A task waits for all of its edges (`join!` of a
     /// lock and a handle needs both), so a cycle through any one of them
     /// is a deadlock.
-    waiting: HashMap<u64, TaskEdges>,
+    waiting: HashMap<u64, TaskEdges, ById>,
     next_edge: u64,
+}
+
+/// Hashes task ids, which the inspector hands out in sequence (not chosen
+/// by anyone who could aim at collisions), with one multiplication: every
+/// contended lock hashes its waiter's id four times under the graph lock,
+/// where SipHash cost a tenth of the wait.
+type ById = BuildHasherDefault<IdHasher>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        // Fibonacci hashing: the top bits (which the table's tags take)
+        // and the low ones (its buckets) both vary with every id bit.
+        self.0 = (self.0 ^ id)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(26);
+    }
 }
 
 static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
@@ -168,7 +236,7 @@ impl Graph {
     fn cycle_from(&self, start: u64, edge: u64) -> Option<Vec<FoundLink>> {
         let new = self.waiting.get(&start)?.get(edge)?;
         let mut path = Vec::new();
-        let mut visited = HashSet::new();
+        let mut visited = HashSet::default();
         self.walk_edge(new, start, &mut path, &mut visited)
             .then_some(path)
     }
@@ -178,7 +246,7 @@ impl Graph {
         task: u64,
         start: u64,
         path: &mut Vec<FoundLink>,
-        visited: &mut HashSet<u64>,
+        visited: &mut HashSet<u64, ById>,
     ) -> bool {
         if path.len() >= MOST_DEPTH {
             return false;
@@ -196,7 +264,7 @@ impl Graph {
         edge: &Edge,
         start: u64,
         path: &mut Vec<FoundLink>,
-        visited: &mut HashSet<u64>,
+        visited: &mut HashSet<u64, ById>,
     ) -> bool {
         if edge.satisfied() {
             return false;
@@ -231,7 +299,7 @@ impl Graph {
         edge: &Edge,
         start: u64,
         path: &mut Vec<FoundLink>,
-        visited: &mut HashSet<u64>,
+        visited: &mut HashSet<u64, ById>,
     ) -> bool {
         /// Beyond this many holders the walk gives up rather than explore.
         const MOST_HOLDERS: usize = 64;
@@ -329,7 +397,10 @@ impl Graph {
 fn link(edge: &Edge, holding: &Holding) -> FoundLink {
     FoundLink {
         task: Arc::clone(&edge.task),
-        resource: edge.resource().cloned(),
+        resource: match &edge.target {
+            Target::Lock { resource, .. } => Some(resource.to_arc()),
+            Target::Join { .. } => None,
+        },
         waits_at: match &edge.target {
             Target::Lock { site, .. } => Some(*site),
             Target::Join { .. } => None,
@@ -446,7 +517,7 @@ impl LockWait {
             });
         }
         let target = Target::Lock {
-            resource: Arc::clone(resource),
+            resource: EdgeResource::new(resource),
             site,
             news_after,
             polled_at: polled_at.clone(),
@@ -462,7 +533,9 @@ impl LockWait {
         let wait_id = task.begin_wait(
             frame,
             WaitKind::Lock {
-                resource: Arc::clone(resource) as Arc<dyn crate::task::TaskResource>,
+                // SAFETY: the wait holds `resource` until after it ended
+                // the record (in its drop), or for ever if forgotten.
+                resource: unsafe { crate::task::Waited::new(&**resource) },
                 site,
             },
         );
@@ -530,16 +603,15 @@ impl Graph {
             target,
             task: Arc::clone(task),
         };
-        match self.waiting.get_mut(&task.id().as_u64()) {
-            Some(edges) => {
-                edges.more.insert(edge.id, edge);
+        match self.waiting.entry(task.id().as_u64()) {
+            Entry::Occupied(mut edges) => {
+                edges.get_mut().more.insert(edge.id, edge);
             }
-            None => {
-                let edges = TaskEdges {
+            Entry::Vacant(entry) => {
+                entry.insert(TaskEdges {
                     first: edge,
                     more: BTreeMap::new(),
-                };
-                self.waiting.insert(task.id().as_u64(), edges);
+                });
             }
         }
         self.next_edge
@@ -547,10 +619,10 @@ impl Graph {
 
     /// Removes the wait `edge` of the task `id`.
     fn remove(&mut self, id: u64, edge: u64) {
-        if let Some(edges) = self.waiting.get_mut(&id)
-            && !edges.remove(edge)
+        if let Entry::Occupied(mut edges) = self.waiting.entry(id)
+            && !edges.get_mut().remove(edge)
         {
-            self.waiting.remove(&id);
+            edges.remove();
         }
     }
 }

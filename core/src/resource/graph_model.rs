@@ -139,7 +139,8 @@ impl World<'_> {
     fn wait(&mut self, task: usize, lock: usize, mode: Mode) {
         self.log.push(format!("t{task} waits for l{lock} {mode:?}"));
         let target = Target::Lock {
-            resource: Arc::clone(&self.locks[lock].cell),
+            // The model keeps its locks for as long as it lives.
+            resource: super::EdgeResource::new(&self.locks[lock].cell),
             site: Location::caller(),
             news_after: None,
             polled_at: None,
