@@ -17,6 +17,9 @@ use crate::span::SpanRecord;
 use crate::task::TaskId;
 use crate::task::frame::FramePtr;
 
+/// How many frames a detail keeps without an allocation of their own.
+const INLINE_FRAMES: usize = 4;
+
 /// How many inspect points a task keeps (the latest ones).
 pub(crate) const POINTS_KEPT: usize = 8;
 
@@ -27,7 +30,10 @@ pub(crate) struct Detail {
     pub(crate) name: Option<Box<str>>,
     /// The task's registered frames, in the order their calls began;
     /// dead ones (calls that ended, not reaped yet) are skipped by readers.
-    pub(crate) frames: Vec<FramePtr>,
+    /// A few inline: a new detail's first frame would otherwise cost an
+    /// allocation of its own (a detail is new for every task alive at
+    /// once beyond what its thread's pool keeps).
+    pub(crate) frames: smallvec::SmallVec<[FramePtr; INLINE_FRAMES]>,
     /// In id order; an ended one in the middle may stay, marked, until
     /// swept: readers skip it.
     pub(crate) waits: Vec<WaitRecord>,
