@@ -214,7 +214,11 @@ async fn one_of_many_waits_can_end_and_its_lock_go() {
     // Exactly one wait went, and the others are as they were.
     let gone: Vec<_> = all.iter().filter(|lock| !left.contains(lock)).collect();
     assert_eq!(gone.len(), 1, "{after}");
-    assert_ne!(Some(gone[0]), all.last(), "the wait that ended is not the latest");
+    assert_ne!(
+        Some(gone[0]),
+        all.last(),
+        "the wait that ended is not the latest"
+    );
     let kept: Vec<_> = all
         .iter()
         .filter(|lock| *lock != gone[0])

@@ -25,11 +25,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crossbeam_utils::CachePadded;
+
 /// How often the clock thread publishes the time.
 pub const TICK: Duration = Duration::from_millis(1);
 
 /// Nanoseconds since [`start`], as last published by the clock thread.
-static NOW_NS: AtomicU64 = AtomicU64::new(0);
+static NOW_NS: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 
 struct Anchor {
     instant: Instant,

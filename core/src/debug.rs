@@ -50,6 +50,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
+use crossbeam_utils::CachePadded;
+
 use async_inspect_model::breakpoint::parse;
 pub use async_inspect_model::breakpoint::{Conditions, Spec, SpecError, Step};
 
@@ -100,7 +102,7 @@ fn admits(
 
 /// Whether any breakpoint is set or any task steps: the one load a traced
 /// await pays otherwise.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
+static ACTIVE: CachePadded<AtomicBool> = CachePadded::new(AtomicBool::new(false));
 
 struct Cell {
     id: u64,

@@ -7,6 +7,8 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use crate::TaskId;
 use crate::clock;
 use async_inspect_model::snapshot::{BlockingPlace, Lint, LockOrderStep, WokenBy};
@@ -18,7 +20,7 @@ pub const LINTS_KEPT: usize = 256;
 const DELAYS_KEPT: usize = 16;
 
 static LINTS: Mutex<VecDeque<Lint>> = Mutex::new(VecDeque::new());
-static DROPPED: AtomicU64 = AtomicU64::new(0);
+static DROPPED: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 
 /// Keeps `lint`, dropping (and counting) the oldest when full.
 pub(crate) fn push(lint: Lint) {

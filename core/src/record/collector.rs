@@ -10,6 +10,8 @@ use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use crossbeam_utils::CachePadded;
+
 use super::ring::{self, NEW_RINGS, NamedResource, RING_DROPPED, Raw};
 use crate::site::FnInfo;
 use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
@@ -22,7 +24,7 @@ pub(crate) const INTERVAL: Duration = Duration::from_millis(10);
 const RESOURCES_NAMED: usize = 1 << 16;
 
 /// Every event lost so far, in rings or at recorders.
-pub(crate) static EVENTS_DROPPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static EVENTS_DROPPED: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 
 pub(crate) struct Subscriber {
     pub(crate) id: u64,

@@ -17,6 +17,8 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crossbeam_utils::CachePadded;
+
 use crate::site::FnInfo;
 use crate::{ResourceId, ResourceKind, TaskId, TaskKind};
 use async_inspect_model::event::EndHow;
@@ -26,7 +28,7 @@ pub(crate) const RING: usize = 4096;
 
 /// Whether anyone records ([`OFF`], [`LONG_POLLS`] or [`ALL_POLLS`]): the
 /// one load the hot path pays when nobody does.
-static RECORDING: AtomicU8 = AtomicU8::new(OFF);
+static RECORDING: CachePadded<AtomicU8> = CachePadded::new(AtomicU8::new(OFF));
 
 /// Nobody records.
 pub(crate) const OFF: u8 = 0;
@@ -36,7 +38,7 @@ pub(crate) const LONG_POLLS: u8 = 1;
 pub(crate) const ALL_POLLS: u8 = 2;
 
 /// Events dropped because a thread's ring was full.
-pub(crate) static RING_DROPPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static RING_DROPPED: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 
 /// Rings made since the collector last looked.
 pub(crate) static NEW_RINGS: Mutex<Vec<rtrb::Consumer<Raw>>> = Mutex::new(Vec::new());

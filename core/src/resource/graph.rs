@@ -8,6 +8,8 @@ use std::panic::Location;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crossbeam_utils::CachePadded;
+
 use super::ResourceCell;
 use super::cell::{Holders, Holding};
 use super::deadlock::{self, FoundLink};
@@ -209,7 +211,8 @@ impl Hasher for IdHasher {
     }
 }
 
-static GRAPH: Mutex<Option<Graph>> = Mutex::new(None);
+/// On lines of its own: every contended lock takes it.
+static GRAPH: CachePadded<Mutex<Option<Graph>>> = CachePadded::new(Mutex::new(None));
 
 /// How many tasks one check of a semaphore's holders looks at before it
 /// gives up (and reports nothing): it never runs away under the graph lock.

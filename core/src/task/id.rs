@@ -2,9 +2,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crossbeam_utils::CachePadded;
+
 use crate::TaskId;
 
-static NEXT: AtomicU64 = AtomicU64::new(1);
+/// On a line of its own: every spawn writes it (see `crate::padding`).
+static NEXT: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(1));
 
 /// A new id, never issued before.
 pub(crate) fn next() -> TaskId {

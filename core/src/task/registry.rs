@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crossbeam_utils::CachePadded;
 use slab::Slab;
 
 use crate::task::{TaskCell, TaskId};
@@ -29,13 +30,15 @@ struct Shard {
     evicted_total: u64,
 }
 
-static SHARD_LIST: [Mutex<Shard>; SHARDS] = [const {
-    Mutex::new(Shard {
+/// Each on lines of its own: workers spawning and finishing in different
+/// shards would otherwise fight over the lines they share.
+static SHARD_LIST: [CachePadded<Mutex<Shard>>; SHARDS] = [const {
+    CachePadded::new(Mutex::new(Shard {
         live: Slab::new(),
         finished: VecDeque::new(),
         finished_total: 0,
         evicted_total: 0,
-    })
+    }))
 }; SHARDS];
 
 fn shard(cell: &TaskCell) -> MutexGuard<'static, Shard> {
