@@ -21,9 +21,9 @@ static RETAIN_FOR_NS: AtomicU64 = AtomicU64::new(Config::DEFAULT_RETAIN_FOR.as_n
 /// The settings a poll, a wake or a lock reads, together on cache lines of
 /// their own: a static written all the time (a counter of dropped events,
 /// a runtime's id counter) that the linker put beside them would make
-/// every read a miss while workers write it (it did: recording every poll
-/// of W2 cost 305 ms instead of 170 while the coarse clock shared a line
-/// with the count of dropped events).
+/// every read a miss while workers write it (it happened to the coarse
+/// clock: recording every poll of W2 cost 305 ms instead of 170 while it
+/// shared a line with the count of dropped events).
 struct Hot {
     init: Once,
     enabled: AtomicBool,
