@@ -490,7 +490,7 @@ pub mod __private {
     #[inline]
     pub fn traced<F: std::future::Future>(
         info: &'static FnInfo,
-        owner: Option<&'static str>,
+        owner: Option<fn() -> &'static str>,
         args: Option<std::sync::Arc<str>>,
         body: F,
     ) -> Traced<F> {

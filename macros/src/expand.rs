@@ -198,7 +198,7 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
     // types are told apart); `Self` is known in the body, not in a static.
     let owner = if sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_))) {
         quote!(::core::option::Option::Some(
-            ::core::any::type_name::<Self>()
+            ::core::any::type_name::<Self> as fn() -> &'static str
         ))
     } else {
         quote!(::core::option::Option::None)
