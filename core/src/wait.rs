@@ -70,13 +70,13 @@ impl WaitSlot {
             return;
         }
         if let Some(cell) = context::current_cell() {
-            let mut edge = 0;
+            let (mut edge, mut cycle) = (0, None);
             let kind = match wait() {
                 Wait::Sleep(d) => WaitKind::Sleep {
                     until: clock::now().saturating_add(clock::from_duration(d)),
                 },
                 Wait::Join(task) => {
-                    edge = graph::add_join(&cell, task);
+                    (edge, cycle) = graph::add_join(&cell, task);
                     WaitKind::Join { task }
                 }
                 Wait::Other(text) => WaitKind::Other(text),
@@ -87,6 +87,11 @@ impl WaitSlot {
             let frame = unsafe { context::get().frame.as_ref() };
             let wait = cell.begin_wait(frame, kind);
             self.registered = Some(Registered { cell, wait, edge });
+            // Reported once the slot would take the edge out if the
+            // report panics.
+            if let Some(cycle) = cycle {
+                cycle.report();
+            }
         }
     }
 

@@ -445,7 +445,8 @@ pub(crate) fn attention() {
 pub struct LockWait {
     task: Arc<TaskCell>,
     resource: Arc<ResourceCell>,
-    wait_id: u32,
+    /// The task's record of the wait, once made.
+    wait_id: Option<u32>,
     edge: u64,
     since: u64,
     /// See [`LockWait::begin_polled`].
@@ -528,12 +529,23 @@ impl LockWait {
         // The check runs before the wait shows in a snapshot: a wait seen
         // there has been checked (a snapshot holds back a deadlock until
         // it can show all of its waits).
-        let edge = add_edge(&task, target);
+        let (edge, found) = add_edge(&task, target);
+        // From here the wait owns the edge (and the record below): if
+        // anything after unwinds (a deadlock action that panics), its drop
+        // takes them out before the resource they name can go.
+        let mut wait = Self {
+            task,
+            resource: Arc::clone(resource),
+            wait_id: None,
+            edge,
+            since: clock::now(),
+            polled_at,
+        };
         let current = context::get();
         // SAFETY: see `context`: a non-null current frame is alive for the
         // whole poll.
         let frame = unsafe { current.frame.as_ref() };
-        let wait_id = task.begin_wait(
+        wait.wait_id = Some(wait.task.begin_wait(
             frame,
             WaitKind::Lock {
                 // SAFETY: the wait holds `resource` until after it ended
@@ -541,17 +553,13 @@ impl LockWait {
                 resource: unsafe { crate::task::Waited::new(&**resource) },
                 site,
             },
-        );
+        ));
         // After the wait shows: a watcher woken now sees it.
         attention();
-        Some(Self {
-            task,
-            resource: Arc::clone(resource),
-            wait_id,
-            edge,
-            since: clock::now(),
-            polled_at,
-        })
+        if let Some(links) = found {
+            deadlock::found(links, clock::now());
+        }
+        Some(wait)
     }
 }
 
@@ -567,28 +575,26 @@ impl Drop for LockWait {
             });
         }
         remove_edge(&self.task, self.edge);
-        self.task.end_wait(self.wait_id);
+        if let Some(id) = self.wait_id {
+            self.task.end_wait(id);
+        }
     }
 }
 
-/// Adds `task`'s wait for `target` to the graph and reports a cycle the new
-/// edge closes. Returns the edge's id for [`remove_edge`].
+/// Adds `task`'s wait for `target` to the graph and looks for a cycle the
+/// new edge closes. Returns the edge's id for [`remove_edge`] and the
+/// cycle's links, for the caller to report ([`deadlock::found`]) once
+/// whatever removes the edge is in place: the report may panic.
 ///
 /// Why one walk, from the new edge, finds every deadlock: every other task
 /// of a cycle already waits, and recorded what it holds before it took the
 /// graph lock to record that wait; the closing wait walks under the same
 /// lock, so it sees them all.
-fn add_edge(task: &Arc<TaskCell>, target: Target) -> u64 {
-    let (edge, found) = {
-        let mut graph = graph();
-        let graph = graph.get_or_insert_with(Graph::default);
-        let edge = graph.insert(task, target);
-        (edge, graph.cycle_from(task.id().as_u64(), edge))
-    };
-    if let Some(links) = found {
-        deadlock::found(links, clock::now());
-    }
-    edge
+fn add_edge(task: &Arc<TaskCell>, target: Target) -> (u64, Option<Vec<FoundLink>>) {
+    let mut graph = graph();
+    let graph = graph.get_or_insert_with(Graph::default);
+    let edge = graph.insert(task, target);
+    (edge, graph.cycle_from(task.id().as_u64(), edge))
 }
 
 pub(crate) fn remove_edge(task: &TaskCell, edge: u64) {
@@ -632,13 +638,25 @@ impl Graph {
 
 /// Adds `task`'s wait for `target`'s end (through an inspected join
 /// handle) to the graph; the edge's id goes back to [`remove_edge`].
-pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> u64 {
-    add_edge(
+pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> (u64, Option<Cycle>) {
+    let (edge, found) = add_edge(
         task,
         Target::Join {
             task: target.as_u64(),
         },
-    )
+    );
+    (edge, found.map(Cycle))
+}
+
+/// A deadlock a new wait closed, to report once whatever removes the wait
+/// is in place (the report may panic: see [`add_edge`]).
+pub(crate) struct Cycle(Vec<FoundLink>);
+
+impl Cycle {
+    /// Reports the deadlock (its action may panic).
+    pub(crate) fn report(self) {
+        deadlock::found(self.0, clock::now());
+    }
 }
 
 /// The deadlocks found so far whose every wait still stands, with the same
