@@ -1,14 +1,49 @@
 //! `ASYNC_INSPECT_ON_DEADLOCK=panic`: the task whose wait closes a cycle
 //! panics, and its wait goes with it (its edge in the wait-for graph, its
-//! record), so nothing of it outlives the locks it names.
+//! record): no later wait finds a cycle through the task that is gone.
 
 mod common;
 
 use std::sync::Arc;
 
 use async_inspect::sync::Mutex;
-use common::{eventually, task};
+use async_inspect::{TaskId, TaskState};
+use common::{after_checks, eventually, task};
 use tokio::sync::oneshot;
+
+type Lock = Arc<Mutex<()>>;
+
+/// Spawns a task that takes `held` (and `kept`, for ever, if given), says
+/// so, then on `go` waits for `wanted`; returns once it holds them.
+async fn holder(
+    held: &Lock,
+    kept: Option<&Lock>,
+    wanted: &Lock,
+) -> (async_inspect::JoinHandle<()>, oneshot::Sender<()>) {
+    let (holds, held_now) = oneshot::channel();
+    let (go, went) = oneshot::channel::<()>();
+    let (held, kept, wanted) = (Arc::clone(held), kept.cloned(), Arc::clone(wanted));
+    let handle = async_inspect::spawn(async move {
+        let _held = held.lock().await;
+        if let Some(kept) = kept {
+            // Held for ever, as the inspector sees it.
+            std::mem::forget(kept.lock().await);
+        }
+        holds.send(()).unwrap();
+        went.await.unwrap();
+        drop(wanted.lock().await);
+    });
+    held_now.await.unwrap();
+    (handle, go)
+}
+
+/// Waits until the task `id` shows a wait.
+async fn waits(id: TaskId) {
+    eventually("the task to wait", |s| {
+        s.task(id).is_some_and(|t| !t.waits.is_empty())
+    })
+    .await;
+}
 
 #[test]
 fn the_task_that_closes_a_deadlock_panics_and_takes_its_wait_along() {
@@ -23,38 +58,14 @@ fn the_task_that_closes_a_deadlock_panics_and_takes_its_wait_along() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
-        let (first_holds, first_held) = oneshot::channel();
-        let (first_go, first_went) = oneshot::channel::<()>();
-        let first = async_inspect::spawn({
-            let (a, b) = (Arc::clone(&a), Arc::clone(&b));
-            async move {
-                let _a = a.lock().await;
-                first_holds.send(()).unwrap();
-                first_went.await.unwrap();
-                drop(b.lock().await);
-            }
-        });
-        first_held.await.unwrap();
-        let (second_holds, second_held) = oneshot::channel();
-        let (second_go, second_went) = oneshot::channel::<()>();
-        let second = async_inspect::spawn({
-            let (a, b) = (Arc::clone(&a), Arc::clone(&b));
-            async move {
-                let _b = b.lock().await;
-                second_holds.send(()).unwrap();
-                second_went.await.unwrap();
-                // Closes the cycle: this wait's check panics.
-                drop(a.lock().await);
-            }
-        });
-        second_held.await.unwrap();
+        let [a, b, c]: [Lock; 3] = Default::default();
+        let (first, first_go) = holder(&a, None, &b).await;
+        // The second also keeps `c`, which outlives it.
+        let (second, second_go) = holder(&b, Some(&c), &a).await;
         let first_id = first.inspect_id().unwrap();
         first_go.send(()).unwrap();
-        eventually("the first task to wait for b", |s| {
-            s.task(first_id).is_some_and(|t| !t.waits.is_empty())
-        })
-        .await;
+        waits(first_id).await;
+        // Closes the cycle: this wait's check panics.
         second_go.send(()).unwrap();
 
         let panic = second.await.expect_err("the closing wait panics");
@@ -66,14 +77,21 @@ fn the_task_that_closes_a_deadlock_panics_and_takes_its_wait_along() {
         assert!(message.contains("deadlock"), "{message}");
         // Its guard of b went as it unwound: the first task goes on.
         first.await.unwrap();
-        drop((a, b));
 
-        // The locks are gone; the deadlock and every wait with them.
-        let snapshot = eventually("no deadlock", |s| s.deadlocks().is_empty()).await;
-        assert!(task(&snapshot, first_id).waits.is_empty(), "{snapshot}");
-        assert!(
-            snapshot.tasks().iter().all(|t| t.waits.is_empty()),
+        // A third task takes `a` and waits for `c`, which the second one
+        // holds still. Had the second's wait for `a` outlived it, this
+        // wait would close a cycle through it, and panic.
+        let (third, third_go) = holder(&a, None, &c).await;
+        let third_id = third.inspect_id().unwrap();
+        third_go.send(()).unwrap();
+        waits(third_id).await;
+        let snapshot = after_checks();
+        assert!(snapshot.deadlocks().is_empty(), "{snapshot}");
+        assert_eq!(
+            task(&snapshot, third_id).state,
+            TaskState::Blocked,
             "{snapshot}"
         );
+        third.abort();
     });
 }
