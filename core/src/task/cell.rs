@@ -212,7 +212,7 @@ impl TaskCell {
         if let Some(span) = crate::span::spawn_context() {
             detail.get_or_insert_with(Detail::take).spawned_in = Some(span);
         }
-        let cell = Arc::new(Self {
+        let fresh = Self {
             state: AtomicU64::new(Phase::New.at(now)),
             polls: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
@@ -229,7 +229,31 @@ impl TaskCell {
             future_address: AtomicUsize::new(0),
             runtime_waker: RuntimeWaker::new(),
             held: OnceLock::new(),
-        });
+        };
+        // An evicted record nothing holds any more is written over (its
+        // old contents dropped, its detail recycled to this thread's pool)
+        // rather than freed and allocated again.
+        let cell = match registry::spare() {
+            Some(mut spare) => match Arc::get_mut(&mut spare) {
+                Some(old) => {
+                    let needs_detail = old.needed_detail_like(&fresh);
+                    *old = fresh;
+                    if needs_detail {
+                        // Taken here, it comes back to this thread's pool
+                        // when the record is evicted, rather than being
+                        // allocated on the worker that first needs it and
+                        // freed here, into that worker's arena.
+                        old.detail
+                            .get_mut()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_or_insert_with(Detail::take);
+                    }
+                    spare
+                }
+                None => Arc::new(fresh),
+            },
+            None => Arc::new(fresh),
+        };
         registry::insert(&cell);
         if record::on() {
             record::emit(record::Raw::Spawn {
@@ -238,6 +262,22 @@ impl TaskCell {
             });
         }
         cell
+    }
+
+    /// Whether this task, evicted, had a detail and ran a future of the
+    /// same type as `new`'s: then `new` most likely needs one too (a
+    /// traced task's first frame does).
+    fn needed_detail_like(&mut self, new: &Self) -> bool {
+        let same_type = match (self.future_type, new.future_type) {
+            (Some((old, _)), Some((new, _))) => std::ptr::fn_addr_eq(old, new),
+            _ => false,
+        };
+        same_type
+            && self
+                .detail
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some()
     }
 
     /// This task's id.

@@ -6,6 +6,7 @@
 //! and count (see [`Config::retain_finished`](crate::Config::retain_finished)),
 //! so memory stays flat under millions of short tasks.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -21,8 +22,10 @@ pub const SHARDS: usize = 16;
 
 struct Shard {
     live: Slab<Arc<TaskCell>>,
-    /// Finished tasks, oldest first.
-    finished: VecDeque<Arc<TaskCell>>,
+    /// Finished tasks, oldest first, with the clock time each finished:
+    /// kept here so that a spawn deciding whether to evict the oldest does
+    /// not read a record last written on another thread.
+    finished: VecDeque<(u64, Arc<TaskCell>)>,
     /// Tasks of this shard that ever finished; counted here rather than in
     /// a global atomic that every worker would contend on.
     finished_total: u64,
@@ -67,8 +70,43 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
     ];
     drop(shard);
     cell.slot.store(key, Ordering::Relaxed);
-    // Released after the lock.
-    drop(evicted);
+    // Released after the lock, or kept for the next spawn on this thread.
+    evicted.into_iter().flatten().for_each(keep_spare);
+}
+
+/// How many evicted records a thread keeps for its next spawns.
+const SPARES: usize = 4;
+
+thread_local! {
+    /// Records of evicted tasks that nothing else holds (no waker, no
+    /// recording, no snapshot), for [`spare`]: a spawn-heavy program then
+    /// writes each new task's record over an old one on the spawning thread,
+    /// instead of a free and an allocation per task.
+    static SPARE: RefCell<Vec<Arc<TaskCell>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Keeps `cell`, evicted, for [`spare`] if nothing else holds it and there
+/// is room; drops it otherwise.
+fn keep_spare(mut cell: Arc<TaskCell>) {
+    if Arc::get_mut(&mut cell).is_none() {
+        return;
+    }
+    // Thread-local storage may already be gone while a thread exits.
+    let _ = SPARE.try_with(|spare| {
+        let mut spare = spare.borrow_mut();
+        if spare.len() < SPARES {
+            spare.push(cell);
+        }
+    });
+}
+
+/// An evicted record of this thread's that nothing else holds (its
+/// `Arc::get_mut` succeeds), to write a new task's record over.
+pub(crate) fn spare() -> Option<Arc<TaskCell>> {
+    SPARE
+        .try_with(|spare| spare.borrow_mut().pop())
+        .ok()
+        .flatten()
 }
 
 /// Moves a finished task to its shard's retention list, trimmed at the
@@ -77,12 +115,13 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
 /// live a moment before).
 pub(crate) fn finish(cell: &Arc<TaskCell>) {
     let key = cell.slot.load(Ordering::Relaxed);
+    let finished_at = cell.phase().1;
     let mut shard = shard(cell);
     let Some(cell) = shard.live.try_remove(key) else {
         return;
     };
     shard.finished_total += 1;
-    shard.finished.push_back(cell);
+    shard.finished.push_back((finished_at, cell));
 }
 
 /// The live task `id`, registered under `key` (its cell's slot).
@@ -97,14 +136,14 @@ impl Shard {
     /// or it is older than `max_age`, and returns it, to be released once
     /// the lock is dropped.
     fn evict(&mut self, max_count: usize, max_age: u64, now: u64) -> Option<Arc<TaskCell>> {
-        let oldest = self.finished.front()?;
+        let (finished_at, _) = self.finished.front()?;
         let too_many = self.finished.len() > max_count;
-        let too_old = now.saturating_sub(oldest.phase().1) > max_age;
+        let too_old = now.saturating_sub(*finished_at) > max_age;
         if !(too_many || too_old) {
             return None;
         }
         self.evicted_total += 1;
-        self.finished.pop_front()
+        self.finished.pop_front().map(|(_, cell)| cell)
     }
 
     /// Removes every finished task past the count or older than `max_age`;
@@ -157,7 +196,7 @@ pub(crate) fn all() -> Vec<(TaskId, Arc<TaskCell>)> {
         // so that sorting compares plain pairs.
         let pair = |cell: &Arc<TaskCell>| (cell.id(), Arc::clone(cell));
         cells.extend(shard.live.iter().map(|(_, cell)| pair(cell)));
-        cells.extend(shard.finished.iter().map(pair));
+        cells.extend(shard.finished.iter().map(|(_, cell)| pair(cell)));
     }
     // Each shard yields its tasks mostly in id order, and a stable sort
     // merges such runs in near-linear time.
@@ -171,4 +210,45 @@ pub fn live_count() -> usize {
         .iter()
         .map(|shard| shard.lock().unwrap_or_else(|e| e.into_inner()).live.len())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Config, Inspected, TaskKind};
+
+    /// One future type for the marked tasks and the plain ones.
+    async fn work(mark: bool) {
+        if mark {
+            crate::wait::inspect_point("marked", None);
+        }
+    }
+
+    #[test]
+    fn an_evicted_record_written_over_keeps_nothing_of_its_old_task() {
+        // Enough finished tasks for every shard to evict, many times over.
+        let rounds = 4 * (Config::DEFAULT_RETAIN_FINISHED + SHARDS * SPARES);
+        let mut written_over = 0;
+        for _ in 0..rounds {
+            let marked = Inspected::new(work(true), TaskKind::Spawned, Some("marked".into()));
+            futures::executor::block_on(marked);
+            let plain = Inspected::new(work(false), TaskKind::Spawned, None);
+            let cell = Arc::clone(plain.cell().expect("inspection is on"));
+            // A nameless task has a detail before its first poll only when
+            // it was given the one of the evicted task of its type whose
+            // record it took.
+            let detail =
+                cell.read_detail(|detail| detail.map(|d| (d.name.is_some(), d.points.len())));
+            if let Some(left) = detail {
+                assert_eq!(left, (false, 0), "the old task's detail, not cleared");
+                written_over += 1;
+            }
+            assert_eq!(cell.polls(), 0);
+            assert!(!cell.phase().0.is_finished());
+            futures::executor::block_on(plain);
+            assert_eq!(cell.polls(), 1);
+            assert!(cell.read_detail(|d| d.is_none_or(|d| d.points.is_empty())));
+        }
+        assert!(written_over > 0, "no record was written over");
+    }
 }
