@@ -35,8 +35,10 @@ pub(crate) struct Detail {
     /// once beyond what its thread's pool keeps).
     pub(crate) frames: smallvec::SmallVec<[FramePtr; INLINE_FRAMES]>,
     /// In id order; an ended one in the middle may stay, marked, until
-    /// swept: readers skip it.
-    pub(crate) waits: Vec<WaitRecord>,
+    /// swept: readers skip it. One inline: a task's first wait (a sleep, a
+    /// lock, a join) would otherwise allocate the list, for every task
+    /// waiting at once beyond what its thread's pool of details keeps.
+    pub(crate) waits: smallvec::SmallVec<[WaitRecord; 1]>,
     /// How many of `waits` are marked ended.
     pub(crate) ended_waits: usize,
     pub(crate) timeouts: Vec<TimeoutRecord>,
