@@ -233,27 +233,28 @@ impl TaskCell {
         // An evicted record nothing holds any more is written over (its
         // old contents dropped, its detail recycled to this thread's pool)
         // rather than freed and allocated again.
-        let cell = match registry::spare() {
+        let mut cell = match registry::spare() {
             Some(mut spare) => match Arc::get_mut(&mut spare) {
                 Some(old) => {
-                    let needs_detail = old.needed_detail_like(&fresh);
                     *old = fresh;
-                    if needs_detail {
-                        // Taken here, it comes back to this thread's pool
-                        // when the record is evicted, rather than being
-                        // allocated on the worker that first needs it and
-                        // freed here, into that worker's arena.
-                        old.detail
-                            .get_mut()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .get_or_insert_with(Detail::take);
-                    }
                     spare
                 }
                 None => Arc::new(fresh),
             },
             None => Arc::new(fresh),
         };
+        if future_type.is_some_and(|(anchor, _)| needs_detail::known(anchor))
+            && let Some(cell) = Arc::get_mut(&mut cell)
+        {
+            // Taken here, from this thread's pool, the detail comes back to
+            // it when the record is evicted on this thread, rather than
+            // being allocated on the worker that first needs it and freed
+            // here, into that worker's arena.
+            cell.detail
+                .get_mut()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(Detail::take);
+        }
         registry::insert(&cell);
         if record::on() {
             record::emit(record::Raw::Spawn {
@@ -262,22 +263,6 @@ impl TaskCell {
             });
         }
         cell
-    }
-
-    /// Whether this task, evicted, had a detail and ran a future of the
-    /// same type as `new`'s: then `new` most likely needs one too (a
-    /// traced task's first frame does).
-    fn needed_detail_like(&mut self, new: &Self) -> bool {
-        let same_type = match (self.future_type, new.future_type) {
-            (Some((old, _)), Some((new, _))) => std::ptr::fn_addr_eq(old, new),
-            _ => false,
-        };
-        same_type
-            && self
-                .detail
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some()
     }
 
     /// This task's id.
@@ -435,7 +420,12 @@ impl TaskCell {
     /// Runs `f` on the task's detail, allocating it on first use.
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
         let mut guard = self.guard();
-        f(guard.get_or_insert_with(Detail::take))
+        f(guard.get_or_insert_with(|| {
+            if let Some((anchor, _)) = self.future_type {
+                needs_detail::learn(anchor);
+            }
+            Detail::take()
+        }))
     }
 
     /// Notes that the task entered `tracing` span `span` (kept until it
@@ -731,6 +721,41 @@ impl TaskCell {
         let explained = self.read_detail(|d| d.is_some_and(|d| d.last_lint_at >= start));
         if !explained {
             lint::blocking_poll(self.id(), end - start);
+        }
+    }
+}
+
+/// The future types whose tasks needed a detail after their spawn (a
+/// traced task's first frame does): a task of such a type gets its detail
+/// at spawn, on the spawning thread. By the type anchor's address, in a
+/// small direct-mapped table: a spawn reads one slot, and only a task that
+/// makes its detail late writes one (two types sharing a slot take turns;
+/// either only loses the head start).
+mod needs_detail {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const SLOTS: usize = 64;
+
+    static KNOWN: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+
+    fn slot(anchor: fn() -> &'static str) -> (&'static AtomicUsize, usize) {
+        let address = anchor as usize;
+        // Fibonacci hashing: the top bits vary with every address bit.
+        let index = address.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) >> (usize::BITS - 6);
+        (&KNOWN[index % SLOTS], address)
+    }
+
+    /// Whether tasks of the type of `anchor` were seen to need a detail.
+    pub(super) fn known(anchor: fn() -> &'static str) -> bool {
+        let (slot, address) = slot(anchor);
+        slot.load(Ordering::Relaxed) == address
+    }
+
+    /// A task of the type of `anchor` needed a detail after its spawn.
+    pub(super) fn learn(anchor: fn() -> &'static str) {
+        let (slot, address) = slot(anchor);
+        if slot.load(Ordering::Relaxed) != address {
+            slot.store(address, Ordering::Relaxed);
         }
     }
 }

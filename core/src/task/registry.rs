@@ -225,30 +225,47 @@ mod tests {
     }
 
     #[test]
-    fn an_evicted_record_written_over_keeps_nothing_of_its_old_task() {
-        // Enough finished tasks for every shard to evict, many times over.
+    fn a_task_given_a_recycled_record_or_detail_at_spawn_keeps_nothing_of_the_old_task() {
+        // Enough finished tasks for every shard to evict, many times over:
+        // their records are written over by new ones on this thread, and
+        // their details, recycled here, go to the new tasks of their type.
         let rounds = 4 * (Config::DEFAULT_RETAIN_FINISHED + SHARDS * SPARES);
-        let mut written_over = 0;
-        for _ in 0..rounds {
-            let marked = Inspected::new(work(true), TaskKind::Spawned, Some("marked".into()));
+        let work_name = name_of_work();
+        let mut given = 0;
+        for round in 0..rounds {
+            // Its point makes its detail after its spawn, which teaches
+            // that tasks of its type need one; a named one has one from
+            // its spawn.
+            let name = (round % 2 == 1).then(|| "marked".into());
+            let marked = Inspected::new(work(true), TaskKind::Spawned, name);
             futures::executor::block_on(marked);
             let plain = Inspected::new(work(false), TaskKind::Spawned, None);
             let cell = Arc::clone(plain.cell().expect("inspection is on"));
             // A nameless task has a detail before its first poll only when
-            // it was given the one of the evicted task of its type whose
-            // record it took.
-            let detail =
-                cell.read_detail(|detail| detail.map(|d| (d.name.is_some(), d.points.len())));
+            // its type was learnt to need one.
+            let detail = cell.read_detail(|detail| {
+                detail.map(|d| (d.name.is_some(), d.points.len(), d.root_fn.is_some()))
+            });
             if let Some(left) = detail {
-                assert_eq!(left, (false, 0), "the old task's detail, not cleared");
-                written_over += 1;
+                assert_eq!(left, (false, 0, false), "an old task's detail, not cleared");
+                given += 1;
             }
             assert_eq!(cell.polls(), 0);
             assert!(!cell.phase().0.is_finished());
             futures::executor::block_on(plain);
             assert_eq!(cell.polls(), 1);
             assert!(cell.read_detail(|d| d.is_none_or(|d| d.points.is_empty())));
+            assert_eq!(cell.name(), work_name);
         }
-        assert!(written_over > 0, "no record was written over");
+        assert!(
+            given > 0,
+            "no task of a type needing a detail got one at spawn"
+        );
+    }
+
+    /// The name a nameless task running `work` shows.
+    fn name_of_work() -> String {
+        let task = Inspected::new(work(false), TaskKind::Spawned, None);
+        task.cell().expect("inspection is on").name().into_owned()
     }
 }
