@@ -60,6 +60,52 @@ async fn every_wake_is_counted_by_default() {
     assert_eq!(info.wake.woken_by, Some(WokenBy::Task(main)));
 }
 
+/// A task woken from a thread outside any task names that thread, each
+/// thread by its own name (a snapshot borrows them from the inspector's
+/// table; a mix-up of indexes would show another thread's name).
+#[async_inspect::test]
+async fn a_wake_from_a_thread_outside_any_task_names_the_thread() {
+    let notify = Arc::new(Notify::new());
+    let handle = {
+        let notify = notify.clone();
+        async_inspect::spawn(async move {
+            for _ in 0..2 {
+                notify.notified().await;
+            }
+            std::future::pending::<()>().await;
+        })
+    };
+    let id = handle.inspect_id().unwrap();
+    for (round, name) in [(1, "first-waking-thread"), (2, "second-waking-thread")] {
+        eventually("the task to wait on the notify", |s| {
+            s.task(id)
+                .is_some_and(|t| t.polls == round && t.state == TaskState::Idle)
+        })
+        .await;
+        let notify = notify.clone();
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || notify.notify_one())
+            .unwrap()
+            .join()
+            .unwrap();
+        let snapshot = eventually("the task woken by the thread", |s| {
+            s.task(id).is_some_and(|t| t.polls == round + 1)
+        })
+        .await;
+        assert_eq!(
+            task(&snapshot, id).wake.woken_by,
+            Some(WokenBy::Thread(name.into()))
+        );
+        let report = snapshot.to_string();
+        assert!(
+            report.contains(&format!("the last by thread `{name}` outside any task")),
+            "{report}"
+        );
+    }
+    handle.abort();
+}
+
 /// A task its inspected sleep woke, then its timeout's deadline, names
 /// each timer by where it was set, in the snapshot and the report.
 #[async_inspect::test]

@@ -20,10 +20,11 @@
 //! async-std does) gets a wrapper of that waker in an `Arc` of its own
 //! ([`TaskWaker`]). Wakes cost an atomic add, a load, and a store.
 
+use std::borrow::Cow;
 use std::cell::UnsafeCell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{RawWaker, RawWakerVTable, Wake, Waker};
 
 use async_inspect_model::snapshot::{LockSiteWaits, SchedulingDelays, WokenBy};
@@ -216,7 +217,7 @@ pub(crate) fn decode_woken_by(code: u64, woken: bool, own: TaskId) -> Option<Wok
     }
     Some(match code {
         SELF => WokenBy::Task(own),
-        code if code & THREAD != 0 => WokenBy::Thread(thread_name(code & !THREAD)),
+        code if code & THREAD != 0 => WokenBy::Thread(Cow::Borrowed(thread_name(code & !THREAD))),
         code if code & TIMER != 0 => {
             // SAFETY: a code with TIMER (and not THREAD) is only made by
             // `timer_code`, from a `&'static Location`: it lives forever.
@@ -227,9 +228,14 @@ pub(crate) fn decode_woken_by(code: u64, woken: bool, own: TaskId) -> Option<Wok
     })
 }
 
-/// Names of the threads that woke tasks outside any task, by index; at
-/// most [`THREADS_NAMED`], later ones share the last index.
-static THREAD_NAMES: Mutex<Vec<Box<str>>> = Mutex::new(Vec::new());
+/// Names of the threads that woke tasks outside any task, by index, each
+/// set once by its thread and kept for the life of the process (at most
+/// [`THREADS_NAMED`] of them): a snapshot reads them without a lock and
+/// copies none. Later threads share the last index, "another thread".
+static THREAD_NAMES: [OnceLock<&'static str>; THREADS_NAMED] =
+    [const { OnceLock::new() }; THREADS_NAMED];
+/// Indexes handed out so far.
+static THREADS_INDEXED: AtomicUsize = AtomicUsize::new(0);
 const THREADS_NAMED: usize = 1024;
 
 thread_local! {
@@ -247,29 +253,30 @@ fn thread_index() -> u64 {
 
 #[cold]
 fn name_this_thread() -> u64 {
-    let mut names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    let index = if names.len() < THREADS_NAMED {
+    let index = THREADS_INDEXED
+        .fetch_add(1, Ordering::Relaxed)
+        .min(THREADS_NAMED - 1);
+    if index < THREADS_NAMED - 1 {
         let thread = std::thread::current();
         let name = match thread.name() {
             Some(name) => name.into(),
-            None => format!("{:?}", thread.id()).into(),
+            None => format!("{:?}", thread.id()).into_boxed_str(),
         };
-        names.push(name);
-        names.len() - 1
-    } else {
-        THREADS_NAMED - 1
-    };
+        // Bounded by the table's size: kept for good, to be borrowed.
+        let _ = THREAD_NAMES[index].set(Box::leak(name));
+    }
+    // Set before any wake carries the index.
     let index = index as u64;
     THREAD_INDEX.with(|i| i.set(index));
     index
 }
 
-fn thread_name(index: u64) -> String {
-    let names = THREAD_NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    match usize::try_from(index).ok().and_then(|i| names.get(i)) {
-        Some(name) if index < THREADS_NAMED as u64 - 1 => name.to_string(),
-        _ => "another thread".to_owned(),
-    }
+fn thread_name(index: u64) -> &'static str {
+    usize::try_from(index)
+        .ok()
+        .filter(|&i| i < THREADS_NAMED - 1)
+        .and_then(|i| THREAD_NAMES[i].get().copied())
+        .unwrap_or("another thread")
 }
 
 /// The task's waker, kept by its `Inspected` future across polls (only its

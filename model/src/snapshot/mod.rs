@@ -653,8 +653,10 @@ pub enum WokenBy {
     /// Another inspected task, from inside its poll.
     Task(TaskId),
     /// A thread outside any inspected task (a runtime's timer or I/O
-    /// driver, a blocking thread), by name.
-    Thread(String),
+    /// driver, a blocking thread), by name (borrowed from the inspector's
+    /// table of names: a snapshot of many tasks woken by one worker copies
+    /// none).
+    Thread(Cow<'static, str>),
     /// An inspected timer (`async_inspect::time::sleep`, `timeout`) that
     /// the task was waiting on, made at `file:line`: its deadline passed.
     Timer(String),
