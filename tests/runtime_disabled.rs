@@ -31,6 +31,21 @@ fn async_inspect_0_records_nothing() {
         async_inspect::inspect_point!("ignored");
         lock
     });
+    // Nothing read the inspector's clock: its threads never started (nor
+    // calibrated the time-stamp counter, which costs milliseconds).
+    #[cfg(target_os = "linux")]
+    {
+        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect();
+        assert!(
+            !threads.iter().any(|t| t.starts_with("async-inspect-c")),
+            "{threads:?}"
+        );
+        assert!(!threads.is_empty());
+    }
     let snapshot = async_inspect::snapshot();
     assert_eq!(
         snapshot.instrumentation(),

@@ -16,6 +16,10 @@
 //! reads [`precise_now`]: the CPU's time-stamp counter through `quanta`
 //! (about half the cost of `Instant::now()` on the machines we measure,
 //! and it falls back to the OS clock where the counter is not reliable).
+//! The counter is calibrated on the clock thread (a busy loop of half a
+//! millisecond, and up to 200 ms on a noisy machine: 8 ms measured on the
+//! 2-core VM, on the thread of the program's first spawn, before this was
+//! moved); until it is, `precise_now` reads the OS clock.
 //!
 //! The thread ticks only while the clock is read: every 100 ticks it asks
 //! (by publishing a sentinel the next reader replaces) and parks when a
@@ -36,23 +40,29 @@ static NOW_NS: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 struct Anchor {
     instant: Instant,
     unix: Duration,
-    precise: quanta::Clock,
-    /// `precise`'s raw reading at `instant`.
-    precise_start: u64,
+    /// The time-stamp counter, once the clock thread calibrated it.
+    precise: OnceLock<Precise>,
+}
+
+/// The calibrated counter, and where its readings meet [`Anchor::instant`]'s.
+struct Precise {
+    clock: quanta::Clock,
+    /// The counter's raw reading when it took over…
+    start: u64,
+    /// …and the nanoseconds since the anchor then.
+    offset: u64,
 }
 
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 
 fn anchor() -> &'static Anchor {
     ANCHOR.get_or_init(|| {
-        let precise = quanta::Clock::new();
         let anchor = Anchor {
-            precise_start: precise.raw(),
             instant: Instant::now(),
             unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),
-            precise,
+            precise: OnceLock::new(),
         };
         // The thread only reads the anchor, which is set before it starts.
         let started = std::thread::Builder::new()
@@ -60,11 +70,31 @@ fn anchor() -> &'static Anchor {
             .spawn(tick_forever);
         if started.is_err() {
             // Without the thread every reading stays at zero; `precise_now`
-            // still works, and the report says nothing wrong, only coarser.
+            // still works (from the OS clock), and the report says nothing
+            // wrong, only coarser.
             NOW_NS.store(1, Ordering::Relaxed);
         }
+        // A thread of its own, which ends once done: the ticks go on
+        // meanwhile. Without it, `precise_now` keeps to the OS clock.
+        let _ = std::thread::Builder::new()
+            .name("async-inspect-calibrate".into())
+            .spawn(|| calibrate(self::anchor()));
         anchor
     })
+}
+
+/// Calibrates the time-stamp counter (here, off the program's threads) and
+/// lets [`precise_now`] read it from now on, continuing the OS clock's
+/// readings.
+fn calibrate(anchor: &Anchor) {
+    let clock = quanta::Clock::new();
+    let start = clock.raw();
+    let offset = anchor.instant.elapsed().as_nanos() as u64;
+    let _ = anchor.precise.set(Precise {
+        clock,
+        start,
+        offset,
+    });
 }
 
 /// How many ticks the clock runs between checks that someone still reads
@@ -143,9 +173,15 @@ pub fn now() -> u64 {
 #[inline]
 pub fn precise_now() -> u64 {
     let anchor = anchor();
-    anchor
-        .precise
-        .delta_as_nanos(anchor.precise_start, anchor.precise.raw())
+    match anchor.precise.get() {
+        Some(precise) => {
+            precise.offset
+                + precise
+                    .clock
+                    .delta_as_nanos(precise.start, precise.clock.raw())
+        }
+        None => anchor.instant.elapsed().as_nanos() as u64,
+    }
 }
 
 /// The wall-clock time at which the inspector started, as a duration since
@@ -186,5 +222,34 @@ mod tests {
             coarse <= precise,
             "coarse {coarse} ahead of precise {precise}"
         );
+    }
+
+    #[test]
+    fn the_precise_clock_goes_on_from_the_os_clock_once_the_counter_is_calibrated() {
+        start();
+        let anchor = anchor();
+        let mut last = precise_now();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Readings never go back, from the OS clock before the counter
+        // takes over, across the switch, and after.
+        while anchor.precise.get().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the counter never got calibrated"
+            );
+            let now = precise_now();
+            assert!(now >= last, "{now} < {last}");
+            last = now;
+        }
+        for _ in 0..10_000 {
+            let now = precise_now();
+            assert!(now >= last, "{now} < {last}");
+            last = now;
+        }
+        // And the counter keeps to the OS clock's time since the anchor.
+        let os = anchor.instant.elapsed().as_nanos() as u64;
+        let counter = precise_now();
+        let apart = os.abs_diff(counter);
+        assert!(apart < 1_000_000, "{apart} ns apart");
     }
 }

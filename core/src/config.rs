@@ -163,6 +163,9 @@ impl Config {
     /// Makes these settings the process-wide ones.
     pub fn apply(self) {
         init();
+        if self.enabled {
+            clock::start();
+        }
         HOT.enabled.store(self.enabled, Ordering::Relaxed);
         RETAIN_FINISHED.store(self.retain_finished, Ordering::Relaxed);
         RETAIN_FOR_NS.store(clock::from_duration(self.retain_for), Ordering::Relaxed);
@@ -194,8 +197,12 @@ static AGENT_WANTED: AtomicBool = AtomicBool::new(false);
 /// agent crate's `init`, which the adapters call.
 pub fn init() {
     HOT.init.call_once(|| {
-        clock::start();
         apply_env(|name| std::env::var(name).ok());
+        // Switched off, nothing reads the clock: no thread, no calibration
+        // (`Config::apply` starts it if inspection is switched on later).
+        if HOT.enabled.load(Ordering::Relaxed) {
+            clock::start();
+        }
     });
 }
 

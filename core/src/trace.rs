@@ -422,6 +422,13 @@ impl<F: Future> Future for AwaitPoint<F> {
                         return Poll::Pending;
                     }
                 }
+                // Outside a traced call's frame (inspection off, or the
+                // call was not entered), nothing is tracked: not even the
+                // clock is read.
+                if context::get().frame.is_null() {
+                    *this.state = AwaitState::Untracked;
+                    return this.future.poll(cx);
+                }
                 let started = clock::now();
                 let poll = this.future.poll(cx);
                 let index = *this.index;
