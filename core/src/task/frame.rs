@@ -8,8 +8,8 @@
 
 use std::cell::RefCell;
 use std::ptr::NonNull;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::site::FnInfo;
 use crate::task::TaskCell;
@@ -157,7 +157,8 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
     });
 }
 
-/// Keeps `frame` in this thread's pool, if there is room.
+/// Keeps `frame` in this thread's pool; a full pool hands a batch of its
+/// frames to the [`DEPOT`] (or frees them, if the depot is full too).
 fn recycle(mut frame: Box<FrameCell>) {
     frame.args = None;
     if matches!(frame.steps, Steps::Heap(_)) {
@@ -166,10 +167,31 @@ fn recycle(mut frame: Box<FrameCell>) {
     // Thread-local storage may already be gone while a thread exits.
     let _ = POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
-        if pool.len() < POOL_SIZE {
-            pool.push(frame);
+        pool.push(frame);
+        if pool.len() > POOL_SIZE {
+            let keep = pool.len() - BATCH;
+            let batch = pool.split_off(keep);
+            let mut depot = DEPOT.lock().unwrap_or_else(|e| e.into_inner());
+            if depot.len() < DEPOT_BATCHES {
+                depot.push(batch);
+            }
         }
     });
+}
+
+/// A recycled frame: from this thread's pool, or else a batch from the
+/// [`DEPOT`] that other threads filled.
+fn take() -> Option<Box<FrameCell>> {
+    POOL.try_with(|pool| {
+        let mut pool = pool.borrow_mut();
+        if pool.is_empty() {
+            let batch = DEPOT.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
+            *pool = batch;
+        }
+        pool.pop()
+    })
+    .ok()
+    .flatten()
 }
 
 /// How many recycled frames a thread keeps (at most about 160 KiB of
@@ -181,6 +203,21 @@ fn recycle(mut frame: Box<FrameCell>) {
 /// medians of 9 interleaved runs, 81.9 ms with 64, 66.7 with 1 024 (and no
 /// better with 4 096).
 const POOL_SIZE: usize = 1024;
+
+/// How many frames move between a thread's pool and the depot at once.
+const BATCH: usize = 128;
+
+/// How many batches the depot keeps (at most about 1.3 MiB of frames).
+const DEPOT_BATCHES: usize = 64;
+
+/// Batches of recycled frames that threads with too many hand to threads
+/// with none. A task's calls can start on one thread and end on another
+/// (smol's executor threads, a work-stealing runtime's workers): one
+/// thread's pool then only fills and another's only empties, and every
+/// frame was allocated on one thread and freed on the other, whose malloc
+/// arena lock the two fought over. One lock per batch, not per frame.
+#[allow(clippy::vec_box)]
+static DEPOT: Mutex<Vec<Vec<Box<FrameCell>>>> = Mutex::new(Vec::new());
 
 thread_local! {
     // Boxes, not values: the point is to recycle the allocations.
@@ -213,8 +250,7 @@ impl FrameHandle {
         args: Option<Arc<str>>,
         now: u64,
     ) -> Self {
-        let recycled = POOL.with(|pool| pool.borrow_mut().pop());
-        let mut frame = match recycled {
+        let mut frame = match take() {
             Some(mut frame) => {
                 frame.reset(info);
                 frame
@@ -379,4 +415,53 @@ impl FrameCell {
 
 fn index(plus_one: u32) -> Option<u16> {
     plus_one.checked_sub(1).and_then(|i| u16::try_from(i).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static INFO: FnInfo = FnInfo {
+        name: "depot_test",
+        module_path: module_path!(),
+        file: file!(),
+        line: line!(),
+        column: 1,
+        awaits: &[],
+    };
+
+    #[test]
+    fn frames_a_thread_has_too_many_of_go_to_a_thread_that_has_none() {
+        // A thread that recycles more frames than its pool keeps (its
+        // tasks' calls started elsewhere)…
+        let recycled: Vec<usize> = std::thread::spawn(|| {
+            let frames: Vec<Box<FrameCell>> = (0..POOL_SIZE + 3 * BATCH)
+                .map(|_| Box::new(FrameCell::new(&INFO)))
+                .collect();
+            let addresses = frames
+                .iter()
+                .map(|f| &**f as *const FrameCell as usize)
+                .collect();
+            frames.into_iter().for_each(recycle);
+            addresses
+        })
+        .join()
+        .unwrap();
+        // …and one whose pool is empty (its calls start here): it takes
+        // the other's frames instead of allocating.
+        let taken: Vec<usize> = std::thread::spawn(|| {
+            (0..BATCH)
+                .map(|_| take().map_or(0, |f| &*f as *const FrameCell as usize))
+                .collect()
+        })
+        .join()
+        .unwrap();
+        let from_the_other = taken.iter().filter(|a| recycled.contains(a)).count();
+        assert_eq!(
+            from_the_other,
+            BATCH,
+            "{} of {BATCH} allocated anew",
+            BATCH - from_the_other
+        );
+    }
 }
