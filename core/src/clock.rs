@@ -16,10 +16,11 @@
 //! reads [`precise_now`]: the CPU's time-stamp counter through `quanta`
 //! (about half the cost of `Instant::now()` on the machines we measure,
 //! and it falls back to the OS clock where the counter is not reliable).
-//! The counter is calibrated on the clock thread (a busy loop of half a
-//! millisecond, and up to 200 ms on a noisy machine: 8 ms measured on the
-//! 2-core VM, on the thread of the program's first spawn, before this was
-//! moved); until it is, `precise_now` reads the OS clock.
+//! The counter is calibrated when a recording starts, on a thread of its
+//! own ([`calibrate_in_background`]): a busy loop of half a millisecond,
+//! and up to 200 ms on a noisy machine (8 ms and once 66 ms measured on
+//! the 2-core VM, on the thread of the program's first spawn, before it
+//! moved). Until then, `precise_now` reads the OS clock.
 //!
 //! The thread ticks only while the clock is read: every 100 ticks it asks
 //! (by publishing a sentinel the next reader replaces) and parks when a
@@ -74,18 +75,26 @@ fn anchor() -> &'static Anchor {
             // wrong, only coarser.
             NOW_NS.store(1, Ordering::Relaxed);
         }
-        // A thread of its own, which ends once done: the ticks go on
-        // meanwhile. Without it, `precise_now` keeps to the OS clock.
-        let _ = std::thread::Builder::new()
-            .name("async-inspect-calibrate".into())
-            .spawn(|| calibrate(self::anchor()));
         anchor
     })
 }
 
-/// Calibrates the time-stamp counter (here, off the program's threads) and
-/// lets [`precise_now`] read it from now on, continuing the OS clock's
-/// readings.
+/// Has the time-stamp counter calibrated, once, on a thread of its own
+/// (the ticks go on meanwhile), for a recording's stamps: until it is, and
+/// without it, [`precise_now`] reads the OS clock. Only recording reads
+/// the precise clock often enough for the counter to matter, and the
+/// calibration busy-loops a core for half a millisecond or more.
+pub fn calibrate_in_background() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let _ = std::thread::Builder::new()
+            .name("async-inspect-calibrate".into())
+            .spawn(|| calibrate(anchor()));
+    });
+}
+
+/// Calibrates the time-stamp counter and lets [`precise_now`] read it from
+/// now on, continuing the OS clock's readings.
 fn calibrate(anchor: &Anchor) {
     let clock = quanta::Clock::new();
     let start = clock.raw();
@@ -227,6 +236,7 @@ mod tests {
     #[test]
     fn the_precise_clock_goes_on_from_the_os_clock_once_the_counter_is_calibrated() {
         start();
+        calibrate_in_background();
         let anchor = anchor();
         let mut last = precise_now();
         let deadline = Instant::now() + Duration::from_secs(10);

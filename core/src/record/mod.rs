@@ -95,6 +95,8 @@ impl Recorder {
     pub fn start_with(polls: Polls) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         crate::config::init();
+        // Stamps are read at every event from here on.
+        crate::clock::calibrate_in_background();
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = sync_channel(QUEUE);
         let pending = Arc::new(AtomicU64::new(0));
