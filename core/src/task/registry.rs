@@ -12,7 +12,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
-use slab::Slab;
 
 use crate::task::{TaskCell, TaskId};
 use crate::{clock, config};
@@ -21,7 +20,7 @@ use crate::{clock, config};
 pub const SHARDS: usize = 16;
 
 struct Shard {
-    live: Slab<Arc<TaskCell>>,
+    live: Slots,
     /// Finished tasks, oldest first, with the clock time each finished:
     /// kept here so that a spawn deciding whether to evict the oldest does
     /// not read a record last written on another thread.
@@ -33,11 +32,74 @@ struct Shard {
     evicted_total: u64,
 }
 
+/// A shard's live tasks by key: a slab whose free keys are reused oldest
+/// first, so that a spawn knows which entry the next one in its shard will
+/// write and can have it fetched ahead ([`Slots::prefetch_next`]): the
+/// entry was last written by the worker that finished its task, a miss on
+/// the spawning thread's path (the most recently freed key, which a slab
+/// reuses first, changes under the spawner with every finish).
+struct Slots {
+    entries: Vec<Option<Arc<TaskCell>>>,
+    /// Keys of empty entries, freed longest ago first.
+    free: VecDeque<usize>,
+    len: usize,
+}
+
+impl Slots {
+    const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            free: VecDeque::new(),
+            len: 0,
+        }
+    }
+
+    fn insert(&mut self, cell: Arc<TaskCell>) -> usize {
+        self.len += 1;
+        match self.free.pop_front() {
+            Some(key) => {
+                self.entries[key] = Some(cell);
+                key
+            }
+            None => {
+                self.entries.push(Some(cell));
+                self.entries.len() - 1
+            }
+        }
+    }
+
+    fn try_remove(&mut self, key: usize) -> Option<Arc<TaskCell>> {
+        let cell = self.entries.get_mut(key)?.take()?;
+        self.len -= 1;
+        self.free.push_back(key);
+        Some(cell)
+    }
+
+    fn get(&self, key: usize) -> Option<&Arc<TaskCell>> {
+        self.entries.get(key)?.as_ref()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<TaskCell>> {
+        self.entries.iter().flatten()
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Fetches the entry the next insert writes.
+    fn prefetch_next(&self) {
+        if let Some(&key) = self.free.front() {
+            prefetch_line(std::ptr::from_ref(&self.entries[key]).cast());
+        }
+    }
+}
+
 /// Each on lines of its own: workers spawning and finishing in different
 /// shards would otherwise fight over the lines they share.
 static SHARD_LIST: [CachePadded<Mutex<Shard>>; SHARDS] = [const {
     CachePadded::new(Mutex::new(Shard {
-        live: Slab::new(),
+        live: Slots::new(),
         finished: VecDeque::new(),
         finished_total: 0,
         evicted_total: 0,
@@ -71,6 +133,7 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
     if let Some((_, next)) = shard.finished.front() {
         prefetch(next);
     }
+    shard.live.prefetch_next();
     drop(shard);
     cell.slot.store(key, Ordering::Relaxed);
     // Released after the lock, or kept for the next spawn on this thread.
@@ -84,20 +147,25 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
 /// `asm!`, measured no better.)
 #[inline]
 fn prefetch(cell: &Arc<TaskCell>) {
+    let data = Arc::as_ptr(cell).cast::<u8>();
+    // The `Arc`'s counts sit just before the data.
+    prefetch_line(data.wrapping_sub(2 * std::mem::size_of::<usize>()));
+    prefetch_line(data.wrapping_add(48));
+}
+
+/// Asks the processor to fetch the cache line of `address` into this
+/// thread's cache (nothing on other processors than x86_64).
+#[inline]
+fn prefetch_line(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let data = Arc::as_ptr(cell).cast::<i8>();
         // SAFETY: SSE is part of x86_64; a prefetch reads nothing and
-        // never faults, whatever the address. The `Arc`'s counts sit just
-        // before the data.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(data.wrapping_sub(2 * std::mem::size_of::<usize>()));
-            _mm_prefetch::<_MM_HINT_T0>(data.wrapping_add(48));
-        }
+        // never faults, whatever the address.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(address.cast()) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = cell;
+    let _ = address;
 }
 
 /// How many evicted records a thread keeps for its next spawns.
@@ -221,7 +289,7 @@ pub(crate) fn all() -> Vec<(TaskId, Arc<TaskCell>)> {
         // The id is read while the cell's line is in cache for the clone,
         // so that sorting compares plain pairs.
         let pair = |cell: &Arc<TaskCell>| (cell.id(), Arc::clone(cell));
-        cells.extend(shard.live.iter().map(|(_, cell)| pair(cell)));
+        cells.extend(shard.live.iter().map(pair));
         cells.extend(shard.finished.iter().map(|(_, cell)| pair(cell)));
     }
     // Each shard yields its tasks mostly in id order, and a stable sort
@@ -290,6 +358,34 @@ mod tests {
             given > 0,
             "no task of a type needing a detail got one at spawn"
         );
+    }
+
+    #[test]
+    fn slots_reuse_the_key_freed_longest_ago() {
+        // Registered tasks too (a cell has no other maker): finished below.
+        let made = std::cell::RefCell::new(Vec::new());
+        let cell = || {
+            let location = std::panic::Location::caller();
+            let cell = TaskCell::register(crate::TaskKind::Spawned, None, location);
+            made.borrow_mut().push(Arc::clone(&cell));
+            cell
+        };
+        let mut slots = Slots::new();
+        let keys: Vec<usize> = (0..3).map(|_| slots.insert(cell())).collect();
+        assert_eq!(keys, [0, 1, 2]);
+        assert!(slots.try_remove(1).is_some());
+        assert!(slots.try_remove(0).is_some());
+        assert!(slots.try_remove(0).is_none(), "removed twice");
+        assert_eq!(slots.len(), 1);
+        assert_eq!(slots.insert(cell()), 1);
+        assert_eq!(slots.insert(cell()), 0);
+        assert_eq!(slots.insert(cell()), 3);
+        assert_eq!(slots.len(), 4);
+        assert_eq!(slots.iter().count(), 4);
+        assert!(slots.get(2).is_some() && slots.get(4).is_none());
+        for cell in made.take() {
+            cell.finish(crate::task::Phase::Aborted);
+        }
     }
 
     /// The name a nameless task running `work` shows.
