@@ -20,17 +20,21 @@ use common::{eventually, task};
 use futures::StreamExt;
 use tokio::sync::Notify;
 
+/// A task that waits on a new `Notify` `rounds` times, then ends.
+fn waiting_on_a_notify(rounds: u32) -> (Arc<Notify>, async_inspect::JoinHandle<()>) {
+    let notify = Arc::new(Notify::new());
+    let waiting = notify.clone();
+    let handle = async_inspect::spawn(async move {
+        for _ in 0..rounds {
+            waiting.notified().await;
+        }
+    });
+    (notify, handle)
+}
+
 #[async_inspect::test]
 async fn every_wake_is_counted_by_default() {
-    let notify = Arc::new(Notify::new());
-    let handle = {
-        let notify = notify.clone();
-        async_inspect::spawn(async move {
-            for _ in 0..3 {
-                notify.notified().await;
-            }
-        })
-    };
+    let (notify, handle) = waiting_on_a_notify(3);
     let id = handle.inspect_id().unwrap();
     for round in 1..=3 {
         let snapshot = eventually("the task to wait on the notify", |s| {
@@ -65,16 +69,9 @@ async fn every_wake_is_counted_by_default() {
 /// table; a mix-up of indexes would show another thread's name).
 #[async_inspect::test]
 async fn a_wake_from_a_thread_outside_any_task_names_the_thread() {
-    let notify = Arc::new(Notify::new());
-    let handle = {
-        let notify = notify.clone();
-        async_inspect::spawn(async move {
-            for _ in 0..2 {
-                notify.notified().await;
-            }
-            std::future::pending::<()>().await;
-        })
-    };
+    // Waiting a third time when the test ends: the report shows a live
+    // task's last wake.
+    let (notify, handle) = waiting_on_a_notify(3);
     let id = handle.inspect_id().unwrap();
     for (round, name) in [(1, "first-waking-thread"), (2, "second-waking-thread")] {
         eventually("the task to wait on the notify", |s| {

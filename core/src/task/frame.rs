@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::site::FnInfo;
@@ -174,6 +174,7 @@ fn recycle(mut frame: Box<FrameCell>) {
             let mut depot = DEPOT.lock().unwrap_or_else(|e| e.into_inner());
             if depot.len() < DEPOT_BATCHES {
                 depot.push(batch);
+                DEPOT_HELD.store(depot.len(), Ordering::Relaxed);
             }
         }
     });
@@ -185,8 +186,15 @@ fn take() -> Option<Box<FrameCell>> {
     POOL.try_with(|pool| {
         let mut pool = pool.borrow_mut();
         if pool.is_empty() {
-            let batch = DEPOT.lock().unwrap_or_else(|e| e.into_inner()).pop()?;
-            *pool = batch;
+            // With every task's calls in flight at once, pools and depot
+            // stay empty: then a call's entry pays one load, not the lock.
+            if DEPOT_HELD.load(Ordering::Relaxed) == 0 {
+                return None;
+            }
+            let mut depot = DEPOT.lock().unwrap_or_else(|e| e.into_inner());
+            let batch = depot.pop();
+            DEPOT_HELD.store(depot.len(), Ordering::Relaxed);
+            *pool = batch?;
         }
         pool.pop()
     })
@@ -218,6 +226,10 @@ const DEPOT_BATCHES: usize = 64;
 /// arena lock the two fought over. One lock per batch, not per frame.
 #[allow(clippy::vec_box)]
 static DEPOT: Mutex<Vec<Vec<Box<FrameCell>>>> = Mutex::new(Vec::new());
+
+/// How many batches the depot holds, as of its last change (read without
+/// its lock; a stale value only costs a needless lock or one allocation).
+static DEPOT_HELD: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     // Boxes, not values: the point is to recycle the allocations.

@@ -6,7 +6,8 @@ use crossbeam_utils::CachePadded;
 
 use crate::TaskId;
 
-/// On a line of its own: every spawn writes it (see `crate::padding`).
+/// On a line of its own: every spawn writes it, and a poll's statics must
+/// not share its line (see `config`'s `Hot`).
 static NEXT: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(1));
 
 /// A new id, never issued before.
