@@ -148,7 +148,9 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
 #[inline]
 fn prefetch(cell: &Arc<TaskCell>) {
     let data = Arc::as_ptr(cell).cast::<u8>();
-    // The `Arc`'s counts sit just before the data.
+    // The `Arc`'s counts sit just before the data (the eviction's
+    // `get_mut` reads them); the record's next line is the rest of what a
+    // new task's record is written over first.
     prefetch_line(data.wrapping_sub(2 * std::mem::size_of::<usize>()));
     prefetch_line(data.wrapping_add(48));
 }
