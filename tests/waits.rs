@@ -228,3 +228,77 @@ async fn one_of_many_waits_can_end_and_its_lock_go() {
     drop(guards);
     waiter.await.unwrap();
 }
+
+#[async_inspect::trace]
+async fn lock_with_patience(mutex: std::sync::Arc<async_inspect::sync::Mutex<()>>) {
+    let _ = async_inspect::time::timeout(Duration::from_secs(30), mutex.lock()).await;
+}
+
+/// A lock wait is kept as its edge in the wait-for graph, not in the
+/// task's own record: a task with no record of its own (unnamed, untraced)
+/// still shows it, and one in a traced call under a timeout shows the call
+/// and the deadline.
+#[async_inspect::test]
+async fn a_lock_wait_shows_its_holder_its_traced_call_and_its_deadline() {
+    let mutex = std::sync::Arc::new(async_inspect::sync::Mutex::named("gate", ()));
+    let guard = mutex.lock().await;
+    let holder = async_inspect::current_task().expect("the test runs in an inspected task");
+    let plain = async_inspect::spawn({
+        let mutex = mutex.clone();
+        async move {
+            drop(mutex.lock().await);
+        }
+    });
+    let traced = async_inspect::spawn(lock_with_patience(mutex.clone()));
+    let (plain_id, traced_id) = (plain.inspect_id().unwrap(), traced.inspect_id().unwrap());
+    let waits_for_gate = |s: &async_inspect::Snapshot, id| {
+        s.task(id).is_some_and(|t| {
+            t.waits.iter().any(|w| {
+                matches!(&w.reason, WaitReason::Lock { resource, .. }
+                    if resource.name == "gate")
+            })
+        })
+    };
+    let snapshot = eventually("both tasks to wait for the gate", |s| {
+        waits_for_gate(s, plain_id) && waits_for_gate(s, traced_id)
+    })
+    .await;
+
+    let plain_info = task(&snapshot, plain_id);
+    assert_eq!(plain_info.waits.len(), 1, "{:?}", plain_info.waits);
+    let wait = &plain_info.waits[0];
+    let WaitReason::Lock { holders, .. } = &wait.reason else {
+        unreachable!()
+    };
+    assert_eq!(holders.iter().map(|h| h.task).collect::<Vec<_>>(), [holder]);
+    assert_eq!((wait.frame, wait.timeout_at), (None, None));
+    assert!(
+        wait.at
+            .as_ref()
+            .is_some_and(|at| at.file.ends_with("waits.rs"))
+    );
+    assert_eq!(plain_info.state, async_inspect::TaskState::Blocked);
+
+    let traced_info = task(&snapshot, traced_id);
+    let wait = &traced_info.waits[0];
+    let frame = traced_info
+        .frames
+        .iter()
+        .find(|f| f.function == "lock_with_patience")
+        .expect("the traced call");
+    assert_eq!(wait.frame, Some(frame.id));
+    let left = wait
+        .timeout_at
+        .expect("the wait runs under a timeout")
+        .saturating_sub(snapshot.taken_at());
+    assert!(
+        left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+        "{left:?}"
+    );
+
+    drop(guard);
+    plain.await.unwrap();
+    traced.await.unwrap();
+    let after = async_inspect::snapshot();
+    assert!(!waits_for_gate(&after, plain_id) && !waits_for_gate(&after, traced_id));
+}

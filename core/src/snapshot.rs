@@ -17,6 +17,11 @@ use crate::resource::ResourceCell;
 use crate::task::detail::Detail;
 use crate::task::registry;
 use crate::task::{FrameCell, Phase, TaskCell, TaskId, TaskResource, WaitKind};
+
+/// The waits for locks and channel ends of every task that has one, as the
+/// wait-for graph keeps them (their timeouts are the task's, filled in with
+/// the rest of its waits).
+type LockWaits = HashMap<TaskId, Vec<WaitInfo>>;
 use crate::{clock, config, lint};
 
 /// Takes a snapshot of every live task and the retained finished ones.
@@ -37,6 +42,9 @@ pub fn snapshot() -> Snapshot {
     // One found a moment before its last wait was published is held back
     // (see `shows_every_wait`) until the next snapshot.
     let mut deadlocks = crate::resource::current_deadlocks();
+    // Read after them for the same reason: a wait of a standing deadlock
+    // is still in the graph.
+    let lock_waits = lock_waits(None, true).unwrap_or_default();
     let resources: Vec<ResourceInfo> = crate::resource::all()
         .iter()
         .map(|r| resource_info(r))
@@ -55,7 +63,7 @@ pub fn snapshot() -> Snapshot {
     }
     // Sorted as pointers, not as the much larger task infos.
     let cells = registry::all();
-    let mut tasks = capture_tasks(&cells, now);
+    let mut tasks = capture_tasks(&cells, &lock_waits, now);
     drop(cells);
     for info in &mut tasks {
         if held.is_empty() {
@@ -117,7 +125,11 @@ const CHUNK: usize = 2_048;
 /// threads (the caller and helpers named `async-inspect-snapshot`, living
 /// for this snapshot only), each taking the next chunk of tasks as it is
 /// done with one; if no helper can be started, the caller does it all.
-fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
+fn capture_tasks(
+    cells: &[(TaskId, Arc<TaskCell>)],
+    lock_waits: &LockWaits,
+    now: u64,
+) -> Vec<TaskInfo> {
     // Read once: on Linux it reads the cgroup's CPU quota from files.
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     let helpers = if cells.len() < PARALLEL_FROM {
@@ -127,7 +139,10 @@ fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
             - 1
     };
     if helpers == 0 {
-        return cells.iter().map(|(_, cell)| task_info(cell, now)).collect();
+        return cells
+            .iter()
+            .map(|(_, cell)| task_info(cell, lock_waits, now))
+            .collect();
     }
     let mut tasks: Vec<TaskInfo> = Vec::with_capacity(cells.len());
     let work: Vec<Mutex<Option<Chunk<'_, '_>>>> = cells
@@ -143,7 +158,7 @@ fn capture_tasks(cells: &[(TaskId, Arc<TaskCell>)], now: u64) -> Vec<TaskInfo> {
             let taken = chunk.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some((cells, out)) = taken {
                 for (slot, (_, cell)) in out.iter_mut().zip(cells) {
-                    slot.write(task_info(cell, now));
+                    slot.write(task_info(cell, lock_waits, now));
                 }
             }
         }
@@ -183,10 +198,45 @@ pub fn current_task() -> Option<TaskInfo> {
     if !cell.detail_free() {
         return None;
     }
-    Some(task_info(&cell, crate::clock::now()))
+    // Without its lock waits if the graph is busy: this thread may be the
+    // one holding it.
+    let lock_waits = lock_waits(Some(cell.id()), false).unwrap_or_default();
+    Some(task_info(&cell, &lock_waits, crate::clock::now()))
 }
 
-fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
+/// The waits for locks and channel ends of task `only` (of every task if
+/// `None`); `None` if `wait` is false and the graph is busy.
+fn lock_waits(only: Option<TaskId>, wait: bool) -> Option<LockWaits> {
+    let mut waits = LockWaits::new();
+    crate::resource::lock_waits(only, wait, |task, wait| {
+        let resource = wait.resource;
+        let (resource_ref, holders) = (resource_ref(resource), TaskResource::holders(resource));
+        waits.entry(task).or_default().push(WaitInfo {
+            frame: wait.frame,
+            reason: if resource.kind().is_lock() {
+                WaitReason::Lock {
+                    resource: resource_ref,
+                    holders,
+                }
+            } else {
+                WaitReason::Channel {
+                    end: resource_ref,
+                    holders,
+                }
+            },
+            since: to_duration(wait.since),
+            timeout_at: None,
+            at: Some(SourceLocation::new(
+                wait.site.file(),
+                wait.site.line(),
+                wait.site.column(),
+            )),
+        });
+    })?;
+    Some(waits)
+}
+
+fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo {
     let (phase, phase_since) = cell.phase();
     let created = cell.created_at();
     let busy = cell.busy_ns();
@@ -224,10 +274,14 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
         },
         state_machine: None,
     };
+    let mut waits_for_locks = lock_waits.get(&cell.id()).cloned().unwrap_or_default();
     cell.read_detail(|detail| {
         info.wake = cell.wake_info(detail, (phase, polls));
         info.name = cell.name_with(detail);
         let Some(detail) = detail else { return };
+        for wait in &mut waits_for_locks {
+            wait.timeout_at = nearest_timeout(detail, wait.frame);
+        }
         info.panic = detail.panic.as_deref().map(str::to_owned);
         info.host_task = detail.host.as_deref().map(str::to_owned);
         (info.spans, info.trace_id) =
@@ -266,16 +320,6 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                         until: to_duration(*until),
                     },
                     WaitKind::Join { task } => WaitReason::Join { task: *task },
-                    WaitKind::Lock { resource, .. } if resource.get().kind().is_lock() => {
-                        WaitReason::Lock {
-                            resource: resource_ref(resource.get()),
-                            holders: resource.get().holders(),
-                        }
-                    }
-                    WaitKind::Lock { resource, .. } => WaitReason::Channel {
-                        end: resource_ref(resource.get()),
-                        holders: resource.get().holders(),
-                    },
                     WaitKind::Other(text) => WaitReason::Other(text.to_string()),
                     WaitKind::Remote(call) => WaitReason::Remote((**call).clone()),
                     WaitKind::Paused { breakpoint, place } => WaitReason::Paused {
@@ -285,12 +329,7 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
                 },
                 since: to_duration(wait.since),
                 timeout_at: timeout_for(wait.frame),
-                at: match &wait.kind {
-                    WaitKind::Lock { site, .. } => {
-                        Some(SourceLocation::new(site.file(), site.line(), site.column()))
-                    }
-                    _ => None,
-                },
+                at: None,
             })
             .collect();
         info.points = detail
@@ -309,6 +348,12 @@ fn task_info(cell: &Arc<TaskCell>, now: u64) -> TaskInfo {
             })
             .collect();
     });
+    if !waits_for_locks.is_empty() {
+        // In the order they began (a stable sort: the graph's own order
+        // among its waits stays).
+        info.waits.extend(waits_for_locks);
+        info.waits.sort_by_key(|wait| wait.since);
+    }
     info.state = match phase {
         Phase::Running => TaskState::Running,
         Phase::New => TaskState::Idle,

@@ -14,7 +14,7 @@ use super::ResourceCell;
 use super::cell::{Holders, Holding};
 use super::deadlock::{self, FoundLink};
 use crate::task::context;
-use crate::task::{TaskCell, WaitKind};
+use crate::task::{TaskCell, TaskId};
 use crate::{clock, config, record};
 
 /// The resource of a wait in the graph, by address: the [`LockWait`] that
@@ -72,6 +72,10 @@ enum Target {
         /// wait closes no deadlock (it still shows: a combinator such as
         /// `FuturesUnordered` polls only the futures woken).
         polled_at: Option<Arc<AtomicU64>>,
+        /// When the wait began (clock time) and the traced call it began
+        /// in (its frame's id): what a snapshot shows of it.
+        since: u64,
+        frame: Option<u32>,
     },
     /// Another task's end, through its join handle.
     Join { task: u64 },
@@ -445,8 +449,6 @@ pub(crate) fn attention() {
 pub struct LockWait {
     task: Arc<TaskCell>,
     resource: Arc<ResourceCell>,
-    /// The task's record of the wait, once made.
-    wait_id: Option<u32>,
     edge: u64,
     since: u64,
     /// See [`LockWait::begin_polled`].
@@ -520,40 +522,33 @@ impl LockWait {
                 at: record::now(),
             });
         }
+        let since = clock::now();
+        // SAFETY: see `context`: a non-null current frame is alive for the
+        // whole poll.
+        let frame = unsafe { context::get().frame.as_ref() }.map(|frame| frame.id);
         let target = Target::Lock {
             resource: EdgeResource::new(resource),
             site,
             news_after,
             polled_at: polled_at.clone(),
+            since,
+            frame,
         };
-        // The check runs before the wait shows in a snapshot: a wait seen
-        // there has been checked (a snapshot holds back a deadlock until
-        // it can show all of its waits).
+        // The edge is the wait's only record: a snapshot shows the wait
+        // from the graph, so it shows a wait only once it was checked (a
+        // snapshot also holds back a deadlock until it can show all of its
+        // waits).
         let (edge, found) = add_edge(&task, target);
-        // From here the wait owns the edge (and the record below): if
-        // anything after unwinds (a deadlock action that panics), its drop
-        // takes them out before the resource they name can go.
-        let mut wait = Self {
+        // From here the wait owns the edge: if anything after unwinds (a
+        // deadlock action that panics), its drop takes it out before the
+        // resource it names can go.
+        let wait = Self {
             task,
             resource: Arc::clone(resource),
-            wait_id: None,
             edge,
-            since: clock::now(),
+            since,
             polled_at,
         };
-        let current = context::get();
-        // SAFETY: see `context`: a non-null current frame is alive for the
-        // whole poll.
-        let frame = unsafe { current.frame.as_ref() };
-        wait.wait_id = Some(wait.task.begin_wait(
-            frame,
-            WaitKind::Lock {
-                // SAFETY: the wait holds `resource` until after it ended
-                // the record (in its drop), or for ever if forgotten.
-                resource: unsafe { crate::task::Waited::new(&**resource) },
-                site,
-            },
-        ));
         // After the wait shows: a watcher woken now sees it.
         attention();
         if let Some(links) = found {
@@ -575,9 +570,6 @@ impl Drop for LockWait {
             });
         }
         remove_edge(&self.task, self.edge);
-        if let Some(id) = self.wait_id {
-            self.task.end_wait(id);
-        }
     }
 }
 
@@ -657,6 +649,84 @@ impl Cycle {
     pub(crate) fn report(self) {
         deadlock::found(self.0, clock::now());
     }
+}
+
+/// A task's wait for a lock or channel end, as the graph keeps it: what a
+/// snapshot shows of it.
+pub(crate) struct LockWaitView<'g> {
+    pub(crate) resource: &'g ResourceCell,
+    /// The `lock()` (or `send()`, `recv()`…) call that waits.
+    pub(crate) site: &'static Location<'static>,
+    /// When it began (clock time).
+    pub(crate) since: u64,
+    /// The traced call it began in (its frame's id).
+    pub(crate) frame: Option<u32>,
+}
+
+/// Calls `each` with the id of every task that waits for a lock or a
+/// channel end (of task `only`, if given), and the wait, in the order the
+/// task's waits began; under the graph's lock, which keeps every resource
+/// named alive. `None` (and no call) if `wait` is false and the graph is
+/// busy: a panic hook must not wait on a lock its own thread may hold.
+pub(crate) fn lock_waits(
+    only: Option<TaskId>,
+    wait: bool,
+    mut each: impl FnMut(TaskId, LockWaitView<'_>),
+) -> Option<()> {
+    let guard = if wait {
+        graph()
+    } else {
+        match GRAPH.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    };
+    let Some(graph) = guard.as_ref() else {
+        return Some(());
+    };
+    let mut visit = |id: u64, edges: &TaskEdges| {
+        // `more` is in edge order after `first`, which is the oldest but
+        // when an older one ended (then the newest took its place).
+        let mut views: Vec<(u64, LockWaitView<'_>)> = edges
+            .iter()
+            .filter_map(|edge| match &edge.target {
+                Target::Lock {
+                    resource,
+                    site,
+                    since,
+                    frame,
+                    ..
+                } => Some((
+                    edge.id,
+                    LockWaitView {
+                        resource: resource.get(),
+                        site,
+                        since: *since,
+                        frame: *frame,
+                    },
+                )),
+                Target::Join { .. } => None,
+            })
+            .collect();
+        views.sort_by_key(|(edge, _)| *edge);
+        for (_, view) in views {
+            each(TaskId::from_u64(id), view);
+        }
+    };
+    match only {
+        Some(task) => {
+            if let Some(edges) = graph.waiting.get(&task.as_u64()) {
+                visit(task.as_u64(), edges);
+            }
+        }
+        None => {
+            for (id, edges) in &graph.waiting {
+                visit(*id, edges);
+            }
+        }
+    }
+    Some(())
 }
 
 /// The deadlocks found so far whose every wait still stands, with the same

@@ -144,6 +144,8 @@ impl World<'_> {
             site: Location::caller(),
             news_after: None,
             polled_at: None,
+            since: 0,
+            frame: None,
         };
         let edge = self.graph.insert(&self.tasks[task], target);
         self.waits[task] = Some((lock, edge));

@@ -22,5 +22,5 @@ pub use cell::{Hold, ResourceCell};
 pub use deadlock::{DeadlockAction, found_count as deadlocks_found, on_deadlock};
 pub use end::{ChannelCounts, EndHold};
 pub use graph::LockWait;
-pub(crate) use graph::current_deadlocks;
 pub use graph::on_wait_or_deadlock;
+pub(crate) use graph::{current_deadlocks, lock_waits};

@@ -74,50 +74,6 @@ pub(crate) trait TaskResource: NamedResource {
     fn holders(&self) -> Vec<LockHolder>;
 }
 
-/// A resource a task's wait record names, by address: whoever records a
-/// [`WaitKind::Lock`] keeps the resource alive until the record has left
-/// the task's waits (see [`Waited::new`]). Not an `Arc` of its own: every
-/// contended lock would count it up and down once more, on the line all
-/// its waiters share.
-pub(crate) struct Waited(std::ptr::NonNull<dyn TaskResource>);
-
-// SAFETY: it gives only a shared reference to a `TaskResource`, which is
-// `Sync` (a supertrait of `NamedResource`).
-unsafe impl Send for Waited {}
-// SAFETY: as above.
-unsafe impl Sync for Waited {}
-
-impl Waited {
-    /// Names `resource` in a wait record.
-    ///
-    /// # Safety
-    ///
-    /// `resource` must stay alive until the record it goes in has ended
-    /// ([`Detail::end_wait`]) or the task's detail was recycled.
-    pub(crate) unsafe fn new(resource: &dyn TaskResource) -> Self {
-        // SAFETY: a reference is never null. The lifetime is erased: the
-        // caller promised the resource outlives the record.
-        Self(unsafe {
-            std::mem::transmute::<
-                std::ptr::NonNull<dyn TaskResource + '_>,
-                std::ptr::NonNull<dyn TaskResource + 'static>,
-            >(std::ptr::NonNull::from(resource))
-        })
-    }
-
-    pub(crate) fn get(&self) -> &dyn TaskResource {
-        // SAFETY: see `new`: alive while the record is in the waits, which
-        // is the only place a `Waited` is kept.
-        unsafe { self.0.as_ref() }
-    }
-}
-
-impl std::fmt::Debug for Waited {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Waited").field(&self.0).finish()
-    }
-}
-
 /// What a task waits for, as the wrapper that knows it reports it.
 #[derive(Debug)]
 pub(crate) enum WaitKind {
@@ -126,11 +82,6 @@ pub(crate) enum WaitKind {
     },
     Join {
         task: TaskId,
-    },
-    Lock {
-        resource: Waited,
-        /// The `lock()` (or `send()`, `recv()`…) call that waits.
-        site: &'static Location<'static>,
     },
     Other(Cow<'static, str>),
     /// A call to another process.
