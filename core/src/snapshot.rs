@@ -208,10 +208,10 @@ pub fn current_task() -> Option<TaskInfo> {
 /// `None`); `None` if `wait` is false and the graph is busy.
 fn lock_waits(only: Option<TaskId>, wait: bool) -> Option<LockWaits> {
     let mut waits = LockWaits::new();
-    crate::resource::lock_waits(only, wait, |task, wait| {
-        let resource = wait.resource;
+    for wait in crate::resource::lock_waits(only, wait)? {
+        let resource = &*wait.resource;
         let (resource_ref, holders) = (resource_ref(resource), TaskResource::holders(resource));
-        waits.entry(task).or_default().push(WaitInfo {
+        waits.entry(wait.task).or_default().push(WaitInfo {
             frame: wait.frame,
             reason: if resource.kind().is_lock() {
                 WaitReason::Lock {
@@ -232,7 +232,7 @@ fn lock_waits(only: Option<TaskId>, wait: bool) -> Option<LockWaits> {
                 wait.site.column(),
             )),
         });
-    })?;
+    }
     Some(waits)
 }
 

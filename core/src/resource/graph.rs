@@ -653,8 +653,9 @@ impl Cycle {
 
 /// A task's wait for a lock or channel end, as the graph keeps it: what a
 /// snapshot shows of it.
-pub(crate) struct LockWaitView<'g> {
-    pub(crate) resource: &'g ResourceCell,
+pub(crate) struct LockWaitView {
+    pub(crate) task: TaskId,
+    pub(crate) resource: Arc<ResourceCell>,
     /// The `lock()` (or `send()`, `recv()`…) call that waits.
     pub(crate) site: &'static Location<'static>,
     /// When it began (clock time).
@@ -663,16 +664,13 @@ pub(crate) struct LockWaitView<'g> {
     pub(crate) frame: Option<u32>,
 }
 
-/// Calls `each` with the id of every task that waits for a lock or a
-/// channel end (of task `only`, if given), and the wait, in the order the
-/// task's waits began; under the graph's lock, which keeps every resource
-/// named alive. `None` (and no call) if `wait` is false and the graph is
-/// busy: a panic hook must not wait on a lock its own thread may hold.
-pub(crate) fn lock_waits(
-    only: Option<TaskId>,
-    wait: bool,
-    mut each: impl FnMut(TaskId, LockWaitView<'_>),
-) -> Option<()> {
+/// The waits for a lock or a channel end of every task (of task `only`,
+/// if given), each task's in the order they began. The graph's lock is
+/// held only to copy them (a snapshot formats them after: meanwhile every
+/// new wait in the program would wait for it). `None` if `wait` is false
+/// and the graph is busy: a panic hook must not wait on a lock its own
+/// thread may hold.
+pub(crate) fn lock_waits(only: Option<TaskId>, wait: bool) -> Option<Vec<LockWaitView>> {
     let guard = if wait {
         graph()
     } else {
@@ -682,13 +680,12 @@ pub(crate) fn lock_waits(
             Err(std::sync::TryLockError::WouldBlock) => return None,
         }
     };
+    let mut views = Vec::new();
     let Some(graph) = guard.as_ref() else {
-        return Some(());
+        return Some(views);
     };
-    let mut visit = |id: u64, edges: &TaskEdges| {
-        // `more` is in edge order after `first`, which is the oldest but
-        // when an older one ended (then the newest took its place).
-        let mut views: Vec<(u64, LockWaitView<'_>)> = edges
+    let mut copy = |id: u64, edges: &TaskEdges| {
+        let mut waits: Vec<(u64, LockWaitView)> = edges
             .iter()
             .filter_map(|edge| match &edge.target {
                 Target::Lock {
@@ -700,7 +697,8 @@ pub(crate) fn lock_waits(
                 } => Some((
                     edge.id,
                     LockWaitView {
-                        resource: resource.get(),
+                        task: TaskId::from_u64(id),
+                        resource: resource.to_arc(),
                         site,
                         since: *since,
                         frame: *frame,
@@ -709,24 +707,24 @@ pub(crate) fn lock_waits(
                 Target::Join { .. } => None,
             })
             .collect();
-        views.sort_by_key(|(edge, _)| *edge);
-        for (_, view) in views {
-            each(TaskId::from_u64(id), view);
-        }
+        // Edge ids grow with each wait; `first` is the oldest but when an
+        // older one ended (then the newest took its place).
+        waits.sort_unstable_by_key(|(edge, _)| *edge);
+        views.extend(waits.into_iter().map(|(_, view)| view));
     };
     match only {
         Some(task) => {
             if let Some(edges) = graph.waiting.get(&task.as_u64()) {
-                visit(task.as_u64(), edges);
+                copy(task.as_u64(), edges);
             }
         }
         None => {
             for (id, edges) in &graph.waiting {
-                visit(*id, edges);
+                copy(*id, edges);
             }
         }
     }
-    Some(())
+    Some(views)
 }
 
 /// The deadlocks found so far whose every wait still stands, with the same
