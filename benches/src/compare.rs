@@ -313,6 +313,20 @@ fn print_table(
             ),
             _ => String::new(),
         };
+        let lost: Vec<f64> = runs
+            .iter()
+            .filter_map(|m| m.events_lost.map(|n| n as f64))
+            .collect();
+        let extra = if lost.is_empty() {
+            extra
+        } else {
+            let lost = format!("{:.0} events lost", median(lost));
+            if extra.is_empty() {
+                lost
+            } else {
+                format!("{extra}; {lost}")
+            }
+        };
         println!(
             "| {} | {:.1} ms | {:.1} – {:.1} | {} | {:.0} ms | {:.1} MiB | {} |",
             contender.name,

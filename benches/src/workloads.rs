@@ -55,6 +55,10 @@ pub struct Measured {
     /// W6: the deadlock check of one new wait on a wait-for graph of
     /// `graph_edges` edges, in microseconds.
     pub deadlock_check_us: Option<f64>,
+    /// While recording: the events lost during the run (rings the collector
+    /// did not drain in time, batches the recorder did not take).
+    #[serde(default)]
+    pub events_lost: Option<u64>,
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -76,6 +80,8 @@ fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
     kit: K,
     body: impl FnOnce() -> F,
 ) -> (Measured, Option<f64>) {
+    let recording = async_inspect_core::record::recording();
+    let lost_before = async_inspect_core::record::events_dropped();
     let (extra, wall, cpu) = kit.block_on(async move {
         let cpu_before = cpu_ns();
         let start = Instant::now();
@@ -87,6 +93,8 @@ fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
             wall_ns: wall.as_nanos() as u64,
             cpu_ns: cpu,
             max_rss_kb: max_rss_kb(),
+            events_lost: recording
+                .then(|| async_inspect_core::record::events_dropped() - lost_before),
             ..Measured::default()
         },
         extra,

@@ -3,9 +3,15 @@
 //! each [`Recorder`](super::Recorder) its batch over a bounded channel. A
 //! recorder that does not keep up loses batches, counted in the next one it
 //! gets; the program is never held up.
+//!
+//! Draining comes first and is quick (the events move to the collector's
+//! own backlog); naming and sending go a chunk at a time, with the rings
+//! drained again between two chunks, so that a burst waits in the backlog
+//! rather than overflowing the rings while the collector names what came
+//! before it.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -61,6 +67,8 @@ impl Subscriber {
 #[derive(Default)]
 pub(crate) struct Collector {
     rings: Vec<rtrb::Consumer<Raw>>,
+    /// Drained and not yet handed out, oldest first.
+    pending: std::collections::VecDeque<Raw>,
     sites: Vec<FnSite>,
     site_ids: HashMap<usize, u32>,
     resources: Vec<ResourceSite>,
@@ -75,8 +83,23 @@ pub(crate) fn lock() -> MutexGuard<'static, Option<Collector>> {
     COLLECTOR.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The collector thread, to wake when a recorder starts.
+/// The collector thread, to wake when a recorder starts or a ring fills.
 static THREAD: OnceLock<Option<std::thread::Thread>> = OnceLock::new();
+
+/// Whether a ring asked the collector for a round since its last one:
+/// the threads filling their rings wake it once between two rounds.
+static WAKE_ASKED: CachePadded<AtomicBool> = CachePadded::new(AtomicBool::new(false));
+
+/// A thread's ring is half full: the collector runs a round now rather
+/// than at its next tick (once, however many pushes ask before it does).
+pub(crate) fn wake() {
+    if WAKE_ASKED.load(Ordering::Relaxed) || WAKE_ASKED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    if let Some(Some(thread)) = THREAD.get() {
+        thread.unpark();
+    }
+}
 
 /// Starts the collector thread, once, or wakes it. It drains every
 /// [`INTERVAL`] while someone records and parks while nobody does, so a
@@ -88,7 +111,10 @@ pub(crate) fn start() {
             .name("async-inspect-collector".into())
             .spawn(|| {
                 loop {
-                    std::thread::sleep(INTERVAL);
+                    // A full ring's wake ends the wait early (and so may a
+                    // spurious one: a round too many costs nothing).
+                    std::thread::park_timeout(INTERVAL);
+                    WAKE_ASKED.store(false, Ordering::Release);
                     collect();
                     // A recorder starting after this check unparks: the
                     // park then returns at once.
@@ -105,13 +131,33 @@ pub(crate) fn start() {
     }
 }
 
+/// Events drained from the rings and not yet handed out, at most: a
+/// burst waits here (about 15 MiB) rather than being dropped from full
+/// rings while the collector names and sends what it drained before.
+const PENDING_MOST: usize = super::BACKLOG as usize;
+
+/// Events handed out at a time; the rings are drained again between two
+/// chunks, and the collector's lock let go.
+const CHUNK: usize = 8_192;
+
+/// The most chunks one call hands out: every event pending when it began,
+/// and a few drained meanwhile (a program producing faster than the
+/// collector names would otherwise keep it from ever returning).
+const MOST_CHUNKS: usize = PENDING_MOST / CHUNK + 4;
+
 /// Drains the rings and hands the events out (or drops them when nobody
-/// records any more).
+/// records any more), a chunk at a time: the lock is let go between two,
+/// so that a snapshot or a recorder starting waits for one chunk at most.
 pub(crate) fn collect() {
-    let mut guard = lock();
-    let collector = guard.get_or_insert_with(Collector::default);
-    collector.collect_once();
-    collector.set_level();
+    for _ in 0..MOST_CHUNKS {
+        let mut guard = lock();
+        let collector = guard.get_or_insert_with(Collector::default);
+        let more = collector.collect_chunk();
+        collector.set_level();
+        if !more {
+            return;
+        }
+    }
 }
 
 impl Collector {
@@ -128,28 +174,57 @@ impl Collector {
         self.ring_dropped_seen
     }
 
+    /// Drains the rings and hands out everything drained, under the lock
+    /// the caller holds.
     pub(crate) fn collect_once(&mut self) {
-        if self.resources.len() >= RESOURCES_NAMED {
-            self.forget_resources();
+        for _ in 0..MOST_CHUNKS {
+            if !self.collect_chunk() {
+                return;
+            }
         }
+    }
+
+    /// Moves what the rings hold to the pending events (as much as fits).
+    fn drain(&mut self) {
         self.rings
             .append(&mut NEW_RINGS.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut raw = Vec::new();
+        let pending = &mut self.pending;
         self.rings.retain_mut(|ring| {
             // Read before draining: a thread that ended has pushed its last.
             let abandoned = ring.is_abandoned();
-            while let Ok(event) = ring.pop() {
-                raw.push(event);
+            let room = PENDING_MOST.saturating_sub(pending.len());
+            let take = ring.slots().min(room);
+            if let Ok(chunk) = ring.read_chunk(take) {
+                pending.extend(chunk);
             }
-            !abandoned
+            !abandoned || !ring.is_empty()
         });
+    }
+
+    /// Drains the rings and hands out one chunk of the pending events;
+    /// whether any are left.
+    fn collect_chunk(&mut self) -> bool {
+        if self.resources.len() >= RESOURCES_NAMED {
+            self.forget_resources();
+        }
+        self.drain();
         let ring_dropped = RING_DROPPED.load(Ordering::Relaxed);
         let lost = ring_dropped - self.ring_dropped_seen;
         self.ring_dropped_seen = ring_dropped;
         EVENTS_DROPPED.fetch_add(lost, Ordering::Relaxed);
         if self.subscribers.is_empty() {
-            return;
+            self.pending.clear();
+            return false;
         }
+        let take = self.pending.len().min(CHUNK);
+        let raw: Vec<Raw> = self.pending.drain(..take).collect();
+        self.hand_out(raw, lost);
+        !self.pending.is_empty()
+    }
+
+    /// Names `raw` and sends it to every recorder, with the events lost
+    /// since the last chunk.
+    fn hand_out(&mut self, raw: Vec<Raw>, lost: u64) {
         let mut events: Vec<Event> = raw.into_iter().map(|raw| self.name(raw)).collect();
         events.sort_by_key(Event::start);
         let count = self.subscribers.len();
@@ -362,7 +437,33 @@ mod tests {
     }
 
     #[test]
+    fn a_flush_hands_out_a_chunk_at_a_time_and_keeps_every_event() {
+        let _serial = crate::record::serial();
+        let recorder = Recorder::start_with(Polls::All);
+        let task = u64::MAX - 5;
+        let count = CHUNK + 10;
+        for at in 0..count as u64 {
+            emit(Raw::Poll {
+                task,
+                start: at,
+                end: at,
+            });
+        }
+        let batches = recorder.flush();
+        assert!(batches.len() >= 2, "{} batches", batches.len());
+        assert!(batches.iter().all(|b| b.events.len() <= CHUNK));
+        let starts: Vec<u64> = batches
+            .iter()
+            .flat_map(|b| &b.events)
+            .filter(|e| e.task() == task)
+            .map(Event::start)
+            .collect();
+        assert_eq!(starts, (0..count as u64).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn the_named_resources_stay_bounded_and_what_a_batch_uses_is_named() {
+        let _serial = crate::record::serial();
         let recorder = Recorder::start_with(Polls::All);
         // Far more distinct locks than the collector names, a ring's
         // worth a round; then the first lock again.

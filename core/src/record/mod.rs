@@ -157,6 +157,14 @@ impl Drop for Recorder {
     }
 }
 
+/// Tests that count what their recorders get run one at a time: every
+/// recorder gets every thread's events, another test's too.
+#[cfg(test)]
+pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +187,7 @@ mod tests {
 
     #[test]
     fn a_full_ring_drops_and_counts_never_blocks() {
+        let _serial = serial();
         let recorder = Recorder::start();
         let extra = 100;
         {
@@ -198,6 +207,7 @@ mod tests {
 
     #[test]
     fn a_recorder_that_falls_behind_loses_batches_and_is_told() {
+        let _serial = serial();
         let slow = Recorder::start();
         let fast = Recorder::start();
         let task = u64::MAX - 2;
@@ -224,7 +234,17 @@ mod tests {
     }
 
     #[test]
+    fn a_ring_holds_a_bounded_number_of_bytes() {
+        let _serial = serial();
+        // Each thread that produces while recording has a ring: its memory
+        // is what the ring's size in events costs.
+        let bytes = ring::RING * std::mem::size_of::<ring::Raw>();
+        assert!(bytes <= 1 << 20, "{bytes} bytes per ring");
+    }
+
+    #[test]
     fn a_recorder_never_has_more_than_its_backlog_waiting() {
+        let _serial = serial();
         let slow = Recorder::start_with(Polls::All);
         let fast = Recorder::start_with(Polls::All);
         let task = u64::MAX - 3;
@@ -255,6 +275,7 @@ mod tests {
 
     #[test]
     fn recording_is_on_while_a_recorder_lives() {
+        let _serial = serial();
         let recorder = Recorder::start();
         assert!(on());
         drop(recorder);

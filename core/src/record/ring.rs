@@ -11,6 +11,17 @@
 //! collected too; batching per thread and handing the batch over would keep
 //! them until that thread ran again. A ring whose thread ended is drained
 //! and let go.
+//!
+//! A burst fills a ring long before the collector's next round (a traced
+//! chain makes some twenty events per task, and a worker can push eight
+//! million a second), so a push that finds its ring half full wakes the
+//! collector at once, one wake per half ring; an idle program pushes
+//! nothing and wakes nobody. The collector then moves what the rings hold
+//! to its own backlog before it names and sends any of it. A ring is
+//! 16 384 events (under 1 MiB) per thread that produces while recording:
+//! with 4 096, the benchmark's traced chain (W4) lost 80 000 to 215 000 of
+//! its 230 000 events while recorded, on a 2-core machine whose collector
+//! waits milliseconds for a core.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -24,7 +35,7 @@ use crate::{ResourceId, ResourceKind, TaskId, TaskKind};
 use async_inspect_model::event::EndHow;
 
 /// Events one thread can have waiting for the collector before it drops.
-pub(crate) const RING: usize = 4096;
+pub(crate) const RING: usize = 16_384;
 
 /// Whether anyone records ([`OFF`], [`LONG_POLLS`] or [`ALL_POLLS`]): the
 /// one load the hot path pays when nobody does.
@@ -170,6 +181,10 @@ pub(crate) enum Raw {
     },
 }
 
+/// A push that leaves its ring with fewer free slots than this wakes the
+/// collector.
+const WAKE_BELOW: usize = RING / 2;
+
 /// Pushes `event` into this thread's ring, or counts it dropped.
 #[cold]
 pub(crate) fn emit(event: Raw) {
@@ -186,7 +201,13 @@ pub(crate) fn emit(event: Raw) {
                 .push(consumer);
             producer
         });
-        ring.push(event).is_ok()
+        let pushed = ring.push(event).is_ok();
+        // `slots` reads the collector's position only when the copy it
+        // keeps says the ring is nearly full: one load, mostly of its own.
+        if ring.slots() < WAKE_BELOW {
+            super::collector::wake();
+        }
+        pushed
     });
     if !matches!(pushed, Ok(true)) {
         RING_DROPPED.fetch_add(1, Ordering::Relaxed);
