@@ -58,6 +58,16 @@ pub fn start_if_asked() {
         welcome.started_at_unix,
     )
     .expect("the trace starts");
+    // The agent starts recording on its own thread: the measured body
+    // begins once it has.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !async_inspect_core::record::recording() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent never started recording"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     std::thread::spawn(move || {
         loop {
             let written = match read_frame(&mut stream) {
