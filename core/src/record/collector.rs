@@ -216,16 +216,19 @@ impl Collector {
             self.pending.clear();
             return false;
         }
-        let take = self.pending.len().min(CHUNK);
-        let raw: Vec<Raw> = self.pending.drain(..take).collect();
-        self.hand_out(raw, lost);
+        // Named straight out of the backlog (taken out of `self` meanwhile:
+        // naming needs the rest of it), not copied to a chunk first.
+        let mut pending = std::mem::take(&mut self.pending);
+        let take = pending.len().min(CHUNK);
+        let events: Vec<Event> = pending.drain(..take).map(|raw| self.name(raw)).collect();
+        self.pending = pending;
+        self.hand_out(events, lost);
         !self.pending.is_empty()
     }
 
-    /// Names `raw` and sends it to every recorder, with the events lost
-    /// since the last chunk.
-    fn hand_out(&mut self, raw: Vec<Raw>, lost: u64) {
-        let mut events: Vec<Event> = raw.into_iter().map(|raw| self.name(raw)).collect();
+    /// Sends `events` to every recorder, with the events lost since the
+    /// last chunk.
+    fn hand_out(&mut self, mut events: Vec<Event>, lost: u64) {
         events.sort_by_key(Event::start);
         let count = self.subscribers.len();
         for i in 0..count {
