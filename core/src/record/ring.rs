@@ -202,9 +202,10 @@ pub(crate) fn emit(event: Raw) {
             producer
         });
         let pushed = ring.push(event).is_ok();
-        // `slots` reads the collector's position only when the copy it
-        // keeps says the ring is nearly full: one load, mostly of its own.
-        if ring.slots() < WAKE_BELOW {
+        // The collector's position is read only when the copy the ring
+        // keeps of it says the ring is half full (the copy lags: the ring
+        // may have been drained since).
+        if ring.cached_slots() < WAKE_BELOW && ring.slots() < WAKE_BELOW {
             super::collector::wake();
         }
         pushed
