@@ -117,17 +117,20 @@ fn calibrate(anchor: &Anchor) {
     if !counter::invariant() {
         return;
     }
-    let (first_count, first_ns) = reading(anchor);
+    let (first_count, first_ns) = reading(anchor, counter::read);
     std::thread::sleep(CALIBRATION);
-    let (count, ns) = reading(anchor);
+    let (count, ns) = reading(anchor, counter::read);
     let (counts, elapsed) = (
         count.saturating_sub(first_count),
         ns.saturating_sub(first_ns),
     );
-    let Ok(scale) = u64::try_from((u128::from(elapsed) << 32) / u128::from(counts.max(1))) else {
+    if counts == 0 {
+        return;
+    }
+    let Ok(scale) = u64::try_from((u128::from(elapsed) << 32) / u128::from(counts)) else {
         return;
     };
-    if counts == 0 || scale == 0 {
+    if scale == 0 {
         return;
     }
     let _ = anchor.precise.set(Precise {
@@ -137,14 +140,14 @@ fn calibrate(anchor: &Anchor) {
     });
 }
 
-/// The counter and the OS clock's nanoseconds since the anchor, read
-/// together: of a few tries, the one whose two clock reads around the
-/// counter's are closest, the counter taken as read halfway.
-fn reading(anchor: &Anchor) -> (u64, u64) {
+/// `read` and the OS clock's nanoseconds since the anchor, read together:
+/// of a few tries, the one whose two clock reads around `read`'s are
+/// closest, `read` taken as read halfway.
+fn reading(anchor: &Anchor, read: impl Fn() -> u64) -> (u64, u64) {
     (0..8)
         .map(|_| {
             let before = anchor.instant.elapsed().as_nanos() as u64;
-            let count = counter::read();
+            let count = read();
             let after = anchor.instant.elapsed().as_nanos() as u64;
             (
                 after.saturating_sub(before),
@@ -375,23 +378,11 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        // Both clocks read together: the tightest of many tries (a thread
+        // Both clocks read together (the tightest of a few tries: a thread
         // preempted between two reads would put them milliseconds apart).
-        let together = || {
-            (0..1_000)
-                .map(|_| {
-                    let before = anchor.instant.elapsed().as_nanos() as u64;
-                    let counter = precise_now();
-                    let after = anchor.instant.elapsed().as_nanos() as u64;
-                    (after - before, before, counter)
-                })
-                .min()
-                .map(|(_, os, counter)| (os, counter))
-                .unwrap()
-        };
-        let (os_before, counter_before) = together();
+        let (counter_before, os_before) = reading(anchor, precise_now);
         std::thread::sleep(Duration::from_millis(50));
-        let (os, counter) = together();
+        let (counter, os) = reading(anchor, precise_now);
         let (os, counted) = (os - os_before, counter - counter_before);
         // A few parts per million off, and the reads' own spread.
         assert!(os.abs_diff(counted) < 50_000, "{os} ns vs {counted}");

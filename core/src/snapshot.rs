@@ -17,12 +17,12 @@ use crate::resource::ResourceCell;
 use crate::task::detail::Detail;
 use crate::task::registry;
 use crate::task::{FrameCell, Phase, TaskCell, TaskId, TaskResource, WaitKind};
+use crate::{clock, config, lint};
 
 /// The waits for locks and channel ends of every task that has one, as the
 /// wait-for graph keeps them (their timeouts are the task's, filled in with
 /// the rest of its waits).
 type LockWaits = HashMap<TaskId, Vec<WaitInfo>>;
-use crate::{clock, config, lint};
 
 /// Takes a snapshot of every live task and the retained finished ones.
 ///

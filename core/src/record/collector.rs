@@ -96,6 +96,8 @@ pub(crate) fn wake() {
     if WAKE_ASKED.load(Ordering::Relaxed) || WAKE_ASKED.swap(true, Ordering::AcqRel) {
         return;
     }
+    #[cfg(test)]
+    tests::WAKES.fetch_add(1, Ordering::Relaxed);
     if let Some(Some(thread)) = THREAD.get() {
         thread.unpark();
     }
@@ -411,6 +413,51 @@ impl Collector {
 mod tests {
     use super::*;
     use crate::record::{Polls, Recorder, emit};
+
+    /// Wakes [`wake`] sent.
+    pub(super) static WAKES: AtomicU64 = AtomicU64::new(0);
+
+    #[test]
+    fn a_ring_past_half_full_wakes_the_collector() {
+        let _serial = crate::record::serial();
+        let recorder = Recorder::start_with(Polls::All);
+        // A wake an earlier burst asked for is answered at the collector's
+        // next round.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while WAKE_ASKED.load(Ordering::Acquire) {
+            assert!(std::time::Instant::now() < deadline, "never answered");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let task = u64::MAX - 6;
+        let poll = move |at| Raw::Poll {
+            task,
+            start: at,
+            end: at,
+        };
+        // On a thread of its own, whose ring starts empty; the collector
+        // cannot drain it meanwhile.
+        let (at_half, past_half) = std::thread::spawn(move || {
+            let _held = lock();
+            let before = WAKES.load(Ordering::Relaxed);
+            for at in 0..ring::RING as u64 / 2 {
+                emit(poll(at));
+            }
+            let at_half = WAKES.load(Ordering::Relaxed) - before;
+            emit(poll(ring::RING as u64 / 2));
+            (at_half, WAKES.load(Ordering::Relaxed) - before)
+        })
+        .join()
+        .unwrap();
+        assert_eq!((at_half, past_half), (0, 1));
+        // And nothing was lost.
+        let got = recorder
+            .flush()
+            .iter()
+            .flat_map(|b| &b.events)
+            .filter(|e| e.task() == task)
+            .count();
+        assert_eq!(got, ring::RING / 2 + 1);
+    }
     use async_inspect_model::resource::{ResourceId, ResourceKind};
 
     #[derive(Debug)]

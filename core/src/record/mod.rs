@@ -234,15 +234,6 @@ mod tests {
     }
 
     #[test]
-    fn a_ring_holds_a_bounded_number_of_bytes() {
-        let _serial = serial();
-        // Each thread that produces while recording has a ring: its memory
-        // is what the ring's size in events costs.
-        let bytes = ring::RING * std::mem::size_of::<ring::Raw>();
-        assert!(bytes <= 1 << 20, "{bytes} bytes per ring");
-    }
-
-    #[test]
     fn a_recorder_never_has_more_than_its_backlog_waiting() {
         let _serial = serial();
         let slow = Recorder::start_with(Polls::All);

@@ -181,6 +181,9 @@ pub(crate) enum Raw {
     },
 }
 
+// Each thread that produces while recording has a ring: at most 1 MiB.
+const _: () = assert!(RING * std::mem::size_of::<Raw>() <= 1 << 20);
+
 /// A push that leaves its ring with fewer free slots than this wakes the
 /// collector.
 const WAKE_BELOW: usize = RING / 2;

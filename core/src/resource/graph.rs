@@ -680,51 +680,40 @@ pub(crate) fn lock_waits(only: Option<TaskId>, wait: bool) -> Option<Vec<LockWai
             Err(std::sync::TryLockError::WouldBlock) => return None,
         }
     };
-    let mut views = Vec::new();
     let Some(graph) = guard.as_ref() else {
-        return Some(views);
+        return Some(Vec::new());
     };
-    let mut copy = |id: u64, edges: &TaskEdges| {
-        let mut waits: Vec<(u64, LockWaitView)> = edges
-            .iter()
-            .filter_map(|edge| match &edge.target {
-                Target::Lock {
-                    resource,
+    let tasks: Box<dyn Iterator<Item = (&u64, &TaskEdges)>> = match only {
+        Some(task) => Box::new(graph.waiting.get_key_value(&task.as_u64()).into_iter()),
+        None => Box::new(graph.waiting.iter()),
+    };
+    let mut waits: Vec<(u64, LockWaitView)> = tasks
+        .flat_map(|(&id, edges)| edges.iter().map(move |edge| (id, edge)))
+        .filter_map(|(id, edge)| match &edge.target {
+            Target::Lock {
+                resource,
+                site,
+                since,
+                frame,
+                ..
+            } => Some((
+                edge.id,
+                LockWaitView {
+                    task: TaskId::from_u64(id),
+                    resource: resource.to_arc(),
                     site,
-                    since,
-                    frame,
-                    ..
-                } => Some((
-                    edge.id,
-                    LockWaitView {
-                        task: TaskId::from_u64(id),
-                        resource: resource.to_arc(),
-                        site,
-                        since: *since,
-                        frame: *frame,
-                    },
-                )),
-                Target::Join { .. } => None,
-            })
-            .collect();
-        // Edge ids grow with each wait; `first` is the oldest but when an
-        // older one ended (then the newest took its place).
-        waits.sort_unstable_by_key(|(edge, _)| *edge);
-        views.extend(waits.into_iter().map(|(_, view)| view));
-    };
-    match only {
-        Some(task) => {
-            if let Some(edges) = graph.waiting.get(&task.as_u64()) {
-                copy(task.as_u64(), edges);
-            }
-        }
-        None => {
-            for (id, edges) in &graph.waiting {
-                copy(*id, edges);
-            }
-        }
-    }
-    Some(views)
+                    since: *since,
+                    frame: *frame,
+                },
+            )),
+            Target::Join { .. } => None,
+        })
+        .collect();
+    drop(guard);
+    // Edge ids grow with each wait; a task's `first` edge is its oldest
+    // but when an older one ended (then its newest took the place).
+    waits.sort_unstable_by_key(|(edge, _)| *edge);
+    Some(waits.into_iter().map(|(_, view)| view).collect())
 }
 
 /// The deadlocks found so far whose every wait still stands, with the same
