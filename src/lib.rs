@@ -476,31 +476,32 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     #[cfg(feature = "inspect")]
-    pub use async_inspect_core::trace::{AwaitInfo, FnInfo, Traced, await_point, format_args_list};
+    pub use async_inspect_core::trace::{
+        AwaitInfo, FnInfo, NoOwner, Owner, OwnerOf, Traced, await_point, format_args_list,
+    };
 
     #[cfg(feature = "inspect")]
     pub use async_inspect_core::config::enabled;
 
-    /// The body of a traced call (what `#[trace]` expands to). The first
-    /// call starts what the environment asks for (the agent under
-    /// `async-inspect run`: traced code may run in tasks no adapter
-    /// spawned), and tells adopted tasks how to find the id of the runtime
-    /// task they run in.
+    /// The body of a traced call (what `#[trace]` expands to), a method of
+    /// `O`'s type or a free fn ([`NoOwner`]). The first call starts what
+    /// the environment asks for (the agent under `async-inspect run`:
+    /// traced code may run in tasks no adapter spawned), and tells adopted
+    /// tasks how to find the id of the runtime task they run in.
     #[cfg(feature = "inspect")]
     #[inline]
-    pub fn traced<F: std::future::Future>(
+    pub fn traced<O: Owner, F: std::future::Future>(
         info: &'static FnInfo,
-        owner: Option<fn() -> &'static str>,
         args: Option<std::sync::Arc<str>>,
         body: F,
-    ) -> Traced<F> {
+    ) -> Traced<F, O> {
         use std::sync::atomic::{AtomicBool, Ordering};
         static FIRST_DONE: AtomicBool = AtomicBool::new(false);
         if !FIRST_DONE.load(Ordering::Relaxed) {
             first_traced_call();
             FIRST_DONE.store(true, Ordering::Relaxed);
         }
-        Traced::new(info, args, body).of_type(owner)
+        Traced::new(info, args, body)
     }
 
     #[cfg(feature = "inspect")]

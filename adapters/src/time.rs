@@ -99,6 +99,10 @@ impl NoTimer {
     fn set_at(&mut self, _: std::time::Instant) {
         match *self {}
     }
+
+    fn deadline(&self) -> Instant {
+        match *self {}
+    }
 }
 
 impl Future for NoTimer {
@@ -119,6 +123,8 @@ pin_project! {
         },
         Io {
             timer: IoTimer,
+            // async-io's timer does not tell its deadline; tokio's does.
+            deadline: Instant,
         },
     }
 }
@@ -131,8 +137,11 @@ impl Timer {
     /// Outside a tokio runtime when only tokio's timer is compiled in, as
     /// tokio's own `sleep` does.
     fn at(deadline: Instant) -> Self {
+        // In a tokio task (no clone of the runtime's handle to find out,
+        // a count every worker's timers would share), else in a runtime.
         #[cfg(all(feature = "tokio-timer", feature = "io-timer"))]
-        let on_tokio = tokio::runtime::Handle::try_current().is_ok();
+        let on_tokio =
+            tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok();
         #[cfg(not(feature = "io-timer"))]
         let on_tokio = true;
         #[cfg(not(feature = "tokio-timer"))]
@@ -145,6 +154,7 @@ impl Timer {
             #[cfg(feature = "io-timer")]
             _ => Self::Io {
                 timer: async_io::Timer::at(deadline.into_std()),
+                deadline,
             },
             #[cfg(not(feature = "io-timer"))]
             false => unreachable!("only tokio's timer is compiled in"),
@@ -154,7 +164,20 @@ impl Timer {
     fn reset(self: Pin<&mut Self>, deadline: Instant) {
         match self.project() {
             TimerProj::Tokio { sleep } => sleep.reset(deadline),
-            TimerProj::Io { timer } => timer.set_at(deadline.into_std()),
+            TimerProj::Io {
+                timer,
+                deadline: at,
+            } => {
+                timer.set_at(deadline.into_std());
+                *at = deadline;
+            }
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        match self {
+            Self::Tokio { sleep } => sleep.deadline(),
+            Self::Io { deadline, .. } => *deadline,
         }
     }
 }
@@ -165,7 +188,7 @@ impl Future for Timer {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         match self.project() {
             TimerProj::Tokio { sleep } => sleep.poll(cx),
-            TimerProj::Io { timer } => Pin::new(timer).poll(cx).map(drop),
+            TimerProj::Io { timer, .. } => Pin::new(timer).poll(cx).map(drop),
         }
     }
 }
@@ -191,7 +214,6 @@ pub fn sleep(duration: Duration) -> Sleep {
 pub fn sleep_until(deadline: Instant) -> Sleep {
     Sleep {
         timer: Timer::at(deadline),
-        deadline,
         wait: WaitSlot::new(),
         site: Location::caller(),
     }
@@ -203,7 +225,6 @@ pin_project! {
     pub struct Sleep {
         #[pin]
         timer: Timer,
-        deadline: Instant,
         wait: WaitSlot,
         // Where it was made: what woke the task, when the timer did.
         site: &'static Location<'static>,
@@ -213,12 +234,12 @@ pin_project! {
 impl Sleep {
     /// When the sleep ends.
     pub fn deadline(&self) -> Instant {
-        self.deadline
+        self.timer.deadline()
     }
 
     /// Whether the deadline has passed.
     pub fn is_elapsed(&self) -> bool {
-        Instant::now() >= self.deadline
+        Instant::now() >= self.deadline()
     }
 
     /// Moves the deadline, as `tokio::time::Sleep::reset`.
@@ -228,7 +249,6 @@ impl Sleep {
         this.wait.clear();
         #[cfg(not(feature = "inspect"))]
         let _ = this.wait;
-        *this.deadline = deadline;
         this.timer.reset(deadline);
     }
 }
@@ -237,15 +257,16 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let this = self.project();
-        let ready = this.timer.poll(cx);
+        let mut this = self.project();
+        let ready = this.timer.as_mut().poll(cx);
         #[cfg(not(feature = "inspect"))]
         let _ = (this.wait, this.site);
         #[cfg(feature = "inspect")]
         if ready.is_pending() {
-            let deadline = *this.deadline;
-            this.wait
-                .pending(|| Wait::Sleep(deadline.saturating_duration_since(Instant::now())));
+            let timer = this.timer.as_ref().get_ref();
+            this.wait.pending(|| {
+                Wait::Sleep(timer.deadline().saturating_duration_since(Instant::now()))
+            });
         } else {
             this.wait.elapsed(this.site);
         }
@@ -256,7 +277,7 @@ impl Future for Sleep {
 impl fmt::Debug for Sleep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sleep")
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.deadline())
             .finish_non_exhaustive()
     }
 }
@@ -276,7 +297,6 @@ pub fn timeout<F: IntoFuture>(duration: Duration, future: F) -> Timeout<F::IntoF
         None => Timeout {
             future: future.into_future(),
             timer: None,
-            deadline: None,
             slot: TimeoutSlot::new(),
             site: Location::caller(),
         },
@@ -294,7 +314,6 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, future: F) -> Timeout<F::Int
     Timeout {
         future: future.into_future(),
         timer: Some(Timer::at(deadline)),
-        deadline: Some(deadline),
         slot: TimeoutSlot::new(),
         site: Location::caller(),
     }
@@ -308,7 +327,6 @@ pin_project! {
         future: F,
         #[pin]
         timer: Option<Timer>,
-        deadline: Option<Instant>,
         slot: TimeoutSlot,
         // Where it was made: what woke the task, when its deadline did.
         site: &'static Location<'static>,
@@ -338,12 +356,12 @@ impl<F: Future> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         #[cfg(feature = "inspect")]
-        if let Some(deadline) = *this.deadline {
+        if let Some(timer) = this.timer.as_ref().get_ref() {
             this.slot
-                .enter(|| deadline.saturating_duration_since(Instant::now()));
+                .enter(|| timer.deadline().saturating_duration_since(Instant::now()));
         }
         #[cfg(not(feature = "inspect"))]
-        let _ = (this.deadline, this.slot, this.site);
+        let _ = (this.slot, this.site);
         // The future first, as tokio's: one that is ready at the deadline
         // still wins.
         let poll = match this.future.poll(cx) {
@@ -367,7 +385,7 @@ impl<F: fmt::Debug> fmt::Debug for Timeout<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("future", &self.future)
-            .field("deadline", &self.deadline)
+            .field("deadline", &self.timer.as_ref().map(Timer::deadline))
             .finish_non_exhaustive()
     }
 }

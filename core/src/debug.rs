@@ -461,7 +461,7 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
         .map(|a| format!("{}() at {}:{}", frame.info.name, frame.info.file, a.line))
         .unwrap_or_else(|| format!("{}()", frame.info.name));
     // The await shows in progress, paused, from now on.
-    let _ = frame.await_polled_first(index, crate::clock::now(), false, u64::MAX);
+    frame.await_paused(index, crate::clock::now());
     let wait = task.begin_wait(Some(frame), WaitKind::Paused { breakpoint, place });
     registry.paused.insert(
         id,

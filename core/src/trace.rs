@@ -13,6 +13,7 @@
 
 use std::fmt::{self, Debug, Write};
 use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
 use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,7 +22,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::task::context;
-use crate::task::{FrameCell, FrameHandle, Phase, TaskCell, TaskKind, poll_adopted};
+use crate::task::{
+    AwaitState, FrameCell, FrameHandle, Phase, Place, TaskCell, TaskKind, poll_adopted,
+};
 use crate::{clock, config, record};
 
 pub use crate::site::{AwaitInfo, FnInfo};
@@ -146,15 +149,14 @@ pub fn set_host_task_id(f: fn() -> Option<String>) {
 
 /// Where a traced call is: not polled yet (what its frame will record),
 /// or polled, with the frame it entered (none when not recorded). Two
-/// variants, so that the tag fits in the niche of `info`: a `Traced` is
-/// 32 bytes bigger than its body, in every traced call of every program
-/// built with the `inspect` feature, whether recording is on or off.
+/// variants, so that the tag fits in the niche of `info`, and the entered
+/// one fits beside `info`: a `Traced` is 24 bytes bigger than its body, in
+/// every traced call of every program built with the `inspect` feature,
+/// whether recording is on or off.
 enum Link {
     NotEntered {
         info: &'static FnInfo,
         args: Option<Arc<str>>,
-        /// The `Self` type of a method (`type_name`).
-        owner: Option<fn() -> &'static str>,
     },
     Entered(Option<Entered>),
 }
@@ -163,27 +165,58 @@ enum Link {
 struct Entered {
     cell: Arc<TaskCell>,
     frame: FrameHandle,
-    /// The call is its task's root: the task is adopted (see the module).
-    adopted: bool,
+}
+
+/// Names the `Self` type of a traced method: a type, not a value, so that
+/// it takes no room in the call's future.
+pub trait Owner {
+    /// The type's name (`std::any::type_name`), `None` for a free fn.
+    fn name() -> Option<&'static str>;
+}
+
+/// The [`Owner`] of a traced free fn: none.
+#[derive(Debug)]
+pub struct NoOwner;
+
+impl Owner for NoOwner {
+    #[inline]
+    fn name() -> Option<&'static str> {
+        None
+    }
+}
+
+/// The [`Owner`] of a traced method of `T`: its frame is named
+/// `T::method`.
+#[derive(Debug)]
+pub struct OwnerOf<T: ?Sized>(PhantomData<fn() -> *const T>);
+
+impl<T: ?Sized> Owner for OwnerOf<T> {
+    #[inline]
+    fn name() -> Option<&'static str> {
+        Some(std::any::type_name::<T>())
+    }
 }
 
 pin_project! {
     /// The body of a traced call: registers its frame on first poll, makes it
     /// the current frame during each poll, and removes it when it completes or
-    /// is dropped (a `select!` branch that lost, a cancelled task).
-    pub struct Traced<F> {
+    /// is dropped (a `select!` branch that lost, a cancelled task). `O` names
+    /// the method's type ([`OwnerOf`]), or [`NoOwner`].
+    pub struct Traced<F, O = NoOwner> {
         #[pin]
         future: F,
         link: Link,
+        owner: PhantomData<fn() -> O>,
     }
 
-    impl<F> PinnedDrop for Traced<F> {
+    impl<F, O> PinnedDrop for Traced<F, O> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Link::Entered(Some(Entered { cell, frame, adopted })) =
+            if let Link::Entered(Some(Entered { cell, frame })) =
                 std::mem::replace(this.link, Link::Entered(None))
             {
                 record_exit(&cell, &frame);
+                let adopted = frame.get().adopted;
                 let _ = frame.retire(None, u64::MAX);
                 if adopted {
                     cell.finish(Phase::Aborted);
@@ -193,7 +226,7 @@ pin_project! {
     }
 }
 
-impl<F> Debug for Traced<F> {
+impl<F, O> Debug for Traced<F, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let info = match &self.link {
             Link::NotEntered { info, .. } => Some(*info),
@@ -206,46 +239,29 @@ impl<F> Debug for Traced<F> {
     }
 }
 
-impl<F: Future> Traced<F> {
+impl<F: Future, O: Owner> Traced<F, O> {
     /// Wraps the body of the traced fn `info`, called with `args` (formatted
-    /// by [`format_args_list`], or `None` when inspection is off).
+    /// by [`format_args_list`], or `None` when inspection is off), a method
+    /// of `O`'s type or a free fn ([`NoOwner`]).
     pub fn new(info: &'static FnInfo, args: Option<Arc<str>>, future: F) -> Self {
         Self {
             future,
-            link: Link::NotEntered {
-                info,
-                args,
-                owner: None,
-            },
+            link: Link::NotEntered { info, args },
+            owner: PhantomData,
         }
-    }
-
-    /// The call is a method of the type `owner` names (its
-    /// `std::any::type_name`, called when the frame is entered): the frame
-    /// is named `Type::method`.
-    pub fn of_type(mut self, owner: Option<fn() -> &'static str>) -> Self {
-        if let Link::NotEntered { owner: slot, .. } = &mut self.link {
-            *slot = owner;
-        }
-        self
     }
 }
 
-impl<F: Future> Future for Traced<F> {
+impl<F: Future, O: Owner> Future for Traced<F, O> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Link::NotEntered { info, args, owner } = this.link {
-            let (info, args, owner) = (*info, args.take(), owner.map(|name| name()));
-            *this.link = Link::Entered(enter(info, args, owner));
+        if let Link::NotEntered { info, args } = this.link {
+            let (info, args) = (*info, args.take());
+            *this.link = Link::Entered(enter(info, args, O::name()));
         }
-        let Link::Entered(Some(Entered {
-            cell,
-            frame,
-            adopted,
-        })) = &*this.link
-        else {
+        let Link::Entered(Some(Entered { cell, frame })) = &*this.link else {
             // Not ours to record; still hide the enclosing frame so that our
             // awaits are not counted as its steps.
             let current = context::get();
@@ -255,22 +271,20 @@ impl<F: Future> Future for Traced<F> {
             let _restore = context::enter(current.task, std::ptr::null());
             return this.future.poll(cx);
         };
-        let frame: *const FrameCell = frame.get();
-        let poll = if *adopted {
+        let frame: &FrameCell = frame.get();
+        let poll = if frame.adopted {
             poll_adopted(cell, frame, || this.future.poll(cx))
         } else {
             let _restore = context::enter(Arc::as_ptr(cell), frame);
             this.future.poll(cx)
         };
         if poll.is_ready()
-            && let Link::Entered(Some(Entered {
-                cell,
-                frame,
-                adopted,
-            })) = std::mem::replace(this.link, Link::Entered(None))
+            && let Link::Entered(Some(Entered { cell, frame })) =
+                std::mem::replace(this.link, Link::Entered(None))
         {
             let now = clock::now();
             record_exit(&cell, &frame);
+            let adopted = frame.get().adopted;
             if let Some(stretch) = frame.retire(Some(now), config::blocking_poll_ns()) {
                 cell.report_stretch(stretch, now);
             }
@@ -302,25 +316,17 @@ fn enter(
         if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
             cell.with_detail(|detail| detail.host = Some(host.into()));
         }
-        let frame = FrameHandle::enter(info, owner, &cell, None, args, now);
+        let frame = FrameHandle::enter(info, owner, &cell, Place::AdoptedRoot, args, now);
         record_enter(&cell, &frame);
-        return Some(Entered {
-            cell,
-            frame,
-            adopted: true,
-        });
+        return Some(Entered { cell, frame });
     }
     let cell = context::current_cell()?;
     // SAFETY: a non-null current frame is the frame of the traced call
     // polling us, alive for the whole poll (see `context`).
-    let parent = unsafe { current.frame.as_ref() };
-    let frame = FrameHandle::enter(info, owner, &cell, parent, args, now);
+    let at = unsafe { current.frame.as_ref() }.map_or(Place::Root, Place::Under);
+    let frame = FrameHandle::enter(info, owner, &cell, at, args, now);
     record_enter(&cell, &frame);
-    Some(Entered {
-        cell,
-        frame,
-        adopted: false,
-    })
+    Some(Entered { cell, frame })
 }
 
 fn record_enter(cell: &TaskCell, frame: &FrameHandle) {
@@ -347,152 +353,141 @@ fn record_exit(cell: &TaskCell, frame: &FrameHandle) {
     }
 }
 
-/// Turns the operand of a traced fn's `.await` into an [`AwaitPoint`].
-pub fn await_point<F: IntoFuture>(index: u16, future: F) -> AwaitPoint<F::IntoFuture> {
+/// Turns the operand of a traced fn's `.await` number `INDEX` into an
+/// [`AwaitPoint`].
+pub fn await_point<const INDEX: u16, F: IntoFuture>(future: F) -> AwaitPoint<F::IntoFuture, INDEX> {
     AwaitPoint {
         future: future.into_future(),
-        index,
-        state: AwaitState::NotPolled,
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum AwaitState {
-    NotPolled,
-    /// Paused at a breakpoint before its first poll (see [`debug`](crate::debug)).
-    Paused,
-    /// Let go from a breakpoint: first polled now, without stopping again.
-    Resumed,
-    Pending,
-    Untracked,
+/// One `.await` of a traced fn, number `INDEX` among the fn's own: records
+/// when it starts, whether it completes at once, and how long it took. No
+/// lock: it writes the atomics of its fn's frame.
+///
+/// It is exactly as big as the future it awaits. Where it is (not polled
+/// yet, pending, paused at a breakpoint) is its frame's: a fn's own awaits
+/// run one at a time, and the frame says which one is in progress. Outside
+/// a frame (inspection off, or a call that was not entered) it only polls
+/// its future.
+#[derive(Debug)]
+pub struct AwaitPoint<F, const INDEX: u16> {
+    /// Pinned whenever the point is (structural pinning: no `Drop` moves
+    /// it, and the point is `Unpin` only when it is).
+    future: F,
 }
 
-pin_project! {
-    /// One `.await` of a traced fn: records when it starts, whether it
-    /// completes at once, and how long it took. No lock: it writes the
-    /// atomics of its fn's frame.
-    #[derive(Debug)]
-    pub struct AwaitPoint<F> {
-        #[pin]
-        future: F,
-        index: u16,
-        state: AwaitState,
-    }
-}
-
-impl<F: Future> Future for AwaitPoint<F> {
+impl<F: Future, const INDEX: u16> Future for AwaitPoint<F, INDEX> {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.project();
-        if *this.state == AwaitState::Paused {
-            let task = context::with_task(|task, _| task.id());
-            if task.is_some_and(|task| crate::debug::still_paused(task, cx.waker())) {
-                return Poll::Pending;
-            }
-            *this.state = AwaitState::Resumed;
+        // SAFETY: `future` is structurally pinned (see the field): it is
+        // never moved out of a pinned point.
+        let future = unsafe { self.map_unchecked_mut(|point| &mut point.future) };
+        let current = context::get();
+        if current.frame.is_null() || current.task.is_null() {
+            return future.poll(cx);
         }
-        match *this.state {
-            AwaitState::Untracked => this.future.poll(cx),
-            // The frame has had this await in progress since it paused.
-            AwaitState::Resumed => {
-                let poll = this.future.poll(cx);
-                if poll.is_ready() {
-                    let index = *this.index;
-                    context::with_task(|_, frame| {
-                        if let Some(frame) = frame {
-                            frame.await_completed(index, clock::now());
-                        }
-                    });
-                    *this.state = AwaitState::Untracked;
-                } else {
-                    *this.state = AwaitState::Pending;
+        // SAFETY: both were set by the `Traced` polling this await's fn,
+        // which holds the task and owns the frame for the whole poll (see
+        // `context`).
+        let (task, frame) = unsafe { (&*current.task, &*current.frame) };
+        match frame.await_state(INDEX) {
+            AwaitState::InProgress => {}
+            AwaitState::NotStarted => return first_poll(task, frame, INDEX, future, cx),
+            AwaitState::Paused => {
+                if crate::debug::still_paused(task.id(), cx.waker()) {
+                    return Poll::Pending;
                 }
-                poll
-            }
-            AwaitState::NotPolled | AwaitState::Paused => {
-                if *this.state == AwaitState::NotPolled && crate::debug::active() {
-                    let index = *this.index;
-                    let paused = context::with_task(|task, frame| {
-                        frame.is_some_and(|f| crate::debug::check(task, f, index, cx.waker()))
-                    });
-                    if paused == Some(true) {
-                        *this.state = AwaitState::Paused;
-                        return Poll::Pending;
-                    }
-                }
-                // Outside a traced call's frame (inspection off, or the
-                // call was not entered), nothing is tracked: not even the
-                // clock is read.
-                if context::get().frame.is_null() {
-                    *this.state = AwaitState::Untracked;
-                    return this.future.poll(cx);
-                }
-                let started = clock::now();
-                let poll = this.future.poll(cx);
-                let index = *this.index;
-                let ready = poll.is_ready();
-                let tracked = context::with_task(|task, frame| {
-                    let frame = frame?;
-                    if !ready && record::on() {
-                        record::emit(record::Raw::AwaitStart {
-                            task: task.id().as_u64(),
-                            frame: frame.id,
-                            index,
-                            at: record::now(),
-                        });
-                    }
-                    let threshold = config::blocking_poll_ns();
-                    if let Some(stretch) =
-                        frame.await_polled_first(index, started, ready, threshold)
-                    {
-                        task.report_stretch(stretch, started);
-                    }
-                    Some(())
-                })
-                .flatten();
-                *this.state = match tracked {
-                    Some(()) if !ready => AwaitState::Pending,
-                    _ => AwaitState::Untracked,
-                };
-                poll
-            }
-            AwaitState::Pending => {
-                let poll = this.future.poll(cx);
-                if poll.is_ready() {
-                    let index = *this.index;
-                    context::with_task(|task, frame| {
-                        if let Some(frame) = frame {
-                            frame.await_completed(index, clock::now());
-                            if record::on() {
-                                record::emit(record::Raw::AwaitEnd {
-                                    task: task.id().as_u64(),
-                                    frame: frame.id,
-                                    index,
-                                    at: record::now(),
-                                });
-                            }
-                        }
-                    });
-                    *this.state = AwaitState::Untracked;
-                }
-                poll
+                // Let go: first polled now, in progress since it paused.
+                frame.await_let_go();
             }
         }
+        let poll = future.poll(cx);
+        if poll.is_ready() {
+            frame.await_completed(INDEX, clock::now());
+            record_await(task, frame, INDEX, false);
+        }
+        poll
     }
+}
+
+/// The first poll of `frame`'s await `index`: stops at a breakpoint if one
+/// says so, else polls and records the start (or the whole await, if it
+/// completes at once) and the synchronous stretch before it.
+#[inline]
+fn first_poll<F: Future>(
+    task: &TaskCell,
+    frame: &FrameCell,
+    index: u16,
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    if crate::debug::active() && crate::debug::check(task, frame, index, cx.waker()) {
+        record_await(task, frame, index, true);
+        return Poll::Pending;
+    }
+    let started = clock::now();
+    let poll = future.poll(cx);
+    let ready = poll.is_ready();
+    if !ready {
+        record_await(task, frame, index, true);
+    }
+    let threshold = config::blocking_poll_ns();
+    if let Some(stretch) = frame.await_polled_first(index, started, ready, threshold) {
+        task.report_stretch(stretch, started);
+    }
+    poll
+}
+
+/// Records the start or the end of an await that waits, when recording.
+#[inline]
+fn record_await(task: &TaskCell, frame: &FrameCell, index: u16, start: bool) {
+    if !record::on() {
+        return;
+    }
+    let (task, frame, at) = (task.id().as_u64(), frame.id, record::now());
+    record::emit(if start {
+        record::Raw::AwaitStart {
+            task,
+            frame,
+            index,
+            at,
+        }
+    } else {
+        record::Raw::AwaitEnd {
+            task,
+            frame,
+            index,
+            at,
+        }
+    });
 }
 
 #[cfg(test)]
 mod size {
+    use std::future::Ready;
+    use std::mem::size_of;
+
     #[test]
-    fn a_traced_call_adds_four_words() {
-        // The tag of `Link` sits in the niche of its `info`; the body's
-        // future comes on top.
-        assert_eq!(std::mem::size_of::<super::Link>(), 32);
+    fn a_traced_call_adds_three_words_and_an_await_nothing() {
+        // The tag of `Link` sits in the niche of its `info`, the entered
+        // frame beside it; a method's type is a type, not a field. The
+        // body's future comes on top.
+        assert_eq!(size_of::<super::Link>(), 24);
         assert_eq!(
-            std::mem::size_of::<super::Traced<std::future::Ready<u64>>>(),
-            32 + std::mem::size_of::<std::future::Ready<u64>>()
+            size_of::<super::Traced<Ready<u64>>>(),
+            24 + size_of::<Ready<u64>>()
+        );
+        assert_eq!(
+            size_of::<super::Traced<Ready<u64>, super::OwnerOf<str>>>(),
+            24 + size_of::<Ready<u64>>()
+        );
+        // An await's state is its frame's.
+        assert_eq!(
+            size_of::<super::AwaitPoint<Ready<u64>, 3>>(),
+            size_of::<Ready<u64>>()
         );
     }
 }

@@ -81,7 +81,7 @@ impl VisitMut for Awaits {
                 let dot = &await_expr.dot_token;
                 let attrs = &await_expr.attrs;
                 *expr = syn::parse_quote_spanned! {base.span()=>
-                    #(#attrs)* ::async_inspect::__private::await_point(#index, #base) #dot #await_token
+                    #(#attrs)* ::async_inspect::__private::await_point::<#index, _>(#base) #dot #await_token
                 };
             }
             _ => visit_mut::visit_expr_mut(self, expr),
@@ -197,11 +197,9 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
     // A method: its frames are named `Type::method` (three `run`s of three
     // types are told apart); `Self` is known in the body, not in a static.
     let owner = if sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_))) {
-        quote!(::core::option::Option::Some(
-            ::core::any::type_name::<Self> as fn() -> &'static str
-        ))
+        quote!(::async_inspect::__private::OwnerOf<Self>)
     } else {
-        quote!(::core::option::Option::None)
+        quote!(::async_inspect::__private::NoOwner)
     };
     let return_hint = return_hint(&sig.output);
     let stmts = &block.stmts;
@@ -217,9 +215,8 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
             };
         #(#checks)*
         let __async_inspect_args = #args_expr;
-        ::async_inspect::__private::traced(
+        ::async_inspect::__private::traced::<#owner, _>(
             &__ASYNC_INSPECT_FN,
-            #owner,
             __async_inspect_args,
             async move {
                 #return_hint

@@ -70,8 +70,14 @@ pub(crate) struct FrameCell {
     pub(crate) parent: u32,
     pub(crate) args: Option<Arc<str>>,
     pub(crate) entered_at: u64,
+    /// The call is the root of the task it adopted (see `trace`): the task
+    /// ends with it.
+    pub(crate) adopted: bool,
     pub(crate) steps: Steps,
-    /// Index + 1 of the await in progress, 0 if none.
+    /// Index + 1 of the await in progress, 0 if none; [`PAUSED`] set while
+    /// it is paused at a breakpoint, before its first poll. The frame's
+    /// awaits keep no state of their own: a fn's own awaits run one at a
+    /// time, so this says which one is in progress (see `AwaitPoint`).
     current: AtomicU32,
     current_since: AtomicU64,
     /// When the fn's own code last started running: entry or the end of its
@@ -251,14 +257,27 @@ unsafe impl Send for FrameHandle {}
 // SAFETY: shared access only hands out `&FrameCell`, which is `Sync`.
 unsafe impl Sync for FrameHandle {}
 
+/// Where a new frame goes in its task's stack.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Place<'a> {
+    /// Called by the traced call of this frame.
+    Under(&'a FrameCell),
+    /// At the root of a task.
+    Root,
+    /// At the root of the task it adopts (see `trace`), which ends with it.
+    AdoptedRoot,
+}
+
 impl FrameHandle {
     /// Takes a frame from this thread's pool (or allocates one), fills it in
-    /// for a call of `info`, and adds it to `task`'s stack.
+    /// for a call of `info`, and adds it to `task`'s stack, under `parent`
+    /// (`Some(None)` at the root of a task), or as the root of the task it
+    /// adopts (`None`).
     pub(crate) fn enter(
         info: &'static FnInfo,
         owner: Option<&'static str>,
         task: &TaskCell,
-        parent: Option<&FrameCell>,
+        at: Place<'_>,
         args: Option<Arc<str>>,
         now: u64,
     ) -> Self {
@@ -275,6 +294,7 @@ impl FrameHandle {
         }
         frame.args = args;
         frame.owner = owner;
+        frame.adopted = matches!(at, Place::AdoptedRoot);
         frame.entered_at = now;
         *frame.resumed_at.get_mut() = now;
         let frame = NonNull::from(Box::leak(frame));
@@ -287,7 +307,10 @@ impl FrameHandle {
             // is pushed below.
             let this = unsafe { &mut *frame.as_ptr() };
             this.id = detail.next_id();
-            this.parent = parent.map_or(0, |p| p.id);
+            this.parent = match at {
+                Place::Under(parent) => parent.id,
+                Place::Root | Place::AdoptedRoot => 0,
+            };
             if this.parent == 0 && detail.root_fn.is_none() {
                 detail.root_fn = Some(this.info);
                 detail.root_owner = this.owner;
@@ -334,6 +357,7 @@ impl FrameCell {
             parent: 0,
             args: None,
             entered_at: 0,
+            adopted: false,
             steps: Steps::Inline(Default::default()),
             current: AtomicU32::new(0),
             current_since: AtomicU64::new(0),
@@ -420,9 +444,52 @@ impl FrameCell {
 
     /// The await in progress and since when.
     pub(crate) fn current(&self) -> Option<(u16, u64)> {
-        let index = index(self.current.load(Ordering::Acquire))?;
+        let index = index(self.current.load(Ordering::Acquire) & !PAUSED)?;
         Some((index, self.current_since.load(Ordering::Relaxed)))
     }
+
+    /// Where the await `index` is, for its own poll (on the polling
+    /// thread, the only writer).
+    #[inline]
+    pub(crate) fn await_state(&self, index: u16) -> AwaitState {
+        let current = self.current.load(Ordering::Relaxed);
+        if current & !PAUSED != u32::from(index) + 1 {
+            AwaitState::NotStarted
+        } else if current & PAUSED != 0 {
+            AwaitState::Paused
+        } else {
+            AwaitState::InProgress
+        }
+    }
+
+    /// The await `index` stops at a breakpoint before its first poll: in
+    /// progress from `now`, and paused.
+    pub(crate) fn await_paused(&self, index: u16, now: u64) {
+        self.current_since.store(now, Ordering::Relaxed);
+        self.current
+            .store((u32::from(index) + 1) | PAUSED, Ordering::Release);
+    }
+
+    /// The paused await in progress was let go: in progress since it
+    /// paused, and polled from now on.
+    pub(crate) fn await_let_go(&self) {
+        let current = self.current.load(Ordering::Relaxed);
+        self.current.store(current & !PAUSED, Ordering::Release);
+    }
+}
+
+/// The bit of [`FrameCell`]'s `current` set while its await is paused.
+const PAUSED: u32 = 1 << 31;
+
+/// Where one of a frame's awaits is, as [`FrameCell::await_state`] says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AwaitState {
+    /// Not polled yet (or completed: a completed await is not polled again).
+    NotStarted,
+    /// Polled before and pending.
+    InProgress,
+    /// Stopped at a breakpoint before its first poll.
+    Paused,
 }
 
 fn index(plus_one: u32) -> Option<u16> {

@@ -80,6 +80,16 @@ impl Fetch for Service {
     }
 }
 
+// A default method: its `Self` may be unsized.
+trait Describe {
+    #[async_inspect::trace]
+    async fn describe(&self) -> usize {
+        std::mem::size_of_val(self)
+    }
+}
+
+impl Describe for str {}
+
 #[async_inspect::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut service = Service { name: "a".into() };
@@ -96,5 +106,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(not_debug(std::cell::Cell::new(4)).await, 4);
     let _ = returns_impl(1).await;
     assert_eq!(r#async(2).await, 2);
+    assert_eq!("abc".describe().await, 3);
     Ok(())
 }
