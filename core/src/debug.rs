@@ -57,7 +57,7 @@ pub use async_inspect_model::breakpoint::{Conditions, Spec, SpecError, Step};
 
 use crate::TaskId;
 use crate::site::FnInfo;
-use crate::task::{Detail, FrameCell, TaskCell, WaitKind};
+use crate::task::{Detail, DetailSlot, FrameCell, TaskCell, WaitKind};
 
 /// Whether the await `index` of the traced fn `info` is `spec`'s place.
 fn place_matches(spec: &Spec, info: &FnInfo, index: u16) -> bool {
@@ -80,7 +80,7 @@ fn place_matches(spec: &Spec, info: &FnInfo, index: u16) -> bool {
 fn admits(
     conditions: &Conditions,
     task: &TaskCell,
-    detail: Option<&Detail>,
+    detail: &DetailSlot,
     frame: Option<&FrameCell>,
 ) -> bool {
     if conditions.task.is_some_and(|id| id != task.id().as_u64()) {
@@ -119,7 +119,7 @@ struct Cell {
 impl Cell {
     /// Counts a hit if `task` in `frame` meets the conditions; `true` if it
     /// stops here.
-    fn hit(&mut self, task: &TaskCell, detail: Option<&Detail>, frame: Option<&FrameCell>) -> bool {
+    fn hit(&mut self, task: &TaskCell, detail: &DetailSlot, frame: Option<&FrameCell>) -> bool {
         if !admits(&self.conditions, task, detail, frame) {
             return false;
         }
@@ -420,8 +420,8 @@ pub(crate) fn check(task: &TaskCell, frame: &FrameCell, index: u16, waker: &Wake
         return false;
     };
     let id = task.id();
-    let (depth, breakpoint) = task.read_detail(|detail| {
-        let depth = depth(detail, frame);
+    let (depth, breakpoint) = task.read_slot(|detail| {
+        let depth = depth(detail.get(), frame);
         let mut stop = None;
         if let Some(stepping) = registry.stepping.get(&id)
             && stepping.how.stops_at(depth, stepping.from)
@@ -484,7 +484,7 @@ pub(crate) fn at_point(task: &TaskCell, frame: Option<&FrameCell>, label: &str) 
     let Some(registry) = guard.as_mut() else {
         return;
     };
-    let stop = task.read_detail(|detail| {
+    let stop = task.read_slot(|detail| {
         let mut stop = None;
         for cell in &mut registry.breakpoints {
             if matches!(&cell.spec, Spec::Point(l) if l == label)

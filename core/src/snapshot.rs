@@ -275,9 +275,16 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
         state_machine: None,
     };
     let mut waits_for_locks = lock_waits.get(&cell.id()).cloned().unwrap_or_default();
-    cell.read_detail(|detail| {
+    cell.read_slot(|slot| {
+        let detail = slot.get();
         info.wake = cell.wake_info(detail, (phase, polls));
-        info.name = cell.name_with(detail);
+        info.name = cell.name_with(slot);
+        // An adopted task starts where its root traced fn is.
+        if info.kind == crate::TaskKind::Adopted
+            && let Some((root, _)) = slot.root()
+        {
+            info.location = SourceLocation::new(root.file, root.line, root.column);
+        }
         let Some(detail) = detail else { return };
         for wait in &mut waits_for_locks {
             wait.timeout_at = nearest_timeout(detail, wait.frame);
@@ -289,12 +296,6 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
         info.serves = detail.serves.as_deref().cloned();
         if info.trace_id.is_none() {
             info.trace_id = info.serves.as_ref().map(|call| call.trace_id.clone());
-        }
-        // An adopted task starts where its root traced fn is.
-        if info.kind == crate::TaskKind::Adopted
-            && let Some(root) = detail.root_fn
-        {
-            info.location = SourceLocation::new(root.file, root.line, root.column);
         }
         let timeout_for = |frame: Option<u32>| nearest_timeout(detail, frame);
         info.frames = detail

@@ -491,3 +491,72 @@ mod size {
         );
     }
 }
+
+#[cfg(test)]
+mod finished {
+    use std::sync::Arc;
+
+    use super::{FnInfo, NoOwner, OwnerOf, Traced};
+    use crate::task::{Detail, DetailSlot};
+    use crate::{Inspected, TaskKind};
+
+    static ROOT: FnInfo = FnInfo {
+        name: "named_by_me",
+        module_path: "tests",
+        file: "root.rs",
+        line: 7,
+        column: 9,
+        awaits: &[],
+    };
+
+    #[test]
+    fn a_finished_task_keeps_the_fn_that_names_it_and_lets_its_detail_go() {
+        let body = Traced::<_, NoOwner>::new(&ROOT, None, async {});
+        let task = Inspected::new(body, TaskKind::Spawned, None);
+        let cell = Arc::clone(task.cell().expect("inspection is on"));
+        futures::executor::block_on(task);
+        assert!(cell.phase().0.is_finished());
+        assert!(
+            cell.read_detail(|detail| detail.is_none()),
+            "the detail was kept"
+        );
+        assert_eq!(cell.name(), "named_by_me");
+        let snapshot = crate::snapshot();
+        assert_eq!(
+            snapshot.task(cell.id()).expect("retained").name,
+            "named_by_me"
+        );
+
+        // Adopted (a traced future polled outside any task, named with
+        // its arguments): its location is its root fn's, also once it
+        // finished.
+        let adopted = Traced::<_, NoOwner>::new(&ROOT, None, async {});
+        futures::executor::block_on(adopted);
+        let snapshot = crate::snapshot();
+        let info = snapshot
+            .tasks()
+            .iter()
+            .rev()
+            .find(|t| t.kind == TaskKind::Adopted && t.name == "named_by_me()")
+            .expect("the adopted task is retained");
+        assert_eq!((&*info.location.file, info.location.line), ("root.rs", 7));
+    }
+
+    #[test]
+    fn a_detail_with_more_than_a_free_root_fn_is_kept() {
+        let mut slot = DetailSlot::new(Some(Detail::take()));
+        let detail = slot.get_mut().expect("given");
+        detail.root_fn = Some(&ROOT);
+        detail.panic = Some("boom".into());
+        assert!(!slot.shrink_finished());
+        assert_eq!(slot.get().and_then(|d| d.panic.as_deref()), Some("boom"));
+
+        // A method's type names it too: the slot has no room for it.
+        let body = Traced::<_, OwnerOf<str>>::new(&ROOT, None, async {});
+        let task = Inspected::new(body, TaskKind::Spawned, None);
+        let cell = Arc::clone(task.cell().expect("inspection is on"));
+        futures::executor::block_on(task);
+        assert!(cell.read_detail(|detail| detail.is_some()));
+        assert_eq!(cell.name(), "str::named_by_me");
+    }
+}

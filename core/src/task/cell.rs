@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
-use crate::task::detail::{BlockingStretch, Detail, PointRecord, WaitKind, WaitRecord};
+use crate::task::detail::{BlockingStretch, Detail, DetailSlot, PointRecord, WaitKind, WaitRecord};
 use crate::task::frame::FrameCell;
 use crate::task::held::HeldLocks;
 use crate::task::registry;
@@ -104,7 +104,7 @@ pub struct TaskCell {
     /// Tasks registered while this one was polled (its children).
     spawned: AtomicU32,
     /// Allocated on first use: most tasks never need it.
-    detail: Mutex<Option<Box<Detail>>>,
+    detail: Mutex<DetailSlot>,
     /// The type anchor of the task's future ([`anchor`]) and its size;
     /// `None` for a task with no future of ours (a blocking closure, a
     /// hosted task).
@@ -224,7 +224,7 @@ impl TaskCell {
             slot: AtomicUsize::new(usize::MAX),
             kind,
             spawned: AtomicU32::new(0),
-            detail: Mutex::new(detail),
+            detail: Mutex::new(DetailSlot::new(detail)),
             future_type,
             future_address: AtomicUsize::new(0),
             runtime_waker: RuntimeWaker::new(),
@@ -323,26 +323,18 @@ impl TaskCell {
     /// The task's name: given at spawn, else its root traced fn, else where
     /// it was spawned.
     pub fn name(&self) -> Cow<'static, str> {
-        self.read_detail(|detail| self.name_with(detail))
+        self.read_slot(|slot| self.name_with(slot))
     }
 
     /// [`TaskCell::name`] with the detail already in hand.
-    pub(crate) fn name_with(&self, detail: Option<&Detail>) -> Cow<'static, str> {
-        match detail {
-            Some(Detail {
-                name: Some(name), ..
-            }) => Cow::Owned(name.to_string()),
-            Some(Detail {
-                root_fn: Some(root),
-                root_owner: None,
-                ..
-            }) => Cow::Borrowed(root.name),
-            Some(Detail {
-                root_fn: Some(root),
-                root_owner: owner,
-                ..
-            }) => Cow::Owned(crate::site::qualified(root.name, *owner)),
-            _ => match self.future_type_name().and_then(async_fn_name) {
+    pub(crate) fn name_with(&self, slot: &DetailSlot) -> Cow<'static, str> {
+        if let Some(name) = slot.get().and_then(|detail| detail.name.as_deref()) {
+            return Cow::Owned(name.to_owned());
+        }
+        match slot.root() {
+            Some((root, None)) => Cow::Borrowed(root.name),
+            Some((root, owner)) => Cow::Owned(crate::site::qualified(root.name, owner)),
+            None => match self.future_type_name().and_then(async_fn_name) {
                 Some(name) => Cow::Borrowed(name),
                 None => {
                     let l = self.location;
@@ -402,7 +394,7 @@ impl TaskCell {
         }
     }
 
-    fn guard(&self) -> MutexGuard<'_, Option<Box<Detail>>> {
+    fn guard(&self) -> MutexGuard<'_, DetailSlot> {
         // A panic while the guard is held can only come from an allocation
         // failure; the records stay consistent, so a poisoned lock is used.
         self.detail.lock().unwrap_or_else(|e| e.into_inner())
@@ -419,13 +411,7 @@ impl TaskCell {
 
     /// Runs `f` on the task's detail, allocating it on first use.
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
-        let mut guard = self.guard();
-        f(guard.get_or_insert_with(|| {
-            if let Some((anchor, _)) = self.future_type {
-                needs_detail::learn(anchor);
-            }
-            Detail::take()
-        }))
+        f(self.guard().get_or_insert_with(Detail::take))
     }
 
     /// Notes that the task entered `tracing` span `span` (kept until it
@@ -467,7 +453,13 @@ impl TaskCell {
     /// Runs `f` on the task's detail, if it has one, for reading.
     pub(crate) fn read_detail<R>(&self, f: impl FnOnce(Option<&Detail>) -> R) -> R {
         let guard = self.guard();
-        f(guard.as_deref())
+        f(guard.get())
+    }
+
+    /// Runs `f` on the task's detail slot: its detail, and the root fn
+    /// that names it (which a finished task may keep without a detail).
+    pub(crate) fn read_slot<R>(&self, f: impl FnOnce(&DetailSlot) -> R) -> R {
+        f(&self.guard())
     }
 
     /// Counts a wake by `by` (see `waker::woken_by`).
@@ -635,10 +627,20 @@ impl TaskCell {
         }
         // The calls it made are over: their frames go back to this
         // thread's pool now (where a worker's frames mostly came from),
-        // not on whichever thread drops the record later.
-        if let Some(detail) = self.guard().as_deref_mut() {
+        // not on whichever thread drops the record later; so does its
+        // detail, if all it holds is the fn that names the task (unless it
+        // came from the spawning thread's pool, to go back there).
+        let mut slot = self.guard();
+        if let Some(detail) = slot.get_mut() {
             crate::task::frame::reap(detail);
         }
+        if let Some((anchor, _)) = self.future_type
+            && !needs_detail::known(anchor)
+            && !slot.shrink_finished()
+        {
+            needs_detail::learn(anchor);
+        }
+        drop(slot);
         registry::finish(self);
     }
 
@@ -725,12 +727,17 @@ impl TaskCell {
     }
 }
 
-/// The future types whose tasks needed a detail after their spawn (a
-/// traced task's first frame does): a task of such a type gets its detail
-/// at spawn, on the spawning thread. By the type anchor's address, in a
-/// small direct-mapped table: a spawn reads one slot, and only a task that
-/// makes its detail late writes one (two types sharing a slot take turns;
-/// either only loses the head start).
+/// The future types whose tasks finished with a detail that kept more
+/// than the fn that names them (a name, an inspect point, a panic): a task
+/// of such a type gets its detail at spawn, on the spawning thread, so that
+/// it goes back to that thread's pool when the record is evicted there,
+/// rather than being allocated on a worker and freed on the spawning
+/// thread, into the worker's arena. (A detail that shrinks at the task's
+/// end goes back to the finishing worker's pool instead: see
+/// `DetailSlot`.) By the type anchor's address, in a small direct-mapped
+/// table: a spawn reads one slot, and only a task that ends with a detail
+/// to keep writes one (two types sharing a slot take turns; either only
+/// loses the head start).
 mod needs_detail {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -745,26 +752,17 @@ mod needs_detail {
         (&KNOWN[index % SLOTS], address)
     }
 
-    /// Whether tasks of the type of `anchor` were seen to need a detail.
+    /// Whether tasks of the type of `anchor` were seen to keep a detail.
     pub(super) fn known(anchor: fn() -> &'static str) -> bool {
         let (slot, address) = slot(anchor);
         slot.load(Ordering::Relaxed) == address
     }
 
-    /// A task of the type of `anchor` needed a detail after its spawn.
+    /// A task of the type of `anchor` ended with a detail to keep.
     pub(super) fn learn(anchor: fn() -> &'static str) {
         let (slot, address) = slot(anchor);
         if slot.load(Ordering::Relaxed) != address {
             slot.store(address, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for TaskCell {
-    fn drop(&mut self) {
-        let detail = self.detail.get_mut().unwrap_or_else(|e| e.into_inner());
-        if let Some(detail) = detail.take() {
-            Detail::recycle(detail);
         }
     }
 }

@@ -287,3 +287,177 @@ impl Detail {
         self.points.push_back(point);
     }
 }
+
+/// A task's detail, in one word (the task's record stays within its size):
+/// none yet, the task's own, or, once the task finished with nothing left
+/// in its detail but the free traced fn that names it, that fn alone. Then
+/// the detail goes back to the pool of the worker that used it, where the
+/// next traced task takes it, rather than to whichever thread drops the
+/// record much later (the spawning thread, which touched it last long
+/// before: every line of it a miss there, and again on the worker).
+pub(crate) struct DetailSlot(usize);
+
+/// Set in a [`DetailSlot`] that holds a root fn, not a detail: an
+/// `FnInfo`'s address is even (it holds references).
+const ROOT: usize = 1;
+
+const _: () = assert!(std::mem::align_of::<FnInfo>() > ROOT);
+const _: () = assert!(std::mem::align_of::<Detail>() > ROOT);
+
+// SAFETY: it owns a `Box<Detail>` (`Send + Sync`) or holds a `&'static
+// FnInfo` (`Sync`).
+unsafe impl Send for DetailSlot {}
+// SAFETY: as above; shared access only hands out `&Detail` and `&FnInfo`.
+unsafe impl Sync for DetailSlot {}
+
+impl DetailSlot {
+    pub(crate) fn new(detail: Option<Box<Detail>>) -> Self {
+        match detail {
+            Some(detail) => Self(Box::into_raw(detail) as usize),
+            None => Self(0),
+        }
+    }
+
+    /// The task's own detail, if it has one.
+    pub(crate) fn get(&self) -> Option<&Detail> {
+        if self.0 & ROOT != 0 {
+            return None;
+        }
+        // SAFETY: an even non-zero word is a `Box<Detail>` this slot owns.
+        unsafe { (self.0 as *const Detail).as_ref() }
+    }
+
+    /// The task's own detail, mutably, if it has one.
+    pub(crate) fn get_mut(&mut self) -> Option<&mut Detail> {
+        if self.0 & ROOT != 0 {
+            return None;
+        }
+        // SAFETY: as in `get`, and `&mut self` is exclusive.
+        unsafe { (self.0 as *mut Detail).as_mut() }
+    }
+
+    /// The task's own detail, made by `make` if it has none (keeping the
+    /// root fn, if that is all it had).
+    pub(crate) fn get_or_insert_with(&mut self, make: impl FnOnce() -> Box<Detail>) -> &mut Detail {
+        if self.get().is_none() {
+            let root = self.root_fn();
+            let mut detail = make();
+            if let Some(root) = root {
+                detail.root_fn = Some(root);
+            }
+            *self = Self::new(Some(detail));
+        }
+        match self.get_mut() {
+            Some(detail) => detail,
+            None => unreachable!("made above"),
+        }
+    }
+
+    /// Takes the task's own detail out, leaving nothing.
+    pub(crate) fn take(&mut self) -> Option<Box<Detail>> {
+        let word = std::mem::replace(&mut self.0, 0);
+        if word & ROOT != 0 || word == 0 {
+            return None;
+        }
+        // SAFETY: an even non-zero word is a `Box<Detail>` this slot owned,
+        // and no longer holds.
+        Some(unsafe { Box::from_raw(word as *mut Detail) })
+    }
+
+    /// The first traced fn the task ran at its root, with the `Self` type
+    /// of a method: what names a task spawned without a name.
+    pub(crate) fn root(&self) -> Option<(&'static FnInfo, Option<&'static str>)> {
+        match self.get() {
+            Some(detail) => detail.root_fn.map(|root| (root, detail.root_owner)),
+            None => self.root_fn().map(|root| (root, None)),
+        }
+    }
+
+    fn root_fn(&self) -> Option<&'static FnInfo> {
+        if self.0 & ROOT == 0 {
+            return self.get().and_then(|detail| detail.root_fn);
+        }
+        // SAFETY: an odd word is a `&'static FnInfo`'s address, tagged.
+        Some(unsafe { &*((self.0 & !ROOT) as *const FnInfo) })
+    }
+
+    /// The task finished: if its detail holds nothing but a free fn at its
+    /// root (no name, panic, inspect point, wait, frame, span, host or
+    /// request), keeps only that fn and recycles the detail on this thread.
+    /// `true` if it did.
+    pub(crate) fn shrink_finished(&mut self) -> bool {
+        let Some(detail) = self.get() else {
+            return true;
+        };
+        let only_root = detail.name.is_none()
+            && detail.root_owner.is_none()
+            && detail.panic.is_none()
+            && detail.points.is_empty()
+            && detail.frames.is_empty()
+            && detail.waits.is_empty()
+            && detail.timeouts.is_empty()
+            && detail.host.is_none()
+            && detail.span.is_none()
+            && detail.spawned_in.is_none()
+            && detail.serves.is_none()
+            && detail.wakers.is_empty();
+        if !only_root {
+            return false;
+        }
+        let root = detail.root_fn;
+        if let Some(detail) = self.take() {
+            Detail::recycle(detail);
+        }
+        if let Some(root) = root {
+            self.0 = std::ptr::from_ref(root) as usize | ROOT;
+        }
+        true
+    }
+}
+
+impl Drop for DetailSlot {
+    fn drop(&mut self) {
+        if let Some(detail) = self.take() {
+            Detail::recycle(detail);
+        }
+    }
+}
+
+impl std::fmt::Debug for DetailSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.get() {
+            Some(detail) => detail.fmt(f),
+            None => f
+                .debug_struct("DetailSlot")
+                .field("root", &self.root_fn().map(|root| root.name))
+                .finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static ROOT: FnInfo = FnInfo {
+        name: "named_by_me",
+        module_path: "tests",
+        file: "root.rs",
+        line: 7,
+        column: 9,
+        awaits: &[],
+    };
+
+    #[test]
+    fn a_shrunk_slot_keeps_its_root_fn_in_a_detail_made_later() {
+        let mut slot = DetailSlot::new(Some(Detail::take()));
+        slot.get_mut().expect("given").root_fn = Some(&ROOT);
+        assert!(slot.shrink_finished());
+        assert!(slot.get().is_none());
+        assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
+        slot.get_or_insert_with(Detail::take).panic = Some("late".into());
+        assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
+        assert_eq!(slot.take().and_then(|d| d.panic), Some("late".into()));
+        assert!(slot.root().is_none());
+    }
+}

@@ -32,5 +32,5 @@ pub(crate) mod waker;
 pub use async_inspect_model::{TaskId, TaskKind};
 pub(crate) use cell::{Phase, PollScope, on_finish, panic_message, poll_adopted};
 pub use cell::{TaskCell, hosted};
-pub(crate) use detail::{Detail, TaskResource, WaitKind};
+pub(crate) use detail::{Detail, DetailSlot, TaskResource, WaitKind};
 pub(crate) use frame::{AwaitState, FrameCell, FrameHandle, Place};

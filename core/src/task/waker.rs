@@ -389,6 +389,11 @@ const WRAPPERS_KEPT: usize = 8;
 const OWN_REFERENCES: usize = 1;
 
 impl Wrappers {
+    /// Whether it keeps track of no wrapper (none was ever made).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.later.is_empty() && !self.overflowed
+    }
+
     fn adopt(&mut self, wrapper: Weak<TaskWaker>) {
         self.later.retain(|w| w.strong_count() > 0);
         if self.later.len() == WRAPPERS_KEPT {
