@@ -497,7 +497,7 @@ mod finished {
     use std::sync::Arc;
 
     use super::{FnInfo, NoOwner, OwnerOf, Traced};
-    use crate::task::{Detail, DetailSlot};
+    use crate::task::detail::{Detail, DetailSlot, Shrink};
     use crate::{Inspected, TaskKind};
 
     static ROOT: FnInfo = FnInfo {
@@ -548,7 +548,7 @@ mod finished {
         let detail = slot.get_mut().expect("given");
         detail.root_fn = Some(&ROOT);
         detail.panic = Some("boom".into());
-        assert!(!slot.shrink_finished());
+        assert_eq!(slot.shrink_finished(), Shrink::Kept);
         assert_eq!(slot.get().and_then(|d| d.panic.as_deref()), Some("boom"));
 
         // A method's type names it too: the slot has no room for it.

@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
-use crate::task::detail::{BlockingStretch, Detail, DetailSlot, PointRecord, WaitKind, WaitRecord};
+use crate::task::detail::{
+    BlockingStretch, Detail, DetailSlot, PointRecord, Shrink, WaitKind, WaitRecord,
+};
 use crate::task::frame::FrameCell;
 use crate::task::held::HeldLocks;
 use crate::task::registry;
@@ -636,7 +638,7 @@ impl TaskCell {
         }
         if let Some((anchor, _)) = self.future_type
             && !needs_detail::known(anchor)
-            && !slot.shrink_finished()
+            && slot.shrink_finished() == Shrink::Kept
         {
             needs_detail::learn(anchor);
         }

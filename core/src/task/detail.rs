@@ -64,6 +64,32 @@ pub(crate) struct Detail {
     pub(crate) spawned_in: Option<Arc<SpanRecord>>,
     /// The request from another process it serves.
     pub(crate) serves: Option<Arc<RemoteRequest>>,
+    /// The thread that allocated it, which frees it best.
+    home: Home,
+}
+
+/// A thread, as the address of one of its thread-locals (unique among
+/// the threads alive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Home(usize);
+
+thread_local! {
+    static HERE: u8 = const { 0 };
+}
+
+impl Home {
+    fn here() -> Self {
+        Self(
+            HERE.try_with(|here| std::ptr::from_ref(here) as usize)
+                .unwrap_or(0),
+        )
+    }
+}
+
+impl Default for Home {
+    fn default() -> Self {
+        Self::here()
+    }
 }
 
 /// A resource as a task's record keeps it (a lock it waits for or holds):
@@ -189,6 +215,12 @@ impl Detail {
     pub(crate) fn take() -> Box<Self> {
         POOL.with(|pool| pool.borrow_mut().pop())
             .unwrap_or_default()
+    }
+
+    /// Whether this thread's pool would keep one more detail.
+    fn pool_has_room() -> bool {
+        POOL.try_with(|pool| pool.borrow().len() < POOL_SIZE)
+            .unwrap_or(false)
     }
 
     /// Clears `detail` and keeps it for [`Detail::take`] on this thread.
@@ -383,11 +415,14 @@ impl DetailSlot {
 
     /// The task finished: if its detail holds nothing but a free fn at its
     /// root (no name, panic, inspect point, wait, frame, span, host or
-    /// request), keeps only that fn and recycles the detail on this thread.
-    /// `true` if it did.
-    pub(crate) fn shrink_finished(&mut self) -> bool {
+    /// request), keeps only that fn and recycles the detail on this thread:
+    /// into its pool, or, if that is full, back to the allocator, but only
+    /// on the thread that allocated it; elsewhere it stays where it is
+    /// (smol moves a task between its threads at every wake, and a free on
+    /// another thread than the allocating one takes the slow path).
+    pub(crate) fn shrink_finished(&mut self) -> Shrink {
         let Some(detail) = self.get() else {
-            return true;
+            return Shrink::Shrunk;
         };
         let only_root = detail.name.is_none()
             && detail.root_owner.is_none()
@@ -402,7 +437,13 @@ impl DetailSlot {
             && detail.serves.is_none()
             && detail.wakers.is_empty();
         if !only_root {
-            return false;
+            return Shrink::Kept;
+        }
+        // Freed on the thread that allocated it (a full pool frees what it
+        // is given), the memory is reused by that thread's next
+        // allocations; on another, it would take the allocator's slow path.
+        if !Detail::pool_has_room() && detail.home != Home::here() {
+            return Shrink::PoolFull;
         }
         let root = detail.root_fn;
         if let Some(detail) = self.take() {
@@ -411,8 +452,21 @@ impl DetailSlot {
         if let Some(root) = root {
             self.0 = std::ptr::from_ref(root) as usize | ROOT;
         }
-        true
+        Shrink::Shrunk
     }
+}
+
+/// What [`DetailSlot::shrink_finished`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shrink {
+    /// The slot keeps only the root fn, if any; its detail went to this
+    /// thread's pool.
+    Shrunk,
+    /// The detail holds more than its root fn: kept.
+    Kept,
+    /// This thread's pool is full and the detail was allocated on another:
+    /// kept.
+    PoolFull,
 }
 
 impl Drop for DetailSlot {
@@ -449,10 +503,31 @@ mod tests {
     };
 
     #[test]
+    fn a_full_pool_frees_only_a_detail_its_thread_allocated() {
+        // Made on this thread; shrunk on another whose pool is full.
+        let mut foreign = DetailSlot::new(Some(Box::default()));
+        foreign.get_mut().expect("given").root_fn = Some(&ROOT);
+        std::thread::spawn(move || {
+            for _ in 0..POOL_SIZE {
+                Detail::recycle(Box::default());
+            }
+            assert!(!Detail::pool_has_room());
+            assert_eq!(foreign.shrink_finished(), Shrink::PoolFull);
+            assert!(foreign.get().is_some(), "kept where it is");
+            let mut own = DetailSlot::new(Some(Box::default()));
+            own.get_mut().expect("given").root_fn = Some(&ROOT);
+            assert_eq!(own.shrink_finished(), Shrink::Shrunk);
+            assert_eq!(own.root().map(|(root, _)| root.name), Some("named_by_me"));
+        })
+        .join()
+        .expect("the checks passed");
+    }
+
+    #[test]
     fn a_shrunk_slot_keeps_its_root_fn_in_a_detail_made_later() {
         let mut slot = DetailSlot::new(Some(Detail::take()));
         slot.get_mut().expect("given").root_fn = Some(&ROOT);
-        assert!(slot.shrink_finished());
+        assert_eq!(slot.shrink_finished(), Shrink::Shrunk);
         assert!(slot.get().is_none());
         assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
         slot.get_or_insert_with(Detail::take).panic = Some("late".into());
