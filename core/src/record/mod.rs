@@ -6,7 +6,7 @@
 //! instrumented code then pushes [`Event`]s into a bounded ring of the
 //! producing thread (never blocking, never allocating; full means dropped
 //! and counted), a collector thread drains the rings every
-//! [`INTERVAL`](collector::INTERVAL) and hands each recorder a [`Batch`]
+//! `INTERVAL` (10 ms) and hands each recorder a [`Batch`]
 //! over a bounded channel (a recorder that falls behind loses batches, and
 //! is told how many events in the next one it gets). The agent streams
 //! batches to `async-inspect record`; trace files store them.

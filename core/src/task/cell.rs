@@ -84,7 +84,7 @@ impl Phase {
 /// The counters are written only by the thread polling the task (a task is
 /// polled by one thread at a time), so they are updated with a relaxed load
 /// and store rather than a locked read-modify-write. Wakes are the
-/// exception: any thread may wake a task (see [`Wakes`]).
+/// exception: any thread may wake a task (see `Wakes`).
 #[derive(Debug)]
 pub struct TaskCell {
     /// [`Phase`] in the low bits, the clock time it began in the rest.
