@@ -23,17 +23,14 @@ const INLINE_FRAMES: usize = 4;
 /// How many inspect points a task keeps (the latest ones).
 pub(crate) const POINTS_KEPT: usize = 8;
 
+/// In declaration order (`repr(C)`, no padding but at the end): what a
+/// wait's start and end touch (its list, the ids, the ended count) and the
+/// frame list come first, in the detail's first two cache lines; a task's
+/// detail is cold by the time its sleep ends when thousands of tasks sleep
+/// at once.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub(crate) struct Detail {
-    next_id: u32,
-    /// The name given at spawn.
-    pub(crate) name: Option<Box<str>>,
-    /// The task's registered frames, in the order their calls began;
-    /// dead ones (calls that ended, not reaped yet) are skipped by readers.
-    /// A few inline: a new detail's first frame would otherwise cost an
-    /// allocation of its own (a detail is new for every task alive at
-    /// once beyond what its thread's pool keeps).
-    pub(crate) frames: smallvec::SmallVec<[FramePtr; INLINE_FRAMES]>,
     /// In id order; an ended one in the middle may stay, marked, until
     /// swept: readers skip it. One inline: a task's first wait (a sleep, a
     /// lock, a join) would otherwise allocate the list, for every task
@@ -41,6 +38,17 @@ pub(crate) struct Detail {
     pub(crate) waits: smallvec::SmallVec<[WaitRecord; 1]>,
     /// How many of `waits` are marked ended.
     pub(crate) ended_waits: usize,
+    next_id: u32,
+    /// Whether a self-wake storm was reported for it.
+    pub(crate) storm_reported: bool,
+    /// The task's registered frames, in the order their calls began;
+    /// dead ones (calls that ended, not reaped yet) are skipped by readers.
+    /// A few inline: a new detail's first frame would otherwise cost an
+    /// allocation of its own (a detail is new for every task alive at
+    /// once beyond what its thread's pool keeps).
+    pub(crate) frames: smallvec::SmallVec<[FramePtr; INLINE_FRAMES]>,
+    /// The name given at spawn.
+    pub(crate) name: Option<Box<str>>,
     pub(crate) timeouts: Vec<TimeoutRecord>,
     pub(crate) points: VecDeque<PointRecord>,
     /// The first traced fn this task ran at its root, which names a task
@@ -54,8 +62,6 @@ pub(crate) struct Detail {
     pub(crate) last_lint_at: u64,
     /// The waker wrappers it was polled with after its first.
     pub(crate) wakers: crate::task::waker::Wrappers,
-    /// Whether a self-wake storm was reported for it.
-    pub(crate) storm_reported: bool,
     /// For an adopted task: the runtime's id of the task it runs in.
     pub(crate) host: Option<Box<str>>,
     /// The `tracing` span it entered last.
