@@ -137,8 +137,9 @@ impl Timer {
     /// Outside a tokio runtime when only tokio's timer is compiled in, as
     /// tokio's own `sleep` does.
     fn at(deadline: Instant) -> Self {
-        // In a tokio task (no clone of the runtime's handle to find out,
-        // a count every worker's timers would share), else in a runtime.
+        // Inside a tokio task (known without cloning the runtime's
+        // handle, whose count every worker's timers would share), or
+        // elsewhere inside a tokio runtime.
         #[cfg(all(feature = "tokio-timer", feature = "io-timer"))]
         let on_tokio =
             tokio::task::try_id().is_some() || tokio::runtime::Handle::try_current().is_ok();

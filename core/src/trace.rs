@@ -212,15 +212,8 @@ pin_project! {
     impl<F, O> PinnedDrop for Traced<F, O> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Link::Entered(Some(Entered { cell, frame })) =
-                std::mem::replace(this.link, Link::Entered(None))
-            {
-                record_exit(&cell, &frame);
-                let adopted = frame.get().adopted;
-                let _ = frame.retire(None, u64::MAX);
-                if adopted {
-                    cell.finish(Phase::Aborted);
-                }
+            if let Link::Entered(Some(entered)) = std::mem::replace(this.link, Link::Entered(None)) {
+                leave(entered, None);
             }
         }
     }
@@ -279,20 +272,32 @@ impl<F: Future, O: Owner> Future for Traced<F, O> {
             this.future.poll(cx)
         };
         if poll.is_ready()
-            && let Link::Entered(Some(Entered { cell, frame })) =
-                std::mem::replace(this.link, Link::Entered(None))
+            && let Link::Entered(Some(entered)) = std::mem::replace(this.link, Link::Entered(None))
         {
-            let now = clock::now();
-            record_exit(&cell, &frame);
-            let adopted = frame.get().adopted;
-            if let Some(stretch) = frame.retire(Some(now), config::blocking_poll_ns()) {
-                cell.report_stretch(stretch, now);
-            }
-            if adopted {
-                cell.finish(Phase::Done);
-            }
+            leave(entered, Some(clock::now()));
         }
         poll
+    }
+}
+
+/// A traced call ends: completed at `completed_at`, or dropped before
+/// (`None`). Its frame retires (reporting the synchronous stretch before a
+/// completion, if long), and a task it adopted ends with it.
+fn leave(Entered { cell, frame }: Entered, completed_at: Option<u64>) {
+    record_exit(&cell, &frame);
+    let adopted = frame.get().adopted;
+    let threshold = config::blocking_poll_ns();
+    if let Some(stretch) = frame.retire(completed_at, threshold)
+        && let Some(now) = completed_at
+    {
+        cell.report_stretch(stretch, now);
+    }
+    if adopted {
+        cell.finish(if completed_at.is_some() {
+            Phase::Done
+        } else {
+            Phase::Aborted
+        });
     }
 }
 
@@ -494,20 +499,13 @@ mod size {
 
 #[cfg(test)]
 mod finished {
+    use std::pin::pin;
     use std::sync::Arc;
+    use std::task::{Context, Poll};
 
-    use super::{FnInfo, NoOwner, OwnerOf, Traced};
-    use crate::task::detail::{Detail, DetailSlot, Shrink};
+    use super::{NoOwner, OwnerOf, Traced};
+    use crate::task::detail::tests::ROOT;
     use crate::{Inspected, TaskKind};
-
-    static ROOT: FnInfo = FnInfo {
-        name: "named_by_me",
-        module_path: "tests",
-        file: "root.rs",
-        line: 7,
-        column: 9,
-        awaits: &[],
-    };
 
     #[test]
     fn a_finished_task_keeps_the_fn_that_names_it_and_lets_its_detail_go() {
@@ -521,37 +519,32 @@ mod finished {
             "the detail was kept"
         );
         assert_eq!(cell.name(), "named_by_me");
-        let snapshot = crate::snapshot();
-        assert_eq!(
-            snapshot.task(cell.id()).expect("retained").name,
-            "named_by_me"
-        );
+    }
 
-        // Adopted (a traced future polled outside any task, named with
-        // its arguments): its location is its root fn's, also once it
-        // finished.
-        let adopted = Traced::<_, NoOwner>::new(&ROOT, None, async {});
-        futures::executor::block_on(adopted);
+    #[test]
+    fn an_adopted_task_starts_where_its_root_fn_is() {
+        // A traced future polled outside any task, parked (a live task is
+        // never evicted by other tests' spawns).
+        let mut adopted = pin!(Traced::<_, NoOwner>::new(
+            &ROOT,
+            None,
+            std::future::pending::<()>()
+        ));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert_eq!(adopted.as_mut().poll(&mut cx), Poll::Pending);
         let snapshot = crate::snapshot();
         let info = snapshot
             .tasks()
             .iter()
             .rev()
             .find(|t| t.kind == TaskKind::Adopted && t.name == "named_by_me()")
-            .expect("the adopted task is retained");
+            .expect("the adopted task is live");
         assert_eq!((&*info.location.file, info.location.line), ("root.rs", 7));
     }
 
     #[test]
-    fn a_detail_with_more_than_a_free_root_fn_is_kept() {
-        let mut slot = DetailSlot::new(Some(Detail::take()));
-        let detail = slot.get_mut().expect("given");
-        detail.root_fn = Some(&ROOT);
-        detail.panic = Some("boom".into());
-        assert_eq!(slot.shrink_finished(), Shrink::Kept);
-        assert_eq!(slot.get().and_then(|d| d.panic.as_deref()), Some("boom"));
-
-        // A method's type names it too: the slot has no room for it.
+    fn a_method_s_finished_task_keeps_its_detail_for_its_type() {
+        // The slot has no room for a method's type, which names it too.
         let body = Traced::<_, OwnerOf<str>>::new(&ROOT, None, async {});
         let task = Inspected::new(body, TaskKind::Spawned, None);
         let cell = Arc::clone(task.cell().expect("inspection is on"));

@@ -454,8 +454,7 @@ impl TaskCell {
 
     /// Runs `f` on the task's detail, if it has one, for reading.
     pub(crate) fn read_detail<R>(&self, f: impl FnOnce(Option<&Detail>) -> R) -> R {
-        let guard = self.guard();
-        f(guard.get())
+        self.read_slot(|slot| f(slot.get()))
     }
 
     /// Runs `f` on the task's detail slot: its detail, and the root fn

@@ -333,7 +333,7 @@ impl Detail {
 /// next traced task takes it, rather than to whichever thread drops the
 /// record much later (the spawning thread, which touched it last long
 /// before: every line of it a miss there, and again on the worker).
-pub(crate) struct DetailSlot(usize);
+pub(crate) struct DetailSlot(*mut ());
 
 /// Set in a [`DetailSlot`] that holds a root fn, not a detail: an
 /// `FnInfo`'s address is even (it holds references).
@@ -351,36 +351,47 @@ unsafe impl Sync for DetailSlot {}
 impl DetailSlot {
     pub(crate) fn new(detail: Option<Box<Detail>>) -> Self {
         match detail {
-            Some(detail) => Self(Box::into_raw(detail) as usize),
-            None => Self(0),
+            Some(detail) => Self(Box::into_raw(detail).cast()),
+            None => Self(std::ptr::null_mut()),
         }
+    }
+
+    /// The detail the slot owns: null if none, or if it holds a root fn.
+    fn own(&self) -> *mut Detail {
+        if self.0.addr() & ROOT != 0 {
+            return std::ptr::null_mut();
+        }
+        self.0.cast()
+    }
+
+    /// The root fn the slot holds instead of a detail.
+    fn tagged_root(&self) -> Option<&'static FnInfo> {
+        if self.0.addr() & ROOT == 0 {
+            return None;
+        }
+        // SAFETY: a tagged pointer is a `&'static FnInfo` (see
+        // `shrink_finished`).
+        Some(unsafe { &*self.0.map_addr(|a| a & !ROOT).cast::<FnInfo>() })
     }
 
     /// The task's own detail, if it has one.
     pub(crate) fn get(&self) -> Option<&Detail> {
-        if self.0 & ROOT != 0 {
-            return None;
-        }
-        // SAFETY: an even non-zero word is a `Box<Detail>` this slot owns.
-        unsafe { (self.0 as *const Detail).as_ref() }
+        // SAFETY: a non-null `own` is a `Box<Detail>` this slot owns.
+        unsafe { self.own().as_ref() }
     }
 
     /// The task's own detail, mutably, if it has one.
     pub(crate) fn get_mut(&mut self) -> Option<&mut Detail> {
-        if self.0 & ROOT != 0 {
-            return None;
-        }
         // SAFETY: as in `get`, and `&mut self` is exclusive.
-        unsafe { (self.0 as *mut Detail).as_mut() }
+        unsafe { self.own().as_mut() }
     }
 
     /// The task's own detail, made by `make` if it has none (keeping the
     /// root fn, if that is all it had).
     pub(crate) fn get_or_insert_with(&mut self, make: impl FnOnce() -> Box<Detail>) -> &mut Detail {
-        if self.get().is_none() {
-            let root = self.root_fn();
+        if self.own().is_null() {
             let mut detail = make();
-            if let Some(root) = root {
+            if let Some(root) = self.tagged_root() {
                 detail.root_fn = Some(root);
             }
             *self = Self::new(Some(detail));
@@ -393,13 +404,11 @@ impl DetailSlot {
 
     /// Takes the task's own detail out, leaving nothing.
     pub(crate) fn take(&mut self) -> Option<Box<Detail>> {
-        let word = std::mem::replace(&mut self.0, 0);
-        if word & ROOT != 0 || word == 0 {
-            return None;
-        }
-        // SAFETY: an even non-zero word is a `Box<Detail>` this slot owned,
-        // and no longer holds.
-        Some(unsafe { Box::from_raw(word as *mut Detail) })
+        let own = self.own();
+        self.0 = std::ptr::null_mut();
+        // SAFETY: a non-null `own` is a `Box<Detail>` this slot owned, and
+        // no longer holds.
+        (!own.is_null()).then(|| unsafe { Box::from_raw(own) })
     }
 
     /// The first traced fn the task ran at its root, with the `Self` type
@@ -407,16 +416,8 @@ impl DetailSlot {
     pub(crate) fn root(&self) -> Option<(&'static FnInfo, Option<&'static str>)> {
         match self.get() {
             Some(detail) => detail.root_fn.map(|root| (root, detail.root_owner)),
-            None => self.root_fn().map(|root| (root, None)),
+            None => self.tagged_root().map(|root| (root, None)),
         }
-    }
-
-    fn root_fn(&self) -> Option<&'static FnInfo> {
-        if self.0 & ROOT == 0 {
-            return self.get().and_then(|detail| detail.root_fn);
-        }
-        // SAFETY: an odd word is a `&'static FnInfo`'s address, tagged.
-        Some(unsafe { &*((self.0 & !ROOT) as *const FnInfo) })
     }
 
     /// The task finished: if its detail holds nothing but a free fn at its
@@ -456,7 +457,8 @@ impl DetailSlot {
             Detail::recycle(detail);
         }
         if let Some(root) = root {
-            self.0 = std::ptr::from_ref(root) as usize | ROOT;
+            let root = std::ptr::from_ref(root).cast::<()>().cast_mut();
+            self.0 = root.map_addr(|a| a | ROOT);
         }
         Shrink::Shrunk
     }
@@ -489,17 +491,18 @@ impl std::fmt::Debug for DetailSlot {
             Some(detail) => detail.fmt(f),
             None => f
                 .debug_struct("DetailSlot")
-                .field("root", &self.root_fn().map(|root| root.name))
+                .field("root", &self.tagged_root().map(|root| root.name))
                 .finish(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    static ROOT: FnInfo = FnInfo {
+    /// A traced fn for tests of what a finished task keeps.
+    pub(crate) static ROOT: FnInfo = FnInfo {
         name: "named_by_me",
         module_path: "tests",
         file: "root.rs",
@@ -507,6 +510,16 @@ mod tests {
         column: 9,
         awaits: &[],
     };
+
+    #[test]
+    fn a_detail_with_more_than_a_free_root_fn_is_kept() {
+        let mut slot = DetailSlot::new(Some(Detail::take()));
+        let detail = slot.get_mut().expect("given");
+        detail.root_fn = Some(&ROOT);
+        detail.panic = Some("boom".into());
+        assert_eq!(slot.shrink_finished(), Shrink::Kept);
+        assert_eq!(slot.get().and_then(|d| d.panic.as_deref()), Some("boom"));
+    }
 
     #[test]
     fn a_full_pool_frees_only_a_detail_its_thread_allocated() {
