@@ -23,17 +23,22 @@ async fn locks_and_their_holders_are_in_the_snapshot() {
         })
     };
     let holder_id = holder.inspect_id().unwrap();
+    // The waiter starts once the holder holds both: on two workers it
+    // could otherwise take the lock first.
+    eventually("the holder to hold both", |s| {
+        s.task(holder_id).is_some_and(|t| t.holds.len() == 2)
+    })
+    .await;
     let waiter = {
         let cache = cache.clone();
         async_inspect::spawn(async move {
             let _c = cache.lock().await;
         })
     };
-    let snapshot = eventually("the holder to hold both and the waiter to wait", |s| {
-        s.task(holder_id).is_some_and(|t| t.holds.len() == 2)
-            && s.resources()
-                .iter()
-                .any(|r| r.resource.name == "cache" && r.waiters == 1)
+    let snapshot = eventually("the waiter to wait", |s| {
+        s.resources()
+            .iter()
+            .any(|r| r.resource.name == "cache" && r.waiters == 1)
     })
     .await;
     let task = common::task(&snapshot, holder_id);
