@@ -21,6 +21,49 @@ async fn load(user: u32, lock: Arc<Mutex<u32>>) -> u32 {
     value
 }
 
+#[async_inspect::trace]
+async fn outer_call(id: u64) -> u64 {
+    inner_call(id + 1).await
+}
+
+#[async_inspect::trace]
+async fn inner_call(id: u64) -> u64 {
+    tokio::task::yield_now().await;
+    id
+}
+
+#[test]
+fn calls_that_keep_their_arguments_as_values_are_recorded_with_their_text_in_order() {
+    let recorder = Recorder::start_with(Polls::Long);
+    let runtime = two_workers();
+    let task = runtime.block_on(async {
+        let handle = async_inspect::spawn(outer_call(7));
+        let task = handle.inspect_id().unwrap().as_u64();
+        assert_eq!(handle.await.unwrap(), 8);
+        task
+    });
+    let batches = collect(&recorder, |batches| {
+        events(batches).any(|e| matches!(e, Event::End { task: t, .. } if *t == task))
+    });
+    let function = |id: u32| {
+        batches
+            .iter()
+            .flat_map(|b| &b.sites)
+            .find(|s| s.id == id)
+            .map(|s| s.function.clone())
+    };
+    let enters: Vec<(Option<String>, Option<String>)> = events(&batches)
+        .filter(|e| e.task() == task)
+        .filter_map(|e| match e {
+            Event::Enter { site, args, .. } => Some((function(*site), args.clone())),
+            _ => None,
+        })
+        .collect();
+    let expected = [("outer_call", "id=7"), ("inner_call", "id=8")]
+        .map(|(f, a)| (Some(f.to_owned()), Some(a.to_owned())));
+    assert_eq!(enters, expected);
+}
+
 #[test]
 fn a_recording_has_polls_frames_awaits_locks_and_points() {
     let recorder = Recorder::start_with(Polls::All);

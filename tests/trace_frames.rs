@@ -291,6 +291,39 @@ async fn argument_text_is_bounded() {
     handle.abort();
 }
 
+/// An id of the application's own, which it lets traced calls keep as a
+/// value.
+#[derive(Clone, Copy, Debug)]
+struct UserId(#[allow(dead_code, reason = "shown by Debug")] u64);
+
+impl async_inspect::ArgValue for UserId {}
+
+#[async_inspect::trace]
+async fn kept_as_values(user: UserId, pause: std::time::Duration) {
+    std::future::pending::<()>().await;
+    let _ = (user, pause);
+}
+
+#[async_inspect::test]
+async fn arguments_kept_as_values_show_as_the_same_text() {
+    let pause = std::time::Duration::from_millis(50);
+    let handle = async_inspect::spawn(kept_as_values(UserId(7), pause));
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("kept_as_values to park", |s| {
+        common::blocked_in(s, id, "kept_as_values")
+    })
+    .await;
+    let frame = &task(&snapshot, id).frames[0];
+    assert_eq!(frame.args.as_deref(), Some("user=UserId(7), pause=50ms"));
+    assert!(
+        snapshot
+            .to_string()
+            .contains("kept_as_values(user=UserId(7), pause=50ms)"),
+        "{snapshot}"
+    );
+    handle.abort();
+}
+
 #[async_inspect::trace]
 async fn two_arguments(shared: String, id: u32) {
     std::future::pending::<()>().await;

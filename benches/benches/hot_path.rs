@@ -69,6 +69,34 @@ async fn traced_calls() {
     }
 }
 
+/// Two arguments a call keeps as values (`ArgValue`s), formatted only
+/// when read.
+#[async_inspect::trace]
+async fn traced_leaf_values(id: u64, pause: std::time::Duration) {
+    YieldOnce(false).await;
+    black_box((id, pause));
+}
+
+/// The same with a `&str`, which is formatted when the call starts.
+#[async_inspect::trace]
+async fn traced_leaf_text(id: u64, name: &'static str) {
+    YieldOnce(false).await;
+    black_box((id, name));
+}
+
+async fn traced_calls_values() {
+    let pause = std::time::Duration::from_micros(50);
+    for id in 0.. {
+        traced_leaf_values(id, pause).await;
+    }
+}
+
+async fn traced_calls_text() {
+    for id in 0.. {
+        traced_leaf_text(id, "ada").await;
+    }
+}
+
 fn poll_n<F: Future>(future: Pin<&mut F>, cx: &mut Context<'_>) {
     let _ = black_box(future.poll(cx));
 }
@@ -175,6 +203,16 @@ fn traced_await(c: &mut Criterion) {
     let mut group = c.benchmark_group("call with one await (two polls) in a task");
     bench_two_polls(&mut group, "untraced fn", plain_calls());
     bench_two_polls(&mut group, "#[trace] fn", traced_calls());
+    bench_two_polls(
+        &mut group,
+        "#[trace] fn(u64, Duration): kept as values",
+        traced_calls_values(),
+    );
+    bench_two_polls(
+        &mut group,
+        "#[trace] fn(u64, &str): formatted",
+        traced_calls_text(),
+    );
     group.finish();
 }
 

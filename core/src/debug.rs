@@ -92,7 +92,8 @@ fn admits(
         return false;
     }
     if let Some(text) = &conditions.args {
-        let args = frame.and_then(|f| f.args.as_deref()).unwrap_or("");
+        let args = frame.and_then(|f| f.args.text(f.info));
+        let args = args.as_deref().unwrap_or("");
         if !args.contains(text.as_str()) {
             return false;
         }

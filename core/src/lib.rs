@@ -40,6 +40,7 @@
 //! # use std::future::Future;
 //! ```
 
+mod args;
 pub mod clock;
 pub mod config;
 pub mod debug;

@@ -18,6 +18,9 @@ pub struct FnInfo {
     pub column: u32,
     /// The function's own `.await`s, in source order.
     pub awaits: &'static [AwaitInfo],
+    /// The names of the arguments its frames show, in order (empty for
+    /// none): what values kept unformatted are printed with.
+    pub args: &'static [&'static str],
 }
 
 /// One `.await` of a traced function.

@@ -434,7 +434,7 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
             owner => Cow::Owned(crate::site::qualified(info.name, owner)),
         },
         module_path: Cow::Borrowed(info.module_path),
-        args: frame.args.clone(),
+        args: frame.args.text(info),
         location: SourceLocation::new(info.file, info.line, info.column),
         entered_at: to_duration(frame.entered_at),
         awaits,

@@ -11,7 +11,7 @@
 //! A `Traced` polled with no inspected task current becomes the root of an
 //! *adopted* task that lives exactly as long as it does.
 
-use std::fmt::{self, Debug, Write};
+use std::fmt::{self, Debug};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::panic::Location;
@@ -27,115 +27,12 @@ use crate::task::{
 };
 use crate::{clock, config, record};
 
+use crate::args::Args;
+pub use crate::args::{
+    ArgValue, ArgValues, ArgsProbe, FormatNow, KeepValues, MAX_ARG_TEXT, MAX_ARGS_TEXT,
+    format_args_list, format_value,
+};
 pub use crate::site::{AwaitInfo, FnInfo};
-
-/// At most this many bytes of argument text are kept per traced call.
-pub const MAX_ARGS_TEXT: usize = 256;
-
-/// At most this many bytes of one argument's value: a large value (a
-/// whole shared state) leaves room for the arguments after it.
-pub const MAX_ARG_TEXT: usize = 80;
-
-/// Formats a traced call's arguments as `name=value, name=value`, each
-/// value cut at [`MAX_ARG_TEXT`] bytes and the whole at [`MAX_ARGS_TEXT`]
-/// (the Debug impl stops early rather than formatting a huge value in
-/// full). One allocation: the text is built on the stack.
-///
-/// ```
-/// use async_inspect_core::trace::format_args_list;
-///
-/// let text = format_args_list(&[("user_id", &12345), ("name", &"ada")]);
-/// assert_eq!(&*text, r#"user_id=12345, name="ada""#);
-///
-/// // A huge first argument does not hide the next one.
-/// let db = vec![0_u8; 1000];
-/// let text = format_args_list(&[("db", &db), ("key", &"k")]);
-/// assert!(text.starts_with("db=[0, 0,") && text.ends_with(r#"…, key="k""#), "{text}");
-/// ```
-pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Arc<str> {
-    bounded(|out| {
-        for (i, (name, value)) in args.iter().enumerate() {
-            let separator = if i == 0 { "" } else { ", " };
-            write!(out, "{separator}{name}=")?;
-            // This value alone stops at its own bound, marked with `…`,
-            // and the next argument goes on.
-            out.value_limit = Some(out.len + MAX_ARG_TEXT);
-            let cut = write!(out, "{value:?}").is_err() && !out.truncated;
-            out.value_limit = None;
-            if cut {
-                out.write_str("…")?;
-            }
-        }
-        Ok(())
-    })
-}
-
-/// Formats one value's Debug text, cut as [`format_args_list`] cuts.
-///
-/// ```
-/// assert_eq!(&*async_inspect_core::trace::format_value(&"hi"), r#""hi""#);
-/// ```
-pub fn format_value(value: &dyn Debug) -> Arc<str> {
-    bounded(|out| write!(out, "{value:?}"))
-}
-
-fn bounded(write: impl FnOnce(&mut Bounded) -> fmt::Result) -> Arc<str> {
-    let mut out = Bounded {
-        bytes: [0; MAX_ARGS_TEXT + '…'.len_utf8()],
-        len: 0,
-        truncated: false,
-        value_limit: None,
-    };
-    // An error only means the text was cut.
-    let _ = write(&mut out);
-    if out.truncated {
-        out.push('…'.encode_utf8(&mut [0; 4]));
-    }
-    // Only whole `str`s and char-boundary prefixes of them were copied in.
-    Arc::from(std::str::from_utf8(&out.bytes[..out.len]).unwrap_or("…"))
-}
-
-struct Bounded {
-    bytes: [u8; MAX_ARGS_TEXT + 3],
-    len: usize,
-    /// The whole text reached [`MAX_ARGS_TEXT`].
-    truncated: bool,
-    /// Where the value being written must stop, if it has a bound of its
-    /// own; reaching it is not `truncated`.
-    value_limit: Option<usize>,
-}
-
-impl Bounded {
-    fn push(&mut self, s: &str) {
-        self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
-        self.len += s.len();
-    }
-}
-
-impl Write for Bounded {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = MAX_ARGS_TEXT.saturating_sub(self.len);
-        // A value's own bound, if nearer; its `…` still fits the whole.
-        let value_room = self
-            .value_limit
-            .map(|limit| limit.saturating_sub(self.len))
-            .filter(|&r| r < room.saturating_sub('…'.len_utf8()));
-        let room = value_room.unwrap_or(room);
-        if s.len() <= room {
-            self.push(s);
-            return Ok(());
-        }
-        let mut cut = room;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        self.push(&s[..cut]);
-        if value_room.is_none() {
-            self.truncated = true;
-        }
-        Err(fmt::Error)
-    }
-}
 
 /// How an adopted task learns the id its runtime gave the task it runs in
 /// (set by the runtime's adapter; core names no runtime).
@@ -148,16 +45,13 @@ pub fn set_host_task_id(f: fn() -> Option<String>) {
 }
 
 /// Where a traced call is: not polled yet (what its frame will record),
-/// or polled, with the frame it entered (none when not recorded). Two
-/// variants, so that the tag fits in the niche of `info`, and the entered
-/// one fits beside `info`: a `Traced` is 24 bytes bigger than its body, in
-/// every traced call of every program built with the `inspect` feature,
-/// whether recording is on or off.
+/// or polled, with the frame it entered (none when not recorded). Its
+/// arguments are not here: the body hands them to the frame when it
+/// starts ([`record_args`]), from its own copies. A `Traced` is 24 bytes
+/// bigger than its body, in every traced call of every program built with
+/// the `inspect` feature, whether recording is on or off.
 enum Link {
-    NotEntered {
-        info: &'static FnInfo,
-        args: Option<Arc<str>>,
-    },
+    NotEntered(&'static FnInfo),
     Entered(Option<Entered>),
 }
 
@@ -222,7 +116,7 @@ pin_project! {
 impl<F, O> Debug for Traced<F, O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let info = match &self.link {
-            Link::NotEntered { info, .. } => Some(*info),
+            Link::NotEntered(info) => Some(*info),
             Link::Entered(Some(entered)) => Some(entered.frame.get().info),
             Link::Entered(None) => None,
         };
@@ -233,13 +127,13 @@ impl<F, O> Debug for Traced<F, O> {
 }
 
 impl<F: Future, O: Owner> Traced<F, O> {
-    /// Wraps the body of the traced fn `info`, called with `args` (formatted
-    /// by [`format_args_list`], or `None` when inspection is off), a method
-    /// of `O`'s type or a free fn ([`NoOwner`]).
-    pub fn new(info: &'static FnInfo, args: Option<Arc<str>>, future: F) -> Self {
+    /// Wraps the body of the traced fn `info`, a method of `O`'s type or a
+    /// free fn ([`NoOwner`]). A body that records arguments starts with
+    /// [`record_args`].
+    pub fn new(info: &'static FnInfo, future: F) -> Self {
         Self {
             future,
-            link: Link::NotEntered { info, args },
+            link: Link::NotEntered(info),
             owner: PhantomData,
         }
     }
@@ -250,9 +144,8 @@ impl<F: Future, O: Owner> Future for Traced<F, O> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Link::NotEntered { info, args } = this.link {
-            let (info, args) = (*info, args.take());
-            *this.link = Link::Entered(enter(info, args, O::name()));
+        if let Link::NotEntered(info) = *this.link {
+            *this.link = Link::Entered(enter(info, O::name()));
         }
         let Link::Entered(Some(Entered { cell, frame })) = &*this.link else {
             // Not ours to record; still hide the enclosing frame so that our
@@ -301,48 +194,83 @@ fn leave(Entered { cell, frame }: Entered, completed_at: Option<u64>) {
     }
 }
 
-fn enter(
-    info: &'static FnInfo,
-    args: Option<Arc<str>>,
-    owner: Option<&'static str>,
-) -> Option<Entered> {
+fn enter(info: &'static FnInfo, owner: Option<&'static str>) -> Option<Entered> {
     if !config::enabled() {
         return None;
     }
     let current = context::get();
     let now = clock::now();
     if current.task.is_null() {
-        let function = crate::site::qualified(info.name, owner);
-        let name = match &args {
-            Some(args) => format!("{function}({args})"),
-            None => format!("{function}()"),
-        };
-        let cell = TaskCell::register(TaskKind::Adopted, Some(name.into()), Location::caller());
+        // Named with its arguments when the body hands them over.
+        let name = info
+            .args
+            .is_empty()
+            .then(|| format!("{}()", crate::site::qualified(info.name, owner)).into());
+        let cell = TaskCell::register(TaskKind::Adopted, name, Location::caller());
         if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
             cell.with_detail(|detail| detail.host = Some(host.into()));
         }
-        let frame = FrameHandle::enter(info, owner, &cell, Place::AdoptedRoot, args, now);
-        record_enter(&cell, &frame);
+        let frame = FrameHandle::enter(info, owner, &cell, Place::AdoptedRoot, now);
+        if info.args.is_empty() {
+            record_enter(&cell, frame.get());
+        }
         return Some(Entered { cell, frame });
     }
     let cell = context::current_cell()?;
     // SAFETY: a non-null current frame is the frame of the traced call
     // polling us, alive for the whole poll (see `context`).
     let at = unsafe { current.frame.as_ref() }.map_or(Place::Root, Place::Under);
-    let frame = FrameHandle::enter(info, owner, &cell, at, args, now);
-    record_enter(&cell, &frame);
+    let frame = FrameHandle::enter(info, owner, &cell, at, now);
+    // A call with arguments is recorded once its body hands them over.
+    if info.args.is_empty() {
+        record_enter(&cell, frame.get());
+    }
     Some(Entered { cell, frame })
 }
 
-fn record_enter(cell: &TaskCell, frame: &FrameHandle) {
+/// The first thing the body of a traced call that records arguments does:
+/// hands them to its frame, as `values` (see [`ArgValue`]) if it has them,
+/// else as `text` (see [`format_args_list`]). Neither runs when the call is
+/// not recorded. What `#[trace]` expands to; not an API.
+#[doc(hidden)]
+#[inline]
+pub fn record_args(values: impl FnOnce() -> Option<ArgValues>, text: impl FnOnce() -> Arc<str>) {
+    let current = context::get();
+    if current.frame.is_null() || current.task.is_null() {
+        return;
+    }
+    // SAFETY: both were set by the `Traced` polling this body, which holds
+    // the task and owns the frame for the whole poll (see `context`).
+    let (task, frame) = unsafe { (&*current.task, &*current.frame) };
+    let args = match values() {
+        Some(values) => Args::Values(values),
+        None => Args::Text(text()),
+    };
+    // SAFETY: this thread polls the frame's call: it is the current frame.
+    if unsafe { frame.args.set(args) } {
+        record_enter(task, frame);
+        if frame.adopted {
+            name_adopted(task, frame);
+        }
+    }
+}
+
+/// An adopted task is named by its root call, arguments and all.
+#[cold]
+fn name_adopted(task: &TaskCell, frame: &FrameCell) {
+    let function = crate::site::qualified(frame.info.name, frame.owner);
+    let args = frame.args.text(frame.info).unwrap_or_default();
+    task.with_detail(|detail| detail.name = Some(format!("{function}({args})").into()));
+}
+
+fn record_enter(cell: &TaskCell, frame: &FrameCell) {
     if record::on() {
-        let frame = frame.get();
         record::emit(record::Raw::Enter {
             task: cell.id().as_u64(),
             frame: frame.id,
             parent: frame.parent,
             info: frame.info,
-            args: frame.args.clone(),
+            args: frame.args.text(frame.info),
             at: record::now(),
         });
     }
@@ -509,7 +437,7 @@ mod finished {
 
     #[test]
     fn a_finished_task_keeps_the_fn_that_names_it_and_lets_its_detail_go() {
-        let body = Traced::<_, NoOwner>::new(&ROOT, None, async {});
+        let body = Traced::<_, NoOwner>::new(&ROOT, async {});
         let task = Inspected::new(body, TaskKind::Spawned, None);
         let cell = Arc::clone(task.cell().expect("inspection is on"));
         futures::executor::block_on(task);
@@ -527,7 +455,6 @@ mod finished {
         // never evicted by other tests' spawns).
         let mut adopted = pin!(Traced::<_, NoOwner>::new(
             &ROOT,
-            None,
             std::future::pending::<()>()
         ));
         let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -545,7 +472,7 @@ mod finished {
     #[test]
     fn a_method_s_finished_task_keeps_its_detail_for_its_type() {
         // The slot has no room for a method's type, which names it too.
-        let body = Traced::<_, OwnerOf<str>>::new(&ROOT, None, async {});
+        let body = Traced::<_, OwnerOf<str>>::new(&ROOT, async {});
         let task = Inspected::new(body, TaskKind::Spawned, None);
         let cell = Arc::clone(task.cell().expect("inspection is on"));
         futures::executor::block_on(task);

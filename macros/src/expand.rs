@@ -6,9 +6,13 @@
 //! becomes, with the signature untouched,
 //! ```text
 //! async fn fetch(user: u64) -> T {
-//!     static FN: FnInfo = FnInfo { name: "fetch", awaits: &[..], .. };
-//!     let args = if enabled() { Some(format_args_list(&[("user", &user)])) } else { None };
-//!     Traced::new(&FN, args, async move { body with each own `.await` wrapped }).await
+//!     static FN: FnInfo = FnInfo { name: "fetch", awaits: &[..], args: &["user"], .. };
+//!     Traced::new(&FN, async move {
+//!         // Only when the call is recorded: the values if they are all
+//!         // `ArgValue`s, else their text.
+//!         record_args(|| (&ArgsProbe((&user,))).values(), || format_args_list(&[("user", &user)]));
+//!         body with each own `.await` wrapped
+//!     }).await
 //! }
 //! ```
 
@@ -166,8 +170,8 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
         }
     });
 
-    let (checks, recorded): (Vec<_>, Vec<_>) = if args.skip_all {
-        (Vec::new(), Vec::new())
+    let recorded_idents: Vec<syn::Ident> = if args.skip_all {
+        Vec::new()
     } else {
         sig.inputs
             .iter()
@@ -178,19 +182,26 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
                 },
                 FnArg::Receiver(_) => None,
             })
-            .map(|ident| debug_arg(&ident))
-            .unzip()
+            .collect()
     };
+    let (checks, recorded): (Vec<_>, Vec<_>) = recorded_idents.iter().map(debug_arg).unzip();
+    let arg_names = recorded_idents
+        .iter()
+        .map(|ident| ident.to_string().trim_start_matches("r#").to_owned());
 
-    // Nothing to format, nothing to allocate.
-    let args_expr = if recorded.is_empty() {
-        quote!(::core::option::Option::None)
+    // The body's first statement: nothing to hand over, nothing emitted.
+    let record_args = if recorded.is_empty() {
+        TokenStream::new()
     } else {
         quote! {
-            if ::async_inspect::__private::enabled() {
-                ::core::option::Option::Some(::async_inspect::__private::format_args_list(&[#(#recorded),*]))
-            } else {
-                ::core::option::Option::None
+            {
+                #[allow(unused_imports)]
+                use ::async_inspect::__private::{FormatNow as _, KeepValues as _};
+                ::async_inspect::__private::record_args(
+                    || (&::async_inspect::__private::ArgsProbe((#(&#recorded_idents,)*)))
+                        .__async_inspect_values(),
+                    || ::async_inspect::__private::format_args_list(&[#(#recorded),*]),
+                );
             }
         }
     };
@@ -212,14 +223,14 @@ fn expand(args: TraceArgs, function: ItemFn) -> syn::Result<TokenStream> {
                 line: #fn_line,
                 column: #fn_column,
                 awaits: &[#(#await_infos),*],
+                args: &[#(#arg_names),*],
             };
         #(#checks)*
-        let __async_inspect_args = #args_expr;
         ::async_inspect::__private::traced::<#owner, _>(
             &__ASYNC_INSPECT_FN,
-            __async_inspect_args,
             async move {
                 #return_hint
+                #record_args
                 #(#stmts)*
             },
         )

@@ -509,6 +509,7 @@ pub(crate) mod tests {
         line: 7,
         column: 9,
         awaits: &[],
+        args: &[],
     };
 
     #[test]

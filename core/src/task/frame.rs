@@ -8,9 +8,10 @@
 
 use std::cell::RefCell;
 use std::ptr::NonNull;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
+use crate::args::ArgsCell;
 use crate::site::FnInfo;
 use crate::task::TaskCell;
 use crate::task::detail::BlockingStretch;
@@ -55,11 +56,12 @@ impl Steps {
 
 /// A traced call's frame.
 ///
-/// Fields set at registration (`info`, `id`, `parent`, `args`,
-/// `entered_at`, `steps`) are written while the frame is owned exclusively,
-/// before any other thread can see it, and not again until it is
-/// unregistered. Everything an await changes is an atomic written by the
-/// polling thread alone.
+/// Fields set at registration (`info`, `id`, `parent`, `entered_at`,
+/// `steps`) are written while the frame is owned exclusively, before any
+/// other thread can see it, and not again until it is unregistered. The
+/// arguments are set once, when the call's body starts (see [`ArgsCell`]).
+/// Everything an await changes is an atomic written by the polling thread
+/// alone.
 #[derive(Debug)]
 pub(crate) struct FrameCell {
     pub(crate) info: &'static FnInfo,
@@ -68,7 +70,7 @@ pub(crate) struct FrameCell {
     pub(crate) id: u32,
     /// Id of the enclosing frame, 0 at the task's root.
     pub(crate) parent: u32,
-    pub(crate) args: Option<Arc<str>>,
+    pub(crate) args: ArgsCell,
     pub(crate) entered_at: u64,
     /// The call is the root of the task it adopted (see `trace`): the task
     /// ends with it.
@@ -166,7 +168,7 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
 /// Keeps `frame` in this thread's pool; a full pool hands a batch of its
 /// frames to the [`DEPOT`] (or frees them, if the depot is full too).
 fn recycle(mut frame: Box<FrameCell>) {
-    frame.args = None;
+    frame.args.clear();
     if matches!(frame.steps, Steps::Heap(_)) {
         frame.steps = Steps::Inline(Default::default());
     }
@@ -278,7 +280,6 @@ impl FrameHandle {
         owner: Option<&'static str>,
         task: &TaskCell,
         at: Place<'_>,
-        args: Option<Arc<str>>,
         now: u64,
     ) -> Self {
         let mut frame = match take() {
@@ -292,7 +293,6 @@ impl FrameHandle {
         if count > INLINE_STEPS {
             frame.steps = Steps::new(count);
         }
-        frame.args = args;
         frame.owner = owner;
         frame.adopted = matches!(at, Place::AdoptedRoot);
         frame.entered_at = now;
@@ -355,7 +355,7 @@ impl FrameCell {
             owner: None,
             id: 0,
             parent: 0,
-            args: None,
+            args: ArgsCell::new(),
             entered_at: 0,
             adopted: false,
             steps: Steps::Inline(Default::default()),
@@ -384,7 +384,7 @@ impl FrameCell {
     fn stretch(&self, to: Option<u16>, duration: u64) -> BlockingStretch {
         BlockingStretch {
             info: self.info,
-            args: self.args.clone(),
+            args: self.args.text(self.info),
             from: index(self.last_completed.load(Ordering::Relaxed)),
             to,
             duration,
@@ -507,6 +507,7 @@ mod tests {
         line: line!(),
         column: 1,
         awaits: &[],
+        args: &[],
     };
 
     #[test]
