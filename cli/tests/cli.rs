@@ -63,13 +63,22 @@ impl App {
             .spawn()
             .expect("the example starts");
         let app = Self(child);
-        let socket = async_inspect_model::wire::socket_for(app.pid());
+        app.wait_for_agent();
+        app
+    }
+
+    /// Until the app's agent accepts connections on its socket. Not until
+    /// the socket exists: a process killed earlier (as `Drop` kills these)
+    /// leaves its socket behind, and with pids wrapping around (32 768 on
+    /// this machine) a new process can get that pid before its agent
+    /// replaces the file.
+    fn wait_for_agent(&self) {
+        let socket = async_inspect_model::wire::socket_for(self.pid());
         let start = Instant::now();
-        while !socket.exists() {
+        while std::os::unix::net::UnixStream::connect(&socket).is_err() {
             assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
             std::thread::sleep(Duration::from_millis(10));
         }
-        app
     }
 
     fn pid(&self) -> u32 {
@@ -88,12 +97,7 @@ impl App {
             .spawn()
             .unwrap();
         let app = App(child);
-        let socket = async_inspect_model::wire::socket_for(app.pid());
-        let start = Instant::now();
-        while !socket.exists() {
-            assert!(start.elapsed() < Duration::from_secs(20), "no agent socket");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        app.wait_for_agent();
         app
     }
 }
