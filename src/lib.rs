@@ -69,9 +69,9 @@ pub use async_inspect_core::{
 /// so), `name = "label"` renames the frame. `self` is never recorded.
 /// When every recorded argument is a small `Copy` value (integers,
 /// `bool`, `char`, `Duration`, or a type of yours that implements
-/// [`ArgValue`]), the frame keeps the values and formats them only when a
-/// snapshot reads them, which makes such a call nearly as cheap as one
-/// without arguments.
+/// [`ArgValue`]) or a string of at most 15 bytes, the frame keeps the
+/// values and formats them only when a snapshot reads them, which makes
+/// such a call nearly as cheap as one without arguments.
 ///
 /// ```
 /// #[async_inspect::trace(skip(secret))]

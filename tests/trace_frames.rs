@@ -304,8 +304,25 @@ async fn kept_as_values(user: UserId, pause: std::time::Duration) {
     let _ = (user, pause);
 }
 
+#[async_inspect::trace]
+async fn kept_as_copy(name: &str, id: u32) {
+    std::future::pending::<()>().await;
+    let _ = (name, id);
+}
+
 #[async_inspect::test]
 async fn arguments_kept_as_values_show_as_the_same_text() {
+    let name = String::from("ada \"lovelace\"");
+    let handle = async_inspect::spawn(async move { kept_as_copy(&name, 3).await });
+    let id = handle.inspect_id().unwrap();
+    let snapshot = eventually("kept_as_copy to park", |s| {
+        common::blocked_in(s, id, "kept_as_copy")
+    })
+    .await;
+    let args = task(&snapshot, id).frames[0].args.clone();
+    assert_eq!(args.as_deref(), Some(r#"name="ada \"lovelace\"", id=3"#));
+    handle.abort();
+
     let pause = std::time::Duration::from_millis(50);
     let handle = async_inspect::spawn(kept_as_values(UserId(7), pause));
     let id = handle.inspect_id().unwrap();

@@ -77,7 +77,8 @@ async fn traced_leaf_values(id: u64, pause: std::time::Duration) {
     black_box((id, pause));
 }
 
-/// The same with a `&str`, which is formatted when the call starts.
+/// The same with a `&str`: kept as a copy when short, else formatted when
+/// the call starts.
 #[async_inspect::trace]
 async fn traced_leaf_text(id: u64, name: &'static str) {
     YieldOnce(false).await;
@@ -91,9 +92,9 @@ async fn traced_calls_values() {
     }
 }
 
-async fn traced_calls_text() {
+async fn traced_calls_text(name: &'static str) {
     for id in 0.. {
-        traced_leaf_text(id, "ada").await;
+        traced_leaf_text(id, name).await;
     }
 }
 
@@ -210,8 +211,13 @@ fn traced_await(c: &mut Criterion) {
     );
     bench_two_polls(
         &mut group,
-        "#[trace] fn(u64, &str): formatted",
-        traced_calls_text(),
+        "#[trace] fn(u64, &str), 3 bytes: kept as a copy",
+        traced_calls_text("ada"),
+    );
+    bench_two_polls(
+        &mut group,
+        "#[trace] fn(u64, &str), 20 bytes: formatted",
+        traced_calls_text("ada lovelace, london"),
     );
     group.finish();
 }

@@ -3,8 +3,9 @@
 //! Arguments are `Debug` text cut to a bound ([`format_args_list`]), made
 //! when the call's body starts. When every recorded argument is a small
 //! `'static` `Copy` value ([`ArgValue`]: integers, `bool`, `char`,
-//! `Duration`, …) the frame keeps the values instead ([`ArgValues`]) and
-//! formats them only when something reads them (a snapshot, a lint, a
+//! `Duration`, …) or a string of at most 15 bytes, the frame keeps the
+//! values instead ([`ArgValues`], a string as a copy) and formats them only
+//! when something reads them (a snapshot, a lint, a
 //! breakpoint's condition, a recording): most calls end unread, and
 //! formatting was most of what a traced call with arguments cost (a chain
 //! of three traced fns taking a `Duration`, W4s: 47.5 → 35.7 ms without
@@ -131,8 +132,9 @@ impl Write for Bounded {
 /// (ids, counts, durations) that is nearly free, where formatting at every
 /// call is not. Implement it for a `Copy` id type of your own to get the
 /// same; a call keeps values only when every argument it records is an
-/// `ArgValue` and they fit in 24 bytes together (else it formats them all
-/// at once, as for any `Debug` type).
+/// `ArgValue` or a string (`&str`, `String`) of at most 15 bytes, and they
+/// fit in 24 bytes together (else it formats them all at once, as for any
+/// `Debug` type).
 ///
 /// ```
 /// use async_inspect_core::trace::ArgValue;
@@ -234,7 +236,8 @@ trait ArgList: Copy + Send + Sync + 'static {
 
 /// Probes whether a call's recorded arguments are all [`ArgValue`]s, at
 /// compile time: `(&ArgsProbe((&a, &b))).__async_inspect_values()`
-/// resolves to [`KeepValues`] when they are (for up to four arguments)
+/// resolves to [`KeepValues`] when they are (or short strings: see
+/// [`KeepArg`]; for up to four arguments)
 /// and to [`FormatNow`] otherwise. What `#[trace]` expands to; not an API.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -259,7 +262,7 @@ impl<T> FormatNow for &ArgsProbe<T> {}
 
 macro_rules! arg_lists {
     ($(($($ty:ident $index:tt),+))*) => {$(
-        impl<$($ty: ArgValue),+> ArgList for ($($ty,)+) {
+        impl<$($ty: Copy + Debug + Send + Sync + 'static),+> ArgList for ($($ty,)+) {
             fn text(&self, names: &'static [&'static str]) -> Arc<str> {
                 format_args_list(&[$((
                     names.get($index).copied().unwrap_or("_"),
@@ -268,13 +271,81 @@ macro_rules! arg_lists {
             }
         }
 
-        impl<$($ty: ArgValue),+> KeepValues for ArgsProbe<($(&$ty,)+)> {
+        impl<$($ty: KeepArg),+> KeepValues for ArgsProbe<($(&$ty,)+)> {
             #[inline]
             fn __async_inspect_values(&self) -> Option<ArgValues> {
-                ArgValues::new(($(*self.0.$index,)+))
+                ArgValues::new(($(self.0.$index.__async_inspect_keep()?,)+))
             }
         }
     )*};
+}
+
+/// An argument a call can keep without formatting it: an [`ArgValue`]
+/// as it is, a short string as a copy ([`ShortStr`]). What `#[trace]`
+/// expands to; not an API.
+#[doc(hidden)]
+pub trait KeepArg {
+    type Kept: Copy + Debug + Send + Sync + 'static;
+    /// The value to keep; `None` if it does not fit (a long string).
+    fn __async_inspect_keep(&self) -> Option<Self::Kept>;
+}
+
+impl<T: ArgValue> KeepArg for T {
+    type Kept = T;
+    #[inline]
+    fn __async_inspect_keep(&self) -> Option<T> {
+        Some(*self)
+    }
+}
+
+impl KeepArg for &str {
+    type Kept = ShortStr;
+    #[inline]
+    fn __async_inspect_keep(&self) -> Option<ShortStr> {
+        ShortStr::new(self)
+    }
+}
+
+impl KeepArg for String {
+    type Kept = ShortStr;
+    #[inline]
+    fn __async_inspect_keep(&self) -> Option<ShortStr> {
+        ShortStr::new(self)
+    }
+}
+
+/// A copy of a string of at most 15 bytes, shown as the string's own
+/// `Debug` text: with a `u64` beside it, it still fits what a call keeps.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct ShortStr {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl ShortStr {
+    #[inline]
+    fn new(text: &str) -> Option<Self> {
+        let mut bytes = [0; 15];
+        bytes
+            .get_mut(..text.len())?
+            .copy_from_slice(text.as_bytes());
+        Some(Self {
+            len: text.len() as u8,
+            bytes,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        // Copied whole from a `str` in `new`.
+        std::str::from_utf8(&self.bytes[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl Debug for ShortStr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Debug::fmt(self.as_str(), f)
+    }
 }
 
 arg_lists! {
@@ -391,14 +462,19 @@ mod tests {
         assert_eq!(kept.text(TWO.args), text, "the same text, formatted later");
         assert_eq!(&*text, "id=7, pause=50ms");
 
-        // A borrowed or non-`Copy` argument makes the call format them all.
-        let (name, owned) = ("ada", String::from("ada"));
+        // Any other argument makes the call format them all.
+        let items = vec![1, 2];
         assert!(
-            (&ArgsProbe((&id, &name)))
+            (&ArgsProbe((&id, &items)))
                 .__async_inspect_values()
                 .is_none()
         );
-        assert!((&ArgsProbe((&owned,))).__async_inspect_values().is_none());
+        let borrowed = &id;
+        assert!(
+            (&ArgsProbe((&borrowed,)))
+                .__async_inspect_values()
+                .is_none()
+        );
         // Four words do not fit in three.
         let big = (&ArgsProbe((&1_u64, &2_u64, &3_u64, &4_u64))).__async_inspect_values();
         assert!(big.is_none());
@@ -406,6 +482,28 @@ mod tests {
         assert_eq!(
             &*fits.expect("fits").text(&["a", "b", "c", "d"]),
             "a=1, b=2, c=true, d='x'"
+        );
+    }
+
+    #[test]
+    fn short_strings_are_kept_as_copies_and_long_ones_formatted() {
+        let (id, name, owned) = (7_u64, "ada \"the\" 1st", String::from("ünïcödé"));
+        let kept = (&ArgsProbe((&id, &name))).__async_inspect_values();
+        let text = format_args_list(&[("id", &id), ("pause", &name)]);
+        assert_eq!(kept.expect("15 bytes").text(TWO.args), text);
+        assert_eq!(&*text, r#"id=7, pause="ada \"the\" 1st""#);
+        let kept = (&ArgsProbe((&owned,))).__async_inspect_values();
+        assert_eq!(
+            &*kept.expect("a short String").text(&["s"]),
+            r#"s="ünïcödé""#
+        );
+        let long = "sixteen bytes!!!";
+        assert!((&ArgsProbe((&long,))).__async_inspect_values().is_none());
+        // Two strings do not fit beside each other.
+        assert!(
+            (&ArgsProbe((&name, &name)))
+                .__async_inspect_values()
+                .is_none()
         );
     }
 
