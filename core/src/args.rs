@@ -45,8 +45,11 @@ pub const MAX_ARG_TEXT: usize = 80;
 pub fn format_args_list(args: &[(&str, &dyn Debug)]) -> Arc<str> {
     bounded(|out| {
         for (i, (name, value)) in args.iter().enumerate() {
-            let separator = if i == 0 { "" } else { ", " };
-            write!(out, "{separator}{name}=")?;
+            if i > 0 {
+                out.write_str(", ")?;
+            }
+            out.write_str(name)?;
+            out.write_str("=")?;
             // This value alone stops at its own bound, marked with `…`,
             // and the next argument goes on.
             out.value_limit = Some(out.len + MAX_ARG_TEXT);
