@@ -487,9 +487,6 @@ pub mod __private {
         await_point, format_args_list, record_args,
     };
 
-    #[cfg(feature = "inspect")]
-    pub use async_inspect_core::config::enabled;
-
     /// The body of a traced call (what `#[trace]` expands to), a method of
     /// `O`'s type or a free fn ([`NoOwner`]). The first call starts what
     /// the environment asks for (the agent under `async-inspect run`:

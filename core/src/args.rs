@@ -446,6 +446,7 @@ mod tests {
 
     use super::*;
 
+    /// A traced fn of two arguments: an id, and any value.
     static TWO: FnInfo = FnInfo {
         name: "two",
         module_path: "tests",
@@ -453,7 +454,7 @@ mod tests {
         line: 1,
         column: 1,
         awaits: &[],
-        args: &["id", "pause"],
+        args: &["id", "value"],
     };
 
     #[test]
@@ -461,9 +462,9 @@ mod tests {
         let (id, pause) = (7_u64, Duration::from_millis(50));
         let kept = (&ArgsProbe((&id, &pause))).__async_inspect_values();
         let kept = kept.expect("a u64 and a Duration are kept");
-        let text = format_args_list(&[("id", &id), ("pause", &pause)]);
+        let text = format_args_list(&[("id", &id), ("value", &pause)]);
         assert_eq!(kept.text(TWO.args), text, "the same text, formatted later");
-        assert_eq!(&*text, "id=7, pause=50ms");
+        assert_eq!(&*text, "id=7, value=50ms");
 
         // Any other argument makes the call format them all.
         let items = vec![1, 2];
@@ -492,9 +493,9 @@ mod tests {
     fn short_strings_are_kept_as_copies_and_long_ones_formatted() {
         let (id, name, owned) = (7_u64, "ada \"the\" 1st", String::from("ünïcödé"));
         let kept = (&ArgsProbe((&id, &name))).__async_inspect_values();
-        let text = format_args_list(&[("id", &id), ("pause", &name)]);
+        let text = format_args_list(&[("id", &id), ("value", &name)]);
         assert_eq!(kept.expect("15 bytes").text(TWO.args), text);
-        assert_eq!(&*text, r#"id=7, pause="ada \"the\" 1st""#);
+        assert_eq!(&*text, r#"id=7, value="ada \"the\" 1st""#);
         let kept = (&ArgsProbe((&owned,))).__async_inspect_values();
         assert_eq!(
             &*kept.expect("a short String").text(&["s"]),

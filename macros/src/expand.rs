@@ -10,7 +10,10 @@
 //!     Traced::new(&FN, async move {
 //!         // Only when the call is recorded: the values if they are all
 //!         // `ArgValue`s, else their text.
-//!         record_args(|| (&ArgsProbe((&user,))).values(), || format_args_list(&[("user", &user)]));
+//!         record_args(
+//!             || (&ArgsProbe((&user,))).__async_inspect_values(),
+//!             || format_args_list(&[("user", &user)]),
+//!         );
 //!         body with each own `.await` wrapped
 //!     }).await
 //! }
