@@ -62,12 +62,12 @@ async fn decoded(
 ) -> (Snapshot, StateNode) {
     let snapshot = eventually(what, |s| {
         s.task(id)
-            .and_then(|t| t.state_machine.as_ref())
+            .and_then(|t| t.state_machine.as_deref())
             .is_some_and(&ready)
     })
     .await;
     let machine = snapshot.task(id).unwrap().state_machine.clone().unwrap();
-    (snapshot, machine)
+    (snapshot, *machine)
 }
 
 fn node<'a>(chain: &'a StateNode, suffix: &str) -> &'a StateNode {

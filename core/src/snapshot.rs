@@ -145,6 +145,7 @@ fn capture_tasks(
             .collect();
     }
     let mut tasks: Vec<TaskInfo> = Vec::with_capacity(cells.len());
+    huge_pages(&mut tasks);
     let work: Vec<Mutex<Option<Chunk<'_, '_>>>> = cells
         .chunks(CHUNK)
         .zip(tasks.spare_capacity_mut()[..cells.len()].chunks_mut(CHUNK))
@@ -181,6 +182,39 @@ fn capture_tasks(
     unsafe { tasks.set_len(cells.len()) };
     tasks
 }
+
+/// Asks the kernel to back `buffer`'s spare capacity with transparent huge
+/// pages, where it offers them only to those who ask (Linux's `madvise`
+/// mode, the common default): a snapshot of 100 000 tasks writes some
+/// 55 MB of fresh memory, and faulting it in 4 KiB at a time was a third
+/// of its time. Only whole 2 MiB pages inside the buffer are advised, so
+/// no other allocation is touched; the advice changes no byte.
+#[cfg(target_os = "linux")]
+fn huge_pages<T>(buffer: &mut Vec<T>) {
+    const HUGE_PAGE: usize = 2 << 20;
+    let spare = buffer.spare_capacity_mut();
+    let start = spare.as_mut_ptr() as usize;
+    let end = start + std::mem::size_of_val(spare);
+    let (first, last) = (
+        start.next_multiple_of(HUGE_PAGE),
+        end / HUGE_PAGE * HUGE_PAGE,
+    );
+    if last > first {
+        // SAFETY: the range lies inside memory this buffer owns, and the
+        // advice only says how the kernel may back it; its result does
+        // not matter (an older kernel, or huge pages turned off).
+        unsafe {
+            libc::madvise(
+                first as *mut libc::c_void,
+                last - first,
+                libc::MADV_HUGEPAGE,
+            )
+        };
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn huge_pages<T>(_: &mut Vec<T>) {}
 
 /// Cells to capture and the slots their infos go to.
 type Chunk<'c, 'o> = (
@@ -293,7 +327,7 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
         info.host_task = detail.host.as_deref().map(str::to_owned);
         (info.spans, info.trace_id) =
             crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref());
-        info.serves = detail.serves.as_deref().cloned();
+        info.serves = detail.serves.as_deref().cloned().map(Box::new);
         if info.trace_id.is_none() {
             info.trace_id = info.serves.as_ref().map(|call| call.trace_id.clone());
         }

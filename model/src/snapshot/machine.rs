@@ -297,7 +297,7 @@ mod tests {
         let task = &mut snapshot.tasks_mut()[0];
         task.frames.clear();
         task.waits.clear();
-        task.state_machine = Some(machine);
+        task.state_machine = Some(Box::new(machine));
         let at = task.suspended_at();
         (snapshot.to_string(), at)
     }

@@ -569,7 +569,7 @@ pub struct TaskInfo {
     /// the request carried names it (`async_inspect::remote::serve`, the
     /// HTTP server layer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub serves: Option<crate::span::RemoteRequest>,
+    pub serves: Option<Box<crate::span::RemoteRequest>>,
     /// Where the task's future lives, for a reader of the program's
     /// debuginfo; `None` for a finished task, one never polled, or one
     /// that is not an inspected future (a blocking closure, a hosted task).
@@ -580,7 +580,7 @@ pub struct TaskInfo {
     /// it awaits), when someone decoded it: the report in the program,
     /// `snapshot()`, the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state_machine: Option<StateNode>,
+    pub state_machine: Option<Box<StateNode>>,
 }
 
 /// Where a task's future lives in the program's memory (run-time
