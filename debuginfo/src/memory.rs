@@ -18,6 +18,28 @@ pub trait Memory {
     /// contents are then unspecified.
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Unreadable>;
 
+    /// Fills each buffer of `reads` with the bytes at its address, as
+    /// [`Memory::read`] would, each read succeeding or failing on its own;
+    /// the results in the same order. The default reads them one by one; a
+    /// live process does many in one system call.
+    ///
+    /// ```
+    /// use async_inspect_debuginfo::{Memory, SliceMemory};
+    ///
+    /// let mut mem = SliceMemory::new();
+    /// mem.insert(0x1000, vec![1, 2, 3, 4]);
+    /// let (mut a, mut b) = ([0; 2], [0; 2]);
+    /// let results = mem.read_each(&mut [(0x1002, &mut a[..]), (0x2000, &mut b[..])]);
+    /// assert_eq!(a, [3, 4]);
+    /// assert!(results[0].is_ok() && results[1].is_err());
+    /// ```
+    fn read_each(&self, reads: &mut [(u64, &mut [u8])]) -> Vec<Result<(), Unreadable>> {
+        reads
+            .iter_mut()
+            .map(|(addr, buf)| self.read(*addr, buf))
+            .collect()
+    }
+
     /// The process whose memory this is, when it is a live process whose
     /// `/proc` entries this one may read (its sockets are then described
     /// by their addresses); `None` by default.
@@ -98,10 +120,71 @@ impl Memory for ProcessMemory {
         Ok(())
     }
 
+    /// In calls of up to [`IOV_MAX`] reads; a read the kernel stops at (a
+    /// range not wholly readable) is done again on its own with
+    /// [`Memory::read`], which reports where it failed, and the batch goes
+    /// on after it.
+    fn read_each(&self, reads: &mut [(u64, &mut [u8])]) -> Vec<Result<(), Unreadable>> {
+        let mut results = Vec::with_capacity(reads.len());
+        while results.len() < reads.len() {
+            let end = reads.len().min(results.len() + IOV_MAX);
+            let batch = &mut reads[results.len()..end];
+            let local: Vec<libc::iovec> = batch
+                .iter_mut()
+                .map(|(_, buf)| libc::iovec {
+                    iov_base: buf.as_mut_ptr().cast(),
+                    iov_len: buf.len(),
+                })
+                .collect();
+            let remote: Vec<libc::iovec> = batch
+                .iter()
+                .map(|(addr, buf)| libc::iovec {
+                    iov_base: *addr as usize as *mut libc::c_void,
+                    iov_len: buf.len(),
+                })
+                .collect();
+            // SAFETY: each of `local` describes one buffer of `batch`, live
+            // and writable for exactly its `iov_len` bytes, borrowed by
+            // nothing else during the call; `remote` holds addresses for
+            // the kernel to check and copy from, never dereferenced here
+            // (a bad one ends the transfer there, with no fault).
+            let n = unsafe {
+                libc::process_vm_readv(
+                    self.pid,
+                    local.as_ptr(),
+                    local.len() as libc::c_ulong,
+                    remote.as_ptr(),
+                    remote.len() as libc::c_ulong,
+                    0,
+                )
+            };
+            let mut copied = usize::try_from(n).unwrap_or(0);
+            let whole = batch
+                .iter()
+                .take_while(|(_, buf)| {
+                    let fits = copied >= buf.len();
+                    copied = copied.saturating_sub(buf.len());
+                    fits
+                })
+                .count();
+            let stopped = whole < batch.len();
+            results.extend((0..whole).map(|_| Ok(())));
+            // Where the transfer stopped: read alone, to say where it fails.
+            if stopped {
+                let (addr, buf) = &mut reads[results.len()];
+                results.push(self.read(*addr, buf));
+            }
+        }
+        results
+    }
+
     fn pid(&self) -> Option<u32> {
         u32::try_from(self.pid).ok()
     }
 }
+
+/// The most reads one `process_vm_readv` call takes (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
 
 /// Memory made of byte regions held in this process: for tests, and for
 /// decoding a copy taken earlier (a core dump, a snapshot sent over a wire).
@@ -147,5 +230,78 @@ impl Memory for SliceMemory {
             .ok_or(unreadable)?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two pages, the second one unreadable: (mapping, its first byte).
+    fn page_then_hole() -> (*mut libc::c_void, u64) {
+        // SAFETY: an anonymous private mapping of two pages, owned by the
+        // test until it unmaps it; its second page is made inaccessible.
+        unsafe {
+            let map = libc::mmap(
+                std::ptr::null_mut(),
+                8192,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            assert_ne!(map, libc::MAP_FAILED);
+            std::ptr::write_bytes(map.cast::<u8>(), 7, 4096);
+            assert_eq!(
+                libc::mprotect(map.cast::<u8>().add(4096).cast(), 4096, libc::PROT_NONE),
+                0
+            );
+            (map, map as u64)
+        }
+    }
+
+    #[test]
+    fn read_each_reads_like_read_one_by_one_past_failures_and_batches() {
+        let (map, page) = page_then_hole();
+        let memory = ProcessMemory::this_process();
+        let values: Vec<u64> = (0..2_500).map(|i| i * 3 + 1).collect();
+        let mut reads: Vec<(u64, Vec<u8>)> = values
+            .iter()
+            .map(|v| (std::ptr::from_ref(v) as u64, vec![0; 8]))
+            .collect();
+        // Among them: a range running into the hole, one wholly in it, a
+        // null-page address, and a readable one after each.
+        reads.insert(3, (page + 4090, vec![0; 12]));
+        reads.insert(4, (page + 4096, vec![0; 8]));
+        reads.insert(1500, (8, vec![0; 8]));
+        let mut borrowed: Vec<(u64, &mut [u8])> =
+            reads.iter_mut().map(|(a, b)| (*a, &mut b[..])).collect();
+        let results = memory.read_each(&mut borrowed);
+        assert_eq!(results.len(), reads.len());
+        for (i, ((addr, buf), result)) in reads.iter().zip(&results).enumerate() {
+            let mut alone = vec![0; buf.len()];
+            let expected = memory.read(*addr, &mut alone);
+            assert_eq!(result, &expected, "read {i} at {addr:#x}");
+            if result.is_ok() {
+                assert_eq!(buf, &alone, "read {i}");
+            }
+        }
+        assert_eq!(
+            results[3],
+            Err(Unreadable {
+                addr: page + 4096,
+                len: 6
+            })
+        );
+        assert!(results[4].is_err() && results[1500].is_err());
+        let read_back: Vec<u64> = reads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| ![3, 4, 1500].contains(i))
+            .map(|(_, (_, buf))| u64::from_ne_bytes(buf[..].try_into().unwrap()))
+            .collect();
+        assert_eq!(read_back, values);
+        // SAFETY: the mapping made above, used by nothing else now.
+        unsafe { libc::munmap(map, 8192) };
     }
 }

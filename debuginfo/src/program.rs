@@ -188,15 +188,17 @@ impl Program {
         bias: LoadBias,
         budget: &Budget,
     ) -> Result<StateNode, Error> {
-        self.decode_with_guards(root, memory, bias, budget)
+        self.decode_with_guards(root, None, memory, bias, budget)
             .map(|(tree, _)| tree)
     }
 
     /// [`Program::decode`], with the owned guards and permits met on the
-    /// way: (resource id, id of the task that took it).
+    /// way: (resource id, id of the task that took it); `read` holds the
+    /// root future's bytes when the caller read them already.
     pub(crate) fn decode_with_guards(
         &self,
         root: &RootFuture,
+        read: Option<Vec<u8>>,
         memory: &dyn Memory,
         bias: LoadBias,
         budget: &Budget,
@@ -204,7 +206,7 @@ impl Program {
         let dwarf = self.dwarf()?;
         let ty = dwarf.anchor_type(root.anchor_pc)?;
         let decoder = Decoder::new(dwarf, memory, bias, budget, self.endian);
-        let tree = decoder.decode_root(ty, root.address, root.size)?;
+        let tree = decoder.decode_root(ty, root.address, root.size, read)?;
         Ok((tree, decoder.take_guards()))
     }
 

@@ -52,8 +52,15 @@ pub(crate) fn coroutine_path(ty: &Type, kind: &NodeKind) -> String {
 }
 
 impl Decoder<'_> {
-    /// Decodes the root future of a task.
-    pub(crate) fn decode_root(&self, ty: DieId, addr: u64, size: u64) -> Result<StateNode, Error> {
+    /// Decodes the root future of a task; `read` holds its bytes when the
+    /// caller read them already.
+    pub(crate) fn decode_root(
+        &self,
+        ty: DieId,
+        addr: u64,
+        size: u64,
+        read: Option<Vec<u8>>,
+    ) -> Result<StateNode, Error> {
         let t = self.dwarf.ty(ty)?;
         if t.size != size {
             return Err(Error::SizeMismatch {
@@ -62,8 +69,14 @@ impl Decoder<'_> {
                 recorded_size: size,
             });
         }
-        let mut buf = vec![0; usize::try_from(size).unwrap_or(0)];
-        self.memory.read(addr, &mut buf)?;
+        let buf = match read {
+            Some(buf) if buf.len() as u64 == size => buf,
+            _ => {
+                let mut buf = vec![0; usize::try_from(size).unwrap_or(0)];
+                self.memory.read(addr, &mut buf)?;
+                buf
+            }
+        };
         self.blocks.borrow_mut().push((addr, buf));
         Ok(self.future(ty, addr, 0))
     }

@@ -13,6 +13,7 @@ mod scopes;
 mod types;
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -30,6 +31,36 @@ pub(crate) use types::{Kind, Member, Struct, Type, Variant, VariantPart};
 pub(crate) type DieId = DebugInfoOffset<usize>;
 
 type Unit = gimli::Unit<Reader>;
+
+/// A map keyed by a DIE's offset or an address: looked up several times
+/// for each future decoded, so hashed with one multiplication rather than
+/// SipHash (the keys come from the binary, not from an adversary).
+type OffsetMap<K, V> = HashMap<K, V, BuildHasherDefault<OffsetHasher>>;
+
+/// Hashes the integers an [`OffsetMap`] is keyed by (Fibonacci hashing,
+/// folded so that the low bits mix in the high ones).
+#[derive(Default)]
+struct OffsetHasher(u64);
+
+impl Hasher for OffsetHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 29)
+    }
+}
 
 /// A DIE found: its unit's index, the unit, and its offset in the unit.
 type Located = (usize, Arc<Unit>, UnitOffset<usize>);
@@ -56,14 +87,14 @@ pub(crate) struct Dwarf {
     slots: Vec<UnitSlot>,
     aranges: OnceLock<Result<Vec<Arange>, Error>>,
     vtables: OnceLock<Result<HashMap<u64, DieId>, Error>>,
-    types: Mutex<HashMap<DieId, Arc<Type>>>,
+    types: Mutex<OffsetMap<DieId, Arc<Type>>>,
     /// The type each anchor address named, or why it named none (every
     /// task of one future type shares its anchor: looked up once, also
     /// when the lookup fails, as for a crate without type debuginfo).
-    anchors: Mutex<HashMap<u64, Result<DieId, Error>>>,
+    anchors: Mutex<OffsetMap<u64, Result<DieId, Error>>>,
     /// The await sites of each state machine type whose await lines were
     /// asked for (see `awaits`).
-    await_sites: Mutex<HashMap<DieId, AwaitSites>>,
+    await_sites: Mutex<OffsetMap<DieId, AwaitSites>>,
     /// The type each impl namespace (`app::{impl#3}`) is an impl of, as a
     /// method's `self` showed it: for the async blocks and `self`-less
     /// fns of that impl.
@@ -104,9 +135,9 @@ impl Dwarf {
             slots,
             aranges: OnceLock::new(),
             vtables: OnceLock::new(),
-            types: Mutex::new(HashMap::new()),
-            anchors: Mutex::new(HashMap::new()),
-            await_sites: Mutex::new(HashMap::new()),
+            types: Mutex::default(),
+            anchors: Mutex::default(),
+            await_sites: Mutex::default(),
             impl_names: Mutex::new(HashMap::new()),
         })
     }
