@@ -119,6 +119,22 @@ fn bench_two_polls<F: Future>(
     });
 }
 
+/// [`bench_two_polls`] for a task that is not inspected.
+fn bench_two_polls_bare<F: Future>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    future: F,
+) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut task = Box::pin(future);
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            poll_n(task.as_mut(), &mut cx);
+            poll_n(task.as_mut(), &mut cx);
+        })
+    });
+}
+
 fn task_poll(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     let mut group = c.benchmark_group("task poll");
@@ -219,6 +235,12 @@ fn traced_await(c: &mut Criterion) {
         "#[trace] fn(u64, &str), 20 bytes: formatted",
         traced_calls_text("ada lovelace, london"),
     );
+    // Inspection off at run time: a task is the runtime's own future, and
+    // a traced call only checks that it is not recorded.
+    Config::current().enabled(false).apply();
+    bench_two_polls_bare(&mut group, "untraced fn, ASYNC_INSPECT=0", plain_calls());
+    bench_two_polls_bare(&mut group, "#[trace] fn, ASYNC_INSPECT=0", traced_calls());
+    Config::current().enabled(true).apply();
     group.finish();
 }
 

@@ -142,35 +142,66 @@ impl<F: Future, O: Owner> Traced<F, O> {
 impl<F: Future, O: Owner> Future for Traced<F, O> {
     type Output = F::Output;
 
+    /// Small enough to inline into the caller's body: a call that is not
+    /// recorded (inspection off at run time) costs a check and a read of
+    /// the current frame, and lets the compiler fold the chain of calls
+    /// as it would without `#[trace]`. A recorded call goes on in
+    /// [`poll_recorded`], out of line.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        if let Link::NotEntered(info) = *this.link {
-            *this.link = Link::Entered(enter(info, O::name()));
-        }
-        let Link::Entered(Some(Entered { cell, frame })) = &*this.link else {
-            // Not ours to record; still hide the enclosing frame so that our
-            // awaits are not counted as its steps.
-            let current = context::get();
-            if current.frame.is_null() {
-                return this.future.poll(cx);
-            }
-            let _restore = context::enter(current.task, std::ptr::null());
-            return this.future.poll(cx);
-        };
-        let frame: &FrameCell = frame.get();
-        let poll = if frame.adopted {
-            poll_adopted(cell, frame, || this.future.poll(cx))
-        } else {
-            let _restore = context::enter(Arc::as_ptr(cell), frame);
-            this.future.poll(cx)
-        };
-        if poll.is_ready()
-            && let Link::Entered(Some(entered)) = std::mem::replace(this.link, Link::Entered(None))
+        if let Link::NotEntered(_) = this.link
+            && !config::enabled()
         {
-            leave(entered, Some(clock::now()));
+            *this.link = Link::Entered(None);
         }
-        poll
+        if let Link::Entered(None) = this.link {
+            return poll_unrecorded(this.future, cx);
+        }
+        poll_recorded::<F, O>(this.future, this.link, cx)
     }
+}
+
+/// Polls the body of a call that is not recorded. Its awaits must not
+/// count as the steps of an enclosing recorded call: that frame is hidden
+/// for the poll.
+#[inline]
+fn poll_unrecorded<F: Future>(future: Pin<&mut F>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    let current = context::get();
+    if current.frame.is_null() {
+        return future.poll(cx);
+    }
+    let _restore = context::enter(current.task, std::ptr::null());
+    future.poll(cx)
+}
+
+/// A poll of a traced call that has a frame, or has yet to see whether it
+/// gets one (its first poll).
+#[inline(never)]
+fn poll_recorded<F: Future, O: Owner>(
+    future: Pin<&mut F>,
+    link: &mut Link,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    if let Link::NotEntered(info) = *link {
+        *link = Link::Entered(enter(info, O::name()));
+    }
+    let Link::Entered(Some(Entered { cell, frame })) = &*link else {
+        return poll_unrecorded(future, cx);
+    };
+    let frame: &FrameCell = frame.get();
+    let poll = if frame.adopted {
+        poll_adopted(cell, frame, || future.poll(cx))
+    } else {
+        let _restore = context::enter(Arc::as_ptr(cell), frame);
+        future.poll(cx)
+    };
+    if poll.is_ready()
+        && let Link::Entered(Some(entered)) = std::mem::replace(link, Link::Entered(None))
+    {
+        leave(entered, Some(clock::now()));
+    }
+    poll
 }
 
 /// A traced call ends: completed at `completed_at`, or dropped before
@@ -313,6 +344,8 @@ pub struct AwaitPoint<F, const INDEX: u16> {
 impl<F: Future, const INDEX: u16> Future for AwaitPoint<F, INDEX> {
     type Output = F::Output;
 
+    /// Outside a frame, only a read of the current frame before the
+    /// awaited future's poll; inside one, [`poll_in_frame`], out of line.
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `future` is structurally pinned (see the field): it is
@@ -326,24 +359,36 @@ impl<F: Future, const INDEX: u16> Future for AwaitPoint<F, INDEX> {
         // which holds the task and owns the frame for the whole poll (see
         // `context`).
         let (task, frame) = unsafe { (&*current.task, &*current.frame) };
-        match frame.await_state(INDEX) {
-            AwaitState::InProgress => {}
-            AwaitState::NotStarted => return first_poll(task, frame, INDEX, future, cx),
-            AwaitState::Paused => {
-                if crate::debug::still_paused(task.id(), cx.waker()) {
-                    return Poll::Pending;
-                }
-                // Let go: first polled now, in progress since it paused.
-                frame.await_let_go();
-            }
-        }
-        let poll = future.poll(cx);
-        if poll.is_ready() {
-            frame.await_completed(INDEX, clock::now());
-            record_await(task, frame, INDEX, false);
-        }
-        poll
+        poll_in_frame(task, frame, INDEX, future, cx)
     }
+}
+
+/// A poll of await `index` of `frame`, a call of `task`.
+#[inline(never)]
+fn poll_in_frame<F: Future>(
+    task: &TaskCell,
+    frame: &FrameCell,
+    index: u16,
+    future: Pin<&mut F>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    match frame.await_state(index) {
+        AwaitState::InProgress => {}
+        AwaitState::NotStarted => return first_poll(task, frame, index, future, cx),
+        AwaitState::Paused => {
+            if crate::debug::still_paused(task.id(), cx.waker()) {
+                return Poll::Pending;
+            }
+            // Let go: first polled now, in progress since it paused.
+            frame.await_let_go();
+        }
+    }
+    let poll = future.poll(cx);
+    if poll.is_ready() {
+        frame.await_completed(index, clock::now());
+        record_await(task, frame, index, false);
+    }
+    poll
 }
 
 /// The first poll of `frame`'s await `index`: stops at a breakpoint if one
