@@ -25,7 +25,8 @@ use async_inspect_core::record::Recorder;
 
 use crate::debugger::Debugger;
 use async_inspect_model::wire::{
-    MAX_READ, PROTOCOL, Reply, Request, Welcome, WireError, read_frame, socket_dir, write_frame,
+    MAX_READ, MAX_READS, PROTOCOL, Reply, Request, Welcome, WireError, read_frame, socket_dir,
+    write_frame,
 };
 
 /// The most clients served at once; more are refused.
@@ -287,6 +288,13 @@ impl Session {
                 };
                 write_frame(out, &reply)
             }
+            Request::ReadMemoryMany { reads } => {
+                let reply = match read_own_memory_many(&reads) {
+                    Ok(reads) => Reply::MemoryMany { reads },
+                    Err(message) => Reply::Error { message },
+                };
+                write_frame(out, &reply)
+            }
             Request::Snapshot => write_frame(
                 out,
                 &Reply::Snapshot(Box::new(async_inspect_core::snapshot())),
@@ -363,6 +371,36 @@ fn uid() -> u32 {
 
 /// `len` bytes of this program's memory at `address`, read through the
 /// kernel (never a fault on a bad address).
+/// Each of `reads` from this process's memory, in a few system calls;
+/// `None` for a range it cannot read. An error for a request over the
+/// limits ([`MAX_READS`] ranges, [`MAX_READ`] bytes in all).
+fn read_own_memory_many(reads: &[(u64, u32)]) -> Result<Vec<Option<Vec<u8>>>, String> {
+    use async_inspect_debuginfo::{Memory, ProcessMemory};
+    let total: u64 = reads.iter().map(|&(_, len)| u64::from(len)).sum();
+    if reads.len() > MAX_READS || total > u64::from(MAX_READ) {
+        return Err(format!(
+            "{} reads of {total} bytes in all are over the limit of {MAX_READS} reads of {MAX_READ} bytes",
+            reads.len()
+        ));
+    }
+    let mut buffers: Vec<Vec<u8>> = reads
+        .iter()
+        .map(|&(_, len)| vec![0; len as usize])
+        .collect();
+    let mut ranges: Vec<(u64, &mut [u8])> = reads
+        .iter()
+        .zip(&mut buffers)
+        .map(|(&(address, _), buffer)| (address, &mut buffer[..]))
+        .collect();
+    let results = ProcessMemory::this_process().read_each(&mut ranges);
+    drop(ranges);
+    Ok(buffers
+        .into_iter()
+        .zip(results)
+        .map(|(bytes, result)| result.is_ok().then_some(bytes))
+        .collect())
+}
+
 fn read_own_memory(address: u64, len: u32) -> Result<Vec<u8>, String> {
     use async_inspect_debuginfo::{Memory, ProcessMemory};
     if len > MAX_READ {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use async_inspect_core::record::{Event, Polls, recording};
 use async_inspect_core::{Inspected, TaskKind};
-use async_inspect_model::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_model::wire::{
+    MAX_READ, MAX_READS, PROTOCOL, Reply, Request, read_frame, write_frame,
+};
 
 fn connect() -> UnixStream {
     let path = async_inspect_agent::start().expect("the agent starts");
@@ -40,6 +42,39 @@ fn a_client_shakes_hands_and_gets_snapshots() {
         panic!("a snapshot");
     };
     assert_eq!(snapshot.pid(), std::process::id());
+}
+
+#[test]
+fn many_reads_of_the_programs_memory_come_back_each_on_its_own() {
+    let mut stream = connect();
+    assert!(matches!(hello(&mut stream, PROTOCOL), Reply::Welcome(_)));
+    let words: Vec<u64> = (0..3).map(|i| 0x0102_0304_0506_0700 + i).collect();
+    let at = |i: usize| std::ptr::from_ref(&words[i]) as u64;
+    // Two readable words around the null page, and two of them at once.
+    let request = Request::ReadMemoryMany {
+        reads: vec![(at(0), 8), (8, 8), (at(1), 16)],
+    };
+    write_frame(&mut stream, &request).unwrap();
+    let Reply::MemoryMany { reads } = read_frame(&mut stream).unwrap() else {
+        panic!("the bytes");
+    };
+    let expected: Vec<u8> = words[1..].iter().flat_map(|w| w.to_ne_bytes()).collect();
+    assert_eq!(
+        reads,
+        vec![Some(words[0].to_ne_bytes().to_vec()), None, Some(expected)]
+    );
+    // Over the limits: an error, and the connection serves on.
+    for reads in [vec![(at(0), 8); MAX_READS + 1], vec![(at(0), MAX_READ), (at(0), 1)]] {
+        write_frame(&mut stream, &Request::ReadMemoryMany { reads }).unwrap();
+        let reply = read_frame(&mut stream).unwrap();
+        assert!(
+            matches!(&reply, Reply::Error { message } if message.contains("over the limit")),
+            "{reply:?}"
+        );
+    }
+    write_frame(&mut stream, &Request::Snapshot).unwrap();
+    assert!(matches!(read_frame(&mut stream).unwrap(), Reply::Snapshot(_)));
+    std::hint::black_box(&words);
 }
 
 #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use async_inspect_debuginfo::{Budget, LoadBias, Memory, ProcessMemory, Program, Unreadable};
 use async_inspect_model::Snapshot;
-use async_inspect_model::wire::{MAX_READ, PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_model::wire::{
+    MAX_READ, MAX_READS, PROTOCOL, Reply, Request, read_frame, write_frame,
+};
 
 /// How long one read through the agent may take.
 const PATIENCE: Duration = Duration::from_secs(5);
@@ -127,25 +129,81 @@ impl AgentMemory {
     }
 }
 
+impl AgentMemory {
+    /// Sends `request` and reads the reply, on the connection's lock.
+    fn ask(&self, request: &Request) -> Option<Reply> {
+        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
+        write_frame(&mut *stream, request).ok()?;
+        read_frame::<_, Reply>(&mut *stream).ok()
+    }
+}
+
 impl Memory for AgentMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Unreadable> {
         let len = buf.len();
         let unreadable = || Unreadable { addr, len };
-        let mut stream = self.stream.lock().unwrap_or_else(|e| e.into_inner());
         for (i, chunk) in buf.chunks_mut(MAX_READ as usize).enumerate() {
             let address = addr + (i * MAX_READ as usize) as u64;
             let request = Request::ReadMemory {
                 address,
                 len: chunk.len() as u32,
             };
-            write_frame(&mut *stream, &request).map_err(|_| unreadable())?;
-            match read_frame::<_, Reply>(&mut *stream) {
-                Ok(Reply::Memory { bytes }) if bytes.len() == chunk.len() => {
+            match self.ask(&request) {
+                Some(Reply::Memory { bytes }) if bytes.len() == chunk.len() => {
                     chunk.copy_from_slice(&bytes);
                 }
                 _ => return Err(unreadable()),
             }
         }
         Ok(())
+    }
+
+    /// As many reads as fit in one [`Request::ReadMemoryMany`] go in one
+    /// round trip; a read too big for one goes alone. A batch the agent
+    /// does not answer as asked is read again one by one.
+    fn read_each(&self, reads: &mut [(u64, &mut [u8])]) -> Vec<Result<(), Unreadable>> {
+        let mut results = Vec::with_capacity(reads.len());
+        while results.len() < reads.len() {
+            let rest = &mut reads[results.len()..];
+            let mut total = 0usize;
+            let count = rest
+                .iter()
+                .take(MAX_READS)
+                .take_while(|(_, buf)| {
+                    total += buf.len();
+                    total <= MAX_READ as usize
+                })
+                .count();
+            if count == 0 {
+                let (addr, buf) = &mut rest[0];
+                results.push(self.read(*addr, buf));
+                continue;
+            }
+            let batch = &mut rest[..count];
+            let request = Request::ReadMemoryMany {
+                reads: batch
+                    .iter()
+                    .map(|(addr, buf)| (*addr, buf.len() as u32))
+                    .collect(),
+            };
+            match self.ask(&request) {
+                Some(Reply::MemoryMany { reads: answers }) if answers.len() == count => {
+                    for ((addr, buf), answer) in batch.iter_mut().zip(answers) {
+                        results.push(match answer {
+                            Some(bytes) if bytes.len() == buf.len() => {
+                                buf.copy_from_slice(&bytes);
+                                Ok(())
+                            }
+                            _ => Err(Unreadable {
+                                addr: *addr,
+                                len: buf.len(),
+                            }),
+                        });
+                    }
+                }
+                _ => results.extend(batch.iter_mut().map(|(addr, buf)| self.read(*addr, buf))),
+            }
+        }
+        results
     }
 }

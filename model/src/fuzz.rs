@@ -151,6 +151,9 @@ fn seeds() -> Seeds {
             address: 0x1000,
             len: 64,
         },
+        Request::ReadMemoryMany {
+            reads: vec![(0x1000, 16), (0x2000, 8)],
+        },
     ];
     let replies = [
         Reply::Welcome(Welcome {
@@ -165,6 +168,9 @@ fn seeds() -> Seeds {
         Reply::Snapshot(Box::new(snapshot.clone())),
         Reply::Memory {
             bytes: vec![0, 1, 2, 255],
+        },
+        Reply::MemoryMany {
+            reads: vec![Some(vec![7; 8]), None],
         },
         Reply::Events(Box::new(batch())),
         Reply::Recording { on: true },

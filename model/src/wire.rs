@@ -20,7 +20,7 @@ use crate::breakpoint::Step;
 use crate::event::{Batch, Polls};
 
 /// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 6;
+pub const PROTOCOL: u32 = 7;
 
 /// The longest frame either side accepts: 64 MiB (a snapshot of a million
 /// tasks fits).
@@ -96,10 +96,23 @@ pub enum Request {
         /// How many bytes.
         len: u32,
     },
+    /// Read each range of `reads` (address, length), at most
+    /// [`MAX_READS`] ranges of [`MAX_READ`] bytes in all, each on its own:
+    /// [`Request::ReadMemory`] for the many small reads of a snapshot's
+    /// tasks (their guard words and futures) in one round trip. Answered
+    /// [`Reply::MemoryMany`], or an error for a request over the limits.
+    ReadMemoryMany {
+        /// The run-time addresses and lengths.
+        reads: Vec<(u64, u32)>,
+    },
 }
 
-/// The most bytes one [`Request::ReadMemory`] reads.
+/// The most bytes one [`Request::ReadMemory`] reads, or one
+/// [`Request::ReadMemoryMany`] reads in all.
 pub const MAX_READ: u32 = 1 << 20;
+
+/// The most ranges one [`Request::ReadMemoryMany`] reads.
+pub const MAX_READS: usize = 4096;
 
 /// What the agent answers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -144,6 +157,13 @@ pub enum Reply {
     Memory {
         /// Exactly as many as asked.
         bytes: Vec<u8>,
+    },
+    /// The bytes of each range a [`Request::ReadMemoryMany`] asked for, in
+    /// order: exactly as many as asked, or `None` for a range the program
+    /// cannot read itself.
+    MemoryMany {
+        /// One for each range.
+        reads: Vec<Option<Vec<u8>>>,
     },
     /// The request could not be served.
     Error {
