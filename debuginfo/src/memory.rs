@@ -4,7 +4,8 @@
 //! fields are read through [`Memory`], so a dangling pointer, a freed box or
 //! an address that was never valid comes back as [`Unreadable`].
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::Unreadable;
 
@@ -186,6 +187,73 @@ impl Memory for ProcessMemory {
 /// The most reads one `process_vm_readv` call takes (Linux's `UIO_MAXIOV`).
 const IOV_MAX: usize = 1024;
 
+/// Reads through another [`Memory`], keeping each 4 KiB page a small read
+/// touches, so that the next small reads on that page cost no system call:
+/// the heap data of tasks decoded one after another (their strings, their
+/// channels' shared state) lies on few pages. What it keeps is never read
+/// again, so it serves reads that are as good at any moment of one window:
+/// the futures of a batch of tasks whose guard words are read around the
+/// whole batch.
+pub(crate) struct PageCache<'m> {
+    inner: &'m dyn Memory,
+    /// Each page read, or `None` for one that could not be read whole.
+    pages: RefCell<HashMap<u64, Option<Box<[u8]>>>>,
+}
+
+/// The page size the cache reads by.
+const PAGE: u64 = 4096;
+/// Reads of up to this many bytes go through the cache; longer ones
+/// straight to the memory.
+const SMALL_READ: usize = 512;
+/// The most pages one cache keeps (8 MiB); past that, reads go straight
+/// to the memory.
+const MAX_PAGES: usize = 2048;
+
+impl<'m> PageCache<'m> {
+    /// An empty cache over `inner`.
+    pub(crate) fn new(inner: &'m dyn Memory) -> Self {
+        Self {
+            inner,
+            pages: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl Memory for PageCache<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Unreadable> {
+        let page = addr & !(PAGE - 1);
+        let offset = (addr - page) as usize;
+        if buf.len() > SMALL_READ || offset + buf.len() > PAGE as usize {
+            return self.inner.read(addr, buf);
+        }
+        let mut pages = self.pages.borrow_mut();
+        if !pages.contains_key(&page) {
+            if pages.len() >= MAX_PAGES {
+                drop(pages);
+                return self.inner.read(addr, buf);
+            }
+            let mut bytes = vec![0; PAGE as usize].into_boxed_slice();
+            let whole = self.inner.read(page, &mut bytes).is_ok();
+            pages.insert(page, whole.then_some(bytes));
+        }
+        match pages.get(&page) {
+            Some(Some(bytes)) => {
+                buf.copy_from_slice(&bytes[offset..offset + buf.len()]);
+                Ok(())
+            }
+            // A page not readable whole: the memory says what it can.
+            _ => {
+                drop(pages);
+                self.inner.read(addr, buf)
+            }
+        }
+    }
+
+    fn pid(&self) -> Option<u32> {
+        self.inner.pid()
+    }
+}
+
 /// Memory made of byte regions held in this process: for tests, and for
 /// decoding a copy taken earlier (a core dump, a snapshot sent over a wire).
 ///
@@ -235,7 +303,50 @@ impl Memory for SliceMemory {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::Cell;
+
     use super::*;
+
+    /// Counts the reads that reach its memory.
+    struct Counting(SliceMemory, Cell<usize>);
+
+    impl Memory for Counting {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<(), Unreadable> {
+            self.1.set(self.1.get() + 1);
+            self.0.read(addr, buf)
+        }
+    }
+
+    #[test]
+    fn small_reads_on_one_page_cost_one_read_and_others_go_through() {
+        let mut slices = SliceMemory::new();
+        let page: Vec<u8> = (0..PAGE).map(|i| (i % 251) as u8).collect();
+        slices.insert(0x10_000, page.clone());
+        // Half a page: cannot be read whole.
+        slices.insert(0x20_000, vec![9; 2048]);
+        let memory = Counting(slices, Cell::new(0));
+        let cache = PageCache::new(&memory);
+        for i in 0..100_u64 {
+            let mut buf = [0; 8];
+            cache.read(0x10_000 + i * 40, &mut buf).unwrap();
+            let at = (i * 40) as usize;
+            assert_eq!(buf[..], page[at..at + 8]);
+        }
+        assert_eq!(memory.1.get(), 1, "one page read for all");
+        // Across the page's end, or long: straight to the memory.
+        let mut buf = [0; 16];
+        assert!(cache.read(0x10_000 + PAGE - 8, &mut buf).is_err());
+        let mut long = vec![0; 1024];
+        cache.read(0x10_000, &mut long).unwrap();
+        assert_eq!(long[..], page[..1024]);
+        assert_eq!(memory.1.get(), 3);
+        // A page not readable whole: each read as the memory answers it.
+        let mut buf = [0; 4];
+        cache.read(0x20_000 + 100, &mut buf).unwrap();
+        assert_eq!(buf, [9; 4]);
+        assert!(cache.read(0x20_000 + 2046, &mut buf).is_err());
+        assert!(cache.read(0x30_000, &mut buf).is_err());
+    }
 
     /// Two pages, the second one unreadable: (mapping, its first byte).
     fn page_then_hole() -> (*mut libc::c_void, u64) {

@@ -5,6 +5,7 @@
 use async_inspect_model::{FutureLocation, NodeKind, ResourceId, Snapshot, StateNode, TaskId};
 
 use crate::decode::FoundGuard;
+use crate::memory::PageCache;
 use crate::{Budget, Error, LoadBias, Memory, Program, RootFuture};
 
 /// How many times a task polled during a read is read again.
@@ -147,10 +148,13 @@ impl Program {
         let before = read_guards(memory, batch.iter().map(|(_, future)| future), true);
         let mut decoded = Vec::with_capacity(batch.len());
         let mut program_error = None;
+        // Read between the guard words' two reads, so as good as read
+        // at once: what a task's future points to is read by the page.
+        let pages = PageCache::new(memory);
         for ((index, future), (before, bytes)) in batch.iter().zip(before) {
             let result = match &before {
                 Ok(words) if FutureLocation::is_idle(words[0]) => self
-                    .decode_with_guards(&root(future, bias), bytes, memory, bias, budget)
+                    .decode_with_guards(&root(future, bias), bytes, &pages, bias, budget)
                     .map_err(TaskError::Decode),
                 Ok(_) => Err(TaskError::Running),
                 Err(error) => Err(TaskError::Decode(error.clone())),
@@ -163,6 +167,7 @@ impl Program {
             }
             decoded.push((*index, future, before, result));
         }
+        drop(pages);
         let after = read_guards(memory, decoded.iter().map(|(_, future, ..)| *future), false);
         let checked = decoded
             .into_iter()
