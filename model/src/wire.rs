@@ -156,6 +156,7 @@ pub enum Reply {
     /// The bytes a [`Request::ReadMemory`] asked for.
     Memory {
         /// Exactly as many as asked.
+        #[serde(with = "blob")]
         bytes: Vec<u8>,
     },
     /// The bytes of each range a [`Request::ReadMemoryMany`] asked for, in
@@ -163,6 +164,7 @@ pub enum Reply {
     /// cannot read itself.
     MemoryMany {
         /// One for each range.
+        #[serde(with = "blobs")]
         reads: Vec<Option<Vec<u8>>>,
     },
     /// The request could not be served.
@@ -276,6 +278,83 @@ fn uid() -> u32 {
     0
 }
 
+/// Bytes as one binary string (msgpack's `bin`), not a list of numbers
+/// (up to two bytes each, and a call per byte to write and read them).
+mod blob {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, SeqAccess, Visitor};
+    use serde::ser::Serializer;
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], out: S) -> Result<S::Ok, S::Error> {
+        out.serialize_bytes(bytes)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(input: D) -> Result<Vec<u8>, D::Error> {
+        input.deserialize_byte_buf(Bytes)
+    }
+
+    /// Reads bytes whichever way the format hands them.
+    pub(super) struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("bytes")
+        }
+
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(bytes.to_vec())
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(bytes)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // A format without a bytes type hands them as a list.
+            let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(byte) = seq.next_element::<u8>()? {
+                bytes.push(byte);
+            }
+            Ok(bytes)
+        }
+    }
+}
+
+/// A list of [`blob`]s, each of them or `None`.
+mod blobs {
+    use serde::de::Deserializer;
+    use serde::ser::Serializer;
+    use serde::{Deserialize, Serialize};
+
+    /// One read's bytes, written as a blob.
+    #[derive(Serialize)]
+    struct Out<'a>(#[serde(with = "super::blob")] &'a Vec<u8>);
+
+    /// One read's bytes, read as a blob.
+    #[derive(Deserialize)]
+    struct In(#[serde(with = "super::blob")] Vec<u8>);
+
+    pub(super) fn serialize<S: Serializer>(
+        reads: &[Option<Vec<u8>>],
+        out: S,
+    ) -> Result<S::Ok, S::Error> {
+        out.collect_seq(reads.iter().map(|read| read.as_ref().map(Out)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        input: D,
+    ) -> Result<Vec<Option<Vec<u8>>>, D::Error> {
+        let reads = Vec::<Option<In>>::deserialize(input)?;
+        Ok(reads
+            .into_iter()
+            .map(|read| read.map(|In(bytes)| bytes))
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -287,6 +366,31 @@ mod tests {
         write_frame(&mut wire, &Reply::Snapshot(Box::new(snapshot.clone()))).unwrap();
         let back: Reply = read_frame(&mut wire.as_slice()).unwrap();
         assert_eq!(back, Reply::Snapshot(Box::new(snapshot)));
+    }
+
+    #[test]
+    fn memory_goes_as_binary_strings_and_comes_back_the_same() {
+        let page: Vec<u8> = (0..4096).map(|i| (i % 256) as u8).collect();
+        for reply in [
+            Reply::Memory {
+                bytes: page.clone(),
+            },
+            Reply::MemoryMany {
+                reads: vec![
+                    Some(page.clone()),
+                    None,
+                    Some(Vec::new()),
+                    Some(vec![255; 8]),
+                ],
+            },
+        ] {
+            let mut wire = Vec::new();
+            write_frame(&mut wire, &reply).unwrap();
+            // Each byte once (half of them would take two as numbers).
+            assert!(wire.len() < page.len() + 100, "{} bytes", wire.len());
+            let back: Reply = read_frame(&mut wire.as_slice()).unwrap();
+            assert_eq!(back, reply);
+        }
     }
 
     #[test]
