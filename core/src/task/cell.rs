@@ -1,6 +1,6 @@
 use std::borrow::Cow;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use crate::record::{self, EndHow};
@@ -110,7 +110,11 @@ pub struct TaskCell {
     /// The type anchor of the task's future ([`anchor`]) and its size;
     /// `None` for a task with no future of ours (a blocking closure, a
     /// hosted task).
-    future_type: Option<FutureType>,
+    future_type: Option<&'static FutureType>,
+    /// The task's detail when it last had one, for [`TaskCell::prefetch_detail`]
+    /// alone: a hint, never read through (it may be stale once the detail
+    /// is recycled; a prefetch of any address is harmless).
+    detail_hint: AtomicPtr<Detail>,
     /// Where the pinned future lives, from its first poll on; 0 before.
     future_address: AtomicUsize,
     /// The runtime's waker its own waker handles wake (see the `waker`
@@ -164,6 +168,14 @@ const STORM_POLL_AT_MOST: u64 = 20_000;
 /// its size.
 type FutureType = (fn() -> &'static str, usize);
 
+/// The [`FutureType`] of futures of type `F`, as a constant: a task keeps
+/// a `'static` reference to it, one word instead of two.
+struct TypeOf<F>(std::marker::PhantomData<F>);
+
+impl<F> TypeOf<F> {
+    const TYPE: FutureType = (anchor::<F>, std::mem::size_of::<F>());
+}
+
 /// The type anchor of futures of type `F`: a function monomorphised for
 /// `F`, whose address names `F` in the program's debuginfo (its
 /// subprogram's template parameter), and which returns `F`'s type name.
@@ -193,15 +205,14 @@ impl TaskCell {
         name: Option<Box<str>>,
         location: &'static Location<'static>,
     ) -> Arc<Self> {
-        let future_type: FutureType = (anchor::<F>, std::mem::size_of::<F>());
-        Self::register_with(kind, name, location, Some(future_type))
+        Self::register_with(kind, name, location, Some(&TypeOf::<F>::TYPE))
     }
 
     fn register_with(
         kind: TaskKind,
         name: Option<Box<str>>,
         location: &'static Location<'static>,
-        future_type: Option<FutureType>,
+        future_type: Option<&'static FutureType>,
     ) -> Arc<Self> {
         config::init();
         let parent = context::with_task(|task, _| {
@@ -228,6 +239,7 @@ impl TaskCell {
             spawned: AtomicU32::new(0),
             detail: Mutex::new(DetailSlot::new(detail)),
             future_type,
+            detail_hint: AtomicPtr::new(std::ptr::null_mut()),
             future_address: AtomicUsize::new(0),
             runtime_waker: RuntimeWaker::new(),
             held: OnceLock::new(),
@@ -245,7 +257,7 @@ impl TaskCell {
             },
             None => Arc::new(fresh),
         };
-        if future_type.is_some_and(|(anchor, _)| needs_detail::known(anchor))
+        if future_type.is_some_and(|&(anchor, _)| needs_detail::known(anchor))
             && let Some(cell) = Arc::get_mut(&mut cell)
         {
             // Taken here, from this thread's pool, the detail comes back to
@@ -285,7 +297,7 @@ impl TaskCell {
     /// `None` before its first poll or when it has no type anchor.
     pub(crate) fn future_location(&self) -> Option<FutureLocation> {
         let address = self.future_address.load(Ordering::Relaxed);
-        let (anchor, size) = self.future_type?;
+        let &(anchor, size) = self.future_type?;
         (address != 0).then(|| FutureLocation {
             address: address as u64,
             size: size as u64,
@@ -299,7 +311,7 @@ impl TaskCell {
 
     /// The type name of the task's future, when it has a type anchor.
     fn future_type_name(&self) -> Option<&'static str> {
-        self.future_type.map(|(anchor, _)| anchor())
+        self.future_type.map(|&(anchor, _)| anchor())
     }
 
     /// How the task came to be inspected.
@@ -413,7 +425,26 @@ impl TaskCell {
 
     /// Runs `f` on the task's detail, allocating it on first use.
     pub(crate) fn with_detail<R>(&self, f: impl FnOnce(&mut Detail) -> R) -> R {
-        f(self.guard().get_or_insert_with(Detail::take))
+        let mut slot = self.guard();
+        let detail = slot.get_or_insert_with(Detail::take);
+        let at: *mut Detail = detail;
+        if self.detail_hint.load(Ordering::Relaxed) != at {
+            self.detail_hint.store(at, Ordering::Relaxed);
+        }
+        f(detail)
+    }
+
+    /// Asks the processor to fetch the first lines of the task's detail, at
+    /// the start of a poll: its waits and frames are what the poll's sleeps
+    /// and traced calls touch first, long after the task last ran, and the
+    /// fetch goes on while the poll gets there.
+    #[inline]
+    pub(crate) fn prefetch_detail(&self) {
+        let hint = self.detail_hint.load(Ordering::Relaxed);
+        if !hint.is_null() {
+            registry::prefetch_line(hint.cast());
+            registry::prefetch_line(hint.cast::<u8>().wrapping_add(64));
+        }
     }
 
     /// Notes that the task entered `tracing` span `span` (kept until it
@@ -635,7 +666,7 @@ impl TaskCell {
         if let Some(detail) = slot.get_mut() {
             crate::task::frame::reap(detail);
         }
-        if let Some((anchor, _)) = self.future_type
+        if let Some(&(anchor, _)) = self.future_type
             && !needs_detail::known(anchor)
             && slot.shrink_finished() == Shrink::Kept
         {
@@ -832,6 +863,7 @@ impl<'a> PollScope<'a> {
 /// when every poll is recorded, precisely when; else 0).
 #[inline]
 fn poll_began(cell: &TaskCell) -> (u64, u64) {
+    cell.prefetch_detail();
     let start = clock::now();
     cell.state
         .store(Phase::Running.at(start), Ordering::Relaxed);

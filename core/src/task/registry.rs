@@ -158,7 +158,7 @@ fn prefetch(cell: &Arc<TaskCell>) {
 /// Asks the processor to fetch the cache line of `address` into this
 /// thread's cache (nothing on other processors than x86_64).
 #[inline]
-fn prefetch_line(address: *const u8) {
+pub(crate) fn prefetch_line(address: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
