@@ -64,7 +64,10 @@ fn many_reads_of_the_programs_memory_come_back_each_on_its_own() {
         vec![Some(words[0].to_ne_bytes().to_vec()), None, Some(expected)]
     );
     // Over the limits: an error, and the connection serves on.
-    for reads in [vec![(at(0), 8); MAX_READS + 1], vec![(at(0), MAX_READ), (at(0), 1)]] {
+    for reads in [
+        vec![(at(0), 8); MAX_READS + 1],
+        vec![(at(0), MAX_READ), (at(0), 1)],
+    ] {
         write_frame(&mut stream, &Request::ReadMemoryMany { reads }).unwrap();
         let reply = read_frame(&mut stream).unwrap();
         assert!(
@@ -73,7 +76,10 @@ fn many_reads_of_the_programs_memory_come_back_each_on_its_own() {
         );
     }
     write_frame(&mut stream, &Request::Snapshot).unwrap();
-    assert!(matches!(read_frame(&mut stream).unwrap(), Reply::Snapshot(_)));
+    assert!(matches!(
+        read_frame(&mut stream).unwrap(),
+        Reply::Snapshot(_)
+    ));
     std::hint::black_box(&words);
 }
 
