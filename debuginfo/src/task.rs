@@ -297,13 +297,8 @@ fn guard_span(future: &FutureLocation) -> Option<(u64, usize)> {
 
 /// The task's phase word and poll count, as they are now.
 fn guard(memory: &dyn Memory, future: &FutureLocation) -> Result<[u64; 2], Error> {
-    let mut words = [0; 2];
-    for (word, &address) in words.iter_mut().zip(&future.guard) {
-        let mut bytes = [0; 8];
-        memory.read(address, &mut bytes).map_err(Error::from)?;
-        *word = u64::from_ne_bytes(bytes);
-    }
-    Ok(words)
+    let read = read_guards(memory, std::iter::once(future), false).pop();
+    read.expect("a result for each future").0
 }
 
 #[cfg(test)]
