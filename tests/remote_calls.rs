@@ -80,10 +80,14 @@ async fn a_client_call_sends_its_traceparent_and_the_task_waits_for_it() {
     });
     let id = handle.inspect_id().unwrap();
 
-    let snapshot = eventually("the call waited for", |s| remote_wait(s, id).is_some()).await;
+    // The wait is recorded during the task's first poll, so a snapshot
+    // taken before that poll returns shows it running; wait for it parked.
+    let snapshot = eventually("the call waited for", |s| {
+        remote_wait(s, id).is_some() && s.task(id).is_some_and(|t| t.state == TaskState::Blocked)
+    })
+    .await;
     let call = remote_wait(&snapshot, id).unwrap();
     assert_eq!(call.request, "POST http://inventory/reserve/42");
-    assert_eq!(task(&snapshot, id).state, TaskState::Blocked, "{snapshot}");
     assert!(
         snapshot
             .to_string()
