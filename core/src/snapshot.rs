@@ -62,8 +62,8 @@ pub fn snapshot() -> Snapshot {
         }
     }
     // Sorted as pointers, not as the much larger task infos.
-    let cells = registry::all();
-    let mut tasks = capture_tasks(&cells, &lock_waits, now);
+    let mut cells = registry::all();
+    let mut tasks = capture_tasks(&mut cells, &lock_waits, now);
     drop(cells);
     for info in &mut tasks {
         if held.is_empty() {
@@ -125,8 +125,13 @@ const CHUNK: usize = 2_048;
 /// threads (the caller and helpers named `async-inspect-snapshot`, living
 /// for this snapshot only), each taking the next chunk of tasks as it is
 /// done with one; if no helper can be started, the caller does it all.
+///
+/// Each record is let go of (taken out of `cells`) by the thread that
+/// read it, right after, while its line is in that thread's cache:
+/// dropping them all afterwards on the calling thread read 100 000 cold
+/// records once more, 1.4 ms of W6's snapshot.
 fn capture_tasks(
-    cells: &[(TaskId, Arc<TaskCell>)],
+    cells: &mut [(TaskId, Option<Arc<TaskCell>>)],
     lock_waits: &LockWaits,
     now: u64,
 ) -> Vec<TaskInfo> {
@@ -139,16 +144,16 @@ fn capture_tasks(
             - 1
     };
     if helpers == 0 {
-        return cells
-            .iter()
-            .map(|(_, cell)| task_info(cell, lock_waits, now))
-            .collect();
+        let mut tasks = Vec::with_capacity(cells.len());
+        capture_chunk(cells, |info| tasks.push(info), lock_waits, now);
+        return tasks;
     }
     let mut tasks: Vec<TaskInfo> = Vec::with_capacity(cells.len());
     huge_pages(&mut tasks);
+    let count = cells.len();
     let work: Vec<Mutex<Option<Chunk<'_, '_>>>> = cells
-        .chunks(CHUNK)
-        .zip(tasks.spare_capacity_mut()[..cells.len()].chunks_mut(CHUNK))
+        .chunks_mut(CHUNK)
+        .zip(tasks.spare_capacity_mut()[..count].chunks_mut(CHUNK))
         .map(|chunk| Mutex::new(Some(chunk)))
         .collect();
     let next = AtomicUsize::new(0);
@@ -158,9 +163,18 @@ fn capture_tasks(
             let Some(chunk) = work.get(index) else { return };
             let taken = chunk.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some((cells, out)) = taken {
-                for (slot, (_, cell)) in out.iter_mut().zip(cells) {
-                    slot.write(task_info(cell, lock_waits, now));
-                }
+                let mut slots = out.iter_mut();
+                capture_chunk(
+                    cells,
+                    |info| {
+                        slots
+                            .next()
+                            .expect("a slot for every cell of the chunk")
+                            .write(info);
+                    },
+                    lock_waits,
+                    now,
+                );
             }
         }
     };
@@ -178,9 +192,45 @@ fn capture_tasks(
     // SAFETY: every chunk was taken and each of its slots written: the
     // calling thread took chunks until none was left, and the scope joined
     // the helpers (a panic in any of them would have ended this function
-    // before here). The slots are the first `cells.len()` of the capacity.
-    unsafe { tasks.set_len(cells.len()) };
+    // before here). The slots are the first `count` of the capacity.
+    unsafe { tasks.set_len(count) };
     tasks
+}
+
+/// How many tasks ahead of the one it reads a capture asks the processor
+/// for a record, and for a detail (through the record, fetched by then).
+const RECORD_AHEAD: usize = 8;
+const DETAIL_AHEAD: usize = 4;
+
+/// Captures `cells` in order, handing each info to `out`, and lets go of
+/// each record once read (see [`capture_tasks`]). The records of parked
+/// tasks are cold, and reading one is a chain of misses (the record, then
+/// its detail, then its frames): the records and details of the next
+/// tasks are fetched meanwhile, so that their misses overlap this task's.
+fn capture_chunk(
+    cells: &mut [(TaskId, Option<Arc<TaskCell>>)],
+    mut out: impl FnMut(TaskInfo),
+    lock_waits: &LockWaits,
+    now: u64,
+) {
+    fn ahead(cells: &[(TaskId, Option<Arc<TaskCell>>)], at: usize) -> Option<&Arc<TaskCell>> {
+        cells.get(at).and_then(|(_, cell)| cell.as_ref())
+    }
+    for at in 0..RECORD_AHEAD {
+        if let Some(cell) = ahead(cells, at) {
+            cell.prefetch_record();
+        }
+    }
+    for index in 0..cells.len() {
+        if let Some(cell) = ahead(cells, index + RECORD_AHEAD) {
+            cell.prefetch_record();
+        }
+        if let Some(cell) = ahead(cells, index + DETAIL_AHEAD) {
+            cell.prefetch_whole_detail();
+        }
+        let cell = cells[index].1.take().expect("each record is captured once");
+        out(task_info(&cell, lock_waits, now));
+    }
 }
 
 /// Asks the kernel to back `buffer`'s spare capacity with transparent huge
@@ -218,7 +268,7 @@ fn huge_pages<T>(_: &mut Vec<T>) {}
 
 /// Cells to capture and the slots their infos go to.
 type Chunk<'c, 'o> = (
-    &'c [(TaskId, Arc<TaskCell>)],
+    &'c mut [(TaskId, Option<Arc<TaskCell>>)],
     &'o mut [std::mem::MaybeUninit<TaskInfo>],
 );
 

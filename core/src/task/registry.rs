@@ -279,8 +279,9 @@ pub(crate) fn totals() -> Totals {
 }
 
 /// Every live and retained task, by id. Each shard's lock is held only to
-/// copy its `Arc`s.
-pub(crate) fn all() -> Vec<(TaskId, Arc<TaskCell>)> {
+/// copy its `Arc`s. Each comes in an `Option`, so that a snapshot can let
+/// go of a record where it reads it (see `snapshot::capture_tasks`).
+pub(crate) fn all() -> Vec<(TaskId, Option<Arc<TaskCell>>)> {
     let (max_count, max_age) = config::retention();
     let per_shard = max_count.div_ceil(SHARDS);
     let now = clock::now();
@@ -290,7 +291,7 @@ pub(crate) fn all() -> Vec<(TaskId, Arc<TaskCell>)> {
         let _evicted = shard.trim(per_shard, max_age, now);
         // The id is read while the cell's line is in cache for the clone,
         // so that sorting compares plain pairs.
-        let pair = |cell: &Arc<TaskCell>| (cell.id(), Arc::clone(cell));
+        let pair = |cell: &Arc<TaskCell>| (cell.id(), Some(Arc::clone(cell)));
         cells.extend(shard.live.iter().map(pair));
         cells.extend(shard.finished.iter().map(|(_, cell)| pair(cell)));
     }
