@@ -23,7 +23,12 @@
 //! parts per million). Nothing spins: `quanta`'s calibration, used before,
 //! busy-looped a core for half a millisecond on an idle machine, 5 ms per
 //! recorded run of the benchmark's traced chain on the busy 2-core VM, and
-//! up to 200 ms. Until then, `precise_now` reads the OS clock.
+//! up to 200 ms. Until then, `precise_now` reads the OS clock. A first,
+//! rougher rate is taken after [`QUICK_CALIBRATION`] (tens of parts per
+//! million), so that a short recording, a test's, does not stamp all its
+//! events with the OS clock: the benchmark's recorded traced chain spent
+//! 9% of its time reading it. The finer rate then goes on from where the
+//! rougher one got to, so readings never jump.
 //!
 //! The thread ticks only while the clock is read: every 100 ticks it asks
 //! (by publishing a sentinel the next reader replaces) and parks when a
@@ -44,11 +49,22 @@ static NOW_NS: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 struct Anchor {
     instant: Instant,
     unix: Duration,
-    /// The time-stamp counter, once the clock thread calibrated it.
+    /// The time-stamp counter, once calibrated roughly…
+    quick: OnceLock<Precise>,
+    /// …and once calibrated finely, going on from the rough rate's reading.
     precise: OnceLock<Precise>,
 }
 
+impl Anchor {
+    /// The counter's calibration, the finest there is yet.
+    #[inline]
+    fn counter(&self) -> Option<&Precise> {
+        self.precise.get().or_else(|| self.quick.get())
+    }
+}
+
 /// The calibrated counter, and where its readings meet [`Anchor::instant`]'s.
+#[derive(Clone, Copy, Debug)]
 struct Precise {
     /// The counter's reading when it took over…
     start: u64,
@@ -71,6 +87,9 @@ impl Precise {
 /// How long the calibration's two readings are apart.
 pub const CALIBRATION: Duration = Duration::from_millis(50);
 
+/// How long the rough first calibration's readings are apart.
+pub const QUICK_CALIBRATION: Duration = Duration::from_millis(2);
+
 static ANCHOR: OnceLock<Anchor> = OnceLock::new();
 
 fn anchor() -> &'static Anchor {
@@ -80,6 +99,7 @@ fn anchor() -> &'static Anchor {
             unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .unwrap_or_default(),
+            quick: OnceLock::new(),
             precise: OnceLock::new(),
         };
         // The thread only reads the anchor, which is set before it starts.
@@ -111,33 +131,50 @@ pub fn calibrate_in_background() {
 }
 
 /// Calibrates the time-stamp counter and lets [`precise_now`] read it from
-/// now on, continuing the OS clock's readings; nothing if the counter is
-/// not invariant (its rate would change with the processor's).
+/// now on, continuing the OS clock's readings: roughly after
+/// [`QUICK_CALIBRATION`], finely after [`CALIBRATION`]; nothing if the
+/// counter is not invariant (its rate would change with the processor's).
 fn calibrate(anchor: &Anchor) {
     if !counter::invariant() {
         return;
     }
-    let (first_count, first_ns) = reading(anchor, counter::read);
-    std::thread::sleep(CALIBRATION);
-    let (count, ns) = reading(anchor, counter::read);
+    let first = reading(anchor, counter::read);
+    std::thread::sleep(QUICK_CALIBRATION);
+    let Some(quick) = rate(first, reading(anchor, counter::read)) else {
+        return;
+    };
+    let _ = anchor.quick.set(quick);
+    std::thread::sleep(CALIBRATION.saturating_sub(QUICK_CALIBRATION));
+    let Some(fine) = rate(first, reading(anchor, counter::read)) else {
+        return;
+    };
+    // Going on from the rough rate's reading at the switch, not from the
+    // OS clock's: a reading never goes back (the two part by a few
+    // microseconds at most, and the time since the anchor keeps that
+    // much error).
+    let _ = anchor.precise.set(Precise {
+        offset: quick.now(fine.start),
+        ..fine
+    });
+}
+
+/// The counter's rate between two readings of it and of the OS clock, as
+/// a [`Precise`] taking over at the second; `None` if the counter did not
+/// move.
+fn rate((first_count, first_ns): (u64, u64), (count, ns): (u64, u64)) -> Option<Precise> {
     let (counts, elapsed) = (
         count.saturating_sub(first_count),
         ns.saturating_sub(first_ns),
     );
     if counts == 0 {
-        return;
+        return None;
     }
-    let Ok(scale) = u64::try_from((u128::from(elapsed) << 32) / u128::from(counts)) else {
-        return;
-    };
-    if scale == 0 {
-        return;
-    }
-    let _ = anchor.precise.set(Precise {
+    let scale = u64::try_from((u128::from(elapsed) << 32) / u128::from(counts)).ok()?;
+    (scale != 0).then_some(Precise {
         start: count,
         offset: ns,
         scale,
-    });
+    })
 }
 
 /// `read` and the OS clock's nanoseconds since the anchor, read together:
@@ -271,7 +308,7 @@ pub fn now() -> u64 {
 #[inline]
 pub fn precise_now() -> u64 {
     let anchor = anchor();
-    match anchor.precise.get() {
+    match anchor.counter() {
         Some(precise) => precise.now(counter::read()),
         None => anchor.instant.elapsed().as_nanos() as u64,
     }
@@ -339,6 +376,11 @@ mod tests {
             let now = precise_now();
             assert!(now >= last, "{now} < {last}");
             last = now;
+        }
+        // The fine rate took over from the rough one where it had got to.
+        if let (Some(quick), Some(fine)) = (anchor.quick.get(), anchor.precise.get()) {
+            assert_eq!(fine.offset, quick.now(fine.start));
+            assert!(fine.start > quick.start);
         }
         // And the counter keeps to the OS clock's time since the anchor.
         let os = anchor.instant.elapsed().as_nanos() as u64;
