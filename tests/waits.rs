@@ -45,6 +45,57 @@ async fn a_sleeping_task_says_when_it_wakes() {
     handle.abort();
 }
 
+/// The time left of the sleep task `id` is parked in.
+async fn sleep_left(id: async_inspect::TaskId) -> Duration {
+    let snapshot = eventually("the task to sleep", |s| {
+        s.task(id).is_some_and(|t| !t.waits.is_empty())
+    })
+    .await;
+    let WaitReason::Sleep { until } = task(&snapshot, id).waits[0].reason else {
+        panic!("expected a sleep: {snapshot}");
+    };
+    until.saturating_sub(snapshot.taken_at())
+}
+
+#[async_inspect::test]
+async fn a_sleep_awaited_after_it_was_made_counts_from_when_it_was_made() {
+    let handle = async_inspect::spawn(async {
+        let nap = async_inspect::time::sleep(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        nap.await;
+    });
+    let left = sleep_left(handle.inspect_id().unwrap()).await;
+    assert!(
+        left > Duration::from_secs(50) && left <= Duration::from_millis(58_500),
+        "{left:?}"
+    );
+    handle.abort();
+
+    // A deadline, and a sleep moved to a new one, say their own.
+    let handle = async_inspect::spawn(async {
+        let deadline = async_inspect::time::Instant::now() + Duration::from_secs(60);
+        async_inspect::time::sleep_until(deadline).await;
+    });
+    let left = sleep_left(handle.inspect_id().unwrap()).await;
+    assert!(
+        left > Duration::from_secs(50) && left <= Duration::from_secs(60),
+        "{left:?}"
+    );
+    handle.abort();
+    let handle = async_inspect::spawn(async {
+        let mut nap = std::pin::pin!(async_inspect::time::sleep(Duration::from_secs(5)));
+        let later = async_inspect::time::Instant::now() + Duration::from_secs(300);
+        nap.as_mut().reset(later);
+        nap.await;
+    });
+    let left = sleep_left(handle.inspect_id().unwrap()).await;
+    assert!(
+        left > Duration::from_secs(290) && left <= Duration::from_secs(300),
+        "{left:?}"
+    );
+    handle.abort();
+}
+
 #[async_inspect::trace]
 async fn patient(rx: oneshot::Receiver<()>) {
     let _ = async_inspect::time::timeout(Duration::from_secs(30), inner_wait(rx)).await;

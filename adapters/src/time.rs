@@ -203,7 +203,11 @@ impl Future for Timer {
 /// or anywhere once smol or async-std support is compiled in.
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    Sleep::new(
+        Instant::now() + duration,
+        ends_at(duration),
+        Location::caller(),
+    )
 }
 
 /// Waits until `deadline`, as `tokio::time::sleep_until`.
@@ -213,11 +217,24 @@ pub fn sleep(duration: Duration) -> Sleep {
 /// As [`sleep`].
 #[track_caller]
 pub fn sleep_until(deadline: Instant) -> Sleep {
-    Sleep {
-        timer: Timer::at(deadline),
-        wait: WaitSlot::new(),
-        site: Location::caller(),
+    Sleep::new(deadline, 0, Location::caller())
+}
+
+/// When a sleep of `duration` made now ends, on the inspector's clock, or 0
+/// when inspection is off (the clock is then not read: reading it starts
+/// its thread).
+#[cfg(feature = "inspect")]
+fn ends_at(duration: Duration) -> u64 {
+    use async_inspect_core::{clock, config};
+    if !config::enabled() {
+        return 0;
     }
+    clock::now().saturating_add(clock::from_duration(duration))
+}
+
+#[cfg(not(feature = "inspect"))]
+fn ends_at(_: Duration) -> u64 {
+    0
 }
 
 pin_project! {
@@ -229,10 +246,23 @@ pin_project! {
         wait: WaitSlot,
         // Where it was made: what woke the task, when the timer did.
         site: &'static Location<'static>,
+        // When it ends on the inspector's clock, if known when it was made
+        // (`sleep`'s duration): the wait it records needs no reading of
+        // the OS clock then. 0 if not known (`sleep_until`, a reset).
+        ends_at: u64,
     }
 }
 
 impl Sleep {
+    fn new(deadline: Instant, ends_at: u64, site: &'static Location<'static>) -> Self {
+        Self {
+            timer: Timer::at(deadline),
+            wait: WaitSlot::new(),
+            site,
+            ends_at,
+        }
+    }
+
     /// When the sleep ends.
     pub fn deadline(&self) -> Instant {
         self.timer.deadline()
@@ -250,6 +280,7 @@ impl Sleep {
         this.wait.clear();
         #[cfg(not(feature = "inspect"))]
         let _ = this.wait;
+        *this.ends_at = 0;
         this.timer.reset(deadline);
     }
 }
@@ -261,12 +292,18 @@ impl Future for Sleep {
         let mut this = self.project();
         let ready = this.timer.as_mut().poll(cx);
         #[cfg(not(feature = "inspect"))]
-        let _ = (this.wait, this.site);
+        let _ = (this.wait, this.site, this.ends_at);
         #[cfg(feature = "inspect")]
         if ready.is_pending() {
             let timer = this.timer.as_ref().get_ref();
+            let ends_at = *this.ends_at;
             this.wait.pending(|| {
-                Wait::Sleep(timer.deadline().saturating_duration_since(Instant::now()))
+                Wait::Sleep(if ends_at != 0 {
+                    let now = async_inspect_core::clock::now();
+                    Duration::from_nanos(ends_at.saturating_sub(now))
+                } else {
+                    timer.deadline().saturating_duration_since(Instant::now())
+                })
             });
         } else {
             this.wait.elapsed(this.site);
