@@ -52,6 +52,10 @@ pub struct Measured {
     pub bytes_per_task: Option<f64>,
     /// W6: median time of one snapshot.
     pub snapshot_ms: Option<f64>,
+    /// W6: the first snapshot's time (the process's first: its memory is
+    /// all new, as for a one-off dump).
+    #[serde(default)]
+    pub first_snapshot_ms: Option<f64>,
     /// W6: the deadlock check of one new wait on a wait-for graph of
     /// `graph_edges` edges, in microseconds.
     pub deadlock_check_us: Option<f64>,
@@ -207,6 +211,8 @@ pub fn w5_memory<K: Kit>(kit: K, sizes: Sizes) -> Measured {
 
 /// W6: a snapshot of many tasks, each parked in a traced fn.
 pub fn w6_snapshot(sizes: Sizes) -> Measured {
+    let first = std::rc::Rc::new(std::cell::Cell::new(None));
+    let first_seen = first.clone();
     let (mut measured, ms) = measure(|| async move {
         let gate = Arc::new(tokio::sync::Notify::new());
         let handles: Vec<_> = (0..sizes.snapshot_tasks)
@@ -230,6 +236,7 @@ pub fn w6_snapshot(sizes: Sizes) -> Measured {
                 took
             })
             .collect();
+        first_seen.set(times.first().copied());
         times.sort_by(f64::total_cmp);
         for handle in handles {
             handle.abort();
@@ -237,6 +244,7 @@ pub fn w6_snapshot(sizes: Sizes) -> Measured {
         Some(times[times.len() / 2])
     });
     measured.snapshot_ms = ms;
+    measured.first_snapshot_ms = first.get();
     measured.deadlock_check_us = deadlock_check(sizes.graph_edges);
     measured
 }
