@@ -186,23 +186,38 @@ mod tests {
     }
 
     #[test]
-    fn a_full_ring_drops_and_counts_never_blocks() {
+    fn a_full_ring_grows_to_its_most_then_drops_and_counts_never_blocks() {
         let _serial = serial();
         let recorder = Recorder::start();
-        let extra = 100;
+        let task = u64::MAX - 1;
+        // A ring of RING, then of twice and four times that, none drained.
+        let held_most = ring::RING + 2 * ring::RING + ring::MOST_RING;
+        let dropped_before = events_dropped();
         {
             // The collector cannot drain while this is held.
             let _held = collector::lock();
-            for _ in 0..ring::RING + extra {
-                emit(poll_event(u64::MAX - 1));
+            for _ in 0..held_most {
+                emit(poll_event(task));
             }
         }
         let batches = recorder.flush();
-        assert_eq!(polls_of(&batches, u64::MAX - 1), ring::RING);
+        assert_eq!(polls_of(&batches, task), held_most, "none lost");
+        assert_eq!(events_dropped(), dropped_before);
+
+        let extra = 100;
+        {
+            let _held = collector::lock();
+            // The thread's ring is at its most now.
+            for _ in 0..ring::MOST_RING + extra {
+                emit(poll_event(task));
+            }
+        }
+        let batches = recorder.flush();
+        assert_eq!(polls_of(&batches, task), ring::MOST_RING);
         let dropped: u64 = batches.iter().map(|b| b.dropped).sum();
         // Other tests' events may have been dropped in the same window.
         assert!(dropped >= extra as u64, "{dropped}");
-        assert!(events_dropped() >= extra as u64);
+        assert!(events_dropped() >= dropped_before + extra as u64);
     }
 
     #[test]

@@ -21,7 +21,12 @@
 //! 16 384 events (under 1 MiB) per thread that produces while recording:
 //! with 4 096, the benchmark's traced chain (W4) lost 80 000 to 215 000 of
 //! its 230 000 events while recorded, on a 2-core machine whose collector
-//! waits milliseconds for a core.
+//! waits milliseconds for a core. With 16 384 it still lost 15 000 to
+//! 50 000, all in full rings: so a ring that is full when a push comes is
+//! replaced by one twice its size (up to [`MOST_RING`], 4 MiB), the event
+//! goes in the new one, and the collector drains the old one before it
+//! lets it go. Only the threads that overflow grow, and only that often:
+//! two allocations at most per thread, off the path of every other push.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -34,8 +39,11 @@ use crate::site::FnInfo;
 use crate::{ResourceId, ResourceKind, TaskId, TaskKind};
 use async_inspect_model::event::EndHow;
 
-/// Events one thread can have waiting for the collector before it drops.
+/// Events one thread can have waiting for the collector at first.
 pub(crate) const RING: usize = 16_384;
+
+/// The most a thread's ring grows to (see the module).
+pub(crate) const MOST_RING: usize = 4 * RING;
 
 /// Whether anyone records ([`OFF`], [`LONG_POLLS`] or [`ALL_POLLS`]): the
 /// one load the hot path pays when nobody does.
@@ -181,14 +189,24 @@ pub(crate) enum Raw {
     },
 }
 
-// Each thread that produces while recording has a ring: at most 1 MiB.
+// Each thread that produces while recording has a ring: 1 MiB at first,
+// at most 4 MiB.
 const _: () = assert!(RING * std::mem::size_of::<Raw>() <= 1 << 20);
+const _: () = assert!(MOST_RING * std::mem::size_of::<Raw>() <= 4 << 20);
 
-/// A push that leaves its ring with fewer free slots than this wakes the
+/// A new ring of `capacity` events, its reading end handed to the
 /// collector.
-const WAKE_BELOW: usize = RING / 2;
+fn new_ring(capacity: usize) -> rtrb::Producer<Raw> {
+    let (producer, consumer) = rtrb::RingBuffer::new(capacity);
+    NEW_RINGS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(consumer);
+    producer
+}
 
-/// Pushes `event` into this thread's ring, or counts it dropped.
+/// Pushes `event` into this thread's ring (growing a full one: see the
+/// module), or counts it dropped.
 #[cold]
 pub(crate) fn emit(event: Raw) {
     let pushed = OWN.try_with(|own| {
@@ -196,22 +214,31 @@ pub(crate) fn emit(event: Raw) {
         let Ok(mut own) = own.try_borrow_mut() else {
             return false;
         };
-        let ring = own.get_or_insert_with(|| {
-            let (producer, consumer) = rtrb::RingBuffer::new(RING);
-            NEW_RINGS
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(consumer);
-            producer
-        });
-        let pushed = ring.push(event).is_ok();
+        let ring = own.get_or_insert_with(|| new_ring(RING));
+        let capacity = ring.buffer().capacity();
+        let event = match ring.push(event) {
+            Ok(()) => None,
+            Err(rtrb::PushError::Full(event)) => Some(event),
+        };
+        if let Some(event) = event {
+            if capacity >= MOST_RING {
+                return false;
+            }
+            // The old ring's writing end goes: the collector drains what
+            // it holds, then lets it go. It was full: the collector is
+            // woken now, as it was at half.
+            *ring = new_ring(capacity * 2);
+            super::collector::wake();
+            return ring.push(event).is_ok();
+        }
         // The collector's position is read only when the copy the ring
         // keeps of it says the ring is half full (the copy lags: the ring
         // may have been drained since).
-        if ring.cached_slots() < WAKE_BELOW && ring.slots() < WAKE_BELOW {
+        let half = capacity / 2;
+        if ring.cached_slots() < half && ring.slots() < half {
             super::collector::wake();
         }
-        pushed
+        true
     });
     if !matches!(pushed, Ok(true)) {
         RING_DROPPED.fetch_add(1, Ordering::Relaxed);
