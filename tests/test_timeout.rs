@@ -42,6 +42,13 @@ fn run_watched<F: Future<Output = u32>>(name: &str, timeout: Option<&str>, body:
     async_inspect::__private::stuck_is_failure(result)
 }
 
+#[test]
+fn a_timeout_too_far_for_an_instant_never_fires() {
+    // 9e18 s: a `Duration`, but past what an `Instant` can hold.
+    let far = "2600000000000000h";
+    assert_eq!(run_watched("far", Some(far), async { 7 }), 7);
+}
+
 async fn plain_fetch() -> u32 {
     let attempt = 3_u32;
     std::future::pending::<u32>().await + attempt

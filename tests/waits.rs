@@ -96,6 +96,18 @@ async fn a_sleep_awaited_after_it_was_made_counts_from_when_it_was_made() {
     handle.abort();
 }
 
+#[async_inspect::test]
+async fn a_sleep_for_ever_sleeps_as_tokio_s_does() {
+    // `Duration::MAX` is how a sleep "for ever" is often written: tokio
+    // caps it at about 30 years; an `Instant` that far would overflow.
+    let handle = async_inspect::spawn(async_inspect::time::sleep(Duration::MAX));
+    let left = sleep_left(handle.inspect_id().unwrap()).await;
+    let years = Duration::from_secs(86_400 * 365);
+    assert!(left > 29 * years && left <= 30 * years, "{left:?}");
+    assert!(!handle.is_finished());
+    handle.abort();
+}
+
 #[async_inspect::trace]
 async fn patient(rx: oneshot::Receiver<()>) {
     let _ = async_inspect::time::timeout(Duration::from_secs(30), inner_wait(rx)).await;

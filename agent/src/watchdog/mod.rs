@@ -167,11 +167,13 @@ pub fn watch_test<F: Future>(name: &str, timeout: Option<&str>, body: F) -> Watc
             timeout,
             state: Mutex::new(WatchState::default()),
         });
-        queue().add(
-            Instant::now() + timeout,
-            Arc::clone(&watch),
-            Phase::Deadline,
-        );
+        // A timeout too far for an `Instant` (`"9e15h"`) is about 30 years,
+        // as tokio's longest sleep.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+        queue().add(deadline, Arc::clone(&watch), Phase::Deadline);
         watch
     });
     Watched { body, watch }
