@@ -42,6 +42,15 @@ const PORTS: &[Port] = &[
         version: "0.9.0",
         features: &[],
     },
+    // A pool built on a `Semaphore` it resizes, closes and takes permits
+    // of without waiting (`try_acquire`, `add_permits`, `forget`); its
+    // tests cancel waits with timeouts, race tasks for objects and check
+    // the pool never deadlocks.
+    Port {
+        name: "deadpool",
+        version: "0.12.3",
+        features: &[],
+    },
 ];
 
 /// The README's renames, as text replacements: everything else (`select!`,
