@@ -198,8 +198,9 @@ fn capture_tasks(
 }
 
 /// How many tasks ahead of the one it reads a capture asks the processor
-/// for a record, and for a detail (through the record, fetched by then).
+/// for a record…
 const RECORD_AHEAD: usize = 8;
+/// …and for a detail (through the record's hint, fetched by then).
 const DETAIL_AHEAD: usize = 4;
 
 /// Captures `cells` in order, handing each info to `out`, and lets go of
