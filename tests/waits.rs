@@ -45,8 +45,15 @@ async fn a_sleeping_task_says_when_it_wakes() {
     handle.abort();
 }
 
-/// The time left of the sleep task `id` is parked in.
-async fn sleep_left(id: async_inspect::TaskId) -> Duration {
+/// Spawns `sleeper` and asserts that the sleep it parks in has between
+/// `least` (excluded) and `most` left; the task is aborted after.
+async fn assert_sleep_left(
+    sleeper: impl Future<Output = ()> + Send + 'static,
+    least: Duration,
+    most: Duration,
+) {
+    let handle = async_inspect::spawn(sleeper);
+    let id = handle.inspect_id().unwrap();
     let snapshot = eventually("the task to sleep", |s| {
         s.task(id).is_some_and(|t| !t.waits.is_empty())
     })
@@ -54,58 +61,50 @@ async fn sleep_left(id: async_inspect::TaskId) -> Duration {
     let WaitReason::Sleep { until } = task(&snapshot, id).waits[0].reason else {
         panic!("expected a sleep: {snapshot}");
     };
-    until.saturating_sub(snapshot.taken_at())
+    let left = until.saturating_sub(snapshot.taken_at());
+    assert!(
+        left > least && left <= most,
+        "{left:?} left, not in ({least:?}, {most:?}]"
+    );
+    assert!(!handle.is_finished());
+    handle.abort();
 }
 
 #[async_inspect::test]
 async fn a_sleep_awaited_after_it_was_made_counts_from_when_it_was_made() {
-    let handle = async_inspect::spawn(async {
-        let nap = async_inspect::time::sleep(Duration::from_secs(60));
+    let secs = Duration::from_secs;
+    let made_early = async move {
+        let nap = async_inspect::time::sleep(secs(60));
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         nap.await;
-    });
-    let left = sleep_left(handle.inspect_id().unwrap()).await;
-    assert!(
-        left > Duration::from_secs(50) && left <= Duration::from_millis(58_500),
-        "{left:?}"
-    );
-    handle.abort();
-
+    };
+    assert_sleep_left(made_early, secs(50), Duration::from_millis(58_500)).await;
     // A deadline, and a sleep moved to a new one, say their own.
-    let handle = async_inspect::spawn(async {
-        let deadline = async_inspect::time::Instant::now() + Duration::from_secs(60);
+    let until = async move {
+        let deadline = async_inspect::time::Instant::now() + secs(60);
         async_inspect::time::sleep_until(deadline).await;
-    });
-    let left = sleep_left(handle.inspect_id().unwrap()).await;
-    assert!(
-        left > Duration::from_secs(50) && left <= Duration::from_secs(60),
-        "{left:?}"
-    );
-    handle.abort();
-    let handle = async_inspect::spawn(async {
-        let mut nap = std::pin::pin!(async_inspect::time::sleep(Duration::from_secs(5)));
-        let later = async_inspect::time::Instant::now() + Duration::from_secs(300);
-        nap.as_mut().reset(later);
+    };
+    assert_sleep_left(until, secs(50), secs(60)).await;
+    let moved = async move {
+        let mut nap = std::pin::pin!(async_inspect::time::sleep(secs(5)));
+        nap.as_mut()
+            .reset(async_inspect::time::Instant::now() + secs(300));
         nap.await;
-    });
-    let left = sleep_left(handle.inspect_id().unwrap()).await;
-    assert!(
-        left > Duration::from_secs(290) && left <= Duration::from_secs(300),
-        "{left:?}"
-    );
-    handle.abort();
+    };
+    assert_sleep_left(moved, secs(290), secs(300)).await;
 }
 
 #[async_inspect::test]
 async fn a_sleep_for_ever_sleeps_as_tokio_s_does() {
     // `Duration::MAX` is how a sleep "for ever" is often written: tokio
     // caps it at about 30 years; an `Instant` that far would overflow.
-    let handle = async_inspect::spawn(async_inspect::time::sleep(Duration::MAX));
-    let left = sleep_left(handle.inspect_id().unwrap()).await;
     let years = Duration::from_secs(86_400 * 365);
-    assert!(left > 29 * years && left <= 30 * years, "{left:?}");
-    assert!(!handle.is_finished());
-    handle.abort();
+    assert_sleep_left(
+        async_inspect::time::sleep(Duration::MAX),
+        29 * years,
+        30 * years,
+    )
+    .await;
 }
 
 #[async_inspect::trace]

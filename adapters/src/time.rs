@@ -203,18 +203,14 @@ impl Future for Timer {
 /// or anywhere once smol or async-std support is compiled in.
 #[track_caller]
 pub fn sleep(duration: Duration) -> Sleep {
-    // As tokio's: "for ever" (`Duration::MAX`) is about 30 years, which an
-    // `Instant` holds.
-    let duration = duration.min(FOR_EVER);
+    // As tokio's: "for ever" (`Duration::MAX`) is about 30 years.
+    let duration = duration.min(async_inspect_core::clock::FOR_EVER);
     Sleep::new(
         Instant::now() + duration,
         ends_at(duration),
         Location::caller(),
     )
 }
-
-/// The longest sleep, as tokio's: about 30 years.
-const FOR_EVER: Duration = Duration::from_secs(86_400 * 365 * 30);
 
 /// Waits until `deadline`, as `tokio::time::sleep_until`.
 ///

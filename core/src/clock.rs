@@ -87,6 +87,11 @@ impl Precise {
 /// How long the calibration's two readings are apart.
 pub const CALIBRATION: Duration = Duration::from_millis(50);
 
+/// The furthest ahead a sleep or a deadline is set: about 30 years, as
+/// tokio's longest sleep. An `Instant` holds it; `Duration::MAX` ahead
+/// (how "for ever" is often written) overflows one.
+pub const FOR_EVER: Duration = Duration::from_secs(86_400 * 365 * 30);
+
 /// How long the rough first calibration's readings are apart.
 pub const QUICK_CALIBRATION: Duration = Duration::from_millis(2);
 

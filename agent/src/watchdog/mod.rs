@@ -167,12 +167,11 @@ pub fn watch_test<F: Future>(name: &str, timeout: Option<&str>, body: F) -> Watc
             timeout,
             state: Mutex::new(WatchState::default()),
         });
-        // A timeout too far for an `Instant` (`"9e15h"`) is about 30 years,
-        // as tokio's longest sleep.
+        // A timeout too far for an `Instant` (`"9e15h"`) is "for ever".
         let now = Instant::now();
         let deadline = now
             .checked_add(timeout)
-            .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365 * 30));
+            .unwrap_or_else(|| now + async_inspect_core::clock::FOR_EVER);
         queue().add(deadline, Arc::clone(&watch), Phase::Deadline);
         watch
     });

@@ -156,21 +156,6 @@ struct Wakes {
     streak_busy: AtomicU64,
 }
 
-/// The strong and weak counts an `Arc` keeps just before its value.
-const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
-
-/// Prefetches every cache line of the `len` bytes at `start` (any address:
-/// a prefetch never faults).
-#[inline]
-fn prefetch_lines(start: *const u8, len: usize) {
-    const LINE: usize = 64;
-    let skew = start as usize % LINE;
-    let first = start.wrapping_sub(skew);
-    for offset in (0..skew + len).step_by(LINE) {
-        registry::prefetch_line(first.wrapping_add(offset));
-    }
-}
-
 /// A self-wake streak is checked for a storm every this many polls.
 const STORM_POLLS: u64 = 1_000;
 /// A storm lasts at least this long (clock nanoseconds)…
@@ -466,8 +451,10 @@ impl TaskCell {
     /// included), for a snapshot that reads it a few tasks from now.
     #[inline]
     pub(crate) fn prefetch_record(self: &Arc<Self>) {
-        let start = Arc::as_ptr(self).cast::<u8>().wrapping_sub(ARC_COUNTS);
-        prefetch_lines(start, ARC_COUNTS + std::mem::size_of::<Self>());
+        let start = Arc::as_ptr(self)
+            .cast::<u8>()
+            .wrapping_sub(registry::ARC_COUNTS);
+        registry::prefetch_lines(start, registry::ARC_COUNTS + std::mem::size_of::<Self>());
     }
 
     /// Asks the processor to fetch the whole of the task's detail (through
@@ -477,7 +464,7 @@ impl TaskCell {
     pub(crate) fn prefetch_whole_detail(&self) {
         let hint = self.detail_hint.load(Ordering::Relaxed);
         if !hint.is_null() {
-            prefetch_lines(hint.cast(), std::mem::size_of::<Detail>());
+            registry::prefetch_lines(hint.cast(), std::mem::size_of::<Detail>());
         }
     }
 

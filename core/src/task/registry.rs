@@ -151,8 +151,22 @@ fn prefetch(cell: &Arc<TaskCell>) {
     // The `Arc`'s counts sit just before the data (the eviction's
     // `get_mut` reads them); the record's next line is the rest of what a
     // new task's record is written over first.
-    prefetch_line(data.wrapping_sub(2 * std::mem::size_of::<usize>()));
+    prefetch_line(data.wrapping_sub(ARC_COUNTS));
     prefetch_line(data.wrapping_add(48));
+}
+
+/// The strong and weak counts an `Arc` keeps just before its value.
+pub(crate) const ARC_COUNTS: usize = 2 * std::mem::size_of::<usize>();
+
+/// [`prefetch_line`] for every cache line of the `len` bytes at `start`.
+#[inline]
+pub(crate) fn prefetch_lines(start: *const u8, len: usize) {
+    const LINE: usize = 64;
+    let skew = start as usize % LINE;
+    let first = start.wrapping_sub(skew);
+    for offset in (0..skew + len).step_by(LINE) {
+        prefetch_line(first.wrapping_add(offset));
+    }
 }
 
 /// Asks the processor to fetch the cache line of `address` into this
