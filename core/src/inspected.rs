@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use crate::config;
-use crate::task::waker::WakerCache;
+use crate::task::waker;
 use crate::task::{Phase, PollScope, TaskCell, TaskId, TaskKind, panic_message};
 
 pin_project! {
@@ -33,15 +33,16 @@ pin_project! {
     pub struct Inspected<F> {
         #[pin]
         future: F,
+        // Holds the task's own waker handle too, from its first poll (see
+        // `waker::lend`).
         cell: Option<Arc<TaskCell>>,
-        // The task's own waker, built at its first poll.
-        wakers: WakerCache,
     }
 
     impl<F> PinnedDrop for Inspected<F> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(cell) = this.project().cell.take() {
                 cell.finish(Phase::Aborted);
+                waker::let_go(&cell);
             }
         }
     }
@@ -73,11 +74,7 @@ impl<F: Future> Inspected<F> {
     ) -> Self {
         config::init();
         let cell = config::enabled().then(|| TaskCell::register_future::<F>(kind, name, location));
-        Self {
-            future,
-            cell,
-            wakers: WakerCache::default(),
-        }
+        Self { future, cell }
     }
 }
 
@@ -113,9 +110,9 @@ impl<F: Future> Future for Inspected<F> {
         let future = this.future;
         cell.note_future_address(std::ptr::from_ref(&*future) as usize);
         let polled = if wakes {
-            let waker = this.wakers.get(cell, cx.waker());
+            let waker = waker::lend(cell, cx.waker());
             let polled = catch_unwind(AssertUnwindSafe(|| {
-                future.poll(&mut Context::from_waker(waker))
+                future.poll(&mut Context::from_waker(&waker))
             }));
             cell.wake_poll_ends(own, scope.start(), crate::clock::now());
             polled
@@ -129,6 +126,7 @@ impl<F: Future> Future for Inspected<F> {
                     && let Some(cell) = this.cell.take()
                 {
                     cell.finish(Phase::Done);
+                    waker::let_go(&cell);
                 }
                 poll
             }
@@ -137,6 +135,7 @@ impl<F: Future> Future for Inspected<F> {
                 if let Some(cell) = this.cell.take() {
                     cell.set_panic(panic_message(payload.as_ref()));
                     cell.finish(Phase::Panicked);
+                    waker::let_go(&cell);
                 }
                 resume_unwind(payload)
             }

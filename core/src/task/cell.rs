@@ -686,6 +686,7 @@ impl TaskCell {
         let mut slot = self.guard();
         if let Some(detail) = slot.get_mut() {
             crate::task::frame::reap(detail);
+            detail.wakers.end();
         }
         if let Some(&(anchor, _)) = self.future_type
             && !needs_detail::known(anchor)

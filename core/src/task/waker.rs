@@ -115,20 +115,20 @@ unsafe fn drop_handle(data: *const ()) {
     }
 }
 
-/// The task's first handle, forwarding to `runtime`; `None` if it has one
-/// already (only its `Inspected` makes one, at its first poll).
-fn first_handle(cell: &Arc<TaskCell>, runtime: &Waker) -> Option<Waker> {
+/// Makes the task's first handle, forwarding to `runtime`, for its
+/// `Inspected` to own; false if it has one already (only its `Inspected`
+/// makes one, at its first poll).
+fn make_first_handle(cell: &Arc<TaskCell>, runtime: &Waker) -> bool {
     if cell.waker_handles().load(Ordering::Relaxed) != 0 {
-        return None;
+        return false;
     }
     // SAFETY: no handle exists yet, so nothing reads the runtime's waker
     // (see `RuntimeWaker`); only this task's poller gets here.
     unsafe { *cell.runtime_waker().0.get() = Some(runtime.clone()) };
     cell.waker_handles().store(1, Ordering::Release);
-    let data = Arc::into_raw(Arc::clone(cell)).cast::<()>();
-    // SAFETY: the vtable's contract holds: `data` is the record, with one
-    // handle counted and its reference taken.
-    Some(unsafe { Waker::from_raw(RawWaker::new(data, &HANDLE)) })
+    // The handles' reference to the record, given back by the last.
+    std::mem::forget(Arc::clone(cell));
+    true
 }
 
 /// Counts a wake of `cell` and forwards it to the runtime's `waker`.
@@ -279,64 +279,88 @@ fn thread_name(index: u64) -> &'static str {
         .unwrap_or("another thread")
 }
 
-/// The task's waker, kept by its `Inspected` future across polls (only its
-/// poller touches it, so it needs no lock).
-#[derive(Default)]
-pub(crate) struct WakerCache {
-    /// The task's own handle, made at its first poll.
-    own: Option<Waker>,
-    /// The data and vtable pointers (what `will_wake` compares) of the
-    /// runtime's waker it forwards to, kept here beside the task's future.
-    own_outer: (usize, usize),
-    /// A wrapper of another waker the runtime handed the task later,
-    /// boxed: this rides in every task's future, and the runtimes inspected
-    /// never need it.
-    later: Option<Box<Later>>,
-}
-
-/// A wrapper of a waker the runtime handed the task after its first.
+/// A wrapper of a waker the runtime handed the task after its first, kept
+/// in the task's detail ([`Wrappers`]) until the next or the task's end.
+#[derive(Debug)]
 struct Later {
-    /// The wrapper, as a waker (the reference the task's `Inspected`
-    /// holds).
+    /// The wrapper, as a waker (the reference the task holds).
     waker: Waker,
     /// The runtime waker's identity.
     outer: (usize, usize),
 }
 
-impl std::fmt::Debug for WakerCache {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WakerCache")
-            .field("own", &self.own.is_some())
-            .field("later", &self.later.is_some())
-            .finish()
+/// A waker lent for one poll: a copy of a handle someone else owns (the
+/// task's `Inspected`, or the task's detail for a later wrapper), never
+/// dropped.
+pub(crate) struct Lent<'a> {
+    waker: std::mem::ManuallyDrop<Waker>,
+    owner: std::marker::PhantomData<&'a TaskCell>,
+}
+
+impl Lent<'_> {
+    /// # Safety
+    ///
+    /// A handle of `data` and `vtable` is owned elsewhere for the borrow.
+    unsafe fn of(data: *const (), vtable: &'static RawWakerVTable) -> Self {
+        Self {
+            // SAFETY: the caller's: the copy is never dropped, so it takes
+            // no count of its own.
+            waker: std::mem::ManuallyDrop::new(unsafe {
+                Waker::from_raw(RawWaker::new(data, vtable))
+            }),
+            owner: std::marker::PhantomData,
+        }
     }
 }
 
-impl WakerCache {
-    /// The task's waker for a poll with the runtime's `outer`: its own
-    /// handle, lent, while the runtime hands the same waker.
-    #[inline]
-    pub(crate) fn get(&mut self, cell: &Arc<TaskCell>, outer: &Waker) -> &Waker {
-        if self.own.is_some() && self.own_outer == identity(outer) {
-            match &self.own {
-                Some(own) => own,
-                None => unreachable!("checked above"),
-            }
-        } else {
-            self.other(cell, outer)
-        }
-    }
+impl std::ops::Deref for Lent<'_> {
+    type Target = Waker;
 
-    #[cold]
-    fn other(&mut self, cell: &Arc<TaskCell>, outer: &Waker) -> &Waker {
-        if self.own.is_none()
-            && let Some(own) = first_handle(cell, outer)
-        {
-            self.own_outer = identity(outer);
-            return self.own.insert(own);
-        }
-        if self
-            .later
+    fn deref(&self) -> &Waker {
+        &self.waker
+    }
+}
+
+/// The waker `cell`'s task is polled with when the runtime hands it
+/// `outer`: its own handle, lent, while the runtime hands the same waker.
+/// Called by the task's `Inspected`, which holds the handle from the first
+/// poll until [`let_go`].
+///
+/// The handle takes no room in the task's future: it is the record's
+/// address and a static vtable, remade on the stack at each poll, and the
+/// runtime's waker it forwards to is in the record. (Kept in the future,
+/// the handle and the runtime waker's identity made every task's future 40
+/// bytes bigger, which tipped a small task's 128-byte-aligned tokio
+/// allocation into the next size: W5's idle tasks each took 128 bytes
+/// more.)
+#[inline]
+pub(crate) fn lend<'a>(cell: &'a Arc<TaskCell>, outer: &Waker) -> Lent<'a> {
+    // SAFETY: the runtime's waker is written only by this task's poller,
+    // at its first poll, and taken only with the last handle, which cannot
+    // go while the `Inspected` holds its own (see `RuntimeWaker`).
+    let runtime = unsafe { (*cell.runtime_waker().0.get()).as_ref() };
+    if runtime.is_some_and(|runtime| identity(runtime) == identity(outer)) {
+        // SAFETY: the `Inspected` owns the task's first handle, made when
+        // the runtime's waker was set.
+        unsafe { Lent::of(Arc::as_ptr(cell).cast(), &HANDLE) }
+    } else {
+        lend_other(cell, outer, runtime.is_none())
+    }
+}
+
+/// [`lend`] at the task's first poll, or for a runtime's waker other than
+/// the first (none of tokio, smol or async-std hands one: a runtime that
+/// did at every poll would take the task's detail lock at each).
+#[cold]
+fn lend_other<'a>(cell: &'a Arc<TaskCell>, outer: &Waker, first: bool) -> Lent<'a> {
+    if first && make_first_handle(cell, outer) {
+        // SAFETY: just made, for the `Inspected` to own.
+        return unsafe { Lent::of(Arc::as_ptr(cell).cast(), &HANDLE) };
+    }
+    let (data, vtable) = cell.with_detail(|detail| {
+        let wrappers = &mut detail.wakers;
+        if wrappers
+            .current
             .as_ref()
             .is_none_or(|later| later.outer != identity(outer))
         {
@@ -344,18 +368,29 @@ impl WakerCache {
                 cell: Arc::clone(cell),
                 inner: outer.clone(),
             });
-            let weak = Arc::downgrade(&wrapper);
-            cell.with_detail(|detail| detail.wakers.adopt(weak));
-            let waker = Waker::from(wrapper);
-            self.later = Some(Box::new(Later {
-                waker,
+            wrappers.adopt(Arc::downgrade(&wrapper));
+            wrappers.current = Some(Later {
+                waker: Waker::from(wrapper),
                 outer: identity(outer),
-            }));
+            });
         }
-        match &self.later {
-            Some(later) => &later.waker,
+        match &wrappers.current {
+            Some(later) => (later.waker.data(), later.waker.vtable()),
             None => unreachable!("made above"),
         }
+    });
+    // SAFETY: the detail owns the wrapper until this poller replaces it
+    // (at a later poll) or the task finishes (after its last poll).
+    unsafe { Lent::of(data, vtable) }
+}
+
+/// The task's `Inspected` lets go of its own handle of `cell` (if its
+/// first poll made one), once, as the task finishes or is dropped.
+pub(crate) fn let_go(cell: &TaskCell) {
+    // SAFETY: as in `lend`: only the poller, while it holds its handle.
+    if unsafe { (*cell.runtime_waker().0.get()).is_some() } {
+        // SAFETY: the `Inspected`'s own handle, dropped once.
+        unsafe { drop_handle(std::ptr::from_ref(cell).cast()) };
     }
 }
 
@@ -369,11 +404,15 @@ fn identity(waker: &Waker) -> (usize, usize) {
 }
 
 /// The wrappers of the wakers a runtime handed the task after the one its
-/// own handles forward to, kept weakly in its detail so that a snapshot can
-/// count the wakers for it that exist. Runtimes hand a task the same waker
+/// own handles forward to, kept in its detail (the latest for the task to
+/// poll with, every one weakly so that a snapshot can count the wakers for
+/// it that exist). Runtimes hand a task the same waker
 /// at every poll, so this stays empty but for executors that do not.
 #[derive(Debug, Default)]
 pub(crate) struct Wrappers {
+    /// The latest wrapper, which the task holds until the next or its end
+    /// ([`Wrappers::end`]): the reference [`OWN_REFERENCES`] counts.
+    current: Option<Later>,
     later: Vec<Weak<TaskWaker>>,
     /// More wrappers were made than are kept: their clones cannot be
     /// counted.
@@ -384,14 +423,20 @@ pub(crate) struct Wrappers {
 /// new waker at every poll makes them uncountable past this).
 const WRAPPERS_KEPT: usize = 8;
 
-/// References the task's own `Inspected` holds on its latest wrapper (its
-/// `Waker`).
+/// References the task holds on its latest wrapper (its `Waker`, in
+/// [`Wrappers::current`]).
 const OWN_REFERENCES: usize = 1;
 
 impl Wrappers {
     /// Whether it keeps track of no wrapper (none was ever made).
     pub(crate) fn is_empty(&self) -> bool {
         self.later.is_empty() && !self.overflowed
+    }
+
+    /// The task finished: it lets go of its latest wrapper (which holds
+    /// its record: kept, the two would hold each other).
+    pub(crate) fn end(&mut self) {
+        self.current = None;
     }
 
     fn adopt(&mut self, wrapper: Weak<TaskWaker>) {
@@ -646,6 +691,44 @@ mod tests {
         kept.lock().unwrap().take().unwrap().wake();
         assert_eq!(cell.wakes(), 1);
         assert_eq!(wakers_of(&cell), Some(0));
+    }
+
+    #[test]
+    fn a_later_wrapper_goes_with_its_task() {
+        let (mut task, cell, kept) = keeping_its_waker();
+        let first = Waker::from(Arc::new(Runtime::default()));
+        assert!(
+            task.as_mut()
+                .poll(&mut Context::from_waker(&first))
+                .is_pending()
+        );
+        let runtime = Arc::new(Runtime::default());
+        let dropped = Arc::clone(&runtime.dropped);
+        let second = Waker::from(runtime);
+        for _ in 0..2 {
+            assert!(
+                task.as_mut()
+                    .poll(&mut Context::from_waker(&second))
+                    .is_pending()
+            );
+        }
+        // One wrapper for the same waker at both polls, which wakes it.
+        let from_second = kept.lock().unwrap().take().unwrap();
+        assert_eq!(wakers_of(&cell), Some(1));
+        from_second.wake();
+        assert_eq!(cell.wakes(), 1);
+        drop(second);
+        assert!(
+            !dropped.load(Ordering::Relaxed),
+            "the task's wrapper holds it"
+        );
+        // The task goes: its wrapper, and with it the runtime's waker,
+        // which the wrapper and the record would otherwise hold for ever.
+        drop(task);
+        assert!(
+            dropped.load(Ordering::Relaxed),
+            "the wrapper went with the task"
+        );
     }
 
     #[test]
