@@ -40,8 +40,10 @@ struct Shard {
 /// reuses first, changes under the spawner with every finish).
 struct Slots {
     entries: Vec<Option<Arc<TaskCell>>>,
-    /// Keys of empty entries, freed longest ago first.
-    free: VecDeque<usize>,
+    /// Keys of empty entries, freed longest ago first; as `u32`s, half the
+    /// size, since all of a shard's tasks ending at once (a runtime
+    /// shutting down) puts every key here.
+    free: VecDeque<u32>,
     len: usize,
 }
 
@@ -58,6 +60,7 @@ impl Slots {
         self.len += 1;
         match self.free.pop_front() {
             Some(key) => {
+                let key = key as usize;
                 self.entries[key] = Some(cell);
                 key
             }
@@ -71,7 +74,9 @@ impl Slots {
     fn try_remove(&mut self, key: usize) -> Option<Arc<TaskCell>> {
         let cell = self.entries.get_mut(key)?.take()?;
         self.len -= 1;
-        self.free.push_back(key);
+        // A shard holds far fewer than 2³² tasks at once (each takes a few
+        // hundred bytes).
+        self.free.push_back(key as u32);
         Some(cell)
     }
 
@@ -90,7 +95,7 @@ impl Slots {
     /// Fetches the entry the next insert writes.
     fn prefetch_next(&self) {
         if let Some(&key) = self.free.front() {
-            prefetch_line(std::ptr::from_ref(&self.entries[key]).cast());
+            prefetch_line(std::ptr::from_ref(&self.entries[key as usize]).cast());
         }
     }
 }
@@ -222,7 +227,11 @@ pub(crate) fn spare() -> Option<Arc<TaskCell>> {
 /// Moves a finished task to its shard's retention list, trimmed at the
 /// next spawn in that shard or the next snapshot (so the list can exceed
 /// its count by the tasks that finish in between: records that were all
-/// live a moment before).
+/// live a moment before), and by the finishing thread itself once the
+/// list is twice its count: a burst of finishes with no spawn after (a
+/// runtime shutting down, a server's connections closing) would
+/// otherwise keep every record of them until the next spawn, W5's
+/// 100 000 among them (3 MiB more at its peak).
 pub(crate) fn finish(cell: &Arc<TaskCell>) {
     let key = cell.slot.load(Ordering::Relaxed);
     let finished_at = cell.phase().1;
@@ -232,6 +241,16 @@ pub(crate) fn finish(cell: &Arc<TaskCell>) {
     };
     shard.finished_total += 1;
     shard.finished.push_back((finished_at, cell));
+    let (max_count, _) = config::retention();
+    let per_shard = max_count.div_ceil(SHARDS);
+    let evicted = (shard.finished.len() > 2 * per_shard)
+        .then(|| shard.evict(per_shard, u64::MAX, finished_at))
+        .flatten();
+    drop(shard);
+    // Released after the lock, or kept for a spawn on this thread.
+    if let Some(evicted) = evicted {
+        keep_spare(evicted);
+    }
 }
 
 /// The live task `id`, registered under `key` (its cell's slot).
@@ -375,6 +394,31 @@ mod tests {
             given > 0,
             "no task of a type needing a detail got one at spawn"
         );
+    }
+
+    #[test]
+    fn a_burst_of_finishes_with_no_spawn_after_keeps_to_twice_the_retention() {
+        let per_shard = Config::DEFAULT_RETAIN_FINISHED.div_ceil(SHARDS);
+        let location = std::panic::Location::caller();
+        let cells: Vec<_> = (0..8 * Config::DEFAULT_RETAIN_FINISHED)
+            .map(|_| TaskCell::register(TaskKind::Spawned, None, location))
+            .collect();
+        for cell in &cells {
+            cell.finish(crate::task::Phase::Aborted);
+        }
+        // Every shard, whatever other tests finish meanwhile (they keep to
+        // the same bound).
+        for shard in &SHARD_LIST {
+            let kept = shard
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .finished
+                .len();
+            assert!(
+                kept <= 2 * per_shard,
+                "{kept} finished tasks kept in a shard"
+            );
+        }
     }
 
     #[test]
