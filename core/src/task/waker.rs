@@ -369,10 +369,10 @@ fn lend_other<'a>(cell: &'a Arc<TaskCell>, outer: &Waker, first: bool) -> Lent<'
                 inner: outer.clone(),
             });
             wrappers.adopt(Arc::downgrade(&wrapper));
-            wrappers.current = Some(Later {
+            wrappers.current = Some(Box::new(Later {
                 waker: Waker::from(wrapper),
                 outer: identity(outer),
-            });
+            }));
         }
         match &wrappers.current {
             Some(later) => (later.waker.data(), later.waker.vtable()),
@@ -411,8 +411,10 @@ fn identity(waker: &Waker) -> (usize, usize) {
 #[derive(Debug, Default)]
 pub(crate) struct Wrappers {
     /// The latest wrapper, which the task holds until the next or its end
-    /// ([`Wrappers::end`]): the reference [`OWN_REFERENCES`] counts.
-    current: Option<Later>,
+    /// ([`Wrappers::end`]): the reference [`OWN_REFERENCES`] counts. Boxed:
+    /// every detail has this, and only executors that hand a task another
+    /// waker need it.
+    current: Option<Box<Later>>,
     later: Vec<Weak<TaskWaker>>,
     /// More wrappers were made than are kept: their clones cannot be
     /// counted.
