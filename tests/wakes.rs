@@ -253,6 +253,36 @@ async fn a_task_that_spins_on_self_wakes_is_reported() {
     );
 }
 
+#[async_inspect::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_that_works_between_its_self_wakes_is_no_storm() {
+    // Each poll works 50 µs and wakes itself: 4 000 of them, 200 ms, past
+    // the storm's length, with polls longer than a storm's.
+    let polls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = polls.clone();
+    let handle = async_inspect::spawn(std::future::poll_fn(move |cx| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        if counted.fetch_add(1, Ordering::Relaxed) == 4_000 {
+            return Poll::Ready(());
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }));
+    let id = handle.inspect_id().unwrap();
+    handle.await.unwrap();
+    let snapshot = async_inspect::snapshot();
+    assert_eq!(task(&snapshot, id).wake.self_wakes, 4_000);
+    assert!(
+        !snapshot
+            .lints()
+            .iter()
+            .any(|l| matches!(l, Lint::SelfWakeStorm { task, .. } if *task == id)),
+        "{snapshot}"
+    );
+}
+
 #[async_inspect::test]
 async fn a_task_starved_behind_a_blocking_poll_names_the_blocker() {
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

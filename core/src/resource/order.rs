@@ -225,7 +225,7 @@ pub(crate) fn acquired(resource: &Arc<ResourceCell>, site: &'static Location<'st
         match held.push(key, site) {
             Some(index) => Ordered {
                 slot: index as u8 + 1,
-                task_key: task.slot.load(std::sync::atomic::Ordering::Relaxed),
+                task_key: task.slot(),
             },
             None => Ordered::default(),
         }

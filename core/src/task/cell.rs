@@ -101,10 +101,19 @@ pub struct TaskCell {
     created_at: u64,
     location: &'static Location<'static>,
     /// Key in the registry's shard; set once at registration.
-    pub(crate) slot: AtomicUsize,
+    slot: AtomicU32,
     kind: TaskKind,
     /// Tasks registered while this one was polled (its children).
     spawned: AtomicU32,
+    /// The wake count (`Wakes::count`, its low 32 bits) when the latest
+    /// poll began: another count means woken since (4 billion wakes
+    /// between two polls would be needed to hide one).
+    polled: AtomicU32,
+    /// Polls in a row that woke the task itself (it stays at its most).
+    streak: AtomicU32,
+    /// The task's own waker handles that exist (its `Inspected`'s and every
+    /// clone): between them they hold one reference to the task's record.
+    handles: AtomicU32,
     /// Allocated on first use: most tasks never need it.
     detail: Mutex<DetailSlot>,
     /// The type anchor of the task's future ([`anchor`]) and its size;
@@ -120,22 +129,43 @@ pub struct TaskCell {
     /// The runtime's waker its own waker handles wake (see the `waker`
     /// module): set at its first poll, let go with the last handle.
     runtime_waker: RuntimeWaker,
-    /// The inspected locks it holds, for the lock-order check; made at its
-    /// first lock.
-    held: OnceLock<Box<HeldLocks>>,
+    /// The inspected locks it holds, for the lock-order check: a
+    /// `Box<HeldLocks>` made at its first lock (null before), freed with
+    /// the record.
+    held: AtomicPtr<HeldLocks>,
+}
+
+// The record's small counters sit together (and outside `Wakes`), so that
+// it takes 184 bytes: with its `Arc`'s counts, a 208-byte allocation
+// instead of 240 before they were packed.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<TaskCell>() <= 184);
+
+// `held` owns a `HeldLocks` that any thread may reach through the record.
+const _: () = {
+    const fn shared<T: Send + Sync>() {}
+    shared::<HeldLocks>();
+};
+
+impl Drop for TaskCell {
+    fn drop(&mut self) {
+        let held = *self.held.get_mut();
+        if !held.is_null() {
+            // SAFETY: a non-null `held` came from `Box::into_raw` in
+            // `held_locks`, and the record owned it alone.
+            drop(unsafe { Box::from_raw(held) });
+        }
+    }
 }
 
 /// What a task's waker counts (see the `waker` module). Wakers on any
 /// thread add to `count` and set `woken_at` and `by`, and count their
-/// handles in `handles`; the rest is written by the thread polling the
-/// task.
+/// handles in the record's `handles`; the rest (and the record's `polled`
+/// and `streak`) is written by the thread polling the task.
 #[derive(Debug, Default)]
 struct Wakes {
     /// Every wake.
     count: AtomicU64,
-    /// `count` when the latest poll began: fewer than `count` means woken
-    /// since.
-    polled: AtomicU64,
     /// Clock time of the first wake after the latest poll began.
     woken_at: AtomicU64,
     /// Who woke it last (see `waker::decode_woken_by`).
@@ -144,19 +174,12 @@ struct Wakes {
     own: AtomicU64,
     /// The longest a wake waited for its poll, clock nanoseconds.
     max_delay: AtomicU64,
-    /// Polls in a row that woke the task itself (it stays at its most).
-    streak: AtomicU32,
-    /// The task's own waker handles that exist (its `Inspected`'s and every
-    /// clone): between them they hold one reference to the task's record.
-    /// Beside `streak`, so that the record stays as small as it was
-    /// before the handles were counted in it.
-    handles: AtomicU32,
-    /// When that streak began, and the task's busy time then.
-    streak_since: AtomicU64,
-    streak_busy: AtomicU64,
 }
 
-/// A self-wake streak is checked for a storm every this many polls.
+/// A self-wake streak is checked for a storm every this many polls; its
+/// first check notes where the streak is, in the task's detail, and the
+/// later ones measure from there (the record keeps no room for a streak
+/// most tasks never have).
 const STORM_POLLS: u64 = 1_000;
 /// A storm lasts at least this long (clock nanoseconds)…
 const STORM_LASTS: u64 = 100_000_000;
@@ -234,15 +257,18 @@ impl TaskCell {
             parent,
             created_at: now,
             location,
-            slot: AtomicUsize::new(usize::MAX),
+            slot: AtomicU32::new(u32::MAX),
             kind,
             spawned: AtomicU32::new(0),
+            polled: AtomicU32::new(0),
+            streak: AtomicU32::new(0),
+            handles: AtomicU32::new(0),
             detail: Mutex::new(DetailSlot::new(detail)),
             future_type,
             detail_hint: AtomicPtr::new(std::ptr::null_mut()),
             future_address: AtomicUsize::new(0),
             runtime_waker: RuntimeWaker::new(),
-            held: OnceLock::new(),
+            held: AtomicPtr::new(std::ptr::null_mut()),
         };
         // An evicted record nothing holds any more is written over (its
         // old contents dropped, its detail recycled to this thread's pool)
@@ -385,7 +411,7 @@ impl TaskCell {
     pub(crate) fn wake_info(&self, detail: Option<&Detail>, before: (Phase, u64)) -> WakeInfo {
         let w = &self.wakes;
         let outside = waker::wakers_outside(
-            u64::from(w.handles.load(Ordering::Acquire)),
+            u64::from(self.handles.load(Ordering::Acquire)),
             detail.map(|d| &d.wakers),
         );
         // A waker dropped after its wake (a wake by value) published the
@@ -394,7 +420,7 @@ impl TaskCell {
         let count = w.count.load(Ordering::Relaxed);
         // Acquire: a poll that marked these wakes as seen marked the task
         // running before, so the phase read next says it is not steady.
-        let woken_since_poll = count != w.polled.load(Ordering::Acquire);
+        let woken_since_poll = count as u32 != self.polled.load(Ordering::Acquire);
         let woken_at = w.woken_at.load(Ordering::Relaxed);
         let steady = before == (self.phase().0, self.polls()) && before.0 == Phase::Pending;
         WakeInfo {
@@ -520,7 +546,7 @@ impl TaskCell {
     pub(crate) fn record_wake(&self, by: u64) {
         let w = &self.wakes;
         let before = w.count.fetch_add(1, Ordering::Relaxed);
-        if before == w.polled.load(Ordering::Relaxed) {
+        if before as u32 == self.polled.load(Ordering::Relaxed) {
             w.woken_at.store(clock::now(), Ordering::Relaxed);
         }
         if by == waker::SELF {
@@ -566,10 +592,10 @@ impl TaskCell {
     #[inline]
     pub(crate) fn wake_poll_begins(&self, before: u64, start: u64) -> u64 {
         let w = &self.wakes;
-        let count = w.count.load(Ordering::Relaxed);
-        if count != w.polled.load(Ordering::Relaxed) {
+        let count = w.count.load(Ordering::Relaxed) as u32;
+        if count != self.polled.load(Ordering::Relaxed) {
             // Release: seen by a snapshot, the running mark is seen too.
-            w.polled.store(count, Ordering::Release);
+            self.polled.store(count, Ordering::Release);
             let (phase, since) = (Phase::from_bits(before), before >> PHASE_BITS);
             let woken_at = w.woken_at.load(Ordering::Relaxed);
             let waiting_from = if phase == Phase::Pending {
@@ -594,20 +620,15 @@ impl TaskCell {
     /// ends.
     #[inline]
     pub(crate) fn wake_poll_ends(&self, own_before: u64, start: u64, end: u64) {
-        let w = &self.wakes;
-        if w.own.load(Ordering::Relaxed) != own_before {
-            let streak = w.streak.load(Ordering::Relaxed).saturating_add(1);
-            w.streak.store(streak, Ordering::Relaxed);
+        if self.wakes.own.load(Ordering::Relaxed) != own_before {
+            let streak = self.streak.load(Ordering::Relaxed).saturating_add(1);
+            self.streak.store(streak, Ordering::Relaxed);
             let streak = u64::from(streak);
-            if streak == 1 {
-                w.streak_since.store(start, Ordering::Relaxed);
-                w.streak_busy
-                    .store(self.busy_ns.load(Ordering::Relaxed), Ordering::Relaxed);
-            } else if streak.is_multiple_of(STORM_POLLS) {
-                self.storm_check(streak, end);
+            if streak.is_multiple_of(STORM_POLLS) {
+                self.storm_check(streak, start, end);
             }
-        } else if w.streak.load(Ordering::Relaxed) != 0 {
-            w.streak.store(0, Ordering::Relaxed);
+        } else if self.streak.load(Ordering::Relaxed) != 0 {
+            self.streak.store(0, Ordering::Relaxed);
         }
     }
 
@@ -618,19 +639,31 @@ impl TaskCell {
         lint::scheduling_delay(self.id, delay, by, start);
     }
 
+    /// A streak of `streak` self-waking polls, the latest from `start` to
+    /// `end`: its first check notes the streak's start (this poll's, and
+    /// the busy time before it); a later one reports a storm once the
+    /// polls since that start have lasted long enough and been short.
     #[cold]
-    fn storm_check(&self, streak: u64, end: u64) {
-        let w = &self.wakes;
-        let over = end.saturating_sub(w.streak_since.load(Ordering::Relaxed));
-        let busy = self
-            .busy_ns
-            .load(Ordering::Relaxed)
-            .saturating_sub(w.streak_busy.load(Ordering::Relaxed));
-        if over < STORM_LASTS || busy / streak > STORM_POLL_AT_MOST {
-            return;
-        }
-        let first = self.with_detail(|detail| !std::mem::replace(&mut detail.storm_reported, true));
-        if first {
+    fn storm_check(&self, streak: u64, start: u64, end: u64) {
+        let busy = self.busy_ns.load(Ordering::Relaxed);
+        let storm = self.with_detail(|detail| {
+            if streak == STORM_POLLS {
+                detail.streak_from = (start, busy);
+                return None;
+            }
+            let (since, busy_then) = detail.streak_from;
+            let over = end.saturating_sub(since);
+            // Busy time is added when a poll ends, after this check: the
+            // polls counted are those from the first check's to the last.
+            let polls = streak - STORM_POLLS;
+            let short = busy.saturating_sub(busy_then) / polls <= STORM_POLL_AT_MOST;
+            let first = !detail.storm_reported;
+            (over >= STORM_LASTS && short && first).then(|| {
+                detail.storm_reported = true;
+                over
+            })
+        });
+        if let Some(over) = storm {
             lint::self_wake_storm(self.id, streak, over);
         }
     }
@@ -638,7 +671,7 @@ impl TaskCell {
     /// The count of the task's own waker handles.
     #[inline]
     pub(crate) fn waker_handles(&self) -> &AtomicU32 {
-        &self.wakes.handles
+        &self.handles
     }
 
     /// The runtime's waker its own handles wake.
@@ -651,7 +684,44 @@ impl TaskCell {
     /// made at the first call.
     #[inline]
     pub(crate) fn held_locks(&self) -> &HeldLocks {
-        self.held.get_or_init(|| Box::new(HeldLocks::new()))
+        let held = self.held.load(Ordering::Acquire);
+        if !held.is_null() {
+            // SAFETY: set once from `Box::into_raw`, freed only with the
+            // record (`&self` keeps it).
+            return unsafe { &*held };
+        }
+        self.make_held_locks()
+    }
+
+    #[cold]
+    fn make_held_locks(&self) -> &HeldLocks {
+        let made = Box::into_raw(Box::new(HeldLocks::new()));
+        let held = match self.held.compare_exchange(
+            std::ptr::null_mut(),
+            made,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => made,
+            Err(first) => {
+                // SAFETY: `made` was never shared.
+                drop(unsafe { Box::from_raw(made) });
+                first
+            }
+        };
+        // SAFETY: as in `held_locks`.
+        unsafe { &*held }
+    }
+
+    /// The task's key in its registry shard.
+    pub(crate) fn slot(&self) -> usize {
+        self.slot.load(Ordering::Relaxed) as usize
+    }
+
+    /// Notes the task's key in its registry shard, at registration.
+    pub(crate) fn set_slot(&self, key: usize) {
+        // A shard holds far fewer than 2³² tasks at once.
+        self.slot.store(key as u32, Ordering::Relaxed);
     }
 
     /// Marks the task finished with `phase` and hands it to the registry's

@@ -41,6 +41,9 @@ pub(crate) struct Detail {
     next_id: u32,
     /// Whether a self-wake storm was reported for it.
     pub(crate) storm_reported: bool,
+    /// Where the task's latest long self-wake streak was checked first:
+    /// the clock time its poll began, and the task's busy time then.
+    pub(crate) streak_from: (u64, u64),
     /// The task's registered frames, in the order their calls began;
     /// dead ones (calls that ended, not reaped yet) are skipped by readers.
     /// A few inline: a new detail's first frame would otherwise cost an
@@ -247,6 +250,7 @@ impl Detail {
         detail.last_lint_at = 0;
         detail.wakers = crate::task::waker::Wrappers::default();
         detail.storm_reported = false;
+        detail.streak_from = (0, 0);
         detail.host = None;
         detail.span = None;
         detail.spawned_in = None;

@@ -8,7 +8,6 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
@@ -140,7 +139,7 @@ pub(crate) fn insert(cell: &Arc<TaskCell>) {
     }
     shard.live.prefetch_next();
     drop(shard);
-    cell.slot.store(key, Ordering::Relaxed);
+    cell.set_slot(key);
     // Released after the lock, or kept for the next spawn on this thread.
     evicted.into_iter().flatten().for_each(keep_spare);
 }
@@ -233,7 +232,7 @@ pub(crate) fn spare() -> Option<Arc<TaskCell>> {
 /// otherwise keep every record of them until the next spawn, W5's
 /// 100 000 among them (3 MiB more at its peak).
 pub(crate) fn finish(cell: &Arc<TaskCell>) {
-    let key = cell.slot.load(Ordering::Relaxed);
+    let key = cell.slot();
     let finished_at = cell.phase().1;
     let mut shard = shard(cell);
     let Some(cell) = shard.live.try_remove(key) else {
