@@ -20,6 +20,16 @@ pub const LINTS_KEPT: usize = 256;
 const DELAYS_KEPT: usize = 16;
 
 static LINTS: Mutex<VecDeque<Lint>> = Mutex::new(VecDeque::new());
+
+/// At most one scheduling-delay lint per thread this often (clock
+/// nanoseconds): see [`scheduling_delay`].
+const DELAY_LINT_EVERY: u64 = 1_000_000;
+
+thread_local! {
+    /// When this thread last recorded a scheduling-delay lint (the poll's
+    /// start, on the clock), 0 before its first.
+    static DELAY_LINT_AT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 static DROPPED: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));
 
 /// Keeps `lint`, dropping (and counting) the oldest when full.
@@ -121,8 +131,28 @@ pub(crate) fn self_wake_storm(task: TaskId, polls: u64, over: u64) {
 /// A task woken by `woken_by` whose poll came at `polled` (clock time),
 /// `delay` after the wake; names a task whose blocking poll overlapped
 /// the wait, if one did.
+///
+/// A thread records at most one per [`DELAY_LINT_EVERY`]; the rest are
+/// counted as dropped (and every delay in the histogram of scheduling
+/// delays). A thread held up delays every task queued behind it at once,
+/// and each of their polls would otherwise take the lints' lock and look
+/// through them: a global lock per poll just when the program is late.
 #[cold]
 pub(crate) fn scheduling_delay(task: TaskId, delay: u64, woken_by: Option<WokenBy>, polled: u64) {
+    // A thread ending records what it can: no gate.
+    let gated = DELAY_LINT_AT
+        .try_with(|last| {
+            let gated = last.get() != 0 && polled.saturating_sub(last.get()) < DELAY_LINT_EVERY;
+            if !gated {
+                last.set(polled);
+            }
+            gated
+        })
+        .unwrap_or(false);
+    if gated {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
     let woken = clock::to_duration(polled.saturating_sub(delay));
     let polled = clock::to_duration(polled);
     let mut lints = LINTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -161,4 +191,41 @@ pub(crate) fn scheduling_delay(task: TaskId, delay: u64, woken_by: Option<WokenB
             found_at: polled,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The scheduling-delay lints kept for `tasks`.
+    fn delays_of(tasks: &[TaskId]) -> Vec<TaskId> {
+        all()
+            .0
+            .into_iter()
+            .filter_map(|lint| match lint {
+                Lint::SchedulingDelay { task, .. } if tasks.contains(&task) => Some(task),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_crowd_of_late_polls_on_one_thread_records_one_lint_a_millisecond() {
+        let tasks: Vec<TaskId> = (0..101).map(|i| TaskId::from_u64(u64::MAX - i)).collect();
+        let recorded = tasks.clone();
+        let dropped_before = DROPPED.load(Ordering::Relaxed);
+        std::thread::spawn(move || {
+            let start = 10_000_000_000;
+            // A hundred late polls within a millisecond: the first is kept.
+            for (i, &task) in recorded[..100].iter().enumerate() {
+                scheduling_delay(task, 60_000_000, None, start + i as u64 * 9_000);
+            }
+            // A millisecond after the first: kept too.
+            scheduling_delay(recorded[100], 60_000_000, None, start + DELAY_LINT_EVERY);
+        })
+        .join()
+        .expect("recorded");
+        assert_eq!(delays_of(&tasks), [tasks[0], tasks[100]]);
+        assert!(DROPPED.load(Ordering::Relaxed) - dropped_before >= 99);
+    }
 }
