@@ -664,7 +664,8 @@ impl TaskCell {
             })
         });
         if let Some(over) = storm {
-            lint::self_wake_storm(self.id, streak, over);
+            // The polls `over` spans: from the first check's to this one.
+            lint::self_wake_storm(self.id, streak - STORM_POLLS + 1, over);
         }
     }
 
