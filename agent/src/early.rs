@@ -5,19 +5,28 @@
 //! batches wait in the recorder's bounded queue until the CLI's client asks
 //! for a recording and takes the recorder over, so the trace begins with
 //! the program. Not taken within [`EXPIRY`] (the CLI gives up connecting
-//! by then too), it is dropped and recording stops.
+//! by then too), it is dropped and recording stops. A program that exits
+//! before the CLI took it waits for the CLI (at most
+//! [`UNTAKEN_WAIT`](crate::exit::UNTAKEN_WAIT)), so that even a program
+//! shorter than the CLI's connecting is recorded whole.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_inspect_core::record::{Polls, Recorder};
 
+use crate::exit::Pending;
+
 /// How long the early recorder waits for a client.
 pub const EXPIRY: Duration = Duration::from_secs(30);
 
-static EARLY: Mutex<Option<(Recorder, Polls)>> = Mutex::new(None);
+/// The early recorder, the polls it records, and the exiting program's
+/// wait for its events.
+type Early = (Recorder, Polls, Pending);
 
-fn early() -> MutexGuard<'static, Option<(Recorder, Polls)>> {
+static EARLY: Mutex<Option<Early>> = Mutex::new(None);
+
+fn early() -> MutexGuard<'static, Option<Early>> {
     EARLY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -40,7 +49,7 @@ pub(crate) fn start_if_asked() {
     let Some(polls) = asked() else {
         return;
     };
-    *early() = Some((Recorder::start_with(polls), polls));
+    *early() = Some((Recorder::start_with(polls), polls, Pending::untaken()));
     let _ = std::thread::Builder::new()
         .name("async-inspect-early-recording".into())
         .spawn(|| {
@@ -49,12 +58,15 @@ pub(crate) fn start_if_asked() {
         });
 }
 
-/// The early recorder, for a client asking to record `polls`: given once,
-/// and only if it records at least those polls.
-pub(crate) fn take(polls: Polls) -> Option<Recorder> {
+/// The early recorder, for a client asking to record `polls`, with the
+/// exiting program's wait for its events: given once, and only if it
+/// records at least those polls.
+pub(crate) fn take(polls: Polls) -> Option<(Recorder, Pending)> {
     let mut early = early();
     match early.as_ref() {
-        Some((_, have)) if *have == Polls::All || *have == polls => early.take().map(|(r, _)| r),
+        Some((_, have, _)) if *have == Polls::All || *have == polls => early
+            .take()
+            .map(|(recorder, _, pending)| (recorder, pending.taken())),
         _ => None,
     }
 }

@@ -23,6 +23,8 @@ pub mod debugger;
 mod dump;
 #[cfg(unix)]
 mod early;
+#[cfg(unix)]
+mod exit;
 mod panic_stack;
 pub mod recording;
 #[cfg(unix)]

@@ -117,6 +117,9 @@ fn private_dir(dir: &Path) -> io::Result<()> {
 }
 
 extern "C" fn remove_socket() {
+    // While the socket is still there: the CLI that launched the program
+    // to record it may not have connected yet.
+    crate::exit::wait_for_last_events();
     if let Some(path) = SOCKET.get() {
         let _ = std::fs::remove_file(path);
     }
@@ -224,6 +227,9 @@ struct Session {
     /// Deadlocks found when the last snapshot was streamed.
     deadlocks_seen: u64,
     recorder: Option<Recorder>,
+    /// While recording: the exiting program waits for this session's last
+    /// events (see the `exit` module).
+    pending: Option<crate::exit::Pending>,
     /// This client's breakpoints and the tasks paused at them: dropped
     /// (and the tasks let go) when it goes.
     debugger: Debugger,
@@ -257,6 +263,7 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {}
             }
             self.send_events(out)?;
+            self.send_last_events(out)?;
             self.announce_pauses(out)?;
             // A new deadlock is news now, not at the next interval.
             let deadlocks = async_inspect_core::resource::deadlocks_found();
@@ -313,15 +320,22 @@ impl Session {
                 // before the old one stops, so nothing is lost between.
                 // The recording the program began at its start for the
                 // CLI that launched it, if it is this client's to take.
-                let recorder =
-                    crate::early::take(polls).unwrap_or_else(|| Recorder::start_with(polls));
+                let (recorder, pending) = match crate::early::take(polls) {
+                    Some((recorder, pending)) => (recorder, Some(pending)),
+                    None => (Recorder::start_with(polls), None),
+                };
                 self.send_events(out)?;
                 self.recorder = Some(recorder);
+                if let Some(pending) = pending {
+                    self.pending = Some(pending);
+                }
+                self.pending.get_or_insert_with(crate::exit::Pending::new);
                 write_frame(out, &Reply::Recording { on: true })
             }
             Request::StopRecording => {
                 self.send_events(out)?;
                 self.recorder = None;
+                self.pending = None;
                 write_frame(out, &Reply::Recording { on: false })
             }
             Request::Hello { .. } => {
@@ -340,6 +354,25 @@ impl Session {
         for reply in self.debugger.pauses() {
             write_frame(out, &reply)?;
         }
+        Ok(())
+    }
+
+    /// Once the program is exiting: collects what every thread recorded
+    /// and sends all of it, once (see the `exit` module).
+    fn send_last_events(&mut self, out: &mut UnixStream) -> Result<(), WireError> {
+        if !crate::exit::exiting() {
+            return Ok(());
+        }
+        let (Some(recorder), Some(pending)) = (&self.recorder, &mut self.pending) else {
+            return Ok(());
+        };
+        if pending.is_sent() {
+            return Ok(());
+        }
+        for batch in recorder.flush() {
+            write_frame(out, &Reply::Events(Box::new(batch)))?;
+        }
+        pending.sent();
         Ok(())
     }
 

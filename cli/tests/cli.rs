@@ -642,6 +642,29 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
 }
 
 #[test]
+fn profile_of_a_program_over_before_the_cli_connects_records_it_whole() {
+    // 2 ms: the program is done before the CLI's first try to connect;
+    // it waits at its exit for the CLI, to hand over its recording.
+    let out = Command::new(CLI)
+        .args(["profile", "--top", "5", "--"])
+        .arg(slow_service())
+        .args(["--seconds", "0.002"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report = text(&out.stdout);
+    let served: u64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("served ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{report}"));
+    let calls: Option<u64> = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("handle_request()"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok());
+    assert_eq!(calls, Some(served), "{report}");
+}
+
+#[test]
 fn profile_of_a_short_program_covers_its_whole_run() {
     // 150 ms: over before a client connecting after the start would see
     // much of it; the recording begins with the program.
@@ -677,19 +700,16 @@ fn profile_of_a_short_program_covers_its_whole_run() {
         rows[0].trim_start().starts_with("handle_request()"),
         "the root call first: {functions}"
     );
-    // Every request the program served was recorded from its first poll.
+    // Every request the program served was recorded, from its first poll
+    // to the last ones, which end as the program exits.
     let calls: u64 = rows[0]
         .split_whitespace()
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a call count: {}", rows[0]));
     assert!(calls >= 8, "{functions}");
-    if served > 0 {
-        assert!(
-            calls + 8 >= served,
-            "{calls} of {served} requests: {functions}"
-        );
-    }
+    assert!(served > 0, "the program says how many it served");
+    assert_eq!(calls, served, "{calls} of {served} requests: {functions}");
     assert!(
         report.contains("waited at update_cache → cache.lock().await"),
         "where the lock was waited for: {report}"

@@ -170,9 +170,17 @@ pub(crate) fn run_program(
     let started = Instant::now();
     let mut client = None;
     let mut writer = None;
+    let mut ended: Option<(ExitStatus, Instant)> = None;
     let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
+        // Connected, what the program sent before it ended is read to the
+        // end of the connection: its last events come as it exits.
+        if let Some((status, at)) = ended {
+            if client.is_none() || at.elapsed() > LAST_WORDS {
+                break status;
+            }
+        } else if let Some(status) = child.try_wait()? {
+            ended = Some((status, Instant::now()));
+            continue;
         }
         match &mut client {
             None => {
@@ -202,7 +210,10 @@ pub(crate) fn run_program(
                 }
                 Err(_) => {
                     // The program is ending: wait for it.
-                    break child.wait()?;
+                    break match ended {
+                        Some((status, _)) => status,
+                        None => child.wait()?,
+                    };
                 }
             },
         }
@@ -237,6 +248,11 @@ pub(crate) fn run_program(
     }
     Ok(exit_code(status))
 }
+
+/// How long the connection to a program that ended is read for what it
+/// sent last (its connection ends with it, unless a process it started
+/// keeps the socket open).
+const LAST_WORDS: Duration = Duration::from_secs(10);
 
 /// What `run_program` shows while the program runs, without the terminal UI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
