@@ -641,6 +641,13 @@ fn profile_ranks_the_slow_await_and_the_contended_lock_first() {
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
 }
 
+/// The requests the slow service says it served, in `output`.
+fn served(output: &str) -> Option<u64> {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("served ")?.split(' ').next()?.parse().ok())
+}
+
 #[test]
 fn profile_of_a_program_over_before_the_cli_connects_records_it_whole() {
     // 2 ms: the program is done before the CLI's first try to connect;
@@ -653,10 +660,7 @@ fn profile_of_a_program_over_before_the_cli_connects_records_it_whole() {
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stdout);
-    let served: u64 = report
-        .lines()
-        .find_map(|l| l.strip_prefix("served ")?.split(' ').next()?.parse().ok())
-        .unwrap_or_else(|| panic!("{report}"));
+    let served = served(&report).unwrap_or_else(|| panic!("{report}"));
     let calls: Option<u64> = report
         .lines()
         .find(|l| l.trim_start().starts_with("handle_request()"))
@@ -686,10 +690,8 @@ fn profile_of_a_short_program_covers_its_whole_run() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stdout);
     assert!(!report.contains("no traced call completed"), "{report}");
-    let served: u64 = text(&out.stderr)
-        .lines()
-        .chain(report.lines())
-        .find_map(|l| l.strip_prefix("served ")?.split(' ').next()?.parse().ok())
+    let served = served(&text(&out.stderr))
+        .or_else(|| served(&report))
         .unwrap_or(0);
     let functions = report
         .split("\n\n")

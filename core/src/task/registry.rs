@@ -123,8 +123,7 @@ fn shard(cell: &TaskCell) -> MutexGuard<'static, Shard> {
 /// mostly freed where it was allocated (a free on another thread contends
 /// for the allocator's lock: the finishing workers did so before).
 pub(crate) fn insert(cell: &Arc<TaskCell>) {
-    let (max_count, max_age) = config::retention();
-    let per_shard = max_count.div_ceil(SHARDS);
+    let (per_shard, max_age) = retention();
     let now = cell.created_at();
     let mut shard = shard(cell);
     let key = shard.live.insert(Arc::clone(cell));
@@ -223,6 +222,12 @@ pub(crate) fn spare() -> Option<Arc<TaskCell>> {
         .flatten()
 }
 
+/// The finished tasks each shard keeps at most, and for how long.
+fn retention() -> (usize, u64) {
+    let (max_count, max_age) = config::retention();
+    (max_count.div_ceil(SHARDS), max_age)
+}
+
 /// Moves a finished task to its shard's retention list, trimmed at the
 /// next spawn in that shard or the next snapshot (so the list can exceed
 /// its count by the tasks that finish in between: records that were all
@@ -240,8 +245,7 @@ pub(crate) fn finish(cell: &Arc<TaskCell>) {
     };
     shard.finished_total += 1;
     shard.finished.push_back((finished_at, cell));
-    let (max_count, _) = config::retention();
-    let per_shard = max_count.div_ceil(SHARDS);
+    let (per_shard, _) = retention();
     let evicted = (shard.finished.len() > 2 * per_shard)
         .then(|| shard.evict(per_shard, u64::MAX, finished_at))
         .flatten();
@@ -314,10 +318,9 @@ pub(crate) fn totals() -> Totals {
 /// copy its `Arc`s. Each comes in an `Option`, so that a snapshot can let
 /// go of a record where it reads it (see `snapshot::capture_tasks`).
 pub(crate) fn all() -> Vec<(TaskId, Option<Arc<TaskCell>>)> {
-    let (max_count, max_age) = config::retention();
-    let per_shard = max_count.div_ceil(SHARDS);
+    let (per_shard, max_age) = retention();
     let now = clock::now();
-    let mut cells = Vec::with_capacity(live_count() + max_count);
+    let mut cells = Vec::with_capacity(live_count() + per_shard * SHARDS);
     for shard in &SHARD_LIST {
         let mut shard = shard.lock().unwrap_or_else(|e| e.into_inner());
         let _evicted = shard.trim(per_shard, max_age, now);

@@ -625,6 +625,15 @@ mod tests {
         }
     }
 
+    /// Polls `task` with `waker`, which leaves it pending.
+    fn poll_pending(task: &mut Pin<Box<Inspected<KeepsItsWaker>>>, waker: &Waker) {
+        assert!(
+            task.as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+        );
+    }
+
     /// The wakers for the parked task that exist outside it, as a
     /// snapshot counts them.
     fn wakers_of(cell: &TaskCell) -> Option<u64> {
@@ -672,19 +681,11 @@ mod tests {
     fn a_runtime_that_hands_other_wakers_gets_wrappers_counted_too() {
         let (mut task, cell, kept) = keeping_its_waker();
         let first = Waker::from(Arc::new(Runtime::default()));
-        assert!(
-            task.as_mut()
-                .poll(&mut Context::from_waker(&first))
-                .is_pending()
-        );
+        poll_pending(&mut task, &first);
         let from_first = kept.lock().unwrap().take().unwrap();
         // Another waker: the task is polled with a wrapper of it.
         let second = Waker::from(Arc::new(Runtime::default()));
-        assert!(
-            task.as_mut()
-                .poll(&mut Context::from_waker(&second))
-                .is_pending()
-        );
+        poll_pending(&mut task, &second);
         // Outside the task: the handle kept at the first poll, and the
         // wrapper's clone kept at the second.
         assert_eq!(wakers_of(&cell), Some(2));
@@ -699,20 +700,12 @@ mod tests {
     fn a_later_wrapper_goes_with_its_task() {
         let (mut task, cell, kept) = keeping_its_waker();
         let first = Waker::from(Arc::new(Runtime::default()));
-        assert!(
-            task.as_mut()
-                .poll(&mut Context::from_waker(&first))
-                .is_pending()
-        );
+        poll_pending(&mut task, &first);
         let runtime = Arc::new(Runtime::default());
         let dropped = Arc::clone(&runtime.dropped);
         let second = Waker::from(runtime);
         for _ in 0..2 {
-            assert!(
-                task.as_mut()
-                    .poll(&mut Context::from_waker(&second))
-                    .is_pending()
-            );
+            poll_pending(&mut task, &second);
         }
         // One wrapper for the same waker at both polls, which wakes it.
         let from_second = kept.lock().unwrap().take().unwrap();
