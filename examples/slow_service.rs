@@ -5,8 +5,8 @@
 //! Eight workers take requests in a loop: `handle_request` →
 //! `authenticate` (a quick sleep) → `query_db` (5 ms, every tenth 100 ms)
 //! → `update_cache` (the `cache` lock, held 2 ms) → `render` (CPU).
-//! It runs for `--seconds N` (default 3), then prints how many requests it
-//! served.
+//! It runs for `--seconds N` (default 3; each worker serves one request at
+//! least), then prints how many requests it served.
 //!
 //! Run it with `cargo run --example slow_service`, or profile it with
 //! `async-inspect profile -- target/debug/examples/slow_service`.
@@ -77,11 +77,16 @@ async fn main() {
             async_inspect::task::Builder::new()
                 .name(&format!("worker-{w}"))
                 .spawn(async move {
-                    while Instant::now() < until {
+                    // One request at least, however short the run (or
+                    // late the worker's start on a busy machine).
+                    loop {
                         let id = next.fetch_add(1, Ordering::Relaxed);
                         let request = async_inspect::spawn(handle_request(id, cache.clone()));
                         request.await.expect("request");
                         served.fetch_add(1, Ordering::Relaxed);
+                        if Instant::now() >= until {
+                            break;
+                        }
                     }
                 })
                 .expect("spawn worker")

@@ -112,3 +112,52 @@ async fn longest_blocked_comes_first() {
     older.abort();
     newer.abort();
 }
+
+#[async_inspect::test]
+async fn a_cancelled_task_says_where_it_was_parked() {
+    let (_tx, rx) = oneshot::channel();
+    let stuck = async_inspect::spawn(fetch_user_data(7, rx));
+    let id = stuck.inspect_id().unwrap();
+    eventually("the task to park", |s| common::parked_at(s, id, "rx")).await;
+    stuck.abort();
+    assert!(stuck.await.expect_err("aborted").is_cancelled());
+
+    let snapshot = async_inspect::snapshot();
+    let task = common::task(&snapshot, id);
+    assert_eq!(task.state, async_inspect::TaskState::Aborted);
+    let cancelled = task.cancelled_at.as_deref().expect("where it was");
+    assert_eq!(cancelled.function, "fetch_posts");
+    assert_eq!(cancelled.args.as_deref(), Some("user=7"));
+    assert_eq!(cancelled.depth, 2);
+    let at = cancelled.at.as_ref().expect("parked at an await");
+    assert_eq!((at.expr.as_ref(), at.step, at.of), ("rx", 1, 1));
+    assert!(task.frames.is_empty(), "its calls ended with it");
+
+    let report = snapshot.to_string();
+    let line = report
+        .lines()
+        .find(|line| line.contains("cancelled at `rx.await`"))
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(line.contains("in fetch_posts(user=7), parked "), "{line}");
+    assert!(line.contains("tests/report.rs:19:"), "{line}");
+    assert!(line.ends_with("2 traced calls deep"), "{line}");
+
+    // A task that ends on its own, or is cancelled outside any traced
+    // call, has nothing to say.
+    let done = async_inspect::spawn(async {});
+    let done_id = done.inspect_id().unwrap();
+    done.await.unwrap();
+    let untraced = async_inspect::spawn(std::future::pending::<()>());
+    let untraced_id = untraced.inspect_id().unwrap();
+    eventually("the untraced task to be polled", |s| {
+        s.task(untraced_id).is_some_and(|t| t.polls == 1)
+    })
+    .await;
+    untraced.abort();
+    assert!(untraced.await.expect_err("aborted").is_cancelled());
+    let snapshot = async_inspect::snapshot();
+    assert!(common::task(&snapshot, done_id).cancelled_at.is_none());
+    let untraced = common::task(&snapshot, untraced_id);
+    assert_eq!(untraced.state, async_inspect::TaskState::Aborted);
+    assert!(untraced.cancelled_at.is_none());
+}

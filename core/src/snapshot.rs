@@ -14,7 +14,8 @@ pub use async_inspect_model::snapshot::*;
 use crate::clock::to_duration;
 use crate::record::NamedResource;
 use crate::resource::ResourceCell;
-use crate::task::detail::Detail;
+use crate::site::FnInfo;
+use crate::task::detail::{Cancelled, Detail, Ending};
 use crate::task::registry;
 use crate::task::{FrameCell, Phase, TaskCell, TaskId, TaskResource, WaitKind};
 use crate::{clock, config, lint};
@@ -358,6 +359,7 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
             cell.future_location()
         },
         state_machine: None,
+        cancelled_at: None,
     };
     let mut waits_for_locks = lock_waits.get(&cell.id()).cloned().unwrap_or_default();
     cell.read_slot(|slot| {
@@ -374,7 +376,13 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
         for wait in &mut waits_for_locks {
             wait.timeout_at = nearest_timeout(detail, wait.frame);
         }
-        info.panic = detail.panic.as_deref().map(str::to_owned);
+        match detail.ending.as_deref() {
+            Some(Ending::Panicked(message)) => info.panic = Some(message.to_string()),
+            Some(Ending::Cancelled(cancelled)) => {
+                info.cancelled_at = Some(Box::new(cancelled_at(cancelled)));
+            }
+            None => {}
+        }
         info.host_task = detail.host.as_deref().map(str::to_owned);
         (info.spans, info.trace_id) =
             crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref());
@@ -472,6 +480,36 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
     info
 }
 
+fn cancelled_at(cancelled: &Cancelled) -> CancelledAt {
+    let info = cancelled.info;
+    CancelledAt {
+        function: function_name(info, cancelled.owner),
+        args: cancelled.args.clone(),
+        location: SourceLocation::new(info.file, info.line, info.column),
+        at: cancelled.at.and_then(|(index, since)| {
+            let point = info.awaits.get(usize::from(index))?;
+            Some(AwaitStep {
+                step: index.saturating_add(1),
+                of: u16::try_from(info.awaits.len()).unwrap_or(u16::MAX),
+                expr: Cow::Borrowed(point.expr),
+                location: SourceLocation::new(info.file, point.line, point.column),
+                status: StepStatus::InProgress {
+                    since: to_duration(since),
+                },
+            })
+        }),
+        depth: cancelled.depth,
+    }
+}
+
+/// A traced fn's name, with the `Self` type of a method.
+fn function_name(info: &'static FnInfo, owner: Option<&'static str>) -> Cow<'static, str> {
+    match owner {
+        None => Cow::Borrowed(info.name),
+        owner => Cow::Owned(crate::site::qualified(info.name, owner)),
+    }
+}
+
 fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
     let info = frame.info;
     let of = u16::try_from(info.awaits.len()).unwrap_or(u16::MAX);
@@ -514,10 +552,7 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
     FrameInfo {
         id: frame.id,
         parent: (frame.parent != 0).then_some(frame.parent),
-        function: match frame.owner {
-            None => Cow::Borrowed(info.name),
-            owner => Cow::Owned(crate::site::qualified(info.name, owner)),
-        },
+        function: function_name(info, frame.owner),
         module_path: Cow::Borrowed(info.module_path),
         args: frame.args.text(info),
         location: SourceLocation::new(info.file, info.line, info.column),

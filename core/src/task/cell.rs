@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
 use crate::task::detail::{
-    BlockingStretch, Detail, DetailSlot, PointRecord, Shrink, WaitKind, WaitRecord,
+    BlockingStretch, Detail, DetailSlot, Ending, PointRecord, Shrink, WaitKind, WaitRecord,
 };
 use crate::task::frame::FrameCell;
 use crate::task::held::HeldLocks;
@@ -733,6 +733,18 @@ impl TaskCell {
         if self.phase().0.is_finished() {
             return;
         }
+        if phase == Phase::Aborted {
+            // Its future is dropped after this: where it was parked is
+            // read now, while its calls are alive, and before it shows as
+            // finished (a snapshot never sees it cancelled without it).
+            let mut slot = self.guard();
+            if let Some(detail) = slot.get_mut()
+                && detail.ending.is_none()
+                && let Some(cancelled) = crate::task::frame::cancelled(detail)
+            {
+                detail.ending = Some(Box::new(Ending::Cancelled(cancelled)));
+            }
+        }
         self.state.store(phase.at(clock::now()), Ordering::Relaxed);
         if let Some(hook) = ON_FINISH.get() {
             hook(self.id);
@@ -771,7 +783,7 @@ impl TaskCell {
 
     /// Records a panic message for the report.
     pub(crate) fn set_panic(&self, message: Box<str>) {
-        self.with_detail(|detail| detail.panic = Some(message));
+        self.with_detail(|detail| detail.ending = Some(Box::new(Ending::Panicked(message))));
     }
 
     pub(crate) fn begin_wait(&self, frame: Option<&FrameCell>, kind: WaitKind) -> u32 {

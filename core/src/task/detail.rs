@@ -59,7 +59,8 @@ pub(crate) struct Detail {
     pub(crate) root_fn: Option<&'static FnInfo>,
     /// The `Self` type of that fn, if it is a method.
     pub(crate) root_owner: Option<&'static str>,
-    pub(crate) panic: Option<Box<str>>,
+    /// How it ended, when there is more to tell than its phase.
+    pub(crate) ending: Option<Box<Ending>>,
     /// When a traced frame last reported a blocking poll, so the task-level
     /// check does not report the same poll again.
     pub(crate) last_lint_at: u64,
@@ -75,6 +76,32 @@ pub(crate) struct Detail {
     pub(crate) serves: Option<Arc<RemoteRequest>>,
     /// The thread that allocated it, which frees it best.
     home: Home,
+}
+
+/// How a task ended, beyond its phase: one pointer in the detail, for
+/// the few tasks that panic or are cancelled in a traced call.
+#[derive(Debug)]
+pub(crate) enum Ending {
+    /// The panic message.
+    Panicked(Box<str>),
+    /// Where it was when it was cancelled.
+    Cancelled(Cancelled),
+}
+
+/// The innermost traced call of a task when it was cancelled (aborted, or
+/// dropped unfinished), and the `.await` it was parked on: taken as the
+/// task ends, while its frames are still alive, since its future is dropped
+/// right after.
+#[derive(Debug)]
+pub(crate) struct Cancelled {
+    pub(crate) info: &'static FnInfo,
+    /// The `Self` type of a method.
+    pub(crate) owner: Option<&'static str>,
+    pub(crate) args: Option<Arc<str>>,
+    /// The await in progress (its index) and since when, if it was at one.
+    pub(crate) at: Option<(u16, u64)>,
+    /// How many traced calls deep it was.
+    pub(crate) depth: u32,
 }
 
 /// A thread, as the address of one of its thread-locals (unique among
@@ -246,7 +273,7 @@ impl Detail {
         detail.points.clear();
         detail.root_fn = None;
         detail.root_owner = None;
-        detail.panic = None;
+        detail.ending = None;
         detail.last_lint_at = 0;
         detail.wakers = crate::task::waker::Wrappers::default();
         detail.storm_reported = false;
@@ -437,7 +464,7 @@ impl DetailSlot {
         };
         let only_root = detail.name.is_none()
             && detail.root_owner.is_none()
-            && detail.panic.is_none()
+            && detail.ending.is_none()
             && detail.points.is_empty()
             && detail.frames.is_empty()
             && detail.waits.is_empty()
@@ -516,14 +543,22 @@ pub(crate) mod tests {
         args: &[],
     };
 
+    fn panic_of(ending: &Ending) -> Option<&str> {
+        match ending {
+            Ending::Panicked(message) => Some(message),
+            Ending::Cancelled(_) => None,
+        }
+    }
+
     #[test]
     fn a_detail_with_more_than_a_free_root_fn_is_kept() {
         let mut slot = DetailSlot::new(Some(Detail::take()));
         let detail = slot.get_mut().expect("given");
         detail.root_fn = Some(&ROOT);
-        detail.panic = Some("boom".into());
+        detail.ending = Some(Box::new(Ending::Panicked("boom".into())));
         assert_eq!(slot.shrink_finished(), Shrink::Kept);
-        assert_eq!(slot.get().and_then(|d| d.panic.as_deref()), Some("boom"));
+        let panic = slot.get().and_then(|d| panic_of(d.ending.as_deref()?));
+        assert_eq!(panic, Some("boom"));
     }
 
     #[test]
@@ -554,9 +589,13 @@ pub(crate) mod tests {
         assert_eq!(slot.shrink_finished(), Shrink::Shrunk);
         assert!(slot.get().is_none());
         assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
-        slot.get_or_insert_with(Detail::take).panic = Some("late".into());
+        slot.get_or_insert_with(Detail::take).ending =
+            Some(Box::new(Ending::Panicked("late".into())));
         assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
-        assert_eq!(slot.take().and_then(|d| d.panic), Some("late".into()));
+        let late = slot
+            .take()
+            .and_then(|d| panic_of(d.ending.as_deref()?).map(str::to_owned));
+        assert_eq!(late.as_deref(), Some("late"));
         assert!(slot.root().is_none());
     }
 }

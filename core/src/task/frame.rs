@@ -123,6 +123,35 @@ impl FramePtr {
     }
 }
 
+/// Where a task that is being cancelled was: its innermost live call
+/// parked at an await (the one that began last, in a join of several),
+/// else the one that began last; `None` if it was in no traced call. The
+/// caller holds the detail's guard or owns it, before the task's future is
+/// dropped (which ends its calls).
+pub(crate) fn cancelled(detail: &crate::task::Detail) -> Option<crate::task::detail::Cancelled> {
+    let live = || {
+        detail
+            .frames
+            .iter()
+            // SAFETY: the caller holds the detail's guard or owns it: its
+            // frames stay alive meanwhile.
+            .filter(|f| !unsafe { f.is_dead() })
+            // SAFETY: as above.
+            .map(|f| unsafe { f.get() })
+    };
+    let depth = u32::try_from(live().count()).unwrap_or(u32::MAX);
+    let frame = live()
+        .rfind(|f| f.current().is_some())
+        .or_else(|| live().next_back())?;
+    Some(crate::task::detail::Cancelled {
+        info: frame.info,
+        owner: frame.owner,
+        args: frame.args.text(frame.info),
+        at: frame.current(),
+        depth,
+    })
+}
+
 /// Removes the dead frames from `frames` (and the waits and timeouts left
 /// in them) and recycles them. The caller holds the guard of the detail
 /// they belong to, or owns it outright.

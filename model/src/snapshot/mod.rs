@@ -581,6 +581,29 @@ pub struct TaskInfo {
     /// `snapshot()`, the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine: Option<Box<StateNode>>,
+    /// For a task cancelled in a traced call (aborted, or dropped
+    /// unfinished, as a runtime drops its tasks when it shuts down): where
+    /// it was then. Its frames are gone with its future.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<Box<CancelledAt>>,
+}
+
+/// Where a task was when it was cancelled: its innermost traced call (the
+/// one parked at an `.await`) and that await.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CancelledAt {
+    /// The call's function.
+    pub function: Cow<'static, str>,
+    /// Its arguments as `name=value` Debug text, unless skipped.
+    pub args: Option<Arc<str>>,
+    /// Where the function is defined.
+    pub location: SourceLocation,
+    /// The `.await` it was parked on, with when it began
+    /// ([`StepStatus::InProgress`]); `None` if it was between awaits (in
+    /// an untraced future it awaited, say).
+    pub at: Option<AwaitStep>,
+    /// How many traced calls deep the task was.
+    pub depth: u32,
 }
 
 /// Where a task's future lives in the program's memory (run-time

@@ -555,7 +555,40 @@ impl Snapshot {
         if let Some(message) = &task.panic {
             write!(f, " · panicked: {message}")?;
         }
-        writeln!(f)
+        writeln!(f)?;
+        if let Some(cancelled) = &task.cancelled_at {
+            let call = format!(
+                "{}({})",
+                cancelled.function,
+                cancelled.args.as_deref().unwrap_or("")
+            );
+            match &cancelled.at {
+                Some(step) => {
+                    write!(
+                        f,
+                        "      cancelled at `{}.await` ({}, step {}/{}) in {call}",
+                        step.expr, step.location, step.step, step.of
+                    )?;
+                    if let StepStatus::InProgress { since } = step.status {
+                        write!(
+                            f,
+                            ", parked {}",
+                            Human(task.state_since.saturating_sub(since))
+                        )?;
+                    }
+                }
+                None => write!(
+                    f,
+                    "      cancelled in {call} ({}), between its awaits",
+                    cancelled.location
+                )?,
+            }
+            if cancelled.depth > 1 {
+                write!(f, " · {} traced calls deep", cancelled.depth)?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
     }
 }
 
