@@ -8,7 +8,10 @@ use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
 use async_inspect_core::model::trace_file::TraceWriter;
-use async_inspect_core::model::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
+use async_inspect_core::model::wire::{
+    EncodedEvents, PROTOCOL, Reply, Request, decode_frame, read_frame, read_frame_bytes,
+    write_frame,
+};
 use async_inspect_core::record::Polls;
 
 /// How often the recorder asks for a snapshot.
@@ -68,9 +71,20 @@ pub fn start_if_asked() {
         );
         std::thread::sleep(Duration::from_millis(1));
     }
+    // As `async-inspect record` does: events are written as they came,
+    // undecoded; snapshots decoded (the CLI decodes their futures).
     std::thread::spawn(move || {
-        loop {
-            let written = match read_frame(&mut stream) {
+        while let Ok(frame) = read_frame_bytes(&mut stream) {
+            let frame = match EncodedEvents::of_frame(frame) {
+                Ok(events) => {
+                    if writer.encoded_events(&events).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                Err(frame) => frame,
+            };
+            let written = match decode_frame(&frame) {
                 Ok(Reply::Snapshot(snapshot)) => writer.snapshot(&snapshot),
                 Ok(Reply::Events(batch)) => writer.events(&batch),
                 Ok(Reply::Recording { .. }) => Ok(()),

@@ -9,7 +9,8 @@ use anyhow::{Context, bail};
 use async_inspect_model::Snapshot;
 use async_inspect_model::event::{Batch, Polls};
 use async_inspect_model::wire::{
-    PROTOCOL, Reply, Request, Welcome, WireError, read_frame, write_frame,
+    EncodedEvents, PROTOCOL, Reply, Request, Welcome, WireError, decode_frame, read_frame,
+    read_frame_bytes, write_frame,
 };
 use async_inspect_model::wire::{socket_dir, socket_for};
 
@@ -30,6 +31,9 @@ pub struct Client {
     /// Decodes the program's futures in each snapshot; `None` when asked
     /// not to ([`Client::without_state_machines`]).
     decoder: Option<Decoder>,
+    /// Whether batches of events come undecoded
+    /// ([`Client::events_encoded`]).
+    events_encoded: bool,
 }
 
 /// Finished tasks kept in each snapshot of a recording.
@@ -95,6 +99,7 @@ impl Client {
                 welcome,
                 recording: false,
                 debugging: false,
+                events_encoded: false,
             }),
             Reply::Refused { reason } => {
                 bail!("the agent refused this CLI (protocol {PROTOCOL}): {reason}")
@@ -108,6 +113,14 @@ impl Client {
     pub fn without_state_machines(mut self) -> Self {
         self.decoder = None;
         self
+    }
+
+    /// Batches of events come as [`Message::EncodedEvents`], undecoded:
+    /// for a recorder that only writes them to a trace file (decoding them
+    /// and encoding them again cost more than the program's collecting
+    /// them).
+    pub fn events_encoded(&mut self) {
+        self.events_encoded = true;
     }
 
     /// One snapshot.
@@ -140,7 +153,14 @@ impl Client {
     /// The next snapshot or batch of events the agent sends.
     pub fn next(&mut self) -> anyhow::Result<Message> {
         loop {
-            match read_frame::<_, Reply>(&mut self.stream).map_err(wire_error)? {
+            let mut frame = read_frame_bytes(&mut self.stream).map_err(wire_error)?;
+            if self.events_encoded {
+                match EncodedEvents::of_frame(frame) {
+                    Ok(events) => return Ok(Message::EncodedEvents(events)),
+                    Err(other) => frame = other,
+                }
+            }
+            match decode_frame::<Reply>(&frame).map_err(wire_error)? {
                 Reply::Snapshot(mut snapshot) => {
                     if let Some(decoder) = &self.decoder {
                         decoder.decode(&mut snapshot);
@@ -179,6 +199,8 @@ pub enum Message {
     Snapshot(Box<Snapshot>),
     /// Events recorded since the previous batch.
     Events(Box<Batch>),
+    /// The same, undecoded ([`Client::events_encoded`]).
+    EncodedEvents(EncodedEvents),
     /// What the agent said of a debugger request.
     News(Reply),
 }

@@ -75,6 +75,10 @@ pub(crate) fn feed(
                 let update = match message {
                     Message::Snapshot(snapshot) => Update::Snapshot(snapshot),
                     Message::Events(batch) => Update::Events(batch),
+                    Message::EncodedEvents(events) => match events.decode() {
+                        Ok(batch) => Update::Events(Box::new(batch)),
+                        Err(error) => Update::Ended(format!("{error}")),
+                    },
                     Message::News(news) => Update::News(news),
                 };
                 if updates.send(update).is_err() {

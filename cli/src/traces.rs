@@ -37,7 +37,7 @@ pub(crate) type RecordTo = (PathBuf, Polls);
 pub(crate) struct Recorder {
     writer: TraceWriter<std::io::BufWriter<File>>,
     snapshots: usize,
-    events: usize,
+    events: u64,
     dropped: u64,
 }
 
@@ -69,9 +69,14 @@ impl Recorder {
                 self.writer.snapshot(snapshot)
             }
             Message::Events(batch) => {
-                self.events += batch.events.len();
+                self.events += batch.events.len() as u64;
                 self.dropped += batch.dropped;
                 self.writer.events(batch)
+            }
+            Message::EncodedEvents(events) => {
+                self.events += events.events();
+                self.dropped += events.dropped();
+                self.writer.encoded_events(events)
             }
             Message::News(_) => Ok(()),
         }

@@ -57,6 +57,8 @@ pub struct Program {
     segments: Vec<Segment>,
     identity: FileIdentity,
     has_debuglink: bool,
+    /// The link-time addresses of its code (its executable sections).
+    code: std::ops::Range<u64>,
     dwarf: OnceLock<Result<Dwarf, Error>>,
 }
 
@@ -121,6 +123,15 @@ impl Program {
             })
             .collect();
         let has_debuglink = file.section_by_name(".gnu_debuglink").is_some();
+        // Where code is, at link time: the DWARF of functions the linker
+        // discarded stays, their addresses set to 0 (or 1, or -1): those
+        // ranges are no code, and an address near 0 is in none.
+        let code = file
+            .sections()
+            .filter(|s| s.kind() == object::SectionKind::Text && s.size() > 0)
+            .map(|s| s.address()..s.address().saturating_add(s.size()))
+            .reduce(|a, b| a.start.min(b.start)..a.end.max(b.end))
+            .unwrap_or(0..u64::MAX);
         Ok(Program {
             path: path.to_owned(),
             identity: FileIdentity::of(path),
@@ -129,6 +140,7 @@ impl Program {
             sections,
             segments,
             has_debuglink,
+            code,
             dwarf: OnceLock::new(),
         })
     }
@@ -268,7 +280,7 @@ impl Program {
         let dwarf = gimli::Dwarf::load(|id| -> Result<Reader, Error> {
             Ok(Reader::new(self.section(id.name()), self.endian))
         })?;
-        Dwarf::new(&self.path, dwarf)
+        Dwarf::new(&self.path, dwarf, self.code.clone())
     }
 }
 

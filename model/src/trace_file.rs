@@ -112,7 +112,7 @@ impl<W: Write> TraceWriter<W> {
     ///
     /// When writing fails.
     pub fn snapshot(&mut self, snapshot: &Snapshot) -> io::Result<()> {
-        self.write(&Record::Snapshot(Box::new(snapshot.clone())))
+        self.write(&RecordRef::Snapshot(snapshot))
     }
 
     /// Appends a batch of recorded events and flushes it.
@@ -121,11 +121,20 @@ impl<W: Write> TraceWriter<W> {
     ///
     /// When writing fails.
     pub fn events(&mut self, batch: &Batch) -> io::Result<()> {
-        let bytes = rmp_serde::to_vec_named(&RecordRef::Events(batch)).map_err(io::Error::other)?;
-        self.write_bytes(&bytes)
+        self.write(&RecordRef::Events(batch))
     }
 
-    fn write(&mut self, record: &Record) -> io::Result<()> {
+    /// Appends a batch of events as it came from the agent, undecoded
+    /// (see [`EncodedEvents`](crate::wire::EncodedEvents)), and flushes it.
+    ///
+    /// # Errors
+    ///
+    /// When writing fails.
+    pub fn encoded_events(&mut self, events: &crate::wire::EncodedEvents) -> io::Result<()> {
+        self.write_bytes(events.bytes())
+    }
+
+    fn write(&mut self, record: &impl Serialize) -> io::Result<()> {
         let bytes = rmp_serde::to_vec_named(record).map_err(io::Error::other)?;
         self.write_bytes(&bytes)
     }
@@ -153,9 +162,11 @@ impl<W: Write> TraceWriter<W> {
     }
 }
 
-/// [`Record::Events`] by reference, so that writing a batch copies nothing.
+/// A [`Record`] by reference, so that writing one copies nothing (the
+/// variants are named as `Record`'s, which is what a reader goes by).
 #[derive(Serialize)]
 enum RecordRef<'a> {
+    Snapshot(&'a Snapshot),
     Events(&'a Batch),
 }
 
@@ -535,13 +546,37 @@ mod tests {
             ..Batch::default()
         };
         writer.events(&first).unwrap();
-        writer.events(&second).unwrap();
+        // The second as it comes from the agent, undecoded: the same
+        // record as a decoded batch makes.
+        let mut wire = Vec::new();
+        let reply = crate::wire::Reply::Events(Box::new(second.clone()));
+        crate::wire::write_frame(&mut wire, &reply).unwrap();
+        let frame = crate::wire::read_frame_bytes(&mut wire.as_slice()).unwrap();
+        let encoded = crate::wire::EncodedEvents::of_frame(frame).unwrap();
+        assert_eq!((encoded.events(), encoded.dropped()), (1, 4));
+        let mut decoded = TraceWriter::new(Vec::new(), 7, "app", Duration::ZERO).unwrap();
+        let start = decoded.out.len();
+        decoded.events(&second).unwrap();
+        assert_eq!(&decoded.out[start + 4..], encoded.bytes());
+        writer.encoded_events(&encoded).unwrap();
         let trace = read_trace(writer.out.as_slice()).unwrap();
         let starts: Vec<u64> = trace.events.iter().map(Event::start).collect();
         assert_eq!(starts, [10, 20, 30]);
         assert_eq!(trace.events_dropped, 4);
         assert_eq!(trace.site(0).unwrap().function, "load");
         assert_eq!(trace.snapshots.len(), 1);
+    }
+
+    #[test]
+    fn only_a_batch_of_events_is_kept_encoded() {
+        let mut wire = Vec::new();
+        let reply = crate::wire::Reply::Snapshot(Box::new(crate::snapshot::sample()));
+        crate::wire::write_frame(&mut wire, &reply).unwrap();
+        let frame = crate::wire::read_frame_bytes(&mut wire.as_slice()).unwrap();
+        let back = crate::wire::EncodedEvents::of_frame(frame.clone()).unwrap_err();
+        assert_eq!(back, frame, "handed back whole");
+        let garbage = vec![0xc1, 0x00, 0x13];
+        assert!(crate::wire::EncodedEvents::of_frame(garbage).is_err());
     }
 
     #[test]

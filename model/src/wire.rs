@@ -231,6 +231,16 @@ pub fn write_frame<W: Write, T: Serialize>(out: &mut W, message: &T) -> Result<(
 /// reading fails, the length is over [`MAX_FRAME`], the frame is cut short,
 /// or its bytes are not a `T`.
 pub fn read_frame<R: Read, T: DeserializeOwned>(input: &mut R) -> Result<T, WireError> {
+    decode_frame(&read_frame_bytes(input)?)
+}
+
+/// Reads one frame's bytes, undecoded (see [`decode_frame`] and
+/// [`EncodedEvents::of_frame`]).
+///
+/// # Errors
+///
+/// As [`read_frame`], but for decoding.
+pub fn read_frame_bytes<R: Read>(input: &mut R) -> Result<Vec<u8>, WireError> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}
@@ -249,7 +259,110 @@ pub fn read_frame<R: Read, T: DeserializeOwned>(input: &mut R) -> Result<T, Wire
             bytes.len()
         )));
     }
-    rmp_serde::from_slice(&bytes).map_err(|e| WireError::Malformed(e.to_string()))
+    Ok(bytes)
+}
+
+/// Decodes a frame's bytes ([`read_frame_bytes`]).
+///
+/// # Errors
+///
+/// When they are not a `T`.
+pub fn decode_frame<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    rmp_serde::from_slice(bytes).map_err(|e| WireError::Malformed(e.to_string()))
+}
+
+/// A [`Reply::Events`] frame as it came, its events not decoded: what a
+/// recorder that only writes them to a trace file keeps
+/// ([`TraceWriter::encoded_events`](crate::trace_file::TraceWriter::encoded_events)),
+/// for a fraction of the cost of decoding and encoding them again.
+///
+/// ```
+/// use async_inspect_model::event::{Batch, Event};
+/// use async_inspect_model::wire::{EncodedEvents, Reply, read_frame_bytes, write_frame};
+///
+/// let batch = Batch {
+///     events: vec![Event::Poll { task: 1, start: 10, end: 20 }],
+///     dropped: 3,
+///     ..Batch::default()
+/// };
+/// let mut wire = Vec::new();
+/// write_frame(&mut wire, &Reply::Events(Box::new(batch))).unwrap();
+/// let frame = read_frame_bytes(&mut wire.as_slice()).unwrap();
+/// let events = EncodedEvents::of_frame(frame).unwrap();
+/// assert_eq!((events.events(), events.dropped()), (1, 3));
+/// assert_eq!(events.decode().unwrap().events.len(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedEvents {
+    frame: Vec<u8>,
+    events: u64,
+    dropped: u64,
+}
+
+impl EncodedEvents {
+    /// The frame, if it is a whole [`Reply::Events`]; it is handed back
+    /// if not (another reply, or malformed: decode it to say which).
+    ///
+    /// # Errors
+    ///
+    /// The frame, when it is not a batch of events.
+    pub fn of_frame(frame: Vec<u8>) -> Result<Self, Vec<u8>> {
+        /// A [`Reply`] read only as far as a batch's counts.
+        #[derive(Deserialize)]
+        enum Header<'a> {
+            Events(#[serde(borrow)] BatchHeader<'a>),
+        }
+        #[derive(Deserialize)]
+        struct BatchHeader<'a> {
+            dropped: u64,
+            #[serde(borrow)]
+            events: &'a [u8],
+        }
+        let counts =
+            rmp_serde::from_slice::<Header<'_>>(&frame)
+                .ok()
+                .and_then(|Header::Events(batch)| {
+                    // The blob is postcard's: the list's length comes first.
+                    let (events, _) = postcard::take_from_bytes::<u64>(batch.events).ok()?;
+                    Some((events, batch.dropped))
+                });
+        match counts {
+            Some((events, dropped)) => Ok(Self {
+                frame,
+                events,
+                dropped,
+            }),
+            None => Err(frame),
+        }
+    }
+
+    /// How many events it holds.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// How many events were lost since the batch before it.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The batch, decoded.
+    ///
+    /// # Errors
+    ///
+    /// When its events are malformed (only its counts were read).
+    pub fn decode(&self) -> Result<Batch, WireError> {
+        match decode_frame::<Reply>(&self.frame)? {
+            Reply::Events(batch) => Ok(*batch),
+            other => Err(WireError::Malformed(format!("{other:?} for events"))),
+        }
+    }
+
+    /// The frame's bytes: a `Reply::Events`, which a trace file's
+    /// `Record::Events` encodes the same way.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.frame
+    }
 }
 
 /// Where agents listen: the directory of this user's agent sockets,

@@ -63,6 +63,7 @@ pub(crate) fn exec(args: Args) -> anyhow::Result<i32> {
     let to = (output, polls(all_polls));
     let mut client = Client::connect_pid(pid)?;
     let mut recorder = Recorder::start(&to, &mut client)?;
+    client.events_encoded();
     let output = &to.0;
     client.stream(interval)?;
     let started = Instant::now();

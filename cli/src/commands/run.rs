@@ -189,6 +189,8 @@ pub(crate) fn run_program(
                 {
                     if let Some(record) = &record {
                         writer = Some(Recorder::start(record, &mut connected)?);
+                        // Its events are only written.
+                        connected.events_encoded();
                     }
                     connected.stream(every)?;
                     client = Some(connected);

@@ -147,6 +147,10 @@ fn connect_live(
             let update = match client.next() {
                 Ok(Message::Snapshot(s)) => Update::Snapshot(s),
                 Ok(Message::Events(b)) => Update::Events(b),
+                Ok(Message::EncodedEvents(events)) => match events.decode() {
+                    Ok(batch) => Update::Events(Box::new(batch)),
+                    Err(error) => Update::Ended(format!("{error}")),
+                },
                 Ok(Message::News(_)) => continue,
                 Err(error) => {
                     let _ = updates.send(Update::Ended(format!("{error:#}")));

@@ -85,6 +85,9 @@ pub(crate) struct Dwarf {
     path: PathBuf,
     dwarf: gimli::Dwarf<Reader>,
     slots: Vec<UnitSlot>,
+    /// Link-time addresses of the binary's code: a range outside is a
+    /// discarded function's (see `is_code`).
+    code: std::ops::Range<u64>,
     aranges: OnceLock<Result<Vec<Arange>, Error>>,
     vtables: OnceLock<Result<HashMap<u64, DieId>, Error>>,
     types: Mutex<OffsetMap<DieId, Arc<Type>>>,
@@ -112,7 +115,11 @@ impl std::fmt::Debug for Dwarf {
 
 impl Dwarf {
     /// Reads the unit headers of `dwarf`.
-    pub(crate) fn new(path: &Path, dwarf: gimli::Dwarf<Reader>) -> Result<Dwarf, Error> {
+    pub(crate) fn new(
+        path: &Path,
+        dwarf: gimli::Dwarf<Reader>,
+        code: std::ops::Range<u64>,
+    ) -> Result<Dwarf, Error> {
         let mut slots = Vec::new();
         let mut headers = dwarf.units();
         loop {
@@ -133,6 +140,7 @@ impl Dwarf {
             path: path.to_owned(),
             dwarf,
             slots,
+            code,
             aranges: OnceLock::new(),
             vtables: OnceLock::new(),
             types: Mutex::default(),
@@ -278,6 +286,13 @@ impl Dwarf {
         Ok(parts.join("::"))
     }
 
+    /// Whether `range` is code the binary has: not empty, and not a
+    /// function the linker discarded (whose DWARF it kept, at address 0
+    /// or a tombstone like 1 or -1).
+    fn is_code(&self, range: gimli::Range) -> bool {
+        range.begin < range.end && self.code.contains(&range.begin)
+    }
+
     /// The address ranges of every unit that has code, sorted.
     fn aranges(&self) -> Result<&[Arange], Error> {
         self.aranges
@@ -291,7 +306,7 @@ impl Dwarf {
                     let mut entries = header.entries();
                     while let Some(entry) = entries.next().map_err(|e| self.error(0, e))? {
                         let range = entry.range();
-                        if range.begin < range.end {
+                        if self.is_code(range) {
                             out.push(Arange {
                                 begin: range.begin,
                                 end: range.end,
@@ -309,7 +324,7 @@ impl Dwarf {
                             .unit_ranges(&unit)
                             .map_err(|e| self.error(0, e))?;
                         while let Some(range) = ranges.next().map_err(|e| self.error(0, e))? {
-                            if range.begin < range.end {
+                            if self.is_code(range) {
                                 out.push(Arange {
                                     begin: range.begin,
                                     end: range.end,
@@ -347,7 +362,7 @@ impl Dwarf {
                     .die_ranges(&unit, entry)
                     .map_err(|e| self.error(entry.offset().0, e))?;
                 while let Some(range) = ranges.next().map_err(|e| self.error(0, e))? {
-                    if range.begin <= pc && pc < range.end {
+                    if self.is_code(range) && range.begin <= pc && pc < range.end {
                         let offset = entry.offset();
                         return Ok(Some((a.slot, unit.clone(), offset)));
                     }
