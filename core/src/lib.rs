@@ -44,6 +44,7 @@ mod args;
 pub mod clock;
 pub mod config;
 pub mod debug;
+mod id_hash;
 mod inspected;
 pub mod lint;
 pub mod record;

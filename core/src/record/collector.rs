@@ -19,6 +19,7 @@ use std::time::Duration;
 use crossbeam_utils::CachePadded;
 
 use super::ring::{self, NEW_RINGS, NamedResource, RING_DROPPED, Raw};
+use crate::id_hash::ById;
 use crate::site::FnInfo;
 use async_inspect_model::event::{Batch, Event, FnSite, Polls, ResourceSite};
 
@@ -70,9 +71,9 @@ pub(crate) struct Collector {
     /// Drained and not yet handed out, oldest first.
     pending: std::collections::VecDeque<Raw>,
     sites: Vec<FnSite>,
-    site_ids: HashMap<usize, u32>,
+    site_ids: HashMap<usize, u32, ById>,
     resources: Vec<ResourceSite>,
-    resource_ids: HashMap<u64, usize>,
+    resource_ids: HashMap<u64, usize, ById>,
     pub(crate) subscribers: Vec<Subscriber>,
     ring_dropped_seen: u64,
 }

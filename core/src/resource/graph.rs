@@ -3,12 +3,13 @@
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::Location;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crossbeam_utils::CachePadded;
+
+use crate::id_hash::ById;
 
 use super::ResourceCell;
 use super::cell::{Holders, Holding};
@@ -184,35 +185,6 @@ struct Graph {
     /// is a deadlock.
     waiting: HashMap<u64, TaskEdges, ById>,
     next_edge: u64,
-}
-
-/// Hashes task ids, which the inspector hands out in sequence (not chosen
-/// by anyone who could aim at collisions), with one multiplication: every
-/// contended lock hashes its waiter's id four times under the graph lock,
-/// where SipHash cost a tenth of the wait.
-type ById = BuildHasherDefault<IdHasher>;
-
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.write_u64(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, id: u64) {
-        // Fibonacci hashing: the top bits (which the table's tags take)
-        // and the low ones (its buckets) both vary with every id bit.
-        self.0 = (self.0 ^ id)
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .rotate_left(26);
-    }
 }
 
 /// On lines of its own: every contended lock takes it.
