@@ -334,6 +334,8 @@ async fn a_task_starved_behind_a_blocking_poll_names_the_blocker() {
 struct Watcher {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Seen>>,
+    /// The tasks seen parked with wakers counted so far, as they are seen.
+    parked: Arc<std::sync::Mutex<HashSet<TaskId>>>,
 }
 
 #[derive(Debug, Default)]
@@ -348,8 +350,9 @@ struct Seen {
 impl Watcher {
     fn start() -> Self {
         let stop = Arc::new(AtomicBool::new(false));
+        let parked = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let thread = {
-            let stop = stop.clone();
+            let (stop, parked) = (stop.clone(), parked.clone());
             std::thread::spawn(move || {
                 let mut seen = Seen::default();
                 while !stop.load(Ordering::Relaxed) {
@@ -358,6 +361,7 @@ impl Watcher {
                     for task in snapshot.tasks() {
                         if task.wake.wakers.is_some_and(|n| n > 0) {
                             *seen.parked_with_wakers.entry(task.id).or_default() += 1;
+                            parked.lock().unwrap().insert(task.id);
                         }
                     }
                     for lint in snapshot.lints() {
@@ -375,7 +379,15 @@ impl Watcher {
         Self {
             stop,
             thread: Some(thread),
+            parked,
         }
+    }
+
+    /// Whether a snapshot has found `task` parked with its wakers counted
+    /// yet (a snapshot is slow on a busy machine: a task parked for a
+    /// moment at a time can go unseen for a while).
+    fn saw_parked(&self, task: TaskId) -> bool {
+        self.parked.lock().unwrap().contains(&task)
     }
 
     /// Stops, and checks that no wake lint named any of `tasks`, and that
@@ -506,8 +518,11 @@ async fn select_dropping_a_branch_while_another_holds_a_waker_is_no_lint() {
         })
     };
     let id = handle.inspect_id().unwrap();
-    // Twenty rounds of a branch dropped, then the message.
-    while ticks.load(Ordering::Relaxed) < 20 {
+    // Twenty rounds of a branch dropped at least, and until a snapshot
+    // has seen it parked; then the message.
+    let started = std::time::Instant::now();
+    while ticks.load(Ordering::Relaxed) < 20 || !watcher.saw_parked(id) {
+        assert!(started.elapsed() < common::PATIENCE, "never seen parked");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     tx.send(7).await.unwrap();

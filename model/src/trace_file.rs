@@ -577,6 +577,27 @@ mod tests {
         assert_eq!(back, frame, "handed back whole");
         let garbage = vec![0xc1, 0x00, 0x13];
         assert!(crate::wire::EncodedEvents::of_frame(garbage).is_err());
+        // A batch whose events are malformed is no batch to keep: here
+        // the wake's time runs on past the end of the events.
+        let batch = crate::event::Batch {
+            events: vec![crate::event::Event::Wake {
+                task: 1,
+                by: 2,
+                at: 300,
+            }],
+            ..crate::event::Batch::default()
+        };
+        let mut wire = Vec::new();
+        crate::wire::write_frame(&mut wire, &crate::wire::Reply::Events(Box::new(batch))).unwrap();
+        let frame = crate::wire::read_frame_bytes(&mut wire.as_slice()).unwrap();
+        assert!(crate::wire::EncodedEvents::of_frame(frame.clone()).is_ok());
+        let at = frame
+            .windows(5)
+            .position(|w| w == [12, 1, 2, 0xac, 0x02])
+            .expect("the wake's bytes");
+        let mut cut = frame;
+        cut[at + 4] = 0x82; // 300's last byte, now saying more follow
+        assert!(crate::wire::EncodedEvents::of_frame(cut).is_err());
     }
 
     #[test]

@@ -300,20 +300,28 @@ pub struct EncodedEvents {
 }
 
 impl EncodedEvents {
-    /// The frame, if it is a whole [`Reply::Events`]; it is handed back
-    /// if not (another reply, or malformed: decode it to say which).
+    /// The frame, if it is a whole, well-formed [`Reply::Events`] (its
+    /// events checked as decoding them would, a few nanoseconds each);
+    /// it is handed back if not (another reply, or malformed: decode it
+    /// to say which).
     ///
     /// # Errors
     ///
     /// The frame, when it is not a batch of events.
     pub fn of_frame(frame: Vec<u8>) -> Result<Self, Vec<u8>> {
-        /// A [`Reply`] read only as far as a batch's counts.
+        /// A [`Reply`] read as a batch, its events left as they are.
         #[derive(Deserialize)]
         enum Header<'a> {
             Events(#[serde(borrow)] BatchHeader<'a>),
         }
+        /// Read whole, so that a malformed batch is refused here, not
+        /// written to a trace that would not read back.
         #[derive(Deserialize)]
         struct BatchHeader<'a> {
+            #[serde(rename = "sites")]
+            _sites: Vec<crate::event::FnSite>,
+            #[serde(rename = "resources")]
+            _resources: Vec<crate::event::ResourceSite>,
             dropped: u64,
             #[serde(borrow)]
             events: &'a [u8],
@@ -322,8 +330,7 @@ impl EncodedEvents {
             rmp_serde::from_slice::<Header<'_>>(&frame)
                 .ok()
                 .and_then(|Header::Events(batch)| {
-                    // The blob is postcard's: the list's length comes first.
-                    let (events, _) = postcard::take_from_bytes::<u64>(batch.events).ok()?;
+                    let events = crate::event::checked_count(batch.events)?;
                     Some((events, batch.dropped))
                 });
         match counts {

@@ -307,6 +307,13 @@ pub enum Polls {
 
 /// Events as one postcard blob in binary formats, as a plain list in
 /// human-readable ones (JSON).
+/// How many events a binary-encoded list of them holds, if it is a whole
+/// and well-formed one (what decoding it would accept), without decoding
+/// it: a recorder that writes batches as they came checks them so.
+pub(crate) fn checked_count(bytes: &[u8]) -> Option<u64> {
+    compact::checked_count(bytes)
+}
+
 mod compact {
     use std::fmt;
 
@@ -446,6 +453,117 @@ mod compact {
                 varint(out, *at);
             }
         }
+    }
+
+    /// How postcard lays out one field of an event.
+    #[derive(Clone, Copy)]
+    enum Field {
+        /// An integer of this many bits, a varint.
+        Int(u32),
+        /// A field-less enum of this many variants, a varint.
+        Unit(u64),
+        /// A length and as many bytes of UTF-8.
+        Text,
+        /// 0, or 1 and a text.
+        MaybeText,
+    }
+
+    /// Each variant's fields, in declaration order (what `encode_one`
+    /// writes; the tests check both against postcard).
+    const LAYOUTS: [&[Field]; 13] = {
+        use Field::{Int, MaybeText, Text, Unit};
+        const TASK_KINDS: u64 = 5;
+        const END_HOWS: u64 = 3;
+        const THREE: &[Field] = &[Int(64), Int(64), Int(64)];
+        const AWAIT: &[Field] = &[Int(64), Int(32), Int(16), Int(64)];
+        [
+            &[Int(64), Int(64), Unit(TASK_KINDS), Text, Int(64)],
+            &[Int(64), Unit(END_HOWS), Int(64)],
+            THREE,
+            &[Int(64), Int(32), Int(32), Int(32), MaybeText, Int(64)],
+            &[Int(64), Int(32), Int(64)],
+            AWAIT,
+            AWAIT,
+            THREE,
+            THREE,
+            THREE,
+            THREE,
+            &[Int(64), Text, MaybeText, Int(64)],
+            THREE,
+        ]
+    };
+
+    /// See [`super::checked_count`].
+    pub(super) fn checked_count(mut bytes: &[u8]) -> Option<u64> {
+        let count = read_varint(&mut bytes, 64)?;
+        for _ in 0..count {
+            let variant = read_varint(&mut bytes, 32)?;
+            for &field in *LAYOUTS.get(usize::try_from(variant).ok()?)? {
+                match field {
+                    Field::Int(bits) => {
+                        read_varint(&mut bytes, bits)?;
+                    }
+                    Field::Unit(variants) => {
+                        if read_varint(&mut bytes, 32)? >= variants {
+                            return None;
+                        }
+                    }
+                    Field::Text => read_text(&mut bytes)?,
+                    Field::MaybeText => {
+                        let (&tag, rest) = bytes.split_first()?;
+                        bytes = rest;
+                        match tag {
+                            0 => {}
+                            1 => read_text(&mut bytes)?,
+                            _ => return None,
+                        }
+                    }
+                }
+            }
+        }
+        // Postcard leaves trailing bytes be; a list of events has none.
+        bytes.is_empty().then_some(count)
+    }
+
+    /// A varint that fits `bits` bits (16 or more), as postcard reads one
+    /// (at most as many bytes as the width needs, no bits beyond it).
+    #[inline]
+    fn read_varint(bytes: &mut &[u8], bits: u32) -> Option<u64> {
+        // Most are one byte (ids, indices); times are five.
+        if let Some((&byte, rest)) = bytes.split_first()
+            && byte < 0x80
+        {
+            *bytes = rest;
+            return Some(u64::from(byte));
+        }
+        read_long_varint(bytes, bits)
+    }
+
+    fn read_long_varint(bytes: &mut &[u8], bits: u32) -> Option<u64> {
+        let most = bits.div_ceil(7) as usize;
+        let mut value = 0u64;
+        for i in 0..most {
+            let (&byte, rest) = bytes.split_first()?;
+            *bytes = rest;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                let fits = bits == 64 || value >> bits == 0;
+                let last_fits = i + 1 < most || u32::from(byte) >> (bits - 7 * i as u32) == 0;
+                return (fits && last_fits).then_some(value);
+            }
+        }
+        None
+    }
+
+    fn read_text(bytes: &mut &[u8]) -> Option<()> {
+        let len = usize::try_from(read_varint(bytes, 64)?).ok()?;
+        if bytes.len() < len {
+            return None;
+        }
+        let (text, rest) = bytes.split_at(len);
+        std::str::from_utf8(text).ok()?;
+        *bytes = rest;
+        Some(())
     }
 
     /// LEB128, as postcard writes every integer wider than a byte.
@@ -617,6 +735,31 @@ mod compact {
                 Event::Wake { task, by: 0, at },
             ]);
             events
+        }
+
+        #[test]
+        fn a_check_accepts_what_postcard_decodes_and_nothing_else() {
+            let bytes = encode(&every_event());
+            assert_eq!(checked_count(&bytes), Some(every_event().len() as u64));
+            assert_eq!(checked_count(&encode(&[])), Some(0));
+            // Every byte changed to a few values, every length cut short,
+            // a byte more: the check says what decoding says.
+            let agree = |bytes: &[u8]| {
+                let decoded = postcard::take_from_bytes::<Vec<Event>>(bytes)
+                    .is_ok_and(|(_, rest)| rest.is_empty());
+                assert_eq!(checked_count(bytes).is_some(), decoded, "{bytes:?}");
+            };
+            for at in 0..bytes.len() {
+                for value in [0x00, 0x01, 0x04, 0x0c, 0x0d, 0x7f, 0x80, 0xc3, 0xff] {
+                    let mut changed = bytes.clone();
+                    changed[at] = value;
+                    agree(&changed);
+                }
+                agree(&bytes[..at]);
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert_eq!(checked_count(&longer), None);
         }
 
         #[test]
