@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -330,20 +330,18 @@ async fn a_task_starved_behind_a_blocking_poll_names_the_blocker() {
 
 /// Takes snapshots on a thread of its own, as fast as it can, until
 /// dropped: what it saw of the tasks it watches (the wake lints about
-/// them, and how often each was parked with a counted waker).
+/// them, and which were seen parked with a counted waker).
 struct Watcher {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<Seen>>,
-    /// The tasks seen parked with wakers counted so far, as they are seen.
+    /// The tasks seen parked with wakers counted (and at least one waker
+    /// for each), as they are seen.
     parked: Arc<std::sync::Mutex<HashSet<TaskId>>>,
 }
 
 #[derive(Debug, Default)]
 struct Seen {
     lints: Vec<Lint>,
-    /// Per task, snapshots that found it parked with wakers counted and
-    /// at least one waker for it.
-    parked_with_wakers: HashMap<TaskId, usize>,
     snapshots: usize,
 }
 
@@ -360,7 +358,6 @@ impl Watcher {
                     seen.snapshots += 1;
                     for task in snapshot.tasks() {
                         if task.wake.wakers.is_some_and(|n| n > 0) {
-                            *seen.parked_with_wakers.entry(task.id).or_default() += 1;
                             parked.lock().unwrap().insert(task.id);
                         }
                     }
@@ -408,7 +405,7 @@ impl Watcher {
         );
         for id in parked {
             assert!(
-                seen.parked_with_wakers.get(id).is_some_and(|&n| n > 0),
+                self.saw_parked(*id),
                 "task {id} was never seen parked with its wakers counted in {} snapshots",
                 seen.snapshots
             );

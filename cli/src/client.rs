@@ -205,6 +205,19 @@ pub enum Message {
     News(Reply),
 }
 
+impl Message {
+    /// The message with its events decoded, if they came undecoded: for
+    /// a view that shows them.
+    pub fn decoded(self) -> anyhow::Result<Self> {
+        match self {
+            Self::EncodedEvents(events) => {
+                Ok(Self::Events(Box::new(events.decode().map_err(wire_error)?)))
+            }
+            message => Ok(message),
+        }
+    }
+}
+
 /// The program closed the connection: it ended (or stopped its agent).
 #[derive(Debug)]
 pub struct Ended;

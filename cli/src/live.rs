@@ -64,7 +64,7 @@ pub(crate) fn feed(
     updates: &std::sync::mpsc::Sender<Update>,
 ) {
     loop {
-        match client.next() {
+        match client.next().and_then(Message::decoded) {
             Ok(message) => {
                 if let Some(recording) = &mut writer
                     && let Err(error) = recording.keep(&message)
@@ -75,10 +75,8 @@ pub(crate) fn feed(
                 let update = match message {
                     Message::Snapshot(snapshot) => Update::Snapshot(snapshot),
                     Message::Events(batch) => Update::Events(batch),
-                    Message::EncodedEvents(events) => match events.decode() {
-                        Ok(batch) => Update::Events(Box::new(batch)),
-                        Err(error) => Update::Ended(format!("{error}")),
-                    },
+                    // Decoded above.
+                    Message::EncodedEvents(_) => continue,
                     Message::News(news) => Update::News(news),
                 };
                 if updates.send(update).is_err() {

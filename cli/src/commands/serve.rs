@@ -144,14 +144,10 @@ fn connect_live(
     std::thread::spawn(move || {
         use async_inspect_web::Update;
         loop {
-            let update = match client.next() {
+            let update = match client.next().and_then(Message::decoded) {
                 Ok(Message::Snapshot(s)) => Update::Snapshot(s),
                 Ok(Message::Events(b)) => Update::Events(b),
-                Ok(Message::EncodedEvents(events)) => match events.decode() {
-                    Ok(batch) => Update::Events(Box::new(batch)),
-                    Err(error) => Update::Ended(format!("{error}")),
-                },
-                Ok(Message::News(_)) => continue,
+                Ok(Message::News(_) | Message::EncodedEvents(_)) => continue,
                 Err(error) => {
                     let _ = updates.send(Update::Ended(format!("{error:#}")));
                     return;
