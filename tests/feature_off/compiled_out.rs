@@ -2,10 +2,10 @@
 //! `tokio::spawn`, `#[trace]` leaves the fn as it was, `inspect_point!`
 //! emits nothing, and the snapshot says instrumentation is compiled out.
 //!
-//! Built and run by `feature_off.rs`, which builds the crate with
-//! `--no-default-features --features tokio`; with the feature on (as in the
-//! workspace build) this file is empty.
-#![cfg(not(feature = "inspect"))]
+//! Not a test of the workspace: `tests/feature_off.rs` builds it as the
+//! test of a crate of its own that depends on async-inspect with
+//! `default-features = false, features = ["tokio"]`, as a user turns the
+//! inspection off.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
