@@ -1,5 +1,5 @@
 //! The macros' compile errors, as the user sees them (trybuild), through
-//! the facade with the tokio and smol adapters. What must build and run is
+//! the facade with the tokio adapter. What must build and run is
 //! in the facade's `tests/macro_pass.rs`, part of the ordinary test build:
 //! with no passing case and few dependencies here, trybuild only checks its
 //! cases, in one cargo run, instead of building the facade's whole
