@@ -43,10 +43,15 @@ mod drop_in {
         })
     }
 
-    /// Built, not run: the names must resolve and the types line up.
-    #[test]
-    fn a_tokio_service_builds_with_the_crate_name_changed() {
-        let _ = service;
+    /// The names resolve, the types line up, and the service runs to its
+    /// sum (1 + 2 + 4: the lock, the table and the reply), its shutdown
+    /// sender kept alive so that the sleep's branch wins.
+    #[async_inspect::test]
+    async fn a_tokio_service_runs_with_the_crate_name_changed() {
+        let (shutdown, _) = broadcast::channel(1);
+        let service = service(shutdown.clone(), Arc::new(Notify::new())).await;
+        assert_eq!(service.await.unwrap(), 7);
+        drop(shutdown);
     }
 }
 
