@@ -73,6 +73,7 @@ pub fn record_for(duration: Duration, polls: Polls, largest: usize) -> io::Resul
         if let Some(batch) = recorder.recv_timeout(until.saturating_duration_since(Instant::now()))
         {
             writer.events(&batch)?;
+            async_inspect_core::record::recycle(batch);
         }
         if Instant::now() >= next_snapshot {
             // Decoding every task's future ten times a second would cost
@@ -83,6 +84,7 @@ pub fn record_for(duration: Duration, polls: Polls, largest: usize) -> io::Resul
     }
     for batch in recorder.flush() {
         writer.events(&batch)?;
+        async_inspect_core::record::recycle(batch);
     }
     writer.snapshot(&crate::state_machines::snapshot())?;
     Ok(bytes)

@@ -370,7 +370,7 @@ impl Session {
             return Ok(());
         }
         for batch in recorder.flush() {
-            write_frame(out, &Reply::Events(Box::new(batch)))?;
+            write_events(out, batch)?;
         }
         pending.sent();
         Ok(())
@@ -382,10 +382,23 @@ impl Session {
             return Ok(());
         };
         while let Some(batch) = recorder.recv_timeout(Duration::ZERO) {
-            write_frame(out, &Reply::Events(Box::new(batch)))?;
+            write_events(out, batch)?;
         }
         Ok(())
     }
+}
+
+/// Sends `batch`, then hands its buffer back to the collector.
+fn write_events(
+    out: &mut UnixStream,
+    batch: async_inspect_core::record::Batch,
+) -> Result<(), WireError> {
+    let reply = Reply::Events(Box::new(batch));
+    write_frame(out, &reply)?;
+    if let Reply::Events(batch) = reply {
+        async_inspect_core::record::recycle(*batch);
+    }
+    Ok(())
 }
 
 fn welcome() -> Welcome {

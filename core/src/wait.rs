@@ -70,13 +70,13 @@ impl WaitSlot {
             return;
         }
         if let Some(cell) = context::current_cell() {
-            let (mut edge, mut cycle) = (0, None);
+            let mut joins = None;
             let kind = match wait() {
                 Wait::Sleep(d) => WaitKind::Sleep {
                     until: clock::now().saturating_add(clock::from_duration(d)),
                 },
                 Wait::Join(task) => {
-                    (edge, cycle) = graph::add_join(&cell, task);
+                    joins = Some(task);
                     WaitKind::Join { task }
                 }
                 Wait::Other(text) => WaitKind::Other(text),
@@ -86,6 +86,12 @@ impl WaitSlot {
             // the whole poll.
             let frame = unsafe { context::get().frame.as_ref() };
             let wait = cell.begin_wait(frame, kind);
+            // The graph's edge names the task without a count of its own:
+            // from its adding to the slot's keeping `cell`, nothing unwinds.
+            let (edge, cycle) = match joins {
+                Some(task) => graph::add_join(&cell, task),
+                None => (0, None),
+            };
             self.registered = Some(Registered { cell, wait, edge });
             // Reported once the slot would take the edge out if the
             // report panics.

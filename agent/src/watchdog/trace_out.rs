@@ -73,11 +73,12 @@ pub(super) fn drain() {
 }
 
 impl Window {
-    fn keep(&mut self, batch: Batch) {
-        self.sites.extend(batch.sites);
-        self.resources.extend(batch.resources);
+    fn keep(&mut self, mut batch: Batch) {
+        self.sites.append(&mut batch.sites);
+        self.resources.append(&mut batch.resources);
         self.dropped += batch.dropped;
-        self.events.extend(batch.events);
+        self.events.extend(batch.events.drain(..));
+        async_inspect_core::record::recycle(batch);
         let over = self.events.len().saturating_sub(WINDOW);
         if over > 0 {
             self.events.drain(..over);

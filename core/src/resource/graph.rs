@@ -18,33 +18,35 @@ use crate::task::context;
 use crate::task::{TaskCell, TaskId};
 use crate::{clock, config, record};
 
-/// The resource of a wait in the graph, by address: the [`LockWait`] that
-/// added the edge holds an `Arc` of it until after it removed the edge (or
-/// for ever, if the wait is forgotten, leaking its `Arc`), so the resource
-/// outlives the edge. Not an `Arc` of its own: every contended lock would
-/// count it up and down once more on the line all its waiters share.
-struct EdgeResource(std::ptr::NonNull<ResourceCell>);
+/// A task or resource of a wait in the graph, by address: the wait that
+/// added the edge ([`LockWait`], or the join's `WaitSlot`) holds an `Arc`
+/// of it until after it removed the edge (or for ever, if the wait is
+/// forgotten, leaking its `Arc`), so it outlives the edge. Not an `Arc` of
+/// its own: every contended lock would count it up and down once more, the
+/// resource's on the line all its waiters share, the task's on the line
+/// its wakers write.
+struct Kept<T>(std::ptr::NonNull<T>);
 
-// SAFETY: a shared reference to a `ResourceCell` (`Sync`) is all it gives.
-unsafe impl Send for EdgeResource {}
+// SAFETY: a shared reference to a `T` (`Sync`) is all it gives.
+unsafe impl<T: Sync> Send for Kept<T> {}
 // SAFETY: as above.
-unsafe impl Sync for EdgeResource {}
+unsafe impl<T: Sync> Sync for Kept<T> {}
 
-impl EdgeResource {
-    /// The resource of a wait whose [`LockWait`] holds `resource` for as
-    /// long as its edge is in the graph.
-    fn new(resource: &Arc<ResourceCell>) -> Self {
-        Self(std::ptr::NonNull::from(&**resource))
+impl<T> Kept<T> {
+    /// The task or resource of a wait that holds `kept` for as long as
+    /// its edge is in the graph.
+    fn new(kept: &Arc<T>) -> Self {
+        Self(std::ptr::NonNull::from(&**kept))
     }
 
-    fn get(&self) -> &ResourceCell {
+    fn get(&self) -> &T {
         // SAFETY: see the type: alive while the edge is in the graph, and
         // edges are reached only through the graph.
         unsafe { self.0.as_ref() }
     }
 
     /// An `Arc` of its own, for a report that may outlive the wait.
-    fn to_arc(&self) -> Arc<ResourceCell> {
+    fn to_arc(&self) -> Arc<T> {
         // SAFETY: the pointer came from a live `Arc` (`Arc::as_ptr` is the
         // pointer `Arc::into_raw` gives) that holds a strong count for as
         // long as the edge lives; this adds one.
@@ -59,7 +61,7 @@ impl EdgeResource {
 enum Target {
     /// A lock, from the `lock()` call at `site`.
     Lock {
-        resource: EdgeResource,
+        resource: Kept<ResourceCell>,
         site: &'static Location<'static>,
         /// For a wait for news (a broadcast or watch receiver's): the
         /// channel's send count before the wait began; any send after it
@@ -86,7 +88,7 @@ enum Target {
 struct Edge {
     id: u64,
     target: Target,
-    task: Arc<TaskCell>,
+    task: Kept<TaskCell>,
 }
 
 impl Edge {
@@ -120,7 +122,7 @@ impl Edge {
             polled_at: Some(polled_at),
             ..
         } = &self.target
-            && polled_at.load(Ordering::Relaxed) < self.task.polls()
+            && polled_at.load(Ordering::Relaxed) < self.task.get().polls()
         {
             return true;
         }
@@ -362,11 +364,11 @@ impl Graph {
         let Some(spawned) = holding.movable() else {
             return true;
         };
-        if holding.task == edge.task.id().as_u64() {
+        if holding.task == edge.task.get().id().as_u64() {
             return false;
         }
         match self.waiting.get(&holding.task) {
-            Some(edges) => edges.first.task.spawned() == spawned,
+            Some(edges) => edges.first.task.get().spawned() == spawned,
             None => true,
         }
     }
@@ -375,7 +377,7 @@ impl Graph {
 /// The link of a cycle through `edge`, held by `holding`.
 fn link(edge: &Edge, holding: &Holding) -> FoundLink {
     FoundLink {
-        task: Arc::clone(&edge.task),
+        task: edge.task.to_arc(),
         resource: match &edge.target {
             Target::Lock { resource, .. } => Some(resource.to_arc()),
             Target::Join { .. } => None,
@@ -451,7 +453,8 @@ impl LockWait {
     /// still pending; `false` if the current task is not the one that
     /// began it (the future moved: begin a new wait).
     pub fn polled(&self) -> bool {
-        if !context::current_cell().is_some_and(|task| Arc::ptr_eq(&task, &self.task)) {
+        // By address: no count taken for a comparison.
+        if !std::ptr::eq(context::get().task, Arc::as_ptr(&self.task)) {
             return false;
         }
         if let Some(polled_at) = &self.polled_at {
@@ -499,7 +502,7 @@ impl LockWait {
         // whole poll.
         let frame = unsafe { context::get().frame.as_ref() }.map(|frame| frame.id);
         let target = Target::Lock {
-            resource: EdgeResource::new(resource),
+            resource: Kept::new(resource),
             site,
             news_after,
             polled_at: polled_at.clone(),
@@ -548,7 +551,8 @@ impl Drop for LockWait {
 /// Adds `task`'s wait for `target` to the graph and looks for a cycle the
 /// new edge closes. Returns the edge's id for [`remove_edge`] and the
 /// cycle's links, for the caller to report ([`deadlock::found`]) once
-/// whatever removes the edge is in place: the report may panic.
+/// whatever removes the edge is in place: the report may panic. The
+/// caller keeps its `task` until it removed the edge (see [`Kept`]).
 ///
 /// Why one walk, from the new edge, finds every deadlock: every other task
 /// of a cycle already waits, and recorded what it holds before it took the
@@ -558,7 +562,16 @@ fn add_edge(task: &Arc<TaskCell>, target: Target) -> (u64, Option<Vec<FoundLink>
     let mut graph = graph();
     let graph = graph.get_or_insert_with(Graph::default);
     let edge = graph.insert(task, target);
-    (edge, graph.cycle_from(task.id().as_u64(), edge))
+    let id = task.id().as_u64();
+    // A walk that panicked would leave the edge behind, naming a task and
+    // a resource that only the caller keeps alive: it goes first.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| graph.cycle_from(id, edge))) {
+        Ok(found) => (edge, found),
+        Err(payload) => {
+            graph.remove(id, edge);
+            std::panic::resume_unwind(payload)
+        }
+    }
 }
 
 pub(crate) fn remove_edge(task: &TaskCell, edge: u64) {
@@ -574,7 +587,7 @@ impl Graph {
         let edge = Edge {
             id: self.next_edge,
             target,
-            task: Arc::clone(task),
+            task: Kept::new(task),
         };
         match self.waiting.entry(task.id().as_u64()) {
             Entry::Occupied(mut edges) => {
@@ -601,7 +614,8 @@ impl Graph {
 }
 
 /// Adds `task`'s wait for `target`'s end (through an inspected join
-/// handle) to the graph; the edge's id goes back to [`remove_edge`].
+/// handle) to the graph; the edge's id goes back to [`remove_edge`], and
+/// the caller keeps its `task` until then (see [`Kept`]).
 pub(crate) fn add_join(task: &Arc<TaskCell>, target: crate::task::TaskId) -> (u64, Option<Cycle>) {
     let (edge, found) = add_edge(
         task,

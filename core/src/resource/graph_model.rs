@@ -140,7 +140,7 @@ impl World<'_> {
         self.log.push(format!("t{task} waits for l{lock} {mode:?}"));
         let target = Target::Lock {
             // The model keeps its locks for as long as it lives.
-            resource: super::EdgeResource::new(&self.locks[lock].cell),
+            resource: super::Kept::new(&self.locks[lock].cell),
             site: Location::caller(),
             news_after: None,
             polled_at: None,

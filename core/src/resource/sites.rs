@@ -2,14 +2,19 @@
 //! one line, of one kind, shares one histogram of how long tasks waited
 //! for it, so a program with a million locks at one line has one series
 //! (for `/metrics`). The table is found once per lock made (under the lock
-//! that registers the lock anyway), and counted into with one atomic add
-//! per wait that ends; it holds at most [`MOST_SITES`] sites, and locks of
-//! sites beyond are counted nowhere.
+//! that registers the lock anyway), and counted into with two atomic adds
+//! per wait that ends, on the counts of the waiting thread's shard: the
+//! waits at one site end on every worker, and one set of counts was a line
+//! they all fought over. It holds at most [`MOST_SITES`] sites, and locks
+//! of sites beyond are counted nowhere.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crossbeam_utils::CachePadded;
 
 use async_inspect_model::snapshot::{LockSiteWaits, SourceLocation};
 
@@ -28,9 +33,36 @@ pub(crate) struct SiteWaits {
     /// The first name given at the site, or none.
     name: Option<Box<str>>,
     created_at: &'static Location<'static>,
+    /// Its counts, split by thread (see [`shard`]): a snapshot adds them up.
+    shards: Box<[CachePadded<Counts>; SHARDS]>,
+}
+
+/// How many sets of counts a site keeps (about 1 KiB a site).
+const SHARDS: usize = 4;
+
+/// Waits ended at a site, on the threads of one shard.
+#[derive(Debug, Default)]
+struct Counts {
     /// Waits ended in each bucket; the last is beyond the largest bound.
     buckets: [AtomicU64; BUCKETS + 1],
     waited_ns: AtomicU64,
+}
+
+/// This thread's shard: threads take them in turn, the first time they
+/// count a wait.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    SHARD
+        .try_with(|shard| {
+            if shard.get() == usize::MAX {
+                shard.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
+            }
+            shard.get()
+        })
+        .unwrap_or(0)
 }
 
 impl SiteWaits {
@@ -44,8 +76,23 @@ impl SiteWaits {
         } else {
             (u64::BITS - (micros - 1).leading_zeros()) as usize
         };
-        self.buckets[bucket.min(BUCKETS)].fetch_add(1, Ordering::Relaxed);
-        self.waited_ns.fetch_add(ns, Ordering::Relaxed);
+        let counts = &self.shards[shard()];
+        counts.buckets[bucket.min(BUCKETS)].fetch_add(1, Ordering::Relaxed);
+        counts.waited_ns.fetch_add(ns, Ordering::Relaxed);
+    }
+
+    /// Waits ended in each bucket, every shard's, and the time they waited
+    /// in all.
+    fn counts(&self) -> (Vec<u64>, u64) {
+        let mut buckets = vec![0; BUCKETS + 1];
+        let mut waited_ns = 0u64;
+        for counts in self.shards.iter() {
+            for (sum, bucket) in buckets.iter_mut().zip(&counts.buckets) {
+                *sum += bucket.load(Ordering::Relaxed);
+            }
+            waited_ns = waited_ns.saturating_add(counts.waited_ns.load(Ordering::Relaxed));
+        }
+        (buckets, waited_ns)
     }
 }
 
@@ -73,8 +120,7 @@ pub(crate) fn site(
         kind,
         name: name.map(Into::into),
         created_at,
-        buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-        waited_ns: AtomicU64::new(0),
+        shards: Box::default(),
     });
     sites.insert(key, Arc::clone(&site));
     Some(site)
@@ -89,11 +135,7 @@ pub(crate) fn all() -> Vec<LockSiteWaits> {
     let mut all: Vec<LockSiteWaits> = sites
         .values()
         .filter_map(|site| {
-            let buckets: Vec<u64> = site
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect();
+            let (buckets, waited_ns) = site.counts();
             (buckets.iter().any(|&n| n > 0)).then(|| LockSiteWaits {
                 kind: site.kind,
                 name: site.name.as_deref().map(str::to_owned),
@@ -103,7 +145,7 @@ pub(crate) fn all() -> Vec<LockSiteWaits> {
                     site.created_at.column(),
                 ),
                 buckets,
-                waited: std::time::Duration::from_nanos(site.waited_ns.load(Ordering::Relaxed)),
+                waited: std::time::Duration::from_nanos(waited_ns),
             })
         })
         .collect();
@@ -121,15 +163,27 @@ mod tests {
         for ns in [0, 1_000, 1_001, 2_000, 3_000, 1_000_000_000_000] {
             site.record(ns);
         }
-        let counts: Vec<u64> = site
-            .buckets
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect();
+        let (counts, waited_ns) = site.counts();
+        assert_eq!(waited_ns, 1_000_000_007_001);
         // 0 and 1 µs → ≤1 µs; 1.001 µs and 2 µs → ≤2 µs; 3 µs → ≤4 µs;
         // 1000 s → beyond the last bound.
         assert_eq!((counts[0], counts[1], counts[2]), (2, 2, 1));
         assert_eq!(counts[BUCKETS], 1);
         assert_eq!(counts.iter().sum::<u64>(), 6);
+    }
+
+    #[test]
+    fn waits_counted_on_many_threads_add_up() {
+        let site = site(ResourceKind::Mutex, Some("shards"), Location::caller()).unwrap();
+        std::thread::scope(|scope| {
+            for _ in 0..2 * SHARDS {
+                scope.spawn(|| (0..1_000).for_each(|_| site.record(1_500)));
+            }
+        });
+        let (counts, waited_ns) = site.counts();
+        // 1.5 µs → ≤2 µs, from every thread, whichever shard it counted in.
+        assert_eq!(counts[1], 2 * SHARDS as u64 * 1_000);
+        assert_eq!(counts.iter().sum::<u64>(), counts[1]);
+        assert_eq!(waited_ns, 2 * SHARDS as u64 * 1_000 * 1_500);
     }
 }

@@ -563,15 +563,11 @@ impl TaskCell {
     /// the thread polling the task.
     pub(crate) fn woken_by_timer(&self, site: &'static std::panic::Location<'static>) {
         let by = &self.wakes.by;
-        let code = by.load(Ordering::Relaxed);
-        if code & waker::THREAD != 0 {
-            // A concurrent wake's own code is as good: whichever is last.
-            let _ = by.compare_exchange(
-                code,
-                waker::timer_code(site),
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            );
+        if by.load(Ordering::Relaxed) & waker::THREAD != 0 {
+            // A plain store, not an exchange: a wake racing with it may
+            // have written its own code meanwhile, and either is as good
+            // (whichever is last, as between two wakes).
+            by.store(waker::timer_code(site), Ordering::Relaxed);
         }
     }
 

@@ -327,20 +327,41 @@ mod compact {
         if out.is_human_readable() {
             return events.serialize(out);
         }
-        out.serialize_bytes(&encode(events))
+        thread_local! {
+            /// The encoding of the latest batch, kept for the next one
+            /// (see `wire::write_frame`'s buffer); taken out while in use.
+            static ENCODED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        }
+        /// The most a thread keeps between batches.
+        const KEPT: usize = 1 << 20;
+        let mut bytes = ENCODED.try_with(std::cell::Cell::take).unwrap_or_default();
+        bytes.clear();
+        encode_into(&mut bytes, events);
+        let written = out.serialize_bytes(&bytes);
+        if bytes.capacity() <= KEPT {
+            let _ = ENCODED.try_with(|kept| kept.set(bytes));
+        }
+        written
     }
 
-    /// Postcard's encoding of `events`, written directly: an agent
-    /// encodes every event it records, and postcard's serializer took 38
-    /// ns an event where this takes a few (a test checks the bytes are
-    /// postcard's, which reads them back).
+    /// [`encode_into`] a buffer of its own.
+    #[cfg(test)]
     pub(super) fn encode(events: &[Event]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(events.len() * 16 + 8);
-        varint(&mut out, events.len() as u64);
-        for event in events {
-            encode_one(&mut out, event);
-        }
+        let mut out = Vec::new();
+        encode_into(&mut out, events);
         out
+    }
+
+    /// Postcard's encoding of `events`, appended to `out`, written
+    /// directly: an agent encodes every event it records, and postcard's
+    /// serializer took 38 ns an event where this takes a few (a test
+    /// checks the bytes are postcard's, which reads them back).
+    fn encode_into(out: &mut Vec<u8>, events: &[Event]) {
+        out.reserve(events.len() * 16 + 8);
+        varint(out, events.len() as u64);
+        for event in events {
+            encode_one(out, event);
+        }
     }
 
     fn encode_one(out: &mut Vec<u8>, event: &Event) {
