@@ -376,17 +376,18 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
         for wait in &mut waits_for_locks {
             wait.timeout_at = nearest_timeout(detail, wait.frame);
         }
-        match detail.ending.as_deref() {
+        let rare = detail.rare();
+        match rare.ending.as_deref() {
             Some(Ending::Panicked(message)) => info.panic = Some(message.to_string()),
             Some(Ending::Cancelled(cancelled)) => {
                 info.cancelled_at = Some(Box::new(cancelled_at(cancelled)));
             }
             None => {}
         }
-        info.host_task = detail.host.as_deref().map(str::to_owned);
+        info.host_task = rare.host.as_deref().map(str::to_owned);
         (info.spans, info.trace_id) =
-            crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref());
-        info.serves = detail.serves.as_deref().cloned().map(Box::new);
+            crate::span::shown(rare.span.as_ref(), rare.spawned_in.as_ref());
+        info.serves = rare.serves.as_deref().cloned().map(Box::new);
         if info.trace_id.is_none() {
             info.trace_id = info.serves.as_ref().map(|call| call.trace_id.clone());
         }
@@ -426,7 +427,7 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
                 at: None,
             })
             .collect();
-        info.points = detail
+        info.points = rare
             .points
             .iter()
             .map(|point| InspectPoint {
@@ -565,7 +566,8 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
 /// The earliest deadline among the inspected timeouts registered in `frame`
 /// or any frame enclosing it (or at the task's root).
 fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
-    if detail.timeouts.is_empty() {
+    let timeouts = &detail.rare().timeouts;
+    if timeouts.is_empty() {
         return None;
     }
     let mut enclosing = vec![None];
@@ -580,8 +582,7 @@ fn nearest_timeout(detail: &Detail, frame: Option<u32>) -> Option<Duration> {
             .find(|f| f.id == id)
             .and_then(|f| (f.parent != 0).then_some(f.parent));
     }
-    detail
-        .timeouts
+    timeouts
         .iter()
         .filter(|t| enclosing.contains(&t.frame))
         .map(|t| t.deadline)

@@ -237,7 +237,7 @@ fn enter(info: &'static FnInfo, owner: Option<&'static str>) -> Option<Entered> 
             .then(|| format!("{}()", crate::site::qualified(info.name, owner)).into());
         let cell = TaskCell::register(TaskKind::Adopted, name, Location::caller());
         if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
-            cell.with_detail(|detail| detail.host = Some(host.into()));
+            cell.with_detail(|detail| detail.rare_mut().host = Some(host.into()));
         }
         let frame = FrameHandle::enter(info, owner, &cell, Place::AdoptedRoot, now);
         if info.args.is_empty() {

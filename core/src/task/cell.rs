@@ -246,7 +246,10 @@ impl TaskCell {
         let now = clock::now();
         let mut detail = name.map(Detail::named);
         if let Some(span) = crate::span::spawn_context() {
-            detail.get_or_insert_with(Detail::take).spawned_in = Some(span);
+            detail
+                .get_or_insert_with(Detail::take)
+                .rare_mut()
+                .spawned_in = Some(span);
         }
         let fresh = Self {
             state: AtomicU64::new(Phase::New.at(now)),
@@ -412,7 +415,7 @@ impl TaskCell {
         let w = &self.wakes;
         let outside = waker::wakers_outside(
             u64::from(self.handles.load(Ordering::Acquire)),
-            detail.map(|d| &d.wakers),
+            detail.map(|d| &d.rare().wakers),
         );
         // A waker dropped after its wake (a wake by value) published the
         // wake first: seen gone, its wake is seen too.
@@ -499,8 +502,8 @@ impl TaskCell {
     #[cfg(feature = "tracing")]
     pub(crate) fn enter_span(&self, span: &Arc<crate::span::SpanRecord>) {
         self.with_detail(|detail| {
-            if !detail.span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
-                detail.span = Some(Arc::clone(span));
+            if !detail.rare().span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
+                detail.rare_mut().span = Some(Arc::clone(span));
             }
         });
     }
@@ -510,22 +513,33 @@ impl TaskCell {
     pub(crate) fn trace_id(&self) -> Option<String> {
         self.read_detail(|detail| {
             let detail = detail?;
-            crate::span::shown(detail.span.as_ref(), detail.spawned_in.as_ref())
-                .1
-                .or_else(|| detail.serves.as_ref().map(|call| call.trace_id.clone()))
+            crate::span::shown(
+                detail.rare().span.as_ref(),
+                detail.rare().spawned_in.as_ref(),
+            )
+            .1
+            .or_else(|| {
+                detail
+                    .rare()
+                    .serves
+                    .as_ref()
+                    .map(|call| call.trace_id.clone())
+            })
         })
     }
 
     /// Notes the request from another process the task serves.
     pub(crate) fn serve(&self, call: Option<Arc<async_inspect_model::span::RemoteRequest>>) {
-        self.with_detail(|detail| detail.serves = call);
+        self.with_detail(|detail| detail.rare_mut().serves = call);
     }
 
     /// The task no longer serves `call` (if it still did).
     pub(crate) fn stop_serving(&self, call: &Arc<async_inspect_model::span::RemoteRequest>) {
         self.with_detail(|detail| {
-            if detail.serves.as_ref().is_some_and(|c| Arc::ptr_eq(c, call)) {
-                detail.serves = None;
+            if let Some(rare) = detail.rare_if_any()
+                && rare.serves.as_ref().is_some_and(|c| Arc::ptr_eq(c, call))
+            {
+                rare.serves = None;
             }
         });
     }
@@ -644,18 +658,18 @@ impl TaskCell {
         let busy = self.busy_ns.load(Ordering::Relaxed);
         let storm = self.with_detail(|detail| {
             if streak == STORM_POLLS {
-                detail.streak_from = (start, busy);
+                detail.rare_mut().streak_from = (start, busy);
                 return None;
             }
-            let (since, busy_then) = detail.streak_from;
+            let (since, busy_then) = detail.rare().streak_from;
             let over = end.saturating_sub(since);
             // Busy time is added when a poll ends, after this check: the
             // polls counted are those from the first check's to the last.
             let polls = streak - STORM_POLLS;
             let short = busy.saturating_sub(busy_then) / polls <= STORM_POLL_AT_MOST;
-            let first = !detail.storm_reported;
+            let first = !detail.rare().storm_reported;
             (over >= STORM_LASTS && short && first).then(|| {
-                detail.storm_reported = true;
+                detail.rare_mut().storm_reported = true;
                 over
             })
         });
@@ -735,10 +749,10 @@ impl TaskCell {
             // finished (a snapshot never sees it cancelled without it).
             let mut slot = self.guard();
             if let Some(detail) = slot.get_mut()
-                && detail.ending.is_none()
+                && detail.rare().ending.is_none()
                 && let Some(cancelled) = crate::task::frame::cancelled(detail)
             {
-                detail.ending = Some(Box::new(Ending::Cancelled(cancelled)));
+                detail.rare_mut().ending = Some(Box::new(Ending::Cancelled(cancelled)));
             }
         }
         self.state.store(phase.at(clock::now()), Ordering::Relaxed);
@@ -765,7 +779,9 @@ impl TaskCell {
         let mut slot = self.guard();
         if let Some(detail) = slot.get_mut() {
             crate::task::frame::reap(detail);
-            detail.wakers.end();
+            if let Some(rare) = detail.rare_if_any() {
+                rare.wakers.end();
+            }
         }
         if let Some(&(anchor, _)) = self.future_type
             && !needs_detail::known(anchor)
@@ -779,7 +795,9 @@ impl TaskCell {
 
     /// Records a panic message for the report.
     pub(crate) fn set_panic(&self, message: Box<str>) {
-        self.with_detail(|detail| detail.ending = Some(Box::new(Ending::Panicked(message))));
+        self.with_detail(|detail| {
+            detail.rare_mut().ending = Some(Box::new(Ending::Panicked(message)));
+        });
     }
 
     pub(crate) fn begin_wait(&self, frame: Option<&FrameCell>, kind: WaitKind) -> u32 {
@@ -804,11 +822,14 @@ impl TaskCell {
     pub(crate) fn begin_timeout(&self, frame: Option<&FrameCell>, deadline: u64) -> u32 {
         self.with_detail(|detail| {
             let id = detail.next_id();
-            detail.timeouts.push(crate::task::detail::TimeoutRecord {
-                id,
-                frame: frame.map(|f| f.id),
-                deadline,
-            });
+            detail
+                .rare_mut()
+                .timeouts
+                .push(crate::task::detail::TimeoutRecord {
+                    id,
+                    frame: frame.map(|f| f.id),
+                    deadline,
+                });
             id
         })
     }
@@ -845,7 +866,7 @@ impl TaskCell {
     /// Reports a blocking stretch found by a traced frame.
     #[cold]
     pub(crate) fn report_stretch(&self, stretch: BlockingStretch, now: u64) {
-        self.with_detail(|detail| detail.last_lint_at = now);
+        self.with_detail(|detail| detail.rare_mut().last_lint_at = now);
         lint::push(stretch.lint(self.id()));
     }
 
@@ -853,7 +874,7 @@ impl TaskCell {
     /// frame has already explained.
     #[cold]
     fn long_poll(&self, start: u64, end: u64) {
-        let explained = self.read_detail(|d| d.is_some_and(|d| d.last_lint_at >= start));
+        let explained = self.read_detail(|d| d.is_some_and(|d| d.rare().last_lint_at >= start));
         if !explained {
             lint::blocking_poll(self.id(), end - start);
         }

@@ -27,7 +27,9 @@ pub(crate) const POINTS_KEPT: usize = 8;
 /// wait's start and end touch (its list, the ids, the ended count) and the
 /// frame list come first, in the detail's first two cache lines; a task's
 /// detail is cold by the time its sleep ends when thousands of tasks sleep
-/// at once.
+/// at once. What few tasks need is in [`Rare`], behind one pointer: every
+/// task that waits or runs a traced call has a detail (a server's parked
+/// connections, all of them), and most use no more than this.
 #[derive(Debug, Default)]
 #[repr(C)]
 pub(crate) struct Detail {
@@ -36,14 +38,10 @@ pub(crate) struct Detail {
     /// lock, a join) would otherwise allocate the list, for every task
     /// waiting at once beyond what its thread's pool of details keeps.
     pub(crate) waits: smallvec::SmallVec<[WaitRecord; 1]>,
-    /// How many of `waits` are marked ended.
-    pub(crate) ended_waits: usize,
+    /// How many of `waits` are marked ended (a `u32` beside `next_id`:
+    /// one word for both).
+    pub(crate) ended_waits: u32,
     next_id: u32,
-    /// Whether a self-wake storm was reported for it.
-    pub(crate) storm_reported: bool,
-    /// Where the task's latest long self-wake streak was checked first:
-    /// the clock time its poll began, and the task's busy time then.
-    pub(crate) streak_from: (u64, u64),
     /// The task's registered frames, in the order their calls began;
     /// dead ones (calls that ended, not reaped yet) are skipped by readers.
     /// A few inline: a new detail's first frame would otherwise cost an
@@ -52,13 +50,30 @@ pub(crate) struct Detail {
     pub(crate) frames: smallvec::SmallVec<[FramePtr; INLINE_FRAMES]>,
     /// The name given at spawn.
     pub(crate) name: Option<Box<str>>,
-    pub(crate) timeouts: Vec<TimeoutRecord>,
-    pub(crate) points: VecDeque<PointRecord>,
     /// The first traced fn this task ran at its root, which names a task
     /// spawned without a name.
     pub(crate) root_fn: Option<&'static FnInfo>,
     /// The `Self` type of that fn, if it is a method.
     pub(crate) root_owner: Option<&'static str>,
+    /// The rest, made on first need ([`Detail::rare_mut`]).
+    pub(crate) rare: Option<Box<Rare>>,
+    /// The thread that allocated it, which frees it best.
+    home: Home,
+}
+
+// Half of what it was with the rare part inline (352 bytes): a 192-byte
+// allocation per waiting or traced task.
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Detail>() <= 184);
+
+/// The part of a task's detail that few tasks need: timeouts, inspect
+/// points, how it ended, spans, the request it serves, wakers other than
+/// its runtime's first, self-wake storms, blocking-poll reports. Read
+/// through [`Detail::rare`] (empty when there is none).
+#[derive(Debug, Default)]
+pub(crate) struct Rare {
+    pub(crate) timeouts: Vec<TimeoutRecord>,
+    pub(crate) points: VecDeque<PointRecord>,
     /// How it ended, when there is more to tell than its phase.
     pub(crate) ending: Option<Box<Ending>>,
     /// When a traced frame last reported a blocking poll, so the task-level
@@ -66,6 +81,11 @@ pub(crate) struct Detail {
     pub(crate) last_lint_at: u64,
     /// The waker wrappers it was polled with after its first.
     pub(crate) wakers: crate::task::waker::Wrappers,
+    /// Whether a self-wake storm was reported for it.
+    pub(crate) storm_reported: bool,
+    /// Where the task's latest long self-wake streak was checked first:
+    /// the clock time its poll began, and the task's busy time then.
+    pub(crate) streak_from: (u64, u64),
     /// For an adopted task: the runtime's id of the task it runs in.
     pub(crate) host: Option<Box<str>>,
     /// The `tracing` span it entered last.
@@ -74,9 +94,40 @@ pub(crate) struct Detail {
     pub(crate) spawned_in: Option<Arc<SpanRecord>>,
     /// The request from another process it serves.
     pub(crate) serves: Option<Arc<RemoteRequest>>,
-    /// The thread that allocated it, which frees it best.
-    home: Home,
 }
+
+impl Rare {
+    /// What a detail without one reads.
+    const NONE: Self = Self {
+        timeouts: Vec::new(),
+        points: VecDeque::new(),
+        ending: None,
+        last_lint_at: 0,
+        wakers: crate::task::waker::Wrappers::NONE,
+        storm_reported: false,
+        streak_from: (0, 0),
+        host: None,
+        span: None,
+        spawned_in: None,
+        serves: None,
+    };
+
+    /// Whether it holds nothing a finished task would show (its storm and
+    /// blocking-poll marks aside).
+    fn is_empty(&self) -> bool {
+        self.timeouts.is_empty()
+            && self.points.is_empty()
+            && self.ending.is_none()
+            && self.wakers.is_empty()
+            && self.host.is_none()
+            && self.span.is_none()
+            && self.spawned_in.is_none()
+            && self.serves.is_none()
+    }
+}
+
+/// What [`Detail::rare`] hands out for a detail that has none.
+static NO_RARE: Rare = Rare::NONE;
 
 /// How a task ended, beyond its phase: one pointer in the detail, for
 /// the few tasks that panic or are cancelled in a traced call.
@@ -269,23 +320,10 @@ impl Detail {
         detail.frames.clear();
         detail.waits.clear();
         detail.ended_waits = 0;
-        detail.timeouts.clear();
-        detail.points.clear();
         detail.root_fn = None;
         detail.root_owner = None;
-        detail.ending = None;
-        detail.last_lint_at = 0;
-        detail.wakers = crate::task::waker::Wrappers::default();
-        detail.storm_reported = false;
-        detail.streak_from = (0, 0);
-        detail.host = None;
-        detail.span = None;
-        detail.spawned_in = None;
-        detail.serves = None;
-        if detail.frames.capacity() > KEPT_CAPACITY
-            || detail.waits.capacity() > KEPT_CAPACITY
-            || detail.timeouts.capacity() > KEPT_CAPACITY
-        {
+        detail.rare = None;
+        if detail.frames.capacity() > KEPT_CAPACITY || detail.waits.capacity() > KEPT_CAPACITY {
             return;
         }
         // Thread-local storage may already be gone while a thread exits.
@@ -331,7 +369,7 @@ impl Detail {
             // longer names it.
             self.waits[at].kind = WaitKind::Other(Cow::Borrowed("ended"));
             self.ended_waits += 1;
-            if self.ended_waits * 2 >= self.waits.len() {
+            if self.ended_waits as usize * 2 >= self.waits.len() {
                 self.sweep_waits();
             }
         }
@@ -344,16 +382,35 @@ impl Detail {
     }
 
     pub(crate) fn end_timeout(&mut self, id: u32) {
-        if let Some(position) = self.timeouts.iter().position(|t| t.id == id) {
-            self.timeouts.swap_remove(position);
+        let Some(rare) = self.rare.as_deref_mut() else {
+            return;
+        };
+        if let Some(position) = rare.timeouts.iter().position(|t| t.id == id) {
+            rare.timeouts.swap_remove(position);
         }
     }
 
     pub(crate) fn push_point(&mut self, point: PointRecord) {
-        if self.points.len() == POINTS_KEPT {
-            self.points.pop_front();
+        let points = &mut self.rare_mut().points;
+        if points.len() == POINTS_KEPT {
+            points.pop_front();
         }
-        self.points.push_back(point);
+        points.push_back(point);
+    }
+
+    /// Its rare part (see [`Rare`]): empty if it has none.
+    pub(crate) fn rare(&self) -> &Rare {
+        self.rare.as_deref().unwrap_or(&NO_RARE)
+    }
+
+    /// Its rare part, if it has one.
+    pub(crate) fn rare_if_any(&mut self) -> Option<&mut Rare> {
+        self.rare.as_deref_mut()
+    }
+
+    /// Its rare part, made now if it has none.
+    pub(crate) fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Box::default)
     }
 }
 
@@ -464,16 +521,9 @@ impl DetailSlot {
         };
         let only_root = detail.name.is_none()
             && detail.root_owner.is_none()
-            && detail.ending.is_none()
-            && detail.points.is_empty()
             && detail.frames.is_empty()
             && detail.waits.is_empty()
-            && detail.timeouts.is_empty()
-            && detail.host.is_none()
-            && detail.span.is_none()
-            && detail.spawned_in.is_none()
-            && detail.serves.is_none()
-            && detail.wakers.is_empty();
+            && detail.rare().is_empty();
         if !only_root {
             return Shrink::Kept;
         }
@@ -555,9 +605,11 @@ pub(crate) mod tests {
         let mut slot = DetailSlot::new(Some(Detail::take()));
         let detail = slot.get_mut().expect("given");
         detail.root_fn = Some(&ROOT);
-        detail.ending = Some(Box::new(Ending::Panicked("boom".into())));
+        detail.rare_mut().ending = Some(Box::new(Ending::Panicked("boom".into())));
         assert_eq!(slot.shrink_finished(), Shrink::Kept);
-        let panic = slot.get().and_then(|d| panic_of(d.ending.as_deref()?));
+        let panic = slot
+            .get()
+            .and_then(|d| panic_of(d.rare().ending.as_deref()?));
         assert_eq!(panic, Some("boom"));
     }
 
@@ -589,12 +641,12 @@ pub(crate) mod tests {
         assert_eq!(slot.shrink_finished(), Shrink::Shrunk);
         assert!(slot.get().is_none());
         assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
-        slot.get_or_insert_with(Detail::take).ending =
+        slot.get_or_insert_with(Detail::take).rare_mut().ending =
             Some(Box::new(Ending::Panicked("late".into())));
         assert_eq!(slot.root().map(|(root, _)| root.name), Some("named_by_me"));
         let late = slot
             .take()
-            .and_then(|d| panic_of(d.ending.as_deref()?).map(str::to_owned));
+            .and_then(|d| panic_of(d.rare().ending.as_deref()?).map(str::to_owned));
         assert_eq!(late.as_deref(), Some("late"));
         assert!(slot.root().is_none());
     }

@@ -168,9 +168,10 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
     let crate::task::Detail {
         frames,
         waits,
-        timeouts,
+        rare,
         ..
     } = detail;
+    let mut timeouts = rare.as_deref_mut().map(|rare| &mut rare.timeouts);
     frames.retain(|f| {
         // SAFETY: as above.
         if !unsafe { f.is_dead() } {
@@ -186,7 +187,9 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
         if waits.iter().any(|w| w.frame == id) {
             waits.retain(|w| w.frame != id);
         }
-        if timeouts.iter().any(|t| t.frame == id) {
+        if let Some(timeouts) = timeouts.as_deref_mut()
+            && timeouts.iter().any(|t| t.frame == id)
+        {
             timeouts.retain(|t| t.frame != id);
         }
         recycle(frame);

@@ -379,7 +379,7 @@ mod tests {
             // A nameless task has a detail before its first poll only when
             // its type was learnt to need one.
             let detail = cell.read_detail(|detail| {
-                detail.map(|d| (d.name.is_some(), d.points.len(), d.root_fn.is_some()))
+                detail.map(|d| (d.name.is_some(), d.rare().points.len(), d.root_fn.is_some()))
             });
             if let Some(left) = detail {
                 assert_eq!(left, (false, 0, false), "an old task's detail, not cleared");
@@ -389,7 +389,7 @@ mod tests {
             assert!(!cell.phase().0.is_finished());
             futures::executor::block_on(plain);
             assert_eq!(cell.polls(), 1);
-            assert!(cell.read_detail(|d| d.is_none_or(|d| d.points.is_empty())));
+            assert!(cell.read_detail(|d| d.is_none_or(|d| d.rare().points.is_empty())));
             assert_eq!(cell.name(), work_name);
         }
         assert!(

@@ -358,7 +358,7 @@ fn lend_other<'a>(cell: &'a Arc<TaskCell>, outer: &Waker, first: bool) -> Lent<'
         return unsafe { Lent::of(Arc::as_ptr(cell).cast(), &HANDLE) };
     }
     let (data, vtable) = cell.with_detail(|detail| {
-        let wrappers = &mut detail.wakers;
+        let wrappers = &mut detail.rare_mut().wakers;
         if wrappers
             .current
             .as_ref()
@@ -430,6 +430,13 @@ const WRAPPERS_KEPT: usize = 8;
 const OWN_REFERENCES: usize = 1;
 
 impl Wrappers {
+    /// None kept.
+    pub(crate) const NONE: Self = Self {
+        current: None,
+        later: Vec::new(),
+        overflowed: false,
+    };
+
     /// Whether it keeps track of no wrapper (none was ever made).
     pub(crate) fn is_empty(&self) -> bool {
         self.later.is_empty() && !self.overflowed
@@ -638,7 +645,7 @@ mod tests {
     /// snapshot counts them.
     fn wakers_of(cell: &TaskCell) -> Option<u64> {
         let handles = u64::from(cell.waker_handles().load(Ordering::Acquire));
-        cell.with_detail(|detail| wakers_outside(handles, Some(&detail.wakers)))
+        cell.with_detail(|detail| wakers_outside(handles, Some(&detail.rare().wakers)))
     }
 
     #[test]
