@@ -484,7 +484,7 @@ fn task_info(cell: &Arc<TaskCell>, lock_waits: &LockWaits, now: u64) -> TaskInfo
 fn cancelled_at(cancelled: &Cancelled) -> CancelledAt {
     let info = cancelled.info;
     CancelledAt {
-        function: function_name(info, cancelled.owner),
+        function: function_name(info, (cancelled.owner)()),
         args: cancelled.args.clone(),
         location: SourceLocation::new(info.file, info.line, info.column),
         at: cancelled.at.and_then(|(index, since)| {
@@ -553,7 +553,7 @@ fn frame_info(frame: &FrameCell, timeout_at: Option<Duration>) -> FrameInfo {
     FrameInfo {
         id: frame.id,
         parent: (frame.parent != 0).then_some(frame.parent),
-        function: function_name(info, frame.owner),
+        function: function_name(info, (frame.owner)()),
         module_path: Cow::Borrowed(info.module_path),
         args: frame.args.text(info),
         location: SourceLocation::new(info.file, info.line, info.column),

@@ -184,7 +184,7 @@ fn poll_recorded<F: Future, O: Owner>(
     cx: &mut Context<'_>,
 ) -> Poll<F::Output> {
     if let Link::NotEntered(info) = *link {
-        *link = Link::Entered(enter(info, O::name()));
+        *link = Link::Entered(enter(info, O::name));
     }
     let Link::Entered(Some(Entered { cell, frame })) = &*link else {
         return poll_unrecorded(future, cx);
@@ -225,7 +225,7 @@ fn leave(Entered { cell, frame }: Entered, completed_at: Option<u64>) {
     }
 }
 
-fn enter(info: &'static FnInfo, owner: Option<&'static str>) -> Option<Entered> {
+fn enter(info: &'static FnInfo, owner: crate::task::OwnerName) -> Option<Entered> {
     // Inspection is on: `Traced::poll` checked before calling.
     let current = context::get();
     let now = clock::now();
@@ -234,7 +234,7 @@ fn enter(info: &'static FnInfo, owner: Option<&'static str>) -> Option<Entered> 
         let name = info
             .args
             .is_empty()
-            .then(|| format!("{}()", crate::site::qualified(info.name, owner)).into());
+            .then(|| format!("{}()", crate::site::qualified(info.name, owner())).into());
         let cell = TaskCell::register(TaskKind::Adopted, name, Location::caller());
         if let Some(host) = HOST_TASK_ID.get().and_then(|id| id()) {
             cell.with_detail(|detail| detail.rare_mut().host = Some(host.into()));
@@ -287,7 +287,7 @@ pub fn record_args(values: impl FnOnce() -> Option<ArgValues>, text: impl FnOnce
 /// An adopted task is named by its root call, arguments and all.
 #[cold]
 fn name_adopted(task: &TaskCell, frame: &FrameCell) {
-    let function = crate::site::qualified(frame.info.name, frame.owner);
+    let function = crate::site::qualified(frame.info.name, (frame.owner)());
     let args = frame.args.text(frame.info).unwrap_or_default();
     task.with_detail(|detail| detail.name = Some(format!("{function}({args})").into()));
 }

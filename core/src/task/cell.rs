@@ -502,7 +502,12 @@ impl TaskCell {
     #[cfg(feature = "tracing")]
     pub(crate) fn enter_span(&self, span: &Arc<crate::span::SpanRecord>) {
         self.with_detail(|detail| {
-            if !detail.rare().span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
+            if !detail
+                .rare()
+                .span
+                .as_ref()
+                .is_some_and(|s| Arc::ptr_eq(s, span))
+            {
                 detail.rare_mut().span = Some(Arc::clone(span));
             }
         });

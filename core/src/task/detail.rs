@@ -53,8 +53,8 @@ pub(crate) struct Detail {
     /// The first traced fn this task ran at its root, which names a task
     /// spawned without a name.
     pub(crate) root_fn: Option<&'static FnInfo>,
-    /// The `Self` type of that fn, if it is a method.
-    pub(crate) root_owner: Option<&'static str>,
+    /// What names the `Self` type of that fn, if it is a method.
+    pub(crate) root_owner: Option<crate::task::OwnerName>,
     /// The rest, made on first need ([`Detail::rare_mut`]).
     pub(crate) rare: Option<Box<Rare>>,
     /// The thread that allocated it, which frees it best.
@@ -64,7 +64,7 @@ pub(crate) struct Detail {
 // Half of what it was with the rare part inline (352 bytes): a 192-byte
 // allocation per waiting or traced task.
 #[cfg(target_pointer_width = "64")]
-const _: () = assert!(std::mem::size_of::<Detail>() <= 184);
+const _: () = assert!(std::mem::size_of::<Detail>() <= 176);
 
 /// The part of a task's detail that few tasks need: timeouts, inspect
 /// points, how it ended, spans, the request it serves, wakers other than
@@ -147,7 +147,7 @@ pub(crate) enum Ending {
 pub(crate) struct Cancelled {
     pub(crate) info: &'static FnInfo,
     /// The `Self` type of a method.
-    pub(crate) owner: Option<&'static str>,
+    pub(crate) owner: crate::task::OwnerName,
     pub(crate) args: Option<Arc<str>>,
     /// The await in progress (its index) and since when, if it was at one.
     pub(crate) at: Option<(u16, u64)>,
@@ -503,7 +503,9 @@ impl DetailSlot {
     /// of a method: what names a task spawned without a name.
     pub(crate) fn root(&self) -> Option<(&'static FnInfo, Option<&'static str>)> {
         match self.get() {
-            Some(detail) => detail.root_fn.map(|root| (root, detail.root_owner)),
+            Some(detail) => detail
+                .root_fn
+                .map(|root| (root, detail.root_owner.and_then(|owner| owner()))),
             None => self.tagged_root().map(|root| (root, None)),
         }
     }

@@ -33,4 +33,4 @@ pub use async_inspect_model::{TaskId, TaskKind};
 pub(crate) use cell::{Phase, PollScope, on_finish, panic_message, poll_adopted};
 pub use cell::{TaskCell, hosted};
 pub(crate) use detail::{Detail, DetailSlot, TaskResource, WaitKind};
-pub(crate) use frame::{AwaitState, FrameCell, FrameHandle, Place};
+pub(crate) use frame::{AwaitState, FrameCell, FrameHandle, OwnerName, Place};
