@@ -148,9 +148,10 @@ const CHUNK: usize = 8_192;
 
 /// Event buffers that recorders gave back once they had written their
 /// batches ([`recycle`]), for the next chunks: at most [`SPARE_BUFFERS`].
-/// A chunk's buffer is half a megabyte, which the allocator maps afresh
-/// for each one and the kernel then zeroes a page at a time: those faults
-/// were a quarter of what a recording of W4 added to the program.
+/// A chunk's buffer is up to half a megabyte of fresh memory, which the
+/// kernel zeroes a page at a time (in a recorded W4, a quarter of the
+/// page faults the recording added); a buffer that came back is filled
+/// again instead.
 static SPARE_BUFFERS_KEPT: Mutex<Vec<Vec<Event>>> = Mutex::new(Vec::new());
 
 /// Buffers kept for reuse, at most: a few chunks' worth in flight.
