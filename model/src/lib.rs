@@ -35,6 +35,7 @@ pub mod duration;
 pub mod event;
 #[cfg(test)]
 mod fuzz;
+mod kept_buffer;
 pub mod profile;
 pub mod resource;
 pub mod snapshot;

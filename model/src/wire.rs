@@ -212,24 +212,12 @@ pub enum WireError {
 /// When writing fails, or the message is over [`MAX_FRAME`].
 pub fn write_frame<W: Write, T: Serialize>(out: &mut W, message: &T) -> Result<(), WireError> {
     thread_local! {
-        /// The frame being written, kept from one frame to the next: an
-        /// agent streaming events writes a frame of a few hundred
-        /// kilobytes every few milliseconds, which fresh memory made the
-        /// kernel zero each time. Taken out while in use, so a frame
-        /// written meanwhile (a `Serialize` writing frames itself) finds
-        /// none and uses a buffer of its own.
+        /// The frame being written, kept for the next one.
         static FRAME: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
     }
-    /// The most a thread keeps between frames (a snapshot's frame may be
-    /// tens of megabytes: that much is let go).
-    const KEPT: usize = 4 << 20;
-    let mut bytes = FRAME.try_with(std::cell::Cell::take).unwrap_or_default();
-    bytes.clear();
-    let written = write_frame_from(out, message, &mut bytes);
-    if bytes.capacity() <= KEPT {
-        let _ = FRAME.try_with(|frame| frame.set(bytes));
-    }
-    written
+    crate::kept_buffer::with_kept(&FRAME, 4 << 20, |bytes| {
+        write_frame_from(out, message, bytes)
+    })
 }
 
 fn write_frame_from<W: Write, T: Serialize>(

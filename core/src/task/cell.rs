@@ -502,13 +502,9 @@ impl TaskCell {
     #[cfg(feature = "tracing")]
     pub(crate) fn enter_span(&self, span: &Arc<crate::span::SpanRecord>) {
         self.with_detail(|detail| {
-            if !detail
-                .rare()
-                .span
-                .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(s, span))
-            {
-                detail.rare_mut().span = Some(Arc::clone(span));
+            let rare = detail.rare_mut();
+            if !rare.span.as_ref().is_some_and(|s| Arc::ptr_eq(s, span)) {
+                rare.span = Some(Arc::clone(span));
             }
         });
     }
@@ -517,19 +513,10 @@ impl TaskCell {
     /// of the request it serves for another process.
     pub(crate) fn trace_id(&self) -> Option<String> {
         self.read_detail(|detail| {
-            let detail = detail?;
-            crate::span::shown(
-                detail.rare().span.as_ref(),
-                detail.rare().spawned_in.as_ref(),
-            )
-            .1
-            .or_else(|| {
-                detail
-                    .rare()
-                    .serves
-                    .as_ref()
-                    .map(|call| call.trace_id.clone())
-            })
+            let rare = detail?.rare();
+            crate::span::shown(rare.span.as_ref(), rare.spawned_in.as_ref())
+                .1
+                .or_else(|| rare.serves.as_ref().map(|call| call.trace_id.clone()))
         })
     }
 

@@ -328,20 +328,13 @@ mod compact {
             return events.serialize(out);
         }
         thread_local! {
-            /// The encoding of the latest batch, kept for the next one
-            /// (see `wire::write_frame`'s buffer); taken out while in use.
+            /// The encoding of the latest batch, kept for the next one.
             static ENCODED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
         }
-        /// The most a thread keeps between batches.
-        const KEPT: usize = 1 << 20;
-        let mut bytes = ENCODED.try_with(std::cell::Cell::take).unwrap_or_default();
-        bytes.clear();
-        encode_into(&mut bytes, events);
-        let written = out.serialize_bytes(&bytes);
-        if bytes.capacity() <= KEPT {
-            let _ = ENCODED.try_with(|kept| kept.set(bytes));
-        }
-        written
+        crate::kept_buffer::with_kept(&ENCODED, 1 << 20, |bytes| {
+            encode_into(bytes, events);
+            out.serialize_bytes(bytes)
+        })
     }
 
     /// [`encode_into`] a buffer of its own.
