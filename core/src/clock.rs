@@ -41,7 +41,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use crossbeam_utils::CachePadded;
 
 /// How often the clock thread publishes the time.
-pub const TICK: Duration = Duration::from_millis(1);
+///
+/// Four milliseconds, not one: each of the thread's wake-ups costs a
+/// program whose workers park and unpark often far more than the thread's
+/// own few microseconds, on the 2-core VMs we measure on. A bare tokio W3
+/// (200 tasks handing one `tokio::sync::Mutex` on, a yield while holding
+/// it, 2 workers) beside a thread that only sleeps a millisecond and wakes
+/// took 260 ms against 178 ms alone, 207 ms beside one that sleeps 4 ms,
+/// 185 ms beside one that sleeps 10 ms (medians of 15 interleaved runs);
+/// the benchmark's W3 with inspection on, 323 ms with a 1 ms tick, 320 ms
+/// with 2 ms, 235 ms with 4 ms (bare 161 ms; 11 runs each). The busy
+/// worker then wakes the idle one about twice as often, and each wake is a
+/// system call on the lock's critical path. The price is the resolution of
+/// every time stamp (see the module's doc): ±4 ms on a duration, which the
+/// 10 ms blocking-poll lint and the times a report shows (how long a task
+/// is parked, blocked, waited) can bear.
+pub const TICK: Duration = Duration::from_millis(4);
 
 /// Nanoseconds since [`start`], as last published by the clock thread.
 static NOW_NS: CachePadded<AtomicU64> = CachePadded::new(AtomicU64::new(0));

@@ -66,7 +66,8 @@ pub struct Config {
     /// How long a finished task is kept at most.
     pub retain_for: Duration,
     /// A single poll at least this long is reported as blocking its executor
-    /// thread (`ASYNC_INSPECT_BLOCKING_POLL`).
+    /// thread (`ASYNC_INSPECT_BLOCKING_POLL`). Polls are timed on the
+    /// inspector's coarse clock, to about a tick ([`clock::TICK`], 4 ms).
     pub blocking_poll: Duration,
     /// Whether tasks count their wakes: who woke them, how long a wake
     /// waited for its poll, how many wakers for a task exist (for the

@@ -33,7 +33,7 @@ pub(crate) struct Args {
     #[arg(long, default_value = "100ms", value_parser = duration)]
     pub(crate) interval: Duration,
     /// Record every poll with precise times, not only those that last
-    /// a clock tick (1 ms) or more, and every wake of a task by another
+    /// a clock tick (4 ms) or more, and every wake of a task by another
     /// (costs more: see BENCHMARKS.md).
     #[arg(long)]
     pub(crate) all_polls: bool,

@@ -294,7 +294,7 @@ impl Batch {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Polls {
-    /// Polls that last about a clock tick (the inspector's clock tick (1 ms))
+    /// Polls that last about a clock tick (the inspector's clock tick, 4 ms)
     /// or more, with that precision: the ones that hold up an executor
     /// thread. Shorter polls are only counted (in each task's poll count
     /// and busy time). A poll then costs next to nothing more.
