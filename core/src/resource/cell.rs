@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use slab::Slab;
 
+use super::graph::Locked;
 use crate::task::TaskCell;
 use crate::task::context;
 use crate::{ResourceId, ResourceKind};
@@ -539,28 +540,41 @@ impl ResourceCell {
         self.ordered.store(true, Ordering::Relaxed);
     }
 
-    /// A task starts waiting for it.
-    pub(crate) fn wait_began(&self) {
-        self.stats.contended.fetch_add(1, Ordering::Relaxed);
-        let waiting = self.waiters.fetch_add(1, Ordering::Relaxed) + 1;
-        // A load first: a locked instruction only for a new most (this
-        // line is what every waiter of a contended lock touches).
+    /// A task starts waiting for it. Waits begin and end under the
+    /// wait-for graph's lock alone (`locked` says so), so its counts are
+    /// written with loads and stores.
+    pub(crate) fn wait_began(&self, locked: &Locked<'_>) {
+        let _ = locked;
+        add(&self.stats.contended, 1);
+        let waiting = self.waiters.load(Ordering::Relaxed).wrapping_add(1);
+        self.waiters.store(waiting, Ordering::Relaxed);
         if waiting > self.stats.queue_max.load(Ordering::Relaxed) {
-            self.stats.queue_max.fetch_max(waiting, Ordering::Relaxed);
+            self.stats.queue_max.store(waiting, Ordering::Relaxed);
         }
     }
 
-    /// A task stopped waiting for it, after `waited` nanoseconds.
-    pub(crate) fn wait_ended(&self, waited: u64) {
-        self.waiters.fetch_sub(1, Ordering::Relaxed);
-        self.stats.wait_total.fetch_add(waited, Ordering::Relaxed);
+    /// A task stopped waiting for it, after `waited` nanoseconds (under
+    /// the graph's lock, as [`ResourceCell::wait_began`]).
+    pub(crate) fn wait_ended(&self, waited: u64, locked: &Locked<'_>) {
+        let waiting = self.waiters.load(Ordering::Relaxed).wrapping_sub(1);
+        self.waiters.store(waiting, Ordering::Relaxed);
+        add(&self.stats.wait_total, waited);
         if waited > self.stats.wait_max.load(Ordering::Relaxed) {
-            self.stats.wait_max.fetch_max(waited, Ordering::Relaxed);
+            self.stats.wait_max.store(waited, Ordering::Relaxed);
         }
         if let Some(site) = &self.site {
-            site.record(waited);
+            site.record(waited, locked);
         }
     }
+}
+
+/// Adds `n` to `count`, which only one thread writes at a time (under a
+/// lock the caller holds), with a load and a store.
+fn add(count: &AtomicU64, n: u64) {
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 /// How a resource has been used.

@@ -2,23 +2,22 @@
 //! one line, of one kind, shares one histogram of how long tasks waited
 //! for it, so a program with a million locks at one line has one series
 //! (for `/metrics`). The table is found once per lock made (under the lock
-//! that registers the lock anyway), and counted into with two atomic adds
-//! per wait that ends, on the counts of the waiting thread's shard: the
-//! waits at one site end on every worker, and one set of counts was a line
-//! they all fought over. It holds at most [`MOST_SITES`] sites, and locks
-//! of sites beyond are counted nowhere.
+//! that registers the lock anyway), and counted into with two loads and
+//! stores per wait that ends, under the wait-for graph's lock, which every
+//! wait takes as it ends anyway (counts split four ways by thread, each
+//! counted into with locked adds, were what came before: the graph's lock
+//! serialises the waits' ends regardless). It holds at most [`MOST_SITES`]
+//! sites, and locks of sites beyond are counted nowhere.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::panic::Location;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-use crossbeam_utils::CachePadded;
 
 use async_inspect_model::snapshot::{LockSiteWaits, SourceLocation};
 
 use super::ResourceKind;
+use super::graph::Locked;
 
 /// The most sites kept.
 const MOST_SITES: usize = 4096;
@@ -33,42 +32,24 @@ pub(crate) struct SiteWaits {
     /// The first name given at the site, or none.
     name: Option<Box<str>>,
     created_at: &'static Location<'static>,
-    /// Its counts, split by thread (see [`shard`]): a snapshot adds them up.
-    shards: Box<[CachePadded<Counts>; SHARDS]>,
-}
-
-/// How many sets of counts a site keeps (about 1 KiB a site).
-const SHARDS: usize = 4;
-
-/// Waits ended at a site, on the threads of one shard.
-#[derive(Debug, Default)]
-struct Counts {
     /// Waits ended in each bucket; the last is beyond the largest bound.
     buckets: [AtomicU64; BUCKETS + 1],
     waited_ns: AtomicU64,
 }
 
-/// This thread's shard: threads take them in turn, the first time they
-/// count a wait.
-fn shard() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    SHARD
-        .try_with(|shard| {
-            if shard.get() == usize::MAX {
-                shard.set(NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS);
-            }
-            shard.get()
-        })
-        .unwrap_or(0)
+/// Adds `n` to `count`, written only under the graph's lock.
+fn add(count: &AtomicU64, n: u64) {
+    count.store(
+        count.load(Ordering::Relaxed).wrapping_add(n),
+        Ordering::Relaxed,
+    );
 }
 
 impl SiteWaits {
-    /// A wait of `ns` nanoseconds ended.
+    /// A wait of `ns` nanoseconds ended (under the graph's lock: `locked`).
     #[inline]
-    pub(crate) fn record(&self, ns: u64) {
+    pub(crate) fn record(&self, ns: u64, locked: &Locked<'_>) {
+        let _ = locked;
         let micros = ns.div_ceil(1_000);
         // The smallest i with micros <= 2^i.
         let bucket = if micros <= 1 {
@@ -76,23 +57,18 @@ impl SiteWaits {
         } else {
             (u64::BITS - (micros - 1).leading_zeros()) as usize
         };
-        let counts = &self.shards[shard()];
-        counts.buckets[bucket.min(BUCKETS)].fetch_add(1, Ordering::Relaxed);
-        counts.waited_ns.fetch_add(ns, Ordering::Relaxed);
+        add(&self.buckets[bucket.min(BUCKETS)], 1);
+        add(&self.waited_ns, ns);
     }
 
-    /// Waits ended in each bucket, every shard's, and the time they waited
-    /// in all.
+    /// Waits ended in each bucket, and the time they waited in all.
     fn counts(&self) -> (Vec<u64>, u64) {
-        let mut buckets = vec![0; BUCKETS + 1];
-        let mut waited_ns = 0u64;
-        for counts in self.shards.iter() {
-            for (sum, bucket) in buckets.iter_mut().zip(&counts.buckets) {
-                *sum += bucket.load(Ordering::Relaxed);
-            }
-            waited_ns = waited_ns.saturating_add(counts.waited_ns.load(Ordering::Relaxed));
-        }
-        (buckets, waited_ns)
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.load(Ordering::Relaxed))
+            .collect();
+        (buckets, self.waited_ns.load(Ordering::Relaxed))
     }
 }
 
@@ -120,7 +96,8 @@ pub(crate) fn site(
         kind,
         name: name.map(Into::into),
         created_at,
-        shards: Box::default(),
+        buckets: Default::default(),
+        waited_ns: AtomicU64::new(0),
     });
     sites.insert(key, Arc::clone(&site));
     Some(site)
@@ -156,12 +133,13 @@ pub(crate) fn all() -> Vec<LockSiteWaits> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resource::graph::with_locked;
 
     #[test]
     fn a_wait_lands_in_the_smallest_bucket_that_holds_it() {
         let site = site(ResourceKind::Mutex, Some("t"), Location::caller()).unwrap();
         for ns in [0, 1_000, 1_001, 2_000, 3_000, 1_000_000_000_000] {
-            site.record(ns);
+            with_locked(|locked| site.record(ns, locked));
         }
         let (counts, waited_ns) = site.counts();
         assert_eq!(waited_ns, 1_000_000_007_001);
@@ -174,16 +152,19 @@ mod tests {
 
     #[test]
     fn waits_counted_on_many_threads_add_up() {
-        let site = site(ResourceKind::Mutex, Some("shards"), Location::caller()).unwrap();
+        const THREADS: u64 = 8;
+        let site = site(ResourceKind::Mutex, Some("threads"), Location::caller()).unwrap();
         std::thread::scope(|scope| {
-            for _ in 0..2 * SHARDS {
-                scope.spawn(|| (0..1_000).for_each(|_| site.record(1_500)));
+            for _ in 0..THREADS {
+                scope.spawn(|| {
+                    (0..1_000).for_each(|_| with_locked(|locked| site.record(1_500, locked)));
+                });
             }
         });
         let (counts, waited_ns) = site.counts();
-        // 1.5 µs → ≤2 µs, from every thread, whichever shard it counted in.
-        assert_eq!(counts[1], 2 * SHARDS as u64 * 1_000);
+        // 1.5 µs → ≤2 µs, from every thread.
+        assert_eq!(counts[1], THREADS * 1_000);
         assert_eq!(counts.iter().sum::<u64>(), counts[1]);
-        assert_eq!(waited_ns, 2 * SHARDS as u64 * 1_000 * 1_500);
+        assert_eq!(waited_ns, THREADS * 1_000 * 1_500);
     }
 }
