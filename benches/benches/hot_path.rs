@@ -297,6 +297,79 @@ fn mutex(c: &mut Criterion) {
     group.finish();
 }
 
+/// Two tasks taking turns on one lock, each holding it across a yield:
+/// every turn is a contended wait (its edge in the wait-for graph and the
+/// deadlock check), a handing on of the lock, and two polls of each task.
+/// `inspect` wraps each task in an `Inspected`.
+fn bench_turns<F: Future>(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    make: impl Fn() -> F,
+    inspect: bool,
+) {
+    let mut cx = Context::from_waker(Waker::noop());
+    let wrap = |future: F| -> Pin<Box<Inspected<F>>> {
+        Box::pin(Inspected::new(future, TaskKind::Spawned, None))
+    };
+    if inspect {
+        let (mut a, mut b) = (wrap(make()), wrap(make()));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                poll_n(a.as_mut(), &mut cx);
+                poll_n(b.as_mut(), &mut cx);
+            })
+        });
+    } else {
+        let (mut a, mut b) = (Box::pin(make()), Box::pin(make()));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                poll_n(a.as_mut(), &mut cx);
+                poll_n(b.as_mut(), &mut cx);
+            })
+        });
+    }
+}
+
+fn contended_mutex(c: &mut Criterion) {
+    use std::sync::Arc;
+    let mut group = c.benchmark_group("contended lock, two tasks taking turns");
+    let tokio_mutex = Arc::new(tokio::sync::Mutex::new(0u64));
+    let tokio_turns = || {
+        let mutex = Arc::clone(&tokio_mutex);
+        async move {
+            loop {
+                let mut guard = mutex.lock().await;
+                YieldOnce(false).await;
+                *guard += 1;
+                drop(guard);
+                YieldOnce(false).await;
+            }
+        }
+    };
+    bench_turns(&mut group, "tokio::sync::Mutex", tokio_turns, false);
+    bench_turns(
+        &mut group,
+        "tokio::sync::Mutex, inspected tasks",
+        tokio_turns,
+        true,
+    );
+    let inspected = Arc::new(async_inspect::sync::Mutex::new(0u64));
+    let turns = || {
+        let mutex = Arc::clone(&inspected);
+        async move {
+            loop {
+                let mut guard = mutex.lock().await;
+                YieldOnce(false).await;
+                *guard += 1;
+                drop(guard);
+                YieldOnce(false).await;
+            }
+        }
+    };
+    bench_turns(&mut group, "async_inspect::sync::Mutex", turns, true);
+    group.finish();
+}
+
 fn snapshot(c: &mut Criterion) {
     let mut cx = Context::from_waker(Waker::noop());
     let tasks: Vec<_> = (0..100_000)
@@ -361,6 +434,7 @@ criterion_group!(
     wake,
     traced_await,
     mutex,
+    contended_mutex,
     semaphore,
     channel,
     snapshot
