@@ -21,20 +21,20 @@ pub(crate) struct Current {
     pub(crate) frame: *const FrameCell,
 }
 
-impl Current {
-    const NONE: Self = Self {
-        task: ptr::null(),
-        frame: ptr::null(),
-    };
-}
-
+// Two cells, not one of the pair: a poll's end restores them with two
+// word-sized stores, where one 16-byte store of a pair written as two
+// words stalled the processor's store forwarding.
 thread_local! {
-    static CURRENT: Cell<Current> = const { Cell::new(Current::NONE) };
+    static TASK: Cell<*const TaskCell> = const { Cell::new(ptr::null()) };
+    static FRAME: Cell<*const FrameCell> = const { Cell::new(ptr::null()) };
 }
 
 #[inline]
 pub(crate) fn get() -> Current {
-    CURRENT.with(Cell::get)
+    Current {
+        task: TASK.with(Cell::get),
+        frame: FRAME.with(Cell::get),
+    }
 }
 
 /// Runs `f` with the task (and innermost frame) currently polled on this
@@ -78,11 +78,15 @@ pub(crate) struct Restore(Current);
 impl Drop for Restore {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.0));
+        TASK.with(|c| c.set(self.0.task));
+        FRAME.with(|c| c.set(self.0.frame));
     }
 }
 
 #[inline]
 pub(crate) fn enter(task: *const TaskCell, frame: *const FrameCell) -> Restore {
-    Restore(CURRENT.with(|c| c.replace(Current { task, frame })))
+    Restore(Current {
+        task: TASK.with(|c| c.replace(task)),
+        frame: FRAME.with(|c| c.replace(frame)),
+    })
 }
