@@ -22,8 +22,10 @@ pub(crate) struct Current {
 }
 
 // Two cells, not one of the pair: a poll's end restores them with two
-// word-sized stores, where one 16-byte store of a pair written as two
-// words stalled the processor's store forwarding.
+// word-sized stores. With one cell it loaded the saved pair (written as
+// two words) and stored it as one 16-byte value, and 58% of the samples of
+// a poll's end sat on that store (a store-forwarding stall, it seems): an
+// inspected task's poll, polled by hand, took 23.6 ns instead of 17.6.
 thread_local! {
     static TASK: Cell<*const TaskCell> = const { Cell::new(ptr::null()) };
     static FRAME: Cell<*const FrameCell> = const { Cell::new(ptr::null()) };
