@@ -544,8 +544,7 @@ impl ResourceCell {
     /// wait-for graph's lock alone (`locked` says so), so its counts are
     /// written with loads and stores.
     pub(crate) fn wait_began(&self, locked: &Locked<'_>) {
-        let _ = locked;
-        add(&self.stats.contended, 1);
+        locked.add(&self.stats.contended, 1);
         let waiting = self.waiters.load(Ordering::Relaxed).wrapping_add(1);
         self.waiters.store(waiting, Ordering::Relaxed);
         if waiting > self.stats.queue_max.load(Ordering::Relaxed) {
@@ -558,7 +557,7 @@ impl ResourceCell {
     pub(crate) fn wait_ended(&self, waited: u64, locked: &Locked<'_>) {
         let waiting = self.waiters.load(Ordering::Relaxed).wrapping_sub(1);
         self.waiters.store(waiting, Ordering::Relaxed);
-        add(&self.stats.wait_total, waited);
+        locked.add(&self.stats.wait_total, waited);
         if waited > self.stats.wait_max.load(Ordering::Relaxed) {
             self.stats.wait_max.store(waited, Ordering::Relaxed);
         }
@@ -566,15 +565,6 @@ impl ResourceCell {
             site.record(waited, locked);
         }
     }
-}
-
-/// Adds `n` to `count`, which only one thread writes at a time (under a
-/// lock the caller holds), with a load and a store.
-fn add(count: &AtomicU64, n: u64) {
-    count.store(
-        count.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Relaxed,
-    );
 }
 
 /// How a resource has been used.

@@ -219,6 +219,14 @@ impl<'g> Locked<'g> {
     fn by(_guard: &'g MutexGuard<'static, Option<Graph>>) -> Self {
         Self(PhantomData)
     }
+
+    /// Adds `n` to `count`, which is written only under the graph's lock.
+    pub(crate) fn add(&self, count: &AtomicU64, n: u64) {
+        count.store(
+            count.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
+    }
 }
 
 /// Runs `f` with the graph's lock held, for tests of what is counted

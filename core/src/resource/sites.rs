@@ -37,19 +37,10 @@ pub(crate) struct SiteWaits {
     waited_ns: AtomicU64,
 }
 
-/// Adds `n` to `count`, written only under the graph's lock.
-fn add(count: &AtomicU64, n: u64) {
-    count.store(
-        count.load(Ordering::Relaxed).wrapping_add(n),
-        Ordering::Relaxed,
-    );
-}
-
 impl SiteWaits {
     /// A wait of `ns` nanoseconds ended (under the graph's lock: `locked`).
     #[inline]
     pub(crate) fn record(&self, ns: u64, locked: &Locked<'_>) {
-        let _ = locked;
         let micros = ns.div_ceil(1_000);
         // The smallest i with micros <= 2^i.
         let bucket = if micros <= 1 {
@@ -57,8 +48,8 @@ impl SiteWaits {
         } else {
             (u64::BITS - (micros - 1).leading_zeros()) as usize
         };
-        add(&self.buckets[bucket.min(BUCKETS)], 1);
-        add(&self.waited_ns, ns);
+        locked.add(&self.buckets[bucket.min(BUCKETS)], 1);
+        locked.add(&self.waited_ns, ns);
     }
 
     /// Waits ended in each bucket, and the time they waited in all.
