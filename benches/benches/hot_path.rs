@@ -297,45 +297,28 @@ fn mutex(c: &mut Criterion) {
     group.finish();
 }
 
-/// Two tasks taking turns on one lock, each holding it across a yield:
-/// every turn is a contended wait (its edge in the wait-for graph and the
-/// deadlock check), a handing on of the lock, and two polls of each task.
-/// `inspect` wraps each task in an `Inspected`.
-fn bench_turns<F: Future>(
+/// Benches one poll of each of two tasks, `a` and `b`, in turn.
+fn bench_turns<A: Future, B: Future>(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     name: &str,
-    make: impl Fn() -> F,
-    inspect: bool,
+    a: A,
+    b: B,
 ) {
     let mut cx = Context::from_waker(Waker::noop());
-    let wrap = |future: F| -> Pin<Box<Inspected<F>>> {
-        Box::pin(Inspected::new(future, TaskKind::Spawned, None))
-    };
-    if inspect {
-        let (mut a, mut b) = (wrap(make()), wrap(make()));
-        group.bench_function(name, |bench| {
-            bench.iter(|| {
-                poll_n(a.as_mut(), &mut cx);
-                poll_n(b.as_mut(), &mut cx);
-            })
-        });
-    } else {
-        let (mut a, mut b) = (Box::pin(make()), Box::pin(make()));
-        group.bench_function(name, |bench| {
-            bench.iter(|| {
-                poll_n(a.as_mut(), &mut cx);
-                poll_n(b.as_mut(), &mut cx);
-            })
-        });
-    }
+    let (mut a, mut b) = (Box::pin(a), Box::pin(b));
+    group.bench_function(name, |bench| {
+        bench.iter(|| {
+            poll_n(a.as_mut(), &mut cx);
+            poll_n(b.as_mut(), &mut cx);
+        })
+    });
 }
 
-fn contended_mutex(c: &mut Criterion) {
-    use std::sync::Arc;
-    let mut group = c.benchmark_group("contended lock, two tasks taking turns");
-    let tokio_mutex = Arc::new(tokio::sync::Mutex::new(0u64));
-    let tokio_turns = || {
-        let mutex = Arc::clone(&tokio_mutex);
+/// A task that takes `$mutex` (an `Arc` of a mutex), holds it across a
+/// yield and yields again after letting go, for ever.
+macro_rules! taking_turns {
+    ($mutex:expr) => {{
+        let mutex = std::sync::Arc::clone(&$mutex);
         async move {
             loop {
                 let mut guard = mutex.lock().await;
@@ -345,28 +328,38 @@ fn contended_mutex(c: &mut Criterion) {
                 YieldOnce(false).await;
             }
         }
-    };
-    bench_turns(&mut group, "tokio::sync::Mutex", tokio_turns, false);
+    }};
+}
+
+/// Two tasks taking turns on one lock: every turn is a contended wait
+/// (its edge in the wait-for graph and the deadlock check), a handing on
+/// of the lock, and two polls of each task.
+fn contended_mutex(c: &mut Criterion) {
+    use std::sync::Arc;
+    fn inspected<F: Future>(future: F) -> Inspected<F> {
+        Inspected::new(future, TaskKind::Spawned, None)
+    }
+    let mut group = c.benchmark_group("contended lock, two tasks taking turns");
+    let tokio_mutex = Arc::new(tokio::sync::Mutex::new(0u64));
+    bench_turns(
+        &mut group,
+        "tokio::sync::Mutex",
+        taking_turns!(tokio_mutex),
+        taking_turns!(tokio_mutex),
+    );
     bench_turns(
         &mut group,
         "tokio::sync::Mutex, inspected tasks",
-        tokio_turns,
-        true,
+        inspected(taking_turns!(tokio_mutex)),
+        inspected(taking_turns!(tokio_mutex)),
     );
-    let inspected = Arc::new(async_inspect::sync::Mutex::new(0u64));
-    let turns = || {
-        let mutex = Arc::clone(&inspected);
-        async move {
-            loop {
-                let mut guard = mutex.lock().await;
-                YieldOnce(false).await;
-                *guard += 1;
-                drop(guard);
-                YieldOnce(false).await;
-            }
-        }
-    };
-    bench_turns(&mut group, "async_inspect::sync::Mutex", turns, true);
+    let mutex = Arc::new(async_inspect::sync::Mutex::new(0u64));
+    bench_turns(
+        &mut group,
+        "async_inspect::sync::Mutex",
+        inspected(taking_turns!(mutex)),
+        inspected(taking_turns!(mutex)),
+    );
     group.finish();
 }
 
