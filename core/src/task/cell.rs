@@ -1,7 +1,7 @@
 use std::borrow::Cow;
 use std::panic::Location;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use crate::record::{self, EndHow};
 use crate::task::context::{self, Restore};
@@ -9,6 +9,7 @@ use crate::task::detail::{
     BlockingStretch, Detail, DetailSlot, Ending, PointRecord, Shrink, WaitKind, WaitRecord,
 };
 use crate::task::frame::FrameCell;
+use crate::task::guard::{SlotGuard, SlotLock};
 use crate::task::held::HeldLocks;
 use crate::task::registry;
 use crate::task::waker::{self, RuntimeWaker};
@@ -115,7 +116,7 @@ pub struct TaskCell {
     /// clone): between them they hold one reference to the task's record.
     handles: AtomicU32,
     /// Allocated on first use: most tasks never need it.
-    detail: Mutex<DetailSlot>,
+    detail: SlotLock<DetailSlot>,
     /// The type anchor of the task's future ([`anchor`]) and its size;
     /// `None` for a task with no future of ours (a blocking closure, a
     /// hosted task).
@@ -266,7 +267,7 @@ impl TaskCell {
             polled: AtomicU32::new(0),
             streak: AtomicU32::new(0),
             handles: AtomicU32::new(0),
-            detail: Mutex::new(DetailSlot::new(detail)),
+            detail: SlotLock::new(DetailSlot::new(detail)),
             future_type,
             detail_hint: AtomicPtr::new(std::ptr::null_mut()),
             future_address: AtomicUsize::new(0),
@@ -293,10 +294,7 @@ impl TaskCell {
             // it when the record is evicted on this thread, rather than
             // being allocated on the worker that first needs it and freed
             // here, into that worker's arena.
-            cell.detail
-                .get_mut()
-                .unwrap_or_else(|e| e.into_inner())
-                .get_or_insert_with(Detail::take);
+            cell.detail.get_mut().get_or_insert_with(Detail::take);
         }
         registry::insert(&cell);
         if record::on() {
@@ -437,19 +435,14 @@ impl TaskCell {
         }
     }
 
-    fn guard(&self) -> MutexGuard<'_, DetailSlot> {
-        // A panic while the guard is held can only come from an allocation
-        // failure; the records stay consistent, so a poisoned lock is used.
-        self.detail.lock().unwrap_or_else(|e| e.into_inner())
+    fn guard(&self) -> SlotGuard<'_, DetailSlot> {
+        self.detail.lock()
     }
 
     /// Whether nobody holds the task's detail this instant (for a reader
     /// that must not wait: a panic hook on a thread that may hold it).
     pub(crate) fn detail_free(&self) -> bool {
-        match self.detail.try_lock() {
-            Ok(_) | Err(std::sync::TryLockError::Poisoned(_)) => true,
-            Err(std::sync::TryLockError::WouldBlock) => false,
-        }
+        self.detail.try_lock().is_some()
     }
 
     /// Runs `f` on the task's detail, allocating it on first use.

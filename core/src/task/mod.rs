@@ -2,9 +2,9 @@
 //!
 //! A [`TaskCell`] is the shared record of one task: the atomics its poll
 //! updates (state, polls, busy time) laid out first, the fields fixed at
-//! spawn, and a lazily allocated, `Mutex`-guarded detail: the frames of its
-//! logical async stack, the waits it is parked on, its latest inspect
-//! points. The guard is the task's own and uncontended: it is taken when a
+//! spawn, and a lazily allocated, lock-guarded detail (a lock that unlocks
+//! with a plain store: `guard`): the frames of its logical async stack, the
+//! waits it is parked on, its latest inspect points. The guard is the task's own and uncontended: it is taken when a
 //! traced call begins or ends, when a wait begins or ends, and by a
 //! snapshot; never by a poll or an await.
 //!
@@ -24,6 +24,7 @@ mod cell;
 pub(crate) mod context;
 pub(crate) mod detail;
 mod frame;
+mod guard;
 pub(crate) mod held;
 pub(crate) mod id;
 pub mod registry;
