@@ -9,9 +9,9 @@ use crate::task::detail::{
     BlockingStretch, Detail, DetailSlot, Ending, PointRecord, Shrink, WaitKind, WaitRecord,
 };
 use crate::task::frame::FrameCell;
-use crate::task::guard::{SlotGuard, SlotLock};
 use crate::task::held::HeldLocks;
 use crate::task::registry;
+use crate::task::short_lock::{ShortGuard, ShortLock};
 use crate::task::waker::{self, RuntimeWaker};
 use async_inspect_model::FutureLocation;
 use async_inspect_model::snapshot::WakeInfo;
@@ -116,7 +116,7 @@ pub struct TaskCell {
     /// clone): between them they hold one reference to the task's record.
     handles: AtomicU32,
     /// Allocated on first use: most tasks never need it.
-    detail: SlotLock<DetailSlot>,
+    detail: ShortLock<DetailSlot>,
     /// The type anchor of the task's future ([`anchor`]) and its size;
     /// `None` for a task with no future of ours (a blocking closure, a
     /// hosted task).
@@ -267,7 +267,7 @@ impl TaskCell {
             polled: AtomicU32::new(0),
             streak: AtomicU32::new(0),
             handles: AtomicU32::new(0),
-            detail: SlotLock::new(DetailSlot::new(detail)),
+            detail: ShortLock::new(DetailSlot::new(detail)),
             future_type,
             detail_hint: AtomicPtr::new(std::ptr::null_mut()),
             future_address: AtomicUsize::new(0),
@@ -435,7 +435,7 @@ impl TaskCell {
         }
     }
 
-    fn guard(&self) -> SlotGuard<'_, DetailSlot> {
+    fn guard(&self) -> ShortGuard<'_, DetailSlot> {
         self.detail.lock()
     }
 

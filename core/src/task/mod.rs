@@ -3,10 +3,11 @@
 //! A [`TaskCell`] is the shared record of one task: the atomics its poll
 //! updates (state, polls, busy time) laid out first, the fields fixed at
 //! spawn, and a lazily allocated, lock-guarded detail (a lock that unlocks
-//! with a plain store: `guard`): the frames of its logical async stack, the
-//! waits it is parked on, its latest inspect points. The guard is the task's own and uncontended: it is taken when a
-//! traced call begins or ends, when a wait begins or ends, and by a
-//! snapshot; never by a poll or an await.
+//! with a plain store: `short_lock`): the frames of its logical async stack,
+//! the waits it is parked on, its latest inspect points. The guard is the
+//! task's own and uncontended: it is taken when a traced call begins or
+//! ends, when a wait begins or ends, and by a snapshot; never by a poll or
+//! an await.
 //!
 //! A frame ([`FrameCell`]) belongs to the `Traced` future of its call (it
 //! lives out of line, in a per-thread pool of recycled frames); the task's
@@ -24,10 +25,10 @@ mod cell;
 pub(crate) mod context;
 pub(crate) mod detail;
 mod frame;
-mod guard;
 pub(crate) mod held;
 pub(crate) mod id;
 pub mod registry;
+mod short_lock;
 pub(crate) mod waker;
 
 pub use async_inspect_model::{TaskId, TaskKind};
