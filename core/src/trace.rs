@@ -14,8 +14,10 @@
 use std::fmt::{self, Debug};
 use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -55,10 +57,37 @@ enum Link {
     Entered(Option<Entered>),
 }
 
-/// A traced call's frame, entered in `cell`'s task.
+/// A traced call's frame, entered in `task`'s stack.
 struct Entered {
-    cell: Arc<TaskCell>,
+    task: TaskPtr,
     frame: FrameHandle,
+}
+
+/// The record of the task a call's frame is on, by pointer, not by a
+/// counted reference: the task's stack holds the record while the frame is
+/// on it (see `FrameHandle::enter`), and a counted reference per call was
+/// two locked instructions of every traced call (its count up and down).
+#[derive(Clone, Copy)]
+struct TaskPtr(NonNull<TaskCell>);
+
+// SAFETY: a pointer to a `TaskCell`, which is `Send` and `Sync`; what keeps
+// it alive is said where it is read.
+unsafe impl Send for TaskPtr {}
+// SAFETY: as above.
+unsafe impl Sync for TaskPtr {}
+
+impl TaskPtr {
+    /// The record, as an `Arc` not counted (never dropped).
+    ///
+    /// # Safety
+    ///
+    /// The call's frame is on the task's stack (not retired yet), which
+    /// keeps the record alive, for as long as the result is used.
+    unsafe fn get(self) -> ManuallyDrop<Arc<TaskCell>> {
+        // SAFETY: every record is made in an `Arc` (`TaskCell::register`),
+        // and is alive: the caller's contract.
+        ManuallyDrop::new(unsafe { Arc::from_raw(self.0.as_ptr()) })
+    }
 }
 
 /// Names the `Self` type of a traced method: a type, not a value, so that
@@ -186,14 +215,16 @@ fn poll_recorded<F: Future, O: Owner>(
     if let Link::NotEntered(info) = *link {
         *link = Link::Entered(enter(info, O::name));
     }
-    let Link::Entered(Some(Entered { cell, frame })) = &*link else {
+    let Link::Entered(Some(Entered { task, frame })) = &*link else {
         return poll_unrecorded(future, cx);
     };
     let frame: &FrameCell = frame.get();
     let poll = if frame.adopted {
-        poll_adopted(cell, frame, || future.poll(cx))
+        // SAFETY: the frame is on the task's stack until its call leaves.
+        let cell = unsafe { task.get() };
+        poll_adopted(&cell, frame, || future.poll(cx))
     } else {
-        let _restore = context::enter(Arc::as_ptr(cell), frame);
+        let _restore = context::enter(task.0.as_ptr(), frame);
         future.poll(cx)
     };
     if poll.is_ready()
@@ -207,21 +238,53 @@ fn poll_recorded<F: Future, O: Owner>(
 /// A traced call ends: completed at `completed_at`, or dropped before
 /// (`None`). Its frame retires (reporting the synchronous stretch before a
 /// completion, if long), and a task it adopted ends with it.
-fn leave(Entered { cell, frame }: Entered, completed_at: Option<u64>) {
+fn leave(Entered { task, frame }: Entered, completed_at: Option<u64>) {
+    // SAFETY: the frame is on the task's stack until it retires, below,
+    // and this is the last use of `cell` before.
+    let cell = unsafe { task.get() };
     record_exit(&cell, &frame);
-    let adopted = frame.get().adopted;
-    let threshold = config::blocking_poll_ns();
-    if let Some(stretch) = frame.retire(completed_at, threshold)
-        && let Some(now) = completed_at
+    if let Some(now) = completed_at
+        && let Some(stretch) = frame.stretch_before_end(now, config::blocking_poll_ns())
     {
         cell.report_stretch(stretch, now);
     }
-    if adopted {
+    if frame.get().adopted {
+        // The task ends with its root call, and a counted reference keeps
+        // its record meanwhile: the end reaps the frame, and lets go of
+        // the stack's.
+        let cell = Arc::clone(&cell);
+        frame.retire();
         cell.finish(if completed_at.is_some() {
             Phase::Done
         } else {
             Phase::Aborted
         });
+    } else if context::get().task == task.0.as_ptr().cast_const() && !cell.phase().0.is_finished() {
+        // In a poll of its own task, which has not ended: the task's next
+        // traced call, or its end, reaps the frame.
+        frame.retire();
+    } else {
+        retire_elsewhere(task, frame);
+    }
+}
+
+/// Retires the frame of a call that ends outside a poll of its task (its
+/// future moved to another task, or dropped after its task ended): nothing
+/// may reap it later, so it is reaped now, under the task's guard, and the
+/// stack's reference to the task's record goes if it was the last frame.
+#[cold]
+fn retire_elsewhere(task: TaskPtr, frame: FrameHandle) {
+    let emptied = {
+        // SAFETY: the frame is on the task's stack until it retires, inside
+        // this block, and the stack is reaped under the guard the block
+        // holds: the record lives until the block ends.
+        let cell = unsafe { task.get() };
+        frame.retire_and_reap(&cell)
+    };
+    if emptied {
+        // SAFETY: the stack held a reference and was just emptied; nothing
+        // touches the record after.
+        unsafe { TaskCell::release_for_stack(task.0.as_ptr()) };
     }
 }
 
@@ -243,18 +306,24 @@ fn enter(info: &'static FnInfo, owner: crate::task::OwnerName) -> Option<Entered
         if info.args.is_empty() {
             record_enter(&cell, frame.get());
         }
-        return Some(Entered { cell, frame });
+        // Kept by the registry and by its stack, which the frame is on.
+        let task = TaskPtr(NonNull::from(&*cell));
+        return Some(Entered { task, frame });
     }
-    let cell = context::current_cell()?;
+    // SAFETY: a non-null current task was set by the wrapper polling it,
+    // which holds its record for the whole poll (see `context`).
+    let cell = unsafe { &*current.task };
     // SAFETY: a non-null current frame is the frame of the traced call
     // polling us, alive for the whole poll (see `context`).
     let at = unsafe { current.frame.as_ref() }.map_or(Place::Root, Place::Under);
-    let frame = FrameHandle::enter(info, owner, &cell, at, now);
+    let frame = FrameHandle::enter(info, owner, cell, at, now);
     // A call with arguments is recorded once its body hands them over.
     if info.args.is_empty() {
-        record_enter(&cell, frame.get());
+        record_enter(cell, frame.get());
     }
-    Some(Entered { cell, frame })
+    // From here the stack, which the frame is on, keeps the record.
+    let task = TaskPtr(NonNull::from(cell));
+    Some(Entered { task, frame })
 }
 
 /// The first thing the body of a traced call that records arguments does:
@@ -521,5 +590,104 @@ mod finished {
         futures::executor::block_on(task);
         assert!(cell.read_detail(|detail| detail.is_some()));
         assert_eq!(cell.name(), "str::named_by_me");
+    }
+}
+
+#[cfg(test)]
+mod stack {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use super::{NoOwner, Traced};
+    use crate::task::detail::tests::ROOT;
+    use crate::{Inspected, TaskKind};
+
+    type Call = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+    /// A task that enters a traced call, hands the call's future out
+    /// through `out` while it is parked, and then stays pending or ends.
+    fn handing_out(out: Arc<Mutex<Option<Call>>>, then_end: bool) -> Inspected<impl Future> {
+        let body = async move {
+            let mut call: Call = Box::pin(Traced::<_, NoOwner>::new(
+                &ROOT,
+                std::future::pending::<()>(),
+            ));
+            std::future::poll_fn(|cx| {
+                assert!(call.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+            *out.lock().unwrap() = Some(call);
+            if !then_end {
+                std::future::pending::<()>().await;
+            }
+        };
+        Inspected::new(body, TaskKind::Spawned, None)
+    }
+
+    fn live_frames(cell: &crate::task::TaskCell) -> usize {
+        cell.read_detail(|detail| detail.map_or(0, |d| d.frames.len()))
+    }
+
+    #[test]
+    fn a_call_that_ends_outside_its_task_lets_the_stack_s_hold_go() {
+        let out = Arc::new(Mutex::new(None));
+        let mut task = Box::pin(handing_out(out.clone(), false));
+        let cell = Arc::clone(task.cell().expect("inspection is on"));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(task.as_mut().poll(&mut cx).is_pending());
+        let call = out.lock().unwrap().take().expect("handed out");
+        assert_eq!(live_frames(&cell), 1);
+        // Ours, the task's, the registry's (a live task stays), the stack's.
+        let held = Arc::strong_count(&cell);
+        drop(call);
+        assert_eq!(live_frames(&cell), 0, "reaped where it ended");
+        assert_eq!(Arc::strong_count(&cell), held - 1);
+    }
+
+    #[test]
+    fn a_call_that_outlives_its_task_keeps_the_record_until_it_ends() {
+        let out = Arc::new(Mutex::new(None));
+        let task = handing_out(out.clone(), true);
+        let cell = Arc::downgrade(task.cell().expect("inspection is on"));
+        futures::executor::block_on(task);
+        let call = out.lock().unwrap().take().expect("handed out");
+        // The registry may let go of a finished task at any time (other
+        // tests spawn); the stack keeps it while the call lives.
+        let record = cell.upgrade().expect("kept by the call's stack");
+        assert!(record.phase().0.is_finished());
+        assert_eq!(live_frames(&record), 1);
+        drop(record);
+        drop(call);
+        if let Some(record) = cell.upgrade() {
+            assert_eq!(live_frames(&record), 0, "reaped where it ended");
+        }
+    }
+
+    #[test]
+    fn a_task_whose_calls_end_in_it_lets_the_stack_s_hold_go_at_its_end() {
+        let body = async {
+            for _ in 0..3 {
+                Traced::<_, NoOwner>::new(&ROOT, async {}).await;
+            }
+            // Parked in one, then dropped with the task.
+            let mut call = Box::pin(Traced::<_, NoOwner>::new(
+                &ROOT,
+                std::future::pending::<()>(),
+            ));
+            std::future::poll_fn(|cx| {
+                assert!(call.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            })
+            .await;
+        };
+        let task = Inspected::new(body, TaskKind::Spawned, None);
+        let cell = Arc::clone(task.cell().expect("inspection is on"));
+        futures::executor::block_on(task);
+        assert_eq!(live_frames(&cell), 0);
+        // Ours and, unless it let go already, the registry's.
+        assert!(Arc::strong_count(&cell) <= 2, "the stack still holds it");
     }
 }

@@ -762,8 +762,9 @@ impl TaskCell {
         // detail, if all it holds is the fn that names the task (unless it
         // came from the spawning thread's pool, to go back there).
         let mut slot = self.guard();
+        let mut emptied = false;
         if let Some(detail) = slot.get_mut() {
-            crate::task::frame::reap(detail);
+            emptied = crate::task::frame::reap(detail);
             if let Some(rare) = detail.rare_if_any() {
                 rare.wakers.end();
             }
@@ -776,6 +777,35 @@ impl TaskCell {
         }
         drop(slot);
         registry::finish(self);
+        if emptied {
+            // SAFETY: the stack held a reference, and was emptied above;
+            // the caller holds one of its own (`self`; or, polling an
+            // adopted task's root call, that call's live frame, which
+            // keeps the stack from emptying).
+            unsafe { Self::release_for_stack(Arc::as_ptr(self)) };
+        }
+    }
+
+    /// Takes the reference to the record that the task's stack of frames
+    /// holds while it is not empty (see `FrameHandle::enter`).
+    pub(crate) fn hold_for_stack(&self) {
+        // SAFETY: every record is made in an `Arc` (`register_with`), and
+        // this one is alive: `self` borrows it.
+        unsafe { Arc::increment_strong_count(self) };
+    }
+
+    /// Lets go of the reference that the task's stack held, its last frame
+    /// reaped.
+    ///
+    /// # Safety
+    ///
+    /// `this` is a record whose stack held a reference ([`hold_for_stack`](Self::hold_for_stack))
+    /// and is now empty; the caller touches the record afterwards only
+    /// through a reference of its own.
+    pub(crate) unsafe fn release_for_stack(this: *const Self) {
+        // SAFETY: the caller's contract: the stack's reference is let go
+        // of once.
+        unsafe { Arc::decrement_strong_count(this) };
     }
 
     /// Records a panic message for the report.

@@ -320,9 +320,12 @@ impl Detail {
     pub(crate) fn recycle(mut detail: Box<Self>) {
         detail.next_id = 0;
         detail.name = None;
-        // Every frame left is dead (a live one's `Traced` holds the task):
-        // recycled here.
-        crate::task::frame::reap(&mut detail);
+        // No frame is left: a task's stack holds its record while it is
+        // not empty, and a detail is recycled when its task's record goes
+        // or its stack is empty (`shrink_finished`). Reaped all the same,
+        // should a frame be left: it would be dead, as the stack of a
+        // record that goes.
+        let _ = crate::task::frame::reap(&mut detail);
         detail.frames.clear();
         detail.waits.clear();
         detail.ended_waits = 0;

@@ -169,12 +169,16 @@ pub(crate) fn cancelled(detail: &crate::task::Detail) -> Option<crate::task::det
 
 /// Removes the dead frames from `frames` (and the waits and timeouts left
 /// in them) and recycles them. The caller holds the guard of the detail
-/// they belong to, or owns it outright.
-pub(crate) fn reap(detail: &mut crate::task::Detail) {
+/// they belong to, or owns it outright. Returns whether it emptied the
+/// task's stack: then the caller lets go of the reference the stack held
+/// to the task's record ([`TaskCell::release_for_stack`]), once it has
+/// let go of the guard.
+#[must_use = "a stack emptied lets go of its task's record"]
+pub(crate) fn reap(detail: &mut crate::task::Detail) -> bool {
     // SAFETY: the caller holds the detail's guard or owns it: its frames
     // are alive until removed here.
     if !detail.frames.iter().any(|f| unsafe { f.is_dead() }) {
-        return;
+        return false;
     }
     // The retain below would drop ended waits uncounted.
     if detail.ended_waits > 0 {
@@ -210,6 +214,7 @@ pub(crate) fn reap(detail: &mut crate::task::Detail) {
         recycle(frame);
         false
     });
+    frames.is_empty()
 }
 
 /// Keeps `frame` in this thread's pool; a full pool hands a batch of its
@@ -346,9 +351,17 @@ impl FrameHandle {
         *frame.resumed_at.get_mut() = now;
         let frame = NonNull::from(Box::leak(frame));
         task.with_detail(|detail| {
+            // While its stack is not empty, the task's record is held by
+            // it: a frame's call refers to its task by pointer (see
+            // `trace::Entered`), and the record must outlive the call
+            // even when the call's future outlives the task. Taken as the
+            // first frame goes on; let go by whoever reaps the last.
+            if detail.frames.is_empty() {
+                task.hold_for_stack();
+            }
             // The guard is held anyway: the frames whose calls ended since
-            // go now.
-            reap(detail);
+            // go now (never the last: one goes on below).
+            let _ = reap(detail);
             // SAFETY: the frame was just leaked from its box: this is the
             // only pointer to it, and no other thread can see it before it
             // is pushed below.
@@ -373,25 +386,36 @@ impl FrameHandle {
         unsafe { self.0.as_ref() }
     }
 
-    /// Ends the call: the frame is marked dead (readers skip it from now
-    /// on) and left in `task`'s list, which owns it from here and recycles
-    /// it at the next registration or the task's end. Takes no guard.
-    /// Returns the synchronous stretch before its end if the call completed
-    /// and that stretch is at least `threshold`.
-    pub(crate) fn retire(
-        self,
-        completed_at: Option<u64>,
-        threshold: u64,
-    ) -> Option<BlockingStretch> {
+    /// The synchronous stretch before the call's end at `now`, if it is
+    /// at least `threshold`.
+    pub(crate) fn stretch_before_end(&self, now: u64, threshold: u64) -> Option<BlockingStretch> {
         let frame = self.get();
-        let stretch = completed_at.and_then(|now| {
-            let duration = now.saturating_sub(frame.resumed_at.load(Ordering::Relaxed));
-            (duration >= threshold).then(|| frame.stretch(None, duration))
-        });
+        let duration = now.saturating_sub(frame.resumed_at.load(Ordering::Relaxed));
+        (duration >= threshold).then(|| frame.stretch(None, duration))
+    }
+
+    /// Ends the call: the frame is marked dead (readers skip it from now
+    /// on) and left in its task's list, which owns it from here and
+    /// recycles it at the task's next traced call or its end. Takes no
+    /// guard. Once it returns, neither the frame nor its task may be
+    /// touched through this call (the task's record may go with the
+    /// frame's reaping: see [`FrameHandle::enter`]).
+    pub(crate) fn retire(self) {
         // From here the task's list owns the frame (the handle has no
         // `Drop`: it goes without freeing it).
-        frame.dead.store(true, Ordering::Release);
-        stretch
+        self.get().dead.store(true, Ordering::Release);
+    }
+
+    /// Ends the call as [`retire`](Self::retire) does, under `task`'s guard,
+    /// and reaps its stack at once: for a call that ends where nothing
+    /// would reap it later. Returns whether the stack is empty now (see
+    /// [`reap`]).
+    #[must_use = "a stack emptied lets go of its task's record"]
+    pub(crate) fn retire_and_reap(self, task: &TaskCell) -> bool {
+        task.with_detail(|detail| {
+            self.retire();
+            reap(detail)
+        })
     }
 }
 
