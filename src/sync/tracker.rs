@@ -137,8 +137,34 @@ impl Tracker {
         site: &'static Location<'static>,
         acquiring: impl Future<Output = G>,
     ) -> G {
-        let _waiting = self.wait(site);
+        // SAFETY: the wait is kept in this future, which borrows `self`,
+        // and so the resource it holds.
+        let _waiting = unsafe { self.wait_kept(site) };
         acquiring.await
+    }
+
+    /// [`Tracker::wait`] without a count of the resource of its own (see
+    /// `LockWait::begin_kept`).
+    ///
+    /// # Safety
+    ///
+    /// The [`Waiting`] is dropped before `self` is.
+    unsafe fn wait_kept(&self, site: &'static Location<'static>) -> Waiting {
+        #[cfg(feature = "inspect")]
+        {
+            Waiting {
+                _wait: self.resource.as_ref().and_then(|resource| {
+                    // SAFETY: the caller drops the wait before `self`,
+                    // which holds the resource.
+                    unsafe { LockWait::begin_kept(resource, site) }
+                }),
+            }
+        }
+        #[cfg(not(feature = "inspect"))]
+        {
+            let _ = site;
+            Waiting {}
+        }
     }
 
     /// The current task is about to wait for the lock at `site`, until
