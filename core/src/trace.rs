@@ -259,9 +259,11 @@ fn leave(Entered { task, frame }: Entered, completed_at: Option<u64>) {
         } else {
             Phase::Aborted
         });
-    } else if context::get().task == task.0.as_ptr().cast_const() && !cell.phase().0.is_finished() {
+    } else if context::polling() == task.0.as_ptr().cast_const() && !cell.phase().0.is_finished() {
         // In a poll of its own task, which has not ended: the task's next
-        // traced call, or its end, reaps the frame.
+        // traced call, or its end, reaps the frame (not a poll of a call
+        // moved out of its task, which the task may end meanwhile on
+        // another thread: `context::polling`).
         frame.retire();
     } else {
         retire_elsewhere(task, frame);
@@ -664,6 +666,61 @@ mod stack {
         if let Some(record) = cell.upgrade() {
             assert_eq!(live_frames(&record), 0, "reaped where it ended");
         }
+    }
+
+    #[test]
+    fn a_call_that_ends_under_a_call_moved_to_another_task_is_reaped_at_once() {
+        // The outer call is entered in the first task, its inner call too;
+        // then the outer one is polled from another task, where the inner
+        // one ends: under the outer call the current task is the first
+        // one, but it is not the task polled, which may end meanwhile on
+        // another thread: the frame is reaped where it ends.
+        let out = Arc::new(Mutex::new(None::<Call>));
+        let handed = out.clone();
+        let mut first = Box::pin(Inspected::new(
+            async move {
+                let mut outer: Call = Box::pin(Traced::<_, NoOwner>::new(&ROOT, async {
+                    let mut yielded = false;
+                    let inner = Traced::<_, NoOwner>::new(
+                        &ROOT,
+                        std::future::poll_fn(move |cx| {
+                            if yielded {
+                                return Poll::Ready(());
+                            }
+                            yielded = true;
+                            cx.waker().wake_by_ref();
+                            Poll::Pending
+                        }),
+                    );
+                    inner.await;
+                    std::future::pending::<()>().await;
+                }));
+                std::future::poll_fn(|cx| {
+                    assert!(outer.as_mut().poll(cx).is_pending());
+                    Poll::Ready(())
+                })
+                .await;
+                *handed.lock().unwrap() = Some(outer);
+                std::future::pending::<()>().await;
+            },
+            TaskKind::Spawned,
+            None,
+        ));
+        let cell = Arc::clone(first.cell().expect("inspection is on"));
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        assert!(first.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(live_frames(&cell), 2, "the outer call and the inner one");
+        let mut outer = out.lock().unwrap().take().expect("handed out");
+        let mut second = Box::pin(Inspected::new(
+            std::future::poll_fn(move |cx| {
+                assert!(outer.as_mut().poll(cx).is_pending());
+                Poll::Ready(())
+            }),
+            TaskKind::Spawned,
+            None,
+        ));
+        assert!(second.as_mut().poll(&mut cx).is_ready());
+        assert_eq!(live_frames(&cell), 1, "the inner call's frame, reaped");
     }
 
     #[test]

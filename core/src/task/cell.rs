@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::record::{self, EndHow};
-use crate::task::context::{self, Restore};
+use crate::task::context::{self, PollRestore};
 use crate::task::detail::{
     BlockingStretch, Detail, DetailSlot, Ending, PointRecord, Shrink, WaitKind, WaitRecord,
 };
@@ -967,7 +967,7 @@ pub(crate) struct PollScope<'a> {
     start: u64,
     /// The precise start while recording every poll, else 0.
     recorded: u64,
-    _restore: Restore,
+    _restore: PollRestore,
 }
 
 impl<'a> PollScope<'a> {
@@ -978,7 +978,7 @@ impl<'a> PollScope<'a> {
             cell,
             start,
             recorded,
-            _restore: context::enter(Arc::as_ptr(cell), frame),
+            _restore: context::enter_poll(Arc::as_ptr(cell), frame),
         }
     }
 
@@ -1058,7 +1058,7 @@ pub mod hosted {
     use std::sync::Arc;
 
     use super::{Phase, TaskCell, TaskKind, poll_began, poll_ended};
-    use crate::task::context::{self, Restore};
+    use crate::task::context::{self, PollRestore};
 
     /// Registers a task the runtime spawned at `location`. Its name is its
     /// root traced fn once it runs one, else where it was spawned.
@@ -1075,14 +1075,14 @@ pub mod hosted {
         cell: Arc<TaskCell>,
         start: u64,
         recorded: u64,
-        _restore: Restore,
+        _restore: PollRestore,
     }
 
     impl HostedPoll {
         /// The poll of `cell` begins.
         pub fn begin(cell: Arc<TaskCell>) -> Self {
             let (start, recorded) = poll_began(&cell);
-            let restore = context::enter(Arc::as_ptr(&cell), std::ptr::null());
+            let restore = context::enter_poll(Arc::as_ptr(&cell), std::ptr::null());
             Self {
                 cell,
                 start,

@@ -29,6 +29,19 @@ pub(crate) struct Current {
 thread_local! {
     static TASK: Cell<*const TaskCell> = const { Cell::new(ptr::null()) };
     static FRAME: Cell<*const FrameCell> = const { Cell::new(ptr::null()) };
+    /// See [`polling`].
+    static POLLING: Cell<*const TaskCell> = const { Cell::new(ptr::null()) };
+}
+
+/// The task whose own poll this thread is in (its wrapper's poll, or its
+/// root call's for an adopted task), or null. Unlike the current task, a
+/// traced call polled out of its task (its future moved to another) does
+/// not set it: only this thread can end the task meanwhile, and a frame of
+/// the task retired now is reaped by the task's next traced call or its
+/// end, on a thread that comes after this one.
+#[inline]
+pub(crate) fn polling() -> *const TaskCell {
+    POLLING.with(Cell::get)
 }
 
 #[inline]
@@ -82,6 +95,30 @@ impl Drop for Restore {
     fn drop(&mut self) {
         TASK.with(|c| c.set(self.0.task));
         FRAME.with(|c| c.set(self.0.frame));
+    }
+}
+
+/// Restores the previous current task, frame and task polled when
+/// dropped (see [`enter_poll`]).
+#[derive(Debug)]
+pub(crate) struct PollRestore {
+    _current: Restore,
+    polling: *const TaskCell,
+}
+
+impl Drop for PollRestore {
+    #[inline]
+    fn drop(&mut self) {
+        POLLING.with(|c| c.set(self.polling));
+    }
+}
+
+/// [`enter`] for a poll of the task itself: also the task [`polling`].
+#[inline]
+pub(crate) fn enter_poll(task: *const TaskCell, frame: *const FrameCell) -> PollRestore {
+    PollRestore {
+        polling: POLLING.with(|c| c.replace(task)),
+        _current: enter(task, frame),
     }
 }
 
