@@ -14,7 +14,6 @@
 //! Memory is the soak's business; these say what they saw, and whether
 //! the agent kept serving.
 
-use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -25,15 +24,15 @@ use std::time::{Duration, Instant};
 use async_inspect_core::model::wire::{PROTOCOL, Reply, Request, read_frame, write_frame};
 use async_inspect_core::record::Polls;
 
-/// How long the stalled client keeps not reading before it checks that the
-/// agent let it go: past the agent's write timeout (5 s) twice (a write
-/// that blocks returns what it wrote when its time is up, and the next
-/// one then times out).
-const STALLED_FOR: Duration = Duration::from_secs(12);
-
-/// How long the stalled client then waits for the agent's end of the
-/// connection.
-const LET_GO_WITHIN: Duration = Duration::from_secs(10);
+/// How long the stalled client, never reading, waits for the agent to hang
+/// up on it: the agent gives up once a write of its has waited past its
+/// write timeout (5 s) twice (a write that blocks returns what it wrote when
+/// its time is up, and the next one then times out), so some 10 s after the
+/// socket's buffer filled; the rest is room for a loaded machine. Reading
+/// anything before the agent hung up would let its blocked write go on,
+/// and the client would look kept (it did, on a loaded 2-core machine,
+/// when the client started reading after 12 s).
+const LET_GO_WITHIN: Duration = Duration::from_secs(60);
 
 /// What the clients saw, counted as they go.
 #[derive(Default)]
@@ -223,20 +222,7 @@ fn stalled(socket: &Path, stop: &AtomicBool, seen: &Seen) {
             seen.fail(format!("stalled: cannot ask for snapshots: {e}"));
             return;
         }
-        std::thread::sleep(STALLED_FOR);
-        // Whatever the agent wrote before giving up, then its end.
-        let _ = stream.set_read_timeout(Some(LET_GO_WITHIN));
-        let until = Instant::now() + LET_GO_WITHIN;
-        let mut buffer = vec![0; 1 << 16];
-        let let_go = loop {
-            match stream.read(&mut buffer) {
-                Ok(0) => break true,
-                Ok(_) if Instant::now() < until => {}
-                Ok(_) => break false,
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
-                Err(_) => break false,
-            }
-        };
+        let let_go = hung_up_within(&stream, LET_GO_WITHIN);
         let counter = if let_go {
             &seen.stalled_let_go
         } else {
@@ -247,6 +233,31 @@ fn stalled(socket: &Path, stop: &AtomicBool, seen: &Seen) {
             return;
         }
     }
+}
+
+/// Whether the other end of `stream` hangs up within `limit`, asked of
+/// the kernel without reading (`poll` for a hang-up): what the agent wrote
+/// stays unread, so its writes stay blocked.
+fn hung_up_within(stream: &UnixStream, limit: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    #[cfg(target_os = "linux")]
+    const HUNG_UP: libc::c_short = libc::POLLHUP | libc::POLLRDHUP;
+    #[cfg(not(target_os = "linux"))]
+    const HUNG_UP: libc::c_short = libc::POLLHUP;
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        let mut fd = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: HUNG_UP,
+            revents: 0,
+        };
+        // SAFETY: one valid `pollfd` for a descriptor `stream` owns.
+        let ready = unsafe { libc::poll(&mut fd, 1, 100) };
+        if ready > 0 && fd.revents & (HUNG_UP | libc::POLLERR) != 0 {
+            return true;
+        }
+    }
+    false
 }
 
 fn slow(socket: &Path, stop: &AtomicBool, seen: &Seen) {
