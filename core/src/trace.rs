@@ -616,17 +616,23 @@ mod stack {
                 &ROOT,
                 std::future::pending::<()>(),
             ));
-            std::future::poll_fn(|cx| {
-                assert!(call.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
+            enter(&mut call).await;
             *out.lock().unwrap() = Some(call);
             if !then_end {
                 std::future::pending::<()>().await;
             }
         };
         Inspected::new(body, TaskKind::Spawned, None)
+    }
+
+    /// Polls `call` once, inside the task polling this: it enters its
+    /// frame and parks.
+    async fn enter(call: &mut Call) {
+        std::future::poll_fn(|cx| {
+            assert!(call.as_mut().poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
     }
 
     fn live_frames(cell: &crate::task::TaskCell) -> usize {
@@ -695,11 +701,7 @@ mod stack {
                     inner.await;
                     std::future::pending::<()>().await;
                 }));
-                std::future::poll_fn(|cx| {
-                    assert!(outer.as_mut().poll(cx).is_pending());
-                    Poll::Ready(())
-                })
-                .await;
+                enter(&mut outer).await;
                 *handed.lock().unwrap() = Some(outer);
                 std::future::pending::<()>().await;
             },
@@ -730,15 +732,11 @@ mod stack {
                 Traced::<_, NoOwner>::new(&ROOT, async {}).await;
             }
             // Parked in one, then dropped with the task.
-            let mut call = Box::pin(Traced::<_, NoOwner>::new(
+            let mut call: Call = Box::pin(Traced::<_, NoOwner>::new(
                 &ROOT,
                 std::future::pending::<()>(),
             ));
-            std::future::poll_fn(|cx| {
-                assert!(call.as_mut().poll(cx).is_pending());
-                Poll::Ready(())
-            })
-            .await;
+            enter(&mut call).await;
         };
         let task = Inspected::new(body, TaskKind::Spawned, None);
         let cell = Arc::clone(task.cell().expect("inspection is on"));

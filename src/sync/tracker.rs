@@ -143,6 +143,22 @@ impl Tracker {
         acquiring.await
     }
 
+    /// A [`Waiting`] with the wait `begin` records for this lock's
+    /// resource, if inspected; with the `inspect` feature off, nothing
+    /// (`unused`: what the caller had for `begin`).
+    #[cfg_attr(not(feature = "inspect"), allow(clippy::unused_self))]
+    fn waiting<U>(
+        &self,
+        #[cfg(feature = "inspect")] begin: impl FnOnce(&Arc<ResourceCell>) -> Option<LockWait>,
+        unused: U,
+    ) -> Waiting {
+        let _ = unused;
+        Waiting {
+            #[cfg(feature = "inspect")]
+            _wait: self.resource.as_ref().and_then(begin),
+        }
+    }
+
     /// [`Tracker::wait`] without a count of the resource of its own (see
     /// `LockWait::begin_kept`).
     ///
@@ -150,40 +166,23 @@ impl Tracker {
     ///
     /// The [`Waiting`] is dropped before `self` is.
     unsafe fn wait_kept(&self, site: &'static Location<'static>) -> Waiting {
-        #[cfg(feature = "inspect")]
-        {
-            Waiting {
-                _wait: self.resource.as_ref().and_then(|resource| {
-                    // SAFETY: the caller drops the wait before `self`,
-                    // which holds the resource.
-                    unsafe { LockWait::begin_kept(resource, site) }
-                }),
-            }
-        }
-        #[cfg(not(feature = "inspect"))]
-        {
-            let _ = site;
-            Waiting {}
-        }
+        self.waiting(
+            // SAFETY: the caller drops the wait before `self`, which holds
+            // the resource.
+            #[cfg(feature = "inspect")]
+            |resource| unsafe { LockWait::begin_kept(resource, site) },
+            site,
+        )
     }
 
     /// The current task is about to wait for the lock at `site`, until
     /// the [`Waiting`] drops.
     pub(crate) fn wait(&self, site: &'static Location<'static>) -> Waiting {
-        #[cfg(feature = "inspect")]
-        {
-            Waiting {
-                _wait: self
-                    .resource
-                    .as_ref()
-                    .and_then(|resource| LockWait::begin(resource, site)),
-            }
-        }
-        #[cfg(not(feature = "inspect"))]
-        {
-            let _ = site;
-            Waiting {}
-        }
+        self.waiting(
+            #[cfg(feature = "inspect")]
+            |resource| LockWait::begin(resource, site),
+            site,
+        )
     }
 
     /// [`Tracker::wait`] for a future that may be put aside unfinished
@@ -191,20 +190,11 @@ impl Tracker {
     /// polled in each of its task's polls (say so with
     /// [`Waiting::polled`]).
     pub(crate) fn wait_polled(&self, site: &'static Location<'static>) -> Waiting {
-        #[cfg(feature = "inspect")]
-        {
-            Waiting {
-                _wait: self
-                    .resource
-                    .as_ref()
-                    .and_then(|resource| LockWait::begin_polled(resource, site)),
-            }
-        }
-        #[cfg(not(feature = "inspect"))]
-        {
-            let _ = site;
-            Waiting {}
-        }
+        self.waiting(
+            #[cfg(feature = "inspect")]
+            |resource| LockWait::begin_polled(resource, site),
+            site,
+        )
     }
 
     /// How many messages went through the channel whose senders this
@@ -222,20 +212,11 @@ impl Tracker {
     /// senders, having seen `sent` messages sent: any message sent since
     /// ends the wait (a broadcast or watch receiver's).
     pub(crate) fn wait_news(&self, site: &'static Location<'static>, sent: u64) -> Waiting {
-        #[cfg(feature = "inspect")]
-        {
-            Waiting {
-                _wait: self
-                    .resource
-                    .as_ref()
-                    .and_then(|resource| LockWait::begin_news(resource, site, sent)),
-            }
-        }
-        #[cfg(not(feature = "inspect"))]
-        {
-            let _ = (site, sent);
-            Waiting {}
-        }
+        self.waiting(
+            #[cfg(feature = "inspect")]
+            |resource| LockWait::begin_news(resource, site, sent),
+            (site, sent),
+        )
     }
 
     /// Polls `future`, recording the current task's wait at `site` from
