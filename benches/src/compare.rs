@@ -23,6 +23,9 @@ pub struct Options {
     /// Use this compiled-out build instead of building one.
     #[arg(long)]
     off_binary: Option<PathBuf>,
+    /// Worker threads of every runtime (the targets are for 2).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
 }
 
 /// One contender: which build, which kit, which environment.
@@ -132,7 +135,7 @@ pub fn compare(options: Options) -> Result<(), String> {
     } else {
         options.workloads.clone()
     };
-    println!("{}", machine());
+    println!("{}", machine(options.workers));
     println!(
         "rounds: {} (contender order rotated each round), scale: {}\n",
         options.rounds, options.scale
@@ -145,7 +148,7 @@ pub fn compare(options: Options) -> Result<(), String> {
                 let index = (round + offset) % contenders.len();
                 let contender = contenders[index];
                 let binary = if contender.compiled_out { &off } else { &on };
-                let measured = run_child(binary, contender, workload, options.scale)?;
+                let measured = run_child(binary, contender, workload, &options)?;
                 results.entry(index).or_default().push(measured);
             }
             eprint!(".");
@@ -187,7 +190,7 @@ fn run_child(
     binary: &Path,
     contender: &Contender,
     workload: Workload,
-    scale: f64,
+    options: &Options,
 ) -> Result<Measured, String> {
     let workload_arg = workload.to_possible_value().expect("no skipped variants");
     let kit_arg = contender
@@ -202,7 +205,8 @@ fn run_child(
             "--kit",
             kit_arg.get_name(),
         ])
-        .args(["--scale", &scale.to_string()])
+        .args(["--scale", &options.scale.to_string()])
+        .args(["--workers", &options.workers.to_string()])
         .envs(contender.env.iter().copied())
         .output()
         .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
@@ -343,7 +347,7 @@ fn print_table(
     println!();
 }
 
-fn machine() -> String {
+fn machine(workers: u16) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -355,6 +359,7 @@ fn machine() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
-        "machine: {cpu}, {cores} cores available; runtime: tokio multi-thread, 2 workers; release build"
+        "machine: {cpu}, {cores} cores available; runtime: tokio multi-thread, {workers} worker{}; release build",
+        if workers == 1 { "" } else { "s" }
     )
 }

@@ -19,6 +19,7 @@ macro_rules! lock_loops {
                         let mut guard = mutex.lock().await;
                         yield_now().await;
                         *guard += 1;
+                        crate::workloads::lock_work();
                     }
                 })
             })
@@ -289,16 +290,16 @@ fn inspected_executor() -> &'static async_inspect::smol::Executor<'static> {
     EXECUTOR.get_or_init(async_inspect::smol::Executor::new)
 }
 
-/// Runs `body` on this thread while two threads run `run` (an executor's
-/// `run` until the given future ends), as smol's docs show for a
-/// multi-threaded executor.
-fn on_two_threads<F, R>(run: fn(smol::channel::Receiver<()>) -> R, body: F) -> F::Output
+/// Runs `body` on this thread while the worker threads (two, unless `run
+/// --workers` says otherwise) run `run` (an executor's `run` until the
+/// given future ends), as smol's docs show for a multi-threaded executor.
+fn on_worker_threads<F, R>(run: fn(smol::channel::Receiver<()>) -> R, body: F) -> F::Output
 where
     F: Future,
     R: Future<Output = ()> + Send + 'static,
 {
     let (stop, stopped) = smol::channel::unbounded::<()>();
-    let workers: Vec<_> = (0..2)
+    let workers: Vec<_> = (0..crate::workloads::workers())
         .map(|_| {
             let stopped = stopped.clone();
             std::thread::spawn(move || smol::block_on(run(stopped)))
@@ -329,7 +330,7 @@ impl Kit for SmolBare {
     }
 
     fn block_on<F: Future>(self, body: F) -> F::Output {
-        on_two_threads(
+        on_worker_threads(
             |stopped| async move {
                 let _ = smol_executor().run(stopped.recv()).await;
             },
@@ -363,7 +364,7 @@ impl Kit for SmolInspect {
     }
 
     fn block_on<F: Future>(self, body: F) -> F::Output {
-        on_two_threads(
+        on_worker_threads(
             |stopped| async move {
                 let _ = inspected_executor().run(stopped.recv()).await;
             },

@@ -44,6 +44,15 @@ enum Command {
         /// Multiplies the workload sizes.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
+        /// Worker threads of the runtime (tokio's workers, smol's executor
+        /// threads).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+        workers: u16,
+        /// W3: iterations of busy work added inside each critical section,
+        /// the same for every kit (what a fixed cost per acquisition does
+        /// to the wall time).
+        #[arg(long, default_value_t = 0)]
+        lock_work: u64,
     },
 }
 
@@ -116,8 +125,12 @@ fn main() {
             workload,
             kit,
             scale,
+            workers,
+            lock_work,
         } => {
             let sizes = Sizes::scaled(scale);
+            workloads::set_workers(usize::from(workers));
+            workloads::set_lock_work(lock_work);
             recorder::start_if_asked();
             let measured = match kit {
                 KitName::Bare => run(Bare, workload, sizes),

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -63,11 +63,50 @@ pub struct Measured {
     /// did not drain in time, batches the recorder did not take).
     #[serde(default)]
     pub events_lost: Option<u64>,
+    /// The runtime's worker threads (tokio's, as its metrics count them;
+    /// on smol, the executor threads started).
+    #[serde(default)]
+    pub workers: usize,
+}
+
+/// Worker threads of every runtime (tokio's workers, smol's executor
+/// threads): 2 but when `run --workers` says otherwise.
+static WORKERS: AtomicUsize = AtomicUsize::new(2);
+
+/// Iterations of busy work inside each critical section of W3 (0 but when
+/// `run --lock-work` says otherwise): a fixed cost per acquisition, the
+/// same for every contender, to see what such a cost does to the wall
+/// time on this machine's runtime.
+static LOCK_WORK: AtomicU64 = AtomicU64::new(0);
+
+/// Sets the worker threads of the runtimes this process builds.
+pub fn set_workers(workers: usize) {
+    WORKERS.store(workers.max(1), Ordering::Relaxed);
+}
+
+/// The worker threads of the runtimes this process builds.
+pub fn workers() -> usize {
+    WORKERS.load(Ordering::Relaxed)
+}
+
+/// Sets W3's busy work per critical section (see [`LOCK_WORK`]).
+pub fn set_lock_work(iterations: u64) {
+    LOCK_WORK.store(iterations, Ordering::Relaxed);
+}
+
+/// W3's busy work inside one critical section: `LOCK_WORK` iterations
+/// the compiler cannot fold away.
+#[inline]
+pub fn lock_work() {
+    let mut sum = 0u64;
+    for i in 0..LOCK_WORK.load(Ordering::Relaxed) {
+        sum = std::hint::black_box(sum.wrapping_add(i));
+    }
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(workers())
         .enable_all()
         .build()
         .expect("runtime")
@@ -86,11 +125,14 @@ fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
 ) -> (Measured, Option<f64>) {
     let recording = async_inspect_core::record::recording();
     let lost_before = async_inspect_core::record::events_dropped();
-    let (extra, wall, cpu) = kit.block_on(async move {
+    let (extra, wall, cpu, workers) = kit.block_on(async move {
         let cpu_before = cpu_ns();
         let start = Instant::now();
         let extra = body().await;
-        (extra, start.elapsed(), cpu_ns().saturating_sub(cpu_before))
+        let (wall, cpu) = (start.elapsed(), cpu_ns().saturating_sub(cpu_before));
+        let workers = tokio::runtime::Handle::try_current()
+            .map_or_else(|_| workers(), |runtime| runtime.metrics().num_workers());
+        (extra, wall, cpu, workers)
     });
     (
         Measured {
@@ -99,6 +141,7 @@ fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
             max_rss_kb: max_rss_kb(),
             events_lost: recording
                 .then(|| async_inspect_core::record::events_dropped() - lost_before),
+            workers,
             ..Measured::default()
         },
         extra,
