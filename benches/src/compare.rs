@@ -23,7 +23,7 @@ pub struct Options {
     /// Use this compiled-out build instead of building one.
     #[arg(long)]
     off_binary: Option<PathBuf>,
-    /// Worker threads of every runtime (the targets are for 2).
+    /// Worker threads of every runtime (BENCHMARKS.md's targets are set for 2).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     workers: u16,
 }
