@@ -305,6 +305,7 @@ where
             std::thread::spawn(move || smol::block_on(run(stopped)))
         })
         .collect();
+    crate::workloads::note_started(workers.len());
     let output = smol::block_on(body);
     drop(stop);
     for worker in workers {

@@ -64,7 +64,7 @@ pub struct Measured {
     #[serde(default)]
     pub events_lost: Option<u64>,
     /// The runtime's worker threads (tokio's, as its metrics count them;
-    /// on smol, the executor threads started).
+    /// on smol, the executor threads the kit started).
     #[serde(default)]
     pub workers: usize,
 }
@@ -78,6 +78,16 @@ static WORKERS: AtomicUsize = AtomicUsize::new(2);
 /// same for every contender, to see what such a cost does to the wall
 /// time on this machine's runtime.
 static LOCK_WORK: AtomicU64 = AtomicU64::new(0);
+
+/// The executor threads a smol kit started for the run under way, as it
+/// counted them (what a run reports on smol, whose executor has no count
+/// of its own).
+static STARTED: AtomicUsize = AtomicUsize::new(0);
+
+/// A smol kit started `threads` executor threads.
+pub fn note_started(threads: usize) {
+    STARTED.store(threads, Ordering::Relaxed);
+}
 
 /// Sets the worker threads of the runtimes this process builds.
 pub fn set_workers(workers: usize) {
@@ -130,8 +140,10 @@ fn measure_on<K: Kit, F: Future<Output = Option<f64>>>(
         let start = Instant::now();
         let extra = body().await;
         let (wall, cpu) = (start.elapsed(), cpu_ns().saturating_sub(cpu_before));
-        let workers = tokio::runtime::Handle::try_current()
-            .map_or_else(|_| workers(), |runtime| runtime.metrics().num_workers());
+        let workers = tokio::runtime::Handle::try_current().map_or_else(
+            |_| STARTED.load(Ordering::Relaxed),
+            |runtime| runtime.metrics().num_workers(),
+        );
         (extra, wall, cpu, workers)
     });
     (
